@@ -1,0 +1,125 @@
+package dev.braid;
+
+import dev.braid.buffer.BufferPool;
+import dev.braid.internal.engine.BackendSelector;
+import dev.braid.internal.engine.BraidRuntime;
+import dev.braid.internal.engine.ClientConnection;
+
+import java.net.InetSocketAddress;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * braid's entry point: owns the I/O backend's threads, a timer thread, the handler executor and the buffer
+ * pool shared by every server and connection made from it. Create one per process (or per isolated
+ * component) and close it at the end; closing aborts every connection it made and stops its threads.
+ *
+ * <pre>{@code
+ * try (Braid braid = Braid.create()) {
+ *     BraidServer server = braid.server()
+ *             .handle(ECHO, call -> call.reply(call.args()))
+ *             .bind(0);
+ *     try (Connection c = braid.connect(server.address())) {
+ *         byte[] answer = c.call(ECHO, "hello".getBytes());
+ *     }
+ * }
+ * }</pre>
+ *
+ * Thread-safe.
+ */
+public final class Braid implements AutoCloseable {
+    private final BraidRuntime rt;
+
+    private Braid(final BraidRuntime rt) {
+        this.rt = rt;
+    }
+
+    /** A braid with the configuration from system properties ({@code braid.*}). */
+    public static Braid create() {
+        return create(new BraidConfig());
+    }
+
+    /**
+     * @throws BraidException CONFIG for invalid settings or an unknown backend, BACKEND_UNAVAILABLE for a
+     *                        backend that cannot run here
+     */
+    public static Braid create(final BraidConfig config) {
+        config.conclude();
+        return new Braid(new BraidRuntime(config, BackendSelector.select(config.backend())));
+    }
+
+    /** Starts building a server. */
+    public BraidServer.Builder server() {
+        return new BraidServer.Builder(rt);
+    }
+
+    /** Connects and negotiates (HELLO); returns a usable connection. */
+    public Connection connect(final InetSocketAddress address) {
+        final CompletableFuture<Connection> f = connectAsync(address);
+        final long waitMillis = rt.config().connectTimeout().toMillis() + rt.config().helloTimeout().toMillis();
+        try {
+            return f.get(waitMillis, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            final Throwable c = e.getCause();
+            if (c instanceof BraidException b) {
+                throw b;
+            }
+            throw new BraidException(BraidException.Category.IO, "cannot connect to " + address + ": " + c, c);
+        } catch (TimeoutException e) {
+            f.cancel(false);
+            throw new BraidException(BraidException.Category.TIMEOUT, "connecting to " + address + " took more than "
+                    + waitMillis + " ms", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BraidException(BraidException.Category.CANCELLED, "interrupted while connecting to " + address, e);
+        }
+    }
+
+    public Connection connect(final String host, final int port) {
+        return connect(new InetSocketAddress(host, port));
+    }
+
+    /** Connects without blocking; the future completes once HELLO is done. */
+    public CompletableFuture<Connection> connectAsync(final InetSocketAddress address) {
+        final ClientConnection c = new ClientConnection(rt);
+        final CompletableFuture<Connection> result = new CompletableFuture<>();
+        rt.io().connect(address, c).whenComplete((v, e) -> {
+            if (e != null) {
+                final Throwable cause = e instanceof java.util.concurrent.CompletionException ? e.getCause() : e;
+                result.completeExceptionally(cause instanceof BraidException ? cause
+                        : new BraidException(BraidException.Category.IO, "cannot connect to " + address + ": "
+                        + cause, cause));
+                c.onClosed(cause); // never opened: the backend will not call it; release what it holds
+            }
+        });
+        c.ready().whenComplete((conn, e) -> {
+            if (e != null) {
+                result.completeExceptionally(e);
+            } else {
+                result.complete(conn);
+            }
+        });
+        return result;
+    }
+
+    public BraidConfig config() {
+        return rt.config();
+    }
+
+    public BufferPool bufferPool() {
+        return rt.pool();
+    }
+
+    /** Name of the I/O backend in use. */
+    public String backendName() {
+        return rt.backend().name();
+    }
+
+    /** Aborts every connection, closes every server socket, stops braid's threads. */
+    @Override
+    public void close() {
+        rt.close();
+    }
+}

@@ -1,0 +1,103 @@
+package dev.braid;
+
+import dev.braid.internal.engine.BraidRuntime;
+import dev.braid.internal.engine.ProcedureRegistry;
+import dev.braid.internal.engine.ServerConnection;
+import dev.braid.spi.BackendInstance;
+
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
+
+/**
+ * A listening braid server. Build one with {@link Braid#server()}: register procedures and event
+ * listeners, then {@link Builder#bind}. Thread-safe.
+ */
+public final class BraidServer implements AutoCloseable {
+    private final BackendInstance.Listener listener;
+    private final Set<ServerConnection> connections;
+
+    private BraidServer(final BackendInstance.Listener listener, final Set<ServerConnection> connections) {
+        this.listener = listener;
+        this.connections = connections;
+    }
+
+    public InetSocketAddress address() {
+        return listener.localAddress();
+    }
+
+    /** The connections currently open. */
+    public List<Peer> connections() {
+        return List.copyOf(connections);
+    }
+
+    /** Stops listening and closes every connection at once (pending answers are dropped). */
+    @Override
+    public void close() {
+        listener.close();
+        for (ServerConnection c : connections) {
+            c.abort();
+        }
+    }
+
+    /** Registers what the server serves. Not thread-safe; used by one thread before {@link #bind}. */
+    public static final class Builder {
+        private final BraidRuntime rt;
+        private final ProcedureRegistry registry = new ProcedureRegistry();
+        private Consumer<Peer> onConnection;
+        private boolean bound;
+
+        Builder(final BraidRuntime rt) {
+            this.rt = rt;
+        }
+
+        /** Serves {@code procedure} with a handler that may block (runs on a virtual thread). */
+        public Builder handle(final Procedure procedure, final CallHandler handler) {
+            return handle(procedure, handler, HandlerMode.BLOCKING);
+        }
+
+        public Builder handle(final Procedure procedure, final CallHandler handler, final HandlerMode mode) {
+            registry.add(procedure, handler, mode);
+            return this;
+        }
+
+        /** Delivers events on {@code procedure} from any client to {@code listener}. */
+        public Builder onEvent(final Procedure procedure, final EventListener listener) {
+            return onEvent(procedure, listener, HandlerMode.BLOCKING);
+        }
+
+        public Builder onEvent(final Procedure procedure, final EventListener listener, final HandlerMode mode) {
+            registry.addListener(procedure, listener, mode);
+            return this;
+        }
+
+        /** Called on the I/O thread when a client connects; must not block. */
+        public Builder onConnection(final Consumer<Peer> callback) {
+            onConnection = callback;
+            return this;
+        }
+
+        public BraidServer bind(final int port) {
+            return bind(new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), port));
+        }
+
+        public BraidServer bind(final InetSocketAddress address) {
+            if (bound) {
+                throw new IllegalStateException("this builder already bound a server");
+            }
+            bound = true;
+            final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
+            final Consumer<Peer> cb = onConnection;
+            final BackendInstance.Listener l = rt.io().listen(address, () -> new ServerConnection(rt, registry, c -> {
+                connections.add(c);
+                c.closeFuture().whenComplete((r, e) -> connections.remove(c));
+                if (cb != null) {
+                    cb.accept(c);
+                }
+            }));
+            return new BraidServer(l, connections);
+        }
+    }
+}

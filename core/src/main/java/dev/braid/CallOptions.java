@@ -1,0 +1,20 @@
+package dev.braid;
+
+import java.time.Duration;
+
+/**
+ * Per-call options. Immutable.
+ *
+ * @param timeout how long to wait for the reply; {@code null} uses the connection's default, zero means none
+ */
+public record CallOptions(Duration timeout) {
+    /** The connection's defaults. */
+    public static final CallOptions DEFAULT = new CallOptions(null);
+
+    public static CallOptions timeout(final Duration timeout) {
+        if (timeout.isNegative()) {
+            throw new IllegalArgumentException("negative timeout: " + timeout);
+        }
+        return new CallOptions(timeout);
+    }
+}

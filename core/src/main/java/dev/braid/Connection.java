@@ -1,0 +1,52 @@
+package dev.braid;
+
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * A client connection: calls, events, and the means to watch them. Thread-safe: any number of threads may
+ * call at once; replies are matched to calls by serial whatever order they arrive in.
+ *
+ * <p>Calls beyond the server's outstanding-call limit (learned in HELLO) wait in a local queue
+ * ({@link ConnectionStats#callsQueued()}) and are sent as earlier calls complete; beyond
+ * {@link BraidConfig#maxQueuedCalls()} new calls fail fast with {@link LimitExceededException}.
+ */
+public interface Connection extends Peer {
+
+    /**
+     * Starts a call with a copy of {@code args}' remaining bytes as payload.
+     *
+     * @return completes with the {@link Reply} (which the caller must close), or exceptionally with a
+     * {@link RemoteException}, {@link CallTimeoutException}, {@link ConnectionClosedException} or
+     * {@link LimitExceededException}. Cancelling the future abandons the call: a reply that arrives later is
+     * dropped and counted in {@link ConnectionStats#lateReplies()}.
+     */
+    CompletableFuture<Reply> callAsync(Procedure procedure, ByteBuffer args, CallOptions options);
+
+    /** Starts a call whose {@code length} payload bytes {@code writer} writes straight into the frame. */
+    CompletableFuture<Reply> callAsync(Procedure procedure, int length, PayloadWriter writer, CallOptions options);
+
+    default CompletableFuture<Reply> callAsync(final Procedure procedure, final byte[] args) {
+        return callAsync(procedure, ByteBuffer.wrap(args), CallOptions.DEFAULT);
+    }
+
+    /**
+     * Blocking call: returns a copy of the reply's payload.
+     *
+     * @throws BraidException the same failures as {@link #callAsync}, unwrapped
+     */
+    byte[] call(Procedure procedure, byte[] args, CallOptions options);
+
+    default byte[] call(final Procedure procedure, final byte[] args) {
+        return call(procedure, args, CallOptions.DEFAULT);
+    }
+
+    /** Registers the listener for events on {@code procedure}, replacing any earlier one. */
+    void onEvent(Procedure procedure, EventListener listener);
+
+    /** Whether braid's extensions were negotiated (false: libvirt-compatible mode). */
+    boolean extensionsNegotiated();
+
+    /** The limits in force on this connection after HELLO. */
+    NegotiatedLimits limits();
+}

@@ -1,0 +1,45 @@
+package dev.braid;
+
+/**
+ * The connection a call (or stream) depended on is closed or was lost. {@link #reason()} says why; the
+ * cause, when there is one, is the underlying error.
+ */
+public final class ConnectionClosedException extends BraidException {
+    private static final long serialVersionUID = 1L;
+
+    /** Why a connection ended. */
+    public enum Reason {
+        /** The peer closed the connection in an orderly way (end of stream). */
+        PEER_CLOSED("peer closed the connection"),
+        /** The connection was reset or an I/O error broke it. */
+        RESET("connection reset"),
+        /** The peer broke the protocol; see the cause. */
+        PROTOCOL_ERROR("protocol error"),
+        /** This side closed it. */
+        LOCAL_CLOSE("closed locally"),
+        /** Keepalive pings went unanswered. */
+        PEER_NOT_RESPONDING("peer not responding to keepalive");
+
+        private final String text;
+
+        Reason(final String text) {
+            this.text = text;
+        }
+
+        public String text() {
+            return text;
+        }
+    }
+
+    private final Reason reason;
+
+    public ConnectionClosedException(final Reason reason, final String detail, final Throwable cause) {
+        super(Category.CONNECTION_CLOSED, reason.text() + (detail == null || detail.isEmpty() ? "" : ": " + detail),
+                cause);
+        this.reason = reason;
+    }
+
+    public Reason reason() {
+        return reason;
+    }
+}

@@ -1,0 +1,11 @@
+package dev.braid;
+
+/**
+ * Receives events for one procedure. Events of one connection are delivered one at a time, in the order
+ * they arrived. Exceptions thrown by a listener are reported to the connection's error handler (logged) and
+ * do not stop later events.
+ */
+@FunctionalInterface
+public interface EventListener {
+    void onEvent(Event event) throws Exception;
+}

@@ -1,0 +1,43 @@
+package dev.braid;
+
+import java.nio.ByteBuffer;
+
+/**
+ * A call received by a server, as its handler sees it.
+ *
+ * <p><b>Lifetime of {@link #args()}.</b> The arguments are a view of the pooled frame the call arrived in.
+ * They are valid until the handler returns or, if the handler {@link #deferReply() deferred} its reply,
+ * until the reply is sent. Copy what must live longer.
+ *
+ * <p><b>Threads.</b> {@code reply}/{@code fail} may be called from any thread, once: the first answer wins
+ * and later ones throw {@link IllegalStateException}.
+ */
+public interface IncomingCall {
+    Procedure procedure();
+
+    int serial();
+
+    /** Read-only view of the call's payload, position 0. See the lifetime rule above. */
+    ByteBuffer args();
+
+    /** The connection the call came from (for sending events back to that client). */
+    Peer peer();
+
+    /** Answers with a copy of {@code payload}. */
+    void reply(byte[] payload);
+
+    /** Answers with a copy of {@code payload}'s remaining bytes. */
+    void reply(ByteBuffer payload);
+
+    /** Answers with {@code length} bytes written by {@code writer} straight into the reply frame. */
+    void reply(int length, PayloadWriter writer);
+
+    /** Answers with an ERROR reply carrying {@code error}. */
+    void fail(RemoteError error);
+
+    /**
+     * Says the handler will answer later, possibly from another thread; the call's arguments stay valid
+     * until then. The answer is still required: if the connection closes first, the call is dropped with it.
+     */
+    void deferReply();
+}

@@ -1,0 +1,48 @@
+package dev.braid;
+
+import java.net.SocketAddress;
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * One side of a braid connection: what both a client's {@link Connection} and a server's view of a
+ * connected client can do. Thread-safe.
+ */
+public interface Peer extends AutoCloseable {
+
+    /**
+     * Sends an event (a libvirt MESSAGE with serial 0) to the other side. Never blocks.
+     *
+     * @throws LimitExceededException    if the payload is larger than the negotiated maximum message
+     * @throws ConnectionClosedException if the connection is closed
+     */
+    void sendEvent(Procedure procedure, ByteBuffer payload);
+
+    /** Sends an event whose {@code length} payload bytes {@code writer} writes straight into the frame. */
+    void sendEvent(Procedure procedure, int length, PayloadWriter writer);
+
+    SocketAddress remoteAddress();
+
+    SocketAddress localAddress();
+
+    boolean isOpen();
+
+    /** Completes when the connection is closed, with the reason (a {@link ConnectionClosedException}). */
+    CompletableFuture<ConnectionClosedException> closeFuture();
+
+    ConnectionStats stats();
+
+    /** Name of the backend that carries this connection. */
+    String backendName();
+
+    /**
+     * Graceful close: no new calls start; calls in flight get up to {@link BraidConfig#closeTimeout()} to
+     * finish; then the socket closes and whatever is still pending fails with reason LOCAL_CLOSE. Blocks
+     * until closed.
+     */
+    @Override
+    void close();
+
+    /** Immediate close: every pending call fails at once with reason LOCAL_CLOSE. Does not block. */
+    void abort();
+}

@@ -1,0 +1,150 @@
+package dev.braid.buffer;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * A pool of direct, big-endian buffers in a few size classes, shared by I/O threads and application
+ * threads without locks.
+ *
+ * <p>Each size class keeps its free buffers in a bounded lock-free queue. {@link #acquire(int)} takes one
+ * (or allocates a new one when the class is empty); {@link PooledBuffer#release()} puts it back (or drops it
+ * for the garbage collector when the class already retains its maximum). There is no thread-local cache, so
+ * the pool suits virtual threads: a buffer released by one thread is immediately reusable by any other, and
+ * a million short-lived threads retain nothing.
+ *
+ * <p>Requests larger than the largest class get a one-off buffer of exactly the requested size (rounded up
+ * to 4 KiB); it is counted like the others but not retained after release.
+ *
+ * <p>The pool counts buffers out and back: {@link #outstanding()} is exact whenever no acquire or release
+ * is running. Every braid test ends by asserting it is zero. With {@code trackLeaks} on, the pool also
+ * records where each outstanding buffer was acquired, for {@link #describeLeaks()}.
+ */
+public final class BufferPool {
+    /** Size classes. The 270,336-byte class holds a full libvirt stream packet (262,120 + 28 bytes). */
+    private static final int[] CLASS_SIZES = {512, 2_048, 8_192, 32_768, 131_072, 270_336, 1_048_576, 4_194_304};
+
+    /** Default total bytes each size class may keep when idle. */
+    public static final long DEFAULT_RETAINED_BYTES_PER_CLASS = 16L * 1024 * 1024;
+
+    private final MpmcArrayQueue<PooledBuffer>[] free;
+    private final LongAdder acquired = new LongAdder();
+    private final LongAdder released = new LongAdder();
+    private final AtomicLong allocatedBytes = new AtomicLong();
+    private final AtomicLong allocations = new AtomicLong();
+    private final Map<PooledBuffer, Throwable> leakTraces;
+
+    /** A pool with the default retention and no leak tracking. */
+    public BufferPool() {
+        this(DEFAULT_RETAINED_BYTES_PER_CLASS, Boolean.getBoolean("braid.pool.trackLeaks"));
+    }
+
+    /**
+     * @param retainedBytesPerClass how many bytes of free buffers each size class may keep (at least 2
+     *                              buffers per class are always kept)
+     * @param trackLeaks            record the acquiring stack of every outstanding buffer (slow; for tests)
+     */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    public BufferPool(final long retainedBytesPerClass, final boolean trackLeaks) {
+        if (retainedBytesPerClass < 0) {
+            throw new IllegalArgumentException("retainedBytesPerClass must be >= 0: " + retainedBytesPerClass);
+        }
+        free = new MpmcArrayQueue[CLASS_SIZES.length];
+        for (int i = 0; i < CLASS_SIZES.length; i++) {
+            final long count = Math.min(8192, Math.max(2, retainedBytesPerClass / CLASS_SIZES[i]));
+            free[i] = new MpmcArrayQueue<>((int) count);
+        }
+        leakTraces = trackLeaks ? new ConcurrentHashMap<>() : null;
+    }
+
+    /** Largest capacity served from a retained size class. */
+    public static int largestClassSize() {
+        return CLASS_SIZES[CLASS_SIZES.length - 1];
+    }
+
+    /**
+     * Lends a buffer of at least {@code minCapacity} bytes, position 0, limit = capacity. The caller owns it
+     * and must {@link PooledBuffer#release() release} it exactly once (or hand it to an API that says it
+     * takes ownership).
+     */
+    public PooledBuffer acquire(final int minCapacity) {
+        if (minCapacity < 0) {
+            throw new IllegalArgumentException("negative capacity: " + minCapacity);
+        }
+        final int cls = sizeClassOf(minCapacity);
+        PooledBuffer b = null;
+        if (cls >= 0) {
+            b = free[cls].poll();
+            if (b == null) {
+                b = allocate(cls, CLASS_SIZES[cls]);
+            }
+        } else {
+            b = allocate(-1, (minCapacity + 4095) & ~4095);
+        }
+        b.markAcquired();
+        acquired.increment();
+        if (leakTraces != null) {
+            leakTraces.put(b, new Throwable("acquired here (capacity " + b.capacity() + ")"));
+        }
+        return b;
+    }
+
+    void recycle(final PooledBuffer b) {
+        if (leakTraces != null) {
+            leakTraces.remove(b);
+        }
+        released.increment();
+        if (b.sizeClass < 0 || !free[b.sizeClass].offer(b)) {
+            allocatedBytes.addAndGet(-b.capacity()); // dropped: the GC frees the memory
+        }
+    }
+
+    private PooledBuffer allocate(final int cls, final int capacity) {
+        allocations.incrementAndGet();
+        allocatedBytes.addAndGet(capacity);
+        return new PooledBuffer(this, cls, capacity);
+    }
+
+    private static int sizeClassOf(final int capacity) {
+        for (int i = 0; i < CLASS_SIZES.length; i++) {
+            if (capacity <= CLASS_SIZES[i]) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** Buffers lent out and not yet released. Exact when no acquire or release is in progress. */
+    public long outstanding() {
+        return acquired.sum() - released.sum();
+    }
+
+    /** Direct bytes this pool currently holds, lent out or retained. */
+    public long allocatedBytes() {
+        return allocatedBytes.get();
+    }
+
+    /** How many buffers the pool has ever allocated (a measure of how well it recycles). */
+    public long allocations() {
+        return allocations.get();
+    }
+
+    /** With leak tracking on, where each outstanding buffer was acquired; otherwise an explanation. */
+    public List<Throwable> describeLeaks() {
+        if (leakTraces == null) {
+            return List.of(new Throwable("leak tracking is off: construct the pool with trackLeaks=true or "
+                    + "run with -Dbraid.pool.trackLeaks=true"));
+        }
+        return new ArrayList<>(leakTraces.values());
+    }
+
+    @Override
+    public String toString() {
+        return "BufferPool{outstanding=" + outstanding() + ", allocatedBytes=" + allocatedBytes()
+                + ", allocations=" + allocations() + '}';
+    }
+}

@@ -1,0 +1,97 @@
+package dev.braid.buffer;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * A direct, big-endian buffer lent by a {@link BufferPool}.
+ *
+ * <p><b>Ownership.</b> A pooled buffer has exactly one owner at a time: the code that acquired it, or the
+ * code it was explicitly handed to by an API whose javadoc says the ownership moves. The owner releases it
+ * exactly once with {@link #release()}; a second release throws {@link IllegalStateException} so a bug
+ * shows up where it happens instead of as corrupted data elsewhere. After release the buffer must not be
+ * touched: the pool hands the same memory to the next acquirer.
+ *
+ * <p><b>Position and limit</b> of {@link #byteBuffer()} belong to the owner. The pool resets them
+ * ({@code position = 0, limit = capacity}) when the buffer is acquired.
+ *
+ * <p><b>Threads.</b> A buffer is not thread-safe. Handing it from one thread to another must go through
+ * a happens-before edge (a queue, a future, a volatile write), which every braid queue provides.
+ */
+public final class PooledBuffer {
+    static final int FREE = 0;
+    static final int IN_USE = 1;
+
+    private static final VarHandle STATE;
+    static final VarHandle NEXT;
+
+    static {
+        try {
+            final MethodHandles.Lookup lookup = MethodHandles.lookup();
+            STATE = lookup.findVarHandle(PooledBuffer.class, "state", int.class);
+            NEXT = lookup.findVarHandle(PooledBuffer.class, "next", PooledBuffer.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final BufferPool pool;
+    private final ByteBuffer buffer;
+    /** Index of the pool's size class, or -1 for a buffer larger than the largest class (not retained). */
+    final int sizeClass;
+    @SuppressWarnings("unused") // accessed through STATE
+    private volatile int state;
+    /** Link used by {@link MpscBufferQueue} while the buffer sits in a queue; plain field, see the queue. */
+    PooledBuffer next;
+
+    PooledBuffer(final BufferPool pool, final int sizeClass, final int capacity) {
+        this.pool = pool;
+        this.sizeClass = sizeClass;
+        this.buffer = ByteBuffer.allocateDirect(capacity).order(ByteOrder.BIG_ENDIAN);
+        this.state = FREE;
+    }
+
+    /**
+     * The direct memory, big-endian. Valid only while the caller owns this buffer; do not keep the
+     * reference, or any slice or duplicate of it, past {@link #release()}.
+     */
+    public ByteBuffer byteBuffer() {
+        return buffer;
+    }
+
+    public int capacity() {
+        return buffer.capacity();
+    }
+
+    /** The pool this buffer returns to. */
+    public BufferPool pool() {
+        return pool;
+    }
+
+    /**
+     * Returns the buffer to its pool. Must be called exactly once by the current owner.
+     *
+     * @throws IllegalStateException if the buffer was already released
+     */
+    public void release() {
+        if (!STATE.compareAndSet(this, IN_USE, FREE)) {
+            throw new IllegalStateException("pooled buffer released twice (capacity " + capacity() + ")");
+        }
+        pool.recycle(this);
+    }
+
+    /** Called by the pool when it lends the buffer out. */
+    void markAcquired() {
+        if (!STATE.compareAndSet(this, FREE, IN_USE)) {
+            throw new IllegalStateException("pooled buffer handed out while in use");
+        }
+        buffer.clear();
+    }
+
+    /** True while the buffer is lent out; for diagnostics and tests. */
+    public boolean isInUse() {
+        return (int) STATE.getVolatile(this) == IN_USE;
+    }
+}

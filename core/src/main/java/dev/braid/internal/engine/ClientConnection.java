@@ -1,0 +1,426 @@
+package dev.braid.internal.engine;
+
+import dev.braid.BraidException;
+import dev.braid.CallOptions;
+import dev.braid.CallTimeoutException;
+import dev.braid.Connection;
+import dev.braid.ConnectionClosedException;
+import dev.braid.ConnectionClosedException.Reason;
+import dev.braid.ConnectionStats;
+import dev.braid.EventListener;
+import dev.braid.HandlerMode;
+import dev.braid.LimitExceededException;
+import dev.braid.NegotiatedLimits;
+import dev.braid.PayloadWriter;
+import dev.braid.Procedure;
+import dev.braid.ProtocolException;
+import dev.braid.RemoteError;
+import dev.braid.RemoteException;
+import dev.braid.Reply;
+import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.wire.Extension;
+import dev.braid.internal.wire.Frames;
+import dev.braid.internal.wire.RemoteErrorCodec;
+
+import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+import static dev.braid.internal.wire.FrameHeader.*;
+
+/**
+ * The client side of a connection: calls and their replies, HELLO, events from the server.
+ *
+ * <h2>Calls</h2>
+ * A call gets the next serial (+1 per call, skipping 0), is entered in {@link #pending} (a concurrent map,
+ * so the reply, the timer, a cancel and a close can race and exactly one removes it), and then either takes
+ * an outstanding-call slot and goes to the writer, or waits in {@link #waiting}. Slots: {@link #slots}
+ * counts free ones; a finished call hands its slot straight to the next waiting call. Because the client
+ * never has more calls outstanding than the server's advertised limit, a braid server never has to stop
+ * reading a braid client.
+ *
+ * <p>Futures are completed on the thread that finishes the call: usually the reader (I/O) thread. Dependent
+ * stages that may block must use the {@code *Async} variants.
+ */
+public final class ClientConnection extends ConnectionEngine implements Connection {
+    private final ConcurrentHashMap<Integer, PendingCall> pending = new ConcurrentHashMap<>();
+    private final ConcurrentLinkedQueue<PendingCall> waiting = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger slots = new AtomicInteger();
+    final AtomicInteger queuedCalls = new AtomicInteger();
+    private final AtomicInteger lastSerial = new AtomicInteger();
+    private final ConcurrentHashMap<Procedure, Listener> listeners = new ConcurrentHashMap<>();
+    private final CompletableFuture<ClientConnection> ready = new CompletableFuture<>();
+    private final LongAdder callsStarted = new LongAdder();
+    private volatile long lateReplies;
+    private volatile NegotiatedLimits limits;
+    private volatile boolean closing;
+    /** 1 once HELLO was sent; reader/writer handoff through the pending map. */
+    private volatile int helloSlot;
+
+    public ClientConnection(final BraidRuntime rt) {
+        super(rt);
+    }
+
+    /** Completes when the connection is usable (after HELLO, or at once without extensions). */
+    public CompletableFuture<ClientConnection> ready() {
+        return ready;
+    }
+
+    @Override
+    void opened() {
+        if (!cfg.extensions()) {
+            useLimits(compatibleLimits());
+            return;
+        }
+        final Extension.Hello mine = new Extension.Hello(Extension.PROTOCOL_VERSION, Extension.SUPPORTED_FEATURES,
+                cfg.maxMessageSize(), cfg.maxOutstandingCalls(), cfg.maxConcurrentStreams(), cfg.initialStreamWindow());
+        final Procedure hello = new Procedure(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO);
+        final int serial = nextSerial();
+        final PendingCall call = new PendingCall(this, hello, serial, frameOf(Extension.PROGRAM, Extension.VERSION,
+                Extension.PROC_HELLO, TYPE_CALL, serial, STATUS_OK, Extension.HELLO_LENGTH, mine::encode),
+                cfg.helloTimeout());
+        queuedCalls.incrementAndGet();
+        pending.put(serial, call);
+        armTimeout(call);
+        helloSlot = 1; // HELLO goes out without a slot, but returns one when it finishes: useLimits() counts it
+        enqueue(call.admit(), false);
+        call.whenComplete((reply, error) -> {
+            if (error == null) {
+                try (reply) {
+                    final Extension.Hello theirs = Extension.Hello.decode(reply.payload());
+                    useLimits(new NegotiatedLimits(Math.min(theirs.version(), Extension.PROTOCOL_VERSION),
+                            theirs.features() & Extension.SUPPORTED_FEATURES,
+                            Math.min(cfg.maxMessageSize(), theirs.maxMessage()), theirs.maxOutstanding(),
+                            theirs.maxStreams(), theirs.initialWindow()));
+                } catch (ProtocolException e) {
+                    failReady(e);
+                    transport.close(e);
+                }
+            } else if (error instanceof RemoteException) {
+                // A peer without braid's extensions (a plain libvirt daemon) refuses the unknown program.
+                useLimits(compatibleLimits());
+            } else {
+                failReady(error);
+                transport.close(error instanceof CallTimeoutException
+                        ? new ConnectionClosedException(Reason.PEER_NOT_RESPONDING,
+                        "no answer to HELLO within " + cfg.helloTimeout().toMillis() + " ms", error)
+                        : error);
+            }
+        });
+    }
+
+    private NegotiatedLimits compatibleLimits() {
+        return new NegotiatedLimits(0, 0, cfg.maxMessageSize(), cfg.maxOutstandingCalls(), cfg.maxConcurrentStreams(),
+                cfg.initialStreamWindow());
+    }
+
+    private void useLimits(final NegotiatedLimits l) {
+        limits = l;
+        maxOutboundMessage = l.maxMessageSize();
+        slots.addAndGet(l.maxOutstandingCalls() - helloSlot);
+        ready.complete(this);
+    }
+
+    private void failReady(final Throwable t) {
+        ready.completeExceptionally(t);
+    }
+
+    private int nextSerial() {
+        int s;
+        do {
+            s = lastSerial.incrementAndGet();
+        } while (s == 0);
+        return s;
+    }
+
+    // ------------------------------------------------------------------ calls, any thread
+
+    @Override
+    public CompletableFuture<Reply> callAsync(final Procedure p, final ByteBuffer args, final CallOptions options) {
+        checkOpen();
+        checkOutboundSize(args.remaining(), "call " + p);
+        checkQueue();
+        final int serial = nextSerial();
+        return start(p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK, args),
+                options);
+    }
+
+    @Override
+    public CompletableFuture<Reply> callAsync(final Procedure p, final int length, final PayloadWriter writer,
+                                              final CallOptions options) {
+        checkOpen();
+        checkOutboundSize(length, "call " + p);
+        checkQueue();
+        final int serial = nextSerial();
+        return start(p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK, length,
+                writer), options);
+    }
+
+    private void checkQueue() {
+        if (slots.get() <= 0 && queuedCalls.get() >= cfg.maxQueuedCalls()) {
+            throw new LimitExceededException("maxQueuedCalls", cfg.maxQueuedCalls(), "too many calls waiting for one of "
+                    + limits.maxOutstandingCalls() + " outstanding-call slots");
+        }
+    }
+
+    private PendingCall start(final Procedure p, final int serial, final PooledBuffer frame,
+                              final CallOptions options) {
+        final Duration timeout = options.timeout() != null ? options.timeout() : cfg.defaultCallTimeout();
+        final PendingCall call = new PendingCall(this, p, serial, frame, timeout);
+        queuedCalls.incrementAndGet();
+        callsStarted.increment();
+        pending.put(serial, call);
+        if (closedReason != null || closing) {
+            // Raced with close: whoever removes the call fails it.
+            failIfPending(call, closedException());
+            return call;
+        }
+        armTimeout(call);
+        if (tryTakeSlot()) {
+            admitAndSend(call);
+        } else {
+            waiting.add(call);
+            if (tryTakeSlot()) {
+                releaseSlot(); // a slot freed while we queued: hand it to the head of the queue
+            }
+        }
+        return call;
+    }
+
+    private void armTimeout(final PendingCall call) {
+        if (!call.timeout.isZero()) {
+            call.timeoutTask = rt.timer.schedule(() -> {
+                if (pending.remove(call.serial, call)) {
+                    call.finish();
+                    call.completeExceptionally(new CallTimeoutException(call.procedure, call.serial, call.timeout));
+                }
+            }, call.timeout.toNanos(), TimeUnit.NANOSECONDS);
+            if (call.isDone()) { // finished before the task was stored: finish() could not cancel it
+                call.timeoutTask.cancel(false);
+            }
+        }
+    }
+
+    private boolean tryTakeSlot() {
+        int s;
+        do {
+            s = slots.get();
+            if (s <= 0) {
+                return false;
+            }
+        } while (!slots.compareAndSet(s, s - 1));
+        return true;
+    }
+
+    /** Holder of a slot: send this call, or pass the slot on if the call is already finished. */
+    private void admitAndSend(final PendingCall call) {
+        final PooledBuffer f = call.admit();
+        if (f == null) {
+            releaseSlot();
+            return;
+        }
+        enqueue(f, false);
+    }
+
+    /** A slot is free: give it to the first waiting call that is not finished, or return it. Any thread. */
+    void releaseSlot() {
+        while (true) {
+            final PendingCall next = waiting.poll();
+            if (next == null) {
+                slots.incrementAndGet();
+                // A caller may have queued after our poll and missed the slot: take it back and retry.
+                if (waiting.isEmpty() || !tryTakeSlot()) {
+                    return;
+                }
+                continue;
+            }
+            final PooledBuffer f = next.admit();
+            if (f != null) {
+                enqueue(f, false);
+                return;
+            }
+        }
+    }
+
+    /** The caller cancelled {@code call}'s future. */
+    void abandon(final PendingCall call) {
+        if (pending.remove(call.serial, call)) {
+            call.finish();
+        }
+    }
+
+    private void failIfPending(final PendingCall call, final Throwable error) {
+        if (pending.remove(call.serial, call)) {
+            call.finish();
+            call.completeExceptionally(error);
+        }
+    }
+
+    @Override
+    public byte[] call(final Procedure p, final byte[] args, final CallOptions options) {
+        final CompletableFuture<Reply> f = callAsync(p, ByteBuffer.wrap(args), options);
+        try (Reply r = f.get()) {
+            return r.toByteArray();
+        } catch (ExecutionException e) {
+            throw unwrap(e.getCause());
+        } catch (InterruptedException e) {
+            f.cancel(false);
+            Thread.currentThread().interrupt();
+            throw new BraidException(BraidException.Category.CANCELLED, "interrupted while waiting for call " + p, e);
+        } catch (CancellationException e) {
+            throw new BraidException(BraidException.Category.CANCELLED, "call " + p + " was cancelled", e);
+        }
+    }
+
+    static BraidException unwrap(final Throwable t) {
+        if (t instanceof BraidException b) {
+            return b;
+        }
+        return new BraidException(BraidException.Category.IO, String.valueOf(t), t);
+    }
+
+    // ------------------------------------------------------------------ reader side
+
+    @Override
+    boolean onCall(final PooledBuffer frame) {
+        final String what = Frames.describe(frame.byteBuffer(), 0);
+        frame.release();
+        throw new ProtocolException("a server sent a CALL to a client: " + what);
+    }
+
+    @Override
+    void onReply(final PooledBuffer frame) {
+        final int serial = Frames.serial(frame);
+        final PendingCall call = pending.remove(serial);
+        if (call == null) {
+            final boolean issued = serial != 0 && lastSerial.get() - serial >= 0;
+            if (!issued) {
+                final String what = Frames.describe(frame.byteBuffer(), 0);
+                frame.release();
+                throw new ProtocolException("REPLY for a serial no call used: " + what);
+            }
+            frame.release();
+            lateReplies++;
+            return;
+        }
+        call.finish();
+        final Procedure p = call.procedure;
+        if (Frames.prog(frame) != p.program() || Frames.vers(frame) != p.version() || Frames.proc(frame) != p.procedure()) {
+            final ProtocolException e = new ProtocolException("REPLY does not match its call " + p + ": "
+                    + Frames.describe(frame.byteBuffer(), 0));
+            frame.release();
+            call.completeExceptionally(e);
+            throw e;
+        }
+        if (Frames.status(frame) == STATUS_OK) {
+            final ReplyImpl reply = new ReplyImpl(p, serial, frame);
+            if (!call.complete(reply)) {
+                reply.close();
+                lateReplies++;
+            }
+            return;
+        }
+        final RemoteError error;
+        try {
+            error = RemoteErrorCodec.decode(Frames.payloadView(frame));
+        } catch (ProtocolException e) {
+            call.completeExceptionally(e);
+            throw e;
+        } finally {
+            frame.release();
+        }
+        if (!call.completeExceptionally(new RemoteException(error))) {
+            lateReplies++;
+        }
+    }
+
+    @Override
+    Listener listener(final int prog, final int vers, final int proc) {
+        return listeners.get(new Procedure(prog, vers, proc));
+    }
+
+    @Override
+    public void onEvent(final Procedure procedure, final EventListener listener) {
+        listeners.put(procedure, new Listener(procedure, listener, HandlerMode.BLOCKING));
+    }
+
+    // ------------------------------------------------------------------ closing
+
+    @Override
+    boolean closing() {
+        return closing;
+    }
+
+    @Override
+    void closed(final ConnectionClosedException reason) {
+        failReady(reason);
+        for (PendingCall call : pending.values()) {
+            failIfPending(call, reason);
+        }
+        PendingCall w;
+        while ((w = waiting.poll()) != null) {
+            failIfPending(w, reason);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closedReason != null) {
+            return;
+        }
+        closing = true;
+        final long deadline = System.nanoTime() + cfg.closeTimeout().toNanos();
+        for (PendingCall call : pending.values()) {
+            final long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                break;
+            }
+            try {
+                call.get(left, TimeUnit.NANOSECONDS);
+            } catch (ExecutionException | CancellationException | TimeoutException e) {
+                // outcome belongs to the caller; we only wait
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        if (pending.isEmpty()) {
+            closeAfterFlush();
+        } else {
+            BraidRuntime.LOG.log(Level.DEBUG, this + ": " + pending.size() + " calls still pending after closeTimeout");
+            abort();
+        }
+        awaitClosed(cfg.closeTimeout().toMillis() + 1000);
+    }
+
+    // ------------------------------------------------------------------ introspection
+
+    @Override
+    public boolean extensionsNegotiated() {
+        final NegotiatedLimits l = limits;
+        return l != null && l.protocolVersion() > 0;
+    }
+
+    @Override
+    public NegotiatedLimits limits() {
+        return limits;
+    }
+
+    @Override
+    ConnectionStats stats(final long bytesIn, final long bytesOut, final long evSent, final long evReceived,
+                          final long evDropped, final long dropped) {
+        final NegotiatedLimits l = limits;
+        final int inFlight = l == null ? 0 : Math.max(0, l.maxOutstandingCalls() - slots.get());
+        return new ConnectionStats(callsStarted.sum(), inFlight, queuedCalls.get(), lateReplies, 0, evSent,
+                evReceived, evDropped, dropped, bytesIn, bytesOut, 0, extensionsNegotiated());
+    }
+}

@@ -1,0 +1,572 @@
+package dev.braid.internal.engine;
+
+import dev.braid.BraidConfig;
+import dev.braid.BraidException;
+import dev.braid.ConnectionClosedException;
+import dev.braid.ConnectionClosedException.Reason;
+import dev.braid.ConnectionStats;
+import dev.braid.Event;
+import dev.braid.EventListener;
+import dev.braid.HandlerMode;
+import dev.braid.LimitExceededException;
+import dev.braid.PayloadWriter;
+import dev.braid.Peer;
+import dev.braid.Procedure;
+import dev.braid.ProtocolException;
+import dev.braid.buffer.BufferPool;
+import dev.braid.buffer.MpscBufferQueue;
+import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.wire.Extension;
+import dev.braid.internal.wire.FrameDecoder;
+import dev.braid.internal.wire.Frames;
+import dev.braid.spi.ConnectionHandler;
+import dev.braid.spi.Transport;
+
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.net.SocketAddress;
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+import static dev.braid.internal.wire.FrameHeader.*;
+
+/**
+ * The part of a connection shared by both roles: decoding, the outbound lanes, keepalive, events, and
+ * closing. {@link ClientConnection} adds calls; {@link ServerConnection} adds dispatch to handlers.
+ *
+ * <h2>Threads</h2>
+ * <ul>
+ *   <li><b>Reader</b> (the backend's reader context): {@link #onOpen}, {@link #inboundBuffer()},
+ *       {@link #onInbound(int)}, {@link #onInputClosed()}, and therefore {@link #onFrame} and everything it
+ *       calls. Owns the {@link FrameDecoder} and the plain inbound counters.</li>
+ *   <li><b>Writer</b> (the backend's writer context, the same thread as the reader on nio):
+ *       {@link #gatherOutbound}, {@link #onOutboundWritten}. Owns {@link #batch} and is the only consumer of
+ *       the lanes.</li>
+ *   <li><b>Any thread</b>: {@link #enqueue} (producers of the lanes), {@link #sendEvent}, {@link #abort},
+ *       {@link #close}, {@link #stats()}.</li>
+ *   <li><b>Timer thread</b>: the keepalive check.</li>
+ * </ul>
+ *
+ * <h2>Outbound lanes</h2>
+ * Frames leave in lanes: {@link #controlLane} (keepalive, and later credits and aborts) before
+ * {@link #mainLane} (calls, replies, events). Each lane is an intrusive MPSC queue: producers offer with a
+ * CAS (release), the writer takes with an acquiring swap, so a frame's bytes written by the producer are
+ * visible to the writer. A producer then calls {@link #scheduleFlush()}, which asks the backend to write
+ * only when {@code flushScheduled} goes from false to true; the writer clears the flag before it polls the
+ * lanes, so a frame offered after the writer looked always triggers another flush.
+ *
+ * <h2>Closing</h2>
+ * {@link #onClosed} runs once, after the backend's last reader and writer call. It records the reason
+ * ({@code closedReason}, volatile) before anything else; producers check it after offering and, if set,
+ * drain the lanes themselves under {@link #closeLock} (the writer no longer consumes, so the lock makes the
+ * drain single-consumer). Every frame therefore ends released exactly once.
+ */
+public abstract class ConnectionEngine implements ConnectionHandler, FrameDecoder.FrameSink, Peer {
+    private static final VarHandle FLUSH_SCHEDULED;
+    private static final int MAX_BATCH = 64;
+    private static final int MAX_BATCH_BYTES = 1 << 20;
+
+    static {
+        try {
+            FLUSH_SCHEDULED = MethodHandles.lookup().findVarHandle(ConnectionEngine.class, "flushScheduled",
+                    boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    final BraidRuntime rt;
+    final BraidConfig cfg;
+    final BufferPool pool;
+    private final FrameDecoder decoder;
+    final MpscBufferQueue controlLane = new MpscBufferQueue();
+    final MpscBufferQueue mainLane = new MpscBufferQueue();
+    private final Object closeLock = new Object();
+    volatile Transport transport;
+    @SuppressWarnings("unused") // accessed through FLUSH_SCHEDULED
+    private volatile boolean flushScheduled;
+
+    // writer-owned
+    private final PooledBuffer[] batch = new PooledBuffer[MAX_BATCH];
+    private int batchCount;
+    /** Set by any thread, read by the writer: close once the lanes are empty. */
+    private volatile boolean closeWhenFlushed;
+
+    // close state
+    volatile ConnectionClosedException closedReason;
+    private final CompletableFuture<ConnectionClosedException> closeFuture = new CompletableFuture<>();
+
+    // keepalive
+    private volatile long lastReceivedNanos = System.nanoTime();
+    private volatile int unansweredPings;
+    private ScheduledFuture<?> keepaliveTask;
+
+    /** Largest message this side may send (negotiated). Written before the connection is published. */
+    volatile int maxOutboundMessage;
+    private final SerialExecutor eventExecutor;
+
+    // counters: single writer each (reader or writer thread), read racily by stats()
+    volatile long bytesRead;
+    volatile long bytesWritten;
+    volatile long eventsReceived;
+    volatile long eventsDropped;
+    volatile long framesDropped;
+    final java.util.concurrent.atomic.LongAdder eventsSent = new java.util.concurrent.atomic.LongAdder();
+
+    ConnectionEngine(final BraidRuntime rt) {
+        this.rt = rt;
+        this.cfg = rt.config;
+        this.pool = rt.pool;
+        this.maxOutboundMessage = cfg.maxMessageSize();
+        this.decoder = new FrameDecoder(pool, cfg.maxMessageSize(), cfg.readBufferSize());
+        this.eventExecutor = new SerialExecutor(rt.handlers, (t, e) -> BraidRuntime.LOG.log(Level.WARNING,
+                "event listener failed on " + this, e));
+        rt.register(this);
+    }
+
+    // ------------------------------------------------------------------ reader side
+
+    @Override
+    public void onOpen(final Transport transport) {
+        this.transport = transport;
+        final long interval = cfg.keepaliveInterval().toNanos();
+        if (interval > 0) {
+            keepaliveTask = rt.timer.scheduleWithFixedDelay(this::keepaliveTick, interval, interval,
+                    TimeUnit.NANOSECONDS);
+        }
+        opened();
+    }
+
+    /** Role-specific work once the transport is attached (reader context). */
+    abstract void opened();
+
+    @Override
+    public ByteBuffer inboundBuffer() {
+        return decoder.inboundBuffer();
+    }
+
+    @Override
+    public void onInbound(final int bytes) {
+        if (bytes > 0) {
+            lastReceivedNanos = System.nanoTime();
+            unansweredPings = 0;
+            bytesRead = bytesRead + bytes;
+        }
+        try {
+            decoder.decode(this);
+        } catch (ProtocolException e) {
+            protocolError(e);
+        }
+    }
+
+    /** Reader context: the peer broke the protocol. Closes the connection with that reason. */
+    final void protocolError(final ProtocolException e) {
+        BraidRuntime.LOG.log(Level.DEBUG, "protocol error on " + this + ": " + e.getMessage());
+        final Transport t = transport;
+        final ConnectionClosedException reason = new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e);
+        if (t != null) {
+            t.close(reason);
+        }
+    }
+
+    @Override
+    public void onInputClosed() {
+        final Transport t = transport;
+        if (t == null) {
+            return;
+        }
+        if (decoder.hasPartialFrame()) {
+            t.close(new ConnectionClosedException(Reason.PEER_CLOSED, "in the middle of a frame ("
+                    + decoder.partialBytes() + " bytes of it received)", null));
+        } else {
+            t.close(new ConnectionClosedException(Reason.PEER_CLOSED, String.valueOf(t.remoteAddress()), null));
+        }
+    }
+
+    /** Reader context: one whole, header-validated frame. Ownership of {@code frame} passes here. */
+    @Override
+    public final boolean onFrame(final PooledBuffer frame) {
+        final int type = Frames.type(frame);
+        switch (type) {
+            case TYPE_CALL:
+                return onCall(frame);
+            case TYPE_REPLY:
+                onReply(frame);
+                return true;
+            case TYPE_MESSAGE:
+                onMessage(frame);
+                return true;
+            default: // STREAM, STREAM_HOLE: no stream is open on this connection
+                frame.release();
+                framesDropped++;
+                return true;
+        }
+    }
+
+    /** A CALL arrived. Returns false to pause decoding. */
+    abstract boolean onCall(PooledBuffer frame);
+
+    /** A REPLY arrived. */
+    abstract void onReply(PooledBuffer frame);
+
+    private void onMessage(final PooledBuffer frame) {
+        final int prog = Frames.prog(frame);
+        if (prog == Extension.KEEPALIVE_PROGRAM) {
+            final int proc = Frames.proc(frame);
+            final int vers = Frames.vers(frame);
+            frame.release();
+            if (vers == Extension.KEEPALIVE_VERSION && proc == Extension.KEEPALIVE_PING) {
+                enqueue(Frames.empty(pool, Extension.KEEPALIVE_PROGRAM, Extension.KEEPALIVE_VERSION,
+                        Extension.KEEPALIVE_PONG, TYPE_MESSAGE, 0, STATUS_OK), true);
+            } else if (vers != Extension.KEEPALIVE_VERSION || proc != Extension.KEEPALIVE_PONG) {
+                framesDropped++;
+            }
+            return;
+        }
+        final Listener l = listener(prog, Frames.vers(frame), Frames.proc(frame));
+        if (l == null) {
+            frame.release();
+            eventsDropped++;
+            return;
+        }
+        eventsReceived++;
+        final EventImpl event = new EventImpl(l.procedure, frame, this);
+        if (l.mode == HandlerMode.NON_BLOCKING) {
+            deliver(l.listener, event);
+        } else {
+            eventExecutor.execute(() -> deliver(l.listener, event));
+        }
+    }
+
+    private void deliver(final EventListener listener, final EventImpl event) {
+        try {
+            listener.onEvent(event);
+        } catch (Throwable t) {
+            BraidRuntime.LOG.log(Level.WARNING, "event listener for " + event.procedure() + " failed on " + this, t);
+        } finally {
+            event.release();
+        }
+    }
+
+    /** A registered listener. */
+    record Listener(Procedure procedure, EventListener listener, HandlerMode mode) {
+    }
+
+    /** The listener for events on (prog, vers, proc), or null. Reader context. */
+    abstract Listener listener(int prog, int vers, int proc);
+
+    // ------------------------------------------------------------------ keepalive (timer thread)
+
+    private void keepaliveTick() {
+        if (closedReason != null) {
+            return;
+        }
+        final long interval = cfg.keepaliveInterval().toNanos();
+        if (System.nanoTime() - lastReceivedNanos < interval) {
+            return;
+        }
+        final int unanswered = unansweredPings;
+        if (unanswered >= cfg.keepaliveCount()) {
+            transport.close(new ConnectionClosedException(Reason.PEER_NOT_RESPONDING, "no answer to " + unanswered
+                    + " keepalive PINGs sent every " + cfg.keepaliveInterval().toMillis() + " ms", null));
+            return;
+        }
+        unansweredPings = unanswered + 1;
+        enqueue(Frames.empty(pool, Extension.KEEPALIVE_PROGRAM, Extension.KEEPALIVE_VERSION, Extension.KEEPALIVE_PING,
+                TYPE_MESSAGE, 0, STATUS_OK), true);
+    }
+
+    // ------------------------------------------------------------------ outbound, any thread
+
+    /**
+     * Hands {@code frame} (ready to write) to the writer. Any thread. Ownership passes to the connection in
+     * every case: if the connection is closed the frame is released here.
+     *
+     * @return false if the connection was already closed
+     */
+    final boolean enqueue(final PooledBuffer frame, final boolean control) {
+        if (closedReason != null) {
+            frame.release();
+            return false;
+        }
+        (control ? controlLane : mainLane).offer(frame);
+        if (closedReason != null) {
+            drainLanesAfterClose();
+            return false;
+        }
+        scheduleFlush();
+        return true;
+    }
+
+    final void scheduleFlush() {
+        if (!(boolean) FLUSH_SCHEDULED.getAndSet(this, true)) {
+            final Transport t = transport;
+            if (t != null) {
+                t.requestFlush();
+            }
+        }
+    }
+
+    /**
+     * Checks an outbound payload against the negotiated maximum message size before anything is allocated.
+     *
+     * @throws LimitExceededException naming the limit
+     */
+    final void checkOutboundSize(final int payloadLength, final String what) {
+        final long frameLength = (long) HEADER_LENGTH + payloadLength;
+        if (payloadLength < 0 || frameLength > maxOutboundMessage) {
+            throw new LimitExceededException("maxMessageSize", maxOutboundMessage, what + " of " + frameLength
+                    + " bytes (payload " + payloadLength + ") is larger than the largest message");
+        }
+    }
+
+    /** Builds a frame from a payload copy; the caller owns the result. */
+    final PooledBuffer frameOf(final int prog, final int vers, final int proc, final int type, final int serial,
+                               final int status, final ByteBuffer payload) {
+        final PooledBuffer f = Frames.claim(pool, payload.remaining());
+        f.byteBuffer().put(payload.duplicate());
+        Frames.commit(f, prog, vers, proc, type, serial, status);
+        return f;
+    }
+
+    /** Builds a frame whose payload {@code writer} writes; the caller owns the result. */
+    final PooledBuffer frameOf(final int prog, final int vers, final int proc, final int type, final int serial,
+                               final int status, final int length, final PayloadWriter writer) {
+        final PooledBuffer f = Frames.claim(pool, length);
+        final ByteBuffer b = f.byteBuffer();
+        final int end = PAYLOAD_OFFSET + length;
+        try {
+            b.limit(end);
+            writer.write(b.slice(PAYLOAD_OFFSET, length));
+        } catch (Throwable t) {
+            f.release();
+            throw t;
+        }
+        b.limit(b.capacity()).position(end);
+        Frames.commit(f, prog, vers, proc, type, serial, status);
+        return f;
+    }
+
+    @Override
+    public void sendEvent(final Procedure p, final ByteBuffer payload) {
+        checkOpen();
+        checkOutboundSize(payload.remaining(), "event " + p);
+        sent(enqueue(frameOf(p.program(), p.version(), p.procedure(), TYPE_MESSAGE, 0, STATUS_OK, payload), false));
+    }
+
+    @Override
+    public void sendEvent(final Procedure p, final int length, final PayloadWriter writer) {
+        checkOpen();
+        checkOutboundSize(length, "event " + p);
+        sent(enqueue(frameOf(p.program(), p.version(), p.procedure(), TYPE_MESSAGE, 0, STATUS_OK, length, writer),
+                false));
+    }
+
+    private void sent(final boolean enqueued) {
+        if (!enqueued) {
+            throw closedException();
+        }
+        eventsSent.increment();
+    }
+
+    final void checkOpen() {
+        if (closedReason != null || closing()) {
+            throw closedException();
+        }
+    }
+
+    /** Whether a graceful close has begun (no new work accepted). */
+    boolean closing() {
+        return false;
+    }
+
+    final ConnectionClosedException closedException() {
+        final ConnectionClosedException r = closedReason;
+        return r != null ? r : new ConnectionClosedException(Reason.LOCAL_CLOSE, "connection is closing", null);
+    }
+
+    // ------------------------------------------------------------------ writer side
+
+    @Override
+    public int gatherOutbound(final ByteBuffer[] dst) {
+        FLUSH_SCHEDULED.setVolatile(this, false);
+        long bytes = 0;
+        for (int i = 0; i < batchCount; i++) {
+            bytes += batch[i].byteBuffer().remaining();
+        }
+        final int max = Math.min(dst.length, MAX_BATCH);
+        while (batchCount < max && bytes < MAX_BATCH_BYTES) {
+            PooledBuffer f = controlLane.poll();
+            if (f == null) {
+                f = mainLane.poll();
+                if (f == null) {
+                    break;
+                }
+            }
+            batch[batchCount++] = f;
+            bytes += f.byteBuffer().remaining();
+        }
+        for (int i = 0; i < batchCount; i++) {
+            dst[i] = batch[i].byteBuffer();
+        }
+        if (batchCount == 0 && closeWhenFlushed) {
+            transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "closed gracefully", null));
+        }
+        return batchCount;
+    }
+
+    @Override
+    public void onOutboundWritten(final long bytes) {
+        bytesWritten = bytesWritten + bytes;
+        int done = 0;
+        while (done < batchCount && !batch[done].byteBuffer().hasRemaining()) {
+            batch[done].release();
+            batch[done] = null;
+            done++;
+        }
+        if (done > 0) {
+            final int left = batchCount - done;
+            System.arraycopy(batch, done, batch, 0, left);
+            for (int i = left; i < batchCount; i++) {
+                batch[i] = null;
+            }
+            batchCount = left;
+        }
+    }
+
+    /** Asks the writer to close the socket once everything queued so far is written. Any thread. */
+    final void closeAfterFlush() {
+        closeWhenFlushed = true;
+        FLUSH_SCHEDULED.setVolatile(this, false); // force a writer pass even if a flush is already scheduled
+        scheduleFlush();
+    }
+
+    // ------------------------------------------------------------------ closing
+
+    @Override
+    public void onClosed(final Throwable reason) {
+        final ConnectionClosedException cce = toClosedException(reason);
+        synchronized (closeLock) {
+            if (closedReason != null) {
+                return;
+            }
+            closedReason = cce;
+        }
+        if (keepaliveTask != null) {
+            keepaliveTask.cancel(false);
+        }
+        decoder.close();
+        for (int i = 0; i < batchCount; i++) {
+            batch[i].release();
+            batch[i] = null;
+        }
+        batchCount = 0;
+        drainLanesAfterClose();
+        try {
+            closed(cce);
+        } finally {
+            rt.unregister(this);
+            closeFuture.complete(cce);
+        }
+    }
+
+    /** Role-specific cleanup: fail pending calls. Runs once, in {@link #onClosed}. */
+    abstract void closed(ConnectionClosedException reason);
+
+    private void drainLanesAfterClose() {
+        synchronized (closeLock) {
+            PooledBuffer f;
+            while ((f = controlLane.poll()) != null) {
+                f.release();
+            }
+            while ((f = mainLane.poll()) != null) {
+                f.release();
+            }
+        }
+    }
+
+    static ConnectionClosedException toClosedException(final Throwable reason) {
+        if (reason instanceof ConnectionClosedException cce) {
+            return cce;
+        }
+        if (reason instanceof ProtocolException pe) {
+            return new ConnectionClosedException(Reason.PROTOCOL_ERROR, pe.getMessage(), pe);
+        }
+        if (reason instanceof IOException io) {
+            return new ConnectionClosedException(Reason.RESET, io.getMessage(), io);
+        }
+        if (reason instanceof BraidException be) {
+            return new ConnectionClosedException(Reason.LOCAL_CLOSE, be.getMessage(), be);
+        }
+        return new ConnectionClosedException(Reason.RESET, reason == null ? null : String.valueOf(reason), reason);
+    }
+
+    @Override
+    public void abort() {
+        final Transport t = transport;
+        if (t != null) {
+            t.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "aborted", null));
+        }
+    }
+
+    /** Waits up to {@code millis} for {@link #onClosed}. */
+    final void awaitClosed(final long millis) {
+        try {
+            closeFuture.get(millis, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            BraidRuntime.LOG.log(Level.WARNING, this + " did not close within " + millis + " ms");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    // ------------------------------------------------------------------ Peer
+
+    @Override
+    public boolean isOpen() {
+        return closedReason == null;
+    }
+
+    @Override
+    public CompletableFuture<ConnectionClosedException> closeFuture() {
+        return closeFuture;
+    }
+
+    @Override
+    public SocketAddress remoteAddress() {
+        final Transport t = transport;
+        return t == null ? null : t.remoteAddress();
+    }
+
+    @Override
+    public SocketAddress localAddress() {
+        final Transport t = transport;
+        return t == null ? null : t.localAddress();
+    }
+
+    @Override
+    public String backendName() {
+        return rt.backend.name();
+    }
+
+    /** Role-specific counters completed with the shared ones. */
+    abstract ConnectionStats stats(long bytesIn, long bytesOut, long evSent, long evReceived, long evDropped,
+                                   long dropped);
+
+    @Override
+    public ConnectionStats stats() {
+        return stats(bytesRead, bytesWritten, eventsSent.sum(), eventsReceived, eventsDropped, framesDropped);
+    }
+
+    @Override
+    public String toString() {
+        return getClass().getSimpleName() + "[" + remoteAddress() + "]";
+    }
+}

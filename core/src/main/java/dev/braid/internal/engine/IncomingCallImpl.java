@@ -1,0 +1,187 @@
+package dev.braid.internal.engine;
+
+import dev.braid.BraidException;
+import dev.braid.IncomingCall;
+import dev.braid.PayloadWriter;
+import dev.braid.Peer;
+import dev.braid.Procedure;
+import dev.braid.RemoteError;
+import dev.braid.RemoteException;
+import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.wire.Frames;
+
+import java.lang.System.Logger.Level;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.util.concurrent.RejectedExecutionException;
+
+import static dev.braid.internal.wire.FrameHeader.*;
+
+/**
+ * One call being served. Runs its handler ({@link #run()}) and sends exactly one answer.
+ *
+ * <p>The argument frame is released when both the handler has returned and the answer has been sent
+ * ({@link #holds} counts the two, the last one to drop releases). {@link #answered} (CAS) makes the first
+ * answer win.
+ */
+final class IncomingCallImpl implements IncomingCall, Runnable {
+    private static final VarHandle ANSWERED;
+    private static final VarHandle HOLDS;
+
+    static {
+        try {
+            final MethodHandles.Lookup l = MethodHandles.lookup();
+            ANSWERED = l.findVarHandle(IncomingCallImpl.class, "answered", boolean.class);
+            HOLDS = l.findVarHandle(IncomingCallImpl.class, "holds", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final ServerConnection connection;
+    private final ProcedureRegistry.Entry entry;
+    private final PooledBuffer frame;
+    private final int serial;
+    @SuppressWarnings("unused") // accessed through ANSWERED
+    private volatile boolean answered;
+    @SuppressWarnings("unused") // accessed through HOLDS
+    private volatile int holds = 2;
+    private volatile boolean deferred;
+
+    IncomingCallImpl(final ServerConnection connection, final ProcedureRegistry.Entry entry, final PooledBuffer frame) {
+        this.connection = connection;
+        this.entry = entry;
+        this.frame = frame;
+        this.serial = Frames.serial(frame);
+    }
+
+    @Override
+    public void run() {
+        try {
+            entry.handler().handle(this);
+        } catch (Throwable t) {
+            if (!tryFail(toRemoteError(t))) {
+                BraidRuntime.LOG.log(Level.WARNING, "handler for " + entry.procedure() + " threw after answering", t);
+            }
+        } finally {
+            if (!deferred) {
+                tryFail(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC,
+                        "handler for " + entry.procedure() + " returned without replying"));
+            }
+            drop();
+        }
+    }
+
+    /** The executor refused the call (braid is closing): answer with an error. */
+    void rejected(final RejectedExecutionException e) {
+        tryFail(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC,
+                "server is shutting down: " + e.getMessage()));
+        drop();
+    }
+
+    private RemoteError toRemoteError(final Throwable t) {
+        if (t instanceof RemoteException re) {
+            return re.error();
+        }
+        final String text = t instanceof BraidException ? t.getMessage() : t.getClass().getName()
+                + (t.getMessage() == null ? "" : ": " + t.getMessage());
+        return RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC,
+                "handler for " + entry.procedure() + " failed: " + text);
+    }
+
+    private boolean tryAnswer() {
+        return ANSWERED.compareAndSet(this, false, true);
+    }
+
+    private void answeredWith(final PooledBuffer reply) {
+        connection.enqueue(reply, false);
+        connection.callDone();
+        drop();
+    }
+
+    private void drop() {
+        if ((int) HOLDS.getAndAdd(this, -1) == 1) {
+            frame.release();
+        }
+    }
+
+    private boolean tryFail(final RemoteError error) {
+        if (!tryAnswer()) {
+            return false;
+        }
+        connection.sendError(entry.procedure().program(), entry.procedure().version(), entry.procedure().procedure(),
+                serial, error);
+        connection.callDone();
+        drop();
+        return true;
+    }
+
+    private void alreadyAnswered() {
+        throw new IllegalStateException("call " + entry.procedure() + " serial " + Integer.toUnsignedString(serial)
+                + " was already answered");
+    }
+
+    @Override
+    public Procedure procedure() {
+        return entry.procedure();
+    }
+
+    @Override
+    public int serial() {
+        return serial;
+    }
+
+    @Override
+    public ByteBuffer args() {
+        return Frames.payloadView(frame);
+    }
+
+    @Override
+    public Peer peer() {
+        return connection;
+    }
+
+    @Override
+    public void reply(final byte[] payload) {
+        reply(ByteBuffer.wrap(payload));
+    }
+
+    @Override
+    public void reply(final ByteBuffer payload) {
+        connection.checkOutboundSize(payload.remaining(), "reply to " + entry.procedure());
+        final Procedure p = entry.procedure();
+        final PooledBuffer f = connection.frameOf(p.program(), p.version(), p.procedure(), TYPE_REPLY, serial,
+                STATUS_OK, payload);
+        if (!tryAnswer()) {
+            f.release();
+            alreadyAnswered();
+        }
+        answeredWith(f);
+    }
+
+    @Override
+    public void reply(final int length, final PayloadWriter writer) {
+        connection.checkOutboundSize(length, "reply to " + entry.procedure());
+        final Procedure p = entry.procedure();
+        final PooledBuffer f = connection.frameOf(p.program(), p.version(), p.procedure(), TYPE_REPLY, serial,
+                STATUS_OK, length, writer);
+        if (!tryAnswer()) {
+            f.release();
+            alreadyAnswered();
+        }
+        answeredWith(f);
+    }
+
+    @Override
+    public void fail(final RemoteError error) {
+        if (!tryFail(error)) {
+            alreadyAnswered();
+        }
+    }
+
+    @Override
+    public void deferReply() {
+        deferred = true;
+    }
+}

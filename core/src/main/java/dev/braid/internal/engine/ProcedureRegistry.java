@@ -1,0 +1,83 @@
+package dev.braid.internal.engine;
+
+import dev.braid.CallHandler;
+import dev.braid.EventListener;
+import dev.braid.HandlerMode;
+import dev.braid.Procedure;
+import dev.braid.RemoteError;
+import org.agrona.collections.Int2ObjectHashMap;
+import org.agrona.collections.Long2ObjectHashMap;
+
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+/**
+ * A server's procedures and event listeners. Built before the server binds, read-only afterwards, so the
+ * I/O threads read it without synchronisation (it is published by the backend's start of the listener).
+ * Look-ups allocate nothing: (program, version) is packed into a long key.
+ */
+public final class ProcedureRegistry {
+    /** A registered procedure. */
+    public record Entry(Procedure procedure, CallHandler handler, HandlerMode mode) {
+    }
+
+    private final Long2ObjectHashMap<Int2ObjectHashMap<Entry>> procedures = new Long2ObjectHashMap<>();
+    private final Long2ObjectHashMap<Int2ObjectHashMap<ConnectionEngine.Listener>> listeners = new Long2ObjectHashMap<>();
+    private final Map<Integer, TreeSet<Integer>> versions = new TreeMap<>();
+
+    static long key(final int prog, final int vers) {
+        return ((long) prog << 32) | (vers & 0xFFFF_FFFFL);
+    }
+
+    public void add(final Procedure p, final CallHandler handler, final HandlerMode mode) {
+        final Entry old = procedures.computeIfAbsent(key(p.program(), p.version()), k -> new Int2ObjectHashMap<>())
+                .put(p.procedure(), new Entry(p, handler, mode));
+        if (old != null) {
+            throw new IllegalArgumentException("procedure " + p + " is already registered");
+        }
+        versions.computeIfAbsent(p.program(), k -> new TreeSet<>()).add(p.version());
+    }
+
+    public void addListener(final Procedure p, final EventListener listener, final HandlerMode mode) {
+        listeners.computeIfAbsent(key(p.program(), p.version()), k -> new Int2ObjectHashMap<>())
+                .put(p.procedure(), new ConnectionEngine.Listener(p, listener, mode));
+    }
+
+    Entry lookup(final int prog, final int vers, final int proc) {
+        final Int2ObjectHashMap<Entry> m = procedures.get(key(prog, vers));
+        return m == null ? null : m.get(proc);
+    }
+
+    ConnectionEngine.Listener listener(final int prog, final int vers, final int proc) {
+        final Int2ObjectHashMap<ConnectionEngine.Listener> m = listeners.get(key(prog, vers));
+        return m == null ? null : m.get(proc);
+    }
+
+    /** The error a call to an unknown (prog, vers, proc) gets, naming what was unknown (as libvirt does). */
+    RemoteError unknown(final int prog, final int vers, final int proc) {
+        final TreeSet<Integer> vs = versions.get(prog);
+        if (vs == null) {
+            return RemoteError.of(RemoteError.VIR_ERR_RPC, RemoteError.VIR_FROM_RPC,
+                    "unknown program 0x" + Integer.toHexString(prog) + " (this server serves "
+                            + programList() + ")");
+        }
+        if (!vs.contains(vers)) {
+            return RemoteError.of(RemoteError.VIR_ERR_RPC, RemoteError.VIR_FROM_RPC,
+                    "unknown version " + Integer.toUnsignedString(vers) + " of program 0x" + Integer.toHexString(prog)
+                            + " (versions served: " + vs + ")");
+        }
+        return RemoteError.of(RemoteError.VIR_ERR_NO_SUPPORT, RemoteError.VIR_FROM_RPC,
+                "unknown procedure " + proc + " in program 0x" + Integer.toHexString(prog) + " version "
+                        + Integer.toUnsignedString(vers));
+    }
+
+    private String programList() {
+        if (versions.isEmpty()) {
+            return "no programs";
+        }
+        final List<String> l = versions.keySet().stream().map(p -> "0x" + Integer.toHexString(p)).toList();
+        return String.join(", ", l);
+    }
+}

@@ -1,0 +1,198 @@
+package dev.braid.internal.engine;
+
+import dev.braid.ConnectionClosedException;
+import dev.braid.ConnectionStats;
+import dev.braid.HandlerMode;
+import dev.braid.ProtocolException;
+import dev.braid.RemoteError;
+import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.wire.Extension;
+import dev.braid.internal.wire.Frames;
+import dev.braid.internal.wire.RemoteErrorCodec;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+
+import static dev.braid.internal.wire.FrameHeader.*;
+
+/**
+ * The server side of a connection: dispatches CALLs to handlers, answers HELLO, delivers events.
+ *
+ * <h2>Outstanding-call limit</h2>
+ * {@link #inFlight} counts calls received and not yet answered. When it reaches
+ * {@link dev.braid.BraidConfig#maxOutstandingCalls()} the reader stops decoding and asks the backend to stop
+ * reading the socket, so a client that ignores the advertised limit cannot make the server buffer without
+ * bound. The order of operations makes the resume race-free: the reader suspends the transport
+ * <em>before</em> it sets {@link #readPaused}; a finishing call resumes only if it flips
+ * {@code readPaused} from true to false; after setting the flag the reader re-checks the count and resumes
+ * itself if a call finished meanwhile. Every suspension is therefore followed by exactly one resume, issued
+ * after it.
+ */
+public final class ServerConnection extends ConnectionEngine {
+    private static final VarHandle READ_PAUSED;
+
+    static {
+        try {
+            READ_PAUSED = MethodHandles.lookup().findVarHandle(ServerConnection.class, "readPaused", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final ProcedureRegistry registry;
+    private final Consumer<ServerConnection> onOpen;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    @SuppressWarnings("unused") // accessed through READ_PAUSED
+    private volatile boolean readPaused;
+    private volatile boolean extensionsNegotiated;
+    private final java.util.concurrent.atomic.LongAdder callsServed = new java.util.concurrent.atomic.LongAdder();
+    private volatile long readSuspensions;
+    private final int limit;
+
+    public ServerConnection(final BraidRuntime rt, final ProcedureRegistry registry,
+                            final Consumer<ServerConnection> onOpen) {
+        super(rt);
+        this.registry = registry;
+        this.onOpen = onOpen;
+        this.limit = cfg.maxOutstandingCalls();
+    }
+
+    @Override
+    void opened() {
+        if (onOpen != null) {
+            onOpen.accept(this);
+        }
+    }
+
+    @Override
+    boolean onCall(final PooledBuffer frame) {
+        final int prog = Frames.prog(frame);
+        final int vers = Frames.vers(frame);
+        final int proc = Frames.proc(frame);
+        if (prog == Extension.PROGRAM && cfg.extensions()) {
+            onExtensionCall(frame, vers, proc);
+            return true;
+        }
+        final ProcedureRegistry.Entry entry = registry.lookup(prog, vers, proc);
+        if (entry == null) {
+            final int serial = Frames.serial(frame);
+            frame.release();
+            sendError(prog, vers, proc, serial, registry.unknown(prog, vers, proc));
+            return true;
+        }
+        final int n = inFlight.incrementAndGet();
+        final IncomingCallImpl call = new IncomingCallImpl(this, entry, frame);
+        if (entry.mode() == HandlerMode.NON_BLOCKING) {
+            call.run();
+        } else {
+            try {
+                rt.handlers.execute(call);
+            } catch (RejectedExecutionException e) {
+                call.rejected(e);
+            }
+        }
+        if (n >= limit) {
+            return pauseReading();
+        }
+        return true;
+    }
+
+    private boolean pauseReading() {
+        transport.setReadSuspended(true);
+        readSuspensions++;
+        READ_PAUSED.setVolatile(this, true);
+        if (inFlight.get() < limit && READ_PAUSED.compareAndSet(this, true, false)) {
+            transport.setReadSuspended(false);
+        }
+        return false; // stop decoding now; the resume re-enters onInbound(0)
+    }
+
+    /** A call was answered (or dropped with the connection). Any thread. */
+    void callDone() {
+        callsServed.increment();
+        inFlight.decrementAndGet();
+        if ((boolean) READ_PAUSED.getVolatile(this) && READ_PAUSED.compareAndSet(this, true, false)) {
+            transport.setReadSuspended(false);
+        }
+    }
+
+    private void onExtensionCall(final PooledBuffer frame, final int vers, final int proc) {
+        final int serial = Frames.serial(frame);
+        if (vers != Extension.VERSION || proc != Extension.PROC_HELLO) {
+            frame.release();
+            sendError(Extension.PROGRAM, vers, proc, serial, RemoteError.of(RemoteError.VIR_ERR_NO_SUPPORT,
+                    RemoteError.VIR_FROM_RPC, "unknown braid extension procedure " + proc + " version "
+                            + Integer.toUnsignedString(vers)));
+            return;
+        }
+        final Extension.Hello theirs;
+        try {
+            theirs = Extension.Hello.decode(Frames.payloadView(frame));
+        } catch (ProtocolException e) {
+            frame.release();
+            sendError(Extension.PROGRAM, vers, proc, serial, RemoteError.of(RemoteError.VIR_ERR_RPC,
+                    RemoteError.VIR_FROM_RPC, e.getMessage()));
+            return;
+        }
+        frame.release();
+        final Extension.Hello mine = new Extension.Hello(Extension.PROTOCOL_VERSION,
+                Extension.SUPPORTED_FEATURES & theirs.features(), Math.min(cfg.maxMessageSize(), theirs.maxMessage()),
+                cfg.maxOutstandingCalls(), cfg.maxConcurrentStreams(), cfg.initialStreamWindow());
+        maxOutboundMessage = mine.maxMessage();
+        extensionsNegotiated = true;
+        enqueue(frameOf(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO, TYPE_REPLY, serial, STATUS_OK,
+                Extension.HELLO_LENGTH, mine::encode), false);
+    }
+
+    /** Sends an ERROR reply. Any thread. */
+    void sendError(final int prog, final int vers, final int proc, final int serial, final RemoteError error) {
+        final RemoteError e = fit(error);
+        final PooledBuffer f = Frames.claim(pool, RemoteErrorCodec.encodedSize(e));
+        RemoteErrorCodec.encode(e, f.byteBuffer());
+        Frames.commit(f, prog, vers, proc, TYPE_REPLY, serial, STATUS_ERROR);
+        enqueue(f, false);
+    }
+
+    /** Shortens an error's message so that the reply fits the largest message. */
+    private RemoteError fit(final RemoteError e) {
+        final int max = maxOutboundMessage - HEADER_LENGTH - 4096;
+        if (e.message() == null || e.message().length() * 3 < max) {
+            return e;
+        }
+        return new RemoteError(e.code(), e.domain(), e.message().substring(0, max / 3) + "... (truncated)",
+                e.level(), e.dom(), e.str1(), e.str2(), e.str3(), e.int1(), e.int2(), e.net());
+    }
+
+    @Override
+    void onReply(final PooledBuffer frame) {
+        final String what = Frames.describe(frame.byteBuffer(), 0);
+        frame.release();
+        throw new ProtocolException("a client sent a REPLY to a server: " + what);
+    }
+
+    @Override
+    Listener listener(final int prog, final int vers, final int proc) {
+        return registry.listener(prog, vers, proc);
+    }
+
+    @Override
+    void closed(final ConnectionClosedException reason) {
+        // Handlers still running keep their args until they return; their replies are dropped by enqueue().
+    }
+
+    @Override
+    public void close() {
+        closeAfterFlush();
+        awaitClosed(cfg.closeTimeout().toMillis());
+    }
+
+    @Override
+    ConnectionStats stats(final long bytesIn, final long bytesOut, final long evSent, final long evReceived,
+                          final long evDropped, final long dropped) {
+        return new ConnectionStats(0, inFlight.get(), 0, 0, callsServed.sum(), evSent, evReceived, evDropped, dropped,
+                bytesIn, bytesOut, readSuspensions, extensionsNegotiated);
+    }
+}

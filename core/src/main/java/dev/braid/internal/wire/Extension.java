@@ -1,0 +1,89 @@
+package dev.braid.internal.wire;
+
+import dev.braid.ProtocolException;
+
+import java.nio.ByteBuffer;
+
+/**
+ * braid's extension program and libvirt's keepalive program: numbers and payload layouts.
+ *
+ * <p>braid's extensions travel as their own program, the way libvirt's keepalive does, so that a plain
+ * libvirt peer, which does not know the program, answers the HELLO call with an ERROR reply and the
+ * connection carries on in libvirt-compatible mode.
+ *
+ * <pre>
+ * program BRAID_EXT  = 0x62726964 ("brid"), version 1
+ *   proc 1  HELLO   CALL/REPLY   args and reply: braid_hello
+ *   proc 2  CREDIT  MESSAGE      reserved for stream flow control
+ *   proc 3  DRAIN   MESSAGE      reserved for graceful drain
+ *
+ * struct braid_hello {              offset
+ *     unsigned version;              0   extension protocol version (1)
+ *     unsigned features;             4   feature bits the sender supports
+ *     unsigned max_message;          8   largest message the sender accepts, header included
+ *     unsigned max_outstanding;     12   calls the sender serves concurrently per connection
+ *     unsigned max_streams;         16   streams the sender accepts concurrently per connection
+ *     unsigned initial_window;      20   initial per-stream window the sender grants, in bytes
+ * };                                24
+ * </pre>
+ */
+public final class Extension {
+    public static final int PROGRAM = 0x62726964;
+    public static final int VERSION = 1;
+    public static final int PROC_HELLO = 1;
+    public static final int PROC_CREDIT = 2;
+    public static final int PROC_DRAIN = 3;
+
+    /** Extension protocol version this build speaks. */
+    public static final int PROTOCOL_VERSION = 1;
+    /** Feature bits this build supports (none yet beyond the limits exchange). */
+    public static final int SUPPORTED_FEATURES = 0;
+
+    public static final int HELLO_LENGTH = 24;
+    public static final int HELLO_VERSION_OFFSET = 0;
+    public static final int HELLO_FEATURES_OFFSET = 4;
+    public static final int HELLO_MAX_MESSAGE_OFFSET = 8;
+    public static final int HELLO_MAX_OUTSTANDING_OFFSET = 12;
+    public static final int HELLO_MAX_STREAMS_OFFSET = 16;
+    public static final int HELLO_INITIAL_WINDOW_OFFSET = 20;
+
+    /** libvirt's keepalive program ("keep"): PING and PONG MESSAGEs with serial 0 and no payload. */
+    public static final int KEEPALIVE_PROGRAM = 0x6b656570;
+    public static final int KEEPALIVE_VERSION = 1;
+    public static final int KEEPALIVE_PING = 1;
+    public static final int KEEPALIVE_PONG = 2;
+
+    private Extension() {
+    }
+
+    /** A decoded braid_hello. */
+    public record Hello(int version, int features, int maxMessage, int maxOutstanding, int maxStreams,
+                        int initialWindow) {
+
+        public void encode(final ByteBuffer b) {
+            b.putInt(version).putInt(features).putInt(maxMessage).putInt(maxOutstanding).putInt(maxStreams)
+                    .putInt(initialWindow);
+        }
+
+        /**
+         * @throws ProtocolException if {@code b} does not hold exactly a braid_hello with sane values
+         */
+        public static Hello decode(final ByteBuffer b) {
+            if (b.remaining() != HELLO_LENGTH) {
+                throw new ProtocolException("malformed HELLO: " + b.remaining() + " bytes, expected " + HELLO_LENGTH);
+            }
+            final int p = b.position();
+            final Hello h = new Hello(b.getInt(p + HELLO_VERSION_OFFSET), b.getInt(p + HELLO_FEATURES_OFFSET),
+                    b.getInt(p + HELLO_MAX_MESSAGE_OFFSET), b.getInt(p + HELLO_MAX_OUTSTANDING_OFFSET),
+                    b.getInt(p + HELLO_MAX_STREAMS_OFFSET), b.getInt(p + HELLO_INITIAL_WINDOW_OFFSET));
+            if (h.version == 0) {
+                throw new ProtocolException("malformed HELLO: version 0");
+            }
+            if (h.maxMessage < FrameHeader.HEADER_LENGTH + 256 || h.maxOutstanding <= 0 || h.maxStreams < 0
+                    || h.initialWindow <= 0) {
+                throw new ProtocolException("malformed HELLO: out-of-range limits " + h);
+            }
+            return h;
+        }
+    }
+}

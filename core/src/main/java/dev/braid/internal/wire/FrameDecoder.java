@@ -1,0 +1,234 @@
+package dev.braid.internal.wire;
+
+import dev.braid.ProtocolException;
+import dev.braid.buffer.BufferPool;
+import dev.braid.buffer.PooledBuffer;
+
+import java.nio.ByteBuffer;
+
+import static dev.braid.internal.wire.FrameHeader.*;
+
+/**
+ * Incremental decoder for libvirt RPC frames, fed by a backend's reads.
+ *
+ * <p><b>Thread.</b> One inbound thread at a time (the connection's reader); not thread-safe.
+ *
+ * <p><b>How the backend drives it.</b> It reads from the socket into {@link #inboundBuffer()} (which
+ * always has room), then calls {@link #decode(FrameSink)}. Small frames are gathered in a pooled read
+ * buffer and copied out, one frame per pooled buffer of the frame's size. A frame too large to be worth
+ * gathering gets its own pooled buffer as soon as its header is validated, and {@link #inboundBuffer()}
+ * then returns that buffer, so the socket fills it directly with no further copy.
+ *
+ * <p><b>Validation before allocation.</b> The length word is checked against the minimum (28) and the
+ * configured maximum before anything else is read or allocated; every header field is checked (known
+ * type, fd-passing types refused, known status, status legal for the type, MESSAGE serial 0) before the
+ * frame's buffer is acquired. Violations throw {@link ProtocolException}: the caller closes the connection.
+ *
+ * <p><b>Ownership.</b> Each frame handed to {@link FrameSink#onFrame} belongs to the sink (position 0,
+ * limit = frame length). {@link #close()} releases what the decoder still holds.
+ */
+public final class FrameDecoder {
+    /** Receives decoded frames. */
+    @FunctionalInterface
+    public interface FrameSink {
+        /**
+         * Takes ownership of {@code frame}.
+         *
+         * @return true to keep decoding, false to pause (for example when a limit of in-flight calls is
+         * reached); {@link #decode} then returns and the remaining bytes wait for the next call
+         */
+        boolean onFrame(PooledBuffer frame);
+    }
+
+    private final BufferPool pool;
+    private final int maxMessage;
+    private final PooledBuffer readBuffer;
+    private final ByteBuffer rb;
+    /** Start of the first undecoded byte in {@link #rb}; bytes up to rb.position() are received. */
+    private int parsePos;
+    /** A large frame being filled directly from the socket, or null. */
+    private PooledBuffer direct;
+    private boolean closed;
+
+    public FrameDecoder(final BufferPool pool, final int maxMessage, final int readBufferSize) {
+        if (maxMessage < HEADER_LENGTH) {
+            throw new IllegalArgumentException("maxMessage " + maxMessage + " is below the 28-byte header");
+        }
+        if (readBufferSize < 2 * HEADER_LENGTH) {
+            throw new IllegalArgumentException("readBufferSize " + readBufferSize + " too small");
+        }
+        this.pool = pool;
+        this.maxMessage = maxMessage;
+        this.readBuffer = pool.acquire(readBufferSize);
+        this.rb = readBuffer.byteBuffer();
+    }
+
+    /** Where the next socket read should go. Always has at least one byte of room (unless closed). */
+    public ByteBuffer inboundBuffer() {
+        return direct != null ? direct.byteBuffer() : rb;
+    }
+
+    /** True if some bytes of a frame were received but not the whole frame. */
+    public boolean hasPartialFrame() {
+        return direct != null || rb.position() > parsePos;
+    }
+
+    /** Bytes received that are not yet a whole frame. */
+    public long partialBytes() {
+        return direct != null ? direct.byteBuffer().position() : rb.position() - parsePos;
+    }
+
+    /**
+     * Decodes every complete frame received so far and hands each to {@code sink}.
+     *
+     * @return false if the sink paused decoding
+     * @throws ProtocolException on a malformed header; the decoder must then be closed
+     */
+    public boolean decode(final FrameSink sink) {
+        if (closed) {
+            return false;
+        }
+        if (direct != null) {
+            final ByteBuffer d = direct.byteBuffer();
+            if (d.hasRemaining()) {
+                return true;
+            }
+            final PooledBuffer frame = direct;
+            direct = null;
+            d.flip();
+            if (!sink.onFrame(frame)) {
+                return false;
+            }
+        }
+        boolean more = true;
+        while (more) {
+            final int avail = rb.position() - parsePos;
+            if (avail < LENGTH_FIELD_LENGTH) {
+                break;
+            }
+            final int length = rb.getInt(parsePos + LENGTH_OFFSET);
+            checkLength(length);
+            if (avail < HEADER_LENGTH) {
+                break;
+            }
+            checkHeader(rb, parsePos, length);
+            if (avail >= length) {
+                final PooledBuffer frame = pool.acquire(length);
+                final ByteBuffer f = frame.byteBuffer();
+                f.put(0, rb, parsePos, length);
+                f.limit(length).position(0);
+                parsePos += length;
+                more = sink.onFrame(frame);
+            } else if (length > rb.capacity() / 2) {
+                // Large frame: give it its own buffer now and let the socket fill it directly.
+                final PooledBuffer frame = pool.acquire(length);
+                final ByteBuffer f = frame.byteBuffer();
+                f.put(0, rb, parsePos, avail);
+                f.limit(length).position(avail);
+                parsePos += avail;
+                direct = frame;
+                break;
+            } else {
+                break;
+            }
+        }
+        compact();
+        return more;
+    }
+
+    /**
+     * Keeps room for the next read: empties the read buffer when everything was decoded, and moves a
+     * partial frame to the front when the rest of the buffer could not hold it. Frames larger than half
+     * the buffer never stay here (they go to their own buffer), so a move copies less than half of it.
+     */
+    private void compact() {
+        final int pos = rb.position();
+        final int n = pos - parsePos;
+        if (n == 0) {
+            rb.clear();
+            parsePos = 0;
+            return;
+        }
+        final int need = n >= LENGTH_FIELD_LENGTH ? rb.getInt(parsePos) : HEADER_LENGTH; // validated when n >= 4
+        if (parsePos > 0 && rb.capacity() - parsePos < need) {
+            rb.limit(pos).position(parsePos);
+            rb.compact(); // position = n, limit = capacity
+            parsePos = 0;
+        }
+    }
+
+    private void checkLength(final int length) {
+        if (length < HEADER_LENGTH || length > maxMessage) { // negative means above 2^31: too large too
+            if (length >= 0 && length < HEADER_LENGTH) {
+                throw new ProtocolException("frame length " + length + " is below the minimum of "
+                        + HEADER_LENGTH + " bytes");
+            }
+            throw new ProtocolException("frame length " + Integer.toUnsignedString(length)
+                    + " exceeds the limit maxMessageSize = " + maxMessage + " bytes");
+        }
+    }
+
+    /**
+     * Validates the header fields that do not depend on the connection's role.
+     *
+     * @throws ProtocolException naming the field and the frame
+     */
+    public static void checkHeader(final ByteBuffer b, final int offset, final int length) {
+        final int type = b.getInt(offset + TYPE_OFFSET);
+        final int status = b.getInt(offset + STATUS_OFFSET);
+        final int serial = b.getInt(offset + SERIAL_OFFSET);
+        switch (type) {
+            case TYPE_CALL, TYPE_REPLY, TYPE_MESSAGE, TYPE_STREAM, TYPE_STREAM_HOLE -> { }
+            case TYPE_CALL_WITH_FDS, TYPE_REPLY_WITH_FDS -> throw new ProtocolException(
+                    FrameHeader.typeName(type) + " (file descriptor passing) is not supported by braid: "
+                            + Frames.describe(b, offset));
+            default -> throw new ProtocolException("unknown message type " + type + " in frame of "
+                    + length + " bytes");
+        }
+        if (status != STATUS_OK && status != STATUS_ERROR && status != STATUS_CONTINUE) {
+            throw new ProtocolException("unknown message status " + status + ": " + Frames.describe(b, offset));
+        }
+        switch (type) {
+            case TYPE_CALL -> {
+                if (status != STATUS_OK) {
+                    throw new ProtocolException("CALL must have status OK: " + Frames.describe(b, offset));
+                }
+            }
+            case TYPE_REPLY -> {
+                if (status == STATUS_CONTINUE) {
+                    throw new ProtocolException("REPLY cannot have status CONTINUE: " + Frames.describe(b, offset));
+                }
+            }
+            case TYPE_MESSAGE -> {
+                if (status != STATUS_OK || serial != 0) {
+                    throw new ProtocolException("MESSAGE must have status OK and serial 0: "
+                            + Frames.describe(b, offset));
+                }
+            }
+            case TYPE_STREAM_HOLE -> {
+                if (status != STATUS_CONTINUE) {
+                    throw new ProtocolException("STREAM_HOLE must have status CONTINUE: "
+                            + Frames.describe(b, offset));
+                }
+                if (length != HEADER_LENGTH + 12) {
+                    throw new ProtocolException("STREAM_HOLE payload must be 12 bytes ({hyper length; unsigned "
+                            + "flags}), got " + (length - HEADER_LENGTH));
+                }
+            }
+            default -> { }
+        }
+    }
+
+    /** Releases every buffer the decoder holds. Idempotent. Inbound thread (or after it stopped). */
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (direct != null) {
+            direct.release();
+            direct = null;
+        }
+        readBuffer.release();
+    }
+}
