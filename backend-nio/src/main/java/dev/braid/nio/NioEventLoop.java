@@ -1,0 +1,344 @@
+package dev.braid.nio;
+
+import dev.braid.ConnectionClosedException;
+import dev.braid.spi.ConnectionHandler;
+
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * One selector thread owning its sockets. Each iteration: run tasks handed over by other threads, write
+ * every connection that asked for a flush (one coalesced, gathering write per connection per iteration),
+ * then select and handle readiness.
+ *
+ * <h2>Threads</h2>
+ * {@link #execute} may be called from any thread; everything else runs on the loop thread. Handing work
+ * over: a task goes into a {@link ConcurrentLinkedQueue} (its offer happens-before the loop's poll), and
+ * the caller wakes the selector only when {@link #wakeupPending} goes from false to true. The loop clears
+ * that flag <em>before</em> it checks the queue and blocks in select, so a task added after the check
+ * always finds the flag false and wakes the selector.
+ */
+final class NioEventLoop implements Runnable {
+    private static final System.Logger LOG = System.getLogger("dev.braid");
+
+    private final NioBackendInstance backend;
+    private final Selector selector;
+    private final Thread thread;
+    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    private final AtomicBoolean wakeupPending = new AtomicBoolean();
+    /** Loop thread only. */
+    final ArrayDeque<NioConnection> flushQueue = new ArrayDeque<>();
+    private final List<NioConnection> connections = new ArrayList<>();
+    private final List<PendingConnect> connects = new ArrayList<>();
+    private volatile boolean running = true;
+    private volatile boolean terminated;
+
+    private record PendingConnect(SocketChannel channel, ConnectionHandler handler, CompletableFuture<Void> future,
+                                  long deadlineNanos, InetSocketAddress remote) {
+    }
+
+    NioEventLoop(final NioBackendInstance backend, final String name) throws IOException {
+        this.backend = backend;
+        this.selector = Selector.open();
+        this.thread = new Thread(this, name);
+        thread.setDaemon(true);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    boolean inLoop() {
+        return Thread.currentThread() == thread;
+    }
+
+    /** Any thread. Runs {@code task} on the loop thread, after the tasks submitted before it. */
+    void execute(final Runnable task) {
+        tasks.add(task);
+        if (terminated) {
+            drainTasksAfterTermination(); // no loop any more: run it here so nothing it holds is leaked
+        } else if (!inLoop() && wakeupPending.compareAndSet(false, true)) {
+            selector.wakeup();
+        }
+    }
+
+    private synchronized void drainTasksAfterTermination() {
+        Runnable t;
+        while ((t = tasks.poll()) != null) {
+            try {
+                t.run();
+            } catch (Throwable e) {
+                LOG.log(System.Logger.Level.DEBUG, "task failed after " + thread.getName() + " stopped", e);
+            }
+        }
+    }
+
+    @Override
+    public void run() {
+        try {
+            while (true) {
+                runTasks();
+                if (!running) {
+                    break;
+                }
+                flushAll();
+                wakeupPending.set(false);
+                final long timeout = connectTimeoutMillis();
+                if (tasks.isEmpty() && flushQueue.isEmpty()) {
+                    if (timeout < 0) {
+                        selector.select();
+                    } else {
+                        selector.select(Math.max(1, timeout));
+                    }
+                } else {
+                    selector.selectNow();
+                }
+                processSelected();
+                checkConnectDeadlines();
+            }
+        } catch (Throwable t) {
+            LOG.log(System.Logger.Level.ERROR, thread.getName() + " failed; closing its connections", t);
+        } finally {
+            closeEverything();
+        }
+    }
+
+    private void runTasks() {
+        Runnable t;
+        int budget = 4096;
+        while (budget-- > 0 && (t = tasks.poll()) != null) {
+            try {
+                t.run();
+            } catch (Throwable e) {
+                LOG.log(System.Logger.Level.ERROR, "task failed on " + thread.getName(), e);
+            }
+        }
+    }
+
+    private void flushAll() {
+        NioConnection c;
+        while ((c = flushQueue.poll()) != null) {
+            c.flush();
+        }
+    }
+
+    private void processSelected() {
+        final Iterator<SelectionKey> it = selector.selectedKeys().iterator();
+        while (it.hasNext()) {
+            final SelectionKey k = it.next();
+            it.remove();
+            final Object a = k.attachment();
+            if (!k.isValid()) {
+                continue;
+            }
+            if (a instanceof NioConnection c) {
+                final int ready = k.readyOps();
+                if ((ready & SelectionKey.OP_WRITE) != 0) {
+                    c.flush();
+                }
+                if ((ready & SelectionKey.OP_READ) != 0 && k.isValid()) {
+                    c.onReadable();
+                }
+            } else if (a instanceof NioListener l) {
+                l.acceptAll();
+            } else if (a instanceof PendingConnect p) {
+                finishConnect(k, p);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ connect and accept
+
+    CompletableFuture<Void> connect(final InetSocketAddress remote, final ConnectionHandler handler) {
+        final CompletableFuture<Void> f = new CompletableFuture<>();
+        execute(() -> {
+            SocketChannel ch = null;
+            try {
+                ch = SocketChannel.open();
+                ch.configureBlocking(false);
+                configure(ch);
+                final PendingConnect p = new PendingConnect(ch, handler, f,
+                        System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(backend.settings.connectTimeoutMillis()), remote);
+                if (ch.connect(remote)) {
+                    open(ch, handler, null);
+                    f.complete(null);
+                } else {
+                    ch.register(selector, SelectionKey.OP_CONNECT, p);
+                    connects.add(p);
+                }
+            } catch (IOException | RuntimeException e) {
+                closeQuietly(ch);
+                f.completeExceptionally(e);
+            }
+        });
+        return f;
+    }
+
+    private void finishConnect(final SelectionKey k, final PendingConnect p) {
+        connects.remove(p);
+        try {
+            if (p.channel.finishConnect()) {
+                open(p.channel, p.handler, k);
+                p.future.complete(null);
+            }
+        } catch (IOException | RuntimeException e) {
+            k.cancel();
+            closeQuietly(p.channel);
+            p.future.completeExceptionally(e);
+        }
+    }
+
+    private long connectTimeoutMillis() {
+        if (connects.isEmpty()) {
+            return -1;
+        }
+        long first = Long.MAX_VALUE;
+        for (PendingConnect p : connects) {
+            first = Math.min(first, p.deadlineNanos);
+        }
+        return TimeUnit.NANOSECONDS.toMillis(first - System.nanoTime());
+    }
+
+    private void checkConnectDeadlines() {
+        if (connects.isEmpty()) {
+            return;
+        }
+        final long now = System.nanoTime();
+        for (Iterator<PendingConnect> it = connects.iterator(); it.hasNext(); ) {
+            final PendingConnect p = it.next();
+            if (now - p.deadlineNanos >= 0) {
+                it.remove();
+                closeQuietly(p.channel);
+                p.future.completeExceptionally(new ConnectException("connect to " + p.remote + " timed out after "
+                        + backend.settings.connectTimeoutMillis() + " ms"));
+            }
+        }
+    }
+
+    /** Any thread: take over an accepted socket. */
+    void adopt(final SocketChannel ch, final ConnectionHandler handler) {
+        execute(() -> {
+            try {
+                ch.configureBlocking(false);
+                configure(ch);
+                open(ch, handler, null);
+            } catch (IOException | RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "cannot set up an accepted connection", e);
+                closeQuietly(ch);
+                handler.onClosed(e);
+            }
+        });
+    }
+
+    void register(final NioListener l) {
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+        execute(() -> {
+            try {
+                l.key = l.channel.register(selector, SelectionKey.OP_ACCEPT, l);
+                done.complete(null);
+            } catch (ClosedChannelException e) {
+                done.completeExceptionally(e);
+            }
+        });
+        done.join();
+    }
+
+    private void configure(final SocketChannel ch) throws IOException {
+        ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        if (backend.settings.sendBufferSize() > 0) {
+            ch.setOption(StandardSocketOptions.SO_SNDBUF, backend.settings.sendBufferSize());
+        }
+        if (backend.settings.receiveBufferSize() > 0) {
+            ch.setOption(StandardSocketOptions.SO_RCVBUF, backend.settings.receiveBufferSize());
+        }
+    }
+
+    /** Loop thread: attach a connected socket to a handler; reuses the connect's key when there is one. */
+    private void open(final SocketChannel ch, final ConnectionHandler handler, final SelectionKey key) throws IOException {
+        final NioConnection c = new NioConnection(this, ch, handler);
+        if (key != null) {
+            key.attach(c);
+            key.interestOps(SelectionKey.OP_READ);
+            c.key = key;
+        } else {
+            c.key = ch.register(selector, SelectionKey.OP_READ, c);
+        }
+        connections.add(c);
+        handler.onOpen(c);
+    }
+
+    void forget(final NioConnection c) {
+        connections.remove(c);
+    }
+
+    private static void closeQuietly(final SocketChannel ch) {
+        if (ch != null) {
+            try {
+                ch.close();
+            } catch (IOException e) {
+                // nothing more to do
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ shutdown
+
+    /** Any thread: close every connection of this loop and stop it. */
+    void shutdown() {
+        if (thread.isAlive()) {
+            execute(() -> running = false);
+        } else if (!terminated) {
+            closeEverything(); // never started
+        }
+    }
+
+    void awaitTermination() {
+        try {
+            thread.join(TimeUnit.SECONDS.toMillis(30));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void closeEverything() {
+        running = false;
+        runTasks();
+        final ConnectionClosedException closing = new ConnectionClosedException(
+                ConnectionClosedException.Reason.LOCAL_CLOSE, "braid is closing", null);
+        for (NioConnection c : new ArrayList<>(connections)) {
+            c.close(closing);
+            c.closeNow();
+        }
+        for (PendingConnect p : connects) {
+            closeQuietly(p.channel);
+            p.future.completeExceptionally(closing);
+        }
+        connects.clear();
+        for (SelectionKey k : selector.keys()) {
+            if (k.attachment() instanceof NioListener l) {
+                l.close();
+            }
+        }
+        terminated = true;
+        drainTasksAfterTermination();
+        try {
+            selector.close();
+        } catch (IOException e) {
+            // nothing more to do
+        }
+    }
+}
