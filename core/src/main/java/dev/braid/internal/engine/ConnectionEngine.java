@@ -158,10 +158,17 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             bytesRead = bytesRead + bytes;
         }
         try {
-            decoder.decode(this);
+            if (beforeDecode()) {
+                decoder.decode(this);
+            }
         } catch (ProtocolException e) {
             protocolError(e);
         }
+    }
+
+    /** Reader context, before each decode: false keeps decoding paused. */
+    boolean beforeDecode() {
+        return true;
     }
 
     /** Reader context: the peer broke the protocol. Closes the connection with that reason. */

@@ -1,6 +1,7 @@
 package dev.braid.internal.engine;
 
 import dev.braid.BraidException;
+import dev.braid.HandlerMode;
 import dev.braid.IncomingCall;
 import dev.braid.PayloadWriter;
 import dev.braid.Peer;
@@ -73,6 +74,15 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         }
     }
 
+    HandlerMode mode() {
+        return entry.mode();
+    }
+
+    /** The connection closed before this parked call was dispatched: release its arguments. */
+    void discard() {
+        frame.release();
+    }
+
     /** The executor refused the call (braid is closing): answer with an error. */
     void rejected(final RejectedExecutionException e) {
         tryFail(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC,
@@ -94,9 +104,10 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         return ANSWERED.compareAndSet(this, false, true);
     }
 
+    /** The slot is returned before the reply leaves, so the client's next call always finds it free. */
     private void answeredWith(final PooledBuffer reply) {
-        connection.enqueue(reply, false);
         connection.callDone();
+        connection.enqueue(reply, false);
         drop();
     }
 
@@ -110,9 +121,9 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         if (!tryAnswer()) {
             return false;
         }
+        connection.callDone();
         connection.sendError(entry.procedure().program(), entry.procedure().version(), entry.procedure().procedure(),
                 serial, error);
-        connection.callDone();
         drop();
         return true;
     }

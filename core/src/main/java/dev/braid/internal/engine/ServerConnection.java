@@ -22,10 +22,11 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * The server side of a connection: dispatches CALLs to handlers, answers HELLO, delivers events.
  *
  * <h2>Outstanding-call limit</h2>
- * {@link #inFlight} counts calls received and not yet answered. When it reaches
- * {@link dev.braid.BraidConfig#maxOutstandingCalls()} the reader stops decoding and asks the backend to stop
- * reading the socket, so a client that ignores the advertised limit cannot make the server buffer without
- * bound. The order of operations makes the resume race-free: the reader suspends the transport
+ * {@link #inFlight} counts calls dispatched and not yet answered. A call that arrives while it is at
+ * {@link dev.braid.BraidConfig#maxOutstandingCalls()} is parked (not dispatched), and the reader stops
+ * decoding and asks the backend to stop reading the socket, so a client that ignores the advertised limit
+ * cannot make the server buffer or run more than that. A braid client never sends past the limit, so it
+ * never causes a suspension. The order of operations makes the resume race-free: the reader suspends the transport
  * <em>before</em> it sets {@link #readPaused}; a finishing call resumes only if it flips
  * {@code readPaused} from true to false; after setting the flag the reader re-checks the count and resumes
  * itself if a call finished meanwhile. Every suspension is therefore followed by exactly one resume, issued
@@ -51,6 +52,8 @@ public final class ServerConnection extends ConnectionEngine {
     private final java.util.concurrent.atomic.LongAdder callsServed = new java.util.concurrent.atomic.LongAdder();
     private volatile long readSuspensions;
     private final int limit;
+    /** Reader-owned: a call received while the limit was reached, dispatched when a slot frees. */
+    private IncomingCallImpl parked;
 
     public ServerConnection(final BraidRuntime rt, final ProcedureRegistry registry,
                             final Consumer<ServerConnection> onOpen) {
@@ -83,9 +86,18 @@ public final class ServerConnection extends ConnectionEngine {
             sendError(prog, vers, proc, serial, registry.unknown(prog, vers, proc));
             return true;
         }
-        final int n = inFlight.incrementAndGet();
         final IncomingCallImpl call = new IncomingCallImpl(this, entry, frame);
-        if (entry.mode() == HandlerMode.NON_BLOCKING) {
+        if (inFlight.get() >= limit) { // only this thread increments, so the count cannot rise under us
+            parked = call;
+            return pauseReading();
+        }
+        dispatch(call);
+        return true;
+    }
+
+    private void dispatch(final IncomingCallImpl call) {
+        inFlight.incrementAndGet();
+        if (call.mode() == HandlerMode.NON_BLOCKING) {
             call.run();
         } else {
             try {
@@ -94,9 +106,20 @@ public final class ServerConnection extends ConnectionEngine {
                 call.rejected(e);
             }
         }
-        if (n >= limit) {
+    }
+
+    /** Reader context, when reading resumes: dispatch the call that was parked at the limit, if a slot is free. */
+    @Override
+    boolean beforeDecode() {
+        final IncomingCallImpl call = parked;
+        if (call == null) {
+            return true;
+        }
+        if (inFlight.get() >= limit) {
             return pauseReading();
         }
+        parked = null;
+        dispatch(call);
         return true;
     }
 
@@ -181,6 +204,11 @@ public final class ServerConnection extends ConnectionEngine {
     @Override
     void closed(final ConnectionClosedException reason) {
         // Handlers still running keep their args until they return; their replies are dropped by enqueue().
+        final IncomingCallImpl call = parked;
+        if (call != null) {
+            parked = null;
+            call.discard();
+        }
     }
 
     @Override

@@ -1,0 +1,93 @@
+package dev.braid.testsuite;
+
+import dev.braid.BraidServer;
+import dev.braid.Connection;
+import dev.braid.HandlerMode;
+import dev.braid.Peer;
+import dev.braid.Procedure;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class EventsTest extends TransportTest {
+    static final Procedure TICK = Procedure.of(0x4444, 1, 10);
+    static final Procedure HELLO_FROM_CLIENT = Procedure.of(0x4444, 1, 11);
+    static final Procedure SUBSCRIBE = Procedure.of(0x4444, 1, 1);
+    static final Procedure NOBODY_LISTENS = Procedure.of(0x4444, 1, 12);
+
+    @Test
+    void eventsFlowBothWaysInOrder() throws Exception {
+        final int n = 2000;
+        final List<Integer> atServer = Collections.synchronizedList(new ArrayList<>());
+        final CountDownLatch serverGotAll = new CountDownLatch(n);
+        final CompletableFuture<Peer> client = new CompletableFuture<>();
+        final BraidServer server = server(s -> s
+                .onEvent(HELLO_FROM_CLIENT, e -> {
+                    atServer.add(e.payload().getInt(0));
+                    serverGotAll.countDown();
+                })
+                .handle(SUBSCRIBE, call -> {
+                    client.complete(call.peer());
+                    call.reply(new byte[0]);
+                }));
+        final Connection c = connect(server);
+        final List<Integer> atClient = Collections.synchronizedList(new ArrayList<>());
+        final CountDownLatch clientGotAll = new CountDownLatch(n);
+        c.onEvent(TICK, e -> {
+            assertThat(e.procedure()).isEqualTo(TICK);
+            atClient.add(e.payload().getInt(0));
+            clientGotAll.countDown();
+        });
+        c.call(SUBSCRIBE, new byte[0]);
+        final Peer toClient = client.get(10, TimeUnit.SECONDS);
+        for (int i = 0; i < n; i++) {
+            toClient.sendEvent(TICK, ByteBuffer.allocate(4).putInt(0, i));
+            c.sendEvent(HELLO_FROM_CLIENT, ByteBuffer.allocate(4).putInt(0, i));
+        }
+        assertThat(clientGotAll.await(20, TimeUnit.SECONDS)).isTrue();
+        assertThat(serverGotAll.await(20, TimeUnit.SECONDS)).isTrue();
+        for (int i = 0; i < n; i++) {
+            assertThat(atClient.get(i)).isEqualTo(i);
+            assertThat(atServer.get(i)).isEqualTo(i);
+        }
+        assertThat(c.stats().eventsSent()).isEqualTo(n);
+        assertThat(c.stats().eventsReceived()).isEqualTo(n);
+        assertThat(toClient.stats().eventsSent()).isEqualTo(n);
+    }
+
+    @Test
+    void eventsWithoutListenerAreDroppedAndCounted() throws Exception {
+        final CountDownLatch got = new CountDownLatch(1);
+        final BraidServer server = server(s -> s.onEvent(TICK, e -> got.countDown(), HandlerMode.NON_BLOCKING));
+        final Connection c = connect(server);
+        c.sendEvent(NOBODY_LISTENS, ByteBuffer.wrap(new byte[100]));
+        c.sendEvent(TICK, 3, dst -> dst.put(new byte[]{1, 2, 3}));
+        assertThat(got.await(10, TimeUnit.SECONDS)).isTrue();
+        final Peer p = server.connections().get(0);
+        assertThat(p.stats().eventsDropped()).isEqualTo(1);
+        assertThat(p.stats().eventsReceived()).isEqualTo(1);
+    }
+
+    @Test
+    void aFailingListenerDoesNotStopLaterEvents() throws Exception {
+        final CountDownLatch second = new CountDownLatch(1);
+        final BraidServer server = server(s -> s.onEvent(TICK, e -> {
+            if (e.payload().get(0) == 0) {
+                throw new IllegalStateException("first event fails on purpose");
+            }
+            second.countDown();
+        }));
+        final Connection c = connect(server);
+        c.sendEvent(TICK, ByteBuffer.wrap(new byte[]{0}));
+        c.sendEvent(TICK, ByteBuffer.wrap(new byte[]{1}));
+        assertThat(second.await(10, TimeUnit.SECONDS)).isTrue();
+    }
+}

@@ -1,0 +1,86 @@
+package dev.braid.testsuite;
+
+import dev.braid.BraidServer;
+import dev.braid.Connection;
+import dev.braid.Procedure;
+import dev.braid.RemoteError;
+import dev.braid.internal.wire.Extension;
+import dev.braid.internal.wire.FrameHeader;
+import dev.braid.internal.wire.RemoteErrorCodec;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class HelloTest extends TransportTest {
+    static final Procedure ECHO = Procedure.of(0x20008086, 1, 1);
+
+    @Test
+    void helloNegotiatesTheSmallerMessageLimitAndTheServersCallLimit() {
+        final BraidServer server = server(config(true).maxMessageSize(1 << 20).maxOutstandingCalls(17)
+                        .maxConcurrentStreams(9).initialStreamWindow(1 << 19),
+                s -> s.handle(ECHO, call -> call.reply(call.args())));
+        final Connection c = connect(config(false).maxMessageSize(2 << 20), server);
+        assertThat(c.extensionsNegotiated()).isTrue();
+        assertThat(c.limits().protocolVersion()).isEqualTo(Extension.PROTOCOL_VERSION);
+        assertThat(c.limits().maxMessageSize()).isEqualTo(1 << 20);
+        assertThat(c.limits().maxOutstandingCalls()).isEqualTo(17);
+        assertThat(c.limits().maxConcurrentStreams()).isEqualTo(9);
+        assertThat(c.limits().initialStreamWindow()).isEqualTo(1 << 19);
+        assertThat(c.call(ECHO, new byte[]{5})).containsExactly(5);
+        assertThat(server.connections().get(0).stats().extensionsNegotiated()).isTrue();
+    }
+
+    @Test
+    void aServerWithoutExtensionsRefusesHelloAndTheClientFallsBackToLibvirtMode() {
+        final BraidServer server = server(config(true).extensions(false),
+                s -> s.handle(ECHO, call -> call.reply(call.args())));
+        final Connection c = connect(config(false).maxOutstandingCalls(33), server);
+        assertThat(c.extensionsNegotiated()).isFalse();
+        assertThat(c.limits().protocolVersion()).isZero();
+        assertThat(c.limits().maxOutstandingCalls()).isEqualTo(33);
+        assertThat(c.call(ECHO, new byte[]{1, 2})).containsExactly(1, 2);
+        assertThat(server.connections().get(0).stats().extensionsNegotiated()).isFalse();
+    }
+
+    @Test
+    void aClientWithoutExtensionsSendsNoHello() {
+        final BraidServer server = server(s -> s.handle(ECHO, call -> call.reply(call.args())));
+        final Connection c = connect(config(false).extensions(false), server);
+        assertThat(c.extensionsNegotiated()).isFalse();
+        assertThat(c.call(ECHO, new byte[]{3})).containsExactly(3);
+        assertThat(server.connections().get(0).stats().extensionsNegotiated()).isFalse();
+    }
+
+    /** A plain libvirt daemon answers the unknown HELLO program with an ERROR reply; braid carries on. */
+    @Test
+    void aPlainLibvirtPeerAnsweringHelloWithAnErrorIsSpokenToInCompatibleMode() throws Exception {
+        try (ScriptedServer libvirtd = new ScriptedServer()) {
+            final CompletableFuture<Connection> connecting = clientBraid().connectAsync(libvirtd.address());
+            final ByteBuffer hello = libvirtd.readFrame();
+            assertThat(hello.getInt(FrameHeader.PROG_OFFSET)).isEqualTo(Extension.PROGRAM);
+            assertThat(hello.getInt(FrameHeader.TYPE_OFFSET)).isEqualTo(FrameHeader.TYPE_CALL);
+            final int helloSerial = hello.getInt(FrameHeader.SERIAL_OFFSET);
+            final RemoteError refusal = RemoteError.of(RemoteError.VIR_ERR_RPC, RemoteError.VIR_FROM_RPC,
+                    "Cannot find program 1651665252 version 1");
+            final ByteBuffer err = ByteBuffer.allocate(RemoteErrorCodec.encodedSize(refusal));
+            RemoteErrorCodec.encode(refusal, err);
+            libvirtd.write(ScriptedServer.frame(Extension.PROGRAM, 1, Extension.PROC_HELLO, FrameHeader.TYPE_REPLY,
+                    helloSerial, FrameHeader.STATUS_ERROR, err.array()));
+            final Connection c = connecting.get(10, TimeUnit.SECONDS);
+            closeLater(c::abort);
+            assertThat(c.extensionsNegotiated()).isFalse();
+
+            final CompletableFuture<byte[]> answer = CompletableFuture.supplyAsync(() -> c.call(ECHO, new byte[]{9}));
+            final ByteBuffer call = libvirtd.readFrame();
+            assertThat(call.getInt(FrameHeader.PROG_OFFSET)).isEqualTo(0x20008086);
+            assertThat(call.getInt(FrameHeader.SERIAL_OFFSET)).isEqualTo(helloSerial + 1);
+            libvirtd.write(ScriptedServer.frame(0x20008086, 1, 1, FrameHeader.TYPE_REPLY,
+                    call.getInt(FrameHeader.SERIAL_OFFSET), FrameHeader.STATUS_OK, new byte[]{4, 2}));
+            assertThat(answer.get(10, TimeUnit.SECONDS)).containsExactly(4, 2);
+        }
+    }
+}
