@@ -33,12 +33,19 @@ public final class BraidServer implements AutoCloseable {
         return List.copyOf(connections);
     }
 
-    /** Stops listening and closes every connection at once (pending answers are dropped). */
+    /**
+     * Stops listening and closes every connection at once (answers not yet sent are dropped); returns once
+     * they are closed (or after the close timeout).
+     */
     @Override
     public void close() {
         listener.close();
-        for (ServerConnection c : connections) {
+        final List<ServerConnection> open = List.copyOf(connections);
+        for (ServerConnection c : open) {
             c.abort();
+        }
+        for (ServerConnection c : open) {
+            c.awaitClosed();
         }
     }
 

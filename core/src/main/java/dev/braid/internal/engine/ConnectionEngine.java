@@ -521,6 +521,11 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         }
     }
 
+    /** Waits up to the close timeout for {@link #onClosed}. */
+    public final void awaitClosed() {
+        awaitClosed(cfg.closeTimeout().toMillis());
+    }
+
     /** Waits up to {@code millis} for {@link #onClosed}. */
     final void awaitClosed(final long millis) {
         try {

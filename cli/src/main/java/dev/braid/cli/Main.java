@@ -1,0 +1,49 @@
+package dev.braid.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * braid's command line. Exit codes: 0 success, 1 failure at run time, 2 bad usage.
+ */
+@Command(name = "braid", mixinStandardHelpOptions = true, version = "braid 0.1.0-SNAPSHOT",
+        description = "braid: many concurrent RPC calls and data streams over one libvirt-compatible TCP connection.",
+        subcommands = {DemoCommand.class, CommandLine.HelpCommand.class},
+        footer = {"", "Examples:", "  ./braid demo", "  ./braid demo --backend nio --calls 50000 --concurrency 128",
+                "  ./braid help demo"})
+public final class Main implements Runnable {
+    @Option(names = "--verbose", description = "Print stack traces of errors.", scope = CommandLine.ScopeType.INHERIT)
+    boolean verbose;
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+
+    public static void main(final String[] args) {
+        if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
+            System.setProperty("java.util.logging.SimpleFormatter.format", "%4$s %3$s: %5$s%6$s%n");
+        }
+        System.exit(run(args));
+    }
+
+    static int run(final String... args) {
+        final CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            final boolean verbose = parsed.hasMatchedOption("--verbose");
+            if (verbose) {
+                e.printStackTrace(cmd.getErr());
+            } else {
+                cmd.getErr().println("braid: " + oneLine(e) + " (--verbose for details)");
+            }
+            return 1;
+        });
+        return cl.execute(args);
+    }
+
+    private static String oneLine(final Throwable e) {
+        final String m = e.getMessage();
+        return (m == null || m.isBlank() ? e.getClass().getSimpleName() : m).replace('\n', ' ');
+    }
+}
