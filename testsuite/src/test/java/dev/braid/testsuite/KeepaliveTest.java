@@ -32,6 +32,27 @@ class KeepaliveTest extends TransportTest {
         assertThat(c.call(ECHO, new byte[]{1})).containsExactly(1);
     }
 
+    /** Keepalive is not a call: with every call slot taken by slow calls, PINGs are still answered. */
+    @Test
+    void keepaliveNeverCountsAgainstTheCallLimit() throws Exception {
+        final BraidServer server = server(config(true).maxOutstandingCalls(2)
+                        .keepaliveInterval(Duration.ofMillis(50)).keepaliveCount(2),
+                s -> s.handle(ECHO, call -> {
+                    Thread.sleep(600); // twelve keepalive intervals with every slot busy
+                    call.reply(call.args());
+                }));
+        final Connection c = connect(config(false).keepaliveInterval(Duration.ofMillis(50)).keepaliveCount(2), server);
+        final CompletableFuture<Reply> a = c.callAsync(ECHO, new byte[]{1});
+        final CompletableFuture<Reply> b = c.callAsync(ECHO, new byte[]{2});
+        final CompletableFuture<Reply> queued = c.callAsync(ECHO, new byte[]{3});
+        assertThat(c.stats().callsQueued()).isEqualTo(1);
+        for (CompletableFuture<Reply> f : java.util.List.of(a, b, queued)) {
+            f.get(10, TimeUnit.SECONDS).close();
+        }
+        assertThat(c.isOpen()).isTrue();
+        assertThat(server.connections().get(0).stats().readSuspensions()).isZero();
+    }
+
     /** A peer that accepts our bytes but never answers: keepalive detects it and fails the pending calls. */
     @Test
     void aPeerThatStopsAnsweringIsDetectedAndItsCallsFail() throws Exception {
