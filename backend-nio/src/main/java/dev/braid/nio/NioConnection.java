@@ -157,8 +157,8 @@ final class NioConnection implements Transport {
                     break;
                 }
             }
-        } catch (IOException e) {
-            close(e);
+        } catch (IOException | RuntimeException e) {
+            close(e); // a failure in one connection's engine closes that connection, never the loop
         }
     }
 
@@ -192,7 +192,7 @@ final class NioConnection implements Transport {
                     return;
                 }
             }
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
             close(e);
         }
     }

@@ -264,6 +264,28 @@ class CallsTest extends TransportTest {
     }
 
     @Test
+    void aPayloadWriterThatWritesLessThanItDeclaredIsRefused() {
+        final BraidServer server = server(s -> s.handle(ECHO, call -> call.reply(call.args())));
+        final Connection c = connect(server);
+        assertThatThrownBy(() -> c.callAsync(ECHO, 10, dst -> dst.put((byte) 1), CallOptions.DEFAULT))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("wrote 1 of the 10 bytes");
+        assertThat(c.call(ECHO, utf8("after"))).isEqualTo(utf8("after"));
+    }
+
+    @Test
+    void connectingToAPortNobodyListensOnFailsWithTheCause() throws Exception {
+        final java.net.InetSocketAddress nobody;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            nobody = new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), s.getLocalPort());
+        }
+        assertThatThrownBy(() -> clientBraid().connect(nobody))
+                .isInstanceOfSatisfying(BraidException.class, e -> {
+                    assertThat(e.category()).isEqualTo(BraidException.Category.IO);
+                    assertThat(e.getMessage()).contains("cannot connect to").contains("refused");
+                });
+    }
+
+    @Test
     void callsOnAClosedConnectionFailAtOnce() {
         final BraidServer server = server(s -> s.handle(ECHO, call -> call.reply(call.args())));
         final Connection c = connect(server);

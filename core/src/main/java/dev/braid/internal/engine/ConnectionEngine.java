@@ -348,13 +348,17 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         final ByteBuffer b = f.byteBuffer();
         final int end = PAYLOAD_OFFSET + length;
         try {
-            b.limit(end);
-            writer.write(b.slice(PAYLOAD_OFFSET, length));
+            final ByteBuffer dst = b.slice(PAYLOAD_OFFSET, length);
+            writer.write(dst);
+            if (dst.hasRemaining()) { // never send stale pool memory
+                throw new IllegalStateException("PayloadWriter wrote " + dst.position() + " of the " + length
+                        + " bytes it declared");
+            }
         } catch (Throwable t) {
             f.release();
             throw t;
         }
-        b.limit(b.capacity()).position(end);
+        b.position(end);
         Frames.commit(f, prog, vers, proc, type, serial, status);
         return f;
     }

@@ -140,6 +140,9 @@ public final class FrameDecoder {
      * Keeps room for the next read: empties the read buffer when everything was decoded, and moves a
      * partial frame to the front when the rest of the buffer could not hold it. Frames larger than half
      * the buffer never stay here (they go to their own buffer), so a move copies less than half of it.
+     * After a pause the buffer may be full of whole frames still to decode; they move to the front too,
+     * so that {@link #inboundBuffer()} keeps its promise of room (a pause always follows a consumed frame,
+     * so parsePos > 0 then).
      */
     private void compact() {
         final int pos = rb.position();
@@ -150,7 +153,7 @@ public final class FrameDecoder {
             return;
         }
         final int need = n >= LENGTH_FIELD_LENGTH ? rb.getInt(parsePos) : HEADER_LENGTH; // validated when n >= 4
-        if (parsePos > 0 && rb.capacity() - parsePos < need) {
+        if (parsePos > 0 && (rb.capacity() - parsePos < need || pos == rb.capacity())) {
             rb.limit(pos).position(parsePos);
             rb.compact(); // position = n, limit = capacity
             parsePos = 0;
