@@ -10,8 +10,10 @@ import dev.braid.Reply;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -49,12 +51,15 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--payload", description = "Payload bytes per call and per reply (default: ${DEFAULT-VALUE}).")
     int payload = 64;
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
         if (calls < 1 || concurrency < 1 || payload < 0) {
             throw new IllegalArgumentException("--calls and --concurrency must be >= 1 and --payload >= 0");
         }
-        final PrintStream out = System.out;
+        final PrintWriter out = spec.commandLine().getOut();
         try (Braid braid = Braid.create(new BraidConfig().backend(backend))) {
             final BraidServer server = braid.server()
                     .handle(ECHO, call -> call.reply(call.args()))
@@ -78,8 +83,9 @@ final class DemoCommand implements Callable<Integer> {
             }
             out.printf(Locale.ROOT, "after close: %d pooled buffers outstanding, %d allocated in all%n",
                     braid.bufferPool().outstanding(), braid.bufferPool().allocations());
+            out.flush();
+            return braid.bufferPool().outstanding() == 0 ? 0 : 1;
         }
-        return 0;
     }
 
     /** {@code total} calls with {@code inFlight} virtual threads each calling in a loop. */
@@ -125,7 +131,7 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     private record Result(int calls, Duration elapsed, Histogram h) {
-        void print(final PrintStream out, final String phase) {
+        void print(final PrintWriter out, final String phase) {
             out.printf(Locale.ROOT, "%-18s %8d %10.0f %10.1f %9.1f %9.1f %9.1f %9.1f%n", phase, calls,
                     calls / (elapsed.toNanos() / 1e9), us(h.getValueAtPercentile(50)), us(h.getValueAtPercentile(90)),
                     us(h.getValueAtPercentile(99)), us(h.getValueAtPercentile(99.9)), us(h.getMaxValue()));

@@ -29,7 +29,11 @@ public final class Main implements Runnable {
     }
 
     static int run(final String... args) {
-        final CommandLine cl = new CommandLine(new Main());
+        return run(new java.io.PrintWriter(System.out, true), new java.io.PrintWriter(System.err, true), args);
+    }
+
+    static int run(final java.io.PrintWriter out, final java.io.PrintWriter err, final String... args) {
+        final CommandLine cl = new CommandLine(new Main()).setOut(out).setErr(err);
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
             final boolean verbose = parsed.hasMatchedOption("--verbose");
             if (verbose) {
