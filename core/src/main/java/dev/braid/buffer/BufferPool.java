@@ -28,6 +28,9 @@ public final class BufferPool {
     /** Size classes. The 270,336-byte class holds a full libvirt stream packet (262,120 + 28 bytes). */
     private static final int[] CLASS_SIZES = {512, 2_048, 8_192, 32_768, 131_072, 270_336, 1_048_576, 4_194_304};
 
+    /** Largest one-off buffer: the largest int that is a multiple of 4 KiB (one-offs are rounded up to 4 KiB). */
+    private static final int MAX_CAPACITY = Integer.MAX_VALUE & ~4095;
+
     /** Default total bytes each size class may keep when idle. */
     public static final long DEFAULT_RETAINED_BYTES_PER_CLASS = 16L * 1024 * 1024;
 
@@ -75,6 +78,10 @@ public final class BufferPool {
         if (minCapacity < 0) {
             throw new IllegalArgumentException("negative capacity: " + minCapacity);
         }
+        if (minCapacity > MAX_CAPACITY) { // rounding it up to 4 KiB would overflow
+            throw new IllegalArgumentException("capacity " + minCapacity + " exceeds the largest buffer the pool "
+                    + "can lend (" + MAX_CAPACITY + " bytes)");
+        }
         final int cls = sizeClassOf(minCapacity);
         PooledBuffer b = null;
         if (cls >= 0) {
@@ -104,9 +111,10 @@ public final class BufferPool {
     }
 
     private PooledBuffer allocate(final int cls, final int capacity) {
+        final PooledBuffer b = new PooledBuffer(this, cls, capacity); // may throw OutOfMemoryError: count only what exists
         allocations.incrementAndGet();
         allocatedBytes.addAndGet(capacity);
-        return new PooledBuffer(this, cls, capacity);
+        return b;
     }
 
     private static int sizeClassOf(final int capacity) {

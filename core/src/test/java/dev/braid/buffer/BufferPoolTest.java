@@ -1,0 +1,219 @@
+package dev.braid.buffer;
+
+import dev.braid.testing.LeakChecks;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class BufferPoolTest {
+
+    @Test
+    void acquireRoundsUpToTheSizeClasses() {
+        final BufferPool pool = new BufferPool(BufferPool.DEFAULT_RETAINED_BYTES_PER_CLASS, true);
+        final int[][] cases = {
+                {0, 512}, {1, 512}, {512, 512}, {513, 2_048}, {2_048, 2_048}, {2_049, 8_192}, {8_192, 8_192},
+                {8_193, 32_768}, {32_768, 32_768}, {32_769, 131_072}, {131_072, 131_072}, {131_073, 270_336},
+                {262_120 + 28, 270_336}, {270_336, 270_336}, {270_337, 1_048_576}, {1_048_576, 1_048_576},
+                {1_048_577, 4_194_304}, {4_194_304, 4_194_304}};
+        for (int[] c : cases) {
+            final PooledBuffer b = pool.acquire(c[0]);
+            final ByteBuffer bb = b.byteBuffer();
+            assertThat(b.capacity()).as("capacity for %d", c[0]).isEqualTo(c[1]);
+            assertThat(bb.position()).isZero();
+            assertThat(bb.limit()).isEqualTo(c[1]);
+            assertThat(bb.isDirect()).isTrue();
+            assertThat(bb.order()).isEqualTo(ByteOrder.BIG_ENDIAN);
+            assertThat(b.isInUse()).isTrue();
+            assertThat(b.pool()).isSameAs(pool);
+            assertThat(pool.outstanding()).isEqualTo(1);
+            b.release();
+            assertThat(b.isInUse()).isFalse();
+        }
+        assertThat(BufferPool.largestClassSize()).isEqualTo(4_194_304);
+        LeakChecks.assertNoOutstandingBuffers(pool);
+    }
+
+    @Test
+    void releasedBuffersAreReusedWithPositionAndLimitReset() {
+        final BufferPool pool = new BufferPool();
+        final PooledBuffer a = pool.acquire(100);
+        a.byteBuffer().position(17).limit(50);
+        final long allocatedBytes = pool.allocatedBytes();
+        a.release();
+        final PooledBuffer b = pool.acquire(300);
+        assertThat(b).isSameAs(a);
+        assertThat(b.byteBuffer().position()).isZero();
+        assertThat(b.byteBuffer().limit()).isEqualTo(b.capacity());
+        assertThat(pool.allocations()).isEqualTo(1);
+        assertThat(pool.allocatedBytes()).isEqualTo(allocatedBytes).isEqualTo(512);
+        b.release();
+        LeakChecks.assertNoOutstandingBuffers(pool);
+    }
+
+    @Test
+    void doubleReleaseThrowsAndIsNotCountedTwice() {
+        final BufferPool pool = new BufferPool();
+        final PooledBuffer b = pool.acquire(10);
+        b.release();
+        assertThatThrownBy(b::release).isInstanceOf(IllegalStateException.class).hasMessageContaining("released twice");
+        assertThat(pool.outstanding()).isZero();
+        // the buffer went back to the free list once: two acquires get two different buffers
+        final PooledBuffer x = pool.acquire(10);
+        final PooledBuffer y = pool.acquire(10);
+        assertThat(x).isNotSameAs(y);
+        x.release();
+        y.release();
+        LeakChecks.assertNoOutstandingBuffers(pool);
+    }
+
+    @Test
+    void negativeCapacityIsRejected() {
+        final BufferPool pool = new BufferPool();
+        assertThatThrownBy(() -> pool.acquire(-1)).isInstanceOf(IllegalArgumentException.class);
+        assertThat(pool.outstanding()).isZero();
+        assertThat(pool.allocations()).isZero();
+        assertThatThrownBy(() -> new BufferPool(-1, false)).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    /** Rounding such a request up to 4 KiB overflowed: the pool counted -2 GiB allocated, then failed. */
+    @Test
+    void aRequestTooLargeToRoundFailsWithoutCorruptingTheCounts() {
+        final BufferPool pool = new BufferPool();
+        for (int request : new int[]{Integer.MAX_VALUE - 100, Integer.MAX_VALUE, (Integer.MAX_VALUE & ~4095) + 1}) {
+            assertThatThrownBy(() -> pool.acquire(request)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("exceeds the largest buffer");
+        }
+        assertThat(pool.allocatedBytes()).isZero();
+        assertThat(pool.allocations()).isZero();
+        assertThat(pool.outstanding()).isZero();
+    }
+
+    @Test
+    void buffersBeyondTheLargestClassAreCountedAndNotRetained() {
+        final BufferPool pool = new BufferPool();
+        final int request = BufferPool.largestClassSize() + 1;
+        final PooledBuffer b = pool.acquire(request);
+        assertThat(b.capacity()).as("rounded up to 4 KiB").isEqualTo(BufferPool.largestClassSize() + 4096);
+        assertThat(pool.outstanding()).isEqualTo(1);
+        assertThat(pool.allocations()).isEqualTo(1);
+        assertThat(pool.allocatedBytes()).isEqualTo(b.capacity());
+        b.byteBuffer().put(request - 1, (byte) 7); // usable to the last requested byte
+        b.release();
+        assertThat(pool.outstanding()).isZero();
+        assertThat(pool.allocatedBytes()).as("dropped on release").isZero();
+        final PooledBuffer c = pool.acquire(request);
+        assertThat(c).isNotSameAs(b);
+        assertThat(pool.allocations()).isEqualTo(2);
+        assertThatThrownBy(b::release).isInstanceOf(IllegalStateException.class);
+        c.release();
+        assertThat(pool.allocatedBytes()).isZero();
+        LeakChecks.assertNoOutstandingBuffers(pool);
+    }
+
+    @Test
+    void retainsAtMostWhatItWasToldPerClass() {
+        final BufferPool pool = new BufferPool(0, false); // keeps the minimum: 2 per class
+        final List<PooledBuffer> held = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            held.add(pool.acquire(512));
+        }
+        assertThat(pool.allocatedBytes()).isEqualTo(5 * 512);
+        held.forEach(PooledBuffer::release);
+        assertThat(pool.allocatedBytes()).as("3 dropped, 2 kept").isEqualTo(2 * 512);
+        assertThat(pool.outstanding()).isZero();
+    }
+
+    @Test
+    void leakTrackingSaysWhereOutstandingBuffersWereAcquired() {
+        final BufferPool pool = new BufferPool(BufferPool.DEFAULT_RETAINED_BYTES_PER_CLASS, true);
+        final PooledBuffer a = pool.acquire(1);
+        final PooledBuffer b = pool.acquire(5000);
+        assertThat(pool.describeLeaks()).hasSize(2)
+                .anySatisfy(t -> assertThat(t.getMessage()).contains("capacity 512"))
+                .anySatisfy(t -> assertThat(t.getMessage()).contains("capacity 8192"));
+        a.release();
+        b.release();
+        assertThat(pool.describeLeaks()).isEmpty();
+        assertThat(new BufferPool(0, false).describeLeaks()).singleElement()
+                .satisfies(t -> assertThat(t.getMessage()).contains("leak tracking is off"));
+    }
+
+    /**
+     * Many threads acquire and release at once, a quarter of the buffers released by another thread than
+     * the one that acquired them. Each owner stamps its buffer and checks the stamp before release, so a
+     * buffer lent to two owners at once would show. The count ends at exactly zero.
+     */
+    @Test
+    @Timeout(60)
+    void outstandingIsExactAcrossThreads() throws Exception {
+        final BufferPool pool = new BufferPool(1 << 20, false);
+        final int threads = 8;
+        final int iterations = 20_000;
+        final BlockingQueue<PooledBuffer> handoff = new ArrayBlockingQueue<>(1024);
+        final CountDownLatch start = new CountDownLatch(1);
+        final ExecutorService exec = Executors.newFixedThreadPool(threads);
+        try {
+            final List<Future<?>> futures = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                final int id = t;
+                futures.add(exec.submit(() -> {
+                    start.await();
+                    final SplittableRandom r = new SplittableRandom(id);
+                    for (int i = 0; i < iterations; i++) {
+                        final int size = r.nextInt(100) == 0 && i % 2000 == 0
+                                ? BufferPool.largestClassSize() + r.nextInt(1, 10_000) // a one-off now and then
+                                : r.nextInt(0, 140_000);
+                        final PooledBuffer b = pool.acquire(size);
+                        final ByteBuffer bb = b.byteBuffer();
+                        final long stamp = ((long) id << 32) | i;
+                        bb.putLong(0, stamp);
+                        if (bb.capacity() >= 16) {
+                            bb.putLong(bb.capacity() - 8, stamp);
+                        }
+                        Thread.onSpinWait();
+                        if (bb.getLong(0) != stamp || bb.getLong(bb.capacity() - 8) != stamp) {
+                            throw new AssertionError("buffer lent to two owners at once");
+                        }
+                        if (i % 4 == 0 && handoff.offer(b)) {
+                            continue; // someone else releases it
+                        }
+                        b.release();
+                        final PooledBuffer other = handoff.poll();
+                        if (other != null) {
+                            other.release();
+                        }
+                    }
+                    return null;
+                }));
+            }
+            start.countDown();
+            for (Future<?> f : futures) {
+                f.get(50, TimeUnit.SECONDS);
+            }
+        } finally {
+            exec.shutdownNow();
+            assertThat(exec.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
+        }
+        for (PooledBuffer b; (b = handoff.poll()) != null; ) {
+            b.release();
+        }
+        assertThat(pool.outstanding()).isZero();
+        assertThat(pool.allocatedBytes()).isNotNegative();
+        LeakChecks.assertNoOutstandingBuffers(pool);
+    }
+}
