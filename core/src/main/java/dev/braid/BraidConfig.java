@@ -23,6 +23,9 @@ public final class BraidConfig {
     private int maxQueuedCalls = Integer.getInteger("braid.maxQueuedCalls", 65_536);
     private int maxConcurrentStreams = Integer.getInteger("braid.maxConcurrentStreams", 64);
     private int initialStreamWindow = Integer.getInteger("braid.initialStreamWindow", 1 << 20);
+    private int maxStreamPacket = Integer.getInteger("braid.maxStreamPacket", FrameHeader.MAX_STREAM_PAYLOAD);
+    private Duration streamFinishTimeout = millis("braid.streamFinishTimeoutMillis", 30_000);
+    private Duration streamReadIdleTimeout = millis("braid.streamReadIdleTimeoutMillis", 0);
     private Duration defaultCallTimeout = millis("braid.callTimeoutMillis", 0);
     private Duration helloTimeout = millis("braid.helloTimeoutMillis", 10_000);
     private Duration connectTimeout = millis("braid.connectTimeoutMillis", 10_000);
@@ -51,12 +54,15 @@ public final class BraidConfig {
         if (concluded) {
             return this;
         }
-        range("maxMessageSize", maxMessageSize, FrameHeader.HEADER_LENGTH + 256, Integer.MAX_VALUE);
+        range("maxMessageSize", maxMessageSize, FrameHeader.HEADER_LENGTH + 256, 1 << 30);
         range("maxOutstandingCalls", maxOutstandingCalls, 1, 1 << 20);
         range("maxQueuedCalls", maxQueuedCalls, 0, Integer.MAX_VALUE);
         range("maxConcurrentStreams", maxConcurrentStreams, 0, 1 << 20);
         range("initialStreamWindow", initialStreamWindow, FrameHeader.MAX_STREAM_PAYLOAD, Integer.MAX_VALUE);
         range("keepaliveCount", keepaliveCount, 1, 1000);
+        range("maxStreamPacket", maxStreamPacket, 1, FrameHeader.MAX_STREAM_PAYLOAD);
+        positive("streamFinishTimeout", streamFinishTimeout);
+        nonNegative("streamReadIdleTimeout", streamReadIdleTimeout);
         range("ioThreads", ioThreads, 1, 1024);
         range("readBufferSize", readBufferSize, 4096, 64 << 20);
         range("socketSendBufferSize", socketSendBufferSize, 0, Integer.MAX_VALUE);
@@ -141,6 +147,29 @@ public final class BraidConfig {
     public BraidConfig initialStreamWindow(final int v) {
         mutable();
         initialStreamWindow = v;
+        return this;
+    }
+
+    /** Largest payload of a stream data packet this side sends (default and maximum 262,120, libvirt's). */
+    public BraidConfig maxStreamPacket(final int v) {
+        mutable();
+        maxStreamPacket = v;
+        return this;
+    }
+
+    /** How long {@code finish()} waits for the peer's OK before aborting the stream (default 30 s). */
+    public BraidConfig streamFinishTimeout(final Duration v) {
+        mutable();
+        streamFinishTimeout = v;
+        return this;
+    }
+
+    /**
+     * Aborts a stream whose received data nobody has read for this long (zero, the default, disables it).
+     */
+    public BraidConfig streamReadIdleTimeout(final Duration v) {
+        mutable();
+        streamReadIdleTimeout = v;
         return this;
     }
 
@@ -254,6 +283,18 @@ public final class BraidConfig {
 
     public int initialStreamWindow() {
         return initialStreamWindow;
+    }
+
+    public int maxStreamPacket() {
+        return maxStreamPacket;
+    }
+
+    public Duration streamFinishTimeout() {
+        return streamFinishTimeout;
+    }
+
+    public Duration streamReadIdleTimeout() {
+        return streamReadIdleTimeout;
     }
 
     public Duration defaultCallTimeout() {

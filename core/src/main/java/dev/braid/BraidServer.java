@@ -70,6 +70,19 @@ public final class BraidServer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Serves a stream procedure: each call on it opens a stream, handed to {@code handler} with the call
+         * (a virtual thread per stream by default).
+         */
+        public Builder stream(final Procedure procedure, final StreamHandler handler) {
+            return stream(procedure, handler, HandlerMode.BLOCKING);
+        }
+
+        public Builder stream(final Procedure procedure, final StreamHandler handler, final HandlerMode mode) {
+            registry.addStream(procedure, handler, mode);
+            return this;
+        }
+
         /** Delivers events on {@code procedure} from any client to {@code listener}. */
         public Builder onEvent(final Procedure procedure, final EventListener listener) {
             return onEvent(procedure, listener, HandlerMode.BLOCKING);

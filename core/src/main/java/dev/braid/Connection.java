@@ -41,6 +41,24 @@ public interface Connection extends Peer {
         return call(procedure, args, CallOptions.DEFAULT);
     }
 
+    /**
+     * Opens a stream: calls {@code procedure} (a stream procedure on the server) with {@code args} and, once
+     * the server accepted it (REPLY OK), returns the stream. Blocks until then.
+     *
+     * <p>At most the server's {@code maxConcurrentStreams} streams hold a slot at once; a slot is free only
+     * when both sides are done with its stream (an aborted stream's server handler has returned). When none
+     * is free this fails at once with {@link LimitExceededException} naming the limit, or waits up to
+     * {@link StreamOptions#waitForSlot()}.
+     *
+     * @throws RemoteException        if the server refused the stream
+     * @throws LimitExceededException if no stream slot became free in time
+     */
+    BraidStream openStream(Procedure procedure, ByteBuffer args, StreamOptions options);
+
+    default BraidStream openStream(final Procedure procedure, final byte[] args) {
+        return openStream(procedure, ByteBuffer.wrap(args), StreamOptions.DEFAULT);
+    }
+
     /** Registers the listener for events on {@code procedure}, replacing any earlier one. */
     void onEvent(Procedure procedure, EventListener listener);
 

@@ -18,9 +18,14 @@ package dev.braid;
  * @param bytesWritten        bytes written to the socket
  * @param readSuspensions     times the server stopped reading because maxOutstandingCalls was reached
  * @param extensionsNegotiated whether braid's extension program is in use (false: libvirt-compatible mode)
+ * @param streamsOpen         streams holding a slot on this connection (open, or ended here and not yet
+ *                            released by the other side)
+ * @param streamsWaiting      {@code openStream} calls waiting for a free stream slot (client side)
+ * @param streamReadSuspensions times a full stream queue stopped the connection's reads (compatible mode)
  */
 public record ConnectionStats(long callsStarted, long callsInFlight, long callsQueued, long lateReplies,
                               long callsServed, long eventsSent, long eventsReceived, long eventsDropped,
                               long framesDropped, long bytesRead, long bytesWritten, long readSuspensions,
-                              boolean extensionsNegotiated) {
+                              boolean extensionsNegotiated, long streamsOpen, long streamsWaiting,
+                              long streamReadSuspensions) {
 }

@@ -45,6 +45,7 @@ final class NioConnection implements Transport {
     boolean closed;
     boolean flushQueued;
     boolean readSuspended;
+    private int readSuspends;
     private boolean writeInterest;
     private final ByteBuffer[] gather = new ByteBuffer[GATHER];
     final Runnable flushTask = this::queueFlush;
@@ -90,18 +91,22 @@ final class NioConnection implements Transport {
         }
     }
 
+    /** Suspensions are counted: reading resumes when every suspension got its resume. Loop thread. */
     private void suspendNow() {
         if (closed) {
             return;
         }
-        readSuspended = true;
-        key.interestOps(key.interestOps() & ~SelectionKey.OP_READ);
+        if (readSuspends++ == 0) {
+            readSuspended = true;
+            key.interestOps(key.interestOps() & ~SelectionKey.OP_READ);
+        }
     }
 
     private void resumeNow() {
-        if (closed) {
+        if (closed || --readSuspends > 0) {
             return;
         }
+        readSuspends = 0;
         readSuspended = false;
         handler.onInbound(0);
         if (!readSuspended && !closed && key.isValid()) {

@@ -16,7 +16,9 @@ public interface Transport {
     void requestFlush();
 
     /**
-     * Stops ({@code true}) or resumes ({@code false}) reading from the socket. On resume the backend first
+     * Stops ({@code true}) or resumes ({@code false}) reading from the socket. Calls are counted: reading
+     * resumes once every suspension has had its resume, so independent reasons (a call limit, a full stream
+     * queue) can each suspend and resume without knowing of the others. On resume the backend first
      * calls {@link ConnectionHandler#onInbound(int)} with 0 on the reader thread, so the engine can decode what it
      * had already received, and only then reads more.
      */

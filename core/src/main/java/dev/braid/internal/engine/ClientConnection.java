@@ -1,6 +1,8 @@
 package dev.braid.internal.engine;
 
 import dev.braid.BraidException;
+import dev.braid.BraidStream;
+import dev.braid.StreamOptions;
 import dev.braid.CallOptions;
 import dev.braid.CallTimeoutException;
 import dev.braid.Connection;
@@ -62,6 +64,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     private final LongAdder callsStarted = new LongAdder();
     private volatile long lateReplies;
     private volatile NegotiatedLimits limits;
+    private volatile java.util.concurrent.Semaphore streamSlots;
     private volatile boolean closing;
     /** 1 once HELLO was sent; reader/writer handoff through the pending map. */
     private volatile int helloSlot;
@@ -126,6 +129,10 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     private void useLimits(final NegotiatedLimits l) {
         limits = l;
         maxOutboundMessage = l.maxMessageSize();
+        flowControl = (l.features() & Extension.FEATURE_FLOW_CONTROL) != 0;
+        streamRelease = (l.features() & Extension.FEATURE_STREAM_RELEASE) != 0;
+        peerStreamWindow = l.initialStreamWindow();
+        streamSlots = new java.util.concurrent.Semaphore(l.maxConcurrentStreams());
         slots.addAndGet(l.maxOutstandingCalls() - helloSlot);
         ready.complete(this);
     }
@@ -348,6 +355,77 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         return listeners.get(new Procedure(prog, vers, proc));
     }
 
+    // ------------------------------------------------------------------ streams
+
+    @Override
+    public BraidStream openStream(final Procedure p, final ByteBuffer args, final StreamOptions options) {
+        checkOpen();
+        final java.util.concurrent.Semaphore slots = streamSlots;
+        final int limit = limits.maxConcurrentStreams();
+        try {
+            if (!(options.waitForSlot().isZero() ? slots.tryAcquire()
+                    : slots.tryAcquire(options.waitForSlot().toNanos(), TimeUnit.NANOSECONDS))) {
+                throw new LimitExceededException("maxConcurrentStreams", limit, "no free stream slot on this connection"
+                        + (options.waitForSlot().isZero() ? "" : " after waiting " + options.waitForSlot().toMillis()
+                        + " ms") + " (" + streams.size() + " streams open here)");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BraidException(BraidException.Category.CANCELLED, "interrupted while waiting for a stream slot", e);
+        }
+        final int serial;
+        final StreamImpl s;
+        try {
+            checkOpen();
+            checkOutboundSize(args.remaining(), "stream call " + p);
+            serial = nextSerial();
+            s = new StreamImpl(this, p, serial, false, flowControl, cfg.initialStreamWindow(), peerStreamWindow,
+                    streamRelease ? 2 : 1);
+            streams.put(serial, s); // before the call leaves: the server may send data right after its reply
+            if (streamRelease) {
+                awaitingRelease.put(serial, s); // likewise its RELEASE, right after the handler returns
+            }
+        } catch (RuntimeException e) {
+            slots.release();
+            throw e;
+        }
+        final PendingCall call = start(p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial,
+                STATUS_OK, args), new CallOptions(options.timeout()));
+        try {
+            call.get().close(); // the opening reply's payload is not used
+            return s;
+        } catch (ExecutionException e) {
+            final BraidException b = unwrap(e.getCause());
+            s.fail(b);
+            if (streamRelease && awaitingRelease.remove(serial, s)) {
+                s.releaseHold(); // the server never had the stream: no RELEASE will come
+            }
+            throw b;
+        } catch (InterruptedException e) {
+            call.cancel(false);
+            Thread.currentThread().interrupt();
+            s.abort("interrupted while opening");
+            throw new BraidException(BraidException.Category.CANCELLED, "interrupted while opening stream " + p, e);
+        }
+    }
+
+    @Override
+    void onStreamReleased(final int serial) {
+        final StreamImpl s = awaitingRelease.remove(serial);
+        if (s != null) {
+            s.releaseHold();
+        }
+    }
+
+    /** Streams done here whose server side has not said RELEASE yet. */
+    private final ConcurrentHashMap<Integer, StreamImpl> awaitingRelease = new ConcurrentHashMap<>();
+
+    @Override
+    void streamSlotFree(final StreamImpl s) {
+        awaitingRelease.remove(s.serial, s);
+        streamSlots.release();
+    }
+
     @Override
     public void onEvent(final Procedure procedure, final EventListener listener) {
         listeners.put(procedure, new Listener(procedure, listener, HandlerMode.BLOCKING));
@@ -420,7 +498,10 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
                           final long evDropped, final long dropped) {
         final NegotiatedLimits l = limits;
         final int inFlight = l == null ? 0 : Math.max(0, l.maxOutstandingCalls() - slots.get());
+        final java.util.concurrent.Semaphore slots = streamSlots;
+        final long streamsHeld = l == null || slots == null ? 0 : l.maxConcurrentStreams() - slots.availablePermits();
         return new ConnectionStats(callsStarted.sum(), inFlight, queuedCalls.get(), lateReplies, 0, evSent,
-                evReceived, evDropped, dropped, bytesIn, bytesOut, 0, extensionsNegotiated());
+                evReceived, evDropped, dropped, bytesIn, bytesOut, 0, extensionsNegotiated(), streamsHeld,
+                slots == null ? 0 : slots.getQueueLength(), streamReadSuspensions);
     }
 }

@@ -106,6 +106,18 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     private volatile int unansweredPings;
     private ScheduledFuture<?> keepaliveTask;
 
+    /** Open streams by the serial of their opening call (one stream per call, as in libvirt). */
+    final java.util.concurrent.ConcurrentHashMap<Integer, StreamImpl> streams = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Writer-owned stream lane. */
+    final StreamScheduler scheduler = new StreamScheduler();
+    /** Negotiated: per-stream windows and CREDIT messages. */
+    volatile boolean flowControl;
+    /** Negotiated: the server announces freed stream slots with RELEASE. */
+    volatile boolean streamRelease;
+    /** Window the peer grants each of our streams (its advertised initial window). */
+    volatile long peerStreamWindow;
+    private ScheduledFuture<?> streamIdleTask;
+
     /** Largest message this side may send (negotiated). Written before the connection is published. */
     volatile int maxOutboundMessage;
     private final SerialExecutor eventExecutor;
@@ -139,7 +151,24 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             keepaliveTask = rt.timer.scheduleWithFixedDelay(this::keepaliveTick, interval, interval,
                     TimeUnit.NANOSECONDS);
         }
+        final long idle = cfg.streamReadIdleTimeout().toNanos();
+        if (idle > 0) {
+            final long period = Math.max(idle / 4, TimeUnit.MILLISECONDS.toNanos(10));
+            streamIdleTask = rt.timer.scheduleWithFixedDelay(this::abortIdleStreams, period, period, TimeUnit.NANOSECONDS);
+        }
         opened();
+    }
+
+    /** Timer thread: aborts streams whose received data nobody read for streamReadIdleTimeout. */
+    private void abortIdleStreams() {
+        final long idle = cfg.streamReadIdleTimeout().toNanos();
+        final long now = System.nanoTime();
+        for (StreamImpl s : streams.values()) {
+            if (s.inQueuedBytes.get() > 0 && now - s.lastReadNanos > idle) {
+                s.abort("nobody read the stream for " + cfg.streamReadIdleTimeout().toMillis()
+                        + " ms (streamReadIdleTimeout) with " + s.inQueuedBytes.get() + " bytes waiting");
+            }
+        }
     }
 
     /** Role-specific work once the transport is attached (reader context). */
@@ -208,12 +237,112 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             case TYPE_MESSAGE:
                 onMessage(frame);
                 return true;
-            default: // STREAM, STREAM_HOLE: no stream is open on this connection
-                frame.release();
-                framesDropped++;
-                return true;
+            default: // STREAM, STREAM_HOLE
+                return onStreamPacket(frame);
         }
     }
+
+    /**
+     * Reader context: a packet for a stream. Packets for no open stream (a stream that just finished or
+     * was aborted here, with packets still in flight) are dropped and counted, as libvirt does.
+     */
+    private boolean onStreamPacket(final PooledBuffer frame) {
+        final StreamImpl s = streams.get(Frames.serial(frame));
+        if (s == null || Frames.prog(frame) != s.procedure.program() || Frames.vers(frame) != s.procedure.version()
+                || Frames.proc(frame) != s.procedure.procedure()) {
+            frame.release();
+            framesDropped++;
+            return true;
+        }
+        s.onPacket(frame);
+        if (s.shouldPauseReads() && s.pausedReads.compareAndSet(false, true)) {
+            // libvirt-compatible mode: a full receive queue stops the socket's reads, as libvirt does.
+            transport.setReadSuspended(true);
+            streamReadSuspensions++;
+            if (!s.shouldPauseReads() && s.pausedReads.compareAndSet(true, false)) {
+                transport.setReadSuspended(false);
+            }
+            return false; // stop decoding; the resume re-enters onInbound(0)
+        }
+        return true;
+    }
+
+    /** A stream's reader drained its queue below half the window: undo its read suspension. Any thread. */
+    final void resumeReadsForStream() {
+        final Transport t = transport;
+        if (t != null) {
+            t.setReadSuspended(false);
+        }
+    }
+
+    /** Times a stream's full queue stopped the reads (libvirt-compatible mode). */
+    volatile long streamReadSuspensions;
+
+    /** Any thread: queue {@code s} for the writer's stream lane. */
+    final void scheduleStream(final StreamImpl s) {
+        if (s.trySchedule()) {
+            scheduler.ready.offer(s);
+        }
+        scheduleFlush();
+        if (closedReason != null) {
+            s.drainOutbound();
+        }
+    }
+
+    /** Reader thread: tell the peer that {@code bytes} of stream {@code serial} were consumed. */
+    final void sendCredit(final int serial, final long bytes) {
+        final PooledBuffer f = Frames.claim(pool, Extension.CREDIT_LENGTH);
+        f.byteBuffer().putInt(serial).putInt((int) Math.min(bytes, Integer.MAX_VALUE));
+        Frames.commit(f, Extension.PROGRAM, Extension.VERSION, Extension.PROC_CREDIT, TYPE_MESSAGE, 0, STATUS_OK);
+        enqueue(f, true);
+    }
+
+    /** Reader context: a MESSAGE on braid's extension program. */
+    private void onExtensionMessage(final PooledBuffer frame) {
+        final int proc = Frames.proc(frame);
+        final ByteBuffer p = Frames.payloadView(frame);
+        try {
+            if (proc == Extension.PROC_CREDIT && flowControl) {
+                if (p.remaining() != Extension.CREDIT_LENGTH) {
+                    throw new ProtocolException("malformed CREDIT: " + p.remaining() + " bytes, expected "
+                            + Extension.CREDIT_LENGTH);
+                }
+                final long bytes = p.getInt(4) & 0xFFFF_FFFFL;
+                final StreamImpl s = streams.get(p.getInt(0));
+                if (s != null) {
+                    s.sendCredit.addAndGet(bytes);
+                    if (s.waitingCredit) {
+                        s.waitingCredit = false;
+                        scheduler.ready.offer(s);
+                        scheduleFlush();
+                    }
+                }
+            } else if (proc == Extension.PROC_RELEASE && streamRelease) {
+                if (p.remaining() != Extension.RELEASE_LENGTH) {
+                    throw new ProtocolException("malformed RELEASE: " + p.remaining() + " bytes, expected "
+                            + Extension.RELEASE_LENGTH);
+                }
+                onStreamReleased(p.getInt(0));
+            } else {
+                framesDropped++;
+            }
+        } finally {
+            frame.release();
+        }
+    }
+
+    /** Client: the server freed the slot of stream {@code serial}. */
+    void onStreamReleased(final int serial) {
+        framesDropped++;
+    }
+
+    /** A stream finished or failed here (called once per stream): forget it. Any thread. */
+    final void streamDone(final StreamImpl s) {
+        streams.remove(s.serial, s);
+    }
+
+    /** Both sides are done with the stream: its slot is free. Any thread, once per stream. */
+    abstract void streamSlotFree(StreamImpl s);
 
     /** A CALL arrived. Returns false to pause decoding. */
     abstract boolean onCall(PooledBuffer frame);
@@ -223,6 +352,10 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     private void onMessage(final PooledBuffer frame) {
         final int prog = Frames.prog(frame);
+        if (prog == Extension.PROGRAM && Frames.vers(frame) == Extension.VERSION && cfg.extensions()) {
+            onExtensionMessage(frame);
+            return;
+        }
         if (prog == Extension.KEEPALIVE_PROGRAM) {
             final int proc = Frames.proc(frame);
             final int vers = Frames.vers(frame);
@@ -422,6 +555,9 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             batch[batchCount++] = f;
             bytes += f.byteBuffer().remaining();
         }
+        if (batchCount < max && bytes < MAX_BATCH_BYTES) {
+            batchCount = scheduler.pump(batch, batchCount, max, StreamScheduler.QUANTUM);
+        }
         for (int i = 0; i < batchCount; i++) {
             dst[i] = batch[i].byteBuffer();
         }
@@ -471,6 +607,9 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         if (keepaliveTask != null) {
             keepaliveTask.cancel(false);
         }
+        if (streamIdleTask != null) {
+            streamIdleTask.cancel(false);
+        }
         decoder.close();
         for (int i = 0; i < batchCount; i++) {
             batch[i].release();
@@ -478,6 +617,9 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         }
         batchCount = 0;
         drainLanesAfterClose();
+        for (StreamImpl s : streams.values()) {
+            s.connectionClosed(cce);
+        }
         try {
             closed(cce);
         } finally {

@@ -49,26 +49,47 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     @SuppressWarnings("unused") // accessed through HOLDS
     private volatile int holds = 2;
     private volatile boolean deferred;
+    /** The stream this call opens, for a stream procedure; null for a plain call. */
+    private final StreamImpl stream;
 
-    IncomingCallImpl(final ServerConnection connection, final ProcedureRegistry.Entry entry, final PooledBuffer frame) {
+    IncomingCallImpl(final ServerConnection connection, final ProcedureRegistry.Entry entry, final PooledBuffer frame,
+                     final StreamImpl stream) {
         this.connection = connection;
         this.entry = entry;
         this.frame = frame;
         this.serial = Frames.serial(frame);
+        this.stream = stream;
     }
 
     @Override
     public void run() {
         try {
-            entry.handler().handle(this);
+            if (stream != null) {
+                entry.streamHandler().handle(this, stream);
+            } else {
+                entry.handler().handle(this);
+            }
         } catch (Throwable t) {
-            if (!tryFail(toRemoteError(t))) {
-                BraidRuntime.LOG.log(Level.WARNING, "handler for " + entry.procedure() + " threw after answering", t);
+            final RemoteError error = toRemoteError(t);
+            if (!tryFail(error)) {
+                if (stream != null) {
+                    stream.abortWithRemoteError(error); // the client's next read/write/finish reports it
+                } else {
+                    BraidRuntime.LOG.log(Level.WARNING, "handler for " + entry.procedure() + " threw after answering", t);
+                }
             }
         } finally {
-            if (!deferred) {
+            if (!deferred || stream != null) {
                 tryFail(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC,
                         "handler for " + entry.procedure() + " returned without replying"));
+            }
+            if (stream != null) {
+                if (stream.isOpen() && !stream.hasListener()) {
+                    stream.abortWithRemoteError(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR,
+                            RemoteError.VIR_FROM_RPC, "stream handler for " + entry.procedure()
+                                    + " returned without finishing the stream"));
+                }
+                stream.releaseHold(); // the handler's hold on the stream slot
             }
             drop();
         }
@@ -81,6 +102,9 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     /** The connection closed before this parked call was dispatched: release its arguments. */
     void discard() {
         frame.release();
+        if (stream != null) {
+            stream.releaseHold(); // the handler never ran
+        }
     }
 
     /** The executor refused the call (braid is closing): answer with an error. */
@@ -106,6 +130,9 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
 
     /** The slot is returned before the reply leaves, so the client's next call always finds it free. */
     private void answeredWith(final PooledBuffer reply) {
+        if (stream != null) {
+            stream.accepted = true;
+        }
         connection.callDone();
         connection.enqueue(reply, false);
         drop();
@@ -120,6 +147,9 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     private boolean tryFail(final RemoteError error) {
         if (!tryAnswer()) {
             return false;
+        }
+        if (stream != null) {
+            stream.fail(new RemoteException(error)); // refused: the client never had this stream
         }
         connection.callDone();
         connection.sendError(entry.procedure().program(), entry.procedure().version(), entry.procedure().procedure(),

@@ -5,6 +5,7 @@ import dev.braid.EventListener;
 import dev.braid.HandlerMode;
 import dev.braid.Procedure;
 import dev.braid.RemoteError;
+import dev.braid.StreamHandler;
 import org.agrona.collections.Int2ObjectHashMap;
 import org.agrona.collections.Long2ObjectHashMap;
 
@@ -19,8 +20,11 @@ import java.util.TreeSet;
  * Look-ups allocate nothing: (program, version) is packed into a long key.
  */
 public final class ProcedureRegistry {
-    /** A registered procedure. */
-    public record Entry(Procedure procedure, CallHandler handler, HandlerMode mode) {
+    /** A registered procedure: a call handler, or a stream handler for a stream procedure. */
+    public record Entry(Procedure procedure, CallHandler handler, StreamHandler streamHandler, HandlerMode mode) {
+        boolean isStream() {
+            return streamHandler != null;
+        }
     }
 
     private final Long2ObjectHashMap<Int2ObjectHashMap<Entry>> procedures = new Long2ObjectHashMap<>();
@@ -32,8 +36,17 @@ public final class ProcedureRegistry {
     }
 
     public void add(final Procedure p, final CallHandler handler, final HandlerMode mode) {
+        add(new Entry(p, handler, null, mode));
+    }
+
+    public void addStream(final Procedure p, final StreamHandler handler, final HandlerMode mode) {
+        add(new Entry(p, null, handler, mode));
+    }
+
+    private void add(final Entry e) {
+        final Procedure p = e.procedure();
         final Entry old = procedures.computeIfAbsent(key(p.program(), p.version()), k -> new Int2ObjectHashMap<>())
-                .put(p.procedure(), new Entry(p, handler, mode));
+                .put(p.procedure(), e);
         if (old != null) {
             throw new IllegalArgumentException("procedure " + p + " is already registered");
         }

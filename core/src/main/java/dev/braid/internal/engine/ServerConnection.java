@@ -52,6 +52,7 @@ public final class ServerConnection extends ConnectionEngine {
     private final java.util.concurrent.atomic.LongAdder callsServed = new java.util.concurrent.atomic.LongAdder();
     private volatile long readSuspensions;
     private final int limit;
+    private final AtomicInteger openStreams = new AtomicInteger();
     /** Reader-owned: a call received while the limit was reached, dispatched when a slot frees. */
     private IncomingCallImpl parked;
 
@@ -86,7 +87,27 @@ public final class ServerConnection extends ConnectionEngine {
             sendError(prog, vers, proc, serial, registry.unknown(prog, vers, proc));
             return true;
         }
-        final IncomingCallImpl call = new IncomingCallImpl(this, entry, frame);
+        StreamImpl stream = null;
+        if (entry.isStream()) {
+            final int serial = Frames.serial(frame);
+            if (openStreams.get() >= cfg.maxConcurrentStreams()) {
+                frame.release();
+                sendError(prog, vers, proc, serial, RemoteError.of(RemoteError.VIR_ERR_RPC, RemoteError.VIR_FROM_RPC,
+                        "too many concurrent streams on this connection (limit maxConcurrentStreams = "
+                                + cfg.maxConcurrentStreams() + ")"));
+                return true;
+            }
+            if (streams.containsKey(serial)) {
+                final String what = Frames.describe(frame.byteBuffer(), 0);
+                frame.release();
+                throw new ProtocolException("a stream call reuses the serial of an open stream: " + what);
+            }
+            openStreams.incrementAndGet();
+            stream = new StreamImpl(this, entry.procedure(), serial, true, flowControl, cfg.initialStreamWindow(),
+                    peerStreamWindow, 2);
+            streams.put(serial, stream);
+        }
+        final IncomingCallImpl call = new IncomingCallImpl(this, entry, frame, stream);
         if (inFlight.get() >= limit) { // only this thread increments, so the count cannot rise under us
             parked = call;
             return pauseReading();
@@ -165,6 +186,9 @@ public final class ServerConnection extends ConnectionEngine {
                 Extension.SUPPORTED_FEATURES & theirs.features(), Math.min(cfg.maxMessageSize(), theirs.maxMessage()),
                 cfg.maxOutstandingCalls(), cfg.maxConcurrentStreams(), cfg.initialStreamWindow());
         maxOutboundMessage = mine.maxMessage();
+        flowControl = (mine.features() & Extension.FEATURE_FLOW_CONTROL) != 0;
+        streamRelease = (mine.features() & Extension.FEATURE_STREAM_RELEASE) != 0;
+        peerStreamWindow = theirs.initialWindow();
         extensionsNegotiated = true;
         enqueue(frameOf(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO, TYPE_REPLY, serial, STATUS_OK,
                 Extension.HELLO_LENGTH, mine::encode), false);
@@ -187,6 +211,18 @@ public final class ServerConnection extends ConnectionEngine {
         }
         return new RemoteError(e.code(), e.domain(), e.message().substring(0, max / 3) + "... (truncated)",
                 e.level(), e.dom(), e.str1(), e.str2(), e.str3(), e.int1(), e.int2(), e.net());
+    }
+
+    /** Both the handler and the stream are done: the slot is free; tell the client (if it asked). */
+    @Override
+    void streamSlotFree(final StreamImpl s) {
+        openStreams.decrementAndGet();
+        if (streamRelease && s.accepted && closedReason == null) {
+            final PooledBuffer f = Frames.claim(pool, Extension.RELEASE_LENGTH);
+            f.byteBuffer().putInt(s.serial);
+            Frames.commit(f, Extension.PROGRAM, Extension.VERSION, Extension.PROC_RELEASE, TYPE_MESSAGE, 0, STATUS_OK);
+            enqueue(f, false); // after the stream's own last packets, which left through the stream lane
+        }
     }
 
     @Override
@@ -221,6 +257,6 @@ public final class ServerConnection extends ConnectionEngine {
     ConnectionStats stats(final long bytesIn, final long bytesOut, final long evSent, final long evReceived,
                           final long evDropped, final long dropped) {
         return new ConnectionStats(0, inFlight.get(), 0, 0, callsServed.sum(), evSent, evReceived, evDropped, dropped,
-                bytesIn, bytesOut, readSuspensions, extensionsNegotiated);
+                bytesIn, bytesOut, readSuspensions, extensionsNegotiated, openStreams.get(), 0, streamReadSuspensions);
     }
 }

@@ -14,8 +14,11 @@ import java.nio.ByteBuffer;
  * <pre>
  * program BRAID_EXT  = 0x62726964 ("brid"), version 1
  *   proc 1  HELLO   CALL/REPLY   args and reply: braid_hello
- *   proc 2  CREDIT  MESSAGE      reserved for stream flow control
+ *   proc 2  CREDIT  MESSAGE      {unsigned serial; unsigned bytes}: the receiver of stream serial consumed
+ *                                bytes; the sender may send that many more
  *   proc 3  DRAIN   MESSAGE      reserved for graceful drain
+ *   proc 4  RELEASE MESSAGE      {unsigned serial}: server to client, the stream's server side is done
+ *                                (handler returned): the client may reuse its stream slot
  *
  * struct braid_hello {              offset
  *     unsigned version;              0   extension protocol version (1)
@@ -33,11 +36,19 @@ public final class Extension {
     public static final int PROC_HELLO = 1;
     public static final int PROC_CREDIT = 2;
     public static final int PROC_DRAIN = 3;
+    public static final int PROC_RELEASE = 4;
+    public static final int CREDIT_LENGTH = 8;
+    public static final int RELEASE_LENGTH = 4;
+
+    /** Feature bit: per-stream byte windows with CREDIT messages. */
+    public static final int FEATURE_FLOW_CONTROL = 1;
+    /** Feature bit: the server tells the client when a stream's slot is free (RELEASE). */
+    public static final int FEATURE_STREAM_RELEASE = 2;
 
     /** Extension protocol version this build speaks. */
     public static final int PROTOCOL_VERSION = 1;
-    /** Feature bits this build supports (none yet beyond the limits exchange). */
-    public static final int SUPPORTED_FEATURES = 0;
+    /** Feature bits this build supports. */
+    public static final int SUPPORTED_FEATURES = FEATURE_FLOW_CONTROL | FEATURE_STREAM_RELEASE;
 
     public static final int HELLO_LENGTH = 24;
     public static final int HELLO_VERSION_OFFSET = 0;

@@ -70,7 +70,23 @@ public final class FrameDecoder {
 
     /** True if some bytes of a frame were received but not the whole frame. */
     public boolean hasPartialFrame() {
-        return direct != null || rb.position() > parsePos;
+        if (direct != null) {
+            return true;
+        }
+        final int avail = rb.position() - parsePos;
+        if (avail == 0) {
+            return false;
+        }
+        // Whole frames may be waiting (decoding paused); only an incomplete one at the end counts.
+        int pos = parsePos;
+        while (rb.position() - pos >= LENGTH_FIELD_LENGTH) {
+            final int length = rb.getInt(pos);
+            if (length < HEADER_LENGTH || rb.position() - pos < length) {
+                return true;
+            }
+            pos += length;
+        }
+        return rb.position() > pos;
     }
 
     /** Bytes received that are not yet a whole frame. */

@@ -1,0 +1,143 @@
+package dev.braid;
+
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.WritableByteChannel;
+import java.time.Duration;
+
+/**
+ * A data stream riding on a connection, libvirt-style: opened by a call on a stream procedure, named by that
+ * call's (program, version, procedure, serial), data in STREAM packets, ended by the finish handshake or by
+ * an abort. Both sides may write and read: an upload writes on the client, a download on the server, a
+ * console on both. One stream per call (libvirt's rule).
+ *
+ * <h2>Threads</h2>
+ * One thread at a time may write (write, tryWrite, claim, sendHole, the output adapters) and one thread
+ * at a time may read (read, tryRead, readPacket, the input adapters); they may be different threads. The
+ * write side and the I/O thread share a lock-free single-producer single-consumer ring; the I/O thread and
+ * the read side share a lock-free queue. {@link #abort}, {@link #isOpen()} and the counters may be called
+ * from any thread. {@link #finish()} from the writing thread.
+ *
+ * <h2>Flow control</h2>
+ * With braid's extensions negotiated, each direction has a byte window: the sender never has more than the
+ * window in flight unconsumed at the receiver, and the receiver returns credit as the application reads. A
+ * slow reader stalls only its own stream. In libvirt-compatible mode a stream whose receive queue is full
+ * stops the connection's reads, as libvirt does.
+ */
+public interface BraidStream extends AutoCloseable {
+
+    /** {@link #tryWrite} and {@link #tryRead} result: nothing could be done now; wait for readiness. */
+    int WOULD_BLOCK = 0;
+    /** {@link #read} / {@link #tryRead} result at the end of the stream. */
+    int EOF = -1;
+
+    Procedure procedure();
+
+    /** Serial of the call that opened the stream: the stream's name on the wire. */
+    int serial();
+
+    // ------------------------------------------------------------------ writing
+
+    /**
+     * Sends {@code src}'s remaining bytes, blocking while the stream's send ring is full (the peer reads
+     * slowly or its window is exhausted). Bytes are copied once, into pooled packets.
+     *
+     * @throws BraidException if the stream was aborted (by either side; the message says why) or its
+     *                        connection closed
+     */
+    void write(ByteBuffer src);
+
+    void write(byte[] b, int off, int len);
+
+    /**
+     * Sends as many of {@code src}'s remaining bytes as fit without blocking; returns how many (0 =
+     * {@link #WOULD_BLOCK}: wait for {@link StreamListener#onWritable}).
+     */
+    int tryWrite(ByteBuffer src);
+
+    /**
+     * Zero copy: claims a packet of {@code length} payload bytes ({@code 1 ..} the packet maximum), lets
+     * {@code writer} fill it in place, and queues it. Blocks like {@link #write}.
+     */
+    void write(int length, PayloadWriter writer);
+
+    /** Sparse streams: tells the peer that the next {@code length} bytes are zeros, without sending them. */
+    void sendHole(long length);
+
+    /**
+     * Ends the stream successfully with libvirt's round trip: this side's end (EOF or OK) goes after every
+     * queued packet, and the call returns only when the peer confirmed with OK, so any error the peer raised
+     * on the way is thrown here. Blocks up to the finish timeout.
+     *
+     * @throws RemoteException if the peer aborted (a server's abort carries its remote_error)
+     * @throws BraidException  TIMEOUT if the peer did not confirm in time (the stream is then aborted),
+     *                         CONNECTION_CLOSED if the connection went
+     */
+    void finish();
+
+    /**
+     * Aborts at once: sends STREAM+ERROR (a server's carries a remote_error with {@code reason}), drops
+     * queued data both ways and returns its buffers. The peer's next read or write fails with the reason.
+     * Idempotent; never blocks.
+     */
+    void abort(String reason);
+
+    // ------------------------------------------------------------------ reading
+
+    /**
+     * Reads into {@code dst}, blocking until at least one byte (or a hole's zeros) is available. Returns the
+     * number of bytes read or {@link #EOF}. Holes are delivered as zeros.
+     *
+     * @throws BraidException if the stream was aborted or its connection closed
+     */
+    int read(ByteBuffer dst);
+
+    /** Like {@link #read} but waits at most {@code timeout}; returns {@link #WOULD_BLOCK} when it passes. */
+    int read(ByteBuffer dst, Duration timeout);
+
+    /** Reads what is available without blocking: bytes, {@link #WOULD_BLOCK} or {@link #EOF}. */
+    int tryRead(ByteBuffer dst);
+
+    /**
+     * Zero copy: the next packet as a view of its pooled buffer (the caller must close it), blocking until
+     * one arrives; null at the end of the stream. Holes come as packets with {@link StreamPacket#isHole()}.
+     */
+    StreamPacket readPacket();
+
+    // ------------------------------------------------------------------ events, adapters, counters
+
+    /**
+     * Readiness callbacks, libvirt's {@code virStreamEventAddCallback}: called on the connection's I/O
+     * thread, so they must not block; use {@link #tryRead} / {@link #tryWrite} inside them. Replaces any
+     * earlier listener; null removes it.
+     */
+    void setListener(StreamListener listener);
+
+    /** Reads the stream; holes come out as zeros. Closing it aborts the stream unless EOF was reached. */
+    InputStream inputStream();
+
+    /** Writes the stream; {@code close()} finishes it (the full handshake). */
+    OutputStream outputStream();
+
+    ReadableByteChannel readableChannel();
+
+    WritableByteChannel writableChannel();
+
+    /** Payload bytes this side has queued for sending (holes count their length). */
+    long bytesWritten();
+
+    /** Payload bytes this side has read (holes count their length). */
+    long bytesRead();
+
+    /** True until finished, aborted or the connection closed. */
+    boolean isOpen();
+
+    /**
+     * Ends the stream if still open: finishes it if it reached EOF on both sides cleanly, otherwise aborts
+     * with "closed by the application".
+     */
+    @Override
+    void close();
+}

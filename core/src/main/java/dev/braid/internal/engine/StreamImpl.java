@@ -1,0 +1,948 @@
+package dev.braid.internal.engine;
+
+import dev.braid.BraidException;
+import dev.braid.BraidStream;
+import dev.braid.ConnectionClosedException;
+import dev.braid.PayloadWriter;
+import dev.braid.Procedure;
+import dev.braid.RemoteError;
+import dev.braid.RemoteException;
+import dev.braid.StreamListener;
+import dev.braid.StreamPacket;
+import dev.braid.buffer.MpscBufferQueue;
+import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.concurrent.SpscBufferRing;
+import dev.braid.internal.wire.Frames;
+import dev.braid.internal.wire.RemoteErrorCodec;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.System.Logger.Level;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.WritableByteChannel;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+
+import static dev.braid.internal.wire.FrameHeader.*;
+
+/**
+ * One stream on one connection, either side.
+ *
+ * <h2>Data paths (no locks)</h2>
+ * <ul>
+ *   <li><b>Outbound</b>: the writing application thread claims a pooled packet, fills it and offers it to
+ *   {@link #out}, a {@link SpscBufferRing} consumed by the connection's writer, which schedules streams by
+ *   deficit round-robin ({@link StreamScheduler}) and only sends a data packet when {@link #sendCredit}
+ *   covers it. The stream's end (EOF, OK) travels through the same ring, so it never overtakes data; an
+ *   abort goes on the control lane and overtakes everything.</li>
+ *   <li><b>Inbound</b>: the connection's reader offers each packet to {@link #in} (an MPSC queue used by
+ *   one producer here) and counts its bytes in {@link #inQueuedBytes}; the reading application thread polls
+ *   it. A consumed packet returns its bytes as credit (a CREDIT message) once enough have accumulated.</li>
+ * </ul>
+ *
+ * <h2>Consumer tokens</h2>
+ * An abort (any thread) or a connection close must release queued packets at once, but each queue has one
+ * consumer. So each queue's consumer side is guarded by a token ({@link #inToken}, {@link #outToken}): the
+ * normal consumer takes it with one uncontended CAS per poll, a drainer takes it to empty the queue, and
+ * whoever holds it when {@link #failure} is set drains after releasing it. Nobody ever waits for a token.
+ *
+ * <h2>Waiting</h2>
+ * A blocked reader or writer parks after publishing itself in {@code readWaiter} / {@code writeWaiter}
+ * (volatile) and re-checking its condition; the other side wakes it after changing the condition
+ * (Dekker-style: each writes its own volatile, then reads the other's).
+ *
+ * <h2>Lifecycle</h2>
+ * Registered in the connection's stream table when opened (client: before the opening call is sent;
+ * server: when the call arrives). Ends when finished (client: the server's OK arrived; server: its OK was
+ * queued) or failed (either side aborted, or the connection closed). One stream per call, as in libvirt:
+ * the table is keyed by the opening call's serial, which is what STREAM packets carry.
+ */
+public final class StreamImpl implements BraidStream {
+    private static final VarHandle SCHEDULED;
+    private static final VarHandle IN_TOKEN;
+    private static final VarHandle OUT_TOKEN;
+    private static final VarHandle FAILURE;
+    private static final VarHandle DONE;
+    private static final int OUT_RING_PACKETS = 8;
+
+    static {
+        try {
+            final MethodHandles.Lookup l = MethodHandles.lookup();
+            SCHEDULED = l.findVarHandle(StreamImpl.class, "scheduled", boolean.class);
+            IN_TOKEN = l.findVarHandle(StreamImpl.class, "inToken", boolean.class);
+            OUT_TOKEN = l.findVarHandle(StreamImpl.class, "outToken", boolean.class);
+            FAILURE = l.findVarHandle(StreamImpl.class, "failure", BraidException.class);
+            DONE = l.findVarHandle(StreamImpl.class, "done", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    final ConnectionEngine conn;
+    final Procedure procedure;
+    final int serial;
+    final boolean serverSide;
+    private final int maxPacket;
+    /** With extensions: per-direction windows and credits. Without: libvirt behaviour. */
+    final boolean flowControl;
+    /** Bytes the peer may have unconsumed here (what we advertised). */
+    final long receiveWindow;
+
+    // outbound
+    final SpscBufferRing out = new SpscBufferRing(OUT_RING_PACKETS);
+    final AtomicLong sendCredit;
+    private volatile Thread writeWaiter;
+    @SuppressWarnings("unused") private volatile boolean scheduled;
+    @SuppressWarnings("unused") private volatile boolean outToken;
+    volatile boolean waitingCredit;
+    /** Writer-owned scheduling state (see StreamScheduler). */
+    boolean inActive;
+    long deficit;
+
+    // inbound
+    final MpscBufferQueue in = new MpscBufferQueue();
+    final AtomicLong inQueuedBytes = new AtomicLong();
+    private volatile Thread readWaiter;
+    @SuppressWarnings("unused") private volatile boolean inToken;
+    /** Reading thread: the packet being consumed and where. */
+    private PooledBuffer current;
+    private int currentPos;
+    private long holeLeft;
+    private long creditToReturn;
+    volatile long lastReadNanos = System.nanoTime();
+    /** Compatible mode: this stream paused the connection's reads. */
+    final java.util.concurrent.atomic.AtomicBoolean pausedReads = new java.util.concurrent.atomic.AtomicBoolean();
+
+    // state
+    @SuppressWarnings("unused") private volatile BraidException failure;
+    private volatile boolean remoteEof;       // peer's EOF (CONTINUE 0) or, at a server, the client's OK
+    private volatile boolean localEndQueued;  // our EOF/OK is in the ring
+    private volatile boolean eofQueued;       // server: our EOF is in the ring
+    private volatile boolean done; // finished or failed; set once through DONE
+    /** Server: the opening call was answered OK, so the client knows the stream. */
+    volatile boolean accepted;
+    private final java.util.concurrent.atomic.AtomicInteger holds;
+    final CompletableFuture<Void> remoteOk = new CompletableFuture<>();
+    private volatile StreamListener listener;
+    private volatile long bytesWritten;
+    private volatile long bytesRead;
+    private final Duration finishTimeout;
+
+    StreamImpl(final ConnectionEngine conn, final Procedure procedure, final int serial, final boolean serverSide,
+               final boolean flowControl, final long receiveWindow, final long sendWindow, final int holds) {
+        this.conn = conn;
+        this.procedure = procedure;
+        this.serial = serial;
+        this.serverSide = serverSide;
+        this.flowControl = flowControl;
+        this.receiveWindow = receiveWindow;
+        this.sendCredit = new AtomicLong(flowControl ? sendWindow : Long.MAX_VALUE / 2);
+        this.maxPacket = Math.min(conn.cfg.maxStreamPacket(), conn.maxOutboundMessage - HEADER_LENGTH);
+        this.finishTimeout = conn.cfg.streamFinishTimeout();
+        this.holds = new java.util.concurrent.atomic.AtomicInteger(holds);
+    }
+
+    @Override
+    public Procedure procedure() {
+        return procedure;
+    }
+
+    @Override
+    public int serial() {
+        return serial;
+    }
+
+    // ================================================================== writing (the writing thread)
+
+    @Override
+    public void write(final ByteBuffer src) {
+        while (src.hasRemaining()) {
+            final int n = Math.min(src.remaining(), maxPacket);
+            final PooledBuffer f = dataPacket(n);
+            final ByteBuffer b = f.byteBuffer();
+            final int limit = src.limit();
+            src.limit(src.position() + n);
+            b.put(src);
+            src.limit(limit);
+            commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, true);
+            bytesWritten += n;
+        }
+    }
+
+    @Override
+    public void write(final byte[] bytes, final int off, final int len) {
+        write(ByteBuffer.wrap(bytes, off, len));
+    }
+
+    @Override
+    public void write(final int length, final PayloadWriter writer) {
+        if (length < 1 || length > maxPacket) {
+            throw new IllegalArgumentException("packet length " + length + " outside [1, " + maxPacket + "]");
+        }
+        final PooledBuffer f = dataPacket(length);
+        final ByteBuffer b = f.byteBuffer();
+        try {
+            final ByteBuffer dst = b.slice(PAYLOAD_OFFSET, length);
+            writer.write(dst);
+            if (dst.hasRemaining()) {
+                throw new IllegalStateException("PayloadWriter wrote " + dst.position() + " of the " + length
+                        + " bytes it declared");
+            }
+        } catch (Throwable t) {
+            f.release();
+            throw t;
+        }
+        b.position(PAYLOAD_OFFSET + length);
+        commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, true);
+        bytesWritten += length;
+    }
+
+    @Override
+    public int tryWrite(final ByteBuffer src) {
+        checkWritable();
+        int total = 0;
+        while (src.hasRemaining() && out.size() < out.capacity()) {
+            final int n = Math.min(src.remaining(), maxPacket);
+            final PooledBuffer f = dataPacket(n);
+            final int limit = src.limit();
+            src.limit(src.position() + n);
+            f.byteBuffer().put(src);
+            src.limit(limit);
+            commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, false);
+            total += n;
+            bytesWritten += n;
+        }
+        return total;
+    }
+
+    @Override
+    public void sendHole(final long length) {
+        if (length <= 0) {
+            throw new IllegalArgumentException("hole length must be > 0: " + length);
+        }
+        checkWritable();
+        final PooledBuffer f = Frames.claim(conn.pool, 12);
+        f.byteBuffer().putLong(length).putInt(0);
+        commitAndQueue(f, TYPE_STREAM_HOLE, STATUS_CONTINUE, true);
+        bytesWritten += length;
+    }
+
+    private PooledBuffer dataPacket(final int n) {
+        checkWritable();
+        return Frames.claim(conn.pool, n);
+    }
+
+    private void checkWritable() {
+        final BraidException f = failure;
+        if (f != null) {
+            throw f;
+        }
+        if (localEndQueued || eofQueued) {
+            throw new IllegalStateException("stream " + this + " was already finished on this side");
+        }
+    }
+
+    /**
+     * Commits the header and hands the packet to the writer. Blocking mode waits while the ring is full;
+     * non-blocking mode is only used after checking there is room (single producer).
+     */
+    private void commitAndQueue(final PooledBuffer f, final int type, final int status, final boolean block) {
+        Frames.commit(f, procedure.program(), procedure.version(), procedure.procedure(), type, serial, status);
+        while (!out.offer(f)) {
+            if (!block) {
+                f.release();
+                throw new IllegalStateException("send ring full in non-blocking write");
+            }
+            final BraidException fail = failure;
+            if (fail != null) {
+                f.release();
+                throw fail;
+            }
+            writeWaiter = Thread.currentThread();
+            if (out.size() >= out.capacity() && failure == null) {
+                LockSupport.parkNanos(this, TimeUnit.MILLISECONDS.toNanos(100));
+            }
+            writeWaiter = null;
+        }
+        conn.scheduleStream(this);
+        if (failure != null) {
+            drainOutbound(); // aborted meanwhile: the writer may never look at this stream again
+        }
+    }
+
+    /** Writer thread: a packet left the ring. Wakes a blocked writer and a non-blocking one's listener. */
+    void onRingSpace(final boolean wasFull) {
+        final Thread w = writeWaiter;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+        if (wasFull) {
+            final StreamListener l = listener;
+            if (l != null) {
+                try {
+                    l.onWritable(this);
+                } catch (Throwable t) {
+                    BraidRuntime.LOG.log(Level.WARNING, "onWritable of " + this + " failed", t);
+                }
+            }
+        }
+    }
+
+    boolean trySchedule() {
+        return SCHEDULED.compareAndSet(this, false, true);
+    }
+
+    void unschedule() {
+        SCHEDULED.setVolatile(this, false);
+    }
+
+    boolean takeOutToken() {
+        return OUT_TOKEN.compareAndSet(this, false, true);
+    }
+
+    void releaseOutToken() {
+        OUT_TOKEN.setVolatile(this, false);
+    }
+
+    /** Releases every queued outbound packet, if no one else is consuming the ring right now. */
+    void drainOutbound() {
+        if (!takeOutToken()) {
+            return; // the holder drains when it sees the failure
+        }
+        try {
+            PooledBuffer f;
+            while ((f = out.poll()) != null) {
+                f.release();
+            }
+        } finally {
+            releaseOutToken();
+        }
+        final Thread w = writeWaiter;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+    }
+
+    // ================================================================== finishing and aborting
+
+    @Override
+    public void finish() {
+        throwIfFailed();
+        if (serverSide) {
+            if (!remoteEof) {
+                // The client has not finished: it may still be reading. Send EOF, then wait for its OK.
+                if (!eofQueued) {
+                    eofQueued = true;
+                    commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_CONTINUE, true);
+                }
+                awaitRemoteOk();
+            }
+            if (!localEndQueued) {
+                localEndQueued = true;
+                commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_OK, true);
+            }
+            completeDone();
+        } else {
+            if (!localEndQueued) {
+                localEndQueued = true;
+                commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_OK, true);
+            }
+            awaitRemoteOk();
+            completeDone();
+        }
+    }
+
+    private void awaitRemoteOk() {
+        try {
+            remoteOk.get(finishTimeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            final BraidException t = new BraidException(BraidException.Category.TIMEOUT, "stream " + this
+                    + ": the peer did not complete the finish handshake within " + finishTimeout.toMillis() + " ms");
+            abortWith(t, "finish handshake timed out");
+            throw t;
+        } catch (ExecutionException e) {
+            throw (BraidException) e.getCause();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            abort("interrupted while finishing");
+            throw new BraidException(BraidException.Category.CANCELLED, "interrupted while finishing " + this, e);
+        }
+    }
+
+    private void throwIfFailed() {
+        final BraidException f = failure;
+        if (f != null) {
+            throw f;
+        }
+    }
+
+    private void completeDone() {
+        drainInbound(); // unread data after a successful finish is dropped
+        markDone();
+    }
+
+    /** Finished or failed: leave the connection's table, drop this side's hold on the slot. Once. */
+    private void markDone() {
+        if (DONE.compareAndSet(this, false, true)) {
+            conn.streamDone(this);
+            releaseHold();
+        }
+    }
+
+    /**
+     * Drops one hold on the stream's slot. Holds: this side being done, plus (server) the handler running,
+     * or (client, with RELEASE negotiated) the server's RELEASE. The last one frees the slot.
+     */
+    void releaseHold() {
+        if (holds.decrementAndGet() == 0) {
+            conn.streamSlotFree(this);
+        }
+    }
+
+    @Override
+    public void abort(final String reason) {
+        abortWith(new BraidException(BraidException.Category.CANCELLED, "stream " + this + " aborted by this side: "
+                + reason), reason);
+    }
+
+    private void abortWith(final BraidException local, final String reason) {
+        if (!fail(local)) {
+            return;
+        }
+        if (serverSide) {
+            final RemoteError e = RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC,
+                    "stream " + procedure + " aborted by the server: " + reason);
+            final PooledBuffer f = Frames.claim(conn.pool, RemoteErrorCodec.encodedSize(e));
+            RemoteErrorCodec.encode(e, f.byteBuffer());
+            Frames.commit(f, procedure.program(), procedure.version(), procedure.procedure(), TYPE_STREAM, serial,
+                    STATUS_ERROR);
+            conn.enqueue(f, true);
+        } else {
+            conn.enqueue(Frames.empty(conn.pool, procedure.program(), procedure.version(), procedure.procedure(),
+                    TYPE_STREAM, serial, STATUS_ERROR), true);
+        }
+        conn.scheduleStream(this); // the writer drops what is left in the ring
+    }
+
+    /** Server: a handler failure after the stream was accepted becomes an abort carrying its remote_error. */
+    void abortWithRemoteError(final RemoteError e) {
+        if (!fail(new RemoteException(e))) {
+            return;
+        }
+        final PooledBuffer f = Frames.claim(conn.pool, RemoteErrorCodec.encodedSize(e));
+        RemoteErrorCodec.encode(e, f.byteBuffer());
+        Frames.commit(f, procedure.program(), procedure.version(), procedure.procedure(), TYPE_STREAM, serial,
+                STATUS_ERROR);
+        conn.enqueue(f, true);
+        conn.scheduleStream(this);
+    }
+
+    /**
+     * Records the first failure, wakes everyone, drops queued data. Any thread.
+     *
+     * @return false if the stream had already failed
+     */
+    boolean fail(final BraidException e) {
+        if (!FAILURE.compareAndSet(this, null, e)) {
+            return false;
+        }
+        remoteOk.completeExceptionally(e);
+        drainInbound();
+        drainOutbound();
+        final Thread r = readWaiter;
+        if (r != null) {
+            LockSupport.unpark(r);
+        }
+        final Thread w = writeWaiter;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+        resumeReadsIfPaused();
+        markDone();
+        final StreamListener l = listener;
+        if (l != null) {
+            try {
+                l.onError(this, e);
+            } catch (Throwable t) {
+                BraidRuntime.LOG.log(Level.WARNING, "onError of " + this + " failed", t);
+            }
+        }
+        return true;
+    }
+
+    boolean failed() {
+        return failure != null;
+    }
+
+    // ================================================================== inbound (reader thread)
+
+    /** Reader thread: a STREAM or STREAM_HOLE packet for this stream. Takes ownership of {@code f}. */
+    void onPacket(final PooledBuffer f) {
+        final int type = Frames.type(f);
+        final int status = Frames.status(f);
+        final int length = Frames.length(f) - HEADER_LENGTH;
+        if (status == STATUS_ERROR) {
+            BraidException reason;
+            if (length == 0) {
+                reason = new BraidException(BraidException.Category.CANCELLED, "stream " + this + " aborted by the peer");
+            } else {
+                try {
+                    reason = new RemoteException(RemoteErrorCodec.decode(Frames.payloadView(f)));
+                } catch (dev.braid.ProtocolException pe) {
+                    reason = new BraidException(BraidException.Category.PROTOCOL, "stream " + this
+                            + " aborted by the peer with a malformed remote_error: " + pe.getMessage());
+                }
+            }
+            f.release();
+            fail(reason);
+            return;
+        }
+        if (status == STATUS_OK) {
+            f.release();
+            if (serverSide) {
+                remoteEof = true; // the client finished sending
+                remoteOk.complete(null);
+                wakeReader();
+            } else {
+                remoteEof = true;
+                remoteOk.complete(null);
+                wakeReader();
+            }
+            return;
+        }
+        // CONTINUE (data or EOF) or HOLE
+        if (type == TYPE_STREAM && length == 0) {
+            f.release();
+            remoteEof = true;
+            wakeReader();
+            final StreamListener l = listener;
+            if (l != null) {
+                try {
+                    l.onHangup(this);
+                } catch (Throwable t) {
+                    BraidRuntime.LOG.log(Level.WARNING, "onHangup of " + this + " failed", t);
+                }
+            }
+            return;
+        }
+        if (failure != null || done) {
+            f.release(); // aborted or finished here: late packets are dropped
+            return;
+        }
+        if (flowControl && inQueuedBytes.get() + length > receiveWindow) {
+            f.release();
+            abortWith(new BraidException(BraidException.Category.PROTOCOL, "stream " + this + ": the peer sent "
+                    + (inQueuedBytes.get() + length) + " unconsumed bytes, beyond the flow-control window of "
+                    + receiveWindow), "peer exceeded the flow-control window of " + receiveWindow + " bytes");
+            return;
+        }
+        if (inQueuedBytes.getAndAdd(length) == 0) {
+            lastReadNanos = System.nanoTime(); // the idle clock starts when data starts waiting
+        }
+        in.offer(f);
+        if (failure != null) {
+            drainInbound();
+            return;
+        }
+        wakeReader();
+    }
+
+    /** Compatible mode: whether this stream's queue is full enough to stop the connection's reads. */
+    boolean shouldPauseReads() {
+        return !flowControl && inQueuedBytes.get() >= receiveWindow;
+    }
+
+    private void wakeReader() {
+        final Thread r = readWaiter;
+        if (r != null) {
+            LockSupport.unpark(r);
+        }
+        final StreamListener l = listener;
+        if (l != null) {
+            try {
+                l.onReadable(this);
+            } catch (Throwable t) {
+                BraidRuntime.LOG.log(Level.WARNING, "onReadable of " + this + " failed", t);
+            }
+        }
+    }
+
+    // ================================================================== reading (the reading thread)
+
+    @Override
+    public int read(final ByteBuffer dst) {
+        return read(dst, Long.MAX_VALUE);
+    }
+
+    @Override
+    public int read(final ByteBuffer dst, final Duration timeout) {
+        return read(dst, timeout.toNanos());
+    }
+
+    @Override
+    public int tryRead(final ByteBuffer dst) {
+        return read(dst, 0);
+    }
+
+    private int read(final ByteBuffer dst, final long timeoutNanos) {
+        if (!dst.hasRemaining()) {
+            return 0;
+        }
+        final long deadline = timeoutNanos == Long.MAX_VALUE ? Long.MAX_VALUE : System.nanoTime() + timeoutNanos;
+        while (true) {
+            final int n = readAvailable(dst);
+            if (n != 0) {
+                return n;
+            }
+            final long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
+            if (left <= 0) {
+                return WOULD_BLOCK;
+            }
+            readWaiter = Thread.currentThread();
+            if (in.isEmpty() && failure == null && !remoteEof) {
+                LockSupport.parkNanos(this, Math.min(left, TimeUnit.MILLISECONDS.toNanos(100)));
+            }
+            readWaiter = null;
+        }
+    }
+
+    /** Copies what is available: bytes, 0 if nothing now, EOF. Throws the failure. */
+    private int readAvailable(final ByteBuffer dst) {
+        if (!IN_TOKEN.compareAndSet(this, false, true)) {
+            throwIfFailed(); // a drain holds the token: the stream failed
+            return 0;
+        }
+        int n = 0;
+        try {
+            if (failure == null) {
+                n = copyInto(dst);
+                if (n == 0 && remoteEof && current == null && in.poll() == null) {
+                    n = EOF; // the EOF flag is set after the last packet was queued: nothing can follow
+                }
+            }
+        } finally {
+            IN_TOKEN.setVolatile(this, false);
+        }
+        if (failure != null) {
+            drainInbound();
+            throw failure;
+        }
+        if (n > 0) {
+            lastReadNanos = System.nanoTime();
+            bytesRead += n;
+        }
+        return n;
+    }
+
+    /** Holds the inbound token. */
+    private int copyInto(final ByteBuffer dst) {
+        int total = 0;
+        while (dst.hasRemaining()) {
+            if (current == null) {
+                current = in.poll();
+                if (current == null) {
+                    break;
+                }
+                if (Frames.type(current) == TYPE_STREAM_HOLE) {
+                    holeLeft = current.byteBuffer().getLong(PAYLOAD_OFFSET);
+                } else {
+                    currentPos = PAYLOAD_OFFSET;
+                }
+            }
+            final ByteBuffer b = current.byteBuffer();
+            if (Frames.type(current) == TYPE_STREAM_HOLE) {
+                final int z = (int) Math.min(dst.remaining(), holeLeft);
+                for (int i = 0; i < z; i++) {
+                    dst.put((byte) 0);
+                }
+                holeLeft -= z;
+                total += z;
+                if (holeLeft == 0) {
+                    releaseCurrent();
+                }
+            } else {
+                final int end = Frames.length(current);
+                final int z = Math.min(dst.remaining(), end - currentPos);
+                dst.put(b.slice(currentPos, z));
+                currentPos += z;
+                total += z;
+                if (currentPos == end) {
+                    releaseCurrent();
+                }
+            }
+        }
+        return total;
+    }
+
+    private void releaseCurrent() {
+        final PooledBuffer f = current;
+        current = null;
+        packetConsumed(f);
+    }
+
+    @Override
+    public StreamPacket readPacket() {
+        while (true) {
+            if (!IN_TOKEN.compareAndSet(this, false, true)) {
+                throwIfFailed();
+                Thread.onSpinWait();
+                continue;
+            }
+            PooledBuffer f = null;
+            boolean eof = false;
+            try {
+                if (failure == null) {
+                    if (current != null) {
+                        throw new IllegalStateException("readPacket() after a partial read(): finish reading the packet first");
+                    }
+                    f = in.poll();
+                    eof = f == null && remoteEof && in.poll() == null;
+                }
+            } finally {
+                IN_TOKEN.setVolatile(this, false);
+            }
+            if (failure != null) {
+                if (f != null) {
+                    packetConsumed(f);
+                }
+                drainInbound();
+                throw failure;
+            }
+            if (f != null) {
+                lastReadNanos = System.nanoTime();
+                return new StreamPacketImpl(this, f);
+            }
+            if (eof) {
+                return null;
+            }
+            readWaiter = Thread.currentThread();
+            if (in.isEmpty() && failure == null && !remoteEof) {
+                LockSupport.parkNanos(this, TimeUnit.MILLISECONDS.toNanos(100));
+            }
+            readWaiter = null;
+        }
+    }
+
+    /** A received packet was consumed: return its bytes to the window and its buffer to the pool. */
+    void packetConsumed(final PooledBuffer f) {
+        final int wire = Frames.length(f) - HEADER_LENGTH;
+        if (Frames.type(f) == TYPE_STREAM_HOLE) {
+            bytesRead += 0; // counted as zeros by copyInto; readPacket users see holeLength()
+        }
+        f.release();
+        inQueuedBytes.addAndGet(-wire);
+        if (flowControl && failure == null && !done) {
+            creditToReturn += wire;
+            if (creditToReturn >= Math.max(receiveWindow / 4, 1)) {
+                conn.sendCredit(serial, creditToReturn);
+                creditToReturn = 0;
+            }
+        }
+        resumeReadsIfPaused();
+    }
+
+    private void resumeReadsIfPaused() {
+        if (pausedReads.get() && (failure != null || inQueuedBytes.get() < receiveWindow / 2)
+                && pausedReads.compareAndSet(true, false)) {
+            conn.resumeReadsForStream();
+        }
+    }
+
+    /** Releases every queued inbound packet, if no one else is consuming right now. */
+    void drainInbound() {
+        if (!IN_TOKEN.compareAndSet(this, false, true)) {
+            return; // the holder drains when it sees the failure
+        }
+        try {
+            if (current != null) {
+                final PooledBuffer f = current;
+                current = null;
+                f.release();
+                inQueuedBytes.addAndGet(-(Frames.length(f) - HEADER_LENGTH));
+            }
+            PooledBuffer f;
+            while ((f = in.poll()) != null) {
+                inQueuedBytes.addAndGet(-(Frames.length(f) - HEADER_LENGTH));
+                f.release();
+            }
+        } finally {
+            IN_TOKEN.setVolatile(this, false);
+        }
+        resumeReadsIfPaused();
+    }
+
+    // ================================================================== listener, adapters, state
+
+    @Override
+    public void setListener(final StreamListener l) {
+        listener = l;
+        if (l != null) {
+            if (!in.isEmpty() || remoteEof) {
+                l.onReadable(this);
+            }
+            if (out.size() < out.capacity() && failure == null) {
+                l.onWritable(this);
+            }
+        }
+    }
+
+    boolean hasListener() {
+        return listener != null;
+    }
+
+    @Override
+    public InputStream inputStream() {
+        return new InputStream() {
+            private boolean eof;
+
+            @Override
+            public int read() {
+                final byte[] one = new byte[1];
+                final int n = read(one, 0, 1);
+                return n < 0 ? -1 : one[0] & 0xFF;
+            }
+
+            @Override
+            public int read(final byte[] b, final int off, final int len) {
+                if (len == 0) {
+                    return 0;
+                }
+                final int n = StreamImpl.this.read(ByteBuffer.wrap(b, off, len));
+                eof = n == EOF;
+                return n;
+            }
+
+            @Override
+            public void close() {
+                if (!eof && isOpen()) {
+                    abort("input stream closed before the end of the stream");
+                }
+            }
+        };
+    }
+
+    @Override
+    public OutputStream outputStream() {
+        return new OutputStream() {
+            @Override
+            public void write(final int b) {
+                StreamImpl.this.write(new byte[]{(byte) b}, 0, 1);
+            }
+
+            @Override
+            public void write(final byte[] b, final int off, final int len) {
+                StreamImpl.this.write(b, off, len);
+            }
+
+            @Override
+            public void close() throws IOException {
+                try {
+                    if (isOpen()) {
+                        finish();
+                    }
+                } catch (BraidException e) {
+                    throw new IOException(e.getMessage(), e);
+                }
+            }
+        };
+    }
+
+    @Override
+    public ReadableByteChannel readableChannel() {
+        return new ReadableByteChannel() {
+            private volatile boolean open = true;
+
+            @Override
+            public int read(final ByteBuffer dst) throws IOException {
+                if (!open) {
+                    throw new ClosedChannelException();
+                }
+                return StreamImpl.this.read(dst);
+            }
+
+            @Override
+            public boolean isOpen() {
+                return open;
+            }
+
+            @Override
+            public void close() {
+                open = false;
+            }
+        };
+    }
+
+    @Override
+    public WritableByteChannel writableChannel() {
+        return new WritableByteChannel() {
+            private volatile boolean open = true;
+
+            @Override
+            public int write(final ByteBuffer src) throws IOException {
+                if (!open) {
+                    throw new ClosedChannelException();
+                }
+                final int n = src.remaining();
+                StreamImpl.this.write(src);
+                return n;
+            }
+
+            @Override
+            public boolean isOpen() {
+                return open;
+            }
+
+            @Override
+            public void close() {
+                open = false;
+            }
+        };
+    }
+
+    @Override
+    public long bytesWritten() {
+        return bytesWritten;
+    }
+
+    @Override
+    public long bytesRead() {
+        return bytesRead;
+    }
+
+    @Override
+    public boolean isOpen() {
+        return !done;
+    }
+
+    boolean isDone() {
+        return done;
+    }
+
+    @Override
+    public void close() {
+        if (done) {
+            return;
+        }
+        abort("closed by the application before the stream finished");
+    }
+
+    /** The connection closed: fail with its reason. */
+    void connectionClosed(final ConnectionClosedException reason) {
+        fail(reason);
+    }
+
+    @Override
+    public String toString() {
+        return procedure + "#" + Integer.toUnsignedString(serial);
+    }
+}

@@ -1,0 +1,119 @@
+package dev.braid.internal.engine;
+
+import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.wire.FrameHeader;
+import dev.braid.internal.wire.Frames;
+
+import java.util.ArrayDeque;
+import java.util.concurrent.ConcurrentLinkedQueue;
+
+import static dev.braid.internal.wire.FrameHeader.*;
+
+/**
+ * The writer's stream lane: deficit round-robin by bytes among streams that have packets queued and credit
+ * to send them, so N streams share the socket evenly whatever their packet sizes.
+ *
+ * <p><b>Threads.</b> {@link #pump} runs on the connection's writer only and owns {@link #active} and each
+ * stream's {@code inActive}/{@code deficit}. Other threads hand streams over through {@link #ready} (a stream
+ * is offered when its {@code scheduled} flag goes false→true, or when credit arrives for a stream that was
+ * waiting for it).
+ *
+ * <p><b>Budget.</b> One call to {@link #pump} adds at most about one full data packet ({@link #QUANTUM}) of
+ * stream data to a write batch, after the control and call lanes were served, so a small call waits for
+ * at most one data packet queued ahead of it in braid (plus what the kernel already holds).
+ */
+final class StreamScheduler {
+    /** Bytes a stream may send per round: one maximal libvirt stream packet, header included. */
+    static final int QUANTUM = FrameHeader.HEADER_LENGTH + FrameHeader.MAX_STREAM_PAYLOAD;
+
+    final ConcurrentLinkedQueue<StreamImpl> ready = new ConcurrentLinkedQueue<>();
+    private final ArrayDeque<StreamImpl> active = new ArrayDeque<>();
+
+    /**
+     * Appends stream packets to {@code batch} from index {@code count}, at most {@code budget} bytes.
+     *
+     * @return the new count
+     */
+    int pump(final PooledBuffer[] batch, int count, final int max, long budget) {
+        StreamImpl r;
+        while ((r = ready.poll()) != null) {
+            if (!r.inActive) {
+                r.inActive = true;
+                active.addLast(r);
+            }
+        }
+        int idle = 0; // visits in a row that sent nothing, to stop when every stream is blocked
+        while (count < max && budget > 0 && !active.isEmpty() && idle <= 2 * active.size()) {
+            final StreamImpl s = active.peekFirst();
+            if (!s.takeOutToken()) { // a drainer is emptying this stream's ring
+                rotate(s);
+                idle++;
+                continue;
+            }
+            boolean sent = false;
+            try {
+                if (s.failed()) {
+                    PooledBuffer f;
+                    while ((f = s.out.poll()) != null) {
+                        f.release();
+                    }
+                    remove(s);
+                    continue;
+                }
+                final PooledBuffer f = s.out.peek();
+                if (f == null) {
+                    remove(s);
+                    continue;
+                }
+                final int len = f.byteBuffer().remaining();
+                final long payload = Frames.type(f) == TYPE_STREAM_HOLE
+                        || Frames.status(f) == STATUS_CONTINUE ? len - HEADER_LENGTH : 0;
+                if (payload > 0 && s.flowControl && s.sendCredit.get() < payload) {
+                    s.waitingCredit = true;
+                    if (s.sendCredit.get() < payload) {
+                        active.pollFirst(); // parked until credit arrives (the reader re-offers it)
+                        s.inActive = false;
+                        continue;
+                    }
+                    s.waitingCredit = false;
+                }
+                if (s.deficit < len) {
+                    s.deficit += QUANTUM;
+                    rotate(s);
+                    continue;
+                }
+                final boolean wasFull = s.out.size() >= s.out.capacity();
+                s.out.poll();
+                s.sendCredit.addAndGet(-payload);
+                s.deficit -= len;
+                batch[count++] = f;
+                budget -= len;
+                sent = true;
+                s.onRingSpace(wasFull);
+            } finally {
+                s.releaseOutToken();
+            }
+            if (s.failed()) {
+                s.drainOutbound();
+            }
+            idle = sent ? 0 : idle + 1;
+        }
+        return count;
+    }
+
+    private void rotate(final StreamImpl s) {
+        active.pollFirst();
+        active.addLast(s);
+    }
+
+    private void remove(final StreamImpl s) {
+        active.pollFirst();
+        s.inActive = false;
+        s.deficit = 0;
+        s.unschedule();
+        if (!s.out.isEmpty() && s.trySchedule()) { // a packet arrived after we looked
+            s.inActive = true;
+            active.addLast(s);
+        }
+    }
+}
