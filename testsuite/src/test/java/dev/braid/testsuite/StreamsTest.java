@@ -142,6 +142,65 @@ class StreamsTest extends TransportTest {
         assertThat(down.isOpen()).isFalse();
     }
 
+    /** 1 GiB each way, checked byte by byte. */
+    @Test
+    void oneGibibyteUploadAndDownloadArriveIntact() {
+        final BraidServer server = streamingServer();
+        final Connection c = connect(server);
+        final long size = 1L << 30;
+        final BraidStream up = c.openStream(UPLOAD, args(11, size), dev.braid.StreamOptions.DEFAULT);
+        send(up, 11, size);
+        up.finish();
+        final BraidStream down = c.openStream(DOWNLOAD, args(12, size), dev.braid.StreamOptions.DEFAULT);
+        assertThat(receive(down, 12)).isEqualTo(size);
+        down.finish();
+    }
+
+    /** 16 uploads and 16 downloads of 1 GiB at once on one connection, each checked byte by byte. */
+    @Test
+    void sixteenGibibyteStreamsEachWayAtOnce() throws Exception {
+        final BraidServer server = server(config(true).maxConcurrentStreams(64), s -> {
+            final BraidServer.Builder b = s;
+            b.stream(UPLOAD, (call, stream) -> {
+                final long id = call.args().getLong(0);
+                final long expected = call.args().getLong(8);
+                call.reply(new byte[0]);
+                if (receive(stream, id) != expected) {
+                    throw new IllegalStateException("short upload " + id);
+                }
+                stream.finish();
+            }).stream(DOWNLOAD, (call, stream) -> {
+                final long id = call.args().getLong(0);
+                final long total = call.args().getLong(8);
+                call.reply(new byte[0]);
+                send(stream, id, total);
+                stream.finish();
+            });
+        });
+        final Connection c = connect(server);
+        final long size = 1L << 30;
+        final List<CompletableFuture<Long>> all = new ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            final long upId = 100 + i;
+            final long downId = 200 + i;
+            all.add(CompletableFuture.supplyAsync(() -> {
+                final BraidStream up = c.openStream(UPLOAD, args(upId, size), dev.braid.StreamOptions.DEFAULT);
+                send(up, upId, size);
+                up.finish();
+                return up.bytesWritten();
+            }, r -> Thread.ofVirtual().start(r)));
+            all.add(CompletableFuture.supplyAsync(() -> {
+                final BraidStream down = c.openStream(DOWNLOAD, args(downId, size), dev.braid.StreamOptions.DEFAULT);
+                final long n = receive(down, downId);
+                down.finish();
+                return n;
+            }, r -> Thread.ofVirtual().start(r)));
+        }
+        for (CompletableFuture<Long> f : all) {
+            assertThat(f.get(10, TimeUnit.MINUTES)).isEqualTo(size);
+        }
+    }
+
     @Test
     void finishReportsAServerErrorRaisedAfterTheLastByte() {
         final BraidServer server = streamingServer();

@@ -49,6 +49,8 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     @SuppressWarnings("unused") // accessed through HOLDS
     private volatile int holds = 2;
     private volatile boolean deferred;
+    /** The connection closed before the answer: later answers are dropped silently. */
+    private volatile boolean abandoned;
     /** The stream this call opens, for a stream procedure; null for a plain call. */
     private final StreamImpl stream;
 
@@ -125,7 +127,20 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     }
 
     private boolean tryAnswer() {
-        return ANSWERED.compareAndSet(this, false, true);
+        if (ANSWERED.compareAndSet(this, false, true)) {
+            connection.unanswered.remove(this);
+            return true;
+        }
+        return false;
+    }
+
+    /** The connection closed with this call unanswered: release what the answer would have. Once. */
+    void abandon() {
+        if (ANSWERED.compareAndSet(this, false, true)) {
+            abandoned = true;
+            connection.callDone();
+            drop();
+        }
     }
 
     /** The slot is returned before the reply leaves, so the client's next call always finds it free. */
@@ -159,6 +174,9 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     }
 
     private void alreadyAnswered() {
+        if (abandoned) {
+            return; // the connection is gone; the answer has nowhere to go
+        }
         throw new IllegalStateException("call " + entry.procedure() + " serial " + Integer.toUnsignedString(serial)
                 + " was already answered");
     }

@@ -53,6 +53,8 @@ public final class ServerConnection extends ConnectionEngine {
     private volatile long readSuspensions;
     private final int limit;
     private final AtomicInteger openStreams = new AtomicInteger();
+    /** Dispatched calls not answered yet: abandoned (their arguments released) if the connection closes. */
+    final java.util.Set<IncomingCallImpl> unanswered = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Reader-owned: a call received while the limit was reached, dispatched when a slot frees. */
     private IncomingCallImpl parked;
 
@@ -118,6 +120,11 @@ public final class ServerConnection extends ConnectionEngine {
 
     private void dispatch(final IncomingCallImpl call) {
         inFlight.incrementAndGet();
+        unanswered.add(call);
+        if (closedReason != null && unanswered.remove(call)) {
+            call.abandon(); // raced with close
+            return;
+        }
         if (call.mode() == HandlerMode.NON_BLOCKING) {
             call.run();
         } else {
@@ -244,6 +251,10 @@ public final class ServerConnection extends ConnectionEngine {
         if (call != null) {
             parked = null;
             call.discard();
+        }
+        for (IncomingCallImpl c : unanswered) {
+            unanswered.remove(c);
+            c.abandon();
         }
     }
 

@@ -921,11 +921,16 @@ public final class StreamImpl implements BraidStream {
 
     @Override
     public boolean isOpen() {
-        return !done;
+        return failure == null && !done;
     }
 
     boolean isDone() {
         return done;
+    }
+
+    /** Payload bytes received and not yet consumed (what this side holds for the stream); for tests. */
+    public long queuedBytes() {
+        return inQueuedBytes.get();
     }
 
     @Override
