@@ -58,7 +58,7 @@ public final class BraidConfig {
         range("maxOutstandingCalls", maxOutstandingCalls, 1, 1 << 20);
         range("maxQueuedCalls", maxQueuedCalls, 0, Integer.MAX_VALUE);
         range("maxConcurrentStreams", maxConcurrentStreams, 0, 1 << 20);
-        range("initialStreamWindow", initialStreamWindow, FrameHeader.MAX_STREAM_PAYLOAD, Integer.MAX_VALUE);
+        range("initialStreamWindow", initialStreamWindow, 4096, Integer.MAX_VALUE);
         range("keepaliveCount", keepaliveCount, 1, 1000);
         range("maxStreamPacket", maxStreamPacket, 1, FrameHeader.MAX_STREAM_PAYLOAD);
         positive("streamFinishTimeout", streamFinishTimeout);

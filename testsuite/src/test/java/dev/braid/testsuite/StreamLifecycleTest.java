@@ -279,9 +279,12 @@ class StreamLifecycleTest extends TransportTest {
             }
         });
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (blocked.bytesWritten() < window + 8L * 64 * 1024 && System.nanoTime() < deadline) {
-            Thread.sleep(5);
+        long last = -1;
+        while (blocked.bytesWritten() != last && System.nanoTime() < deadline) { // until the writer is blocked
+            last = blocked.bytesWritten();
+            Thread.sleep(100);
         }
+        assertThat(blocked.bytesWritten()).as("written before the window closed").isGreaterThan(window / 2);
         final dev.braid.internal.engine.StreamImpl atServer = (dev.braid.internal.engine.StreamImpl) stalled.get();
         // other work on the same connection proceeds
         for (int i = 0; i < 100; i++) {
@@ -297,6 +300,47 @@ class StreamLifecycleTest extends TransportTest {
         assertThat(atServer.queuedBytes()).as("bytes held for the stalled stream").isLessThanOrEqualTo(window);
         assertThat(server.connections().get(0).stats().readSuspensions()).isZero();
         blocked.abort("test over");
+        writer.join(10_000);
+    }
+
+    /**
+     * A peer writing one-byte packets to a reader that does not read: each packet costs at least 512 bytes
+     * of window, so what the receiver holds stays within its window in pooled memory too.
+     */
+    @Test
+    void tinyPacketsCannotInflateWhatTheReceiverHolds() throws Exception {
+        final int window = 64 * 1024;
+        final AtomicReference<BraidStream> stalled = new AtomicReference<>();
+        final CountDownLatch accepted = new CountDownLatch(1);
+        final BraidServer server = server(config(true).initialStreamWindow(window), s -> s.stream(STALL, (call, stream) -> {
+            call.reply(new byte[0]);
+            stalled.set(stream);
+            stream.setListener(new StreamListener() { });
+            accepted.countDown();
+        }));
+        final Connection c = connect(config(false).initialStreamWindow(window), server);
+        final BraidStream s = c.openStream(STALL, new byte[0]);
+        assertThat(accepted.await(10, TimeUnit.SECONDS)).isTrue();
+        final long poolBefore = pool.allocatedBytes();
+        final Thread writer = Thread.ofVirtual().start(() -> {
+            try {
+                for (int i = 0; i < 100_000; i++) {
+                    s.write(new byte[]{(byte) i}, 0, 1);
+                }
+            } catch (BraidException e) {
+                // aborted below
+            }
+        });
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        final dev.braid.internal.engine.StreamImpl atServer = (dev.braid.internal.engine.StreamImpl) stalled.get();
+        while (atServer.queuedBytes() + 512 <= window && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        Thread.sleep(100); // the writer is now blocked on credit
+        assertThat(atServer.queuedBytes()).isLessThanOrEqualTo(window);
+        assertThat(s.bytesWritten()).as("1-byte packets written before the window closed").isLessThan(window / 512 + 64);
+        assertThat(pool.allocatedBytes() - poolBefore).as("pooled memory held").isLessThan(4L * window + (1 << 20));
+        s.abort("test over");
         writer.join(10_000);
     }
 

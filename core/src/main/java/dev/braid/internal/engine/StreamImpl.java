@@ -46,7 +46,7 @@ import static dev.braid.internal.wire.FrameHeader.*;
  *   covers it. The stream's end (EOF, OK) travels through the same ring, so it never overtakes data; an
  *   abort goes on the control lane and overtakes everything.</li>
  *   <li><b>Inbound</b>: the connection's reader offers each packet to {@link #in} (an MPSC queue used by
- *   one producer here) and counts its bytes in {@link #inQueuedBytes}; the reading application thread polls
+ *   one producer here) and counts its window cost in {@link #inQueuedBytes}; the reading application thread polls
  *   it. A consumed packet returns its bytes as credit (a CREDIT message) once enough have accumulated.</li>
  * </ul>
  *
@@ -74,6 +74,17 @@ public final class StreamImpl implements BraidStream {
     private static final VarHandle FAILURE;
     private static final VarHandle DONE;
     private static final int OUT_RING_PACKETS = 8;
+    /**
+     * Smallest window cost of a data or hole packet. A packet costs {@code max(frame length, 512)} bytes of
+     * window, so a peer sending tiny packets cannot make the receiver hold more pooled memory than about
+     * four times its window (512 bytes is the pool's smallest buffer; size classes are 4x apart).
+     */
+    static final int MIN_PACKET_COST = 512;
+
+    /** Window cost of a packet of {@code frameLength} bytes carrying {@code payload} bytes. */
+    static long cost(final int frameLength, final long payload) {
+        return payload > 0 ? Math.max(frameLength, MIN_PACKET_COST) : 0;
+    }
 
     static {
         try {
@@ -147,7 +158,10 @@ public final class StreamImpl implements BraidStream {
         this.flowControl = flowControl;
         this.receiveWindow = receiveWindow;
         this.sendCredit = new AtomicLong(flowControl ? sendWindow : Long.MAX_VALUE / 2);
-        this.maxPacket = Math.min(conn.cfg.maxStreamPacket(), conn.maxOutboundMessage - HEADER_LENGTH);
+        // A packet must fit the peer's window whole, or it could never be sent.
+        final long byWindow = flowControl ? sendWindow - HEADER_LENGTH : Integer.MAX_VALUE;
+        this.maxPacket = (int) Math.max(1, Math.min(Math.min(conn.cfg.maxStreamPacket(),
+                conn.maxOutboundMessage - HEADER_LENGTH), byWindow));
         this.finishTimeout = conn.cfg.streamFinishTimeout();
         this.holds = new java.util.concurrent.atomic.AtomicInteger(holds);
     }
@@ -539,14 +553,15 @@ public final class StreamImpl implements BraidStream {
             f.release(); // aborted or finished here: late packets are dropped
             return;
         }
-        if (flowControl && inQueuedBytes.get() + length > receiveWindow) {
+        final long cost = cost(length + HEADER_LENGTH, length);
+        if (flowControl && inQueuedBytes.get() + cost > receiveWindow) {
             f.release();
             abortWith(new BraidException(BraidException.Category.PROTOCOL, "stream " + this + ": the peer sent "
-                    + (inQueuedBytes.get() + length) + " unconsumed bytes, beyond the flow-control window of "
+                    + (inQueuedBytes.get() + cost) + " bytes of packets unconsumed, beyond the flow-control window of "
                     + receiveWindow), "peer exceeded the flow-control window of " + receiveWindow + " bytes");
             return;
         }
-        if (inQueuedBytes.getAndAdd(length) == 0) {
+        if (inQueuedBytes.getAndAdd(cost) == 0) {
             lastReadNanos = System.nanoTime(); // the idle clock starts when data starts waiting
         }
         in.offer(f);
@@ -735,10 +750,7 @@ public final class StreamImpl implements BraidStream {
 
     /** A received packet was consumed: return its bytes to the window and its buffer to the pool. */
     void packetConsumed(final PooledBuffer f) {
-        final int wire = Frames.length(f) - HEADER_LENGTH;
-        if (Frames.type(f) == TYPE_STREAM_HOLE) {
-            bytesRead += 0; // counted as zeros by copyInto; readPacket users see holeLength()
-        }
+        final long wire = cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH);
         f.release();
         inQueuedBytes.addAndGet(-wire);
         if (flowControl && failure == null && !done) {
@@ -768,11 +780,11 @@ public final class StreamImpl implements BraidStream {
                 final PooledBuffer f = current;
                 current = null;
                 f.release();
-                inQueuedBytes.addAndGet(-(Frames.length(f) - HEADER_LENGTH));
+                inQueuedBytes.addAndGet(-cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH));
             }
             PooledBuffer f;
             while ((f = in.poll()) != null) {
-                inQueuedBytes.addAndGet(-(Frames.length(f) - HEADER_LENGTH));
+                inQueuedBytes.addAndGet(-cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH));
                 f.release();
             }
         } finally {
@@ -928,7 +940,7 @@ public final class StreamImpl implements BraidStream {
         return done;
     }
 
-    /** Payload bytes received and not yet consumed (what this side holds for the stream); for tests. */
+    /** Window cost of the packets received and not yet consumed (what this side holds); for tests. */
     public long queuedBytes() {
         return inQueuedBytes.get();
     }

@@ -66,11 +66,11 @@ final class StreamScheduler {
                     continue;
                 }
                 final int len = f.byteBuffer().remaining();
-                final long payload = Frames.type(f) == TYPE_STREAM_HOLE
-                        || Frames.status(f) == STATUS_CONTINUE ? len - HEADER_LENGTH : 0;
-                if (payload > 0 && s.flowControl && s.sendCredit.get() < payload) {
+                final long cost = StreamImpl.cost(len, Frames.type(f) == TYPE_STREAM_HOLE
+                        || Frames.status(f) == STATUS_CONTINUE ? len - HEADER_LENGTH : 0);
+                if (cost > 0 && s.flowControl && s.sendCredit.get() < cost) {
                     s.waitingCredit = true;
-                    if (s.sendCredit.get() < payload) {
+                    if (s.sendCredit.get() < cost) {
                         active.pollFirst(); // parked until credit arrives (the reader re-offers it)
                         s.inActive = false;
                         continue;
@@ -84,7 +84,7 @@ final class StreamScheduler {
                 }
                 final boolean wasFull = s.out.size() >= s.out.capacity();
                 s.out.poll();
-                s.sendCredit.addAndGet(-payload);
+                s.sendCredit.addAndGet(-cost);
                 s.deficit -= len;
                 batch[count++] = f;
                 budget -= len;
