@@ -524,6 +524,54 @@ class StreamLifecycleTest extends TransportTest {
         return r;
     }
 
+    /** A peer that never completes the finish handshake: finish() fails after the timeout and aborts. */
+    @Test
+    void aFinishThePeerNeverCompletesFailsAfterTheTimeout() throws Exception {
+        final CountDownLatch accepted = new CountDownLatch(1);
+        final BraidServer server = server(s -> s.stream(STALL, (call, stream) -> {
+            call.reply(new byte[0]);
+            stream.setListener(new StreamListener() { }); // never finishes
+            accepted.countDown();
+        }));
+        final Connection c = connect(config(false).streamFinishTimeout(Duration.ofMillis(300)), server);
+        final BraidStream s = c.openStream(STALL, new byte[0]);
+        assertThat(accepted.await(10, TimeUnit.SECONDS)).isTrue();
+        assertThatThrownBy(s::finish).isInstanceOfSatisfying(BraidException.class, e -> {
+            assertThat(e.category()).isEqualTo(BraidException.Category.TIMEOUT);
+            assertThat(e.getMessage()).contains("did not complete the finish handshake within 300 ms");
+        });
+        assertThat(s.isOpen()).isFalse();
+    }
+
+    @Test
+    void outputStreamAndChannelAdaptersCarryTheBytes() throws Exception {
+        final AtomicReference<byte[]> got = new AtomicReference<>();
+        final BraidServer server = server(s -> s.stream(SINK, (call, stream) -> {
+            call.reply(new byte[0]);
+            final java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
+            final java.nio.channels.ReadableByteChannel ch = stream.readableChannel();
+            final ByteBuffer b = ByteBuffer.allocate(1000);
+            while (ch.read(b) >= 0) {
+                b.flip();
+                all.write(b.array(), 0, b.limit());
+                b.clear();
+            }
+            got.set(all.toByteArray());
+            stream.finish();
+        }));
+        final Connection c = connect(server);
+        final BraidStream s = c.openStream(SINK, new byte[0]);
+        final java.nio.channels.WritableByteChannel w = s.writableChannel();
+        w.write(ByteBuffer.wrap("channel,".getBytes(StandardCharsets.UTF_8)));
+        try (java.io.OutputStream out = s.outputStream()) { // close() finishes the stream
+            out.write('x');
+            out.write(",stream".getBytes(StandardCharsets.UTF_8));
+        }
+        assertThat(new String(got.get(), StandardCharsets.UTF_8)).isEqualTo("channel,x,stream");
+        assertThat(s.bytesWritten()).isEqualTo(got.get().length);
+        assertThat(s.isOpen()).isFalse();
+    }
+
     @Test
     void aStreamNobodyReadsIsAbortedAfterTheIdleTimeoutWhenConfigured() throws Exception {
         final AtomicReference<BraidStream> atServer = new AtomicReference<>();

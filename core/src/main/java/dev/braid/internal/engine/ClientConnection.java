@@ -413,12 +413,34 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     void onStreamReleased(final int serial) {
         final StreamImpl s = awaitingRelease.remove(serial);
         if (s != null) {
+            final java.util.concurrent.ScheduledFuture<?> t = s.releaseTimer;
+            if (t != null) {
+                t.cancel(false);
+            }
             s.releaseHold();
         }
     }
 
     /** Streams done here whose server side has not said RELEASE yet. */
     private final ConcurrentHashMap<Integer, StreamImpl> awaitingRelease = new ConcurrentHashMap<>();
+
+    /**
+     * The client's side of {@code s} is done; with RELEASE negotiated the slot waits for the server's
+     * RELEASE, but not forever: after streamFinishTimeout it is freed here (a server whose handler is still
+     * running then refuses new streams beyond its limit itself, with an error naming it).
+     */
+    @Override
+    void streamEnded(final StreamImpl s) {
+        if (streamRelease && awaitingRelease.containsKey(s.serial)) {
+            s.releaseTimer = rt.timer.schedule(() -> {
+                if (awaitingRelease.remove(s.serial, s)) {
+                    BraidRuntime.LOG.log(Level.DEBUG, "no RELEASE for stream " + s + " within "
+                            + cfg.streamFinishTimeout().toMillis() + " ms; freeing its slot");
+                    s.releaseHold();
+                }
+            }, cfg.streamFinishTimeout().toNanos(), TimeUnit.NANOSECONDS);
+        }
+    }
 
     @Override
     void streamSlotFree(final StreamImpl s) {

@@ -339,6 +339,11 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** A stream finished or failed here (called once per stream): forget it. Any thread. */
     final void streamDone(final StreamImpl s) {
         streams.remove(s.serial, s);
+        streamEnded(s);
+    }
+
+    /** Role hook after a stream is done on this side. */
+    void streamEnded(final StreamImpl s) {
     }
 
     /** Both sides are done with the stream: its slot is free. Any thread, once per stream. */

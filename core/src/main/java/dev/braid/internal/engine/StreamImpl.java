@@ -140,6 +140,8 @@ public final class StreamImpl implements BraidStream {
     private volatile boolean localEndQueued;  // our EOF/OK is in the ring
     private volatile boolean eofQueued;       // server: our EOF is in the ring
     private volatile boolean done; // finished or failed; set once through DONE
+    /** Client: frees the slot if the server's RELEASE does not come in time. */
+    volatile java.util.concurrent.ScheduledFuture<?> releaseTimer;
     /** Server: the opening call was answered OK, so the client knows the stream. */
     volatile boolean accepted;
     private final java.util.concurrent.atomic.AtomicInteger holds;
