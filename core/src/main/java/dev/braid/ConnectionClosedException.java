@@ -17,8 +17,10 @@ public final class ConnectionClosedException extends BraidException {
         PROTOCOL_ERROR("protocol error"),
         /** This side closed it. */
         LOCAL_CLOSE("closed locally"),
-        /** Keepalive pings went unanswered. */
-        PEER_NOT_RESPONDING("peer not responding to keepalive");
+        /** Keepalive pings, or the HELLO, went unanswered. */
+        PEER_NOT_RESPONDING("peer not responding"),
+        /** A bug inside braid or in a callback run on the I/O thread; see the cause. */
+        INTERNAL_ERROR("internal error");
 
         private final String text;
 

@@ -22,10 +22,12 @@ package dev.braid;
  *                            released by the other side)
  * @param streamsWaiting      {@code openStream} calls waiting for a free stream slot (client side)
  * @param streamReadSuspensions times a full stream queue stopped the connection's reads (compatible mode)
+ * @param outboundSuspensions times reading stopped because the peer was not reading what this side sent
+ *                            (more than 8 MiB waiting in braid's outbound lanes)
  */
 public record ConnectionStats(long callsStarted, long callsInFlight, long callsQueued, long lateReplies,
                               long callsServed, long eventsSent, long eventsReceived, long eventsDropped,
                               long framesDropped, long bytesRead, long bytesWritten, long readSuspensions,
                               boolean extensionsNegotiated, long streamsOpen, long streamsWaiting,
-                              long streamReadSuspensions) {
+                              long streamReadSuspensions, long outboundSuspensions) {
 }

@@ -96,17 +96,17 @@ final class NioConnection implements Transport {
         if (closed) {
             return;
         }
-        if (readSuspends++ == 0) {
+        if (++readSuspends == 1) {
             readSuspended = true;
             key.interestOps(key.interestOps() & ~SelectionKey.OP_READ);
         }
     }
 
+    /** A resume that overtook its suspend leaves the count at -1 until the suspend arrives: no action either way. */
     private void resumeNow() {
-        if (closed || --readSuspends > 0) {
+        if (closed || --readSuspends != 0 || !readSuspended) {
             return;
         }
-        readSuspends = 0;
         readSuspended = false;
         handler.onInbound(0);
         if (!readSuspended && !closed && key.isValid()) {
@@ -205,6 +205,10 @@ final class NioConnection implements Transport {
     void closeNow() {
         if (closed) {
             return;
+        }
+        if (!(closeReason instanceof IOException)) {
+            flush(); // best effort, without blocking: answers already produced (an ERROR reply, replies before a
+                     // protocol error) leave before the socket closes
         }
         closed = true;
         if (key != null) {

@@ -76,6 +76,30 @@ class EventsTest extends TransportTest {
         assertThat(p.stats().eventsReceived()).isEqualTo(1);
     }
 
+    /** libvirtd sends its events with serial 1; braid ignores a MESSAGE's serial, as libvirt's client does. */
+    @Test
+    void eventsWithANonZeroSerialFromALibvirtPeerAreDelivered() throws Exception {
+        try (ScriptedServer libvirtd = new ScriptedServer()) {
+            final CompletableFuture<Connection> connecting = clientBraid().connectAsync(libvirtd.address());
+            final ByteBuffer hello = libvirtd.readFrame();
+            final dev.braid.RemoteError refusal = dev.braid.RemoteError.of(39, 7, "Cannot find program 1651665252 version 1");
+            final ByteBuffer err = ByteBuffer.allocate(dev.braid.internal.wire.RemoteErrorCodec.encodedSize(refusal));
+            dev.braid.internal.wire.RemoteErrorCodec.encode(refusal, err);
+            libvirtd.write(ScriptedServer.frame(dev.braid.internal.wire.Extension.PROGRAM, 1, 1,
+                    dev.braid.internal.wire.FrameHeader.TYPE_REPLY, hello.getInt(dev.braid.internal.wire.FrameHeader.SERIAL_OFFSET),
+                    dev.braid.internal.wire.FrameHeader.STATUS_ERROR, err.array()));
+            final Connection c = connecting.get(10, TimeUnit.SECONDS);
+            closeLater(c::abort);
+            final CompletableFuture<Integer> got = new CompletableFuture<>();
+            final Procedure lifecycle = Procedure.of(0x20008086, 1, 107);
+            c.onEvent(lifecycle, e -> got.complete(e.payload().getInt(0)));
+            libvirtd.write(ScriptedServer.frame(0x20008086, 1, 107, dev.braid.internal.wire.FrameHeader.TYPE_MESSAGE, 1,
+                    dev.braid.internal.wire.FrameHeader.STATUS_OK, new byte[]{0, 0, 0, 5}));
+            assertThat(got.get(10, TimeUnit.SECONDS)).isEqualTo(5);
+            assertThat(c.isOpen()).isTrue();
+        }
+    }
+
     @Test
     void aFailingListenerDoesNotStopLaterEvents() throws Exception {
         final CountDownLatch second = new CountDownLatch(1);

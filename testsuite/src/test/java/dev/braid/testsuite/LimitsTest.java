@@ -84,6 +84,49 @@ class LimitsTest extends TransportTest {
     }
 
     /**
+     * A client that sends calls but never reads the answers: once 8 MiB of answers wait in braid, the server
+     * stops reading its calls, so memory stays bounded; when the client reads, everything is answered.
+     */
+    @Test
+    void aClientThatDoesNotReadMakesTheServerStopReadingItsCalls() throws Exception {
+        final BraidServer server = server(config(true).maxOutstandingCalls(64), s -> s.handle(GATED,
+                call -> call.reply(new byte[64 * 1024]), dev.braid.HandlerMode.NON_BLOCKING));
+        final int calls = 2000; // 125 MiB of answers if nothing pushed back
+        try (Socket raw = new Socket(server.address().getAddress(), server.address().getPort())) {
+            raw.setSoTimeout(30_000);
+            final Thread writer = Thread.ofVirtual().start(() -> {
+                try {
+                    final DataOutputStream out = new DataOutputStream(raw.getOutputStream());
+                    for (int i = 1; i <= calls; i++) {
+                        out.write(ScriptedServer.frame(0x7777, 1, 1, FrameHeader.TYPE_CALL, i, FrameHeader.STATUS_OK,
+                                new byte[0]).array());
+                    }
+                    out.flush();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while ((server.connections().isEmpty() || server.connections().get(0).stats().outboundSuspensions() == 0)
+                    && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            final Peer atServer = server.connections().get(0);
+            assertThat(atServer.stats().outboundSuspensions()).isPositive();
+            Thread.sleep(200);
+            assertThat(pool.allocatedBytes()).as("pooled memory while the client does not read")
+                    .isLessThan(48L << 20);
+            final DataInputStream in = new DataInputStream(raw.getInputStream());
+            for (int i = 0; i < calls; i++) {
+                final int len = in.readInt();
+                in.readFully(new byte[len - 4]);
+            }
+            writer.join(10_000);
+            assertThat(atServer.stats().callsServed()).isEqualTo(calls);
+        }
+    }
+
+    /**
      * A client that ignores the advertised limit (here: raw bytes, 40 calls at once against a limit of 4)
      * makes the server stop reading until calls complete; every call is still answered.
      */

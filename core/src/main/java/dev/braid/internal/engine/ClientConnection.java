@@ -68,6 +68,8 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     private volatile boolean closing;
     /** 1 once HELLO was sent; reader/writer handoff through the pending map. */
     private volatile int helloSlot;
+    /** Serials went past 2^32 once; from then on "issued" is a window check. */
+    private volatile boolean serialsWrapped;
 
     public ClientConnection(final BraidRuntime rt) {
         super(rt);
@@ -112,11 +114,12 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
                 // A peer without braid's extensions (a plain libvirt daemon) refuses the unknown program.
                 useLimits(compatibleLimits());
             } else {
-                failReady(error);
-                transport.close(error instanceof CallTimeoutException
+                final Throwable reason = error instanceof CallTimeoutException
                         ? new ConnectionClosedException(Reason.PEER_NOT_RESPONDING,
                         "no answer to HELLO within " + cfg.helloTimeout().toMillis() + " ms", error)
-                        : error);
+                        : error;
+                failReady(reason);
+                transport.close(reason);
             }
         });
     }
@@ -145,8 +148,20 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         int s;
         do {
             s = lastSerial.incrementAndGet();
+            if (s == 0) {
+                serialsWrapped = true;
+            }
         } while (s == 0);
         return s;
+    }
+
+    /** Whether {@code serial} was given to some call (before the first wrap: exactly; after: approximately). */
+    private boolean issued(final int serial) {
+        if (serial == 0) {
+            return false;
+        }
+        final int last = lastSerial.get();
+        return serialsWrapped ? last - serial >= 0 : Integer.compareUnsigned(serial, last) <= 0;
     }
 
     // ------------------------------------------------------------------ calls, any thread
@@ -307,10 +322,15 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     @Override
     void onReply(final PooledBuffer frame) {
         final int serial = Frames.serial(frame);
+        final PendingCall queued = pending.get(serial);
+        if (queued != null && !queued.wasSent()) {
+            final String what = Frames.describe(frame.byteBuffer(), 0);
+            frame.release();
+            throw new ProtocolException("REPLY for a call that was not sent yet: " + what);
+        }
         final PendingCall call = pending.remove(serial);
         if (call == null) {
-            final boolean issued = serial != 0 && lastSerial.get() - serial >= 0;
-            if (!issued) {
+            if (!issued(serial)) {
                 final String what = Frames.describe(frame.byteBuffer(), 0);
                 frame.release();
                 throw new ProtocolException("REPLY for a serial no call used: " + what);
@@ -325,7 +345,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
             final ProtocolException e = new ProtocolException("REPLY does not match its call " + p + ": "
                     + Frames.describe(frame.byteBuffer(), 0));
             frame.release();
-            call.completeExceptionally(e);
+            call.completeExceptionally(new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e));
             throw e;
         }
         if (Frames.status(frame) == STATUS_OK) {
@@ -340,7 +360,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         try {
             error = RemoteErrorCodec.decode(Frames.payloadView(frame));
         } catch (ProtocolException e) {
-            call.completeExceptionally(e);
+            call.completeExceptionally(new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e));
             throw e;
         } finally {
             frame.release();
@@ -524,6 +544,6 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         final long streamsHeld = l == null || slots == null ? 0 : l.maxConcurrentStreams() - slots.availablePermits();
         return new ConnectionStats(callsStarted.sum(), inFlight, queuedCalls.get(), lateReplies, 0, evSent,
                 evReceived, evDropped, dropped, bytesIn, bytesOut, 0, extensionsNegotiated(), streamsHeld,
-                slots == null ? 0 : slots.getQueueLength(), streamReadSuspensions);
+                slots == null ? 0 : slots.getQueueLength(), streamReadSuspensions, outboundSuspensions);
     }
 }

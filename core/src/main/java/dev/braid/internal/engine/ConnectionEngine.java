@@ -228,18 +228,19 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     @Override
     public final boolean onFrame(final PooledBuffer frame) {
         final int type = Frames.type(frame);
-        switch (type) {
-            case TYPE_CALL:
-                return onCall(frame);
-            case TYPE_REPLY:
+        final boolean more = switch (type) {
+            case TYPE_CALL -> onCall(frame);
+            case TYPE_REPLY -> {
                 onReply(frame);
-                return true;
-            case TYPE_MESSAGE:
+                yield true;
+            }
+            case TYPE_MESSAGE -> {
                 onMessage(frame);
-                return true;
-            default: // STREAM, STREAM_HOLE
-                return onStreamPacket(frame);
-        }
+                yield true;
+            }
+            default -> onStreamPacket(frame); // STREAM, STREAM_HOLE
+        };
+        return more && !outboundPaused.get(); // the peer is not reading: stop decoding its requests too
     }
 
     /**
@@ -316,6 +317,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
                         scheduler.ready.offer(s);
                         scheduleFlush();
                     }
+                } else {
+                    framesDropped++; // the stream ended here already
                 }
             } else if (proc == Extension.PROC_RELEASE && streamRelease) {
                 if (p.remaining() != Extension.RELEASE_LENGTH) {
@@ -439,14 +442,29 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             frame.release();
             return false;
         }
+        final int length = frame.byteBuffer().remaining();
         (control ? controlLane : mainLane).offer(frame);
         if (closedReason != null) {
             drainLanesAfterClose();
             return false;
         }
+        if (laneBytes.addAndGet(length) > LANE_HIGH_WATER && outboundPaused.compareAndSet(false, true)) {
+            // The peer does not read what we send (its answers, events pile up): stop reading its requests.
+            outboundSuspensions++;
+            transport.setReadSuspended(true);
+        }
         scheduleFlush();
         return true;
     }
+
+    /** Times reads were suspended because the lanes passed the high-water mark. */
+    volatile long outboundSuspensions;
+    /** Bytes waiting in the control and main lanes (not yet taken by the writer). */
+    private final java.util.concurrent.atomic.AtomicLong laneBytes = new java.util.concurrent.atomic.AtomicLong();
+    /** Reads are suspended because the lanes passed the high-water mark. */
+    private final java.util.concurrent.atomic.AtomicBoolean outboundPaused = new java.util.concurrent.atomic.AtomicBoolean();
+    private static final long LANE_HIGH_WATER = 8L << 20;
+    private static final long LANE_LOW_WATER = 2L << 20;
 
     final void scheduleFlush() {
         if (!(boolean) FLUSH_SCHEDULED.getAndSet(this, true)) {
@@ -549,6 +567,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             bytes += batch[i].byteBuffer().remaining();
         }
         final int max = Math.min(dst.length, MAX_BATCH);
+        long taken = 0;
         while (batchCount < max && bytes < MAX_BATCH_BYTES) {
             PooledBuffer f = controlLane.poll();
             if (f == null) {
@@ -559,6 +578,11 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             }
             batch[batchCount++] = f;
             bytes += f.byteBuffer().remaining();
+            taken += f.byteBuffer().remaining();
+        }
+        if (taken > 0 && laneBytes.addAndGet(-taken) < LANE_LOW_WATER && outboundPaused.get()
+                && outboundPaused.compareAndSet(true, false)) {
+            transport.setReadSuspended(false);
         }
         if (batchCount < max && bytes < MAX_BATCH_BYTES) {
             batchCount = scheduler.pump(batch, batchCount, max, StreamScheduler.QUANTUM);
@@ -660,6 +684,9 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         }
         if (reason instanceof BraidException be) {
             return new ConnectionClosedException(Reason.LOCAL_CLOSE, be.getMessage(), be);
+        }
+        if (reason instanceof RuntimeException || reason instanceof Error) {
+            return new ConnectionClosedException(Reason.INTERNAL_ERROR, String.valueOf(reason), reason);
         }
         return new ConnectionClosedException(Reason.RESET, reason == null ? null : String.valueOf(reason), reason);
     }

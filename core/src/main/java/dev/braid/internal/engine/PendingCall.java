@@ -90,6 +90,11 @@ final class PendingCall extends CompletableFuture<Reply> {
         }
     }
 
+    /** Whether the call's frame went to the writer (it left NEW by admission). */
+    boolean wasSent() {
+        return (int) STATE.getVolatile(this) != NEW; // admitted before its frame is queued, so before any reply
+    }
+
     @Override
     public boolean cancel(final boolean mayInterruptIfRunning) {
         final boolean cancelled = super.cancel(mayInterruptIfRunning);

@@ -172,11 +172,25 @@ public final class ServerConnection extends ConnectionEngine {
 
     private void onExtensionCall(final PooledBuffer frame, final int vers, final int proc) {
         final int serial = Frames.serial(frame);
-        if (vers != Extension.VERSION || proc != Extension.PROC_HELLO) {
+        if (vers != Extension.VERSION) {
+            frame.release();
+            sendError(Extension.PROGRAM, vers, proc, serial, RemoteError.of(RemoteError.VIR_ERR_RPC,
+                    RemoteError.VIR_FROM_RPC, "unknown version " + Integer.toUnsignedString(vers)
+                            + " of braid's extension program 0x" + Integer.toHexString(Extension.PROGRAM)
+                            + " (versions served: [" + Extension.VERSION + "])"));
+            return;
+        }
+        if (proc != Extension.PROC_HELLO) {
             frame.release();
             sendError(Extension.PROGRAM, vers, proc, serial, RemoteError.of(RemoteError.VIR_ERR_NO_SUPPORT,
-                    RemoteError.VIR_FROM_RPC, "unknown braid extension procedure " + proc + " version "
-                            + Integer.toUnsignedString(vers)));
+                    RemoteError.VIR_FROM_RPC, "unknown braid extension procedure " + proc + " (only HELLO, "
+                            + Extension.PROC_HELLO + ", is a call)"));
+            return;
+        }
+        if (extensionsNegotiated) {
+            frame.release();
+            sendError(Extension.PROGRAM, vers, proc, serial, RemoteError.of(RemoteError.VIR_ERR_RPC,
+                    RemoteError.VIR_FROM_RPC, "HELLO was already exchanged on this connection"));
             return;
         }
         final Extension.Hello theirs;
@@ -210,14 +224,24 @@ public final class ServerConnection extends ConnectionEngine {
         enqueue(f, false);
     }
 
-    /** Shortens an error's message so that the reply fits the largest message. */
+    /**
+     * Makes an error fit the largest message this side may send: first without its optional parts, then
+     * with its message cut. HELLO and the configuration guarantee at least 256 payload bytes, which always
+     * leaves room for the fixed fields and a shortened message.
+     */
     private RemoteError fit(final RemoteError e) {
-        final int max = maxOutboundMessage - HEADER_LENGTH - 4096;
-        if (e.message() == null || e.message().length() * 3 < max) {
+        final int budget = maxOutboundMessage - HEADER_LENGTH;
+        if (RemoteErrorCodec.encodedSize(e) <= budget) {
             return e;
         }
-        return new RemoteError(e.code(), e.domain(), e.message().substring(0, max / 3) + "... (truncated)",
-                e.level(), e.dom(), e.str1(), e.str2(), e.str3(), e.int1(), e.int2(), e.net());
+        final RemoteError bare = new RemoteError(e.code(), e.domain(), null, e.level(), null, null, null, null,
+                e.int1(), e.int2(), null);
+        final int room = budget - RemoteErrorCodec.encodedSize(bare) - 12; // presence flag, length, padding
+        final String m = e.message() == null ? "" : e.message();
+        final String suffix = "... (truncated)";
+        final int chars = Math.max(0, Math.min(m.length(), (room - suffix.length()) / 3)); // 3 bytes per char at most
+        return new RemoteError(e.code(), e.domain(), m.substring(0, chars) + suffix, e.level(), null, null, null,
+                null, e.int1(), e.int2(), null);
     }
 
     /** Both the handler and the stream are done: the slot is free; tell the client (if it asked). */
@@ -268,6 +292,7 @@ public final class ServerConnection extends ConnectionEngine {
     ConnectionStats stats(final long bytesIn, final long bytesOut, final long evSent, final long evReceived,
                           final long evDropped, final long dropped) {
         return new ConnectionStats(0, inFlight.get(), 0, 0, callsServed.sum(), evSent, evReceived, evDropped, dropped,
-                bytesIn, bytesOut, readSuspensions, extensionsNegotiated, openStreams.get(), 0, streamReadSuspensions);
+                bytesIn, bytesOut, readSuspensions, extensionsNegotiated, openStreams.get(), 0, streamReadSuspensions,
+                outboundSuspensions);
     }
 }

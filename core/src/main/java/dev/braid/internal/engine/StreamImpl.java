@@ -555,6 +555,13 @@ public final class StreamImpl implements BraidStream {
             f.release(); // aborted or finished here: late packets are dropped
             return;
         }
+        if (type == TYPE_STREAM_HOLE && f.byteBuffer().getLong(PAYLOAD_OFFSET) <= 0) {
+            final long hole = f.byteBuffer().getLong(PAYLOAD_OFFSET);
+            f.release();
+            abortWith(new BraidException(BraidException.Category.PROTOCOL, "stream " + this
+                    + ": the peer sent a hole of invalid length " + hole), "invalid hole length " + hole);
+            return;
+        }
         final long cost = cost(length + HEADER_LENGTH, length);
         if (flowControl && inQueuedBytes.get() + cost > receiveWindow) {
             f.release();

@@ -21,7 +21,7 @@ import static dev.braid.internal.wire.FrameHeader.*;
  *
  * <p><b>Validation before allocation.</b> The length word is checked against the minimum (28) and the
  * configured maximum before anything else is read or allocated; every header field is checked (known
- * type, fd-passing types refused, known status, status legal for the type, MESSAGE serial 0) before the
+ * type, fd-passing types refused, known status, status legal for the type) before the
  * frame's buffer is acquired. Violations throw {@link ProtocolException}: the caller closes the connection.
  *
  * <p><b>Ownership.</b> Each frame handed to {@link FrameSink#onFrame} belongs to the sink (position 0,
@@ -219,9 +219,10 @@ public final class FrameDecoder {
                 }
             }
             case TYPE_MESSAGE -> {
-                if (status != STATUS_OK || serial != 0) {
-                    throw new ProtocolException("MESSAGE must have status OK and serial 0: "
-                            + Frames.describe(b, offset));
+                // braid sends serial 0; the serial of a received MESSAGE is ignored, as libvirt's client does
+                // (libvirtd sends its events with serial 1).
+                if (status != STATUS_OK) {
+                    throw new ProtocolException("MESSAGE must have status OK: " + Frames.describe(b, offset));
                 }
             }
             case TYPE_STREAM_HOLE -> {
