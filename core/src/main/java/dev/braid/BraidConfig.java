@@ -35,7 +35,10 @@ public final class BraidConfig {
     private boolean extensions = Boolean.parseBoolean(System.getProperty("braid.extensions", "true"));
     private int ioThreads = Integer.getInteger("braid.ioThreads", 1);
     private int readBufferSize = Integer.getInteger("braid.readBufferSize", 131_072);
-    private int socketSendBufferSize = Integer.getInteger("braid.socketSendBufferSize", 0);
+    /** Default SO_SNDBUF: bounds the bytes a small call can find queued ahead of it in the kernel. */
+    public static final int DEFAULT_SOCKET_SEND_BUFFER = 256 * 1024;
+
+    private int socketSendBufferSize = Integer.getInteger("braid.socketSendBufferSize", DEFAULT_SOCKET_SEND_BUFFER);
     private int socketReceiveBufferSize = Integer.getInteger("braid.socketReceiveBufferSize", 0);
     private ExecutorService handlerExecutor;
     private BufferPool bufferPool;
@@ -232,6 +235,12 @@ public final class BraidConfig {
         return this;
     }
 
+    /**
+     * SO_SNDBUF in bytes; 0 leaves it to the operating system (Linux autotunes it up to several MiB).
+     * Default 256 KiB: what sits unsent in the kernel is what a small call waits behind when streams are
+     * busy, and java.nio cannot set TCP_NOTSENT_LOWAT. On links with a large bandwidth-delay product a
+     * larger value (or 0) gives a single connection more throughput; see docs/design.md.
+     */
     public BraidConfig socketSendBufferSize(final int v) {
         mutable();
         socketSendBufferSize = v;
