@@ -97,8 +97,13 @@ public final class Braid implements AutoCloseable {
         c.ready().whenComplete((conn, e) -> {
             if (e != null) {
                 result.completeExceptionally(e);
-            } else {
-                result.complete(conn);
+            } else if (!result.complete(conn)) {
+                c.abort(); // the caller gave up (cancelled, timed out) before HELLO finished
+            }
+        });
+        result.whenComplete((conn, e) -> {
+            if (e != null) {
+                c.abort(); // cancelled or failed: nothing may stay open behind the caller's back
             }
         });
         return result;

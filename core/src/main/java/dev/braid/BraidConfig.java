@@ -23,6 +23,7 @@ public final class BraidConfig {
     private int maxQueuedCalls = Integer.getInteger("braid.maxQueuedCalls", 65_536);
     private int maxConcurrentStreams = Integer.getInteger("braid.maxConcurrentStreams", 64);
     private int initialStreamWindow = Integer.getInteger("braid.initialStreamWindow", 1 << 20);
+    private long maxQueuedEventBytes = Long.getLong("braid.maxQueuedEventBytes", 64L << 20);
     private int maxStreamPacket = Integer.getInteger("braid.maxStreamPacket", FrameHeader.MAX_STREAM_PAYLOAD);
     private Duration streamFinishTimeout = millis("braid.streamFinishTimeoutMillis", 30_000);
     private Duration streamReadIdleTimeout = millis("braid.streamReadIdleTimeoutMillis", 0);
@@ -64,6 +65,7 @@ public final class BraidConfig {
         range("initialStreamWindow", initialStreamWindow, 4096, Integer.MAX_VALUE);
         range("keepaliveCount", keepaliveCount, 1, 1000);
         range("maxStreamPacket", maxStreamPacket, 1, FrameHeader.MAX_STREAM_PAYLOAD);
+        range("maxQueuedEventBytes", maxQueuedEventBytes, 0, Long.MAX_VALUE);
         positive("streamFinishTimeout", streamFinishTimeout);
         nonNegative("streamReadIdleTimeout", streamReadIdleTimeout);
         range("ioThreads", ioThreads, 1, 1024);
@@ -151,6 +153,20 @@ public final class BraidConfig {
         mutable();
         initialStreamWindow = v;
         return this;
+    }
+
+    /**
+     * {@code sendEvent} never blocks; when this many bytes already wait to be sent on the connection (the
+     * peer is not reading), it fails with {@link LimitExceededException} instead of queueing without bound.
+     */
+    public BraidConfig maxQueuedEventBytes(final long v) {
+        mutable();
+        maxQueuedEventBytes = v;
+        return this;
+    }
+
+    public long maxQueuedEventBytes() {
+        return maxQueuedEventBytes;
     }
 
     /** Largest payload of a stream data packet this side sends (default and maximum 262,120, libvirt's). */

@@ -19,9 +19,13 @@ public final class BraidServer implements AutoCloseable {
     private final BackendInstance.Listener listener;
     private final Set<ServerConnection> connections;
 
-    private BraidServer(final BackendInstance.Listener listener, final Set<ServerConnection> connections) {
+    private final java.util.concurrent.atomic.AtomicBoolean closed;
+
+    private BraidServer(final BackendInstance.Listener listener, final Set<ServerConnection> connections,
+                        final java.util.concurrent.atomic.AtomicBoolean closed) {
         this.listener = listener;
         this.connections = connections;
+        this.closed = closed;
     }
 
     public InetSocketAddress address() {
@@ -39,6 +43,7 @@ public final class BraidServer implements AutoCloseable {
      */
     @Override
     public void close() {
+        closed.set(true); // a connection accepted while we close aborts itself when it opens
         listener.close();
         final List<ServerConnection> open = List.copyOf(connections);
         for (ServerConnection c : open) {
@@ -110,14 +115,19 @@ public final class BraidServer implements AutoCloseable {
             bound = true;
             final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
             final Consumer<Peer> cb = onConnection;
+            final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
             final BackendInstance.Listener l = rt.io().listen(address, () -> new ServerConnection(rt, registry, c -> {
                 connections.add(c);
                 c.closeFuture().whenComplete((r, e) -> connections.remove(c));
+                if (closed.get()) {
+                    c.abort();
+                    return;
+                }
                 if (cb != null) {
                     cb.accept(c);
                 }
             }));
-            return new BraidServer(l, connections);
+            return new BraidServer(l, connections, closed);
         }
     }
 }

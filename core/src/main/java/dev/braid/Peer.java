@@ -13,7 +13,9 @@ public interface Peer extends AutoCloseable {
     /**
      * Sends an event (a libvirt MESSAGE with serial 0) to the other side. Never blocks.
      *
-     * @throws LimitExceededException    if the payload is larger than the negotiated maximum message
+     * @throws LimitExceededException    if the payload is larger than the negotiated maximum message, or if
+     *                                   {@link BraidConfig#maxQueuedEventBytes()} bytes already wait to be
+     *                                   sent (the peer is not reading)
      * @throws ConnectionClosedException if the connection is closed
      */
     void sendEvent(Procedure procedure, ByteBuffer payload);

@@ -278,7 +278,11 @@ final class NioEventLoop implements Runnable {
             c.key = ch.register(selector, SelectionKey.OP_READ, c);
         }
         connections.add(c);
-        handler.onOpen(c);
+        try {
+            handler.onOpen(c);
+        } catch (RuntimeException e) {
+            c.close(e); // closes in a task: forgets the connection and calls onClosed once
+        }
     }
 
     void forget(final NioConnection c) {

@@ -70,6 +70,14 @@ public final class MpscBufferQueue {
         return chain == null && HEAD.getVolatile(this) == null;
     }
 
+    /**
+     * Any thread: whether producers have offered something the consumer has not taken yet (a volatile read
+     * of the shared stack; buffers the consumer already took into its private chain are not seen).
+     */
+    public boolean isEmptyVolatile() {
+        return HEAD.getVolatile(this) == null;
+    }
+
     private PooledBuffer takeAll() {
         PooledBuffer stack = (PooledBuffer) HEAD.getAndSet(this, null);
         PooledBuffer fifo = null;

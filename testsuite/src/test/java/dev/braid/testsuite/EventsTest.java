@@ -16,6 +16,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class EventsTest extends TransportTest {
     static final Procedure TICK = Procedure.of(0x4444, 1, 10);
@@ -98,6 +99,54 @@ class EventsTest extends TransportTest {
             assertThat(got.get(10, TimeUnit.SECONDS)).isEqualTo(5);
             assertThat(c.isOpen()).isTrue();
         }
+    }
+
+    /** A slow listener makes the connection stop reading, so queued events stay bounded; none is lost. */
+    @Test
+    void aSlowListenerBoundsWhatIsQueuedForIt() throws Exception {
+        final int n = 400;
+        final CountDownLatch gate = new CountDownLatch(1);
+        final java.util.concurrent.atomic.AtomicInteger got = new java.util.concurrent.atomic.AtomicInteger();
+        final BraidServer server = server(s -> s.onEvent(TICK, e -> {
+            gate.await();
+            got.incrementAndGet();
+        }));
+        // The client gets its own pool: what is measured here is what the server holds for its stuck listener.
+        final dev.braid.buffer.BufferPool clientPool = new dev.braid.buffer.BufferPool();
+        final Connection c = connect(config(false).bufferPool(clientPool).maxQueuedEventBytes(Long.MAX_VALUE), server);
+        final Thread sender = Thread.ofVirtual().start(() -> {
+            for (int i = 0; i < n; i++) {
+                c.sendEvent(TICK, ByteBuffer.allocate(256 * 1024)); // 100 MiB in all
+            }
+        });
+        Thread.sleep(500);
+        assertThat(pool.allocatedBytes()).as("server's pooled memory while its listener is stuck")
+                .isLessThan(32L << 20);
+        gate.countDown();
+        sender.join(30_000);
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (got.get() < n && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertThat(got.get()).isEqualTo(n);
+        c.close();
+        dev.braid.testing.LeakChecks.assertNoOutstandingBuffers(clientPool);
+    }
+
+    @Test
+    void eventsAreRefusedWithTheLimitNamedWhenThePeerDoesNotRead() throws Exception {
+        final CountDownLatch gate = new CountDownLatch(1);
+        final BraidServer server = server(s -> s.onEvent(TICK, e -> gate.await()));
+        final Connection c = connect(config(false).maxQueuedEventBytes(4L << 20), server);
+        assertThatThrownBy(() -> {
+            for (int i = 0; i < 10_000; i++) {
+                c.sendEvent(TICK, ByteBuffer.allocate(64 * 1024));
+            }
+        }).isInstanceOfSatisfying(dev.braid.LimitExceededException.class, e -> {
+            assertThat(e.limit()).isEqualTo("maxQueuedEventBytes");
+            assertThat(e.getMessage()).contains("the peer is not reading");
+        });
+        gate.countDown();
     }
 
     @Test

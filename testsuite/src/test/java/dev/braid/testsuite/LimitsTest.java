@@ -83,6 +83,53 @@ class LimitsTest extends TransportTest {
         }
     }
 
+    /** Two busy peers never stop each other: 200 calls of 1 MiB at once, echoed. */
+    @Test
+    void twoPeersWithMoreThanTheHighWaterMarkQueuedBothWayStillProgress() throws Exception {
+        final BraidServer server = server(config(true).maxOutstandingCalls(256), s -> s.handle(GATED,
+                call -> call.reply(call.args())));
+        final Connection c = connect(server);
+        final java.util.List<CompletableFuture<Reply>> all = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            all.add(c.callAsync(GATED, new byte[1 << 20]));
+        }
+        for (CompletableFuture<Reply> f : all) {
+            try (Reply r = f.get(60, TimeUnit.SECONDS)) {
+                assertThat(r.payload().remaining()).isEqualTo(1 << 20);
+            }
+        }
+    }
+
+    /**
+     * A timed-out call keeps its slot until its late reply arrives: the server still holds it, and a braid
+     * client never exceeds the server's advertised limit.
+     */
+    @Test
+    void aTimedOutCallKeepsItsSlotUntilItsLateReply() throws Exception {
+        final Semaphore gate = new Semaphore(0);
+        final AtomicInteger concurrent = new AtomicInteger();
+        final AtomicInteger maxConcurrent = new AtomicInteger();
+        final BraidServer server = server(config(true).maxOutstandingCalls(1), s -> s.handle(GATED, call -> {
+            maxConcurrent.accumulateAndGet(concurrent.incrementAndGet(), Math::max);
+            gate.acquire();
+            concurrent.decrementAndGet();
+            call.reply(call.args());
+        }));
+        final Connection c = connect(server);
+        final CompletableFuture<Reply> slow = c.callAsync(GATED, ByteBuffer.wrap(new byte[]{1}),
+                dev.braid.CallOptions.timeout(java.time.Duration.ofMillis(50)));
+        assertThatThrownBy(() -> slow.get(10, TimeUnit.SECONDS)).hasCauseInstanceOf(dev.braid.CallTimeoutException.class);
+        final CompletableFuture<Reply> next = c.callAsync(GATED, new byte[]{2});
+        assertThat(c.stats().callsQueued()).as("waits for the timed-out call's slot").isEqualTo(1);
+        gate.release(2);
+        try (Reply r = next.get(10, TimeUnit.SECONDS)) {
+            assertThat(r.toByteArray()).containsExactly(2);
+        }
+        assertThat(c.stats().lateReplies()).isEqualTo(1);
+        assertThat(maxConcurrent.get()).isEqualTo(1);
+        assertThat(server.connections().get(0).stats().readSuspensions()).isZero();
+    }
+
     /**
      * A client that sends calls but never reads the answers: once 8 MiB of answers wait in braid, the server
      * stops reading its calls, so memory stays bounded; when the client reads, everything is answered.

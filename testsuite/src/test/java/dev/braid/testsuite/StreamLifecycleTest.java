@@ -543,6 +543,92 @@ class StreamLifecycleTest extends TransportTest {
         assertThat(s.isOpen()).isFalse();
     }
 
+    /** finish() keeps its timeout even when the send ring is full and the peer grants no credit. */
+    @Test
+    void finishTimesOutEvenWithAFullSendRing() throws Exception {
+        final CountDownLatch accepted = new CountDownLatch(1);
+        final BraidServer server = server(config(true).initialStreamWindow(64 * 1024), s -> s.stream(STALL,
+                (call, stream) -> {
+                    call.reply(new byte[0]);
+                    stream.setListener(new StreamListener() { }); // never reads
+                    accepted.countDown();
+                }));
+        final Connection c = connect(config(false).streamFinishTimeout(Duration.ofMillis(300)), server);
+        final BraidStream s = c.openStream(STALL, new byte[0]);
+        assertThat(accepted.await(10, TimeUnit.SECONDS)).isTrue();
+        final ByteBuffer chunk = ByteBuffer.allocate(16 * 1024);
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            chunk.clear();
+            if (s.tryWrite(chunk) == 0) {
+                Thread.sleep(50);
+                chunk.clear();
+                if (s.tryWrite(chunk) == 0) {
+                    break; // ring full, no credit
+                }
+            }
+        }
+        assertThatThrownBy(s::finish).isInstanceOfSatisfying(BraidException.class,
+                e -> assertThat(e.category()).isEqualTo(BraidException.Category.TIMEOUT));
+        assertThat(s.isOpen()).isFalse();
+    }
+
+    /** An interrupted reader stops at once (no busy loop), and the stream is aborted. */
+    @Test
+    void anInterruptedReaderStopsAndAbortsTheStream() throws Exception {
+        final CountDownLatch accepted = new CountDownLatch(1);
+        final BraidServer server = server(s -> s.stream(STALL, (call, stream) -> {
+            call.reply(new byte[0]);
+            stream.setListener(new StreamListener() { });
+            accepted.countDown();
+        }));
+        final Connection c = connect(server);
+        final BraidStream s = c.openStream(STALL, new byte[0]);
+        assertThat(accepted.await(10, TimeUnit.SECONDS)).isTrue();
+        final CompletableFuture<Throwable> outcome = new CompletableFuture<>();
+        final Thread reader = Thread.ofPlatform().start(() -> {
+            try {
+                s.read(ByteBuffer.allocate(10));
+                outcome.complete(null);
+            } catch (Throwable t) {
+                outcome.complete(t);
+            }
+        });
+        Thread.sleep(100);
+        reader.interrupt();
+        assertThat(outcome.get(10, TimeUnit.SECONDS)).isInstanceOfSatisfying(BraidException.class, e -> {
+            assertThat(e.category()).isEqualTo(BraidException.Category.CANCELLED);
+            assertThat(e.getMessage()).contains("interrupted while reading");
+        });
+        assertThat(s.isOpen()).isFalse();
+    }
+
+    /** Many short downloads: EOF is reported only after the last byte, never instead of it. */
+    @Test
+    void manyShortDownloadsEndExactlyAtTheirLastByte() throws Exception {
+        final BraidServer server = server(s -> s.stream(SOURCE, (call, stream) -> {
+            call.reply(new byte[0]);
+            final int len = call.args().getInt(0);
+            final byte[] data = new byte[len];
+            Arrays.fill(data, (byte) 7);
+            stream.write(data, 0, len);
+            stream.finish();
+        }));
+        final Connection c = connect(server);
+        for (int i = 0; i < 300; i++) {
+            final int len = 1 + (i * 7919) % 5000;
+            final BraidStream s = c.openStream(SOURCE, ByteBuffer.allocate(4).putInt(0, len), StreamOptions.DEFAULT);
+            final ByteBuffer b = ByteBuffer.allocate(8192);
+            int total = 0;
+            int n;
+            while ((n = s.read(b)) != BraidStream.EOF) {
+                total += n;
+            }
+            assertThat(total).as("download %d", i).isEqualTo(len);
+            s.finish();
+        }
+    }
+
     @Test
     void outputStreamAndChannelAdaptersCarryTheBytes() throws Exception {
         final AtomicReference<byte[]> got = new AtomicReference<>();

@@ -106,11 +106,19 @@ public final class SpscBufferRing {
         return (PooledBuffer) SLOTS.get(slots, (int) h & mask);
     }
 
-    /** Either thread: a snapshot. */
+    /**
+     * Either thread: a snapshot. Volatile reads, so that it can serve as the second half of a Dekker-style
+     * check (publish a flag, then look at the ring) on any platform, not only where acquire happens to fence.
+     */
     public int size() {
-        final long h = (long) HEAD.getAcquire(this);
-        final long t = (long) TAIL.getAcquire(this);
+        final long h = (long) HEAD.getVolatile(this);
+        final long t = (long) TAIL.getVolatile(this);
         return (int) Math.max(0, t - h);
+    }
+
+    /** Either thread: whether every slot is taken (volatile reads, see {@link #size()}). */
+    public boolean isFullVolatile() {
+        return size() >= slots.length;
     }
 
     public boolean isEmpty() {

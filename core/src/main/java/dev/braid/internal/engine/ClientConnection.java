@@ -221,10 +221,11 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     private void armTimeout(final PendingCall call) {
         if (!call.timeout.isZero()) {
             call.timeoutTask = rt.timer.schedule(() -> {
-                if (pending.remove(call.serial, call)) {
-                    call.finish();
-                    call.completeExceptionally(new CallTimeoutException(call.procedure, call.serial, call.timeout));
-                }
+                // Queued: it leaves at once. Sent: the server still holds it, so its slot stays taken until
+                // the late reply, which is then dropped and counted; returning the slot now would let this
+                // client exceed the server's limit.
+                dropIfQueued(call);
+                call.completeExceptionally(new CallTimeoutException(call.procedure, call.serial, call.timeout));
             }, call.timeout.toNanos(), TimeUnit.NANOSECONDS);
             if (call.isDone()) { // finished before the task was stored: finish() could not cancel it
                 call.timeoutTask.cancel(false);
@@ -275,9 +276,17 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
 
     /** The caller cancelled {@code call}'s future. */
     void abandon(final PendingCall call) {
-        if (pending.remove(call.serial, call)) {
-            call.finish();
+        dropIfQueued(call); // a sent call keeps its slot until its reply comes back (see armTimeout)
+    }
+
+    /** A call that was never sent leaves at once: table, queue, frame. Returns false if it was sent. */
+    private boolean dropIfQueued(final PendingCall call) {
+        if (!call.finishIfQueued()) {
+            return false;
         }
+        pending.remove(call.serial, call);
+        waiting.remove(call);
+        return true;
     }
 
     private void failIfPending(final PendingCall call, final Throwable error) {
@@ -295,7 +304,9 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         } catch (ExecutionException e) {
             throw unwrap(e.getCause());
         } catch (InterruptedException e) {
-            f.cancel(false);
+            if (!f.cancel(false)) {
+                f.thenAccept(Reply::close); // answered just now: nobody will read it
+            }
             Thread.currentThread().interrupt();
             throw new BraidException(BraidException.Category.CANCELLED, "interrupted while waiting for call " + p, e);
         } catch (CancellationException e) {
@@ -416,15 +427,27 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
             return s;
         } catch (ExecutionException e) {
             final BraidException b = unwrap(e.getCause());
-            s.fail(b);
-            if (streamRelease && awaitingRelease.remove(serial, s)) {
-                s.releaseHold(); // the server never had the stream: no RELEASE will come
+            if (b instanceof CallTimeoutException) {
+                // The server may still accept it late: tell it, and let RELEASE (or its timer) free the slot.
+                s.abort("the opening call timed out");
+            } else {
+                s.fail(b);
+                if (streamRelease && awaitingRelease.remove(serial, s)) {
+                    s.releaseHold(); // refused or never delivered: no RELEASE will come
+                }
             }
             throw b;
         } catch (InterruptedException e) {
-            call.cancel(false);
             Thread.currentThread().interrupt();
-            s.abort("interrupted while opening");
+            if (call.cancel(false) && !call.wasSent()) {
+                s.fail(new BraidException(BraidException.Category.CANCELLED, "interrupted while opening stream " + p));
+                if (streamRelease && awaitingRelease.remove(serial, s)) {
+                    s.releaseHold(); // the call never left: the server never heard of the stream
+                }
+            } else {
+                call.thenAccept(Reply::close);
+                s.abort("interrupted while opening");
+            }
             throw new BraidException(BraidException.Category.CANCELLED, "interrupted while opening stream " + p, e);
         }
     }
@@ -513,7 +536,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
                 break;
             }
         }
-        if (pending.isEmpty()) {
+        if (pending.values().stream().allMatch(CompletableFuture::isDone)) { // left: only abandoned calls
             closeAfterFlush();
         } else {
             BraidRuntime.LOG.log(Level.DEBUG, this + ": " + pending.size() + " calls still pending after closeTimeout");

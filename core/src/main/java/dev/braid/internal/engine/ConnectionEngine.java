@@ -103,7 +103,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     // keepalive
     private volatile long lastReceivedNanos = System.nanoTime();
-    private volatile int unansweredPings;
+    private final java.util.concurrent.atomic.AtomicInteger unansweredPings = new java.util.concurrent.atomic.AtomicInteger();
     private ScheduledFuture<?> keepaliveTask;
 
     /** Open streams by the serial of their opening call (one stream per call, as in libvirt). */
@@ -183,7 +183,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     public void onInbound(final int bytes) {
         if (bytes > 0) {
             lastReceivedNanos = System.nanoTime();
-            unansweredPings = 0;
+            unansweredPings.set(0);
             bytesRead = bytesRead + bytes;
         }
         try {
@@ -234,10 +234,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
                 onReply(frame);
                 yield true;
             }
-            case TYPE_MESSAGE -> {
-                onMessage(frame);
-                yield true;
-            }
+            case TYPE_MESSAGE -> onMessage(frame);
             default -> onStreamPacket(frame); // STREAM, STREAM_HOLE
         };
         return more && !outboundPaused.get(); // the peer is not reading: stop decoding its requests too
@@ -358,11 +355,12 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** A REPLY arrived. */
     abstract void onReply(PooledBuffer frame);
 
-    private void onMessage(final PooledBuffer frame) {
+    /** Returns false to pause decoding (slow listeners). */
+    private boolean onMessage(final PooledBuffer frame) {
         final int prog = Frames.prog(frame);
         if (prog == Extension.PROGRAM && Frames.vers(frame) == Extension.VERSION && cfg.extensions()) {
             onExtensionMessage(frame);
-            return;
+            return true;
         }
         if (prog == Extension.KEEPALIVE_PROGRAM) {
             final int proc = Frames.proc(frame);
@@ -374,22 +372,49 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             } else if (vers != Extension.KEEPALIVE_VERSION || proc != Extension.KEEPALIVE_PONG) {
                 framesDropped++;
             }
-            return;
+            return true;
         }
         final Listener l = listener(prog, Frames.vers(frame), Frames.proc(frame));
         if (l == null) {
             frame.release();
             eventsDropped++;
-            return;
+            return true;
         }
         eventsReceived++;
         final EventImpl event = new EventImpl(l.procedure, frame, this);
         if (l.mode == HandlerMode.NON_BLOCKING) {
             deliver(l.listener, event);
-        } else {
-            eventExecutor.execute(() -> deliver(l.listener, event));
+            return true;
         }
+        final int length = frame.byteBuffer().remaining();
+        eventBytes.addAndGet(length);
+        eventExecutor.execute(() -> {
+            deliver(l.listener, event);
+            if (eventBytes.addAndGet(-length) < EVENT_LOW_WATER && eventsPaused.get()
+                    && eventsPaused.compareAndSet(true, false)) {
+                transport.setReadSuspended(false);
+            }
+        });
+        if (eventBytes.get() > EVENT_HIGH_WATER && eventsPaused.compareAndSet(false, true)) {
+            // Listeners are slower than the peer's events: stop reading until they catch up.
+            eventSuspensions++;
+            transport.setReadSuspended(true);
+            if (eventBytes.get() < EVENT_LOW_WATER && eventsPaused.compareAndSet(true, false)) {
+                transport.setReadSuspended(false);
+                return true;
+            }
+            return false;
+        }
+        return true;
     }
+
+    /** Bytes of events handed to listeners and not yet delivered. */
+    private final java.util.concurrent.atomic.AtomicLong eventBytes = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicBoolean eventsPaused = new java.util.concurrent.atomic.AtomicBoolean();
+    private static final long EVENT_HIGH_WATER = 8L << 20;
+    private static final long EVENT_LOW_WATER = 2L << 20;
+    /** Times slow event listeners stopped the reads. */
+    volatile long eventSuspensions;
 
     private void deliver(final EventListener listener, final EventImpl event) {
         try {
@@ -418,13 +443,15 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         if (System.nanoTime() - lastReceivedNanos < interval) {
             return;
         }
-        final int unanswered = unansweredPings;
+        final int unanswered = unansweredPings.get();
         if (unanswered >= cfg.keepaliveCount()) {
             transport.close(new ConnectionClosedException(Reason.PEER_NOT_RESPONDING, "no answer to " + unanswered
                     + " keepalive PINGs sent every " + cfg.keepaliveInterval().toMillis() + " ms", null));
             return;
         }
-        unansweredPings = unanswered + 1;
+        if (!unansweredPings.compareAndSet(unanswered, unanswered + 1)) {
+            return; // something arrived meanwhile: the peer is alive
+        }
         enqueue(Frames.empty(pool, Extension.KEEPALIVE_PROGRAM, Extension.KEEPALIVE_VERSION, Extension.KEEPALIVE_PING,
                 TYPE_MESSAGE, 0, STATUS_OK), true);
     }
@@ -448,13 +475,26 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             drainLanesAfterClose();
             return false;
         }
-        if (laneBytes.addAndGet(length) > LANE_HIGH_WATER && outboundPaused.compareAndSet(false, true)) {
-            // The peer does not read what we send (its answers, events pile up): stop reading its requests.
+        if (laneBytes.addAndGet(length) > LANE_HIGH_WATER && pausesForUnreadAnswers()
+                && outboundPaused.compareAndSet(false, true)) {
+            // The peer does not read what we send (answers pile up): stop reading its requests.
             outboundSuspensions++;
             transport.setReadSuspended(true);
+            if (laneBytes.get() < LANE_LOW_WATER && outboundPaused.compareAndSet(true, false)) {
+                transport.setReadSuspended(false); // the writer drained meanwhile and saw no pause to undo
+            }
         }
         scheduleFlush();
         return true;
+    }
+
+    /**
+     * Whether this side stops reading when its own outbound frames pile up. Only a server does: what piles
+     * up there are answers to the peer's requests, so not reading more requests bounds them. A client must
+     * keep reading (its replies are what drains the server), or two busy peers could stop each other.
+     */
+    boolean pausesForUnreadAnswers() {
+        return false;
     }
 
     /** Times reads were suspended because the lanes passed the high-water mark. */
@@ -519,10 +559,20 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         return f;
     }
 
+    /** Events are refused, not queued without bound, when the peer does not read. */
+    private void checkEventQueue(final Procedure p) {
+        final long queued = laneBytes.get();
+        if (queued > cfg.maxQueuedEventBytes()) {
+            throw new LimitExceededException("maxQueuedEventBytes", cfg.maxQueuedEventBytes(), "event " + p
+                    + " refused: " + queued + " bytes already wait to be sent (the peer is not reading)");
+        }
+    }
+
     @Override
     public void sendEvent(final Procedure p, final ByteBuffer payload) {
         checkOpen();
         checkOutboundSize(payload.remaining(), "event " + p);
+        checkEventQueue(p);
         sent(enqueue(frameOf(p.program(), p.version(), p.procedure(), TYPE_MESSAGE, 0, STATUS_OK, payload), false));
     }
 
@@ -530,6 +580,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     public void sendEvent(final Procedure p, final int length, final PayloadWriter writer) {
         checkOpen();
         checkOutboundSize(length, "event " + p);
+        checkEventQueue(p);
         sent(enqueue(frameOf(p.program(), p.version(), p.procedure(), TYPE_MESSAGE, 0, STATUS_OK, length, writer),
                 false));
     }

@@ -113,6 +113,9 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     void rejected(final RejectedExecutionException e) {
         tryFail(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC,
                 "server is shutting down: " + e.getMessage()));
+        if (stream != null) {
+            stream.releaseHold(); // the handler's hold: it will never run
+        }
         drop();
     }
 
@@ -136,11 +139,22 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
 
     /** The connection closed with this call unanswered: release what the answer would have. Once. */
     void abandon() {
+        abandoned = true; // before the CAS: an answer racing with it must see it to stay silent
         if (ANSWERED.compareAndSet(this, false, true)) {
-            abandoned = true;
             connection.callDone();
             drop();
         }
+    }
+
+    /** Dispatch lost a race with the close: the handler will never run; drop its holds too. */
+    void neverRun() {
+        abandon();
+        if (stream != null) {
+            stream.fail(new dev.braid.ConnectionClosedException(
+                    dev.braid.ConnectionClosedException.Reason.LOCAL_CLOSE, "connection closed", null));
+            stream.releaseHold();
+        }
+        drop();
     }
 
     /** The slot is returned before the reply leaves, so the client's next call always finds it free. */
@@ -215,6 +229,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         if (!tryAnswer()) {
             f.release();
             alreadyAnswered();
+            return;
         }
         answeredWith(f);
     }
@@ -228,6 +243,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         if (!tryAnswer()) {
             f.release();
             alreadyAnswered();
+            return;
         }
         answeredWith(f);
     }

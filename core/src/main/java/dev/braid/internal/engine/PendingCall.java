@@ -73,6 +73,25 @@ final class PendingCall extends CompletableFuture<Reply> {
         return f;
     }
 
+    /**
+     * NEW to DONE, if the call is still queued (never sent): releases its frame. Returns false if it was
+     * already sent (or done): a sent call keeps its slot until its reply, however late, comes back.
+     */
+    boolean finishIfQueued() {
+        if (!STATE.compareAndSet(this, NEW, DONE)) {
+            return false;
+        }
+        final ScheduledFuture<?> t = timeoutTask;
+        if (t != null) {
+            t.cancel(false);
+        }
+        connection.queuedCalls.decrementAndGet();
+        final PooledBuffer f = frame;
+        frame = null;
+        f.release();
+        return true;
+    }
+
     /** Any state to DONE. Returns the outstanding slot or releases the unsent frame. Exactly once. */
     void finish() {
         final ScheduledFuture<?> t = timeoutTask;

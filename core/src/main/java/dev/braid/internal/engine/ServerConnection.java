@@ -67,6 +67,11 @@ public final class ServerConnection extends ConnectionEngine {
     }
 
     @Override
+    boolean pausesForUnreadAnswers() {
+        return true;
+    }
+
+    @Override
     void opened() {
         if (onOpen != null) {
             onOpen.accept(this);
@@ -122,7 +127,7 @@ public final class ServerConnection extends ConnectionEngine {
         inFlight.incrementAndGet();
         unanswered.add(call);
         if (closedReason != null && unanswered.remove(call)) {
-            call.abandon(); // raced with close
+            call.neverRun(); // raced with close
             return;
         }
         if (call.mode() == HandlerMode.NON_BLOCKING) {

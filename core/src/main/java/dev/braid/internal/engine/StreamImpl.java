@@ -73,6 +73,7 @@ public final class StreamImpl implements BraidStream {
     private static final VarHandle OUT_TOKEN;
     private static final VarHandle FAILURE;
     private static final VarHandle DONE;
+    private static final VarHandle WANT_WRITABLE;
     private static final int OUT_RING_PACKETS = 8;
     /**
      * Smallest window cost of a data or hole packet. A packet costs {@code max(frame length, 512)} bytes of
@@ -94,6 +95,7 @@ public final class StreamImpl implements BraidStream {
             OUT_TOKEN = l.findVarHandle(StreamImpl.class, "outToken", boolean.class);
             FAILURE = l.findVarHandle(StreamImpl.class, "failure", BraidException.class);
             DONE = l.findVarHandle(StreamImpl.class, "done", boolean.class);
+            WANT_WRITABLE = l.findVarHandle(StreamImpl.class, "wantWritable", boolean.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -113,6 +115,8 @@ public final class StreamImpl implements BraidStream {
     final SpscBufferRing out = new SpscBufferRing(OUT_RING_PACKETS);
     final AtomicLong sendCredit;
     private volatile Thread writeWaiter;
+    /** A non-blocking writer found the ring full and waits for onWritable. */
+    private volatile boolean wantWritable;
     @SuppressWarnings("unused") private volatile boolean scheduled;
     @SuppressWarnings("unused") private volatile boolean outToken;
     volatile boolean waitingCredit;
@@ -227,7 +231,16 @@ public final class StreamImpl implements BraidStream {
     public int tryWrite(final ByteBuffer src) {
         checkWritable();
         int total = 0;
-        while (src.hasRemaining() && out.size() < out.capacity()) {
+        while (src.hasRemaining()) {
+            if (out.isFullVolatile()) {
+                // Ask the writer for onWritable, then look again: a slot freed before the flag was seen
+                // would otherwise go unannounced.
+                wantWritable = true;
+                if (out.isFullVolatile()) {
+                    break;
+                }
+                wantWritable = false;
+            }
             final int n = Math.min(src.remaining(), maxPacket);
             final PooledBuffer f = dataPacket(n);
             final int limit = src.limit();
@@ -273,6 +286,12 @@ public final class StreamImpl implements BraidStream {
      * non-blocking mode is only used after checking there is room (single producer).
      */
     private void commitAndQueue(final PooledBuffer f, final int type, final int status, final boolean block) {
+        commitAndQueue(f, type, status, block, Long.MAX_VALUE);
+    }
+
+    /** As above; a blocking offer gives up at {@code deadline} (System.nanoTime), aborting the stream. */
+    private void commitAndQueue(final PooledBuffer f, final int type, final int status, final boolean block,
+                                final long deadline) {
         Frames.commit(f, procedure.program(), procedure.version(), procedure.procedure(), type, serial, status);
         while (!out.offer(f)) {
             if (!block) {
@@ -284,9 +303,20 @@ public final class StreamImpl implements BraidStream {
                 f.release();
                 throw fail;
             }
+            if (Thread.currentThread().isInterrupted()) {
+                f.release();
+                throw interrupted("writing");
+            }
+            final long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
+            if (left <= 0) {
+                f.release();
+                final BraidException t = finishTimedOut();
+                abortWith(t, "finish handshake timed out");
+                throw t;
+            }
             writeWaiter = Thread.currentThread();
-            if (out.size() >= out.capacity() && failure == null) {
-                LockSupport.parkNanos(this, TimeUnit.MILLISECONDS.toNanos(100));
+            if (out.isFullVolatile() && failure == null) {
+                LockSupport.parkNanos(this, Math.min(left, TimeUnit.MILLISECONDS.toNanos(100)));
             }
             writeWaiter = null;
         }
@@ -296,13 +326,26 @@ public final class StreamImpl implements BraidStream {
         }
     }
 
+    /** The calling thread was interrupted while blocked on this stream: abort it and say so. */
+    private BraidException interrupted(final String doing) {
+        final BraidException e = new BraidException(BraidException.Category.CANCELLED, "stream " + this
+                + ": interrupted while " + doing);
+        abortWith(e, "interrupted while " + doing);
+        return e;
+    }
+
+    private BraidException finishTimedOut() {
+        return new BraidException(BraidException.Category.TIMEOUT, "stream " + this
+                + ": the peer did not complete the finish handshake within " + finishTimeout.toMillis() + " ms");
+    }
+
     /** Writer thread: a packet left the ring. Wakes a blocked writer and a non-blocking one's listener. */
-    void onRingSpace(final boolean wasFull) {
+    void onRingSpace() {
         final Thread w = writeWaiter;
         if (w != null) {
             LockSupport.unpark(w);
         }
-        if (wasFull) {
+        if (wantWritable && WANT_WRITABLE.compareAndSet(this, true, false)) {
             final StreamListener l = listener;
             if (l != null) {
                 try {
@@ -332,17 +375,20 @@ public final class StreamImpl implements BraidStream {
 
     /** Releases every queued outbound packet, if no one else is consuming the ring right now. */
     void drainOutbound() {
-        if (!takeOutToken()) {
-            return; // the holder drains when it sees the failure
-        }
-        try {
-            PooledBuffer f;
-            while ((f = out.poll()) != null) {
-                f.release();
+        do {
+            if (!takeOutToken()) {
+                return; // the holder drains when it sees the failure
             }
-        } finally {
-            releaseOutToken();
-        }
+            try {
+                PooledBuffer f;
+                while ((f = out.poll()) != null) {
+                    f.release();
+                }
+            } finally {
+                releaseOutToken();
+            }
+            // a producer may have offered after our last poll and failed to get the token: look again
+        } while (failure != null && !out.isEmpty());
         final Thread w = writeWaiter;
         if (w != null) {
             LockSupport.unpark(w);
@@ -354,44 +400,43 @@ public final class StreamImpl implements BraidStream {
     @Override
     public void finish() {
         throwIfFailed();
+        final long deadline = System.nanoTime() + finishTimeout.toNanos();
         if (serverSide) {
             if (!remoteEof) {
                 // The client has not finished: it may still be reading. Send EOF, then wait for its OK.
                 if (!eofQueued) {
                     eofQueued = true;
-                    commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_CONTINUE, true);
+                    commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_CONTINUE, true, deadline);
                 }
-                awaitRemoteOk();
+                awaitRemoteOk(deadline);
             }
             if (!localEndQueued) {
                 localEndQueued = true;
-                commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_OK, true);
+                commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
             }
             completeDone();
         } else {
             if (!localEndQueued) {
                 localEndQueued = true;
-                commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_OK, true);
+                commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
             }
-            awaitRemoteOk();
+            awaitRemoteOk(deadline);
             completeDone();
         }
     }
 
-    private void awaitRemoteOk() {
+    private void awaitRemoteOk(final long deadline) {
         try {
-            remoteOk.get(finishTimeout.toNanos(), TimeUnit.NANOSECONDS);
+            remoteOk.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
-            final BraidException t = new BraidException(BraidException.Category.TIMEOUT, "stream " + this
-                    + ": the peer did not complete the finish handshake within " + finishTimeout.toMillis() + " ms");
+            final BraidException t = finishTimedOut();
             abortWith(t, "finish handshake timed out");
             throw t;
         } catch (ExecutionException e) {
             throw (BraidException) e.getCause();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            abort("interrupted while finishing");
-            throw new BraidException(BraidException.Category.CANCELLED, "interrupted while finishing " + this, e);
+            throw interrupted("finishing");
         }
     }
 
@@ -574,8 +619,8 @@ public final class StreamImpl implements BraidStream {
             lastReadNanos = System.nanoTime(); // the idle clock starts when data starts waiting
         }
         in.offer(f);
-        if (failure != null) {
-            drainInbound();
+        if (failure != null || done) {
+            drainInbound(); // ended meanwhile: nobody will read it
             return;
         }
         wakeReader();
@@ -632,6 +677,9 @@ public final class StreamImpl implements BraidStream {
             if (left <= 0) {
                 return WOULD_BLOCK;
             }
+            if (Thread.currentThread().isInterrupted()) {
+                throw interrupted("reading");
+            }
             readWaiter = Thread.currentThread();
             if (in.isEmpty() && failure == null && !remoteEof) {
                 LockSupport.parkNanos(this, Math.min(left, TimeUnit.MILLISECONDS.toNanos(100)));
@@ -650,8 +698,13 @@ public final class StreamImpl implements BraidStream {
         try {
             if (failure == null) {
                 n = copyInto(dst);
-                if (n == 0 && remoteEof && current == null && in.poll() == null) {
-                    n = EOF; // the EOF flag is set after the last packet was queued: nothing can follow
+                if (n == 0 && remoteEof && current == null) {
+                    // The EOF flag is set after the last packet was queued: if a poll now finds nothing,
+                    // nothing can follow. A packet that slipped in between is read, not dropped.
+                    n = copyInto(dst);
+                    if (n == 0 && current == null) {
+                        n = EOF;
+                    }
                 }
             }
         } finally {
@@ -730,7 +783,10 @@ public final class StreamImpl implements BraidStream {
                         throw new IllegalStateException("readPacket() after a partial read(): finish reading the packet first");
                     }
                     f = in.poll();
-                    eof = f == null && remoteEof && in.poll() == null;
+                    if (f == null && remoteEof) {
+                        f = in.poll(); // the EOF flag follows the last packet: a second look is final
+                        eof = f == null;
+                    }
                 }
             } finally {
                 IN_TOKEN.setVolatile(this, false);
@@ -748,6 +804,9 @@ public final class StreamImpl implements BraidStream {
             }
             if (eof) {
                 return null;
+            }
+            if (Thread.currentThread().isInterrupted()) {
+                throw interrupted("reading");
             }
             readWaiter = Thread.currentThread();
             if (in.isEmpty() && failure == null && !remoteEof) {
@@ -781,6 +840,17 @@ public final class StreamImpl implements BraidStream {
 
     /** Releases every queued inbound packet, if no one else is consuming right now. */
     void drainInbound() {
+        do {
+            drainInboundOnce();
+        } while ((failure != null || done) && !in.isEmptyVolatile() && !inTokenHeld());
+        resumeReadsIfPaused();
+    }
+
+    private boolean inTokenHeld() {
+        return (boolean) IN_TOKEN.getVolatile(this);
+    }
+
+    private void drainInboundOnce() {
         if (!IN_TOKEN.compareAndSet(this, false, true)) {
             return; // the holder drains when it sees the failure
         }
@@ -799,7 +869,6 @@ public final class StreamImpl implements BraidStream {
         } finally {
             IN_TOKEN.setVolatile(this, false);
         }
-        resumeReadsIfPaused();
     }
 
     // ================================================================== listener, adapters, state

@@ -50,55 +50,66 @@ final class StreamScheduler {
                 idle++;
                 continue;
             }
-            boolean sent = false;
+            PooledBuffer sent = null;
             try {
-                if (s.failed()) {
-                    PooledBuffer f;
-                    while ((f = s.out.poll()) != null) {
-                        f.release();
-                    }
-                    remove(s);
-                    continue;
-                }
-                final PooledBuffer f = s.out.peek();
-                if (f == null) {
-                    remove(s);
-                    continue;
-                }
-                final int len = f.byteBuffer().remaining();
-                final long cost = StreamImpl.cost(len, Frames.type(f) == TYPE_STREAM_HOLE
-                        || Frames.status(f) == STATUS_CONTINUE ? len - HEADER_LENGTH : 0);
-                if (cost > 0 && s.flowControl && s.sendCredit.get() < cost) {
-                    s.waitingCredit = true;
-                    if (s.sendCredit.get() < cost) {
-                        active.pollFirst(); // parked until credit arrives (the reader re-offers it)
-                        s.inActive = false;
-                        continue;
-                    }
-                    s.waitingCredit = false;
-                }
-                if (s.deficit < len) {
-                    s.deficit += QUANTUM;
-                    rotate(s);
-                    continue;
-                }
-                final boolean wasFull = s.out.size() >= s.out.capacity();
-                s.out.poll();
-                s.sendCredit.addAndGet(-cost);
-                s.deficit -= len;
-                batch[count++] = f;
-                budget -= len;
-                sent = true;
-                s.onRingSpace(wasFull);
+                sent = visit(s);
             } finally {
                 s.releaseOutToken();
             }
             if (s.failed()) {
-                s.drainOutbound();
+                s.drainOutbound(); // an abort that landed during the visit: its packets must not linger
             }
-            idle = sent ? 0 : idle + 1;
+            if (sent != null) {
+                batch[count++] = sent;
+                budget -= sent.byteBuffer().remaining();
+                s.onRingSpace();
+                idle = 0;
+            } else {
+                idle++;
+            }
         }
         return count;
+    }
+
+    /**
+     * Holding the stream's token: takes its next packet if it may go now, or updates the round-robin state.
+     * Returns the packet to send, or null.
+     */
+    private PooledBuffer visit(final StreamImpl s) {
+        if (s.failed()) {
+            PooledBuffer f;
+            while ((f = s.out.poll()) != null) {
+                f.release();
+            }
+            remove(s);
+            return null;
+        }
+        final PooledBuffer f = s.out.peek();
+        if (f == null) {
+            remove(s);
+            return null;
+        }
+        final int len = f.byteBuffer().remaining();
+        final long cost = StreamImpl.cost(len, Frames.type(f) == TYPE_STREAM_HOLE
+                || Frames.status(f) == STATUS_CONTINUE ? len - HEADER_LENGTH : 0);
+        if (cost > 0 && s.flowControl && s.sendCredit.get() < cost) {
+            s.waitingCredit = true; // then look again: credit that arrived before the flag was seen
+            if (s.sendCredit.get() < cost) {
+                active.pollFirst(); // parked until credit arrives (the reader re-offers it)
+                s.inActive = false;
+                return null;
+            }
+            s.waitingCredit = false;
+        }
+        if (s.deficit < len) {
+            s.deficit += QUANTUM;
+            rotate(s);
+            return null;
+        }
+        s.out.poll();
+        s.sendCredit.addAndGet(-cost);
+        s.deficit -= len;
+        return f;
     }
 
     private void rotate(final StreamImpl s) {
