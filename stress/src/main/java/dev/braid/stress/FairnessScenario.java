@@ -44,13 +44,13 @@ final class FairnessScenario implements Callable<Integer> {
     @Option(names = "--payload", description = "Call payload bytes (default: ${DEFAULT-VALUE}).")
     int payload = 64;
 
-    @Option(names = "--extensions", negatable = true, description = "Negotiate braid's extensions (default: true).")
-    boolean extensions = true;
+    @Option(names = "--no-extensions", description = "Do not negotiate braid's extensions (libvirt-compatible mode).")
+    boolean noExtensions;
 
     @Override
     public Integer call() throws Exception {
         final Duration phase = Duration.parse("PT" + duration.toUpperCase(Locale.ROOT));
-        try (Braid braid = Braid.create(new BraidConfig().extensions(extensions))) {
+        try (Braid braid = Braid.create(new BraidConfig().extensions(!noExtensions))) {
             final BraidServer server = braid.server()
                     .handle(PING, call -> call.reply(call.args()))
                     .stream(SINK, (call, stream) -> {
