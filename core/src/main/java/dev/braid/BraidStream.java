@@ -106,6 +106,41 @@ public interface BraidStream extends AutoCloseable {
      */
     StreamPacket readPacket();
 
+    // ------------------------------------------------------------------ pumps (libvirt's virStreamSendAll / RecvAll)
+
+    /** Fills a buffer for {@link #sendAll}. */
+    @FunctionalInterface
+    interface Source {
+        /**
+         * Puts the next bytes into {@code dst} (at most its remaining) and returns how many, or -1 when
+         * there are no more. An exception aborts the stream with its message.
+         */
+        int fill(ByteBuffer dst) throws Exception;
+    }
+
+    /** Consumes received bytes for {@link #receiveAll}. */
+    @FunctionalInterface
+    interface Sink {
+        /** Takes {@code data} (valid during the call only). An exception aborts the stream with its message. */
+        void accept(ByteBuffer data) throws Exception;
+    }
+
+    /**
+     * Sends everything {@code source} produces, then {@link #finish()}es. If the source fails, the stream is
+     * aborted with its message and the failure is rethrown (wrapped in a {@link BraidException}).
+     *
+     * @return the bytes sent
+     */
+    long sendAll(Source source);
+
+    /**
+     * Hands every received byte to {@code sink} (holes as zeros) until the end of the stream, then
+     * {@link #finish()}es. If the sink fails, the stream is aborted with its message and the failure rethrown.
+     *
+     * @return the bytes received
+     */
+    long receiveAll(Sink sink);
+
     // ------------------------------------------------------------------ events, adapters, counters
 
     /**

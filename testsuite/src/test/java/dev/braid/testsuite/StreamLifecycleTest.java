@@ -629,6 +629,89 @@ class StreamLifecycleTest extends TransportTest {
         }
     }
 
+    /** libvirt's virStreamSendAll / RecvAll: pump a source into the stream and the stream into a sink. */
+    @Test
+    void sendAllAndReceiveAllPumpThroughCallbacksAndFinish() throws Exception {
+        final AtomicReference<Long> serverGot = new AtomicReference<>();
+        final java.util.zip.CRC32C serverSum = new java.util.zip.CRC32C();
+        final BraidServer server = server(s -> s.stream(SINK, (call, stream) -> {
+            call.reply(new byte[0]);
+            serverGot.set(stream.receiveAll(serverSum::update));
+        }).stream(SOURCE, (call, stream) -> {
+            call.reply(new byte[0]);
+            final java.util.Random r = new java.util.Random(9);
+            final long[] left = {10_000_000};
+            stream.sendAll(dst -> {
+                if (left[0] == 0) {
+                    return -1;
+                }
+                final int n = (int) Math.min(dst.remaining(), left[0]);
+                final byte[] b = new byte[n];
+                r.nextBytes(b);
+                dst.put(b);
+                left[0] -= n;
+                return n;
+            });
+        }));
+        final Connection c = connect(server);
+        final java.util.zip.CRC32C sent = new java.util.zip.CRC32C();
+        final java.util.Random r = new java.util.Random(5);
+        final long[] left = {12_345_678};
+        final BraidStream up = c.openStream(SINK, new byte[0]);
+        assertThat(up.sendAll(dst -> {
+            if (left[0] == 0) {
+                return -1;
+            }
+            final int n = (int) Math.min(dst.remaining(), left[0]);
+            final byte[] b = new byte[n];
+            r.nextBytes(b);
+            sent.update(b);
+            dst.put(b);
+            left[0] -= n;
+            return n;
+        })).isEqualTo(12_345_678);
+        assertThat(serverGot.get()).isEqualTo(12_345_678);
+        assertThat(serverSum.getValue()).isEqualTo(sent.getValue());
+        final java.util.zip.CRC32C got = new java.util.zip.CRC32C();
+        final BraidStream down = c.openStream(SOURCE, new byte[0]);
+        assertThat(down.receiveAll(got::update)).isEqualTo(10_000_000);
+        final java.util.zip.CRC32C expected = new java.util.zip.CRC32C();
+        final java.util.Random again = new java.util.Random(9);
+        long n = 10_000_000;
+        while (n > 0) {
+            final byte[] b = new byte[(int) Math.min(256 * 1024, n)];
+            again.nextBytes(b);
+            expected.update(b);
+            n -= b.length;
+        }
+        assertThat(got.getValue()).isEqualTo(expected.getValue());
+    }
+
+    /** A failing source aborts the stream with its message; the server's read sees the abort. */
+    @Test
+    void aFailingSourceAbortsTheStream() throws Exception {
+        final CompletableFuture<Throwable> serverSaw = new CompletableFuture<>();
+        final BraidServer server = server(s -> s.stream(SINK, (call, stream) -> {
+            call.reply(new byte[0]);
+            try {
+                stream.receiveAll(b -> { });
+            } catch (BraidException e) {
+                serverSaw.complete(e);
+            }
+        }));
+        final Connection c = connect(server);
+        final BraidStream up = c.openStream(SINK, new byte[0]);
+        final int[] calls = {0};
+        assertThatThrownBy(() -> up.sendAll(dst -> {
+            if (++calls[0] == 3) {
+                throw new java.io.IOException("disk read error");
+            }
+            dst.put(new byte[1000]);
+            return 1000;
+        })).isInstanceOf(BraidException.class).hasMessageContaining("disk read error");
+        assertThat(serverSaw.get(10, TimeUnit.SECONDS)).hasMessageContaining("aborted by the peer");
+    }
+
     @Test
     void outputStreamAndChannelAdaptersCarryTheBytes() throws Exception {
         final AtomicReference<byte[]> got = new AtomicReference<>();

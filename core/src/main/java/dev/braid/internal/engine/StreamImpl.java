@@ -871,6 +871,57 @@ public final class StreamImpl implements BraidStream {
         }
     }
 
+    // ================================================================== pumps
+
+    @Override
+    public long sendAll(final Source source) {
+        final ByteBuffer buf = ByteBuffer.allocateDirect(Math.min(maxPacket, 256 * 1024));
+        long total = 0;
+        while (true) {
+            buf.clear();
+            final int n;
+            try {
+                n = source.fill(buf);
+            } catch (Exception e) {
+                abort("the source failed: " + e);
+                throw new BraidException(BraidException.Category.CANCELLED, "stream " + this + ": sendAll's source failed: "
+                        + e, e);
+            }
+            if (n < 0) {
+                break;
+            }
+            buf.flip();
+            total += buf.remaining();
+            write(buf);
+        }
+        finish();
+        return total;
+    }
+
+    @Override
+    public long receiveAll(final Sink sink) {
+        final ByteBuffer buf = ByteBuffer.allocateDirect(256 * 1024);
+        long total = 0;
+        while (true) {
+            buf.clear();
+            final int n = read(buf);
+            if (n == EOF) {
+                break;
+            }
+            buf.flip();
+            total += n;
+            try {
+                sink.accept(buf.asReadOnlyBuffer());
+            } catch (Exception e) {
+                abort("the sink failed: " + e);
+                throw new BraidException(BraidException.Category.CANCELLED, "stream " + this + ": receiveAll's sink failed: "
+                        + e, e);
+            }
+        }
+        finish();
+        return total;
+    }
+
     // ================================================================== listener, adapters, state
 
     @Override
