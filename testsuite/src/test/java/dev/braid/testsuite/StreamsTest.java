@@ -178,7 +178,9 @@ class StreamsTest extends TransportTest {
             });
         });
         final Connection c = connect(server);
-        final long size = 1L << 30;
+        // 1 GiB per stream (32 GiB in all) where both sides use the same backend; 256 MiB per stream across
+        // backends, so that the nine pairings fit CI's time budget (the mix is what those pairings test).
+        final long size = pairing.client().equals(pairing.server()) ? 1L << 30 : 256L << 20;
         final List<CompletableFuture<Long>> all = new ArrayList<>();
         for (int i = 0; i < 16; i++) {
             final long upId = 100 + i;
