@@ -72,6 +72,7 @@ public final class Braid implements AutoCloseable {
             throw new BraidException(BraidException.Category.TIMEOUT, "connecting to " + address + " took more than "
                     + waitMillis + " ms", e);
         } catch (InterruptedException e) {
+            f.cancel(false); // aborts the connection behind it
             Thread.currentThread().interrupt();
             throw new BraidException(BraidException.Category.CANCELLED, "interrupted while connecting to " + address, e);
         }

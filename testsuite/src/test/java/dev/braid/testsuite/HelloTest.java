@@ -14,6 +14,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class HelloTest extends TransportTest {
     static final Procedure ECHO = Procedure.of(0x20008086, 1, 1);
@@ -53,6 +54,29 @@ class HelloTest extends TransportTest {
         assertThat(c.extensionsNegotiated()).isFalse();
         assertThat(c.call(ECHO, new byte[]{3})).containsExactly(3);
         assertThat(server.connections().get(0).stats().extensionsNegotiated()).isFalse();
+    }
+
+    /** An interrupted connect leaves nothing open behind the caller. */
+    @Test
+    void anInterruptedConnectClosesItsConnection() throws Exception {
+        try (ScriptedServer silent = new ScriptedServer()) {
+            final dev.braid.Braid client = clientBraid();
+            final CompletableFuture<Throwable> outcome = new CompletableFuture<>();
+            final Thread t = Thread.ofPlatform().start(() -> {
+                try {
+                    client.connect(silent.address());
+                    outcome.complete(null);
+                } catch (Throwable e) {
+                    outcome.complete(e);
+                }
+            });
+            silent.readFrame(); // the HELLO, never answered
+            t.interrupt();
+            assertThat(outcome.get(10, TimeUnit.SECONDS)).isInstanceOfSatisfying(dev.braid.BraidException.class,
+                    e -> assertThat(e.category()).isEqualTo(dev.braid.BraidException.Category.CANCELLED));
+            // the client closed its socket: the server's next read ends
+            assertThatThrownBy(silent::readFrame).isInstanceOf(java.io.IOException.class);
+        }
     }
 
     /** A plain libvirt daemon answers the unknown HELLO program with an ERROR reply; braid carries on. */

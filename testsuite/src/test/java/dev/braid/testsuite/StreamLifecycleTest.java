@@ -629,6 +629,46 @@ class StreamLifecycleTest extends TransportTest {
         }
     }
 
+    /** An open interrupted while its call still waits for a call slot frees its stream slot at once. */
+    @Test
+    void anOpenInterruptedBeforeItsCallLeftFreesItsSlotAtOnce() throws Exception {
+        final CountDownLatch entered = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        final BraidServer server = server(config(true).maxOutstandingCalls(1), s -> s
+                .handle(PING, call -> {
+                    entered.countDown();
+                    release.await();
+                    call.reply(new byte[0]);
+                })
+                .stream(HOLD, (call, stream) -> {
+                    call.reply(new byte[0]);
+                    stream.finish();
+                }));
+        final Connection c = connect(server);
+        final CompletableFuture<Reply> busy = c.callAsync(PING, new byte[0]); // takes the only call slot
+        assertThat(entered.await(10, TimeUnit.SECONDS)).isTrue();
+        final CompletableFuture<Throwable> outcome = new CompletableFuture<>();
+        final Thread opener = Thread.ofPlatform().start(() -> {
+            try {
+                c.openStream(HOLD, new byte[0]);
+                outcome.complete(null);
+            } catch (Throwable t) {
+                outcome.complete(t);
+            }
+        });
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (c.stats().callsQueued() == 0 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        opener.interrupt();
+        assertThat(outcome.get(10, TimeUnit.SECONDS)).isInstanceOfSatisfying(BraidException.class,
+                e -> assertThat(e.category()).isEqualTo(BraidException.Category.CANCELLED));
+        assertThat(c.stats().streamsOpen()).as("slot freed at once").isZero();
+        assertThat(c.stats().callsQueued()).isZero();
+        release.countDown();
+        busy.get(10, TimeUnit.SECONDS).close();
+    }
+
     /** libvirt's virStreamSendAll / RecvAll: pump a source into the stream and the stream into a sink. */
     @Test
     void sendAllAndReceiveAllPumpThroughCallbacksAndFinish() throws Exception {

@@ -439,7 +439,8 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
             throw b;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            if (call.cancel(false) && !call.wasSent()) {
+            if (dropIfQueued(call)) { // never left: the server never heard of the stream
+                call.cancel(false);
                 s.fail(new BraidException(BraidException.Category.CANCELLED, "interrupted while opening stream " + p));
                 if (streamRelease && awaitingRelease.remove(serial, s)) {
                     s.releaseHold(); // the call never left: the server never heard of the stream
