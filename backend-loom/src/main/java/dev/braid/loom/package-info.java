@@ -1,6 +1,7 @@
 /**
- * braid's virtual-thread backend: blocking sockets, a reader and a writer virtual thread per connection.
- * The module exists so that the build's layout is final; the backend itself arrives with the backends
- * issue and registers through {@code dev.braid.spi.Backend}.
+ * braid's virtual-thread backend ({@code braid.backend=loom}): blocking {@code SocketChannel}s without a
+ * selector, one reader and one writer virtual thread per connection ({@link dev.braid.loom.LoomConnection}
+ * states the hand-offs between them), one accept virtual thread per listener. Registered through
+ * {@code dev.braid.spi.Backend}; {@code auto} prefers nio.
  */
 package dev.braid.loom;

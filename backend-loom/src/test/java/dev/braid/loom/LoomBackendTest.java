@@ -1,0 +1,505 @@
+package dev.braid.loom;
+
+import com.sun.management.HotSpotDiagnosticMXBean;
+import dev.braid.ConnectionClosedException;
+import dev.braid.ConnectionClosedException.Reason;
+import dev.braid.spi.BackendInstance;
+import dev.braid.spi.BackendSettings;
+import dev.braid.spi.ConnectionHandler;
+import dev.braid.spi.Transport;
+import jdk.jfr.Recording;
+import jdk.jfr.consumer.RecordedEvent;
+import jdk.jfr.consumer.RecordingFile;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.management.ManagementFactory;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The loom backend against the SPI's contract, with a recording handler instead of braid's engine (the
+ * transport suite in {@code testsuite} runs the engine over it): thread contexts, counted suspension,
+ * close ordering, the last flush, connect failures, and that {@link BackendInstance#close()} really ends
+ * every virtual thread (which {@code Thread.getAllStackTraces()}, and so the suite's leak check, cannot see).
+ */
+class LoomBackendTest {
+    private static final AtomicInteger INSTANCES = new AtomicInteger();
+    private static final InetSocketAddress LOOPBACK = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+
+    private String prefix;
+    private LoomBackendInstance io;
+
+    @BeforeEach
+    void start() {
+        prefix = "braid-t" + INSTANCES.incrementAndGet() + "-loom";
+        io = (LoomBackendInstance) new LoomBackend().start(new BackendSettings(1, prefix, 0, 0, 2_000));
+    }
+
+    @AfterEach
+    void stop(@TempDir final Path dir) throws IOException {
+        io.close();
+        assertThat(io.liveThreads()).isZero();
+        assertNoThreadsNamed(prefix, dir);
+    }
+
+    @Test
+    void registeredAsLoomBelowNio() {
+        final LoomBackend b = new LoomBackend();
+        assertThat(b.name()).isEqualTo("loom");
+        assertThat(b.autoPriority()).isEqualTo(5);
+        assertThat(b.isAvailable()).isTrue();
+        assertThat(b.unavailabilityCause()).isNull();
+        assertThat(java.util.ServiceLoader.load(dev.braid.spi.Backend.class).stream()
+                .map(p -> p.type().getName())).contains(LoomBackend.class.getName());
+    }
+
+    @Test
+    void echoesBothWaysWithContextsOnTheirThreadsNeverOverlappingAndNothingAfterOnClosed() throws Exception {
+        final RecordingHandler server = new RecordingHandler(true);
+        final RecordingHandler client = new RecordingHandler(false);
+        connectPair(server, client);
+        final int total = 16 << 20;
+        final byte[] chunk = new byte[64 * 1024];
+        for (int sent = 0; sent < total; sent += chunk.length) {
+            for (int i = 0; i < chunk.length; i++) {
+                chunk[i] = (byte) ((sent + i) % 251);
+            }
+            client.send(chunk.clone());
+        }
+        awaitUntil(() -> client.received.get() == total);
+        assertThat(client.checksumErrors.get()).isZero();
+        client.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "done", null));
+        assertThat(client.closed.get(10, TimeUnit.SECONDS)).hasMessageContaining("done");
+        assertThat(server.closed.get(10, TimeUnit.SECONDS)).isInstanceOfSatisfying(ConnectionClosedException.class,
+                e -> assertThat(e.reason()).isEqualTo(Reason.PEER_CLOSED));
+        for (RecordingHandler h : List.of(server, client)) {
+            h.assertClean();
+            assertThat(h.readerThreads).allSatisfy(n -> assertThat(n).startsWith(prefix + "-r-"));
+            assertThat(h.writerThreads).allSatisfy(n -> assertThat(n).startsWith(prefix + "-w-"));
+        }
+        assertThat(server.events).contains("inputClosed");
+        awaitUntil(() -> io.liveThreads() == 0); // a closed connection's threads end without BackendInstance.close
+    }
+
+    @Test
+    void suspensionsAreCountedAndAResumeCallsOnInboundZeroBeforeReadingAgain() throws Exception {
+        final RecordingHandler server = new RecordingHandler(false) {
+            @Override
+            public void onOpen(final Transport t) {
+                super.onOpen(t);
+                t.setReadSuspended(true);
+                t.setReadSuspended(true);
+            }
+        };
+        final RecordingHandler client = new RecordingHandler(false);
+        connectPair(server, client);
+        client.send(new byte[100]);
+        Thread.sleep(200);
+        assertThat(server.received.get()).isZero();
+        server.transport.setReadSuspended(false);
+        Thread.sleep(200);
+        assertThat(server.received.get()).isZero();
+        server.transport.setReadSuspended(false);
+        awaitUntil(() -> server.received.get() == 100);
+        final List<String> inbound = server.events.stream().filter(e -> e.startsWith("inbound:")).toList();
+        assertThat(inbound.get(0)).isEqualTo("inbound:0");
+        // A resume that overtakes its suspension: reading goes on (and the pair owes an onInbound(0) too).
+        server.transport.setReadSuspended(false);
+        server.transport.setReadSuspended(true);
+        client.send(new byte[50]);
+        awaitUntil(() -> server.received.get() == 150);
+        client.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "done", null));
+        server.closed.get(10, TimeUnit.SECONDS);
+        server.assertClean();
+    }
+
+    @Test
+    void aSuspendedReaderStillClosesPromptly() throws Exception {
+        final RecordingHandler server = new RecordingHandler(false);
+        final RecordingHandler client = new RecordingHandler(false);
+        connectPair(server, client);
+        server.transport.setReadSuspended(true);
+        final long t0 = System.nanoTime();
+        server.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "while suspended", null));
+        assertThat(server.closed.get(5, TimeUnit.SECONDS)).hasMessageContaining("while suspended");
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0)).isLessThan(LoomConnection.FINAL_FLUSH_MILLIS);
+        client.closed.get(5, TimeUnit.SECONDS);
+        server.assertClean();
+        client.assertClean();
+    }
+
+    @Test
+    void theFirstCloseReasonWins() throws Exception {
+        final RecordingHandler server = new RecordingHandler(false);
+        final RecordingHandler client = new RecordingHandler(false);
+        connectPair(server, client);
+        server.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "first", null));
+        server.transport.close(new IOException("second"));
+        assertThat(server.closed.get(5, TimeUnit.SECONDS)).hasMessageContaining("first");
+        assertThat(client.closed.get(5, TimeUnit.SECONDS)).isInstanceOfSatisfying(ConnectionClosedException.class,
+                e -> assertThat(e.reason()).isEqualTo(Reason.PEER_CLOSED));
+        Thread.sleep(50);
+        server.assertClean();
+        client.assertClean();
+    }
+
+    @Test
+    void whatIsQueuedBeforeAnOrdinaryCloseIsWrittenFirst() throws Exception {
+        final byte[] answer = new byte[100_000];
+        for (int i = 0; i < answer.length; i++) {
+            answer[i] = (byte) i;
+        }
+        final RecordingHandler server = new RecordingHandler(false) {
+            @Override
+            public void onOpen(final Transport t) {
+                super.onOpen(t);
+                send(answer);
+                t.close(new ConnectionClosedException(Reason.PROTOCOL_ERROR, "bye", null));
+            }
+        };
+        final BackendInstance.Listener l = io.listen(LOOPBACK, () -> server);
+        try (Socket s = new Socket(l.localAddress().getAddress(), l.localAddress().getPort())) {
+            final InputStream in = s.getInputStream();
+            assertThat(in.readAllBytes()).isEqualTo(answer);
+        }
+        server.closed.get(5, TimeUnit.SECONDS);
+        server.assertClean();
+    }
+
+    @Test
+    void closingAConnectionWhosePeerDoesNotReadTakesOnlyTheLastFlushsGrace() throws Exception {
+        final RecordingHandler server = new RecordingHandler(false);
+        final BackendInstance.Listener l = io.listen(LOOPBACK, () -> server);
+        try (Socket s = new Socket(l.localAddress().getAddress(), l.localAddress().getPort())) {
+            s.setReceiveBufferSize(4096); // and it never reads
+            awaitUntil(() -> server.transport != null);
+            for (int i = 0; i < 64; i++) {
+                server.send(new byte[1 << 20]); // far more than the socket buffers take: the writer blocks
+            }
+            awaitUntil(() -> server.written.get() > 0);
+            Thread.sleep(100);
+            final long t0 = System.nanoTime();
+            server.transport.close(new ConnectionClosedException(Reason.PEER_NOT_RESPONDING, "stuck", null));
+            assertThat(server.closed.get(5, TimeUnit.SECONDS)).hasMessageContaining("stuck");
+            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0))
+                    .isLessThan(LoomConnection.FINAL_FLUSH_MILLIS + 1_000);
+            assertThat(server.written.get()).isLessThan(64L << 20);
+        }
+        server.assertClean();
+    }
+
+    @Test
+    void aFailingHandlerClosesOnlyItsOwnConnection() throws Exception {
+        final RecordingHandler bad = new RecordingHandler(false) {
+            @Override
+            public void onInbound(final int bytes) {
+                super.onInbound(bytes);
+                if (bytes > 0) {
+                    throw new IllegalStateException("engine bug");
+                }
+            }
+        };
+        final RecordingHandler badPeer = new RecordingHandler(false);
+        connectPair(bad, badPeer);
+        final RecordingHandler good = new RecordingHandler(true);
+        final RecordingHandler goodPeer = new RecordingHandler(false);
+        connectPair(good, goodPeer);
+        badPeer.send(new byte[10]);
+        assertThat(bad.closed.get(5, TimeUnit.SECONDS)).isInstanceOf(IllegalStateException.class);
+        goodPeer.send(new byte[10]);
+        awaitUntil(() -> goodPeer.received.get() == 10);
+        assertThat(good.closed).isNotDone();
+        bad.assertClean();
+    }
+
+    @Test
+    void anOnOpenThatThrowsStillGetsExactlyOneOnClosed() throws Exception {
+        final RecordingHandler server = new RecordingHandler(false) {
+            @Override
+            public void onOpen(final Transport t) {
+                super.onOpen(t);
+                throw new IllegalStateException("cannot open");
+            }
+        };
+        final RecordingHandler client = new RecordingHandler(false);
+        final BackendInstance.Listener l = io.listen(LOOPBACK, () -> server);
+        io.connect(l.localAddress(), client).get(5, TimeUnit.SECONDS);
+        assertThat(server.closed.get(5, TimeUnit.SECONDS)).hasMessageContaining("cannot open");
+        client.closed.get(5, TimeUnit.SECONDS);
+        server.assertClean();
+    }
+
+    @Test
+    void aFailedConnectNeverCallsTheHandler() throws Exception {
+        final int port;
+        try (ServerSocket ss = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = ss.getLocalPort();
+        }
+        final RecordingHandler h = new RecordingHandler(false);
+        final CompletableFuture<Void> f = io.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), h);
+        assertThatThrownBy(() -> f.get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
+                .hasCauseInstanceOf(ConnectException.class);
+        Thread.sleep(50);
+        assertThat(h.events).isEmpty();
+        assertThat(h.closedCalls.get()).isZero();
+    }
+
+    @Test
+    void closeEndsEveryConnectionAndJoinsEveryThread(@TempDir final Path dir) throws Exception {
+        final List<RecordingHandler> all = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            final RecordingHandler server = new RecordingHandler(true);
+            final RecordingHandler client = new RecordingHandler(false);
+            connectPair(server, client);
+            client.transport.setReadSuspended(true); // one reader waiting on its condition, one in a read
+            all.add(server);
+            all.add(client);
+        }
+        io.close();
+        assertThat(io.liveThreads()).isZero();
+        assertNoThreadsNamed(prefix, dir);
+        for (RecordingHandler h : all) {
+            assertThat(h.closed).isDone();
+            h.assertClean();
+        }
+        final RecordingHandler late = new RecordingHandler(false);
+        assertThatThrownBy(() -> io.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), 1), late)
+                .get(5, TimeUnit.SECONDS)).hasCauseInstanceOf(ConnectionClosedException.class);
+        assertThat(late.events).isEmpty();
+    }
+
+    @Test
+    void theDataPathNeverPinsACarrierThread(@TempDir final Path dir) throws Exception {
+        final Path file = dir.resolve("pinned.jfr");
+        try (Recording r = new Recording()) {
+            r.enable("jdk.VirtualThreadPinned").withThreshold(Duration.ZERO).withStackTrace();
+            r.start();
+            final RecordingHandler server = new RecordingHandler(true);
+            final RecordingHandler client = new RecordingHandler(false);
+            connectPair(server, client);
+            final int total = 8 << 20;
+            for (int sent = 0; sent < total; sent += 32 * 1024) {
+                client.send(new byte[32 * 1024]);
+                if (sent % (1 << 20) == 0) {
+                    server.transport.setReadSuspended(true);
+                    server.transport.setReadSuspended(false);
+                }
+            }
+            awaitUntil(() -> client.received.get() == total);
+            client.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "done", null));
+            server.closed.get(5, TimeUnit.SECONDS);
+            r.stop();
+            r.dump(file);
+        }
+        final List<String> pinned = new ArrayList<>();
+        for (RecordedEvent e : RecordingFile.readAllEvents(file)) {
+            final String thread = e.getThread() == null ? "?" : e.getThread().getJavaName();
+            if (thread != null && thread.startsWith("braid-")) {
+                pinned.add(thread + " " + e.getStackTrace());
+            }
+        }
+        assertThat(pinned).isEmpty();
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private void connectPair(final RecordingHandler server, final RecordingHandler client) throws Exception {
+        final BackendInstance.Listener l = io.listen(LOOPBACK, () -> server);
+        io.connect(l.localAddress(), client).get(5, TimeUnit.SECONDS);
+        assertThat(client.transport).isNotNull(); // onOpen returned before the future completed
+        awaitUntil(() -> server.transport != null);
+        l.close();
+    }
+
+    private static void awaitUntil(final java.util.function.BooleanSupplier condition) throws InterruptedException {
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("condition not met within 20 s");
+            }
+            Thread.sleep(2);
+        }
+    }
+
+    /** A JSON thread dump lists virtual threads too (Thread.getAllStackTraces does not). */
+    private static void assertNoThreadsNamed(final String prefix, final Path dir) throws IOException {
+        final Path dump = dir.resolve("threads-" + System.nanoTime() + ".json");
+        ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class)
+                .dumpThreads(dump.toAbsolutePath().toString(), HotSpotDiagnosticMXBean.ThreadDumpFormat.JSON);
+        assertThat(Files.readString(dump)).doesNotContain("\"" + prefix + "-");
+    }
+
+    /**
+     * A handler that records its calls, checks the SPI's rules as they happen (no call before onOpen or after
+     * onClosed, no two calls at once), and optionally echoes what it reads. Received bytes are checked
+     * against the pattern {@code (offset % 251)} when they are not all zero.
+     */
+    static class RecordingHandler implements ConnectionHandler {
+        final boolean echo;
+        final ByteBuffer in = ByteBuffer.allocate(64 * 1024);
+        final ConcurrentLinkedQueue<ByteBuffer> out = new ConcurrentLinkedQueue<>();
+        /** Writer context only. */
+        final ArrayDeque<ByteBuffer> inFlight = new ArrayDeque<>();
+        final ConcurrentLinkedQueue<String> events = new ConcurrentLinkedQueue<>();
+        final ConcurrentLinkedQueue<String> readerThreads = new ConcurrentLinkedQueue<>();
+        final ConcurrentLinkedQueue<String> writerThreads = new ConcurrentLinkedQueue<>();
+        final ConcurrentLinkedQueue<String> violations = new ConcurrentLinkedQueue<>();
+        final AtomicInteger inside = new AtomicInteger();
+        final AtomicInteger closedCalls = new AtomicInteger();
+        final AtomicLong received = new AtomicLong();
+        final AtomicLong written = new AtomicLong();
+        final AtomicLong checksumErrors = new AtomicLong();
+        final CompletableFuture<Throwable> closed = new CompletableFuture<>();
+        volatile Transport transport;
+
+        RecordingHandler(final boolean echo) {
+            this.echo = echo;
+        }
+
+        void send(final byte[] b) {
+            out.add(ByteBuffer.wrap(b));
+            transport.requestFlush();
+        }
+
+        private void enter(final String what, final boolean reader) {
+            if (inside.incrementAndGet() != 1) {
+                violations.add(what + " overlapped another call");
+            }
+            if (closedCalls.get() != 0) {
+                violations.add(what + " after onClosed");
+            }
+            if (transport == null && !what.equals("open")) {
+                violations.add(what + " before onOpen");
+            }
+            (reader ? readerThreads : writerThreads).add(Thread.currentThread().getName());
+        }
+
+        private void exit() {
+            inside.decrementAndGet();
+        }
+
+        @Override
+        public void onOpen(final Transport t) {
+            enter("open", true);
+            transport = t;
+            events.add("open");
+            exit();
+        }
+
+        @Override
+        public ByteBuffer inboundBuffer() {
+            enter("inboundBuffer", true);
+            exit();
+            return in;
+        }
+
+        @Override
+        public void onInbound(final int bytes) {
+            enter("inbound", true);
+            try {
+                events.add("inbound:" + bytes);
+                in.flip();
+                if (in.hasRemaining()) {
+                    final byte[] b = new byte[in.remaining()];
+                    in.get(b);
+                    long offset = received.get();
+                    boolean zeros = true;
+                    for (byte x : b) {
+                        zeros &= x == 0;
+                    }
+                    if (!zeros) {
+                        for (byte x : b) {
+                            if (x != (byte) (offset++ % 251)) {
+                                checksumErrors.incrementAndGet();
+                            }
+                        }
+                    }
+                    received.addAndGet(b.length);
+                    if (echo) {
+                        out.add(ByteBuffer.wrap(b));
+                        transport.requestFlush();
+                    }
+                }
+                in.clear();
+            } finally {
+                exit();
+            }
+        }
+
+        @Override
+        public void onInputClosed() {
+            enter("inputClosed", true);
+            events.add("inputClosed");
+            exit();
+        }
+
+        @Override
+        public int gatherOutbound(final ByteBuffer[] dst) {
+            enter("gather", false);
+            ByteBuffer b;
+            while ((b = out.poll()) != null) {
+                inFlight.add(b);
+            }
+            int n = 0;
+            for (ByteBuffer f : inFlight) {
+                if (n == dst.length) {
+                    break;
+                }
+                dst[n++] = f;
+            }
+            exit();
+            return n;
+        }
+
+        @Override
+        public void onOutboundWritten(final long bytes) {
+            enter("written", false);
+            written.addAndGet(bytes);
+            while (!inFlight.isEmpty() && !inFlight.peek().hasRemaining()) {
+                inFlight.poll();
+            }
+            exit();
+        }
+
+        @Override
+        public void onClosed(final Throwable reason) {
+            if (inside.get() != 0) {
+                violations.add("onClosed while another call runs");
+            }
+            if (closedCalls.incrementAndGet() != 1) {
+                violations.add("onClosed twice");
+            }
+            events.add("closed");
+            closed.complete(reason);
+        }
+
+        void assertClean() {
+            assertThat(violations).isEmpty();
+            assertThat(closedCalls.get()).isEqualTo(1);
+        }
+    }
+}
