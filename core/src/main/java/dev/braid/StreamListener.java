@@ -1,8 +1,10 @@
 package dev.braid;
 
 /**
- * Readiness callbacks for non-blocking streams. Called on the connection's I/O thread: they must not block.
- * Default methods do nothing.
+ * Readiness callbacks for non-blocking streams. They must not block. Callbacks of one stream never overlap:
+ * they run one at a time, on the thread that made the stream ready (the connection's I/O thread for data,
+ * credit, hang-up and aborts from the peer; the thread calling {@link BraidStream#setListener} for the state
+ * at that moment; a thread that aborts the stream for onError). Default methods do nothing.
  */
 public interface StreamListener {
     /** Data, a hole or the end of the stream can be read with {@link BraidStream#tryRead}. */

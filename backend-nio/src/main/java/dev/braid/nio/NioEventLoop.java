@@ -250,11 +250,17 @@ final class NioEventLoop implements Runnable {
             try {
                 l.key = l.channel.register(selector, SelectionKey.OP_ACCEPT, l);
                 done.complete(null);
-            } catch (ClosedChannelException e) {
+            } catch (ClosedChannelException | RuntimeException e) { // RuntimeException: the loop has stopped
                 done.completeExceptionally(e);
             }
         });
-        done.join();
+        try {
+            done.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            l.close();
+            throw new dev.braid.BraidException(dev.braid.BraidException.Category.IO, "cannot listen on "
+                    + l.localAddress() + ": " + e.getCause(), e.getCause());
+        }
     }
 
     private void configure(final SocketChannel ch) throws IOException {

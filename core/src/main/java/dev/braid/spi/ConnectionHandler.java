@@ -14,6 +14,8 @@ import java.nio.ByteBuffer;
  *   <li>writer: {@link #gatherOutbound}, {@link #onOutboundWritten}.</li>
  * </ul>
  * {@link #onClosed} is called exactly once, after the backend has made its last call in both contexts.
+ * The two contexts may be different threads (loom); the engine tolerates their calls running at the same
+ * time, and serialises what must not overlap itself (stream listener callbacks, see StreamListener).
  */
 public interface ConnectionHandler {
 

@@ -237,7 +237,27 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             case TYPE_MESSAGE -> onMessage(frame);
             default -> onStreamPacket(frame); // STREAM, STREAM_HOLE
         };
-        return more && !outboundPaused.get(); // the peer is not reading: stop decoding its requests too
+        return more && !pauseForUnreadAnswers();
+    }
+
+    /**
+     * Reader context, after each frame: when answers to this peer pile up beyond the high-water mark (it does
+     * not read them), stop reading its requests. Only the reader starts this pause, as every other pause, so
+     * the suspension is in place before decoding stops; the writer ends it below the low-water mark, and the
+     * re-check here catches a drain that happened before the flag was seen.
+     */
+    private boolean pauseForUnreadAnswers() {
+        if (laneBytes.get() <= LANE_HIGH_WATER || !pausesForUnreadAnswers()
+                || !outboundPaused.compareAndSet(false, true)) {
+            return outboundPaused.get();
+        }
+        outboundSuspensions++;
+        transport.setReadSuspended(true);
+        if (laneBytes.get() < LANE_LOW_WATER && outboundPaused.compareAndSet(true, false)) {
+            transport.setReadSuspended(false);
+            return false;
+        }
+        return true;
     }
 
     /**
@@ -475,15 +495,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             drainLanesAfterClose();
             return false;
         }
-        if (laneBytes.addAndGet(length) > LANE_HIGH_WATER && pausesForUnreadAnswers()
-                && outboundPaused.compareAndSet(false, true)) {
-            // The peer does not read what we send (answers pile up): stop reading its requests.
-            outboundSuspensions++;
-            transport.setReadSuspended(true);
-            if (laneBytes.get() < LANE_LOW_WATER && outboundPaused.compareAndSet(true, false)) {
-                transport.setReadSuspended(false); // the writer drained meanwhile and saw no pause to undo
-            }
-        }
+        laneBytes.addAndGet(length); // the reader pauses on it (see pauseForUnreadAnswers)
         scheduleFlush();
         return true;
     }

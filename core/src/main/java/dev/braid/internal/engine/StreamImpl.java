@@ -346,14 +346,7 @@ public final class StreamImpl implements BraidStream {
             LockSupport.unpark(w);
         }
         if (wantWritable && WANT_WRITABLE.compareAndSet(this, true, false)) {
-            final StreamListener l = listener;
-            if (l != null) {
-                try {
-                    l.onWritable(this);
-                } catch (Throwable t) {
-                    BraidRuntime.LOG.log(Level.WARNING, "onWritable of " + this + " failed", t);
-                }
-            }
+            signal(SIG_WRITABLE);
         }
     }
 
@@ -530,14 +523,7 @@ public final class StreamImpl implements BraidStream {
         }
         resumeReadsIfPaused();
         markDone();
-        final StreamListener l = listener;
-        if (l != null) {
-            try {
-                l.onError(this, e);
-            } catch (Throwable t) {
-                BraidRuntime.LOG.log(Level.WARNING, "onError of " + this + " failed", t);
-            }
-        }
+        signal(SIG_ERROR);
         return true;
     }
 
@@ -586,14 +572,7 @@ public final class StreamImpl implements BraidStream {
             f.release();
             remoteEof = true;
             wakeReader();
-            final StreamListener l = listener;
-            if (l != null) {
-                try {
-                    l.onHangup(this);
-                } catch (Throwable t) {
-                    BraidRuntime.LOG.log(Level.WARNING, "onHangup of " + this + " failed", t);
-                }
-            }
+            signal(SIG_HANGUP);
             return;
         }
         if (failure != null || done) {
@@ -636,13 +615,62 @@ public final class StreamImpl implements BraidStream {
         if (r != null) {
             LockSupport.unpark(r);
         }
-        final StreamListener l = listener;
-        if (l != null) {
+        signal(SIG_READABLE);
+    }
+
+    // ================================================================== listener callbacks
+
+    private static final int SIG_READABLE = 1;
+    private static final int SIG_WRITABLE = 2;
+    private static final int SIG_HANGUP = 4;
+    private static final int SIG_ERROR = 8;
+    /** Readiness not yet told to the listener (bits above). */
+    private final java.util.concurrent.atomic.AtomicInteger signals = new java.util.concurrent.atomic.AtomicInteger();
+    /** Someone is calling the listener: callbacks of one stream never overlap, whatever threads signal. */
+    private final java.util.concurrent.atomic.AtomicBoolean delivering = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * Records readiness and delivers it unless another thread is delivering right now, in which case that
+     * thread delivers it before it stops (it re-checks after releasing the flag). Callbacks therefore run one
+     * at a time, in the thread that signalled: the I/O thread for data, credit and aborts from the peer.
+     */
+    private void signal(final int bits) {
+        if (listener == null) {
+            return;
+        }
+        signals.getAndAccumulate(bits, (a, b) -> a | b);
+        while (signals.get() != 0 && delivering.compareAndSet(false, true)) {
             try {
-                l.onReadable(this);
-            } catch (Throwable t) {
-                BraidRuntime.LOG.log(Level.WARNING, "onReadable of " + this + " failed", t);
+                int pending;
+                while ((pending = signals.getAndSet(0)) != 0) {
+                    deliver(pending);
+                }
+            } finally {
+                delivering.set(false);
             }
+        }
+    }
+
+    private void deliver(final int bits) {
+        final StreamListener l = listener;
+        if (l == null) {
+            return;
+        }
+        try {
+            if ((bits & SIG_ERROR) != 0) {
+                l.onError(this, failure);
+            }
+            if ((bits & SIG_READABLE) != 0) {
+                l.onReadable(this);
+            }
+            if ((bits & SIG_HANGUP) != 0) {
+                l.onHangup(this);
+            }
+            if ((bits & SIG_WRITABLE) != 0) {
+                l.onWritable(this);
+            }
+        } catch (Throwable t) {
+            BraidRuntime.LOG.log(Level.WARNING, "stream listener of " + this + " failed", t);
         }
     }
 
@@ -928,11 +956,18 @@ public final class StreamImpl implements BraidStream {
     public void setListener(final StreamListener l) {
         listener = l;
         if (l != null) {
-            if (!in.isEmpty() || remoteEof) {
-                l.onReadable(this);
+            int bits = 0;
+            if (!in.isEmptyVolatile() || remoteEof) {
+                bits |= SIG_READABLE;
             }
-            if (out.size() < out.capacity() && failure == null) {
-                l.onWritable(this);
+            if (!out.isFullVolatile() && failure == null) {
+                bits |= SIG_WRITABLE;
+            }
+            if (failure != null) {
+                bits |= SIG_ERROR;
+            }
+            if (bits != 0) {
+                signal(bits); // the current state, delivered like any other readiness (never overlapping)
             }
         }
     }
