@@ -59,6 +59,46 @@ public final class LeakChecks {
                 .toList();
     }
 
+    /**
+     * Fails if a virtual thread whose name starts with {@code braid-} is alive: {@code getAllStackTraces}
+     * does not list virtual threads, so this reads the JVM's JSON thread dump, which does (waits up to 10 s).
+     */
+    public static void assertNoBraidVirtualThreads() {
+        final long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(WAIT_MILLIS);
+        String left = braidVirtualThreads();
+        while (!left.isEmpty() && System.nanoTime() < deadline) {
+            sleep();
+            left = braidVirtualThreads();
+        }
+        if (!left.isEmpty()) {
+            throw new AssertionError("braid virtual threads still alive at the end of the test: " + left);
+        }
+    }
+
+    private static String braidVirtualThreads() {
+        try {
+            final java.nio.file.Path dump = java.nio.file.Files.createTempFile("braid-threads", ".json");
+            java.nio.file.Files.delete(dump); // dumpThreads refuses to overwrite
+            try {
+                java.lang.management.ManagementFactory.getPlatformMXBean(
+                        com.sun.management.HotSpotDiagnosticMXBean.class).dumpThreads(dump.toString(),
+                        com.sun.management.HotSpotDiagnosticMXBean.ThreadDumpFormat.JSON);
+                final String json = java.nio.file.Files.readString(dump);
+                final java.util.regex.Matcher m = java.util.regex.Pattern
+                        .compile("\"name\": \"(braid-[^\"]*)\"").matcher(json);
+                final StringBuilder names = new StringBuilder();
+                while (m.find()) {
+                    names.append(names.isEmpty() ? "" : ", ").append(m.group(1));
+                }
+                return names.toString();
+            } finally {
+                java.nio.file.Files.deleteIfExists(dump);
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     private static void sleep() {
         try {
             Thread.sleep(10);

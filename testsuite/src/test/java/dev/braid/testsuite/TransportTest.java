@@ -48,6 +48,7 @@ public abstract class TransportTest {
             LeakChecks.assertNoOutstandingBuffers(pool);
         }
         LeakChecks.assertNoBraidThreads();
+        LeakChecks.assertNoBraidVirtualThreads();
     }
 
     /** A config for the given side with this test's pool; tweak it before {@link #braid}. */
