@@ -551,7 +551,9 @@ class BadInputTest extends TransportTest {
         c.reply(c.args());
         d.reply(d.args());
         assertThat(List.of(raw.readFrame().serial(), raw.readFrame().serial())).containsExactlyInAnyOrder(3, 4);
-        assertThat(peer.stats().readSuspensions()).isEqualTo(2);
+        // Two suspensions when call 3 is decoded before call 1 is answered, one when the answer comes first
+        // (call 3 then finds a free slot): either way reading stopped at the limit.
+        assertThat(peer.stats().readSuspensions()).isBetween(1L, 2L);
         assertThat(peer.stats().callsServed()).isEqualTo(4);
         assertThat(peer.isOpen()).isTrue();
     }
