@@ -1,0 +1,500 @@
+package dev.braid.epoll;
+
+import dev.braid.ConnectionClosedException;
+import dev.braid.spi.ConnectionHandler;
+import dev.braid.spi.Transport;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
+import io.netty.channel.EventLoop;
+import io.netty.channel.VoidChannelPromise;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.unix.FileDescriptor;
+
+import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.net.SocketAddress;
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.function.Supplier;
+
+/**
+ * One socket: a Netty {@link EpollSocketChannel} whose pipeline holds only this handler, and the braid
+ * engine's {@link ConnectionHandler}. Reader and writer context are both the channel's event-loop thread.
+ *
+ * <h2>Threads</h2>
+ * {@link Transport} methods may be called from any thread; each becomes a task on the loop, except a
+ * suspension asked on the loop itself, which takes effect at once (a flush asked on the loop is a task too,
+ * run after the current round of I/O, so replies produced while decoding leave in one writev). Netty's
+ * callbacks and every task run on the loop, so all other state is loop-confined. {@link #close} records the
+ * first reason with a CAS (release/acquire through {@code CLOSE_REASON}) and always closes in a task, so a
+ * handler that closes from inside a callback is never re-entered. Once {@link #closed} is set nothing calls
+ * the handler again except the single {@code onClosed} that follows.
+ *
+ * <h2>Write path: braid's buffers straight to {@code writev}, no copy and no Netty buffers</h2>
+ * The writer ({@link #pump()}) takes the engine's buffers with {@code gatherOutbound} and hands them as they
+ * are to the socket with {@link FileDescriptor#writev} (Netty's JNI gathering write over direct
+ * {@code ByteBuffer}s, reading each one's position and limit). The kernel's count is then applied in order:
+ * each buffer's position advances by what was taken from it, never further, and {@code onOutboundWritten}
+ * reports the count. A buffer left unfinished is the first one {@code gatherOutbound} returns next time. The
+ * bytes never enter a Netty {@code ByteBuf}, so Netty cannot write them twice nor hold them after the engine
+ * released them. This is the nio backend's loop with a different system call.
+ *
+ * <p>When the socket stops taking bytes (the write came up short: {@code SO_SNDBUF} is full or, more often,
+ * {@code TCP_NOTSENT_LOWAT} bytes wait unsent), the writer needs EPOLLOUT. It gets it from Netty through
+ * its public write path: it writes one {@link WriteWhenWritable} to the channel, a {@code FileRegion} that
+ * carries no bytes. Netty's {@code doWrite} calls its {@code transferTo}, which runs the writer again; while
+ * that makes no progress Netty arms EPOLLOUT and calls it again when the socket drains; once the engine has
+ * nothing left the region reports itself complete, Netty removes it (releasing it, which tells this class)
+ * and clears EPOLLOUT. Only one region is ever queued.
+ *
+ * <h2>Read path: into {@code inboundBuffer()} directly, a copy only in one corner</h2>
+ * The channel's receive-buffer allocator ({@link InboundAllocator}) hands Netty a {@code ByteBuf} that is a
+ * view of the handler's {@code inboundBuffer()} between its position and limit, so {@code recv} writes
+ * straight into the decoder's buffer, or into a large frame's own buffer when the decoder lends that. The
+ * view is a wrapper (freeing it frees nothing); on {@code channelRead} the buffer's position advances by the
+ * count and {@code onInbound} follows. No copy, and the handler's "always has room" promise sizes each read.
+ *
+ * <p>The corner: after EPOLLRDHUP Netty reads until the socket is empty whether or not reading is suspended
+ * (its epoll read loop ignores auto-read then). Bytes read while reading is suspended therefore land in an
+ * ordinary Netty buffer, kept in {@link #pending} and copied into {@code inboundBuffer()} (one copy) when
+ * reading resumes, before anything newer; end of stream is reported only after them. (Bytes read after a
+ * close was asked for go to such a buffer too, and are dropped.) Copying
+ * everything instead would have needed the same queue (a read can return more than the engine will take
+ * before it suspends), so the zero-copy path costs little extra code.
+ *
+ * <h2>Read suspension</h2>
+ * Counted, as the SPI requires. The first suspension turns Netty's auto-read off (which clears EPOLLIN); the
+ * resume that balances the last one runs as a task: {@code onInbound(0)}, then pending bytes, then auto-read
+ * on again unless the engine suspended meanwhile.
+ */
+final class EpollConnection extends ChannelInboundHandlerAdapter implements Transport {
+    private static final System.Logger LOG = System.getLogger("dev.braid");
+    private static final VarHandle CLOSE_REASON;
+    private static final int GATHER = 64;
+    private static final int MAX_READS_PER_EVENT = 16;
+    /** Size of the Netty buffers used only while reads cannot go to the handler (see the class comment). */
+    private static final int SPILL_READ_SIZE = 64 * 1024;
+
+    static {
+        try {
+            CLOSE_REASON = MethodHandles.lookup().findVarHandle(EpollConnection.class, "closeReason", Throwable.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final EpollBackendInstance backend;
+    private final EpollSocketChannel channel;
+    private final EventLoop loop;
+    /** Server side: where the handler comes from, asked once the socket is active. Null on the client side. */
+    private final Supplier<ConnectionHandler> handlers;
+    /** Client side: completed once connected and {@code onOpen} returned. Null on the server side. */
+    private final CompletableFuture<Void> connected;
+    private final WriteWhenWritable writeWhenWritable = new WriteWhenWritable(this);
+    private final ChannelPromise noPromise;
+    private final Runnable flushTask = this::flushNow;
+    private final Runnable closeTask = this::closeNow;
+    private final Runnable suspendTask = this::suspendNow;
+    private final Runnable resumeTask = this::resumeNow;
+
+    @SuppressWarnings("unused") // accessed through CLOSE_REASON
+    private volatile Throwable closeReason;
+    private volatile SocketAddress local;
+    private volatile SocketAddress remote;
+
+    // ---- loop-confined state
+    private ConnectionHandler handler;
+    private FileDescriptor fd;
+    private boolean opened;
+    private boolean closed;
+    private boolean flushQueued;
+    /** The last writev came up short. */
+    private boolean socketFull;
+    /** {@link #writeWhenWritable} is in Netty's outbound buffer: a writer pass will follow EPOLLOUT. */
+    private boolean awaitingWritable;
+    /** A flush was asked for while {@link #awaitingWritable}; run one when the region leaves Netty. */
+    private boolean flushAfterWritable;
+    /** How often the writer had to wait for EPOLLOUT (diagnostics and tests). */
+    private long writableWaits;
+    private final ByteBuffer[] gather = new ByteBuffer[GATHER];
+    private int readSuspends;
+    private boolean readSuspended;
+    /** Netty has reported end of stream; told to the handler once {@link #pending} is delivered. */
+    private boolean inputEnded;
+    /** The view handed to Netty by the last allocation, and the handler buffer it shows. */
+    private ByteBuf view;
+    private ByteBuffer viewed;
+    /** Bytes Netty read that the handler could not take yet (suspended); owned here until copied or released. */
+    private ArrayDeque<ByteBuf> pending;
+
+    EpollConnection(final EpollBackendInstance backend, final EpollSocketChannel channel, final ConnectionHandler handler,
+                    final Supplier<ConnectionHandler> handlers, final CompletableFuture<Void> connected) {
+        this.backend = backend;
+        this.channel = channel;
+        this.loop = channel.eventLoop();
+        this.handler = handler;
+        this.handlers = handlers;
+        this.connected = connected;
+        this.noPromise = new VoidChannelPromise(channel, false);
+        channel.config().setRecvByteBufAllocator(new InboundAllocator(this, MAX_READS_PER_EVENT));
+    }
+
+    // ------------------------------------------------------------------ Transport (any thread)
+
+    @Override
+    public void requestFlush() {
+        if (loop.inEventLoop()) {
+            if (!flushQueued) { // defer to after this round of I/O: replies produced while decoding leave in one writev
+                flushQueued = true;
+                execute(flushTask);
+            }
+        } else {
+            execute(flushTask);
+        }
+    }
+
+    @Override
+    public void setReadSuspended(final boolean suspended) {
+        if (suspended) {
+            if (loop.inEventLoop()) {
+                suspendNow();
+            } else {
+                execute(suspendTask);
+            }
+        } else {
+            execute(resumeTask); // always a task: never re-enter the handler from inside onInbound
+        }
+    }
+
+    @Override
+    public void close(final Throwable reason) {
+        if (CLOSE_REASON.compareAndSet(this, null, reason)) {
+            execute(closeTask);
+        }
+    }
+
+    private boolean closeRequested() {
+        return CLOSE_REASON.getAcquire(this) != null;
+    }
+
+    @Override
+    public SocketAddress localAddress() {
+        return local;
+    }
+
+    @Override
+    public SocketAddress remoteAddress() {
+        return remote;
+    }
+
+    @Override
+    public String backendName() {
+        return "epoll";
+    }
+
+    /**
+     * Runs {@code task} on the loop. A loop that has stopped accepting tasks has closed its channels (and so
+     * run every connection's close); the task then runs once the loop has ended, or here if this is the loop,
+     * and finds the connection closed, as nio does with tasks that arrive after its loop stopped.
+     */
+    private void execute(final Runnable task) {
+        try {
+            loop.execute(task);
+        } catch (RejectedExecutionException e) {
+            if (loop.inEventLoop() || loop.isTerminated()) {
+                task.run();
+            } else {
+                loop.terminationFuture().addListener(f -> task.run());
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ Netty callbacks (loop thread)
+
+    @Override
+    public void channelActive(final ChannelHandlerContext ctx) {
+        fd = channel.fd();
+        local = channel.localAddress();
+        remote = channel.remoteAddress();
+        if (handler == null) {
+            try {
+                handler = handlers.get(); // asked only now, so a socket that never became active costs no handler
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "no handler for the connection from " + remote + "; closing it", e);
+                closed = true;
+                channel.close();
+                return;
+            }
+        }
+        opened = true;
+        backend.opened(this);
+        try {
+            handler.onOpen(this);
+        } catch (RuntimeException e) {
+            close(e); // closes in a task: calls onClosed once
+        }
+        if (connected != null) {
+            connected.complete(null);
+        }
+    }
+
+    /** Called by {@link InboundAllocator} before each read: where Netty's {@code recv} should put the bytes. */
+    ByteBuf readBuffer(final ByteBufAllocator alloc) {
+        if (!readSuspended && !closed && opened && !closeRequested() && (pending == null || pending.isEmpty())) {
+            final ByteBuffer in = handler.inboundBuffer();
+            if (in.hasRemaining()) {
+                viewed = in;
+                view = Unpooled.wrappedBuffer(in).clear(); // a view of position..limit, writer index 0
+                return view;
+            }
+        }
+        view = null;
+        return alloc.directBuffer(SPILL_READ_SIZE); // Netty reads past a suspension only after EPOLLRDHUP; see above
+    }
+
+    /** Called by {@link InboundAllocator}: whether Netty should try another read in this round. */
+    boolean mayReadMore() {
+        return !readSuspended && !closed && !closeRequested();
+    }
+
+    @Override
+    public void channelRead(final ChannelHandlerContext ctx, final Object msg) {
+        final ByteBuf buf = (ByteBuf) msg;
+        if (closed || closeRequested()) {
+            buf.release(); // the connection is going away: what arrives now is dropped, as nio stops reading
+            return;
+        }
+        try {
+            if (buf == view) {
+                final int n = buf.writerIndex();
+                final ByteBuffer in = viewed;
+                view = null;
+                viewed = null;
+                buf.release(); // frees nothing: the memory is the handler's
+                in.position(in.position() + n);
+                handler.onInbound(n);
+            } else {
+                if (pending == null) {
+                    pending = new ArrayDeque<>();
+                }
+                pending.add(buf);
+                deliverPending();
+            }
+        } catch (RuntimeException e) {
+            close(e); // a failure in one connection's engine closes that connection, never the loop
+        }
+    }
+
+    /** Copies held bytes into the handler while it takes them; then reports a deferred end of stream. */
+    private void deliverPending() {
+        ByteBuf b;
+        while (pending != null && !readSuspended && !closed && !closeRequested() && (b = pending.peek()) != null) {
+            final ByteBuffer in = handler.inboundBuffer();
+            final int n = Math.min(in.remaining(), b.readableBytes());
+            if (n == 0) {
+                throw new IllegalStateException("inboundBuffer() has no room"); // the SPI promises room
+            }
+            final int limit = in.limit();
+            in.limit(in.position() + n);
+            b.readBytes(in);
+            in.limit(limit);
+            if (!b.isReadable()) {
+                pending.poll();
+                b.release();
+            }
+            handler.onInbound(n);
+        }
+        if (inputEnded && (pending == null || pending.isEmpty())) {
+            endOfInput();
+        }
+    }
+
+    @Override
+    public void userEventTriggered(final ChannelHandlerContext ctx, final Object evt) {
+        if (evt == ChannelInputShutdownEvent.INSTANCE && opened && !closed && !closeRequested() && !inputEnded) {
+            inputEnded = true;
+            try {
+                deliverPending();
+            } catch (RuntimeException e) {
+                close(e);
+            }
+        }
+    }
+
+    /** End of stream, after every byte before it reached the handler (not while suspended: that waits for resume). */
+    private void endOfInput() {
+        if (readSuspended || closed || closeRequested()) {
+            return;
+        }
+        handler.onInputClosed();
+        close(new ConnectionClosedException(ConnectionClosedException.Reason.PEER_CLOSED, String.valueOf(remote), null));
+    }
+
+    @Override
+    public void exceptionCaught(final ChannelHandlerContext ctx, final Throwable cause) {
+        close(cause); // an I/O error (IOException: RESET) unless a reason was already given
+    }
+
+    @Override
+    public void channelInactive(final ChannelHandlerContext ctx) {
+        if (!closed) { // Netty closed the socket (an error it met, or the loop shutting down)
+            close(backend.closing()
+                    ? new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE, "braid is closing", null)
+                    : new ConnectionClosedException(ConnectionClosedException.Reason.RESET, "socket closed by the transport", null));
+        }
+    }
+
+    // ------------------------------------------------------------------ read suspension (loop thread)
+
+    private void suspendNow() {
+        if (closed) {
+            return;
+        }
+        if (++readSuspends == 1) {
+            readSuspended = true;
+            channel.config().setAutoRead(false); // on the loop: clears EPOLLIN now
+        }
+    }
+
+    /** A resume that overtook its suspend leaves the count at -1 until the suspend arrives: no action either way. */
+    private void resumeNow() {
+        if (closed || --readSuspends != 0 || !readSuspended) {
+            return;
+        }
+        readSuspended = false;
+        try {
+            handler.onInbound(0);
+            deliverPending();
+            if (!readSuspended && !inputEnded && !closed && !closeRequested()) {
+                channel.config().setAutoRead(true); // sets EPOLLIN; level-triggered, so waiting bytes are seen
+            }
+        } catch (RuntimeException e) {
+            close(e);
+        }
+    }
+
+    // ------------------------------------------------------------------ writing (loop thread)
+
+    private void flushNow() {
+        flushQueued = false;
+        if (closed) {
+            return;
+        }
+        if (awaitingWritable) {
+            flushAfterWritable = true; // the pass after EPOLLOUT takes it, or the one after the region leaves
+            return;
+        }
+        pump();
+        if (socketFull && !closed && !closeRequested()) {
+            awaitingWritable = true;
+            writableWaits++;
+            writeWhenWritable.arm();
+            channel.writeAndFlush(writeWhenWritable, noPromise);
+        }
+    }
+
+    /**
+     * The writer: gathers the engine's buffers and writes them until it has nothing left ({@link #socketFull}
+     * false) or the socket takes less than offered ({@link #socketFull} true). Returns the bytes written.
+     */
+    private long pump() {
+        socketFull = false;
+        long total = 0;
+        try {
+            while (!closed && channel.isActive()) { // never writev on a closed descriptor: its number may be reused
+                final int n = handler.gatherOutbound(gather);
+                if (n == 0) {
+                    return total;
+                }
+                long offered = 0;
+                for (int i = 0; i < n; i++) {
+                    offered += gather[i].remaining();
+                }
+                final long written = fd.writev(gather, 0, n, Long.MAX_VALUE); // 0 on EAGAIN
+                long left = written;
+                for (int i = 0; i < n; i++) {
+                    final ByteBuffer b = gather[i];
+                    gather[i] = null;
+                    final int k = (int) Math.min(left, b.remaining());
+                    b.position(b.position() + k);
+                    left -= k;
+                }
+                handler.onOutboundWritten(written); // may release the buffers written in full: none is touched after
+                total += written;
+                if (written < offered) {
+                    socketFull = true;
+                    return total;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            Arrays.fill(gather, null);
+            close(e);
+        }
+        return total;
+    }
+
+    /** {@link WriteWhenWritable#transferTo}: Netty found the socket writable (or was just handed the region). */
+    long writeWhenWritable() {
+        final long written = pump();
+        if (!socketFull || closed) {
+            writeWhenWritable.complete(); // Netty removes it now (or, if nothing was written, at the next EPOLLOUT)
+        }
+        return written;
+    }
+
+    /** {@link WriteWhenWritable#release}: Netty removed the region (written out, or the channel failed). */
+    void writableRegionReleased() {
+        awaitingWritable = false;
+        if (flushAfterWritable) {
+            flushAfterWritable = false;
+            requestFlush();
+        }
+    }
+
+    /** Loop thread (tests read it in a loop task). */
+    long writableWaits() {
+        return writableWaits;
+    }
+
+    /** The Netty channel, for tests that check socket options. */
+    EpollSocketChannel channel() {
+        return channel;
+    }
+
+    // ------------------------------------------------------------------ closing (loop thread)
+
+    private void closeNow() {
+        if (closed) {
+            return;
+        }
+        if (opened && !(closeReason instanceof IOException)) {
+            pump(); // best effort, without waiting: answers already produced (an ERROR reply, replies before a
+                    // protocol error) leave before the socket closes
+        }
+        closed = true;
+        if (pending != null) {
+            ByteBuf b;
+            while ((b = pending.poll()) != null) {
+                b.release();
+            }
+        }
+        channel.close(); // on the loop: closes the descriptor now; Netty then releases the region if queued
+        backend.forget(this);
+        if (opened) {
+            try {
+                handler.onClosed(closeReason);
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.ERROR, "onClosed failed for " + remote, e);
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+package dev.braid.epoll;
+
+import dev.braid.spi.BackendInstance;
+import io.netty.channel.Channel;
+
+import java.net.InetSocketAddress;
+
+/**
+ * A listening socket (a Netty {@code EpollServerSocketChannel} on one of the loops). Accepted sockets go to the
+ * group's loops round-robin, each with a fresh {@link EpollConnection}. Thread-safe.
+ */
+final class EpollListener implements BackendInstance.Listener {
+    private final EpollBackendInstance backend;
+    private final Channel channel;
+    private final InetSocketAddress address;
+
+    EpollListener(final EpollBackendInstance backend, final Channel channel) {
+        this.backend = backend;
+        this.channel = channel;
+        this.address = (InetSocketAddress) channel.localAddress();
+    }
+
+    @Override
+    public InetSocketAddress localAddress() {
+        return address;
+    }
+
+    /** Stops accepting; connections already accepted stay open. Waits for the socket to close unless called on its loop. */
+    @Override
+    public void close() {
+        backend.forget(this);
+        if (channel.eventLoop().inEventLoop()) {
+            channel.close();
+        } else {
+            channel.close().awaitUninterruptibly();
+        }
+    }
+}
