@@ -64,6 +64,13 @@ final class EpollBackendInstance implements BackendInstance {
      */
     static final long NOT_SENT_LOW_AT = Long.getLong("braid.epoll.notSentLowat", 128 * 1024);
 
+    /**
+     * SO_BUSY_POLL in microseconds ({@code -Dbraid.epoll.busyPollMicros}, default 0 = off). Measured on
+     * loopback (docs/benchmarks.md): it did not lower call latency on a 2-core machine, where spinning
+     * takes the core the peer needs, so it stays off by default.
+     */
+    static final int BUSY_POLL_MICROS = Integer.getInteger("braid.epoll.busyPollMicros", 0);
+
     private static final int BACKLOG = 1024;
     private static final long SHUTDOWN_WAIT_SECONDS = 30;
 
@@ -172,6 +179,9 @@ final class EpollBackendInstance implements BackendInstance {
         config.setAllowHalfClosure(true); // so end of stream arrives as an event: EpollConnection reports it as onInputClosed
         if (NOT_SENT_LOW_AT > 0) {
             config.setTcpNotSentLowAt(NOT_SENT_LOW_AT);
+        }
+        if (BUSY_POLL_MICROS > 0) {
+            config.setOption(io.netty.channel.epoll.EpollChannelOption.SO_BUSY_POLL, BUSY_POLL_MICROS);
         }
         if (settings.sendBufferSize() > 0) {
             config.setSendBufferSize(settings.sendBufferSize());
