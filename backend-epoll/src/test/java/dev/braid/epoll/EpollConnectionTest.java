@@ -66,10 +66,21 @@ class EpollConnectionTest {
             closeables.get(i).close();
         }
         if (prefix != null) {
-            assertThat(Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith(prefix)).toList())
-                    .as("threads left by the backend").isEmpty();
+            // close() waits for the loop group to terminate; the threads themselves exit a moment later
+            final long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+            java.util.List<Thread> left = braidThreads();
+            while (!left.isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+                left = braidThreads();
+            }
+            assertThat(left).as("threads left by the backend").isEmpty();
         }
         assertThat(NettyLeakReports.collect()).as("Netty leak reports").isEmpty();
+    }
+
+    private java.util.List<Thread> braidThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.isAlive() && t.getName().startsWith(prefix))
+                .toList();
     }
 
     private static byte[] pattern(final int n, final long seed) {
