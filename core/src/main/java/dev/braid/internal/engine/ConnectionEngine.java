@@ -544,7 +544,10 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     final PooledBuffer frameOf(final int prog, final int vers, final int proc, final int type, final int serial,
                                final int status, final ByteBuffer payload) {
         final PooledBuffer f = Frames.claim(pool, payload.remaining());
-        f.byteBuffer().put(payload.duplicate());
+        final int n = payload.remaining();
+        final ByteBuffer b = f.byteBuffer();
+        b.put(PAYLOAD_OFFSET, payload, payload.position(), n); // absolute: no duplicate per frame
+        b.position(PAYLOAD_OFFSET + n);
         Frames.commit(f, prog, vers, proc, type, serial, status);
         return f;
     }

@@ -778,7 +778,8 @@ public final class StreamImpl implements BraidStream {
             } else {
                 final int end = Frames.length(current);
                 final int z = Math.min(dst.remaining(), end - currentPos);
-                dst.put(b.slice(currentPos, z));
+                dst.put(dst.position(), b, currentPos, z); // absolute: no slice per copy
+                dst.position(dst.position() + z);
                 currentPos += z;
                 total += z;
                 if (currentPos == end) {
@@ -1098,10 +1099,6 @@ public final class StreamImpl implements BraidStream {
     @Override
     public boolean isOpen() {
         return failure == null && !done;
-    }
-
-    boolean isDone() {
-        return done;
     }
 
     /** Window cost of the packets received and not yet consumed (what this side holds); for tests. */
