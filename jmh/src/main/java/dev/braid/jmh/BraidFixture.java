@@ -1,0 +1,105 @@
+package dev.braid.jmh;
+
+import dev.braid.Braid;
+import dev.braid.BraidConfig;
+import dev.braid.BraidException;
+import dev.braid.BraidServer;
+import dev.braid.BraidStream;
+import dev.braid.Connection;
+import dev.braid.HandlerMode;
+import dev.braid.Procedure;
+
+import java.nio.ByteBuffer;
+
+/**
+ * A braid server and a client connected to it over loopback, as two separate {@link Braid} runtimes (each
+ * with its own I/O thread), the way two processes would be. Shared by the call, stream and fairness
+ * benchmarks.
+ *
+ * <p>The server offers:
+ * <ul>
+ *   <li>{@link #ECHO}: replies with the call's arguments, {@link HandlerMode#NON_BLOCKING} (on the server's
+ *       I/O thread, no hand-off): the cheapest a braid server can answer.</li>
+ *   <li>{@link #SINK}: a stream the server reads and discards until the client finishes or aborts it.</li>
+ *   <li>{@link #SOURCE}: a stream the server writes {@link #CHUNK}-byte writes into until the client aborts it.</li>
+ * </ul>
+ * Stream handlers block (one virtual thread per stream), as a user's file server would.
+ */
+final class BraidFixture implements AutoCloseable {
+    static final Procedure ECHO = Procedure.of(0x6A6D6862, 1, 1); // "jmhb"
+    static final Procedure SINK = Procedure.of(0x6A6D6862, 1, 2);
+    static final Procedure SOURCE = Procedure.of(0x6A6D6862, 1, 3);
+    static final int PAYLOAD = 64;
+    static final int CHUNK = 256 * 1024;
+
+    final Braid serverBraid;
+    final Braid clientBraid;
+    final BraidServer server;
+    final Connection connection;
+
+    BraidFixture(final String backend) {
+        serverBraid = Braid.create(new BraidConfig().backend(backend));
+        clientBraid = Braid.create(new BraidConfig().backend(backend));
+        server = serverBraid.server()
+                .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
+                .stream(SINK, (call, stream) -> {
+                    call.reply(new byte[0]);
+                    final ByteBuffer b = ByteBuffer.allocateDirect(CHUNK);
+                    try {
+                        while (stream.read(b) >= 0) {
+                            b.clear();
+                        }
+                        stream.finish();
+                    } catch (BraidException e) {
+                        // the client aborted it at the end of the trial
+                    }
+                })
+                .stream(SOURCE, (call, stream) -> {
+                    call.reply(new byte[0]);
+                    final ByteBuffer b = ByteBuffer.allocateDirect(CHUNK);
+                    try {
+                        while (true) {
+                            b.clear();
+                            stream.write(b);
+                        }
+                    } catch (BraidException e) {
+                        // the client aborted it at the end of the trial
+                    }
+                })
+                .bind(0);
+        connection = clientBraid.connect(server.address());
+    }
+
+    BraidStream open(final Procedure p) {
+        return connection.openStream(p, new byte[0]);
+    }
+
+    /** Reads exactly {@code dst.remaining()} bytes. */
+    static void readFully(final BraidStream s, final ByteBuffer dst) {
+        while (dst.hasRemaining()) {
+            if (s.read(dst) < 0) {
+                throw new IllegalStateException("stream ended early");
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            connection.close();
+            server.close();
+        } finally {
+            clientBraid.close();
+            serverBraid.close();
+        }
+        check(clientBraid);
+        check(serverBraid);
+    }
+
+    private static void check(final Braid b) {
+        final long out = b.bufferPool().outstanding();
+        if (out != 0) {
+            throw new IllegalStateException("benchmark leaked " + out + " pooled buffers: " + b.bufferPool());
+        }
+    }
+}

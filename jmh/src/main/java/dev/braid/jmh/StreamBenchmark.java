@@ -1,0 +1,67 @@
+package dev.braid.jmh;
+
+import dev.braid.BraidStream;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.nio.ByteBuffer;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One stream on one braid connection, as fast as it goes. One operation moves {@link BraidFixture#CHUNK}
+ * (256 KiB): {@link #upload()} writes it (the server reads and discards), {@link #download()} reads it (the
+ * server writes continuously). MB/s = ops/s x 0.262144. Compare with {@code RawStreamBenchmark} and
+ * {@code GrpcStreamBenchmark}.
+ */
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(1)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@State(Scope.Benchmark)
+public class StreamBenchmark {
+    @Param({"nio", "epoll", "loom"})
+    String backend;
+
+    private BraidFixture fixture;
+    private BraidStream up;
+    private BraidStream down;
+    private final ByteBuffer chunk = ByteBuffer.allocateDirect(BraidFixture.CHUNK);
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        fixture = new BraidFixture(backend);
+        up = fixture.open(BraidFixture.SINK);
+        down = fixture.open(BraidFixture.SOURCE);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        up.abort("benchmark over");
+        down.abort("benchmark over");
+        fixture.close();
+    }
+
+    @Benchmark
+    public int upload() {
+        up.write(chunk.clear());
+        return chunk.position();
+    }
+
+    @Benchmark
+    public int download() {
+        BraidFixture.readFully(down, chunk.clear());
+        return chunk.position();
+    }
+}
