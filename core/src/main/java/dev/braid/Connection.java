@@ -31,6 +31,32 @@ public interface Connection extends Peer {
     }
 
     /**
+     * A call that allocates nothing per call: sends {@code args}' remaining bytes (not consumed), waits for
+     * the reply and copies its payload into {@code replyInto} from its position, advancing it.
+     *
+     * @return the length of the reply payload
+     * @throws LimitExceededException      ("replyBuffer") if the payload is larger than
+     *                                     {@code replyInto.remaining()}; nothing is copied then
+     * @throws RemoteException             the server's error
+     * @throws CallTimeoutException        if the options' (or the connection's default) timeout passed
+     * @throws ConnectionClosedException   if the connection closed before the reply
+     * @throws BraidException              CANCELLED if the thread was interrupted while waiting (its interrupt
+     *                                     status is kept)
+     */
+    int call(Procedure procedure, ByteBuffer args, ByteBuffer replyInto, CallOptions options);
+
+    /**
+     * An asynchronous call that allocates nothing per call: sends {@code args}' remaining bytes (not
+     * consumed) and reports the outcome to {@code handler} (see {@link ReplyHandler} for its threads and
+     * the payload's lifetime). With a timeout (in the options or the connection's default) braid arms one
+     * timer per call, which does allocate.
+     *
+     * @throws LimitExceededException    if the call is too large or too many calls are queued (nothing is sent)
+     * @throws ConnectionClosedException if the connection is closed (nothing is sent)
+     */
+    void callAsync(Procedure procedure, ByteBuffer args, CallOptions options, ReplyHandler handler);
+
+    /**
      * Blocking call: returns a copy of the reply's payload.
      *
      * @throws BraidException the same failures as {@link #callAsync}, unwrapped

@@ -1,6 +1,7 @@
 package dev.braid.nio;
 
 import dev.braid.ConnectionClosedException;
+import dev.braid.internal.concurrent.MpmcArrayQueue;
 import dev.braid.spi.ConnectionHandler;
 
 import java.io.IOException;
@@ -27,8 +28,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <h2>Threads</h2>
  * {@link #execute} may be called from any thread; everything else runs on the loop thread. Handing work
- * over: a task goes into a {@link ConcurrentLinkedQueue} (its offer happens-before the loop's poll), and
- * the caller wakes the selector only when {@link #wakeupPending} goes from false to true. The loop clears
+ * over: a task goes into {@link #tasks}, a bounded lock-free array queue that allocates nothing (its offer
+ * happens-before the loop's poll), or, only while that is full, into {@link #overflow}, and the caller
+ * wakes the selector only when {@link #wakeupPending} goes from false to true. The loop clears
  * that flag <em>before</em> it checks the queue and blocks in select, so a task added after the check
  * always finds the flag false and wakes the selector.
  */
@@ -38,13 +40,26 @@ final class NioEventLoop implements Runnable {
     private final NioBackendInstance backend;
     private final Selector selector;
     private final Thread thread;
-    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    private final MpmcArrayQueue<Runnable> tasks = new MpmcArrayQueue<>(TASK_QUEUE_CAPACITY);
+    /**
+     * Tasks offered while {@link #tasks} was full, and every task after them until the loop empties it, so
+     * one thread's tasks still run in the order it submitted them.
+     */
+    private final ConcurrentLinkedQueue<Runnable> overflow = new ConcurrentLinkedQueue<>();
+    private static final int TASK_QUEUE_CAPACITY = 4096;
+    private final java.util.function.Consumer<SelectionKey> onSelected = this::onSelected;
     private final AtomicBoolean wakeupPending = new AtomicBoolean();
     /** Loop thread only. */
     final ArrayDeque<NioConnection> flushQueue = new ArrayDeque<>();
     private final List<NioConnection> connections = new ArrayList<>();
     private final List<PendingConnect> connects = new ArrayList<>();
     private volatile boolean running = true;
+    /**
+     * The loop is (about to be) blocked in select. Another thread with something to write then writes it
+     * itself rather than wake the loop (see {@link NioConnection}); while the loop runs, a flush request
+     * costs it no wake-up and batches with everything else it writes this round.
+     */
+    volatile boolean selecting;
     private volatile boolean terminated;
 
     private record PendingConnect(SocketChannel channel, ConnectionHandler handler, CompletableFuture<Void> future,
@@ -68,7 +83,9 @@ final class NioEventLoop implements Runnable {
 
     /** Any thread. Runs {@code task} on the loop thread, after the tasks submitted before it. */
     void execute(final Runnable task) {
-        tasks.add(task);
+        if (!overflow.isEmpty() || !tasks.offer(task)) {
+            overflow.add(task);
+        }
         if (terminated) {
             drainTasksAfterTermination(); // no loop any more: run it here so nothing it holds is leaked
         } else if (!inLoop() && wakeupPending.compareAndSet(false, true)) {
@@ -78,7 +95,7 @@ final class NioEventLoop implements Runnable {
 
     private synchronized void drainTasksAfterTermination() {
         Runnable t;
-        while ((t = tasks.poll()) != null) {
+        while ((t = nextTask()) != null) {
             try {
                 t.run();
             } catch (Throwable e) {
@@ -98,16 +115,16 @@ final class NioEventLoop implements Runnable {
                 flushAll();
                 wakeupPending.set(false);
                 final long timeout = connectTimeoutMillis();
-                if (tasks.isEmpty() && flushQueue.isEmpty()) {
-                    if (timeout < 0) {
-                        selector.select();
-                    } else {
-                        selector.select(Math.max(1, timeout));
+                if (tasks.isEmpty() && overflow.isEmpty() && flushQueue.isEmpty()) {
+                    selecting = true;
+                    try {
+                        selector.select(onSelected, timeout < 0 ? 0 : Math.max(1, timeout));
+                    } finally {
+                        selecting = false;
                     }
                 } else {
-                    selector.selectNow();
+                    selector.selectNow(onSelected);
                 }
-                processSelected();
                 checkConnectDeadlines();
             }
         } catch (Throwable t) {
@@ -120,13 +137,18 @@ final class NioEventLoop implements Runnable {
     private void runTasks() {
         Runnable t;
         int budget = 4096;
-        while (budget-- > 0 && (t = tasks.poll()) != null) {
+        while (budget-- > 0 && (t = nextTask()) != null) {
             try {
                 t.run();
             } catch (Throwable e) {
                 LOG.log(System.Logger.Level.ERROR, "task failed on " + thread.getName(), e);
             }
         }
+    }
+
+    private Runnable nextTask() {
+        final Runnable t = tasks.poll();
+        return t != null ? t : overflow.poll();
     }
 
     private void flushAll() {
@@ -136,28 +158,24 @@ final class NioEventLoop implements Runnable {
         }
     }
 
-    private void processSelected() {
-        final Iterator<SelectionKey> it = selector.selectedKeys().iterator();
-        while (it.hasNext()) {
-            final SelectionKey k = it.next();
-            it.remove();
-            final Object a = k.attachment();
-            if (!k.isValid()) {
-                continue;
+    /** Loop thread: one ready key (the selector's action form, which fills no selected-key set). */
+    private void onSelected(final SelectionKey k) {
+        final Object a = k.attachment();
+        if (!k.isValid()) {
+            return;
+        }
+        if (a instanceof NioConnection c) {
+            final int ready = k.readyOps();
+            if ((ready & SelectionKey.OP_WRITE) != 0) {
+                c.flush();
             }
-            if (a instanceof NioConnection c) {
-                final int ready = k.readyOps();
-                if ((ready & SelectionKey.OP_WRITE) != 0) {
-                    c.flush();
-                }
-                if ((ready & SelectionKey.OP_READ) != 0 && k.isValid()) {
-                    c.onReadable();
-                }
-            } else if (a instanceof NioListener l) {
-                l.acceptAll();
-            } else if (a instanceof PendingConnect p) {
-                finishConnect(k, p);
+            if ((ready & SelectionKey.OP_READ) != 0 && k.isValid()) {
+                c.onReadable();
             }
+        } else if (a instanceof NioListener l) {
+            l.acceptAll();
+        } else if (a instanceof PendingConnect p) {
+            finishConnect(k, p);
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.braid.buffer;
 
+import dev.braid.internal.concurrent.MpmcArrayQueue;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

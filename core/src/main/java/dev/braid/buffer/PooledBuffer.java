@@ -45,6 +45,9 @@ public final class PooledBuffer {
     private volatile int state;
     /** Link used by {@link MpscBufferQueue} while the buffer sits in a queue; plain field, see the queue. */
     PooledBuffer next;
+    /** Owner's: the read-only view {@link #readOnlyView} lends, made once per offset and reused. */
+    private ByteBuffer view;
+    private int viewOffset = -1;
 
     PooledBuffer(final BufferPool pool, final int sizeClass, final int capacity) {
         this.pool = pool;
@@ -59,6 +62,23 @@ public final class PooledBuffer {
      */
     public ByteBuffer byteBuffer() {
         return buffer;
+    }
+
+    /**
+     * A read-only view of {@code length} bytes from absolute {@code offset}, with position 0: the same view
+     * object each time for the same offset (rewound), so lending a payload allocates nothing after the
+     * buffer's first use. Valid only while the caller owns this buffer, like {@link #byteBuffer()}; a second
+     * call repositions the view the first call returned.
+     */
+    public ByteBuffer readOnlyView(final int offset, final int length) {
+        ByteBuffer v = view;
+        if (v == null || viewOffset != offset) {
+            v = buffer.duplicate().clear().slice(offset, buffer.capacity() - offset).asReadOnlyBuffer(); // once per offset
+            view = v;
+            viewOffset = offset;
+        }
+        v.limit(length).position(0);
+        return v;
     }
 
     public int capacity() {

@@ -16,6 +16,17 @@ public interface Transport {
     void requestFlush();
 
     /**
+     * Like {@link #requestFlush()}, for a latency-sensitive frame on an otherwise quiet connection (a call
+     * with no other call in flight, the answer to the only call being served). A backend may then write on
+     * the calling thread, when that is cheaper than handing the write to its I/O thread, provided it keeps
+     * {@link ConnectionHandler#gatherOutbound} and {@link ConnectionHandler#onOutboundWritten} to one thread
+     * at a time. The default is {@link #requestFlush()}.
+     */
+    default void requestUrgentFlush() {
+        requestFlush();
+    }
+
+    /**
      * Stops ({@code true}) or resumes ({@code false}) reading from the socket. Calls are counted: reading
      * resumes once every suspension has had its resume, so independent reasons (a call limit, a full stream
      * queue) can each suspend and resume without knowing of the others. On resume the backend first

@@ -1,7 +1,6 @@
 package dev.braid.jmh;
 
 import dev.braid.CallOptions;
-import dev.braid.Reply;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -22,7 +21,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * Small calls on one braid connection: {@link #roundTrip()} with one call in flight (latency),
  * {@link #pipelined()} with 64 in flight (one operation = one completed call). 64-byte arguments echoed back
- * by a non-blocking server handler. Compare with {@code RawCallBenchmark} and {@code GrpcCallBenchmark}.
+ * by a non-blocking server handler. Both use braid's allocation-free call forms: the blocking
+ * {@code call(procedure, args, replyInto, options)} and {@code callAsync(..., ReplyHandler)}. Compare with {@code RawCallBenchmark} and {@code GrpcCallBenchmark}.
  */
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
@@ -53,9 +53,7 @@ public class CallBenchmark {
     @BenchmarkMode(Mode.SampleTime)
     @OutputTimeUnit(TimeUnit.MICROSECONDS)
     public int roundTrip() {
-        try (Reply r = fixture.connection.callAsync(BraidFixture.ECHO, args.clear(), CallOptions.DEFAULT).join()) {
-            return r.payload().remaining();
-        }
+        return fixture.connection.call(BraidFixture.ECHO, args.clear(), reply.clear(), CallOptions.DEFAULT);
     }
 
     @Benchmark

@@ -2,7 +2,6 @@ package dev.braid.jmh;
 
 import dev.braid.BraidStream;
 import dev.braid.CallOptions;
-import dev.braid.Reply;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -57,11 +56,10 @@ public class FairnessBenchmark {
     @State(Scope.Thread)
     public static class Caller {
         final ByteBuffer args = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
+        final ByteBuffer reply = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
 
         int call(final Shared s) {
-            try (Reply r = s.fixture.connection.callAsync(BraidFixture.ECHO, args.clear(), CallOptions.DEFAULT).join()) {
-                return r.payload().remaining();
-            }
+            return s.fixture.connection.call(BraidFixture.ECHO, args.clear(), reply.clear(), CallOptions.DEFAULT);
         }
     }
 

@@ -2,7 +2,9 @@ package dev.braid.jmh;
 
 import dev.braid.CallOptions;
 import dev.braid.Connection;
-import dev.braid.Reply;
+import dev.braid.BraidException;
+import dev.braid.Procedure;
+import dev.braid.ReplyHandler;
 
 import java.nio.ByteBuffer;
 import java.util.concurrent.Semaphore;
@@ -20,6 +22,19 @@ final class Pipeline {
     private final Semaphore free;
     private final ByteBuffer args = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
+    /** One handler for every call: the reply path allocates nothing. Runs on the client's I/O thread. */
+    private final ReplyHandler handler = new ReplyHandler() {
+        @Override
+        public void onReply(final Procedure procedure, final int serial, final ByteBuffer payload) {
+            free.release();
+        }
+
+        @Override
+        public void onFailure(final Procedure procedure, final int serial, final BraidException error) {
+            failure.compareAndSet(null, error);
+            free.release();
+        }
+    };
 
     Pipeline(final Connection connection, final int depth) {
         this.connection = connection;
@@ -33,14 +48,7 @@ final class Pipeline {
         if (t != null) {
             throw new IllegalStateException("a pipelined call failed", t);
         }
-        connection.callAsync(BraidFixture.ECHO, args.clear(), CallOptions.DEFAULT).whenComplete((r, e) -> {
-            if (e != null) {
-                failure.compareAndSet(null, e);
-            } else {
-                r.close();
-            }
-            free.release();
-        });
+        connection.callAsync(BraidFixture.ECHO, args.clear(), CallOptions.DEFAULT, handler);
         return depth;
     }
 

@@ -19,6 +19,9 @@ import dev.braid.ProtocolException;
 import dev.braid.RemoteError;
 import dev.braid.RemoteException;
 import dev.braid.Reply;
+import dev.braid.ReplyHandler;
+import dev.braid.internal.concurrent.MpmcArrayQueue;
+import org.agrona.collections.Int2ObjectHashMap;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.Frames;
@@ -29,6 +32,7 @@ import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
@@ -43,9 +47,12 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * The client side of a connection: calls and their replies, HELLO, events from the server.
  *
  * <h2>Calls</h2>
- * A call gets the next serial (+1 per call, skipping 0), is entered in {@link #pending} (a concurrent map,
- * so the reply, the timer, a cancel and a close can race and exactly one removes it), and then either takes
- * an outstanding-call slot and goes to the writer, or waits in {@link #waiting}. Slots: {@link #slots}
+ * A call gets the next serial (+1 per call, skipping 0), is entered in {@link #pending} (a primitive-keyed
+ * open-addressing map guarded by its own monitor, held only for a put, get or remove, so the reply, the
+ * timer, a cancel and a close can race and exactly one removes it), and then either takes an
+ * outstanding-call slot and goes to the writer, or waits in {@link #waiting}. Three kinds of call record
+ * ({@link CallRecord}): futures, blocking callers and reply handlers; the last two are recycled through
+ * {@link #freeBlocking} and {@link #freeHandlers}, so those paths allocate nothing per call. Slots: {@link #slots}
  * counts free ones; a finished call hands its slot straight to the next waiting call. Because the client
  * never has more calls outstanding than the server's advertised limit, a braid server never has to stop
  * reading a braid client.
@@ -54,8 +61,12 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * stages that may block must use the {@code *Async} variants.
  */
 public final class ClientConnection extends ConnectionEngine implements Connection {
-    private final ConcurrentHashMap<Integer, PendingCall> pending = new ConcurrentHashMap<>();
-    private final ConcurrentLinkedQueue<PendingCall> waiting = new ConcurrentLinkedQueue<>();
+    /** Calls by serial; guarded by its own monitor. */
+    private final Int2ObjectHashMap<CallRecord> pending = new Int2ObjectHashMap<>();
+    private final ConcurrentLinkedQueue<CallRecord> waiting = new ConcurrentLinkedQueue<>();
+    private static final int RECORD_POOL = 1024;
+    private final MpmcArrayQueue<BlockingCall> freeBlocking = new MpmcArrayQueue<>(RECORD_POOL);
+    private final MpmcArrayQueue<HandlerCall> freeHandlers = new MpmcArrayQueue<>(RECORD_POOL);
     private final AtomicInteger slots = new AtomicInteger();
     final AtomicInteger queuedCalls = new AtomicInteger();
     private final AtomicInteger lastSerial = new AtomicInteger();
@@ -90,15 +101,15 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
                 cfg.maxMessageSize(), cfg.maxOutstandingCalls(), cfg.maxConcurrentStreams(), cfg.initialStreamWindow());
         final Procedure hello = new Procedure(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO);
         final int serial = nextSerial();
-        final PendingCall call = new PendingCall(this, hello, serial, frameOf(Extension.PROGRAM, Extension.VERSION,
-                Extension.PROC_HELLO, TYPE_CALL, serial, STATUS_OK, Extension.HELLO_LENGTH, mine::encode),
-                cfg.helloTimeout());
+        final FutureCall call = new FutureCall(this);
+        call.reset(hello, serial, frameOf(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO, TYPE_CALL,
+                serial, STATUS_OK, Extension.HELLO_LENGTH, mine::encode), cfg.helloTimeout());
         queuedCalls.incrementAndGet();
-        pending.put(serial, call);
+        register(call);
         armTimeout(call);
         helloSlot = 1; // HELLO goes out without a slot, but returns one when it finishes: useLimits() counts it
         enqueue(call.admit(), false);
-        call.whenComplete((reply, error) -> {
+        call.future.whenComplete((reply, error) -> {
             if (error == null) {
                 try (reply) {
                     final Extension.Hello theirs = Extension.Hello.decode(reply.payload());
@@ -168,23 +179,85 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
 
     @Override
     public CompletableFuture<Reply> callAsync(final Procedure p, final ByteBuffer args, final CallOptions options) {
-        checkOpen();
-        checkOutboundSize(args.remaining(), "call " + p);
-        checkQueue();
+        checkCall(p, args.remaining());
         final int serial = nextSerial();
-        return start(p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK, args),
+        final FutureCall call = new FutureCall(this);
+        start(call, p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK, args),
                 options);
+        return call.future;
     }
 
     @Override
     public CompletableFuture<Reply> callAsync(final Procedure p, final int length, final PayloadWriter writer,
                                               final CallOptions options) {
-        checkOpen();
-        checkOutboundSize(length, "call " + p);
-        checkQueue();
+        checkCall(p, length);
         final int serial = nextSerial();
-        return start(p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK, length,
+        final FutureCall call = new FutureCall(this);
+        start(call, p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK, length,
                 writer), options);
+        return call.future;
+    }
+
+    @Override
+    public void callAsync(final Procedure p, final ByteBuffer args, final CallOptions options,
+                          final ReplyHandler handler) {
+        Objects.requireNonNull(handler, "handler");
+        checkCall(p, args.remaining());
+        final int serial = nextSerial();
+        HandlerCall call = freeHandlers.poll();
+        if (call == null) {
+            call = new HandlerCall(this);
+        }
+        call.prepare(handler);
+        start(call, p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK, args),
+                options);
+    }
+
+    @Override
+    public int call(final Procedure p, final ByteBuffer args, final ByteBuffer replyInto, final CallOptions options) {
+        final PooledBuffer frame = awaitReply(p, args, options);
+        try {
+            final int length = Frames.length(frame) - PAYLOAD_OFFSET;
+            if (length > replyInto.remaining()) {
+                throw new LimitExceededException("replyBuffer", replyInto.remaining(), "the reply to " + p
+                        + " has " + length + " bytes of payload; the buffer given has room for "
+                        + replyInto.remaining());
+            }
+            replyInto.put(replyInto.position(), frame.byteBuffer(), PAYLOAD_OFFSET, length);
+            replyInto.position(replyInto.position() + length);
+            return length;
+        } finally {
+            frame.release();
+        }
+    }
+
+    /** Starts a call and waits for its reply frame (the caller owns and releases it). */
+    private PooledBuffer awaitReply(final Procedure p, final ByteBuffer args, final CallOptions options) {
+        checkCall(p, args.remaining());
+        final int serial = nextSerial();
+        BlockingCall call = freeBlocking.poll();
+        if (call == null) {
+            call = new BlockingCall(this);
+        }
+        call.prepare();
+        start(call, p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK, args),
+                options);
+        final PooledBuffer frame = call.await(); // throws on failure, timeout or interrupt (not recycled then)
+        if (call.recyclable()) {
+            freeBlocking.offer(call);
+        }
+        return frame;
+    }
+
+    /** Reader thread: a handler call ran cleanly to its end. */
+    void recycle(final HandlerCall call) {
+        freeHandlers.offer(call);
+    }
+
+    private void checkCall(final Procedure p, final int payloadLength) {
+        checkOpen();
+        checkOutboundSize(payloadLength, "call", p);
+        checkQueue();
     }
 
     private void checkQueue() {
@@ -194,31 +267,52 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         }
     }
 
-    private PendingCall start(final Procedure p, final int serial, final PooledBuffer frame,
-                              final CallOptions options) {
+    private void start(final CallRecord call, final Procedure p, final int serial, final PooledBuffer frame,
+                       final CallOptions options) {
         final Duration timeout = options.timeout() != null ? options.timeout() : cfg.defaultCallTimeout();
-        final PendingCall call = new PendingCall(this, p, serial, frame, timeout);
+        call.reset(p, serial, frame, timeout);
         queuedCalls.incrementAndGet();
         callsStarted.increment();
-        pending.put(serial, call);
+        register(call);
         if (closedReason != null || closing) {
             // Raced with close: whoever removes the call fails it.
             failIfPending(call, closedException());
-            return call;
+            return;
         }
-        armTimeout(call);
-        if (tryTakeSlot()) {
-            admitAndSend(call);
+        if (!(call instanceof BlockingCall)) { // a blocking caller keeps its own time
+            armTimeout(call);
+        }
+        final int before = tryTakeSlot();
+        if (before > 0) {
+            // The only call in flight: the backend may write it on this thread rather than wake its I/O thread.
+            admitAndSend(call, before == limits.maxOutstandingCalls());
         } else {
+            call.queued = true;
             waiting.add(call);
-            if (tryTakeSlot()) {
+            if (tryTakeSlot() > 0) {
                 releaseSlot(); // a slot freed while we queued: hand it to the head of the queue
             }
         }
-        return call;
     }
 
-    private void armTimeout(final PendingCall call) {
+    private void register(final CallRecord call) {
+        synchronized (pending) {
+            pending.put(call.serial, call);
+        }
+    }
+
+    /** Removes {@code call} from the table if it is still there. */
+    private boolean unregister(final CallRecord call) {
+        synchronized (pending) {
+            if (pending.get(call.serial) == call) {
+                pending.remove(call.serial);
+                return true;
+            }
+            return false;
+        }
+    }
+
+    private void armTimeout(final CallRecord call) {
         if (!call.timeout.isZero()) {
             call.timeoutTask = rt.timer.schedule(() -> {
                 // Queued: it leaves at once. Sent: the server still holds it, so its slot stays taken until
@@ -227,41 +321,42 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
                 dropIfQueued(call);
                 call.completeExceptionally(new CallTimeoutException(call.procedure, call.serial, call.timeout));
             }, call.timeout.toNanos(), TimeUnit.NANOSECONDS);
-            if (call.isDone()) { // finished before the task was stored: finish() could not cancel it
+            if (call.isCompleted()) { // finished before the task was stored: finish() could not cancel it
                 call.timeoutTask.cancel(false);
             }
         }
     }
 
-    private boolean tryTakeSlot() {
+    /** Takes a slot if one is free: returns the free count before taking it, or 0 if none was free. */
+    private int tryTakeSlot() {
         int s;
         do {
             s = slots.get();
             if (s <= 0) {
-                return false;
+                return 0;
             }
         } while (!slots.compareAndSet(s, s - 1));
-        return true;
+        return s;
     }
 
     /** Holder of a slot: send this call, or pass the slot on if the call is already finished. */
-    private void admitAndSend(final PendingCall call) {
+    private void admitAndSend(final CallRecord call, final boolean alone) {
         final PooledBuffer f = call.admit();
         if (f == null) {
             releaseSlot();
             return;
         }
-        enqueue(f, false);
+        enqueue(f, false, alone);
     }
 
     /** A slot is free: give it to the first waiting call that is not finished, or return it. Any thread. */
     void releaseSlot() {
         while (true) {
-            final PendingCall next = waiting.poll();
+            final CallRecord next = waiting.poll();
             if (next == null) {
                 slots.incrementAndGet();
                 // A caller may have queued after our poll and missed the slot: take it back and retry.
-                if (waiting.isEmpty() || !tryTakeSlot()) {
+                if (waiting.isEmpty() || tryTakeSlot() == 0) {
                     return;
                 }
                 continue;
@@ -274,23 +369,23 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         }
     }
 
-    /** The caller cancelled {@code call}'s future. */
-    void abandon(final PendingCall call) {
+    /** The caller cancelled {@code call}'s future, or stopped waiting for it. */
+    void abandon(final CallRecord call) {
         dropIfQueued(call); // a sent call keeps its slot until its reply comes back (see armTimeout)
     }
 
     /** A call that was never sent leaves at once: table, queue, frame. Returns false if it was sent. */
-    private boolean dropIfQueued(final PendingCall call) {
+    private boolean dropIfQueued(final CallRecord call) {
         if (!call.finishIfQueued()) {
             return false;
         }
-        pending.remove(call.serial, call);
+        unregister(call);
         waiting.remove(call);
         return true;
     }
 
-    private void failIfPending(final PendingCall call, final Throwable error) {
-        if (pending.remove(call.serial, call)) {
+    private void failIfPending(final CallRecord call, final Throwable error) {
+        if (unregister(call)) {
             call.finish();
             call.completeExceptionally(error);
         }
@@ -298,25 +393,22 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
 
     @Override
     public byte[] call(final Procedure p, final byte[] args, final CallOptions options) {
-        final CompletableFuture<Reply> f = callAsync(p, ByteBuffer.wrap(args), options);
-        try (Reply r = f.get()) {
-            return r.toByteArray();
-        } catch (ExecutionException e) {
-            throw unwrap(e.getCause());
-        } catch (InterruptedException e) {
-            if (!f.cancel(false)) {
-                f.thenAccept(Reply::close); // answered just now: nobody will read it
-            }
-            Thread.currentThread().interrupt();
-            throw new BraidException(BraidException.Category.CANCELLED, "interrupted while waiting for call " + p, e);
-        } catch (CancellationException e) {
-            throw new BraidException(BraidException.Category.CANCELLED, "call " + p + " was cancelled", e);
+        final PooledBuffer frame = awaitReply(p, ByteBuffer.wrap(args), options);
+        try {
+            final byte[] bytes = new byte[Frames.length(frame) - PAYLOAD_OFFSET];
+            frame.byteBuffer().get(PAYLOAD_OFFSET, bytes);
+            return bytes;
+        } finally {
+            frame.release();
         }
     }
 
     static BraidException unwrap(final Throwable t) {
         if (t instanceof BraidException b) {
             return b;
+        }
+        if (t instanceof CancellationException) {
+            return new BraidException(BraidException.Category.CANCELLED, "the call was cancelled", t);
         }
         return new BraidException(BraidException.Category.IO, String.valueOf(t), t);
     }
@@ -333,13 +425,16 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     @Override
     void onReply(final PooledBuffer frame) {
         final int serial = Frames.serial(frame);
-        final PendingCall queued = pending.get(serial);
-        if (queued != null && !queued.wasSent()) {
-            final String what = Frames.describe(frame.byteBuffer(), 0);
-            frame.release();
-            throw new ProtocolException("REPLY for a call that was not sent yet: " + what);
+        final CallRecord call;
+        synchronized (pending) {
+            final CallRecord found = pending.get(serial);
+            if (found != null && !found.wasSent()) {
+                final String what = Frames.describe(frame.byteBuffer(), 0);
+                frame.release();
+                throw new ProtocolException("REPLY for a call that was not sent yet: " + what);
+            }
+            call = found == null ? null : pending.remove(serial);
         }
-        final PendingCall call = pending.remove(serial);
         if (call == null) {
             if (!issued(serial)) {
                 final String what = Frames.describe(frame.byteBuffer(), 0);
@@ -360,9 +455,8 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
             throw e;
         }
         if (Frames.status(frame) == STATUS_OK) {
-            final ReplyImpl reply = new ReplyImpl(p, serial, frame);
-            if (!call.complete(reply)) {
-                reply.close();
+            if (!call.completeWithReply(frame)) {
+                frame.release();
                 lateReplies++;
             }
             return;
@@ -376,7 +470,8 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         } finally {
             frame.release();
         }
-        if (!call.completeExceptionally(new RemoteException(error))) {
+        final RemoteException failure = new RemoteException(error);
+        if (!(call instanceof HandlerCall h ? h.completeWithError(failure) : call.completeExceptionally(failure))) {
             lateReplies++;
         }
     }
@@ -420,8 +515,10 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
             slots.release();
             throw e;
         }
-        final PendingCall call = start(p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial,
+        final FutureCall opening = new FutureCall(this);
+        start(opening, p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial,
                 STATUS_OK, args), new CallOptions(options.timeout()));
+        final FutureCall.Future call = opening.future;
         try {
             call.get().close(); // the opening reply's payload is not used
             return s;
@@ -439,7 +536,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
             throw b;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            if (dropIfQueued(call)) { // never left: the server never heard of the stream
+            if (dropIfQueued(opening)) { // never left: the server never heard of the stream
                 call.cancel(false);
                 s.fail(new BraidException(BraidException.Category.CANCELLED, "interrupted while opening stream " + p));
                 if (streamRelease && awaitingRelease.remove(serial, s)) {
@@ -507,12 +604,18 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     @Override
     void closed(final ConnectionClosedException reason) {
         failReady(reason);
-        for (PendingCall call : pending.values()) {
+        for (CallRecord call : pendingSnapshot()) {
             failIfPending(call, reason);
         }
-        PendingCall w;
+        CallRecord w;
         while ((w = waiting.poll()) != null) {
             failIfPending(w, reason);
+        }
+    }
+
+    private java.util.List<CallRecord> pendingSnapshot() {
+        synchronized (pending) {
+            return new java.util.ArrayList<>(pending.values());
         }
     }
 
@@ -523,24 +626,20 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         }
         closing = true;
         final long deadline = System.nanoTime() + cfg.closeTimeout().toNanos();
-        for (PendingCall call : pending.values()) {
-            final long left = deadline - System.nanoTime();
-            if (left <= 0) {
+        boolean allDone;
+        while (!(allDone = pendingSnapshot().stream().allMatch(CallRecord::isCompleted))
+                && deadline - System.nanoTime() > 0) {
+            if (Thread.currentThread().isInterrupted()) {
                 break;
             }
-            try {
-                call.get(left, TimeUnit.NANOSECONDS);
-            } catch (ExecutionException | CancellationException | TimeoutException e) {
-                // outcome belongs to the caller; we only wait
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
+            java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1)); // outcomes belong to
+                                                                                               // the callers; we only wait
         }
-        if (pending.values().stream().allMatch(CompletableFuture::isDone)) { // left: only abandoned calls
+        if (allDone) { // left: only abandoned calls
             closeAfterFlush();
         } else {
-            BraidRuntime.LOG.log(Level.DEBUG, this + ": " + pending.size() + " calls still pending after closeTimeout");
+            BraidRuntime.LOG.log(Level.DEBUG, this + ": " + pendingSnapshot().size()
+                    + " calls still pending after closeTimeout");
             abort();
         }
         awaitClosed(cfg.closeTimeout().toMillis() + 1000);

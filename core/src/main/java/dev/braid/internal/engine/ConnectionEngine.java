@@ -485,6 +485,15 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
      * @return false if the connection was already closed
      */
     final boolean enqueue(final PooledBuffer frame, final boolean control) {
+        return enqueue(frame, control, false);
+    }
+
+    /**
+     * {@link #enqueue(PooledBuffer, boolean)}; {@code urgent}: the frame is latency-sensitive and the
+     * connection otherwise quiet, so the backend may write it on this thread (see
+     * {@link Transport#requestUrgentFlush()}).
+     */
+    final boolean enqueue(final PooledBuffer frame, final boolean control, final boolean urgent) {
         if (closedReason != null) {
             frame.release();
             return false;
@@ -496,7 +505,11 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             return false;
         }
         laneBytes.addAndGet(length); // the reader pauses on it (see pauseForUnreadAnswers)
-        scheduleFlush();
+        if (urgent) {
+            scheduleUrgentFlush();
+        } else {
+            scheduleFlush();
+        }
         return true;
     }
 
@@ -527,11 +540,26 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         }
     }
 
+    private void scheduleUrgentFlush() {
+        if (!(boolean) FLUSH_SCHEDULED.getAndSet(this, true)) {
+            final Transport t = transport;
+            if (t != null) {
+                t.requestUrgentFlush();
+            }
+        }
+    }
+
     /**
      * Checks an outbound payload against the negotiated maximum message size before anything is allocated.
      *
      * @throws LimitExceededException naming the limit
      */
+    final void checkOutboundSize(final int payloadLength, final String kind, final Procedure p) {
+        if (payloadLength < 0 || (long) HEADER_LENGTH + payloadLength > maxOutboundMessage) {
+            checkOutboundSize(payloadLength, kind + " " + p); // builds the message only when it fails
+        }
+    }
+
     final void checkOutboundSize(final int payloadLength, final String what) {
         final long frameLength = (long) HEADER_LENGTH + payloadLength;
         if (payloadLength < 0 || frameLength > maxOutboundMessage) {
@@ -586,7 +614,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     @Override
     public void sendEvent(final Procedure p, final ByteBuffer payload) {
         checkOpen();
-        checkOutboundSize(payload.remaining(), "event " + p);
+        checkOutboundSize(payload.remaining(), "event", p);
         checkEventQueue(p);
         sent(enqueue(frameOf(p.program(), p.version(), p.procedure(), TYPE_MESSAGE, 0, STATUS_OK, payload), false));
     }
@@ -594,7 +622,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     @Override
     public void sendEvent(final Procedure p, final int length, final PayloadWriter writer) {
         checkOpen();
-        checkOutboundSize(length, "event " + p);
+        checkOutboundSize(length, "event", p);
         checkEventQueue(p);
         sent(enqueue(frameOf(p.program(), p.version(), p.procedure(), TYPE_MESSAGE, 0, STATUS_OK, length, writer),
                 false));

@@ -41,9 +41,9 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     }
 
     private final ServerConnection connection;
-    private final ProcedureRegistry.Entry entry;
-    private final PooledBuffer frame;
-    private final int serial;
+    private ProcedureRegistry.Entry entry;
+    private PooledBuffer frame;
+    private int serial;
     @SuppressWarnings("unused") // accessed through ANSWERED
     private volatile boolean answered;
     @SuppressWarnings("unused") // accessed through HOLDS
@@ -52,7 +52,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     /** The connection closed before the answer: later answers are dropped silently. */
     private volatile boolean abandoned;
     /** The stream this call opens, for a stream procedure; null for a plain call. */
-    private final StreamImpl stream;
+    final StreamImpl stream;
 
     IncomingCallImpl(final ServerConnection connection, final ProcedureRegistry.Entry entry, final PooledBuffer frame,
                      final StreamImpl stream) {
@@ -61,6 +61,31 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         this.frame = frame;
         this.serial = Frames.serial(frame);
         this.stream = stream;
+    }
+
+    /**
+     * Reader thread: reuse this record, which ran inline and answered without deferring, for the next
+     * plain call (see {@link ServerConnection#dispatch}). Plain writes, published to any later thread by the
+     * hand-offs every answer goes through.
+     */
+    IncomingCallImpl reuse(final ProcedureRegistry.Entry entry, final PooledBuffer frame) {
+        this.entry = entry;
+        this.frame = frame;
+        this.serial = Frames.serial(frame);
+        this.deferred = false;
+        this.abandoned = false;
+        HOLDS.setVolatile(this, 2);
+        ANSWERED.setVolatile(this, false);
+        return this;
+    }
+
+    /** Reader thread, after an inline run: answered, or deferred with the answer still to come. */
+    boolean deferredAndUnanswered() {
+        return deferred && !(boolean) ANSWERED.getVolatile(this);
+    }
+
+    boolean isDeferred() {
+        return deferred;
     }
 
     @Override
@@ -81,7 +106,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
                 }
             }
         } finally {
-            if (!deferred || stream != null) {
+            if ((!deferred || stream != null) && !(boolean) ANSWERED.getVolatile(this)) {
                 tryFail(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC,
                         "handler for " + entry.procedure() + " returned without replying"));
             }
@@ -157,13 +182,16 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         drop();
     }
 
-    /** The slot is returned before the reply leaves, so the client's next call always finds it free. */
+    /**
+     * The slot is returned before the reply leaves, so the client's next call always finds it free. The
+     * answer to the only call being served may be written on this thread (an urgent flush).
+     */
     private void answeredWith(final PooledBuffer reply) {
         if (stream != null) {
             stream.accepted = true;
         }
-        connection.callDone();
-        connection.enqueue(reply, false);
+        final boolean alone = connection.callDone() == 0;
+        connection.enqueue(reply, false, alone);
         drop();
     }
 
@@ -207,7 +235,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
 
     @Override
     public ByteBuffer args() {
-        return Frames.payloadView(frame);
+        return Frames.lentPayload(frame);
     }
 
     @Override
@@ -222,7 +250,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
 
     @Override
     public void reply(final ByteBuffer payload) {
-        connection.checkOutboundSize(payload.remaining(), "reply to " + entry.procedure());
+        connection.checkOutboundSize(payload.remaining(), "reply to", entry.procedure());
         final Procedure p = entry.procedure();
         final PooledBuffer f = connection.frameOf(p.program(), p.version(), p.procedure(), TYPE_REPLY, serial,
                 STATUS_OK, payload);
@@ -236,7 +264,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
 
     @Override
     public void reply(final int length, final PayloadWriter writer) {
-        connection.checkOutboundSize(length, "reply to " + entry.procedure());
+        connection.checkOutboundSize(length, "reply to", entry.procedure());
         final Procedure p = entry.procedure();
         final PooledBuffer f = connection.frameOf(p.program(), p.version(), p.procedure(), TYPE_REPLY, serial,
                 STATUS_OK, length, writer);

@@ -114,7 +114,14 @@ public final class ServerConnection extends ConnectionEngine {
                     peerStreamWindow, 2);
             streams.put(serial, stream);
         }
-        final IncomingCallImpl call = new IncomingCallImpl(this, entry, frame, stream);
+        final IncomingCallImpl spare = spareCall;
+        final IncomingCallImpl call;
+        if (spare != null && stream == null) {
+            spareCall = null;
+            call = spare.reuse(entry, frame);
+        } else {
+            call = new IncomingCallImpl(this, entry, frame, stream);
+        }
         if (inFlight.get() >= limit) { // only this thread increments, so the count cannot rise under us
             parked = call;
             return pauseReading();
@@ -125,6 +132,10 @@ public final class ServerConnection extends ConnectionEngine {
 
     private void dispatch(final IncomingCallImpl call) {
         inFlight.incrementAndGet();
+        if (call.mode() == HandlerMode.NON_BLOCKING && call.stream == null) {
+            runInline(call);
+            return;
+        }
         unanswered.add(call);
         if (closedReason != null && unanswered.remove(call)) {
             call.neverRun(); // raced with close
@@ -140,6 +151,32 @@ public final class ServerConnection extends ConnectionEngine {
             }
         }
     }
+
+    /**
+     * Reader thread: a plain non-blocking call runs here and now. It is entered in {@link #unanswered} only
+     * if it deferred its answer (most answer before returning, and then cost no set entry); one that
+     * answered is kept as {@link #spareCall} for the next call, so this path allocates nothing.
+     */
+    private void runInline(final IncomingCallImpl call) {
+        if (closedReason != null) {
+            call.neverRun();
+            return;
+        }
+        call.run();
+        if (call.deferredAndUnanswered()) {
+            unanswered.add(call);
+            if ((!call.deferredAndUnanswered() || closedReason != null) && unanswered.remove(call)) {
+                if (closedReason != null) {
+                    call.abandon(); // the close may have missed it: it was not in the set yet
+                }
+            }
+        } else if (!call.isDeferred()) {
+            spareCall = call;
+        }
+    }
+
+    /** Reader-owned: a record that ran inline and answered, reused by the next plain call. */
+    private IncomingCallImpl spareCall;
 
     /** Reader context, when reading resumes: dispatch the call that was parked at the limit, if a slot is free. */
     @Override
@@ -166,13 +203,14 @@ public final class ServerConnection extends ConnectionEngine {
         return false; // stop decoding now; the resume re-enters onInbound(0)
     }
 
-    /** A call was answered (or dropped with the connection). Any thread. */
-    void callDone() {
+    /** A call was answered (or dropped with the connection). Any thread. Returns the calls still in flight. */
+    int callDone() {
         callsServed.increment();
-        inFlight.decrementAndGet();
+        final int left = inFlight.decrementAndGet();
         if ((boolean) READ_PAUSED.getVolatile(this) && READ_PAUSED.compareAndSet(this, true, false)) {
             transport.setReadSuspended(false);
         }
+        return left;
     }
 
     private void onExtensionCall(final PooledBuffer frame, final int vers, final int proc) {

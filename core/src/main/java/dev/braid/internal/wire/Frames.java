@@ -95,6 +95,14 @@ public final class Frames {
         return b.slice(PAYLOAD_OFFSET, length(frame) - PAYLOAD_OFFSET).asReadOnlyBuffer();
     }
 
+    /**
+     * Like {@link #payloadView} without allocating: the frame's reusable view (see
+     * {@link PooledBuffer#readOnlyView}), for payloads lent for the duration of a callback.
+     */
+    public static ByteBuffer lentPayload(final PooledBuffer frame) {
+        return frame.readOnlyView(PAYLOAD_OFFSET, length(frame) - PAYLOAD_OFFSET);
+    }
+
     /** One-line description of a frame's header, for errors and logs. */
     public static String describe(final ByteBuffer b, final int offset) {
         return FrameHeader.typeName(b.getInt(offset + TYPE_OFFSET)) + "/"

@@ -1,17 +1,17 @@
-package dev.braid.buffer;
+package dev.braid.internal.concurrent;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
 /**
  * Bounded many-producer many-consumer queue (Dmitry Vyukov's sequence-numbered ring), lock-free and
- * allocation-free after construction. Used for the pool's free lists.
+ * allocation-free after construction. Used for the buffer pool's free lists, recycled call records and event-loop task queues.
  *
  * <p>Memory ordering: a producer writes the element (plain) and then publishes the slot by a release
  * store of its sequence; a consumer acquires the sequence before it reads the element, and releases the
  * slot for the next lap with another release store. The head and tail counters are claimed with CAS.
  */
-final class MpmcArrayQueue<E> {
+public final class MpmcArrayQueue<E> {
     private static final VarHandle SEQUENCES = MethodHandles.arrayElementVarHandle(long[].class);
     private static final VarHandle ELEMENTS = MethodHandles.arrayElementVarHandle(Object[].class);
     private static final VarHandle HEAD;
@@ -37,7 +37,7 @@ final class MpmcArrayQueue<E> {
     private volatile long head;
     @SuppressWarnings("unused") private long p21, p22, p23, p24, p25, p26, p27;
 
-    MpmcArrayQueue(final int requestedCapacity) {
+    public MpmcArrayQueue(final int requestedCapacity) {
         final int capacity = Math.max(2, Integer.highestOneBit(Math.max(1, requestedCapacity - 1)) << 1);
         sequences = new long[capacity];
         elements = new Object[capacity];
@@ -47,12 +47,12 @@ final class MpmcArrayQueue<E> {
         }
     }
 
-    int capacity() {
+    public int capacity() {
         return elements.length;
     }
 
     /** Returns false if the queue is full. */
-    boolean offer(final E e) {
+    public boolean offer(final E e) {
         long t = (long) TAIL.getVolatile(this);
         while (true) {
             final int index = (int) t & mask;
@@ -73,9 +73,14 @@ final class MpmcArrayQueue<E> {
         }
     }
 
+    /** Whether the queue looked empty at some instant during the call (exact only when no one offers or polls). */
+    public boolean isEmpty() {
+        return (long) HEAD.getVolatile(this) == (long) TAIL.getVolatile(this);
+    }
+
     /** Returns null if the queue is empty. */
     @SuppressWarnings("unchecked")
-    E poll() {
+    public E poll() {
         long h = (long) HEAD.getVolatile(this);
         while (true) {
             final int index = (int) h & mask;

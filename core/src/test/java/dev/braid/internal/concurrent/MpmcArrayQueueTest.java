@@ -1,4 +1,4 @@
-package dev.braid.buffer;
+package dev.braid.internal.concurrent;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;

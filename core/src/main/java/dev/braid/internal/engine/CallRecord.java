@@ -1,19 +1,19 @@
 package dev.braid.internal.engine;
 
 import dev.braid.Procedure;
-import dev.braid.Reply;
 import dev.braid.buffer.PooledBuffer;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledFuture;
 
 /**
- * A client call from creation to completion. It is the future the caller holds.
+ * A client call from creation to completion, as the connection's pending table holds it. Subclasses say
+ * how the outcome reaches the caller: {@link FutureCall} (a {@code CompletableFuture}), {@link BlockingCall}
+ * (a waiting thread) and {@link HandlerCall} (a {@link dev.braid.ReplyHandler}); the last two are recycled.
  *
- * <h2>States</h2>
+ * <h2>Sending states</h2>
  * <pre>
  *   NEW ──admit()──▶ ADMITTED ──finish()──▶ DONE
  *    └──────────────finish()──────────────▶ DONE
@@ -24,9 +24,19 @@ import java.util.concurrent.ScheduledFuture;
  * out of NEW, and a slot is returned exactly once.
  *
  * <p>Who calls {@link #finish()}: only the thread that removed this call from the connection's pending
- * table (reply, timeout, cancel or close), so it runs exactly once; that thread then completes the future.
+ * table (reply or close), or the one that dropped it while still queued, so it runs once per use.
+ *
+ * <h2>Outcome</h2>
+ * {@link #completeWithReply} (reader thread, takes the reply frame) and {@link #completeExceptionally}
+ * (any thread) race; exactly one wins, as with a future. The loser's frame is released by the caller.
+ *
+ * <h2>Recycling</h2>
+ * A record is reused only after a clean run: answered by the reader, consumed, never queued for a slot
+ * and never given a timer. Every other path (timeout, interrupt, cancel, close, queued) leaves it to the
+ * garbage collector, because another thread (the timer, the slot queue, a late reply) may still hold it.
+ * {@link #reset} then starts a new use with a new serial.
  */
-final class PendingCall extends CompletableFuture<Reply> {
+abstract class CallRecord {
     static final int NEW = 0;
     static final int ADMITTED = 1;
     static final int DONE = 2;
@@ -34,36 +44,44 @@ final class PendingCall extends CompletableFuture<Reply> {
 
     static {
         try {
-            STATE = MethodHandles.lookup().findVarHandle(PendingCall.class, "state", int.class);
+            STATE = MethodHandles.lookup().findVarHandle(CallRecord.class, "state", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
     }
 
     final ClientConnection connection;
-    final Procedure procedure;
-    final int serial;
-    final Duration timeout;
+    Procedure procedure;
+    int serial;
+    Duration timeout;
     /** Owned by this call while NEW; taken by admit() or released by finish(). */
     private PooledBuffer frame;
     @SuppressWarnings("unused") // accessed through STATE
     private volatile int state;
     volatile ScheduledFuture<?> timeoutTask;
+    /** Went through the slot queue: a slot-holder may still look at it, so it is never recycled. */
+    volatile boolean queued;
 
-    PendingCall(final ClientConnection connection, final Procedure procedure, final int serial,
-                final PooledBuffer frame, final Duration timeout) {
+    CallRecord(final ClientConnection connection) {
         this.connection = connection;
+    }
+
+    /** Starts a use: caller's thread, before the record is published to the pending table. */
+    void reset(final Procedure procedure, final int serial, final PooledBuffer frame, final Duration timeout) {
         this.procedure = procedure;
         this.serial = serial;
         this.frame = frame;
         this.timeout = timeout;
+        this.timeoutTask = null;
+        this.queued = false;
+        STATE.setRelease(this, NEW);
     }
 
     /**
      * NEW to ADMITTED. Returns the frame to send (ownership passes to the caller), or null if the call was
      * already finished (the frame was released then).
      */
-    PooledBuffer admit() {
+    final PooledBuffer admit() {
         if (!STATE.compareAndSet(this, NEW, ADMITTED)) {
             return null;
         }
@@ -77,14 +95,11 @@ final class PendingCall extends CompletableFuture<Reply> {
      * NEW to DONE, if the call is still queued (never sent): releases its frame. Returns false if it was
      * already sent (or done): a sent call keeps its slot until its reply, however late, comes back.
      */
-    boolean finishIfQueued() {
+    final boolean finishIfQueued() {
         if (!STATE.compareAndSet(this, NEW, DONE)) {
             return false;
         }
-        final ScheduledFuture<?> t = timeoutTask;
-        if (t != null) {
-            t.cancel(false);
-        }
+        cancelTimer();
         connection.queuedCalls.decrementAndGet();
         final PooledBuffer f = frame;
         frame = null;
@@ -92,12 +107,9 @@ final class PendingCall extends CompletableFuture<Reply> {
         return true;
     }
 
-    /** Any state to DONE. Returns the outstanding slot or releases the unsent frame. Exactly once. */
-    void finish() {
-        final ScheduledFuture<?> t = timeoutTask;
-        if (t != null) {
-            t.cancel(false);
-        }
+    /** Any state to DONE. Returns the outstanding slot or releases the unsent frame. Once per use. */
+    final void finish() {
+        cancelTimer();
         final int prev = (int) STATE.getAndSet(this, DONE);
         if (prev == ADMITTED) {
             connection.releaseSlot();
@@ -109,19 +121,29 @@ final class PendingCall extends CompletableFuture<Reply> {
         }
     }
 
+    private void cancelTimer() {
+        final ScheduledFuture<?> t = timeoutTask;
+        if (t != null) {
+            t.cancel(false);
+        }
+    }
+
     /** Whether the call's frame went to the writer (it left NEW by admission). */
-    boolean wasSent() {
+    final boolean wasSent() {
         return (int) STATE.getVolatile(this) != NEW; // admitted before its frame is queued, so before any reply
     }
 
-    @Override
-    public boolean cancel(final boolean mayInterruptIfRunning) {
-        final boolean cancelled = super.cancel(mayInterruptIfRunning);
-        if (cancelled) {
-            connection.abandon(this);
-        }
-        return cancelled;
-    }
+    /**
+     * Reader thread: the call's OK reply. Ownership of {@code reply} passes to this record if it returns
+     * true; on false (the call was already completed: timed out, cancelled) the caller releases it.
+     */
+    abstract boolean completeWithReply(PooledBuffer reply);
+
+    /** Any thread: the call failed. Returns false if it was already completed. */
+    abstract boolean completeExceptionally(Throwable error);
+
+    /** Whether an outcome has been set (or the caller gave up). */
+    abstract boolean isCompleted();
 
     @Override
     public String toString() {
