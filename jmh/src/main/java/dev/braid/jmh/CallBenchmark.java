@@ -44,7 +44,7 @@ public class CallBenchmark {
     }
 
     @TearDown(Level.Trial)
-    public void tearDown() throws Exception {
+    public void tearDown() {
         pipeline.drain();
         fixture.close();
     }
@@ -59,7 +59,7 @@ public class CallBenchmark {
     @Benchmark
     @BenchmarkMode(Mode.Throughput)
     @OutputTimeUnit(TimeUnit.SECONDS)
-    public int pipelined() throws InterruptedException {
+    public int pipelined() {
         return pipeline.next();
     }
 }
