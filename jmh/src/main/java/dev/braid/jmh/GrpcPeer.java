@@ -109,7 +109,14 @@ final class GrpcPeer {
         @Override
         public byte[] parse(InputStream stream) {
             try {
-                return stream.readAllBytes();
+                if (stream instanceof KnownLength) { // always, from gRPC's deframer: exact-size array, one copy
+                    final byte[] b = new byte[stream.available()];
+                    if (stream.readNBytes(b, 0, b.length) != b.length) {
+                        throw new IOException("short message");
+                    }
+                    return b;
+                }
+                return stream.readAllBytes(); // (allocates 16 KiB scratch buffers: avoided above)
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
