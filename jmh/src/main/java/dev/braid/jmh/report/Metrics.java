@@ -131,7 +131,7 @@ public final class Metrics {
         return Math.abs(v) < 0.01 ? "≈ 0" : format(v);
     }
 
-    /** A figure with about four significant digits and no exponent, "—" for NaN. */
+    /** About three significant digits (all of the integer part, with thousands separators), no exponent; "—" for NaN. */
     public static String format(final double v) {
         if (Double.isNaN(v) || Double.isInfinite(v)) {
             return "—";
@@ -143,8 +143,10 @@ public final class Metrics {
         } else if (a >= 1000) {
             pattern = "%,.0f";
         } else if (a >= 100) {
-            pattern = "%.1f";
+            pattern = "%.0f";
         } else if (a >= 10) {
+            pattern = "%.1f";
+        } else if (a >= 1) {
             pattern = "%.2f";
         } else if (a >= 0.01) {
             pattern = "%.3f";

@@ -496,7 +496,7 @@ public final class Report {
             }
         }
         return new LatencyChart("Call latency, alone and beside streams",
-                "FairnessBenchmark: one call in flight; loaded = 2 uploads + 2 downloads on the same connection",
+                "Fairness benchmarks: one call in flight; loaded = the same calls beside 2 uploads + 2 downloads on the connection",
                 series);
     }
 

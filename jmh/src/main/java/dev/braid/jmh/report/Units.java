@@ -5,27 +5,27 @@ public final class Units {
     private Units() {
     }
 
-    /** Seconds in one of JMH's time units ("ns", "us", "ms", "s", "min"), or NaN for anything else. */
-    static double seconds(final String timeUnit) {
+    /** Nanoseconds in one of JMH's time units ("ns", "us", "ms", "s", "min", "hr"), or NaN for anything else. */
+    static double nanos(final String timeUnit) {
         return switch (timeUnit) {
-            case "ns" -> 1e-9;
-            case "us", "µs" -> 1e-6;
-            case "ms" -> 1e-3;
-            case "s" -> 1.0;
-            case "min" -> 60.0;
-            case "hr" -> 3600.0;
+            case "ns" -> 1.0;
+            case "us", "µs" -> 1e3;
+            case "ms" -> 1e6;
+            case "s" -> 1e9;
+            case "min" -> 60e9;
+            case "hr" -> 3600e9;
             default -> Double.NaN;
         };
     }
 
     /** True for a time-per-operation unit such as "us/op". */
     public static boolean isTimePerOp(final String unit) {
-        return unit != null && unit.endsWith("/op") && !Double.isNaN(seconds(unit.substring(0, unit.length() - 3)));
+        return unit != null && unit.endsWith("/op") && !Double.isNaN(nanos(unit.substring(0, unit.length() - 3)));
     }
 
     /** True for an operations-per-time unit such as "ops/s". */
     public static boolean isOpsPerTime(final String unit) {
-        return unit != null && unit.startsWith("ops/") && !Double.isNaN(seconds(unit.substring(4)));
+        return unit != null && unit.startsWith("ops/") && !Double.isNaN(nanos(unit.substring(4)));
     }
 
     /** A value in a time-per-operation unit, in microseconds; NaN when the unit is not one. */
@@ -33,7 +33,7 @@ public final class Units {
         if (!isTimePerOp(unit)) {
             return Double.NaN;
         }
-        return value * seconds(unit.substring(0, unit.length() - 3)) * 1e6;
+        return value * nanos(unit.substring(0, unit.length() - 3)) / 1e3;
     }
 
     /** A value in an operations-per-time unit, per second; NaN when the unit is not one. */
@@ -41,6 +41,6 @@ public final class Units {
         if (!isOpsPerTime(unit)) {
             return Double.NaN;
         }
-        return value / seconds(unit.substring(4));
+        return value * 1e9 / nanos(unit.substring(4));
     }
 }
