@@ -83,19 +83,23 @@ public final class Baselines {
     /**
      * One check.
      *
+     * @param statistic how a score is taken over the iterations (both sides of a ratio); mean unless given
      * @param reference null for a plain figure (allocation); else the figure is this benchmark's divided by it
      */
-    public record Check(String id, String benchmark, Map<String, String> params, String metric, Reference reference,
-                        double baseline, Better better, Tolerance tolerance) {
-        /** "gc.alloc.rate.norm" or "p50 / RawCallBenchmark.roundTrip p50". */
+    public record Check(String id, String benchmark, Map<String, String> params, String metric,
+                        Metrics.Statistic statistic, Reference reference, double baseline, Better better,
+                        Tolerance tolerance) {
+        /** "gc.alloc.rate.norm", "min gc.alloc.rate.norm" or "p50 / RawCallBenchmark.roundTrip p50". */
         public String metricText() {
+            final String prefix = statistic == Metrics.Statistic.MEAN ? ""
+                    : statistic.name().toLowerCase(java.util.Locale.ROOT) + " ";
             if (reference == null) {
-                return metric;
+                return prefix + metric;
             }
             final String b = reference.benchmark();
             final String shortName = b.substring(b.lastIndexOf('.', b.lastIndexOf('.') - 1) + 1);
             final String p = reference.params().isEmpty() ? "" : " {" + Metrics.paramsText(reference.params()) + "}";
-            return metric + " / " + shortName + p + " " + reference.metric();
+            return prefix + metric + " / " + shortName + p + " " + reference.metric();
         }
     }
 
@@ -178,7 +182,15 @@ public final class Baselines {
                 throw new IOException("unknown tolerance \"" + key + "\" (absolute, relative, factor)");
             }
         }
-        return new Check(id, benchmark, params(o), metric, reference, baseline, better, tolerance);
+        final String statisticText = o.has("statistic") ? o.get("statistic").getAsString() : "mean";
+        final Metrics.Statistic statistic = switch (statisticText) {
+            case "mean" -> Metrics.Statistic.MEAN;
+            case "min" -> Metrics.Statistic.MIN;
+            case "max" -> Metrics.Statistic.MAX;
+            default -> throw new IOException("\"statistic\" must be \"mean\", \"min\" or \"max\", not \""
+                    + statisticText + "\"");
+        };
+        return new Check(id, benchmark, params(o), metric, statistic, reference, baseline, better, tolerance);
     }
 
     private static String required(final JsonObject o, final String key) throws IOException {

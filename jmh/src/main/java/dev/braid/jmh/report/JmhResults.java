@@ -93,14 +93,22 @@ public final class JmhResults {
     }
 
     private static Metric metric(final JsonObject m) {
-        final Map<Double, Double> percentiles = new TreeMap<>();
+        final TreeMap<Double, Double> percentiles = new TreeMap<>();
         if (m.has("scorePercentiles")) {
             for (final Map.Entry<String, JsonElement> p : m.getAsJsonObject("scorePercentiles").entrySet()) {
                 percentiles.put(Double.parseDouble(p.getKey()), number(p.getValue()));
             }
         }
-        return Metric.withPercentiles(number(m.get("score")), number(m.get("scoreError")),
-                text(m, "scoreUnit"), percentiles);
+        final List<Double> iterations = new ArrayList<>();
+        if (m.has("rawData") && m.get("rawData").isJsonArray()) {
+            for (final JsonElement fork : m.getAsJsonArray("rawData")) {
+                for (final JsonElement v : fork.getAsJsonArray()) {
+                    iterations.add(number(v));
+                }
+            }
+        }
+        return new Metric(number(m.get("score")), number(m.get("scoreError")), text(m, "scoreUnit"), percentiles,
+                iterations);
     }
 
     /** A JSON number, or NaN for JMH's "NaN" strings, null and anything else. */

@@ -1,23 +1,23 @@
 package dev.braid.jmh.report;
 
 import java.util.Collections;
-import java.util.Map;
+import java.util.List;
 import java.util.NavigableMap;
 import java.util.TreeMap;
 
 /**
  * One figure of a JMH result: its score (mean for average and sample time, rate for throughput), error,
- * unit and, for sample-time metrics, its percentiles keyed by percent (50.0, 99.9, 99.99...).
- * Values JMH wrote as "NaN" are {@link Double#NaN}. Immutable.
+ * unit, for sample-time metrics its percentiles keyed by percent (50.0, 99.9, 99.99...), and the value of
+ * each measurement iteration where JMH wrote them ({@code rawData}, all forks in order; empty for sample-time
+ * primary metrics, which JMH writes as a histogram). Values JMH wrote as "NaN" are {@link Double#NaN}.
+ * Immutable.
  */
-public record Metric(double score, double scoreError, String unit, NavigableMap<Double, Double> percentiles) {
+public record Metric(double score, double scoreError, String unit, NavigableMap<Double, Double> percentiles,
+                     List<Double> iterations) {
 
     public Metric {
         percentiles = Collections.unmodifiableNavigableMap(new TreeMap<>(percentiles));
-    }
-
-    public static Metric of(final double score, final String unit) {
-        return new Metric(score, Double.NaN, unit, new TreeMap<>());
+        iterations = List.copyOf(iterations);
     }
 
     /** The given percentile (percent, e.g. 99.9), or NaN when JMH did not record it. */
@@ -41,8 +41,13 @@ public record Metric(double score, double scoreError, String unit, NavigableMap<
         return Units.toMicros(score, unit) * 1_000.0;
     }
 
-    static Metric withPercentiles(final double score, final double error, final String unit,
-                                  final Map<Double, Double> percentiles) {
-        return new Metric(score, error, unit, new TreeMap<>(percentiles));
+    /** The lowest measurement iteration, or NaN when JMH wrote none. */
+    public double minIteration() {
+        return iterations.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN);
+    }
+
+    /** The highest measurement iteration, or NaN when JMH wrote none. */
+    public double maxIteration() {
+        return iterations.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
     }
 }

@@ -22,32 +22,57 @@ public final class Metrics {
     private Metrics() {
     }
 
+    /** How a score is taken over the measurement iterations. */
+    public enum Statistic {
+        /** JMH's score: the mean over all iterations. */
+        MEAN,
+        /** The lowest iteration, e.g. allocation once the JIT has finished (a real regression is in every one). */
+        MIN,
+        /** The highest iteration. */
+        MAX
+    }
+
     /**
      * The figure named by {@code spec} in {@code r}, with times in µs and rates in ops/s (other units as
      * written), or NaN when the result does not have it.
      */
     public static double value(final JmhResult r, final String spec) {
-        if (r.secondary(spec) != null) {
-            return normalised(r.secondary(spec).score(), r.secondary(spec).unit());
-        }
-        final int colon = spec.lastIndexOf(':');
-        final Metric m;
-        final String figure;
-        if (colon >= 0) {
-            m = r.secondary(spec.substring(0, colon));
-            figure = spec.substring(colon + 1);
-        } else {
-            m = r.primary();
-            figure = spec;
-        }
+        return value(r, spec, Statistic.MEAN);
+    }
+
+    /**
+     * As {@link #value(JmhResult, String)}; a score (not a percentile) is taken with {@code statistic}, which
+     * is NaN when it is not the mean and JMH wrote no per-iteration values.
+     */
+    public static double value(final JmhResult r, final String spec, final Statistic statistic) {
+        final Metric m = metric(r, spec);
         if (m == null) {
             return Double.NaN;
         }
+        final String figure = r.secondary(spec) != null ? "score"
+                : spec.lastIndexOf(':') >= 0 ? spec.substring(spec.lastIndexOf(':') + 1) : spec;
         if (figure.equals("score")) {
-            return normalised(m.score(), m.unit());
+            final double v = switch (statistic) {
+                case MEAN -> m.score();
+                case MIN -> m.minIteration();
+                case MAX -> m.maxIteration();
+            };
+            return normalised(v, m.unit());
         }
         final double percent = percent(figure);
         return Double.isNaN(percent) ? Double.NaN : normalised(m.percentile(percent), m.unit());
+    }
+
+    /** The metric {@code spec} refers to: a secondary metric by full name, a secondary's, or the primary. */
+    private static Metric metric(final JmhResult r, final String spec) {
+        if (r.secondary(spec) != null) {
+            return r.secondary(spec);
+        }
+        final int colon = spec.lastIndexOf(':');
+        if (colon >= 0) {
+            return r.secondary(spec.substring(0, colon));
+        }
+        return spec.equals("score") || isPercentile(spec) ? r.primary() : null;
     }
 
     /** Whether {@code figure} names a percentile, such as {@code p99.9}. */
@@ -68,15 +93,9 @@ public final class Metrics {
         }
     }
 
-    /** The unit {@link #value} reports the figure in: "us/op", "ops/s" or JMH's own. */
+    /** The unit {@link #value} reports the figure in: "us/op", "ops/s" or JMH's own; empty when absent. */
     public static String unit(final JmhResult r, final String spec) {
-        final Metric m;
-        if (r.secondary(spec) != null) {
-            m = r.secondary(spec);
-        } else {
-            final int colon = spec.lastIndexOf(':');
-            m = colon >= 0 ? r.secondary(spec.substring(0, colon)) : r.primary();
-        }
+        final Metric m = metric(r, spec);
         if (m == null) {
             return "";
         }

@@ -141,9 +141,9 @@ public final class RegressionCheck {
         if (found.size() > 1) {
             return new Outcome(c, Double.NaN, limit, Status.FAIL, ambiguous(c.benchmark(), found));
         }
-        double measured = Metrics.value(found.get(0), c.metric());
+        double measured = Metrics.value(found.get(0), c.metric(), c.statistic());
         if (Double.isNaN(measured)) {
-            return new Outcome(c, Double.NaN, limit, Status.FAIL, noFigure(c.metric(), c.benchmark(), c.params()));
+            return new Outcome(c, Double.NaN, limit, Status.FAIL, noFigure(c, c.metric(), c.benchmark(), c.params()));
         }
         if (c.reference() != null) {
             final Baselines.Reference ref = c.reference();
@@ -155,10 +155,10 @@ public final class RegressionCheck {
             if (refs.size() > 1) {
                 return new Outcome(c, Double.NaN, limit, Status.FAIL, "reference " + ambiguous(ref.benchmark(), refs));
             }
-            final double denominator = Metrics.value(refs.get(0), ref.metric());
+            final double denominator = Metrics.value(refs.get(0), ref.metric(), c.statistic());
             if (Double.isNaN(denominator)) {
                 return new Outcome(c, Double.NaN, limit, Status.FAIL,
-                        "reference " + noFigure(ref.metric(), ref.benchmark(), ref.params()));
+                        "reference " + noFigure(c, ref.metric(), ref.benchmark(), ref.params()));
             }
             if (denominator == 0) {
                 return new Outcome(c, Double.NaN, limit, Status.FAIL,
@@ -190,8 +190,12 @@ public final class RegressionCheck {
                 + "): name more params";
     }
 
-    private static String noFigure(final String metric, final String benchmark, final Map<String, String> params) {
-        return "no " + metric + " for " + name(benchmark, params)
+    private static String noFigure(final Check c, final String metric, final String benchmark,
+                                   final Map<String, String> params) {
+        final String what = c.statistic() == Metrics.Statistic.MEAN ? metric
+                : c.statistic().name().toLowerCase(java.util.Locale.ROOT) + " " + metric
+                + " (needs per-iteration values)";
+        return "no " + what + " for " + name(benchmark, params)
                 + (metric.startsWith("gc.") ? " (run JMH with -prof gc)" : "");
     }
 

@@ -150,6 +150,27 @@ class RegressionCheckTest {
     }
 
     @Test
+    void minStatisticTakesTheBestIterationAndNeedsPerIterationValues() throws IOException {
+        final JmhResult encode = Fixtures.results(Fixtures.CODEC_POOL_REAL)
+                .first("dev.braid.jmh.CodecBenchmark.encodeCall", java.util.Map.of("payload", "4096")).orElseThrow();
+        final List<Double> iterations = encode.secondary(Metrics.ALLOC_NORM).iterations();
+        assertThat(iterations).hasSize(2);
+        final double min = Math.min(iterations.get(0), iterations.get(1));
+        assertThat(Metrics.value(encode, Metrics.ALLOC_NORM, Metrics.Statistic.MIN)).isEqualTo(min);
+        assertThat(Metrics.value(encode, Metrics.ALLOC_NORM, Metrics.Statistic.MAX)).isGreaterThan(min);
+        assertThat(Metrics.value(encode, Metrics.ALLOC_NORM)).isEqualTo(encode.allocBytesPerOp());
+
+        // a sample-time primary score has a histogram, not per-iteration values
+        final Outcome o = outcome("\"benchmark\": \"dev.braid.jmh.RawCallBenchmark.roundTrip\", \"metric\": \"score\","
+                + " \"statistic\": \"min\", \"baseline\": 22, \"better\": \"lower\", \"tolerance\": {\"factor\": 2}");
+        assertThat(o.status()).isEqualTo(Status.FAIL);
+        assertThat(o.note()).isEqualTo("no min score (needs per-iteration values) for dev.braid.jmh.RawCallBenchmark.roundTrip");
+        assertThat(o.check().metricText()).isEqualTo("min score");
+        assertThatThrownBy(() -> one(nioAlloc("1", "lower", "{}") + ", \"statistic\": \"median\""))
+                .hasMessageContaining("\"statistic\" must be \"mean\", \"min\" or \"max\"");
+    }
+
+    @Test
     void rewriteSetsBaselinesToTheMeasuredValuesAndKeepsTolerances(@TempDir final Path dir) throws IOException {
         final Path baselines = dir.resolve("baselines.json");
         Files.copy(Fixtures.path(Fixtures.BASELINES_SUITE), baselines);
