@@ -5,7 +5,6 @@ import dev.braid.spi.ConnectionHandler;
 import dev.braid.spi.Transport;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPromise;
@@ -83,6 +82,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     private static final int MAX_READS_PER_EVENT = 16;
     /** Size of the Netty buffers used only while reads cannot go to the handler (see the class comment). */
     private static final int SPILL_READ_SIZE = 64 * 1024;
+    private static final int VIEW_CACHE = 16;
 
     static {
         try {
@@ -130,9 +130,16 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     private boolean readSuspended;
     /** Netty has reported end of stream; told to the handler once {@link #pending} is delivered. */
     private boolean inputEnded;
-    /** The view handed to Netty by the last allocation, and the handler buffer it shows. */
+    /** The view handed to Netty by the last allocation, the handler buffer it shows, and its position then. */
     private ByteBuf view;
     private ByteBuffer viewed;
+    private int viewStart;
+    /**
+     * Views made so far, reused for reads into the same buffer (the decoder's read buffer, and the pooled
+     * buffers of large frames, which come back from the pool): see {@link InboundView}. Evicted round-robin.
+     */
+    private final InboundView[] views = new InboundView[VIEW_CACHE];
+    private int nextView;
     /** Bytes Netty read that the handler could not take yet (suspended); owned here until copied or released. */
     private ArrayDeque<ByteBuf> pending;
 
@@ -253,12 +260,37 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
             final ByteBuffer in = handler.inboundBuffer();
             if (in.hasRemaining()) {
                 viewed = in;
-                view = Unpooled.wrappedBuffer(in).clear(); // a view of position..limit, writer index 0
+                viewStart = in.position();
+                view = viewOf(in).setIndex(viewStart, viewStart); // recv fills position..limit
                 return view;
             }
         }
         view = null;
         return alloc.directBuffer(SPILL_READ_SIZE); // Netty reads past a suspension only after EPOLLRDHUP; see above
+    }
+
+    /** A view of {@code in} up to its limit: a cached one if there is one for the same buffer and limit. */
+    private InboundView viewOf(final ByteBuffer in) {
+        for (InboundView v : views) {
+            if (v != null && v.base == in && v.limit == in.limit() && v.refCnt() > 0) {
+                if (v.refCnt() < 2) {
+                    v.retain(); // Netty releases a buffer a read left empty; the cache's own reference survives that
+                }
+                return v;
+            }
+        }
+        final InboundView v = new InboundView(in);
+        v.retain(); // the cache's reference, besides the one a read may consume (see above)
+        dropView(views[nextView]);
+        views[nextView] = v;
+        nextView = (nextView + 1) % VIEW_CACHE;
+        return v;
+    }
+
+    private static void dropView(final InboundView v) {
+        if (v != null && v.refCnt() > 0) {
+            v.release(v.refCnt()); // frees nothing: the memory is braid's
+        }
     }
 
     /** Called by {@link InboundAllocator}: whether Netty should try another read in this round. */
@@ -275,11 +307,10 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         }
         try {
             if (buf == view) {
-                final int n = buf.writerIndex();
+                final int n = buf.writerIndex() - viewStart;
                 final ByteBuffer in = viewed;
                 view = null;
-                viewed = null;
-                buf.release(); // frees nothing: the memory is the handler's
+                viewed = null; // the view stays cached (not released) for the next read into the same buffer
                 in.position(in.position() + n);
                 handler.onInbound(n);
             } else {
@@ -481,6 +512,10 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
                     // protocol error) leave before the socket closes
         }
         closed = true;
+        for (int i = 0; i < views.length; i++) {
+            dropView(views[i]);
+            views[i] = null;
+        }
         if (pending != null) {
             ByteBuf b;
             while ((b = pending.poll()) != null) {
