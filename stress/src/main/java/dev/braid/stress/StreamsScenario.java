@@ -133,14 +133,14 @@ final class StreamsScenario implements Callable<Integer> {
                 final long allowed = bound.side() + StreamBound.poolRetention();
                 out.println("  bound (docs/design.md §8): " + bound.describe());
                 verdict.check(peaks.peakPool(0) <= allowed, "client pool peak " + Memory.mib(peaks.peakPool(0))
-                        + " <= bound " + Memory.mib(allowed));
+                        + " (bound <= " + Memory.mib(allowed) + ")");
                 verdict.check(peaks.peakPool(1) <= allowed, "server pool peak " + Memory.mib(peaks.peakPool(1))
-                        + " <= bound " + Memory.mib(allowed));
+                        + " (bound <= " + Memory.mib(allowed) + ")");
                 verdict.check(peaks.peakDirect() - directBase <= 2 * allowed, "direct memory peak above start "
-                        + Memory.mib(peaks.peakDirect() - directBase) + " <= 2 sides x bound " + Memory.mib(2 * allowed));
+                        + Memory.mib(peaks.peakDirect() - directBase) + " (bound <= 2 sides x " + Memory.mib(allowed) + ")");
                 final long heapBudget = streams * heapPerStream;
                 verdict.check(heapAllOpen - heapBase <= heapBudget, String.format(Locale.ROOT,
-                        "heap after GC with all streams open, above start %s (%,d B per stream) <= budget %s (%,d B per stream)",
+                        "heap after GC with all streams open, above start %s = %,d B per stream (budget <= %s = %,d B per stream)",
                         Memory.mib(heapAllOpen - heapBase), (heapAllOpen - heapBase) / streams, Memory.mib(heapBudget),
                         heapPerStream));
             } finally {

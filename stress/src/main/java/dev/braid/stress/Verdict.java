@@ -16,8 +16,6 @@ final class Verdict {
 
     Verdict(final PrintStream out) {
         this.out = out;
-        out.println();
-        out.println("checks:");
     }
 
     /** Records a check; {@code what} names the figure, its value and the bound, e.g. "p99 ratio 1.8 <= 3.0". */
