@@ -89,7 +89,7 @@ final class FairnessScenario implements Callable<Integer> {
                     .bind(0);
             try (server; Connection c = braid.connect(server.address())) {
                 System.out.printf(Locale.ROOT, "fairness: backend %s, extensions %s, %d-byte calls, phases of %s%n",
-                        braid.backendName(), c.extensionsNegotiated(), payload, phase);
+                        braid.backendName(), c.extensionsNegotiated(), payload, Durations.format(phase));
                 calls(c, Durations.parse(warmup));
                 System.out.println();
                 System.out.println("phase                  calls   calls/s    p50 µs    p90 µs    p99 µs  p99.9 µs    max µs  streams MB/s");

@@ -101,6 +101,7 @@ final class SoakScenario implements Callable<Integer> {
                 call.reply(ByteBuffer.allocate(4).putInt(0, (int) crc.getValue()));
             }).bind(0);
             final Connection c = clientBraid.connect(server.address());
+            Memory.heapAfterGc(); // collect what earlier work left, so the direct baseline holds only what is live
             directBase = Memory.direct();
             out.printf(Locale.ROOT, "soak: backend %s, %d callers (payloads 0..%,d B) and %d stream threads (0..%,d B, "
                             + "up and down) on one connection for %s, sampling every %s%n", clientBraid.backendName(),
