@@ -45,10 +45,11 @@ final class CallsScenario implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        final Duration d = Duration.parse("PT" + duration.toUpperCase(Locale.ROOT));
+        final Duration d = Durations.parse(duration);
         final Recorder recorder = new Recorder(3);
         final AtomicLong ok = new AtomicLong();
         final AtomicLong bad = new AtomicLong();
+        final java.util.concurrent.atomic.AtomicReference<String> firstError = new java.util.concurrent.atomic.AtomicReference<>();
         try (Braid braid = Braid.create(new BraidConfig())) {
             final BraidServer server = braid.server().handle(CHECKSUM, call -> {
                 final ByteBuffer a = call.args();
@@ -87,6 +88,7 @@ final class CallsScenario implements Callable<Integer> {
                                 }
                             } catch (Exception e) {
                                 bad.incrementAndGet();
+                                firstError.compareAndSet(null, e.toString());
                             }
                         }
                     }));
@@ -117,11 +119,13 @@ final class CallsScenario implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "calls %d ok, %d failed; latency µs p50 %.1f p99 %.1f p99.9 %.1f max %.1f%n",
                     ok.get(), bad.get(), total.getValueAtPercentile(50) / 1000.0, total.getValueAtPercentile(99) / 1000.0,
                     total.getValueAtPercentile(99.9) / 1000.0, total.getMaxValue() / 1000.0);
-            final long outstanding = braid.bufferPool().outstanding();
-            final boolean pass = bad.get() == 0 && ok.get() > 0 && outstanding == 0;
-            System.out.println("verdict: " + (pass ? "PASS" : "FAIL") + " (failed calls " + bad.get()
-                    + ", buffers outstanding " + outstanding + ")");
-            return pass ? 0 : 1;
+            final long outstanding = Threads.awaitNoOutstanding(braid.bufferPool(), Duration.ofSeconds(10));
+            return new Verdict(System.out)
+                    .check(ok.get() > 0 && bad.get() == 0, String.format(Locale.ROOT,
+                            "calls intact %,d, failed or corrupted %d (bound: > 0 intact, 0 failed)%s", ok.get(), bad.get(),
+                            firstError.get() == null ? "" : "; first failure: " + firstError.get()))
+                    .check(outstanding == 0, "pooled buffers outstanding at the end " + outstanding + ", must be 0")
+                    .conclude(String.format(Locale.ROOT, "%,d calls intact, no buffer outstanding", ok.get()));
         }
     }
 }

@@ -1,0 +1,86 @@
+package dev.braid.stress;
+
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+import java.io.ByteArrayOutputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Runs every scenario in-process with tiny parameters and expects PASS. Timing figures (p99 and throughput
+ * ratios) are given bounds no run can miss, so what is asserted is what does not depend on timing:
+ * checksums, errors, leaks, threads, memory bounds. Backend: {@code -Dbraid.backend} (default auto).
+ */
+class ScenariosTest {
+
+    @Test
+    void connections() {
+        assertPasses("connections", "--connections", "50", "--batch", "10", "--calls", "3");
+    }
+
+    @Test
+    void streams() {
+        assertPasses("streams", "--streams", "200", "--bytes", "16384", "--timeout", "30s");
+    }
+
+    @Test
+    void slowConsumers() {
+        assertPasses("slow-consumers", "--stalled", "2", "--healthy", "2", "--duration", "500ms", "--warmup", "100ms",
+                "--window", "131072", "--stalled-bytes", "2097152", "--max-p99-ratio", "1e9",
+                "--min-throughput-ratio", "0");
+    }
+
+    @Test
+    void fairness() {
+        assertPasses("fairness", "--streams", "1,2", "--verdict-streams", "2", "--duration", "500ms", "--warmup",
+                "100ms", "--max-p99-ratio", "1e9");
+    }
+
+    @Test
+    void soak() {
+        assertPasses("soak", "--duration", "2s", "--sample-every", "200ms", "--callers", "2", "--streams", "2",
+                "--max-stream-bytes", "262144", "--tolerance", "1.0");
+    }
+
+    private static void assertPasses(final String... args) {
+        final PrintStream original = System.out;
+        final ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        final int exit;
+        try (PrintStream tee = new PrintStream(new Tee(original, captured), true, StandardCharsets.UTF_8)) {
+            System.setOut(tee);
+            exit = new CommandLine(new StressMain()).execute(args);
+        } finally {
+            System.setOut(original);
+        }
+        final String output = captured.toString(StandardCharsets.UTF_8);
+        assertThat(output).as(output).contains("VERDICT: PASS");
+        assertThat(exit).as(output).isZero();
+    }
+
+    /** Writes to both streams. */
+    private static final class Tee extends OutputStream {
+        private final OutputStream a;
+        private final OutputStream b;
+
+        Tee(final OutputStream a, final OutputStream b) {
+            this.a = a;
+            this.b = b;
+        }
+
+        @Override
+        public void write(final int c) throws java.io.IOException {
+            a.write(c);
+            b.write(c);
+        }
+
+        @Override
+        public void write(final byte[] buf, final int off, final int len) throws java.io.IOException {
+            a.write(buf, off, len);
+            b.write(buf, off, len);
+        }
+    }
+}
