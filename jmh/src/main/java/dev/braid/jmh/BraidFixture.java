@@ -8,6 +8,7 @@ import dev.braid.BraidStream;
 import dev.braid.Connection;
 import dev.braid.HandlerMode;
 import dev.braid.Procedure;
+import dev.braid.StreamListener;
 
 import java.nio.ByteBuffer;
 
@@ -23,7 +24,9 @@ import java.nio.ByteBuffer;
  *   <li>{@link #SINK}: a stream the server reads and discards until the client finishes or aborts it.</li>
  *   <li>{@link #SOURCE}: a stream the server writes {@link #CHUNK}-byte writes into until the client aborts it.</li>
  * </ul>
- * Stream handlers block (one virtual thread per stream), as a user's file server would.
+ * The stream handlers use braid's non-blocking stream API (readiness callbacks on the server's I/O thread,
+ * no thread per stream), so what {@code -prof gc} reports is braid's data path and not virtual threads'
+ * parking.
  */
 final class BraidFixture implements AutoCloseable {
     static final Procedure ECHO = Procedure.of(0x6A6D6862, 1, 1); // "jmhb"
@@ -43,31 +46,54 @@ final class BraidFixture implements AutoCloseable {
         server = serverBraid.server()
                 .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
                 .stream(SINK, (call, stream) -> {
-                    call.reply(new byte[0]);
-                    final ByteBuffer b = ByteBuffer.allocateDirect(CHUNK);
-                    try {
-                        while (stream.read(b) >= 0) {
-                            b.clear();
-                        }
-                        stream.finish();
-                    } catch (BraidException e) {
-                        // the client aborted it at the end of the trial
-                    }
-                })
+                    call.reply(EMPTY);
+                    stream.setListener(new Sink());
+                }, HandlerMode.NON_BLOCKING)
                 .stream(SOURCE, (call, stream) -> {
-                    call.reply(new byte[0]);
-                    final ByteBuffer b = ByteBuffer.allocateDirect(CHUNK);
-                    try {
-                        while (true) {
-                            b.clear();
-                            stream.write(b);
-                        }
-                    } catch (BraidException e) {
-                        // the client aborted it at the end of the trial
-                    }
-                })
+                    call.reply(EMPTY);
+                    stream.setListener(new Source());
+                }, HandlerMode.NON_BLOCKING)
                 .bind(0);
         connection = clientBraid.connect(server.address());
+    }
+
+    private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
+
+    /** Reads and discards whatever arrives. */
+    private static final class Sink implements StreamListener {
+        private final ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK);
+
+        @Override
+        public void onReadable(final BraidStream stream) {
+            try {
+                while (stream.tryRead(buffer.clear()) > 0) {
+                    // discard
+                }
+            } catch (BraidException e) {
+                // the client aborted it at the end of the trial
+            }
+        }
+    }
+
+    /** Writes {@link #CHUNK}-byte chunks for as long as the stream takes them. */
+    private static final class Source implements StreamListener {
+        private final ByteBuffer chunk = ByteBuffer.allocateDirect(CHUNK);
+
+        @Override
+        public void onWritable(final BraidStream stream) {
+            try {
+                while (true) {
+                    if (!chunk.hasRemaining()) {
+                        chunk.clear();
+                    }
+                    if (stream.tryWrite(chunk) == 0) {
+                        return; // onWritable again when there is room
+                    }
+                }
+            } catch (BraidException e) {
+                // the client aborted it at the end of the trial
+            }
+        }
     }
 
     BraidStream open(final Procedure p) {

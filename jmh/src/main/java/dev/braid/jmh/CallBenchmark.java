@@ -26,7 +26,7 @@ import java.util.concurrent.TimeUnit;
  */
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
-@Fork(1)
+@Fork(value = 1, jvmArgsPrepend = "--enable-native-access=ALL-UNNAMED") // Netty epoll loads its native library
 @State(Scope.Benchmark)
 public class CallBenchmark {
     @Param({"nio", "epoll", "loom"})

@@ -299,7 +299,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** Any thread: queue {@code s} for the writer's stream lane. */
     final void scheduleStream(final StreamImpl s) {
         if (s.trySchedule()) {
-            scheduler.ready.offer(s);
+            scheduler.offer(s);
         }
         scheduleFlush();
         if (closedReason != null) {
@@ -331,7 +331,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
                     s.sendCredit.addAndGet(bytes);
                     if (s.waitingCredit) {
                         s.waitingCredit = false;
-                        scheduler.ready.offer(s);
+                        scheduler.offer(s);
                         scheduleFlush();
                     }
                 } else {

@@ -69,6 +69,7 @@ import static dev.braid.internal.wire.FrameHeader.*;
  */
 public final class StreamImpl implements BraidStream {
     private static final VarHandle SCHEDULED;
+    private static final VarHandle IN_READY;
     private static final VarHandle IN_TOKEN;
     private static final VarHandle OUT_TOKEN;
     private static final VarHandle FAILURE;
@@ -91,6 +92,7 @@ public final class StreamImpl implements BraidStream {
         try {
             final MethodHandles.Lookup l = MethodHandles.lookup();
             SCHEDULED = l.findVarHandle(StreamImpl.class, "scheduled", boolean.class);
+            IN_READY = l.findVarHandle(StreamImpl.class, "inReady", boolean.class);
             IN_TOKEN = l.findVarHandle(StreamImpl.class, "inToken", boolean.class);
             OUT_TOKEN = l.findVarHandle(StreamImpl.class, "outToken", boolean.class);
             FAILURE = l.findVarHandle(StreamImpl.class, "failure", BraidException.class);
@@ -316,13 +318,28 @@ public final class StreamImpl implements BraidStream {
             }
             writeWaiter = Thread.currentThread();
             if (out.isFullVolatile() && failure == null) {
-                LockSupport.parkNanos(this, Math.min(left, TimeUnit.MILLISECONDS.toNanos(100)));
+                park(left); // onRingSpace and fail unpark it
             }
             writeWaiter = null;
         }
         conn.scheduleStream(this);
         if (failure != null) {
             drainOutbound(); // aborted meanwhile: the writer may never look at this stream again
+        }
+    }
+
+    /**
+     * Parks the calling thread for at most {@code nanos} ({@code Long.MAX_VALUE}: until unparked). The waiter
+     * has published itself ({@code readWaiter} / {@code writeWaiter}, volatile) and re-checked its condition
+     * before calling this; every thread that changes that condition (data, ring space, EOF, failure) reads
+     * the waiter after its change and unparks it, so no wake-up is lost and no periodic timer is needed.
+     * An untimed park also costs a virtual thread no timer task (a timed one allocates one per park).
+     */
+    private void park(final long nanos) {
+        if (nanos == Long.MAX_VALUE) {
+            LockSupport.park(this);
+        } else {
+            LockSupport.parkNanos(this, nanos);
         }
     }
 
@@ -348,6 +365,21 @@ public final class StreamImpl implements BraidStream {
         if (wantWritable && WANT_WRITABLE.compareAndSet(this, true, false)) {
             signal(SIG_WRITABLE);
         }
+    }
+
+    /** Link in the scheduler's hand-over stack; written by the offering thread, then by the writer. */
+    StreamImpl readyNext;
+    @SuppressWarnings("unused") // accessed through IN_READY
+    private volatile boolean inReady;
+
+    /** Any thread: claims the one place this stream may have in the scheduler's hand-over stack. */
+    boolean enterReady() {
+        return IN_READY.compareAndSet(this, false, true);
+    }
+
+    /** Writer: the stream left the hand-over stack. */
+    void leaveReady() {
+        IN_READY.setRelease(this, false);
     }
 
     boolean trySchedule() {
@@ -710,7 +742,7 @@ public final class StreamImpl implements BraidStream {
             }
             readWaiter = Thread.currentThread();
             if (in.isEmpty() && failure == null && !remoteEof) {
-                LockSupport.parkNanos(this, Math.min(left, TimeUnit.MILLISECONDS.toNanos(100)));
+                park(left); // wakeReader and fail unpark it
             }
             readWaiter = null;
         }
@@ -839,7 +871,7 @@ public final class StreamImpl implements BraidStream {
             }
             readWaiter = Thread.currentThread();
             if (in.isEmpty() && failure == null && !remoteEof) {
-                LockSupport.parkNanos(this, TimeUnit.MILLISECONDS.toNanos(100));
+                park(Long.MAX_VALUE); // wakeReader and fail unpark it
             }
             readWaiter = null;
         }

@@ -5,7 +5,8 @@ import dev.braid.internal.wire.FrameHeader;
 import dev.braid.internal.wire.Frames;
 
 import java.util.ArrayDeque;
-import java.util.concurrent.ConcurrentLinkedQueue;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 
 import static dev.braid.internal.wire.FrameHeader.*;
 
@@ -26,8 +27,37 @@ final class StreamScheduler {
     /** Bytes a stream may send per round: one maximal libvirt stream packet, header included. */
     static final int QUANTUM = FrameHeader.HEADER_LENGTH + FrameHeader.MAX_STREAM_PAYLOAD;
 
-    final ConcurrentLinkedQueue<StreamImpl> ready = new ConcurrentLinkedQueue<>();
+    private static final VarHandle READY;
+
+    static {
+        try {
+            READY = MethodHandles.lookup().findVarHandle(StreamScheduler.class, "ready", StreamImpl.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /**
+     * Streams handed over by other threads: an intrusive lock-free stack (linked through
+     * {@code StreamImpl.readyNext}), so handing a stream over allocates nothing. A stream is in it at most
+     * once ({@code StreamImpl.inReady}, CAS by the offering thread, cleared by the writer when it takes the
+     * stream); the writer takes the whole stack with an acquiring swap.
+     */
+    @SuppressWarnings("unused") // accessed through READY
+    private volatile StreamImpl ready;
     private final ArrayDeque<StreamImpl> active = new ArrayDeque<>();
+
+    /** Any thread: ask the writer to look at {@code s} (once, however often it is asked before it looks). */
+    void offer(final StreamImpl s) {
+        if (!s.enterReady()) {
+            return; // already handed over and not taken yet
+        }
+        StreamImpl h;
+        do {
+            h = (StreamImpl) READY.getVolatile(this);
+            s.readyNext = h;
+        } while (!READY.compareAndSet(this, h, s));
+    }
 
     /**
      * Appends stream packets to {@code batch} from index {@code count}, at most {@code budget} bytes.
@@ -35,12 +65,23 @@ final class StreamScheduler {
      * @return the new count
      */
     int pump(final PooledBuffer[] batch, int count, final int max, long budget) {
-        StreamImpl r;
-        while ((r = ready.poll()) != null) {
-            if (!r.inActive) {
-                r.inActive = true;
-                active.addLast(r);
+        StreamImpl r = (StreamImpl) READY.getAndSet(this, null);
+        StreamImpl fifo = null;
+        while (r != null) { // reverse the stack: streams join the round in the order they were handed over
+            final StreamImpl n = r.readyNext;
+            r.readyNext = fifo;
+            fifo = r;
+            r = n;
+        }
+        while (fifo != null) {
+            final StreamImpl n = fifo.readyNext;
+            fifo.readyNext = null;
+            fifo.leaveReady(); // from here a new hand-over pushes it again
+            if (!fifo.inActive) {
+                fifo.inActive = true;
+                active.addLast(fifo);
             }
+            fifo = n;
         }
         int idle = 0; // visits in a row that sent nothing, to stop when every stream is blocked
         while (count < max && budget > 0 && !active.isEmpty() && idle <= 2 * active.size()) {
