@@ -11,13 +11,24 @@ import java.nio.ByteBuffer;
  *
  * <p><b>Threads.</b> {@code reply}/{@code fail} may be called from any thread, once: the first answer wins
  * and later ones throw {@link IllegalStateException}.
+ *
+ * <p><b>Non-blocking handlers ({@link HandlerMode#NON_BLOCKING}).</b> Their plain calls are served by
+ * recycled objects: a call answered before its handler returns leaves its object (and the {@link #args()}
+ * view) to the next call of the same procedure on that connection, so do not keep either past the return.
+ * Such a call can be answered only from inside its handler (on the I/O thread); an answer from another
+ * thread is refused with {@link IllegalStateException}. To answer later or elsewhere, call
+ * {@link #deferReply()} inside the handler: that call's object is then not reused, and braid stops reusing
+ * objects for that procedure on that connection.
  */
 public interface IncomingCall {
     Procedure procedure();
 
     int serial();
 
-    /** Read-only view of the call's payload, position 0. See the lifetime rule above. */
+    /**
+     * Read-only view of the call's payload, position 0. See the lifetime rule above. Each call returns the
+     * same view object rewound, so reading it twice means calling {@code args()} again.
+     */
     ByteBuffer args();
 
     /** The connection the call came from (for sending events back to that client). */

@@ -313,6 +313,9 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
                 viewed = null; // the view stays cached (not released) for the next read into the same buffer
                 in.position(in.position() + n);
                 handler.onInbound(n);
+                if (flushQueued && !closed) {
+                    flushNow(); // answers this read produced leave now, not after the rest of the loop's round
+                }
             } else {
                 if (pending == null) {
                     pending = new ArrayDeque<>();

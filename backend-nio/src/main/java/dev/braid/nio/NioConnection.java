@@ -19,16 +19,19 @@ import java.nio.channels.SocketChannel;
  * <h2>Writing: the caller writes when it can (write-through)</h2>
  * A latency-sensitive frame produced on another thread ({@link #requestUrgentFlush()}: a call with no
  * other call in flight, the answer to the only call being served) is written by that thread itself
- * when the loop is idle in select (waking it would cost a context switch; a busy loop batches the request
- * with the rest of its round for free), nobody else is writing and the socket is not known to be full: it takes {@link #writing} with a
- * CAS (acquire), gathers one batch from the handler and writes it without blocking, then releases the flag.
+ * when nobody else is writing and the socket is not known to be full (an idle loop would need a wake-up,
+ * a context switch; a busy one would get to it only after the rest of its round): it takes {@link #writing} with a
+ * CAS (acquire), gathers one batch from the handler and writes it without blocking, then releases the flag
+ * (a volatile store, not a release: the holder's read of {@link #flushWanted} after it must not be
+ * reordered before it, or both sides could miss each other).
  * That saves the hand-off to the loop (a task, a selector wake-up and a context switch) on the latency
  * path. Whatever it could not finish (socket full, or more than one batch) goes to the loop as a flush
  * request, as every flush did before. The loop writes under the same flag, so the handler's writer side
  * ({@code gatherOutbound}, {@code onOutboundWritten}) always has one thread at a time, and the flag's
  * acquire/release orders one writer's state before the next one's.
  * <p>A writer that finds the flag taken sets {@link #flushWanted} and leaves; the holder checks it after
- * releasing the flag (both are volatile, so one of the two always sees the other) and writes again, so no
+ * releasing the flag (each side stores its variable, volatile, then reads the other's: one of them
+ * always sees the other) and writes again, so no
  * request is lost. Interest in OP_WRITE and {@link #writeInterest} are changed on the loop thread only;
  * while it is set, other threads leave writing to the loop. {@link #closeNow()} takes the flag for good,
  * so no thread writes into a closed (or reused) socket and the handler sees no writer call after
@@ -103,7 +106,7 @@ final class NioConnection implements Transport {
     public void requestUrgentFlush() {
         if (loop.inLoop()) {
             queueFlush();
-        } else if (WRITE_THROUGH && loop.selecting && !writeInterest && !closed) {
+        } else if (WRITE_THROUGH && !writeInterest && !closed) {
             writeThrough();
         } else {
             loop.execute(flushTask);
@@ -119,7 +122,7 @@ final class NioConnection implements Transport {
             try {
                 result = writeBatches(CALLER_WRITE_BUDGET);
             } finally {
-                WRITING.setRelease(this, false);
+                WRITING.setVolatile(this, false); // volatile, not release: the flushWanted read after it must not move before it
             }
             if (result != DRAINED) {
                 loop.execute(flushTask); // socket full (the loop arms OP_WRITE) or past the budget
@@ -207,6 +210,9 @@ final class NioConnection implements Transport {
                 final int n = channel.read(buf);
                 if (n > 0) {
                     handler.onInbound(n);
+                    if (flushQueued) {
+                        flush(); // answers this read produced leave now, not after the rest of the round's reads
+                    }
                     if (n < room) {
                         break; // the socket is most likely drained
                     }
@@ -281,7 +287,7 @@ final class NioConnection implements Transport {
             try {
                 result = writeBatches(Long.MAX_VALUE);
             } finally {
-                WRITING.setRelease(this, false);
+                WRITING.setVolatile(this, false); // volatile, not release: the flushWanted read after it must not move before it
             }
             if (result == FAILED) {
                 return;

@@ -54,12 +54,6 @@ final class NioEventLoop implements Runnable {
     private final List<NioConnection> connections = new ArrayList<>();
     private final List<PendingConnect> connects = new ArrayList<>();
     private volatile boolean running = true;
-    /**
-     * The loop is (about to be) blocked in select. Another thread with something to write then writes it
-     * itself rather than wake the loop (see {@link NioConnection}); while the loop runs, a flush request
-     * costs it no wake-up and batches with everything else it writes this round.
-     */
-    volatile boolean selecting;
     private volatile boolean terminated;
 
     private record PendingConnect(SocketChannel channel, ConnectionHandler handler, CompletableFuture<Void> future,
@@ -116,12 +110,7 @@ final class NioEventLoop implements Runnable {
                 wakeupPending.set(false);
                 final long timeout = connectTimeoutMillis();
                 if (tasks.isEmpty() && overflow.isEmpty() && flushQueue.isEmpty()) {
-                    selecting = true;
-                    try {
-                        selector.select(onSelected, timeout < 0 ? 0 : Math.max(1, timeout));
-                    } finally {
-                        selecting = false;
-                    }
+                    selector.select(onSelected, timeout < 0 ? 0 : Math.max(1, timeout));
                 } else {
                     selector.selectNow(onSelected);
                 }

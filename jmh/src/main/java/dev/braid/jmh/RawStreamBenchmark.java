@@ -36,6 +36,11 @@ public class RawStreamBenchmark {
     @BenchmarkMode(Mode.Throughput)
     @OutputTimeUnit(TimeUnit.SECONDS)
     public int upload(Upload s) throws IOException {
+        return upload0(s);
+    }
+
+    /** The upload op, shared with {@link RawFairnessBenchmark}. */
+    static int upload0(final Upload s) throws IOException {
         final ByteBuffer b = s.buffer.clear();
         while (b.hasRemaining()) {
             s.client.write(b);
@@ -48,6 +53,11 @@ public class RawStreamBenchmark {
     @BenchmarkMode(Mode.Throughput)
     @OutputTimeUnit(TimeUnit.SECONDS)
     public int download(Download s) throws IOException {
+        return download0(s);
+    }
+
+    /** The download op, shared with {@link RawFairnessBenchmark}. */
+    static int download0(final Download s) throws IOException {
         final ByteBuffer b = s.buffer.clear();
         while (b.hasRemaining()) {
             if (s.client.read(b) < 0) {

@@ -41,7 +41,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     }
 
     private final ServerConnection connection;
-    private ProcedureRegistry.Entry entry;
+    private final ProcedureRegistry.Entry entry;
     private PooledBuffer frame;
     private int serial;
     @SuppressWarnings("unused") // accessed through ANSWERED
@@ -68,8 +68,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
      * plain call (see {@link ServerConnection#dispatch}). Plain writes, published to any later thread by the
      * hand-offs every answer goes through.
      */
-    IncomingCallImpl reuse(final ProcedureRegistry.Entry entry, final PooledBuffer frame) {
-        this.entry = entry;
+    IncomingCallImpl reuse(final PooledBuffer frame) {
         this.frame = frame;
         this.serial = Frames.serial(frame);
         this.deferred = false;
@@ -86,6 +85,33 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
 
     boolean isDeferred() {
         return deferred;
+    }
+
+    ProcedureRegistry.Entry entry() {
+        return entry;
+    }
+
+    /**
+     * Reader thread: runs the handler inline. Until it defers, the call takes answers only from
+     * {@code reader} (this thread): a reference kept past the handler's return cannot answer another call
+     * from elsewhere once the record is reused.
+     */
+    void runInline(final Thread reader) {
+        inlineThread = reader;
+        run();
+    }
+
+    /** Set while an inline record has not deferred: the only thread that may answer it. */
+    private Thread inlineThread;
+
+    /** Refuses an answer from another thread to an inline call that did not defer. */
+    private void checkAnsweringThread() {
+        final Thread t = inlineThread;
+        if (t != null && !deferred && Thread.currentThread() != t) {
+            throw new IllegalStateException("call " + entry.procedure() + " is served by a non-blocking handler that"
+                    + " did not defer its reply: it can only be answered from inside that handler (call deferReply()"
+                    + " first to answer later or from another thread)");
+        }
     }
 
     @Override
@@ -250,6 +276,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
 
     @Override
     public void reply(final ByteBuffer payload) {
+        checkAnsweringThread();
         connection.checkOutboundSize(payload.remaining(), "reply to", entry.procedure());
         final Procedure p = entry.procedure();
         final PooledBuffer f = connection.frameOf(p.program(), p.version(), p.procedure(), TYPE_REPLY, serial,
@@ -264,6 +291,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
 
     @Override
     public void reply(final int length, final PayloadWriter writer) {
+        checkAnsweringThread();
         connection.checkOutboundSize(length, "reply to", entry.procedure());
         final Procedure p = entry.procedure();
         final PooledBuffer f = connection.frameOf(p.program(), p.version(), p.procedure(), TYPE_REPLY, serial,
@@ -278,6 +306,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
 
     @Override
     public void fail(final RemoteError error) {
+        checkAnsweringThread();
         if (!tryFail(error)) {
             alreadyAnswered();
         }
@@ -285,6 +314,9 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
 
     @Override
     public void deferReply() {
+        if (inlineThread != null && !deferred && Thread.currentThread() == inlineThread) {
+            connection.procedureDefers(entry); // the handler, running inline on the reader
+        }
         deferred = true;
     }
 }

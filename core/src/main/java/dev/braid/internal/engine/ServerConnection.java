@@ -114,14 +114,9 @@ public final class ServerConnection extends ConnectionEngine {
                     peerStreamWindow, 2);
             streams.put(serial, stream);
         }
-        final IncomingCallImpl spare = spareCall;
-        final IncomingCallImpl call;
-        if (spare != null && stream == null) {
-            spareCall = null;
-            call = spare.reuse(entry, frame);
-        } else {
-            call = new IncomingCallImpl(this, entry, frame, stream);
-        }
+        final IncomingCallImpl spare = stream == null ? spareCalls.remove(entry) : null;
+        final IncomingCallImpl call = spare != null ? spare.reuse(frame)
+                : new IncomingCallImpl(this, entry, frame, stream);
         if (inFlight.get() >= limit) { // only this thread increments, so the count cannot rise under us
             parked = call;
             return pauseReading();
@@ -155,14 +150,21 @@ public final class ServerConnection extends ConnectionEngine {
     /**
      * Reader thread: a plain non-blocking call runs here and now. It is entered in {@link #unanswered} only
      * if it deferred its answer (most answer before returning, and then cost no set entry); one that
-     * answered is kept as {@link #spareCall} for the next call, so this path allocates nothing.
+     * answered is kept in {@link #spareCalls} for the next call of the same procedure, so this path
+     * allocates nothing.
+     *
+     * <p>Reuse is limited so that a reference the application kept against the rules (see
+     * {@code IncomingCall}) cannot answer an unrelated call: a record only serves its own procedure again,
+     * never one whose handler has ever deferred on this connection ({@link #deferringProcedures}), and while
+     * not deferred it accepts answers only from this thread, so a stale answer from another thread is
+     * refused with {@link IllegalStateException}.
      */
     private void runInline(final IncomingCallImpl call) {
         if (closedReason != null) {
             call.neverRun();
             return;
         }
-        call.run();
+        call.runInline(Thread.currentThread());
         if (call.deferredAndUnanswered()) {
             unanswered.add(call);
             if ((!call.deferredAndUnanswered() || closedReason != null) && unanswered.remove(call)) {
@@ -170,13 +172,26 @@ public final class ServerConnection extends ConnectionEngine {
                     call.abandon(); // the close may have missed it: it was not in the set yet
                 }
             }
-        } else if (!call.isDeferred()) {
-            spareCall = call;
+        } else if (!call.isDeferred() && !deferringProcedures.containsKey(call.entry())) {
+            spareCalls.put(call.entry(), call);
         }
     }
 
-    /** Reader-owned: a record that ran inline and answered, reused by the next plain call. */
-    private IncomingCallImpl spareCall;
+    /**
+     * Reader-owned: per procedure, a record that ran inline and answered, reused by its next call. An
+     * identity map (open addressing: no node per entry), so keeping and taking a spare allocates nothing.
+     */
+    private final java.util.IdentityHashMap<ProcedureRegistry.Entry, IncomingCallImpl> spareCalls =
+            new java.util.IdentityHashMap<>();
+    /** Reader-owned: procedures whose inline handler deferred at least once here: their records are not reused. */
+    private final java.util.IdentityHashMap<ProcedureRegistry.Entry, Boolean> deferringProcedures =
+            new java.util.IdentityHashMap<>();
+
+    /** Reader thread (an inline handler deferring): stop reusing records of this procedure. */
+    void procedureDefers(final ProcedureRegistry.Entry entry) {
+        deferringProcedures.put(entry, Boolean.TRUE);
+        spareCalls.remove(entry);
+    }
 
     /** Reader context, when reading resumes: dispatch the call that was parked at the limit, if a slot is free. */
     @Override

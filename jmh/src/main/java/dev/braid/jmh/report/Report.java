@@ -37,7 +37,7 @@ public final class Report {
     enum Contender {
         BRAID("braid", "CallBenchmark", "StreamBenchmark", "FairnessBenchmark"),
         GRPC("gRPC", "GrpcCallBenchmark", "GrpcStreamBenchmark", "GrpcFairnessBenchmark"),
-        RAW("raw socket", "RawCallBenchmark", "RawStreamBenchmark", null);
+        RAW("raw socket", "RawCallBenchmark", "RawStreamBenchmark", "RawFairnessBenchmark");
 
         final String label;
         final String calls;
@@ -306,7 +306,9 @@ public final class Report {
         md.append("Idle: one thread making calls alone. Loaded: the same calls on a connection that also carries "
                 + "2 uploads and 2 downloads of 256 KiB operations. Loaded streams MB/s adds up each stream "
                 + "method's threads × 256 KiB / mean time per operation; ÷ one stream divides it by the mean of "
-                + "the upload and download MB/s of one stream alone (Streams table, same system).\n\n");
+                + "the upload and download MB/s of one stream alone (Streams table, same system). The raw socket cannot "
+                + "multiplex: its pings and its four transfers each have a TCP connection of their own, so nothing "
+                + "queues ahead of a ping and its row is the machine's floor (CPU and scheduler contention only).\n\n");
         md.append("| system | idle p50 µs | idle p99 µs | loaded p50 µs | loaded p99 µs | loaded p99 / idle p99"
                 + " | loaded streams MB/s | ÷ one stream |\n");
         md.append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
