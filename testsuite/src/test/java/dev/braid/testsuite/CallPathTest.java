@@ -1257,6 +1257,50 @@ class CallPathTest extends TransportTest {
         assertThat(events).anySatisfy(e -> assertThat(e.payload()).containsExactly(5));
     }
 
+    /**
+     * IncomingCall's contract: "reply/fail may be called from any thread, once: the first answer wins and
+     * later ones throw IllegalStateException". An inline handler that answered and kept its IncomingCall
+     * (say, a fallback timer that fails the call if nothing answered it) must get that exception from a
+     * second answer; the second answer must never reach the call that arrived next on the connection.
+     */
+    @Test
+    void aSecondAnswerToAnAnsweredInlineCallIsRefusedAndNeverReachesTheNextCall() throws Exception {
+        final CompletableFuture<IncomingCall> first = new CompletableFuture<>();
+        final CompletableFuture<IncomingCall> second = new CompletableFuture<>();
+        final BraidServer server = server(s -> s
+                .handle(ECHO_INLINE, call -> {
+                    call.reply(call.args());
+                    first.complete(call); // kept after answering
+                }, HandlerMode.NON_BLOCKING)
+                .handle(DEFER_INLINE, call -> {
+                    call.deferReply();
+                    second.complete(call);
+                }, HandlerMode.NON_BLOCKING));
+        final Connection c = connect(server);
+        final ByteBuffer into = ByteBuffer.allocate(8);
+        assertThat(c.call(ECHO_INLINE, bytes((byte) 1), into, CallOptions.DEFAULT)).isEqualTo(1);
+        final IncomingCall answered = first.get(WAIT_SECONDS, TimeUnit.SECONDS);
+        final int answeredSerial = answered.serial();
+
+        final CompletableFuture<Reply> next = c.callAsync(DEFER_INLINE, new byte[]{2});
+        final IncomingCall deferred = second.get(WAIT_SECONDS, TimeUnit.SECONDS);
+        final Throwable stray = failureOf(CompletableFuture.runAsync(() -> answered.fail(RemoteError.of(
+                RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC, "stray second answer"))));
+        final int serialAfter = answered.serial();
+        final Throwable ownAnswer = failureOf(CompletableFuture.runAsync(() -> deferred.reply(new byte[]{'o', 'k'})));
+        final Throwable nextOutcome = failureOf(next.thenAccept(r -> {
+            try (r) {
+                assertThat(r.toByteArray()).as("the next call's answer").containsExactly('o', 'k');
+            }
+        }));
+        final org.assertj.core.api.SoftAssertions soft = new org.assertj.core.api.SoftAssertions();
+        soft.assertThat(stray).as("a second answer is refused").isInstanceOf(IllegalStateException.class);
+        soft.assertThat(nextOutcome).as("the next call gets its own answer").isNull();
+        soft.assertThat(ownAnswer).as("the deferred call's own answer is accepted").isNull();
+        soft.assertThat(serialAfter).as("an answered call keeps its serial").isEqualTo(answeredSerial);
+        soft.assertAll();
+    }
+
     // ------------------------------------------------------------------ write-through with a stream
 
     /**
