@@ -152,8 +152,10 @@ class CallPathTest extends TransportTest {
         return f;
     }
 
+    /** The failure of {@code f} (unwrapped from the CompletionException runAsync adds), or null. */
     private static Throwable failureOf(final CompletableFuture<?> f) throws Exception {
-        return f.handle((r, e) -> e).get(WAIT_SECONDS, TimeUnit.SECONDS);
+        final Throwable t = f.handle((r, e) -> e).get(WAIT_SECONDS, TimeUnit.SECONDS);
+        return t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
     }
 
     private static CallHandler echo() {
@@ -1294,7 +1296,8 @@ class CallPathTest extends TransportTest {
             }
         }));
         final org.assertj.core.api.SoftAssertions soft = new org.assertj.core.api.SoftAssertions();
-        soft.assertThat(stray).as("a second answer is refused").isInstanceOf(IllegalStateException.class);
+        soft.assertThat(stray).as("a second answer is refused").isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("did not defer its reply");
         soft.assertThat(nextOutcome).as("the next call gets its own answer").isNull();
         soft.assertThat(ownAnswer).as("the deferred call's own answer is accepted").isNull();
         soft.assertThat(serialAfter).as("an answered call keeps its serial").isEqualTo(answeredSerial);
