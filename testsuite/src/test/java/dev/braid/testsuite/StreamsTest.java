@@ -96,7 +96,11 @@ class StreamsTest extends TransportTest {
     }
 
     private BraidServer streamingServer() {
-        return server(s -> s
+        return streamingServer(config(true));
+    }
+
+    private BraidServer streamingServer(final dev.braid.BraidConfig config) {
+        return server(config, s -> s
                 .stream(UPLOAD, (call, stream) -> {
                     final ByteBuffer a = call.args();
                     final long id = a.getLong(0);
@@ -140,6 +144,27 @@ class StreamsTest extends TransportTest {
         assertThat(receive(down, 2)).isEqualTo(size);
         down.finish();
         assertThat(down.isOpen()).isFalse();
+    }
+
+    /**
+     * Windows smaller than four maximal packets: 256 KiB writes become a maximal packet and a small tail, and
+     * the receiver must return the tail's credit when its queue empties even though it is under the usual
+     * quarter-window batch, or the sender, waiting for exactly that credit, stops for good (it did, before).
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {4096, 65_536, 262_144, 300_000, 1 << 20})
+    @org.junit.jupiter.api.Timeout(120)
+    void smallWindowsNeverStallEitherDirection(final int window) throws Exception {
+        final BraidServer server = streamingServer(config(true).initialStreamWindow(window));
+        final Connection c = connect(config(false).initialStreamWindow(window), server);
+        assertThat(c.limits().initialStreamWindow()).isEqualTo(window);
+        final long size = 8L << 20;
+        final BraidStream up = c.openStream(UPLOAD, args(21, size), dev.braid.StreamOptions.DEFAULT);
+        send(up, 21, size);
+        up.finish();
+        final BraidStream down = c.openStream(DOWNLOAD, args(22, size), dev.braid.StreamOptions.DEFAULT);
+        assertThat(receive(down, 22)).isEqualTo(size);
+        down.finish();
     }
 
     /** 1 GiB each way, checked byte by byte. */

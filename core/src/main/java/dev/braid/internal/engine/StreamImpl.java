@@ -881,10 +881,13 @@ public final class StreamImpl implements BraidStream {
     void packetConsumed(final PooledBuffer f) {
         final long wire = cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH);
         f.release();
-        inQueuedBytes.addAndGet(-wire);
+        final long queued = inQueuedBytes.addAndGet(-wire);
         if (flowControl && failure == null && !done) {
             creditToReturn += wire;
-            if (creditToReturn >= Math.max(receiveWindow / 4, 1)) {
+            // A quarter of the window batches credit; an empty queue returns what is held whatever its size,
+            // because the sender may be waiting for exactly that: with a window under four maximal packets,
+            // a small packet's credit held back here while the next big packet needs it would stop both sides.
+            if (creditToReturn >= Math.max(receiveWindow / 4, 1) || queued == 0) {
                 conn.sendCredit(serial, creditToReturn);
                 creditToReturn = 0;
             }
