@@ -23,6 +23,7 @@ public final class BraidConfig {
     private int maxQueuedCalls = Integer.getInteger("braid.maxQueuedCalls", 65_536);
     private int maxConcurrentStreams = Integer.getInteger("braid.maxConcurrentStreams", 64);
     private int initialStreamWindow = Integer.getInteger("braid.initialStreamWindow", 1 << 20);
+    private int streamSendBudget = Integer.getInteger("braid.streamSendBudget", 1 << 20);
     private long maxQueuedEventBytes = Long.getLong("braid.maxQueuedEventBytes", 64L << 20);
     private int maxStreamPacket = Integer.getInteger("braid.maxStreamPacket", FrameHeader.MAX_STREAM_PAYLOAD);
     private Duration streamFinishTimeout = millis("braid.streamFinishTimeoutMillis", 30_000);
@@ -63,6 +64,7 @@ public final class BraidConfig {
         range("maxQueuedCalls", maxQueuedCalls, 0, Integer.MAX_VALUE);
         range("maxConcurrentStreams", maxConcurrentStreams, 0, 1 << 20);
         range("initialStreamWindow", initialStreamWindow, 4096, Integer.MAX_VALUE);
+        range("streamSendBudget", streamSendBudget, 4096, Integer.MAX_VALUE);
         range("keepaliveCount", keepaliveCount, 1, 1000);
         range("maxStreamPacket", maxStreamPacket, 1, FrameHeader.MAX_STREAM_PAYLOAD);
         range("maxQueuedEventBytes", maxQueuedEventBytes, 0, Long.MAX_VALUE);
@@ -153,6 +155,24 @@ public final class BraidConfig {
         mutable();
         initialStreamWindow = v;
         return this;
+    }
+
+    /**
+     * Bytes of stream data this side keeps in flight (sent, not yet credited back by the peer) on one
+     * connection, shared among its sending streams: with N streams sending, each may have
+     * {@code streamSendBudget / N} in flight (always at least one packet), within its own window. One stream
+     * alone uses its whole window; several share the budget, so what a small call can find queued ahead of
+     * it in the kernel stays about the same however many streams run (measured in docs/benchmarks.md). Local:
+     * not negotiated, the peer's windows still apply. Default 1 MiB ({@code -Dbraid.streamSendBudget}).
+     */
+    public BraidConfig streamSendBudget(final int v) {
+        mutable();
+        streamSendBudget = v;
+        return this;
+    }
+
+    public int streamSendBudget() {
+        return streamSendBudget;
     }
 
     /**

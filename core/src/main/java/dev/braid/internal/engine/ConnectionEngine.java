@@ -108,6 +108,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     /** Open streams by the serial of their opening call (one stream per call, as in libvirt). */
     final java.util.concurrent.ConcurrentHashMap<Integer, StreamImpl> streams = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Streams of this side with stream data in flight (sent, not credited back): the send budget's divisor. */
+    final java.util.concurrent.atomic.AtomicInteger streamsInFlight = new java.util.concurrent.atomic.AtomicInteger();
     /** Writer-owned stream lane. */
     final StreamScheduler scheduler = new StreamScheduler();
     /** Negotiated: per-stream windows and CREDIT messages. */
@@ -328,7 +330,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
                 final long bytes = p.getInt(4) & 0xFFFF_FFFFL;
                 final StreamImpl s = streams.get(p.getInt(0));
                 if (s != null) {
-                    s.sendCredit.addAndGet(bytes);
+                    s.creditReturned(s.sendCredit.addAndGet(bytes));
                     if (s.waitingCredit) {
                         s.waitingCredit = false;
                         scheduler.offer(s);
@@ -359,6 +361,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** A stream finished or failed here (called once per stream): forget it. Any thread. */
     final void streamDone(final StreamImpl s) {
         streams.remove(s.serial, s);
+        s.clearInFlight();
         streamEnded(s);
     }
 

@@ -70,6 +70,7 @@ import static dev.braid.internal.wire.FrameHeader.*;
 public final class StreamImpl implements BraidStream {
     private static final VarHandle SCHEDULED;
     private static final VarHandle IN_READY;
+    private static final VarHandle IN_FLIGHT_COUNTED;
     private static final VarHandle IN_TOKEN;
     private static final VarHandle OUT_TOKEN;
     private static final VarHandle FAILURE;
@@ -93,6 +94,7 @@ public final class StreamImpl implements BraidStream {
             final MethodHandles.Lookup l = MethodHandles.lookup();
             SCHEDULED = l.findVarHandle(StreamImpl.class, "scheduled", boolean.class);
             IN_READY = l.findVarHandle(StreamImpl.class, "inReady", boolean.class);
+            IN_FLIGHT_COUNTED = l.findVarHandle(StreamImpl.class, "inFlightCounted", boolean.class);
             IN_TOKEN = l.findVarHandle(StreamImpl.class, "inToken", boolean.class);
             OUT_TOKEN = l.findVarHandle(StreamImpl.class, "outToken", boolean.class);
             FAILURE = l.findVarHandle(StreamImpl.class, "failure", BraidException.class);
@@ -166,6 +168,7 @@ public final class StreamImpl implements BraidStream {
         this.flowControl = flowControl;
         this.receiveWindow = receiveWindow;
         this.sendCredit = new AtomicLong(flowControl ? sendWindow : Long.MAX_VALUE / 2);
+        this.sendWindow = flowControl ? sendWindow : Long.MAX_VALUE / 2;
         // A packet must fit the peer's window whole, or it could never be sent.
         final long byWindow = flowControl ? sendWindow - HEADER_LENGTH : Integer.MAX_VALUE;
         this.maxPacket = (int) Math.max(1, Math.min(Math.min(conn.cfg.maxStreamPacket(),
@@ -364,6 +367,35 @@ public final class StreamImpl implements BraidStream {
         }
         if (wantWritable && WANT_WRITABLE.compareAndSet(this, true, false)) {
             signal(SIG_WRITABLE);
+        }
+    }
+
+    /** The peer's window for this stream: {@code sendWindow - sendCredit} bytes are in flight. */
+    final long sendWindow;
+    @SuppressWarnings("unused") // accessed through IN_FLIGHT_COUNTED
+    private volatile boolean inFlightCounted;
+
+    /**
+     * Writer, after taking {@code cost} of credit that stood at {@code before}: the stream now has bytes in
+     * flight; counted once in the connection's {@code streamsInFlight} (see {@link StreamScheduler}).
+     */
+    void tookCredit(final long before) {
+        if (before >= sendWindow && IN_FLIGHT_COUNTED.compareAndSet(this, false, true)) {
+            conn.streamsInFlight.incrementAndGet();
+        }
+    }
+
+    /** Reader: credit came back, leaving {@code after}; nothing in flight any more ends the count. */
+    void creditReturned(final long after) {
+        if (after >= sendWindow) {
+            clearInFlight();
+        }
+    }
+
+    /** The stream has nothing in flight, or is over: leaves the count (once). Any thread. */
+    void clearInFlight() {
+        if (IN_FLIGHT_COUNTED.compareAndSet(this, true, false)) {
+            conn.streamsInFlight.decrementAndGet();
         }
     }
 

@@ -19,6 +19,11 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * is offered when its {@code scheduled} flag goes false→true, or when credit arrives for a stream that was
  * waiting for it).
  *
+ * <p><b>Send budget.</b> Besides the peer's window, a stream waits while it has its share of
+ * {@code BraidConfig.streamSendBudget} in flight (see {@link #mustWait}): one stream alone may fill its
+ * window, N streams fill about the budget together, so the bytes a small call finds ahead of it in the
+ * kernel do not grow with the number of streams.
+ *
  * <p><b>Budget.</b> One call to {@link #pump} adds at most about one full data packet ({@link #QUANTUM}) of
  * stream data to a write batch, after the control and call lanes were served, so a small call waits for
  * at most one data packet queued ahead of it in braid (plus what the kernel already holds).
@@ -133,9 +138,9 @@ final class StreamScheduler {
         final int len = f.byteBuffer().remaining();
         final long cost = StreamImpl.cost(len, Frames.type(f) == TYPE_STREAM_HOLE
                 || Frames.status(f) == STATUS_CONTINUE ? len - HEADER_LENGTH : 0);
-        if (cost > 0 && s.flowControl && s.sendCredit.get() < cost) {
+        if (cost > 0 && s.flowControl && mustWait(s, cost)) {
             s.waitingCredit = true; // then look again: credit that arrived before the flag was seen
-            if (s.sendCredit.get() < cost) {
+            if (mustWait(s, cost)) {
                 active.pollFirst(); // parked until credit arrives (the reader re-offers it)
                 s.inActive = false;
                 return null;
@@ -148,9 +153,31 @@ final class StreamScheduler {
             return null;
         }
         s.out.poll();
-        s.sendCredit.addAndGet(-cost);
+        if (cost > 0) {
+            s.tookCredit(s.sendCredit.getAndAdd(-cost));
+        }
         s.deficit -= len;
         return f;
+    }
+
+    /**
+     * Whether {@code s} must wait for credit before a packet costing {@code cost}: the peer's window is used
+     * up, or the stream already has its share of the connection's send budget in flight. The share is the
+     * budget divided among the streams that have data in flight (this one included); a stream with nothing
+     * in flight may always send one packet, so every stream progresses. Credit coming back both refills the
+     * window and lowers what is in flight, and re-offers a parked stream, so both waits end the same way.
+     */
+    private static boolean mustWait(final StreamImpl s, final long cost) {
+        final long credit = s.sendCredit.get();
+        if (credit < cost) {
+            return true;
+        }
+        final long inFlight = s.sendWindow - credit;
+        if (inFlight <= 0) {
+            return false;
+        }
+        final int sharing = Math.max(1, s.conn.streamsInFlight.get());
+        return inFlight + cost > s.conn.cfg.streamSendBudget() / sharing;
     }
 
     private void rotate(final StreamImpl s) {
