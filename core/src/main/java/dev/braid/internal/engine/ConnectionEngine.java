@@ -267,7 +267,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
      * was aborted here, with packets still in flight) are dropped and counted, as libvirt does.
      */
     private boolean onStreamPacket(final PooledBuffer frame) {
-        final StreamImpl s = streams.get(Frames.serial(frame));
+        final StreamImpl s = streamFor(Frames.serial(frame));
         if (s == null || Frames.prog(frame) != s.procedure.program() || Frames.vers(frame) != s.procedure.version()
                 || Frames.proc(frame) != s.procedure.procedure()) {
             frame.release();
@@ -320,7 +320,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** Reader context: a MESSAGE on braid's extension program. */
     private void onExtensionMessage(final PooledBuffer frame) {
         final int proc = Frames.proc(frame);
-        final ByteBuffer p = Frames.payloadView(frame);
+        final ByteBuffer p = Frames.lentPayload(frame); // a reusable view: no allocation per CREDIT
         try {
             if (proc == Extension.PROC_CREDIT && flowControl) {
                 if (p.remaining() != Extension.CREDIT_LENGTH) {
@@ -328,7 +328,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
                             + Extension.CREDIT_LENGTH);
                 }
                 final long bytes = p.getInt(4) & 0xFFFF_FFFFL;
-                final StreamImpl s = streams.get(p.getInt(0));
+                final StreamImpl s = streamFor(p.getInt(0));
                 if (s != null) {
                     s.creditReturned(s.sendCredit.addAndGet(bytes));
                     if (s.waitingCredit) {
@@ -358,8 +358,33 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         framesDropped++;
     }
 
+    /**
+     * Reader thread: the open stream with this serial, or null. A small direct-mapped cache in front of
+     * {@link #streams} (whose Integer keys box serials above 127 on every lookup): a packet or CREDIT for one
+     * of the streams that are sending costs no allocation. An entry is trusted only while its stream has not
+     * been unregistered ({@code StreamImpl.unregistered}, set before it leaves the map); a stale hit in the
+     * instant after that only hands a packet to a finished stream, which drops it, as the map would.
+     */
+    final StreamImpl streamFor(final int serial) {
+        final int slot = serial & (STREAM_CACHE - 1);
+        final StreamImpl cached = streamCache[slot];
+        if (cached != null && cached.serial == serial && !cached.unregistered) {
+            return cached;
+        }
+        final StreamImpl s = streams.get(serial);
+        if (s != null) {
+            streamCache[slot] = s;
+        }
+        return s;
+    }
+
+    private static final int STREAM_CACHE = 16;
+    /** Reader-owned, see {@link #streamFor}. */
+    private final StreamImpl[] streamCache = new StreamImpl[STREAM_CACHE];
+
     /** A stream finished or failed here (called once per stream): forget it. Any thread. */
     final void streamDone(final StreamImpl s) {
+        s.unregistered = true;
         streams.remove(s.serial, s);
         s.clearInFlight();
         streamEnded(s);

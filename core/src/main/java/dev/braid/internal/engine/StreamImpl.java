@@ -370,6 +370,9 @@ public final class StreamImpl implements BraidStream {
         }
     }
 
+    /** Set (once, before it leaves the connection's map) when the stream is forgotten: see {@code streamFor}. */
+    volatile boolean unregistered;
+
     /** The peer's window for this stream: {@code sendWindow - sendCredit} bytes are in flight. */
     final long sendWindow;
     @SuppressWarnings("unused") // accessed through IN_FLIGHT_COUNTED

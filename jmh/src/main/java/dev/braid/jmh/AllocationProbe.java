@@ -1,0 +1,142 @@
+package dev.braid.jmh;
+
+import dev.braid.BraidException;
+import dev.braid.BraidStream;
+import dev.braid.CallOptions;
+import dev.braid.Procedure;
+import dev.braid.ReplyHandler;
+
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadInfo;
+import java.nio.ByteBuffer;
+import java.util.HashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Bytes allocated per operation by each thread, on braid's call and stream paths, measured with
+ * {@code com.sun.management.ThreadMXBean.getThreadAllocatedBytes} around a steady-state loop. Unlike JMH's
+ * {@code -prof gc}, which divides everything the JVM allocated (harness and profiler included) by the
+ * operations, this names the thread that allocates, so braid's own threads are seen alone.
+ *
+ * <pre>java --enable-native-access=ALL-UNNAMED -cp jmh/target/benchmarks.jar dev.braid.jmh.AllocationProbe [backend] [ops]</pre>
+ *
+ * Same fixture as the benchmarks: a server and a client {@code Braid} on loopback, a non-blocking echo
+ * handler, non-blocking stream handlers. Each path first runs {@code ops} operations to warm up (the JIT
+ * removes allocations only once it has compiled a path), then {@code ops} measured ones.
+ */
+public final class AllocationProbe {
+    private AllocationProbe() {
+    }
+
+    public static void main(final String[] args) throws Exception {
+        final String backend = args.length > 0 ? args[0] : "nio";
+        final int ops = args.length > 1 ? Integer.parseInt(args[1]) : 100_000;
+        try (BraidFixture f = new BraidFixture(backend)) {
+            System.out.printf(Locale.ROOT, "AllocationProbe: backend %s, %,d warm-up + %,d measured operations per path%n",
+                    f.connection.backendName(), ops, ops);
+            final ByteBuffer args0 = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
+            final ByteBuffer reply = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
+            measure("call round trip (blocking call into a buffer)", ops,
+                    () -> f.connection.call(BraidFixture.ECHO, args0.clear(), reply.clear(), CallOptions.DEFAULT));
+            final Window window = new Window(f, 64);
+            measure("pipelined calls (64 in flight, ReplyHandler)", ops, window::next);
+            window.drain();
+            final ByteBuffer chunk = ByteBuffer.allocateDirect(BraidFixture.CHUNK);
+            final BraidStream up = f.open(BraidFixture.SINK);
+            measure("stream upload (256 KiB per operation)", ops / 10, () -> up.write(chunk.clear()));
+            up.abort("probe over");
+            final BraidStream down = f.open(BraidFixture.SOURCE);
+            measure("stream download (256 KiB per operation)", ops / 10,
+                    () -> BraidFixture.readFully(down, chunk.clear()));
+            down.abort("probe over");
+        }
+    }
+
+    private static void measure(final String what, final int ops, final Runnable op) {
+        for (int i = 0; i < ops; i++) {
+            op.run();
+        }
+        final com.sun.management.ThreadMXBean threads =
+                (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        final Map<Long, Long> before = new HashMap<>();
+        final Map<Long, String> names = new HashMap<>();
+        for (ThreadInfo t : threads.getThreadInfo(threads.getAllThreadIds())) {
+            if (t != null) {
+                before.put(t.getThreadId(), threads.getThreadAllocatedBytes(t.getThreadId()));
+                names.put(t.getThreadId(), t.getThreadName());
+            }
+        }
+        for (int i = 0; i < ops; i++) {
+            op.run();
+        }
+        final Map<String, Long> after = new java.util.TreeMap<>();
+        long braid = 0;
+        for (Map.Entry<Long, Long> e : before.entrySet()) {
+            final long now = threads.getThreadAllocatedBytes(e.getKey());
+            final long d = now < 0 ? 0 : now - e.getValue();
+            final String name = names.get(e.getKey());
+            if (name.startsWith("braid-") || name.equals("main")) {
+                after.put(name, d);
+                braid += d;
+            }
+        }
+        System.out.printf(Locale.ROOT, "%n%s: %.3f bytes per operation (braid's threads and the caller)%n", what,
+                braid / (double) ops);
+        after.forEach((name, d) -> System.out.printf(Locale.ROOT, "  %-28s %,12d bytes  %8.3f B/op%n", name, d,
+                d / (double) ops));
+    }
+
+    /** 64 calls in flight with one reusable handler and a park/unpark window (no allocation of its own). */
+    private static final class Window {
+        private final BraidFixture f;
+        private final int depth;
+        private final AtomicInteger inFlight = new AtomicInteger();
+        private final ByteBuffer args = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
+        private volatile Thread waiter;
+        private final ReplyHandler handler = new ReplyHandler() {
+            @Override
+            public void onReply(final Procedure procedure, final int serial, final ByteBuffer payload) {
+                done();
+            }
+
+            @Override
+            public void onFailure(final Procedure procedure, final int serial, final BraidException error) {
+                throw new IllegalStateException("probe call failed", error);
+            }
+        };
+
+        Window(final BraidFixture f, final int depth) {
+            this.f = f;
+            this.depth = depth;
+        }
+
+        private void done() {
+            inFlight.decrementAndGet();
+            final Thread w = waiter;
+            if (w != null) {
+                LockSupport.unpark(w);
+            }
+        }
+
+        void next() {
+            if (inFlight.get() >= depth) {
+                waiter = Thread.currentThread();
+                while (inFlight.get() >= depth) {
+                    LockSupport.parkNanos(this, 1_000_000);
+                }
+                waiter = null;
+            }
+            inFlight.incrementAndGet();
+            f.connection.callAsync(BraidFixture.ECHO, args.clear(), CallOptions.DEFAULT, handler);
+        }
+
+        void drain() {
+            while (inFlight.get() > 0) {
+                LockSupport.parkNanos(1_000_000);
+            }
+        }
+    }
+}
