@@ -402,34 +402,38 @@ class StreamLifecycleTest extends TransportTest {
 
     @Test
     void theStreamLimitFailsFastNamingItOrWaitsForAFreeSlot() throws Exception {
-        final Semaphore release = new Semaphore(0);
+        // One gate per stream (its id is the call's argument): releasing "a" must finish a's handler, not
+        // whichever handler happens to wait first (with one shared semaphore the test raced with itself).
+        final Semaphore[] gates = {new Semaphore(0), new Semaphore(0), new Semaphore(0)};
         final BraidServer server = server(config(true).maxConcurrentStreams(2), s -> s.stream(HOLD, (call, stream) -> {
+            final int id = call.args().get(0);
             call.reply(new byte[0]);
-            release.acquire();
+            gates[id].acquire();
             stream.finish();
         }));
         final Connection c = connect(server);
         assertThat(c.limits().maxConcurrentStreams()).isEqualTo(2);
-        final BraidStream a = c.openStream(HOLD, new byte[0]);
-        final BraidStream b = c.openStream(HOLD, new byte[0]);
+        final BraidStream a = c.openStream(HOLD, new byte[]{0});
+        final BraidStream b = c.openStream(HOLD, new byte[]{1});
         assertThat(c.stats().streamsOpen()).isEqualTo(2);
-        assertThatThrownBy(() -> c.openStream(HOLD, new byte[0]))
+        assertThatThrownBy(() -> c.openStream(HOLD, new byte[]{2}))
                 .isInstanceOfSatisfying(LimitExceededException.class, e -> {
                     assertThat(e.limit()).isEqualTo("maxConcurrentStreams");
                     assertThat(e.value()).isEqualTo(2);
                 });
         final CompletableFuture<BraidStream> waiting = CompletableFuture.supplyAsync(
-                () -> c.openStream(HOLD, ByteBuffer.allocate(0), StreamOptions.waitForSlot(Duration.ofSeconds(20))),
+                () -> c.openStream(HOLD, ByteBuffer.wrap(new byte[]{2}), StreamOptions.waitForSlot(Duration.ofSeconds(20))),
                 r -> Thread.ofVirtual().start(r));
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (c.stats().streamsWaiting() == 0 && System.nanoTime() < deadline) {
             Thread.sleep(5);
         }
         assertThat(c.stats().streamsWaiting()).isEqualTo(1);
-        release.release();
+        gates[0].release();
         a.finish();
         final BraidStream third = waiting.get(20, TimeUnit.SECONDS);
-        release.release(2);
+        gates[1].release();
+        gates[2].release();
         b.finish();
         third.finish();
     }
