@@ -32,7 +32,9 @@ import java.util.function.Supplier;
  * <h2>Threads</h2>
  * {@link Transport} methods may be called from any thread; each becomes a task on the loop, except a
  * suspension asked on the loop itself, which takes effect at once (a flush asked on the loop is a task too,
- * run after the current round of I/O, so replies produced while decoding leave in one writev). Netty's
+ * run after the current round of I/O, so replies produced while decoding leave in one writev; a read that
+ * produced answers also flushes them right after it is decoded, so they do not wait for the rest of the
+ * loop's round of reads). Netty's
  * callbacks and every task run on the loop, so all other state is loop-confined. {@link #close} records the
  * first reason with a CAS (release/acquire through {@code CLOSE_REASON}) and always closes in a task, so a
  * handler that closes from inside a callback is never re-entered. Once {@link #closed} is set nothing calls
