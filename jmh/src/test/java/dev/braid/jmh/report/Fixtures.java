@@ -13,6 +13,7 @@ final class Fixtures {
     static final String FULL_SUITE = "full-suite.json";
     /** Real JMH 1.37 output of CodecBenchmark and BufferPoolBenchmark with -prof gc (1 fork, 2×1 s). */
     static final String CODEC_POOL_REAL = "codec-pool-real.json";
+    static final String CHECK_REAL = "check-real.json";
     /** Passing checks over {@link #FULL_SUITE}, one of each kind. */
     static final String BASELINES_SUITE = "baselines-suite.json";
 
