@@ -19,6 +19,7 @@ import java.util.concurrent.Callable;
 
 /** {@code braid get HOST:PORT REMOTE... LOCAL}: files and directories down, concurrently on one connection. */
 @Command(name = "get", mixinStandardHelpOptions = true,
+        customSynopsis = "braid get [OPTIONS] HOST:PORT REMOTE... LOCAL",
         description = {"Download files or directories from a 'braid serve' server. Several files move at once as "
                 + "concurrent streams on one connection. Each file is written under a temporary name "
                 + "(.NAME.braid-XXXXXXXX.part) and renamed only once the transfer finished successfully, so an "
@@ -35,7 +36,7 @@ final class GetCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "HOST:PORT", description = "The server.")
     String endpoint;
 
-    @Parameters(index = "1..*", arity = "2..*", paramLabel = "REMOTE... LOCAL",
+    @Parameters(index = "1..*", arity = "2..*", paramLabel = "PATH",
             description = "Paths on the server (relative to its root), then the local destination.")
     List<String> paths;
 

@@ -20,6 +20,7 @@ import java.util.stream.Stream;
 
 /** {@code braid put LOCAL... HOST:PORT REMOTE}: files and directories up, concurrently on one connection. */
 @Command(name = "put", mixinStandardHelpOptions = true,
+        customSynopsis = "braid put [OPTIONS] LOCAL... HOST:PORT REMOTE",
         description = {"Upload files or directories to a 'braid serve' server. Several files move at once as "
                 + "concurrent streams on one connection. The server writes each under a temporary name and "
                 + "renames it into place before it confirms the transfer, so a failed or interrupted upload never "
@@ -33,7 +34,7 @@ import java.util.stream.Stream;
                 "  braid put --sparse disk.img 127.0.0.1:7000 vm/disk.img",
                 "", "Exit codes: 0 every file arrived, 1 a file or the connection failed, 2 bad usage."})
 final class PutCommand implements Callable<Integer> {
-    @Parameters(arity = "3..*", paramLabel = "LOCAL... HOST:PORT REMOTE",
+    @Parameters(arity = "3..*", paramLabel = "ARG",
             description = "Local files or directories, then the server, then the destination on the server "
                     + "(relative to its root; '.' is the root).")
     List<String> args;
