@@ -34,9 +34,20 @@ final class FileService {
     static final int MAX_LIST_ENTRIES = 100_000;
 
     private final RootedPaths paths;
+    private final java.util.function.Consumer<String> log;
 
-    FileService(final RootedPaths paths) {
+    /** @param log takes one line per transfer (from many threads at once: it must be thread-safe) */
+    FileService(final RootedPaths paths, final java.util.function.Consumer<String> log) {
         this.paths = paths;
+        this.log = log;
+    }
+
+    private void logged(final String what, final IncomingCall call, final String path, final long bytes,
+                        final long startNanos, final Throwable failure) {
+        final double secs = Math.max(1e-3, (System.nanoTime() - startNanos) / 1e9);
+        log.accept(String.format(java.util.Locale.ROOT, "%s %s %s: %s", call.peer().remoteAddress(), what, path,
+                failure == null ? Progress.size(bytes) + " in " + String.format(java.util.Locale.ROOT, "%.1f s", secs)
+                        : "failed: " + Endpoints.describe(failure)));
     }
 
     void list(final IncomingCall call) {
@@ -94,14 +105,20 @@ final class FileService {
         } catch (IOException e) {
             throw RootedPaths.describe(requested, e);
         }
+        final long start = System.nanoTime();
+        final AtomicLong sent = new AtomicLong();
         try (ch) {
             call.reply(new byte[0]);
             try {
-                Transfers.send(ch, stream, sparse, new AtomicLong(), new Transfers.Pace(0));
+                Transfers.send(ch, stream, sparse, sent, new Transfers.Pace(0));
             } catch (IOException e) {
                 throw error(ERR_IO, "reading '" + requested + "' failed: " + e.getMessage());
             }
             stream.finish();
+            logged("get", call, requested, sent.get(), start, null);
+        } catch (Exception e) {
+            logged("get", call, requested, sent.get(), start, e);
+            throw e;
         }
     }
 
@@ -127,10 +144,12 @@ final class FileService {
             throw RootedPaths.describe(requested, e);
         }
         boolean moved = false;
+        final long start = System.nanoTime();
+        final AtomicLong received = new AtomicLong();
         try {
             call.reply(new byte[0]);
             try (RandomAccessFile raf = new RandomAccessFile(tmp.toFile(), "rw")) {
-                Transfers.receive(stream, raf, new AtomicLong(), new Transfers.Pace(0));
+                Transfers.receive(stream, raf, received, new Transfers.Pace(0));
             } catch (IOException e) {
                 throw error(ERR_IO, "writing '" + requested + "' failed: " + e.getMessage());
             }
@@ -141,6 +160,10 @@ final class FileService {
                 throw RootedPaths.describe(requested, e);
             }
             stream.finish();
+            logged("put", call, requested, received.get(), start, null);
+        } catch (Exception e) {
+            logged("put", call, requested, received.get(), start, e);
+            throw e;
         } finally {
             if (!moved) {
                 Files.deleteIfExists(tmp);

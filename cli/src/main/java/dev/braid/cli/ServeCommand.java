@@ -57,9 +57,14 @@ final class ServeCommand implements Callable<Integer> {
                     ? "no such directory" : e instanceof java.nio.file.NotDirectoryException ? "not a directory"
                     : e.toString()), e);
         }
-        final FileService files = new FileService(paths);
-        final ConsoleService consoles = console == null ? null : new ConsoleService(console);
         final PrintWriter out = spec.commandLine().getOut();
+        final FileService files = new FileService(paths, line -> {
+            synchronized (out) {
+                out.println(line);
+                out.flush();
+            }
+        });
+        final ConsoleService consoles = console == null ? null : new ConsoleService(console);
         final Braid braid = Braid.create(new BraidConfig().backend(backend));
         final BraidServer server;
         try {
