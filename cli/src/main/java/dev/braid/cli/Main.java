@@ -9,7 +9,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "braid", mixinStandardHelpOptions = true, version = "braid 0.1.0-SNAPSHOT",
         description = "braid: many concurrent RPC calls and data streams over one libvirt-compatible TCP connection.",
-        subcommands = {DemoCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {DemoCommand.class, ServeCommand.class, GetCommand.class, PutCommand.class, LsCommand.class,
+                ConsoleCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Examples:", "  ./braid demo", "  ./braid demo --backend nio --calls 50000 --concurrency 128",
                 "  ./braid help demo"})
 public final class Main implements Runnable {

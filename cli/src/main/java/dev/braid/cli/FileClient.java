@@ -1,0 +1,191 @@
+package dev.braid.cli;
+
+import dev.braid.BraidStream;
+import dev.braid.Connection;
+import dev.braid.RemoteException;
+import dev.braid.StreamOptions;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
+
+/**
+ * The client half of get, put and ls: a listing call, one download or upload per stream, and running many of
+ * them at once on one connection. Thread-safe: every transfer runs on its own virtual thread and owns its
+ * stream; the shared state is the set of temporary files (concurrent) that a shutdown hook deletes.
+ */
+final class FileClient {
+    /** Temporary download files not yet renamed: deleted if the process is stopped (Ctrl-C, SIGTERM). */
+    private static final Set<Path> TEMPS = ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            for (Path p : TEMPS) {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // best effort on the way out
+                }
+            }
+        }, "braid-temp-cleanup"));
+    }
+
+    private final Connection connection;
+    private final boolean sparse;
+    private final long rateLimit;
+
+    FileClient(final Connection connection, final boolean sparse, final long rateLimit) {
+        this.connection = connection;
+        this.sparse = sparse;
+        this.rateLimit = rateLimit;
+    }
+
+    static StreamOptions streamOptions() {
+        return StreamOptions.waitForSlot(Duration.ofMinutes(10));
+    }
+
+    /** LIST; a missing path returns null when {@code missingOk}. */
+    FileProtocol.Listing list(final String path, final boolean recursive, final boolean missingOk) {
+        try {
+            return FileProtocol.decodeListing(connection.call(FileProtocol.LIST,
+                    FileProtocol.pathRequest(path, recursive ? FileProtocol.FLAG_RECURSIVE : 0)));
+        } catch (RemoteException e) {
+            if (missingOk && e.domain() == FileProtocol.ERROR_DOMAIN && e.code() == FileProtocol.ERR_NOT_FOUND) {
+                return null;
+            }
+            throw Endpoints.failure(Endpoints.describe(e), e);
+        }
+    }
+
+    /** A file to move: remote path, local path, size (for the progress total). */
+    record Job(String remote, Path local, long size) {
+    }
+
+    /**
+     * Downloads {@code remote} into a temporary file next to {@code local} and renames it to {@code local}
+     * only after {@code finish()} succeeded; on any failure the temporary file is deleted.
+     */
+    void download(final Job job, final Progress progress) throws Exception {
+        final Path parent = job.local().toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        final Path tmp = Transfers.createTemp(job.local());
+        TEMPS.add(tmp);
+        BraidStream s = null;
+        boolean done = false;
+        try {
+            s = connection.openStream(FileProtocol.DOWNLOAD, ByteBuffer.wrap(FileProtocol.pathRequest(job.remote(),
+                    sparse ? FileProtocol.FLAG_SPARSE : 0)), streamOptions());
+            try (RandomAccessFile raf = new RandomAccessFile(tmp.toFile(), "rw")) {
+                Transfers.receive(s, raf, progress.bytes, new Transfers.Pace(rateLimit));
+            }
+            s.finish();
+            Files.move(tmp, job.local(), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            done = true;
+            progress.files.incrementAndGet();
+        } catch (Exception e) {
+            if (s != null) {
+                s.abort("download failed on the client: " + Endpoints.describe(e));
+            }
+            throw e;
+        } finally {
+            if (!done) {
+                Files.deleteIfExists(tmp);
+            }
+            TEMPS.remove(tmp);
+        }
+    }
+
+    /** Uploads {@code local} to {@code remote}; the server renames its temporary file before confirming. */
+    void upload(final Job job, final Progress progress) throws Exception {
+        try (FileChannel ch = FileChannel.open(job.local(), StandardOpenOption.READ)) {
+            final BraidStream s = connection.openStream(FileProtocol.UPLOAD, ByteBuffer.wrap(FileProtocol.uploadRequest(
+                    job.remote(), sparse ? FileProtocol.FLAG_SPARSE : 0, ch.size())), streamOptions());
+            try {
+                Transfers.send(ch, s, sparse, progress.bytes, new Transfers.Pace(rateLimit));
+                s.finish();
+                progress.files.incrementAndGet();
+            } catch (Exception e) {
+                s.abort("upload failed on the client: " + Endpoints.describe(e));
+                throw e;
+            }
+        }
+    }
+
+    @FunctionalInterface
+    interface Transfer {
+        void run(Job job, Progress progress) throws Exception;
+    }
+
+    /**
+     * Runs {@code jobs} with at most {@code parallel} streams at once on the one connection, reporting each
+     * failure on one line to {@code err}.
+     *
+     * @return the number of jobs that failed
+     */
+    static int runAll(final List<Job> jobs, final int parallel, final Transfer transfer, final Progress progress,
+                      final PrintWriter err, final String verb) throws InterruptedException {
+        final Semaphore slots = new Semaphore(parallel);
+        final List<Future<?>> futures = new ArrayList<>();
+        int failed = 0;
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (Job job : jobs) {
+                futures.add(pool.submit(() -> {
+                    slots.acquire();
+                    try {
+                        transfer.run(job, progress);
+                    } finally {
+                        slots.release();
+                    }
+                    return null;
+                }));
+            }
+            for (int i = 0; i < jobs.size(); i++) {
+                try {
+                    futures.get(i).get();
+                } catch (java.util.concurrent.ExecutionException e) {
+                    failed++;
+                    final Job j = jobs.get(i);
+                    synchronized (err) {
+                        err.println("braid: " + verb + " " + j.remote() + " (" + j.local() + ") failed: "
+                                + Endpoints.describe(e.getCause()));
+                        err.flush();
+                    }
+                }
+            }
+        }
+        return failed;
+    }
+
+    /** {@code dir/name} in the server's '/'-separated namespace; "" and "." name the root. */
+    static String join(final String dir, final String name) {
+        if (dir.isEmpty() || dir.equals(".")) {
+            return name;
+        }
+        return (dir.endsWith("/") ? dir.substring(0, dir.length() - 1) : dir) + "/" + name;
+    }
+
+    /** The last segment of a remote path ("" for the root). */
+    static String baseName(final String remote) {
+        String r = remote;
+        while (r.endsWith("/")) {
+            r = r.substring(0, r.length() - 1);
+        }
+        final String last = r.substring(r.lastIndexOf('/') + 1);
+        return last.equals(".") ? "" : last;
+    }
+}

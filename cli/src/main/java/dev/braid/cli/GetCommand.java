@@ -1,0 +1,105 @@
+package dev.braid.cli;
+
+import dev.braid.Braid;
+import dev.braid.Connection;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** {@code braid get HOST:PORT REMOTE... LOCAL}: files and directories down, concurrently on one connection. */
+@Command(name = "get", mixinStandardHelpOptions = true,
+        customSynopsis = "braid get [OPTIONS] HOST:PORT REMOTE... LOCAL",
+        description = {"Download files or directories from a 'braid serve' server. Several files move at once as "
+                + "concurrent streams on one connection. Each file is written under a temporary name "
+                + "(.NAME.braid-XXXXXXXX.part) and renamed only once the transfer finished successfully, so an "
+                + "interrupted transfer never leaves a file that looks complete.",
+                "With one REMOTE, LOCAL is the new name unless it is an existing directory; with several, LOCAL "
+                + "is a directory (created if missing). A REMOTE directory is copied whole."},
+        footer = {"", "Examples:",
+                "  braid get 127.0.0.1:7000 notes.txt .",
+                "  braid get 127.0.0.1:7000 a.iso b.iso c.iso downloads/",
+                "  braid get 127.0.0.1:7000 photos ./photos-copy        # a whole directory",
+                "  braid get --sparse 127.0.0.1:7000 vm/disk.img disk.img",
+                "", "Exit codes: 0 every file arrived, 1 a file or the connection failed, 2 bad usage."})
+final class GetCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "HOST:PORT", description = "The server.")
+    String endpoint;
+
+    @Parameters(index = "1..*", arity = "2..*", paramLabel = "PATH",
+            description = "Paths on the server (relative to its root), then the local destination.")
+    List<String> paths;
+
+    @Mixin
+    TransferOptions options;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        final CommandLine cmd = spec.commandLine();
+        options.validate(cmd);
+        final long rate = options.rateBytes(cmd);
+        final var address = Endpoints.parse(cmd, endpoint, -1);
+        final List<String> sources = paths.subList(0, paths.size() - 1);
+        final Path dest = Path.of(paths.get(paths.size() - 1));
+        final PrintWriter out = cmd.getOut();
+        final PrintWriter err = cmd.getErr();
+        try (Braid braid = TransferOptions.braid(options.backend);
+             Connection c = TransferOptions.connect(braid, address, endpoint)) {
+            final FileClient client = new FileClient(c, options.sparse, rate);
+            final boolean intoDir = sources.size() > 1 || Files.isDirectory(dest);
+            final List<FileClient.Job> jobs = new ArrayList<>();
+            int skipped = 0;
+            for (String src : sources) {
+                final FileProtocol.Listing l = client.list(src, true, false);
+                final String base = FileClient.baseName(src);
+                final Path target = intoDir && !base.isEmpty() ? dest.resolve(base) : dest;
+                if (l.kind() == FileProtocol.KIND_DIRECTORY) {
+                    Files.createDirectories(target);
+                    for (FileProtocol.Entry e : l.entries()) {
+                        if (e.kind() == FileProtocol.KIND_FILE) {
+                            jobs.add(new FileClient.Job(FileClient.join(src, e.name()), target.resolve(e.name()), e.size()));
+                        } else if (e.kind() == FileProtocol.KIND_DIRECTORY) {
+                            Files.createDirectories(target.resolve(e.name()));
+                        } else {
+                            skipped++;
+                        }
+                    }
+                } else if (l.kind() == FileProtocol.KIND_FILE) {
+                    jobs.add(new FileClient.Job(src, target, l.entries().get(0).size()));
+                } else {
+                    err.println("braid: get: skipping '" + src + "': not a regular file or directory");
+                    skipped++;
+                }
+            }
+            final long total = jobs.stream().mapToLong(FileClient.Job::size).sum();
+            final boolean terminal = Progress.isTerminal();
+            final Progress progress = new Progress(options.quiet ? new PrintWriter(java.io.Writer.nullWriter()) : err,
+                    "get", total, jobs.size(), terminal, (long) (options.progressInterval * 1000));
+            final int failed;
+            try (progress) {
+                failed = FileClient.runAll(jobs, options.parallel, client::download, progress, err, "get");
+            }
+            out.printf(Locale.ROOT, "get: %d of %d files, %s in %.1f s (%s/s) from %s%s%n", jobs.size() - failed,
+                    jobs.size(), Progress.size(progress.bytes.get()), progress.elapsedSeconds(),
+                    Progress.size((long) (progress.bytes.get() / Math.max(1e-3, progress.elapsedSeconds()))), endpoint,
+                    skipped > 0 ? ", " + skipped + " skipped (links or special files)" : "");
+            if (failed > 0) {
+                throw Endpoints.failure(failed + " of " + jobs.size() + " files failed (see above)", null);
+            }
+            return 0;
+        }
+    }
+}

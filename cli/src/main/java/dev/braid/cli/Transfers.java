@@ -1,0 +1,187 @@
+package dev.braid.cli;
+
+import dev.braid.BraidStream;
+import dev.braid.StreamPacket;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Moves a file through a stream and back, both ends of {@code get}, {@code put} and {@code serve}.
+ *
+ * <p>Sparse sending: the file is read in {@link #BLOCK} chunks and looked at in {@link #GRANULE} (4 KiB)
+ * granules; a run of all-zero granules goes as one hole ({@link BraidStream#sendHole}), however long,
+ * across chunk boundaries. Receiving: data is written at its offset and a hole only moves the offset, so
+ * a fresh file stays sparse; the file's length is set at the end (a trailing hole too).
+ *
+ * <p>Each method is used by one thread per stream (the stream's writer or reader).
+ */
+final class Transfers {
+    static final int GRANULE = 4096;
+    static final int BLOCK = 256 * 1024;
+
+    private Transfers() {
+    }
+
+    /** Paces a transfer at a byte rate (0 = unlimited). One per transfer; not thread-safe. */
+    static final class Pace {
+        private final long bytesPerSecond;
+        private final long start = System.nanoTime();
+        private long done;
+
+        Pace(final long bytesPerSecond) {
+            this.bytesPerSecond = bytesPerSecond;
+        }
+
+        void account(final long n) throws InterruptedException {
+            if (bytesPerSecond <= 0) {
+                return;
+            }
+            done += n;
+            final long dueNanos = (long) (done * 1e9 / bytesPerSecond);
+            final long ahead = dueNanos - (System.nanoTime() - start);
+            if (ahead > 1_000_000) {
+                Thread.sleep(ahead / 1_000_000);
+            }
+        }
+    }
+
+    /**
+     * Writes {@code file}'s bytes to {@code stream} (does not finish it); {@code progress} counts them as
+     * they go, holes included.
+     *
+     * @return the bytes sent (holes included)
+     */
+    static long send(final FileChannel file, final BraidStream stream, final boolean sparse, final AtomicLong progress,
+                     final Pace pace) throws IOException, InterruptedException {
+        final ByteBuffer buf = ByteBuffer.allocateDirect(BLOCK);
+        long total = 0;
+        long pendingHole = 0;
+        while (true) {
+            buf.clear();
+            int n = 0;
+            while (buf.hasRemaining()) { // fill the block: granules line up with file offsets
+                final int r = file.read(buf);
+                if (r < 0) {
+                    break;
+                }
+                n += r;
+            }
+            if (n == 0) {
+                break;
+            }
+            buf.flip();
+            if (!sparse) {
+                stream.write(buf);
+            } else {
+                int dataStart = -1;
+                for (int off = 0; off < n; off += GRANULE) {
+                    final int end = Math.min(off + GRANULE, n);
+                    if (isZero(buf, off, end)) {
+                        if (dataStart >= 0) {
+                            stream.write(buf.duplicate().position(dataStart).limit(off));
+                            dataStart = -1;
+                        }
+                        pendingHole += end - off;
+                    } else {
+                        if (pendingHole > 0) {
+                            stream.sendHole(pendingHole);
+                            pendingHole = 0;
+                        }
+                        if (dataStart < 0) {
+                            dataStart = off;
+                        }
+                    }
+                }
+                if (dataStart >= 0) {
+                    stream.write(buf.duplicate().position(dataStart).limit(n));
+                }
+            }
+            total += n;
+            progress.addAndGet(n);
+            pace.account(n);
+            if (n < BLOCK) {
+                break; // end of file
+            }
+        }
+        if (pendingHole > 0) {
+            stream.sendHole(pendingHole);
+        }
+        return total;
+    }
+
+    private static boolean isZero(final ByteBuffer b, final int from, final int to) {
+        int i = from;
+        for (; i + 8 <= to; i += 8) {
+            if (b.getLong(i) != 0) {
+                return false;
+            }
+        }
+        for (; i < to; i++) {
+            if (b.get(i) != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Reads {@code stream} to its end into {@code file} from offset 0 (holes by seeking), sets the file's
+     * length and forces it to disk. Does not finish the stream.
+     *
+     * @return the bytes received (holes included)
+     */
+    static long receive(final BraidStream stream, final RandomAccessFile file, final AtomicLong progress,
+                        final Pace pace) throws IOException, InterruptedException {
+        final FileChannel ch = file.getChannel();
+        long pos = 0;
+        for (StreamPacket next = stream.readPacket(); next != null; next = stream.readPacket()) {
+            try (StreamPacket p = next) {
+                final long n;
+                if (p.isHole()) {
+                    n = p.holeLength();
+                } else {
+                    final ByteBuffer data = p.data();
+                    n = data.remaining();
+                    long at = pos;
+                    while (data.hasRemaining()) {
+                        at += ch.write(data, at);
+                    }
+                }
+                pos += n;
+                progress.addAndGet(n);
+                pace.account(n);
+            }
+        }
+        file.setLength(pos); // extends over a trailing hole without writing it
+        ch.force(false);
+        return pos;
+    }
+
+    /**
+     * A fresh file next to {@code target} to receive into: hidden, unique, and named after the target so a
+     * leftover is recognisable ({@code .NAME.braid-XXXXXXXX.part}).
+     */
+    static Path createTemp(final Path target) throws IOException {
+        final Path dir = target.toAbsolutePath().getParent();
+        for (int attempt = 0; ; attempt++) {
+            final Path tmp = dir.resolve("." + target.getFileName() + ".braid-"
+                    + Integer.toHexString(ThreadLocalRandom.current().nextInt()) + ".part");
+            try {
+                Files.newByteChannel(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE).close();
+                return tmp;
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                if (attempt > 100) {
+                    throw e;
+                }
+            }
+        }
+    }
+}
