@@ -10,8 +10,9 @@ import picocli.CommandLine.Option;
 @Command(name = "braid", mixinStandardHelpOptions = true, version = "braid 0.1.0-SNAPSHOT",
         description = "braid: many concurrent RPC calls and data streams over one libvirt-compatible TCP connection.",
         subcommands = {DemoCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Examples:", "  ./braid demo", "  ./braid demo --backend nio --calls 50000 --concurrency 128",
-                "  ./braid help demo"})
+        footer = {"", "Examples:", "  ./braid demo", "  ./braid demo --backend all",
+                "  ./braid demo --backend nio --duration 5s --streams 8", "  ./braid help demo", "",
+                "Exit codes: 0 success, 1 failure, 2 bad usage."})
 public final class Main implements Runnable {
     @Option(names = "--verbose", description = "Print stack traces of errors.", scope = CommandLine.ScopeType.INHERIT)
     boolean verbose;
@@ -35,7 +36,10 @@ public final class Main implements Runnable {
     static int run(final java.io.PrintWriter out, final java.io.PrintWriter err, final String... args) {
         final CommandLine cl = new CommandLine(new Main()).setOut(out).setErr(err);
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            final boolean verbose = parsed.hasMatchedOption("--verbose");
+            boolean verbose = false; // inherited: it may follow the subcommand's name
+            for (CommandLine.ParseResult p = parsed; p != null; p = p.subcommand()) {
+                verbose |= p.hasMatchedOption("--verbose");
+            }
             if (verbose) {
                 e.printStackTrace(cmd.getErr());
             } else {
@@ -46,7 +50,8 @@ public final class Main implements Runnable {
         return cl.execute(args);
     }
 
-    private static String oneLine(final Throwable e) {
+    /** An exception's message on one line, or its class name if it has none. */
+    static String oneLine(final Throwable e) {
         final String m = e.getMessage();
         return (m == null || m.isBlank() ? e.getClass().getSimpleName() : m).replace('\n', ' ');
     }
