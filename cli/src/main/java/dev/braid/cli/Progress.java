@@ -20,6 +20,7 @@ final class Progress {
 
     private final PrintWriter err;
     private final boolean terminal;
+    private String plainLabel;
     private long lastPlainLine;
     private int lastWidth;
 
@@ -39,12 +40,17 @@ final class Progress {
      */
     void update(final String label, final long elapsedNanos, final long totalNanos, final long calls,
                 final long bytes) {
-        final String line = line(label, elapsedNanos, totalNanos, calls, bytes);
         if (terminal) {
-            redraw(line);
-        } else if (lastPlainLine == 0 || System.nanoTime() - lastPlainLine >= PLAIN_INTERVAL_NANOS) {
-            lastPlainLine = System.nanoTime();
-            err.println(line);
+            redraw(line(label, elapsedNanos, totalNanos, calls, bytes));
+            return;
+        }
+        final long now = System.nanoTime();
+        if (!label.equals(plainLabel)) { // a new phase: its first plain line after one interval
+            plainLabel = label;
+            lastPlainLine = now;
+        } else if (now - lastPlainLine >= PLAIN_INTERVAL_NANOS && totalNanos - elapsedNanos >= PLAIN_INTERVAL_NANOS / 4) {
+            lastPlainLine = now; // (not just before the end: finish() prints that state)
+            err.println(line(label, elapsedNanos, totalNanos, calls, bytes));
             err.flush();
         }
     }
@@ -60,7 +66,7 @@ final class Progress {
             err.println(line);
         }
         err.flush();
-        lastPlainLine = 0;
+        plainLabel = null;
         lastWidth = 0;
     }
 
