@@ -31,17 +31,18 @@ import java.util.concurrent.Callable;
                 "Start a braid server and a client on loopback (one connection) and show that small calls stay "
                         + "fast while large streams flow beside them:",
                 "  phase 1  64-byte echo calls alone, back to back;",
-                "  phase 2  the same calls while N streams move data both ways (half uploads, half downloads).",
+                "  phase 2  the same calls while N streams move data both ways",
+                "           (half uploads, half downloads) on the same connection.",
                 "Prints live progress, then calls/s and p50/p99/p99.9/max latency for both phases, the streams' "
                         + "MB/s and the p99 ratio (phase 2 / phase 1), and writes a latency chart (PNG).",
                 "Takes about 2 x --duration + --warmup + 1 s per backend: about 22 s by default, about a "
                         + "minute with --backend all (three backends)."},
         footer = {"", "Examples:",
-                "  ./braid demo                                  # auto backend, 10 s per phase",
-                "  ./braid demo --backend all                    # every backend that can run here, in turn",
+                "  ./braid demo                        # auto backend, 10 s per phase",
+                "  ./braid demo --backend all          # each backend that can run here",
                 "  ./braid demo --backend nio --duration 5s --streams 8",
                 "  ./braid demo --chart /tmp/latency.png",
-                "  BRAID_JAVA_OPTS=-Dbraid.backend=loom ./braid demo   # the property works too",
+                "  BRAID_JAVA_OPTS=-Dbraid.backend=loom ./braid demo",
                 "",
                 "Exit codes: 0 success, 1 failure (a backend failed, buffers leaked, the chart could not be "
                         + "written), 2 bad usage."})
@@ -133,8 +134,9 @@ final class DemoCommand implements Callable<Integer> {
         out.println();
         printTable(out, results);
         out.println();
-        out.println("p99 ratio: p99 beside the streams / p99 alone (1.00: the streams cost the calls nothing). "
-                + "MB = 10^6 bytes.");
+        out.printf(Locale.ROOT, "p99 ratio: p99 beside the streams / p99 alone (1.00: the streams cost the calls "
+                + "nothing; on %d CPUs it includes the machine's own contention, see docs/benchmarks.md, "
+                + "Fairness). MB = 10^6 bytes.%n", Runtime.getRuntime().availableProcessors());
         for (DemoRun.Result r : results) {
             out.printf(Locale.ROOT, "%s streams: %.1f MB/s up + %.1f MB/s down, %d-byte writes%n", r.backend(),
                     r.beside().upBytes() / 1e6 / r.beside().seconds(),

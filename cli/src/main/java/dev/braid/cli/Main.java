@@ -47,6 +47,12 @@ public final class Main implements Runnable {
             }
             return 1;
         });
+        cl.setParameterExceptionHandler((e, badArgs) -> {
+            final CommandLine cmd = e.getCommandLine();
+            cmd.getErr().println("braid: " + oneLine(e) + " (see '" + cmd.getCommandSpec().qualifiedName()
+                    + " --help')");
+            return 2;
+        });
         return cl.execute(args);
     }
 
