@@ -134,9 +134,9 @@ final class DemoCommand implements Callable<Integer> {
         out.println();
         printTable(out, results);
         out.println();
-        out.printf(Locale.ROOT, "p99 ratio: p99 beside the streams / p99 alone (1.00: the streams cost the calls "
-                + "nothing; on %d CPUs it includes the machine's own contention, see docs/benchmarks.md, "
-                + "Fairness). MB = 10^6 bytes.%n", Runtime.getRuntime().availableProcessors());
+        out.println("p99 ratio = p99 beside the streams / p99 alone; 1.00: the streams cost the calls nothing.");
+        out.printf(Locale.ROOT, "On %d CPUs part of it is the machine's own contention (docs/benchmarks.md, "
+                + "\"Fairness\"). MB = 10^6 bytes.%n", Runtime.getRuntime().availableProcessors());
         for (DemoRun.Result r : results) {
             out.printf(Locale.ROOT, "%s streams: %.1f MB/s up + %.1f MB/s down, %d-byte writes%n", r.backend(),
                     r.beside().upBytes() / 1e6 / r.beside().seconds(),
