@@ -17,6 +17,7 @@ import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
@@ -86,7 +87,7 @@ final class DemoRun {
     }
 
     /** A backend's whole turn; {@code outstanding} counts pooled buffers left in both runtimes after close. */
-    record Result(String backend, String server, Phase alone, Phase beside, long outstanding) {
+    record Result(String backend, Phase alone, Phase beside, long outstanding) {
     }
 
     private final String backend;
@@ -106,7 +107,6 @@ final class DemoRun {
      */
     Result run() throws InterruptedException {
         final String name;
-        final String serverAddress;
         final Phase alone;
         final Phase beside;
         final Braid serverBraid = Braid.create(new BraidConfig().backend(backend));
@@ -133,9 +133,8 @@ final class DemoRun {
                     }, HandlerMode.NON_BLOCKING)
                     .bind(0);
             try (server; Connection c = clientBraid.connect(server.address())) {
-                serverAddress = server.address().toString();
-                progress.note(String.format("[%s] server %s, one connection; %d-byte echo calls, %d in flight",
-                        name, serverAddress, settings.payload(), settings.concurrency()));
+                progress.note(String.format(Locale.ROOT, "[%s] server %s, one connection; %d-byte echo calls, "
+                        + "%d in flight", name, server.address(), settings.payload(), settings.concurrency()));
                 if (!settings.warmup().isZero()) {
                     calls(c, "[" + name + "] warm-up", settings.warmup(), List.of(), List.of());
                 }
@@ -145,7 +144,7 @@ final class DemoRun {
             awaitReleased(clientBraid, serverBraid);
         }
         final long outstanding = clientBraid.bufferPool().outstanding() + serverBraid.bufferPool().outstanding();
-        return new Result(name, serverAddress, alone, beside, outstanding);
+        return new Result(name, alone, beside, outstanding);
     }
 
     private static String phase2Name(final int streams) {
@@ -157,6 +156,7 @@ final class DemoRun {
         final List<BraidStream> downs = new ArrayList<>();
         final List<Thread> pumps = new ArrayList<>();
         final StreamPumps state = new StreamPumps();
+        final Phase phase;
         try {
             for (int i = 0; i < settings.streams(); i++) {
                 final boolean up = i % 2 == 0;
@@ -168,8 +168,8 @@ final class DemoRun {
             }
             Thread.sleep(STREAM_RAMP.toMillis());
             state.check();
-            return calls(c, "[" + name + "] " + phase2Name(settings.streams()), settings.phase(), ups, downs);
-        } finally {
+            phase = calls(c, "[" + name + "] " + phase2Name(settings.streams()), settings.phase(), ups, downs);
+        } finally { // also when the phase failed: its exception goes on, these only clean up
             state.stopping = true;
             for (BraidStream s : ups) {
                 s.abort("demo phase over");
@@ -179,11 +179,13 @@ final class DemoRun {
             }
             for (Thread t : pumps) {
                 if (!t.join(Duration.ofSeconds(10))) {
-                    throw new IllegalStateException("stream pump " + t.getName() + " did not stop within 10 s");
+                    state.failure.compareAndSet(null, new IllegalStateException("stream pump " + t.getName()
+                            + " did not stop within 10 s of its stream's abort"));
                 }
             }
-            state.check();
         }
+        state.check(); // a stream that failed during the phase fails the phase
+        return phase;
     }
 
     /**
