@@ -13,7 +13,9 @@ import java.awt.geom.Line2D;
 import java.awt.geom.Path2D;
 import java.awt.geom.Rectangle2D;
 import java.awt.image.BufferedImage;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -90,8 +92,11 @@ final class DemoChart {
         if (parent != null) {
             Files.createDirectories(parent);
         }
-        if (!ImageIO.write(image, "png", file.toFile())) {
-            throw new IOException("this JDK has no PNG writer");
+        // through our own stream: ImageIO.write(File) prints a stack trace of its own when it cannot open it
+        try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(file))) {
+            if (!ImageIO.write(image, "png", os)) {
+                throw new IOException("this JDK has no PNG writer");
+            }
         }
     }
 

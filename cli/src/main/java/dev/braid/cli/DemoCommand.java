@@ -157,7 +157,8 @@ final class DemoCommand implements Callable<Integer> {
                 out.println("chart: " + chart.toAbsolutePath() + " (latency percentiles, both phases, "
                         + (results.size() == 1 ? "" : "every backend, ") + "PNG)");
             } catch (IOException | RuntimeException | Error e) { // AWT without fonts throws errors
-                problems.add("cannot write the chart " + chart.toAbsolutePath() + ": " + Main.oneLine(e));
+                problems.add("cannot write the chart " + chart.toAbsolutePath() + ": " + e.getClass().getSimpleName()
+                        + (e.getMessage() == null ? "" : " " + Main.oneLine(e)));
             }
         }
         out.flush();
