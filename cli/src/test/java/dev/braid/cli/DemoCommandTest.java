@@ -155,6 +155,16 @@ class DemoCommandTest {
     }
 
     @Test
+    void aChartThatCannotBeWrittenIsOneLineAndExit1() throws IOException {
+        final Path notADirectory = Files.writeString(dir.resolve("file.txt"), "x");
+        final Run r = run("demo", "--backend", "nio", "--duration", "200ms", "--warmup", "0", "--streams", "1",
+                "--chart", notADirectory.resolve("demo.png").toString());
+        assertThat(r.code()).as("stderr: %s", r.err()).isEqualTo(1);
+        assertThat(rows(r.out())).hasSize(2); // the table still comes first
+        assertThat(r.err()).contains("braid: cannot write the chart ").doesNotContain("\tat ");
+    }
+
+    @Test
     void unknownBackendFailsWithTheValidValues() {
         final Run r = run("demo", "--backend", "carrier-pigeon", "--no-chart");
         assertThat(r.code()).isEqualTo(1);
