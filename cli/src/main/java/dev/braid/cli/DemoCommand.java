@@ -1,144 +1,258 @@
 package dev.braid.cli;
 
-import dev.braid.Braid;
-import dev.braid.BraidConfig;
-import dev.braid.BraidServer;
-import dev.braid.CallOptions;
-import dev.braid.Connection;
-import dev.braid.Procedure;
-import dev.braid.Reply;
+import dev.braid.spi.Backend;
 import org.HdrHistogram.Histogram;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.ServiceLoader;
 import java.util.concurrent.Callable;
 
 /**
- * The first thing a new user runs: a server and a client in this process on loopback, one connection,
- * thousands of concurrent calls, latency percentiles.
+ * The first thing a new user runs: braid's headline made visible. A server and a client in this process on
+ * loopback, one connection; small calls alone, then the same calls while big streams move data both ways
+ * on that connection; a table of call rates and latency percentiles for both, stream throughput, the p99
+ * ratio, and a chart of the percentiles. {@code --backend all} does it on every backend that can run here.
+ * The work itself is {@link DemoRun}; this class reads the options, prints and draws.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"Start a braid server and client on loopback, make thousands of concurrent calls on one "
-                + "connection, and print calls/s and latency percentiles."},
-        footer = {"", "Examples:", "  ./braid demo", "  ./braid demo --calls 100000 --concurrency 256 --payload 1024",
-                "  ./braid demo --backend nio"})
+@Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {
+                "Start a braid server and a client on loopback (one connection) and show that small calls stay "
+                        + "fast while large streams flow beside them:",
+                "  phase 1  64-byte echo calls alone, back to back;",
+                "  phase 2  the same calls while N streams move data both ways",
+                "           (half uploads, half downloads) on the same connection.",
+                "Prints live progress, then calls/s and p50/p99/p99.9/max latency for both phases, the streams' "
+                        + "MB/s and the p99 ratio (phase 2 / phase 1), and writes a latency chart (PNG).",
+                "Takes about 2 x --duration + --warmup + 1 s per backend: about 22 s by default, about a "
+                        + "minute with --backend all (three backends)."},
+        footer = {"", "Examples:",
+                "  ./braid demo                        # auto backend, 10 s per phase",
+                "  ./braid demo --backend all          # each backend that can run here",
+                "  ./braid demo --backend nio --duration 5s --streams 8",
+                "  ./braid demo --chart /tmp/latency.png",
+                "  BRAID_JAVA_OPTS=-Dbraid.backend=loom ./braid demo",
+                "",
+                "Exit codes: 0 success, 1 failure (a backend failed, buffers leaked, the chart could not be "
+                        + "written), 2 bad usage."})
 final class DemoCommand implements Callable<Integer> {
-    static final Procedure ECHO = Procedure.of(0x62726465, 1, 1); // "brde": the demo's program
-
-    @Option(names = "--backend", description = "I/O backend: auto, nio, epoll, loom or a class name "
-            + "(default: the braid.backend property, else auto).")
+    @Option(names = "--backend", paramLabel = "NAME", description = "I/O backend: auto, nio, epoll, loom, a "
+            + "class name, or all (each available one in turn). Default: the braid.backend property, else auto.")
     String backend = System.getProperty("braid.backend", "auto");
 
-    @Option(names = "--calls", description = "Calls in the concurrent phase (default: ${DEFAULT-VALUE}).")
-    int calls = 50_000;
+    @Option(names = "--duration", paramLabel = "TIME", converter = DurationConverter.class, defaultValue = "10s",
+            description = "Length of each phase, per backend, e.g. 10s, 2.5s, 500ms (default: ${DEFAULT-VALUE}).")
+    Duration duration;
 
-    @Option(names = "--concurrency", description = "Calls in flight at once in the concurrent phase "
+    @Option(names = "--warmup", paramLabel = "TIME", converter = DurationConverter.class, defaultValue = "1s",
+            description = "Unmeasured calls before phase 1, per backend; 0 for none (default: ${DEFAULT-VALUE}).")
+    Duration warmup;
+
+    @Option(names = "--streams", paramLabel = "N", description = "Streams in phase 2, half uploads and half "
+            + "downloads (an odd one uploads) (default: ${DEFAULT-VALUE}).")
+    int streams = 4;
+
+    @Option(names = "--concurrency", paramLabel = "N", description = "Calls in flight at once, one calling "
+            + "thread each (default: ${DEFAULT-VALUE}).")
+    int concurrency = 1;
+
+    @Option(names = "--payload", paramLabel = "BYTES", description = "Bytes per call and per reply "
             + "(default: ${DEFAULT-VALUE}).")
-    int concurrency = 64;
+    int payload = DemoRun.PAYLOAD_DEFAULT;
 
-    @Option(names = "--payload", description = "Payload bytes per call and per reply (default: ${DEFAULT-VALUE}).")
-    int payload = 64;
+    @Option(names = "--chart", paramLabel = "FILE", description = "Where to write the latency chart, a PNG "
+            + "(default: ${DEFAULT-VALUE}).")
+    Path chart = Path.of("braid-demo.png");
+
+    @Option(names = "--no-chart", description = "Do not write the chart.")
+    boolean noChart;
 
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
-        if (calls < 1 || concurrency < 1 || payload < 0) {
-            throw new IllegalArgumentException("--calls and --concurrency must be >= 1 and --payload >= 0");
-        }
+        validate();
         final PrintWriter out = spec.commandLine().getOut();
-        try (Braid braid = Braid.create(new BraidConfig().backend(backend))) {
-            final BraidServer server = braid.server()
-                    .handle(ECHO, call -> call.reply(call.args()))
-                    .bind(0);
-            try (server; Connection c = braid.connect(server.address())) {
-                out.printf(Locale.ROOT, "braid demo: backend %s, server %s, one connection, %d-byte payloads%n",
-                        braid.backendName(), server.address(), payload);
-                final byte[] args = new byte[payload];
-                // warm up the JIT and the pool
-                run(c, args, 20_000, Math.min(concurrency, 16));
-                final int sequential = Math.max(1_000, calls / 10);
-                final Result one = run(c, args, sequential, 1);
-                final Result many = run(c, args, calls, concurrency);
-                out.println();
-                out.println("phase                 calls    calls/s     p50 µs    p90 µs    p99 µs  p99.9 µs    max µs");
-                one.print(out, "1 in flight");
-                many.print(out, concurrency + " in flight");
-                out.println();
-                out.printf(Locale.ROOT, "calls made %d, late replies %d, bytes read %d, written %d%n",
-                        c.stats().callsStarted(), c.stats().lateReplies(), c.stats().bytesRead(), c.stats().bytesWritten());
-            }
-            out.printf(Locale.ROOT, "after close: %d pooled buffers outstanding, %d allocated in all%n",
-                    braid.bufferPool().outstanding(), braid.bufferPool().allocations());
-            out.flush();
-            return braid.bufferPool().outstanding() == 0 ? 0 : 1;
-        }
-    }
+        final PrintWriter err = spec.commandLine().getErr();
+        final DemoProgress progress = new DemoProgress(err, DemoProgress.stdoutIsTerminal());
+        final DemoRun.Settings settings = new DemoRun.Settings(warmup, duration, streams, payload, concurrency);
+        final boolean all = backend.trim().equalsIgnoreCase("all");
 
-    /** {@code total} calls with {@code inFlight} virtual threads each calling in a loop. */
-    private Result run(final Connection c, final byte[] args, final int total, final int inFlight) throws Exception {
-        final Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
-        final AtomicInteger left = new AtomicInteger(total);
-        final CountDownLatch done = new CountDownLatch(inFlight);
-        final AtomicReference<Throwable> failure = new AtomicReference<>();
-        final List<Histogram> perThread = new ArrayList<>();
-        final long start = System.nanoTime();
-        for (int t = 0; t < inFlight; t++) {
-            final Histogram mine = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
-            perThread.add(mine);
-            Thread.ofVirtual().start(() -> {
-                try {
-                    final ByteBuffer a = ByteBuffer.wrap(args);
-                    while (left.getAndDecrement() > 0) {
-                        final long t0 = System.nanoTime();
-                        try (Reply r = c.callAsync(ECHO, a.duplicate(), CallOptions.DEFAULT).get()) {
-                            if (r.payload().remaining() != args.length) {
-                                throw new IllegalStateException("echo returned " + r.payload().remaining() + " bytes");
-                            }
-                        }
-                        mine.recordValue(System.nanoTime() - t0);
-                    }
-                } catch (Throwable e) {
-                    failure.compareAndSet(null, e);
-                    left.set(0);
-                } finally {
-                    done.countDown();
+        out.printf(Locale.ROOT, "braid demo: %d-byte echo calls (%d in flight) alone, then beside %d streams "
+                        + "(%d up, %d down), one loopback connection; %s per phase, %s warm-up%n", payload,
+                concurrency, streams, settings.uploads(), settings.downloads(), DurationConverter.format(duration),
+                DurationConverter.format(warmup));
+        final List<String> toRun = new ArrayList<>();
+        final List<String> problems = new ArrayList<>();
+        if (all) {
+            for (Backend b : installedBackends()) {
+                if (b.isAvailable()) {
+                    toRun.add(b.name());
+                } else {
+                    final String line = b.name() + ": skipped, cannot run here: " + b.unavailabilityCause();
+                    out.println(line.replace('\n', ' '));
                 }
-            });
+            }
+            if (toRun.isEmpty()) {
+                throw new IllegalStateException("no backend can run here (installed: "
+                        + installedBackends().stream().map(Backend::name).toList() + ")");
+            }
+            out.println("backends, in turn: " + String.join(", ", toRun));
+        } else {
+            toRun.add(backend.trim());
         }
-        if (!done.await(5, TimeUnit.MINUTES)) {
-            throw new IllegalStateException("demo calls did not finish within 5 minutes");
+        out.flush();
+
+        final List<DemoRun.Result> results = new ArrayList<>();
+        for (String name : toRun) {
+            try {
+                results.add(new DemoRun(name, settings, progress).run());
+            } catch (RuntimeException e) {
+                if (!all) {
+                    throw e;
+                }
+                problems.add(name + " failed: " + Main.oneLine(e));
+                out.println(name + ": failed: " + Main.oneLine(e));
+                if (verbose()) {
+                    e.printStackTrace(err);
+                }
+            }
         }
-        final long elapsed = System.nanoTime() - start;
-        if (failure.get() != null) {
-            throw new IllegalStateException("a demo call failed: " + failure.get(), failure.get());
+
+        out.println();
+        printTable(out, results);
+        out.println();
+        out.println("p99 ratio = p99 beside the streams / p99 alone; 1.00: the streams cost the calls nothing.");
+        out.printf(Locale.ROOT, "On %d CPUs part of it is the machine's own contention (docs/benchmarks.md, "
+                + "\"Fairness\"). MB = 10^6 bytes.%n", Runtime.getRuntime().availableProcessors());
+        for (DemoRun.Result r : results) {
+            out.printf(Locale.ROOT, "%s streams: %.1f MB/s up + %.1f MB/s down, %d-byte writes%n", r.backend(),
+                    r.beside().upBytes() / 1e6 / r.beside().seconds(),
+                    r.beside().downBytes() / 1e6 / r.beside().seconds(), DemoRun.CHUNK);
         }
-        perThread.forEach(h::add);
-        return new Result(total, Duration.ofNanos(elapsed), h);
+        long leaked = 0;
+        for (DemoRun.Result r : results) {
+            if (r.outstanding() != 0) {
+                problems.add(r.backend() + " left " + r.outstanding() + " pooled buffers outstanding after close");
+            }
+            leaked += r.outstanding();
+        }
+        out.printf(Locale.ROOT, "after close: %d pooled buffers outstanding (client and server, %s)%n", leaked,
+                results.size() == 1 ? results.get(0).backend() : "every backend");
+        if (!noChart && !results.isEmpty()) {
+            try {
+                writeChart(results);
+                out.println("chart: " + chart.toAbsolutePath() + " (latency percentiles, both phases, "
+                        + (results.size() == 1 ? "" : "every backend, ") + "PNG)");
+            } catch (IOException | RuntimeException | Error e) { // AWT without fonts throws errors
+                problems.add("cannot write the chart " + chart.toAbsolutePath() + ": " + e.getClass().getSimpleName()
+                        + (e.getMessage() == null ? "" : " " + Main.oneLine(e)));
+            }
+        }
+        out.flush();
+        for (String p : problems) {
+            err.println("braid: " + p);
+        }
+        err.flush();
+        return problems.isEmpty() ? 0 : 1;
     }
 
-    private record Result(int calls, Duration elapsed, Histogram h) {
-        void print(final PrintWriter out, final String phase) {
-            out.printf(Locale.ROOT, "%-18s %8d %10.0f %10.1f %9.1f %9.1f %9.1f %9.1f%n", phase, calls,
-                    calls / (elapsed.toNanos() / 1e9), us(h.getValueAtPercentile(50)), us(h.getValueAtPercentile(90)),
-                    us(h.getValueAtPercentile(99)), us(h.getValueAtPercentile(99.9)), us(h.getMaxValue()));
+    /** Whether {@code --verbose} was given, before or after {@code demo} (it is inherited). */
+    private boolean verbose() {
+        for (CommandLine c = spec.commandLine(); c != null; c = c.getParent()) {
+            if (c.getParseResult() != null && c.getParseResult().hasMatchedOption("--verbose")) {
+                return true;
+            }
         }
+        return false;
+    }
 
-        private static double us(final long nanos) {
-            return nanos / 1000.0;
+    private void validate() {
+        final List<String> bad = new ArrayList<>();
+        if (duration.isZero()) {
+            bad.add("--duration must be more than 0");
         }
+        if (streams < 1) {
+            bad.add("--streams must be at least 1 (was " + streams + ")");
+        }
+        if (concurrency < 1 || concurrency > 1024) {
+            bad.add("--concurrency must be 1 to 1024 (was " + concurrency + ")");
+        }
+        if (payload < 0 || payload > 1 << 20) {
+            bad.add("--payload must be 0 to 1048576 bytes (was " + payload + ")");
+        }
+        if (!bad.isEmpty()) {
+            throw new CommandLine.ParameterException(spec.commandLine(), String.join("; ", bad));
+        }
+    }
+
+    /** Installed backends, the one {@code auto} prefers first. */
+    static List<Backend> installedBackends() {
+        final List<Backend> all = new ArrayList<>();
+        ServiceLoader.load(Backend.class, DemoCommand.class.getClassLoader()).forEach(all::add);
+        all.sort(Comparator.comparingInt(Backend::autoPriority).reversed());
+        return all;
+    }
+
+    static final String HEADER = String.format(Locale.ROOT, "%-8s %-18s %9s %9s %9s %9s %9s %9s %13s %10s",
+            "backend", "phase", "calls", "calls/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "streams MB/s",
+            "p99 ratio");
+
+    private static void printTable(final PrintWriter out, final List<DemoRun.Result> results) {
+        out.println(HEADER);
+        for (DemoRun.Result r : results) {
+            row(out, r.backend(), r.alone(), "-", "-");
+            final double ratio = p99(r.beside()) / p99(r.alone());
+            row(out, r.backend(), r.beside(), String.format(Locale.ROOT, "%.1f", r.beside().streamMegabytesPerSecond()),
+                    String.format(Locale.ROOT, "%.2f", ratio));
+        }
+    }
+
+    private static void row(final PrintWriter out, final String backend, final DemoRun.Phase p, final String mbps,
+                            final String ratio) {
+        final Histogram h = p.latency();
+        out.printf(Locale.ROOT, "%-8s %-18s %9d %9.0f %9.1f %9.1f %9.1f %9.1f %13s %10s%n", backend, p.name(),
+                p.calls(), p.callsPerSecond(), h.getValueAtPercentile(50) / 1e3, p99(p),
+                h.getValueAtPercentile(99.9) / 1e3, h.getMaxValue() / 1e3, mbps, ratio);
+    }
+
+    private static double p99(final DemoRun.Phase p) {
+        return p.latency().getValueAtPercentile(99) / 1e3;
+    }
+
+    private void writeChart(final List<DemoRun.Result> results) throws IOException {
+        final List<DemoChart.Series> series = new ArrayList<>();
+        for (DemoRun.Result r : results) {
+            series.add(new DemoChart.Series(r.backend(), false, micros(r.alone().latency())));
+            series.add(new DemoChart.Series(r.backend(), true, micros(r.beside().latency())));
+        }
+        final String beside = "beside " + streams + (streams == 1 ? " stream" : " streams");
+        new DemoChart("braid demo: call latency, calls alone vs " + beside,
+                String.format(Locale.ROOT, "%d-byte echo, %d in flight, one loopback connection, %s per phase; "
+                                + "%d streams: %d up, %d down; %d CPUs", payload, concurrency,
+                        DurationConverter.format(duration), streams, (streams + 1) / 2, streams / 2,
+                        Runtime.getRuntime().availableProcessors()),
+                beside, series).writePng(chart);
+    }
+
+    private static double[] micros(final Histogram h) {
+        final double[] v = new double[DemoChart.PERCENTILES.length + 1];
+        for (int i = 0; i < DemoChart.PERCENTILES.length; i++) {
+            v[i] = h.getValueAtPercentile(DemoChart.PERCENTILES[i]) / 1e3;
+        }
+        v[v.length - 1] = h.getMaxValue() / 1e3;
+        return v;
     }
 }

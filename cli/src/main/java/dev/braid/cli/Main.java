@@ -11,8 +11,10 @@ import picocli.CommandLine.Option;
         description = "braid: many concurrent RPC calls and data streams over one libvirt-compatible TCP connection.",
         subcommands = {DemoCommand.class, ServeCommand.class, GetCommand.class, PutCommand.class, LsCommand.class,
                 ConsoleCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Examples:", "  ./braid demo", "  ./braid demo --backend nio --calls 50000 --concurrency 128",
-                "  ./braid help demo"})
+        footer = {"", "Examples:", "  ./braid demo", "  ./braid demo --backend all",
+                "  ./braid demo --backend nio --duration 5s --streams 8",
+                "  ./braid serve --root ~/share", "  ./braid get 127.0.0.1:PORT remote.iso .", "  ./braid help put", "",
+                "Exit codes: 0 success, 1 failure, 2 bad usage."})
 public final class Main implements Runnable {
     @Option(names = "--verbose", description = "Print stack traces of errors.", scope = CommandLine.ScopeType.INHERIT)
     boolean verbose;
@@ -36,7 +38,10 @@ public final class Main implements Runnable {
     static int run(final java.io.PrintWriter out, final java.io.PrintWriter err, final String... args) {
         final CommandLine cl = new CommandLine(new Main()).setOut(out).setErr(err);
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            final boolean verbose = parsed.hasMatchedOption("--verbose");
+            boolean verbose = false; // inherited: it may follow the subcommand's name
+            for (CommandLine.ParseResult p = parsed; p != null; p = p.subcommand()) {
+                verbose |= p.hasMatchedOption("--verbose");
+            }
             if (verbose) {
                 e.printStackTrace(cmd.getErr());
             } else {
@@ -44,10 +49,17 @@ public final class Main implements Runnable {
             }
             return 1;
         });
+        cl.setParameterExceptionHandler((e, badArgs) -> {
+            final CommandLine cmd = e.getCommandLine();
+            cmd.getErr().println("braid: " + oneLine(e) + " (see '" + cmd.getCommandSpec().qualifiedName()
+                    + " --help')");
+            return 2;
+        });
         return cl.execute(args);
     }
 
-    private static String oneLine(final Throwable e) {
+    /** An exception's message on one line, or its class name if it has none. */
+    static String oneLine(final Throwable e) {
         final String m = e.getMessage();
         return (m == null || m.isBlank() ? e.getClass().getSimpleName() : m).replace('\n', ' ');
     }
