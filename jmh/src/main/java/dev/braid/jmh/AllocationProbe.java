@@ -1,10 +1,7 @@
 package dev.braid.jmh;
 
-import dev.braid.BraidException;
 import dev.braid.BraidStream;
 import dev.braid.CallOptions;
-import dev.braid.Procedure;
-import dev.braid.ReplyHandler;
 
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadInfo;
@@ -12,8 +9,6 @@ import java.nio.ByteBuffer;
 import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * Bytes allocated per operation by each thread, on braid's call and stream paths, measured with
@@ -41,7 +36,7 @@ public final class AllocationProbe {
             final ByteBuffer reply = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
             measure("call round trip (blocking call into a buffer)", ops,
                     () -> f.connection.call(BraidFixture.ECHO, args0.clear(), reply.clear(), CallOptions.DEFAULT));
-            final Window window = new Window(f, 64);
+            final Pipeline window = new Pipeline(f.connection, 64); // the JMH benchmark's window, no allocation of its own
             measure("pipelined calls (64 in flight, ReplyHandler)", ops, window::next);
             window.drain();
             final ByteBuffer chunk = ByteBuffer.allocateDirect(BraidFixture.CHUNK);
@@ -87,56 +82,5 @@ public final class AllocationProbe {
                 braid / (double) ops);
         after.forEach((name, d) -> System.out.printf(Locale.ROOT, "  %-28s %,12d bytes  %8.3f B/op%n", name, d,
                 d / (double) ops));
-    }
-
-    /** 64 calls in flight with one reusable handler and a park/unpark window (no allocation of its own). */
-    private static final class Window {
-        private final BraidFixture f;
-        private final int depth;
-        private final AtomicInteger inFlight = new AtomicInteger();
-        private final ByteBuffer args = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
-        private volatile Thread waiter;
-        private final ReplyHandler handler = new ReplyHandler() {
-            @Override
-            public void onReply(final Procedure procedure, final int serial, final ByteBuffer payload) {
-                done();
-            }
-
-            @Override
-            public void onFailure(final Procedure procedure, final int serial, final BraidException error) {
-                throw new IllegalStateException("probe call failed", error);
-            }
-        };
-
-        Window(final BraidFixture f, final int depth) {
-            this.f = f;
-            this.depth = depth;
-        }
-
-        private void done() {
-            inFlight.decrementAndGet();
-            final Thread w = waiter;
-            if (w != null) {
-                LockSupport.unpark(w);
-            }
-        }
-
-        void next() {
-            if (inFlight.get() >= depth) {
-                waiter = Thread.currentThread();
-                while (inFlight.get() >= depth) {
-                    LockSupport.parkNanos(this, 1_000_000);
-                }
-                waiter = null;
-            }
-            inFlight.incrementAndGet();
-            f.connection.callAsync(BraidFixture.ECHO, args.clear(), CallOptions.DEFAULT, handler);
-        }
-
-        void drain() {
-            while (inFlight.get() > 0) {
-                LockSupport.parkNanos(1_000_000);
-            }
-        }
     }
 }
