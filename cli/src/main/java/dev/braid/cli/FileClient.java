@@ -171,6 +171,33 @@ final class FileClient {
         return failed;
     }
 
+    /**
+     * The part {@code get} and {@code put} share once their jobs are listed: runs them with progress on
+     * {@code err} (nothing with --quiet), prints the one-line summary ({@code direction}: "from" or "to"), and
+     * fails naming how many files failed.
+     *
+     * @return 0 when every file moved
+     */
+    static int transferAll(final String verb, final String direction, final List<Job> jobs, final int skipped,
+                           final Transfer transfer, final TransferOptions options, final String endpoint,
+                           final PrintWriter out, final PrintWriter err) throws InterruptedException {
+        final long total = jobs.stream().mapToLong(Job::size).sum();
+        final Progress progress = new Progress(options.quiet ? new PrintWriter(java.io.Writer.nullWriter()) : err,
+                verb, total, jobs.size(), Progress.isTerminal(), (long) (options.progressInterval * 1000));
+        final int failed;
+        try (progress) {
+            failed = runAll(jobs, options.parallel, transfer, progress, err, verb);
+        }
+        out.printf(java.util.Locale.ROOT, "%s: %d of %d files, %s in %.1f s (%s/s) %s %s%s%n", verb,
+                jobs.size() - failed, jobs.size(), Progress.size(progress.bytes.get()), progress.elapsedSeconds(),
+                Progress.size((long) (progress.bytes.get() / Math.max(1e-3, progress.elapsedSeconds()))), direction,
+                endpoint, skipped > 0 ? ", " + skipped + " skipped (links or special files)" : "");
+        if (failed > 0) {
+            throw Endpoints.failure(failed + " of " + jobs.size() + " files failed (see above)", null);
+        }
+        return 0;
+    }
+
     /** {@code dir/name} in the server's '/'-separated namespace; "" and "." name the root. */
     static String join(final String dir, final String name) {
         if (dir.isEmpty() || dir.equals(".")) {

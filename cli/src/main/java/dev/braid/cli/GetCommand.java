@@ -14,7 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /** {@code braid get HOST:PORT REMOTE... LOCAL}: files and directories down, concurrently on one connection. */
@@ -84,22 +83,7 @@ final class GetCommand implements Callable<Integer> {
                     skipped++;
                 }
             }
-            final long total = jobs.stream().mapToLong(FileClient.Job::size).sum();
-            final boolean terminal = Progress.isTerminal();
-            final Progress progress = new Progress(options.quiet ? new PrintWriter(java.io.Writer.nullWriter()) : err,
-                    "get", total, jobs.size(), terminal, (long) (options.progressInterval * 1000));
-            final int failed;
-            try (progress) {
-                failed = FileClient.runAll(jobs, options.parallel, client::download, progress, err, "get");
-            }
-            out.printf(Locale.ROOT, "get: %d of %d files, %s in %.1f s (%s/s) from %s%s%n", jobs.size() - failed,
-                    jobs.size(), Progress.size(progress.bytes.get()), progress.elapsedSeconds(),
-                    Progress.size((long) (progress.bytes.get() / Math.max(1e-3, progress.elapsedSeconds()))), endpoint,
-                    skipped > 0 ? ", " + skipped + " skipped (links or special files)" : "");
-            if (failed > 0) {
-                throw Endpoints.failure(failed + " of " + jobs.size() + " files failed (see above)", null);
-            }
-            return 0;
+            return FileClient.transferAll("get", "from", jobs, skipped, client::download, options, endpoint, out, err);
         }
     }
 }

@@ -132,6 +132,11 @@ final class BlockingCall extends CallRecord {
         return OUTCOME.compareAndSet(this, PENDING, ABANDONED);
     }
 
+    @Override
+    boolean timedByTimer() {
+        return false; // the waiter keeps the time in await()
+    }
+
     /** Whether the record may be reused after the caller consumed its outcome. */
     boolean recyclable() {
         return !queued; // no timer ever sees a blocking call: its waiter keeps the time

@@ -142,6 +142,19 @@ abstract class CallRecord {
     /** Any thread: the call failed. Returns false if it was already completed. */
     abstract boolean completeExceptionally(Throwable error);
 
+    /**
+     * Reader thread: the server answered with an ERROR. Returns false if the call was already completed.
+     * Like {@link #completeExceptionally}; a kind that recycles its record after a reply overrides it.
+     */
+    boolean completeWithRemoteError(final dev.braid.RemoteException error) {
+        return completeExceptionally(error);
+    }
+
+    /** Whether a timer enforces this call's timeout ({@code false}: its waiting caller keeps the time). */
+    boolean timedByTimer() {
+        return true;
+    }
+
     /** Whether an outcome has been set (or the caller gave up). */
     abstract boolean isCompleted();
 

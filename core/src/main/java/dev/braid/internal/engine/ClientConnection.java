@@ -20,9 +20,8 @@ import dev.braid.RemoteError;
 import dev.braid.RemoteException;
 import dev.braid.Reply;
 import dev.braid.ReplyHandler;
-import dev.braid.internal.concurrent.MpmcArrayQueue;
-import org.agrona.collections.Int2ObjectHashMap;
 import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.concurrent.MpmcArrayQueue;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.Frames;
 import dev.braid.internal.wire.RemoteErrorCodec;
@@ -30,15 +29,17 @@ import dev.braid.internal.wire.RemoteErrorCodec;
 import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.Objects;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+
+import org.agrona.collections.Int2ObjectHashMap;
 
 import static dev.braid.internal.wire.FrameHeader.*;
 
@@ -63,7 +64,8 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     /** Calls by serial; guarded by its own monitor. */
     private final Int2ObjectHashMap<CallRecord> pending = new Int2ObjectHashMap<>();
     private final ConcurrentLinkedQueue<CallRecord> waiting = new ConcurrentLinkedQueue<>();
-    private static final int RECORD_POOL = 1024;
+    /** Idle records kept per kind and connection: enough for the calls a connection keeps in flight in practice. */
+    private static final int RECORD_POOL = 256;
     private final MpmcArrayQueue<BlockingCall> freeBlocking = new MpmcArrayQueue<>(RECORD_POOL);
     private final MpmcArrayQueue<HandlerCall> freeHandlers = new MpmcArrayQueue<>(RECORD_POOL);
     private final AtomicInteger slots = new AtomicInteger();
@@ -278,7 +280,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
             failIfPending(call, closedException());
             return;
         }
-        if (!(call instanceof BlockingCall)) { // a blocking caller keeps its own time
+        if (call.timedByTimer()) {
             armTimeout(call);
         }
         final int before = tryTakeSlot();
@@ -470,7 +472,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
             frame.release();
         }
         final RemoteException failure = new RemoteException(error);
-        if (!(call instanceof HandlerCall h ? h.completeWithError(failure) : call.completeExceptionally(failure))) {
+        if (!call.completeWithRemoteError(failure)) {
             lateReplies++;
         }
     }

@@ -1,6 +1,5 @@
 package dev.braid.internal.engine;
 
-import dev.braid.BraidException;
 import dev.braid.ReplyHandler;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.wire.Frames;
@@ -83,8 +82,9 @@ final class HandlerCall extends CallRecord {
         return (boolean) DONE_FLAG.getVolatile(this);
     }
 
-    /** Reader thread: an ERROR reply was decoded into {@code error}. */
-    boolean completeWithError(final BraidException error) {
+    /** Reader thread: an ERROR reply was decoded into {@code error}; the record is recycled like after a reply. */
+    @Override
+    boolean completeWithRemoteError(final dev.braid.RemoteException error) {
         if (!completeExceptionally(error)) {
             return false;
         }
