@@ -1,5 +1,7 @@
 package dev.braid.buffer;
 
+import dev.braid.internal.concurrent.QueueLink;
+
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
@@ -20,18 +22,16 @@ import java.nio.ByteOrder;
  * <p><b>Threads.</b> A buffer is not thread-safe. Handing it from one thread to another must go through
  * a happens-before edge (a queue, a future, a volatile write), which every braid queue provides.
  */
-public final class PooledBuffer {
+public final class PooledBuffer extends QueueLink {
     static final int FREE = 0;
     static final int IN_USE = 1;
 
     private static final VarHandle STATE;
-    static final VarHandle NEXT;
 
     static {
         try {
             final MethodHandles.Lookup lookup = MethodHandles.lookup();
             STATE = lookup.findVarHandle(PooledBuffer.class, "state", int.class);
-            NEXT = lookup.findVarHandle(PooledBuffer.class, "next", PooledBuffer.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -43,8 +43,6 @@ public final class PooledBuffer {
     final int sizeClass;
     @SuppressWarnings("unused") // accessed through STATE
     private volatile int state;
-    /** Link used by {@link MpscBufferQueue} while the buffer sits in a queue; plain field, see the queue. */
-    PooledBuffer next;
     /** Owner's: the read-only view {@link #readOnlyView} lends, made once per offset and reused. */
     private ByteBuffer view;
     private int viewOffset = -1;

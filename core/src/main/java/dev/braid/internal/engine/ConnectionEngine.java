@@ -14,7 +14,7 @@ import dev.braid.Peer;
 import dev.braid.Procedure;
 import dev.braid.ProtocolException;
 import dev.braid.buffer.BufferPool;
-import dev.braid.buffer.MpscBufferQueue;
+import dev.braid.internal.concurrent.MpscBufferQueue;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.FrameDecoder;

@@ -9,7 +9,7 @@ import dev.braid.RemoteError;
 import dev.braid.RemoteException;
 import dev.braid.StreamListener;
 import dev.braid.StreamPacket;
-import dev.braid.buffer.MpscBufferQueue;
+import dev.braid.internal.concurrent.MpscBufferQueue;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.concurrent.SpscBufferRing;
 import dev.braid.internal.wire.Frames;

@@ -1,4 +1,6 @@
-package dev.braid.buffer;
+package dev.braid.internal.concurrent;
+
+import dev.braid.buffer.PooledBuffer;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -39,7 +41,7 @@ public final class MpscBufferQueue {
         PooledBuffer h;
         do {
             h = (PooledBuffer) HEAD.getVolatile(this);
-            buffer.next = h;
+            ((QueueLink) buffer).next = h; // PooledBuffer does not inherit the package-private link
         } while (!HEAD.compareAndSet(this, h, buffer));
     }
 
@@ -52,8 +54,9 @@ public final class MpscBufferQueue {
                 return null;
             }
         }
-        chain = b.next;
-        b.next = null;
+        final QueueLink link = b;
+        chain = (PooledBuffer) link.next;
+        link.next = null;
         return b;
     }
 
@@ -82,8 +85,9 @@ public final class MpscBufferQueue {
         PooledBuffer stack = (PooledBuffer) HEAD.getAndSet(this, null);
         PooledBuffer fifo = null;
         while (stack != null) {
-            final PooledBuffer n = stack.next;
-            stack.next = fifo;
+            final QueueLink link = stack;
+            final PooledBuffer n = (PooledBuffer) link.next;
+            link.next = fifo;
             fifo = stack;
             stack = n;
         }

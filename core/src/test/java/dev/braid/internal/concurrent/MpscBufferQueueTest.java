@@ -1,5 +1,7 @@
-package dev.braid.buffer;
+package dev.braid.internal.concurrent;
 
+import dev.braid.buffer.BufferPool;
+import dev.braid.buffer.PooledBuffer;
 import dev.braid.testing.LeakChecks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
