@@ -213,9 +213,10 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     /**
      * Runs {@code task} on the loop. A loop that has stopped accepting tasks has closed its channels (and so
      * run every connection's close); the task then runs once the loop has ended, or here if this is the loop,
-     * and finds the connection closed, as nio does with tasks that arrive after its loop stopped.
+     * and finds the connection closed, as nio does with tasks that arrive after its loop stopped. Any thread.
      */
-    private void execute(final Runnable task) {
+    @Override
+    public void execute(final Runnable task) {
         try {
             loop.execute(task);
         } catch (RejectedExecutionException e) {

@@ -143,6 +143,32 @@ final class LoomConnection implements Transport {
         }
     }
 
+    /** Tasks for the writer thread ({@link #execute}); any thread offers, the writer polls. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<Runnable> tasks = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+    /** Runs {@code task} on the writer thread, loom's I/O thread for engine tasks. Any thread. */
+    @Override
+    public void execute(final Runnable task) {
+        tasks.offer(task);
+        FLUSH_REQUESTED.setVolatile(this, true);
+        final Thread w = writer;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+    }
+
+    /** Writer thread: runs the tasks handed over so far. */
+    private void runTasks() {
+        Runnable t;
+        while ((t = tasks.poll()) != null) {
+            try {
+                t.run();
+            } catch (Throwable e) {
+                LOG.log(System.Logger.Level.WARNING, "task failed on " + this, e);
+            }
+        }
+    }
+
     @Override
     public void setReadSuspended(final boolean suspended) {
         readLock.lock();
@@ -360,6 +386,7 @@ final class LoomConnection implements Transport {
                 if (closeReason != null) {
                     break;
                 }
+                runTasks();
                 flush(false);
             }
             if (!(closeReason instanceof IOException) && channel.isOpen()) {

@@ -138,6 +138,12 @@ final class NioConnection implements Transport {
         }
     }
 
+    /** Runs {@code task} on the connection's event loop. Any thread. */
+    @Override
+    public void execute(final Runnable task) {
+        loop.execute(task);
+    }
+
     @Override
     public void setReadSuspended(final boolean suspended) {
         if (suspended) {

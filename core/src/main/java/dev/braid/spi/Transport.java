@@ -36,6 +36,14 @@ public interface Transport {
     void setReadSuspended(boolean suspended);
 
     /**
+     * Runs {@code task} soon on this connection's I/O thread (the reader context), after tasks handed over
+     * before it by the same thread. Any thread; never runs the task on the calling thread, even when that is
+     * the I/O thread (so it never re-enters the handler). Tasks handed over after the connection closed may
+     * be dropped: they must not own resources that only the task would release.
+     */
+    void execute(Runnable task);
+
+    /**
      * Closes the socket. {@code reason} becomes the argument of {@link ConnectionHandler#onClosed}; if the
      * connection is already closing, the first reason wins.
      */
