@@ -51,6 +51,11 @@ import static dev.braid.internal.wire.FrameHeader.*;
  *   <li>Events: delivery to listeners, with their own read hold.</li>
  * </ul>
  *
+ * <p>At about 550 lines this class is above the engine's usual 500: it implements three interfaces whose
+ * surfaces live here on purpose ({@link ConnectionHandler} for the backend, {@link Peer} for handlers,
+ * {@link FrameDecoder.FrameSink} for the decoder), each a few lines delegating to a part, plus the frame
+ * builders every role uses.
+ *
  * <h2>Threads</h2>
  * <ul>
  *   <li><b>Reader</b> (the backend's reader context): {@link #onOpen}, {@link #inboundBuffer()},
