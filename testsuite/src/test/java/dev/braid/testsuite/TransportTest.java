@@ -6,9 +6,11 @@ import dev.braid.BraidServer;
 import dev.braid.Connection;
 import dev.braid.buffer.BufferPool;
 import dev.braid.testing.LeakChecks;
+import dev.braid.testing.VirtualThreadDumpOnTimeout;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -20,8 +22,10 @@ import java.util.function.Consumer;
 /**
  * Base of every transport test: runs once per {@link Pairing}, gives each test a server braid and a client
  * braid on the pairing's backends sharing one leak-tracking pool, and after each test closes both and checks
- * that no pooled buffer is outstanding and no braid thread is left.
+ * that no pooled buffer is outstanding and no braid thread is left. A test that runs past its timeout
+ * prints a thread dump with the virtual threads (handlers, streams, the loom backend) before it is interrupted.
  */
+@ExtendWith(VirtualThreadDumpOnTimeout.class)
 @ParameterizedClass(name = "{0}")
 @MethodSource("dev.braid.testsuite.Pairing#all")
 public abstract class TransportTest {

@@ -1,0 +1,119 @@
+package dev.braid.testing;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+
+/**
+ * Waiting in tests: for a condition, never for a length of time. A test that sleeps and then asserts
+ * bets that the machine did the work within the sleep; on a loaded machine it loses the bet (a false
+ * failure), and on a fast one it wastes the time. Here a test states what it waits for, and the wait
+ * ends as soon as it holds. The timeout is only a bound on a hang, far above what the condition needs
+ * even on a loaded 2-core machine, so no GC pause or busy neighbour can reach it; a test that fails on
+ * it names what it waited for and what it saw last.
+ *
+ * <p>The condition is polled (1 ms at first, backing off to 10 ms), so it must be cheap and free of side
+ * effects. An exception or an assertion error thrown by the condition ends the wait at once: a condition
+ * can thus fail fast when what it waits for can no longer happen (a connection that closed, a thread that
+ * died), by asserting that first. {@link #untilAsserted} is the form that retries failed assertions.
+ *
+ * <p>What cannot be waited for is a "never": that something does not happen can only be shown after a
+ * point where it would have happened if it were going to. Tests find such a point in the system itself (a
+ * task run on the connection's event loop after the one that would have misbehaved, a counter showing the
+ * state was reached, the backend closed), not in a sleep.
+ */
+public final class Await {
+    /** How long a condition may take by default before the test fails. */
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
+
+    private Await() {
+    }
+
+    /** Waits until {@code condition} holds, at most {@link #DEFAULT_TIMEOUT}; fails naming {@code what}. */
+    public static void until(final String what, final BooleanSupplier condition) {
+        until(what, DEFAULT_TIMEOUT, condition, null);
+    }
+
+    /** Waits until {@code condition} holds, at most {@code timeout}; fails naming {@code what}. */
+    public static void until(final String what, final Duration timeout, final BooleanSupplier condition) {
+        until(what, timeout, condition, null);
+    }
+
+    /**
+     * Waits until {@code condition} holds, at most {@link #DEFAULT_TIMEOUT}; on failure the message names
+     * {@code what} and the last value of {@code observed} (the state the condition looks at).
+     */
+    public static void until(final String what, final BooleanSupplier condition, final Supplier<?> observed) {
+        until(what, DEFAULT_TIMEOUT, condition, observed);
+    }
+
+    /** As {@link #until(String, BooleanSupplier, Supplier)}, with a timeout of its own. */
+    public static void until(final String what, final Duration timeout, final BooleanSupplier condition,
+                             final Supplier<?> observed) {
+        final long start = System.nanoTime();
+        long pause = 1;
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() - start > timeout.toNanos()) {
+                if (condition.getAsBoolean()) { // the last look, after the deadline: it may have come true meanwhile
+                    return;
+                }
+                throw new AssertionError("timed out after " + describe(timeout) + " waiting until " + what
+                        + (observed == null ? "" : "; last seen: " + observed.get()));
+            }
+            sleep(pause);
+            pause = Math.min(pause * 2, 10);
+        }
+    }
+
+    /** A block of assertions, for {@link #untilAsserted}. */
+    @FunctionalInterface
+    public interface Assertion {
+        void check() throws Exception;
+    }
+
+    /**
+     * Runs {@code assertion} until it passes (no {@link AssertionError}), at most {@link #DEFAULT_TIMEOUT};
+     * then fails with its last error. Any other exception ends the wait at once.
+     */
+    public static void untilAsserted(final String what, final Assertion assertion) {
+        untilAsserted(what, DEFAULT_TIMEOUT, assertion);
+    }
+
+    /** As {@link #untilAsserted(String, Assertion)}, with a timeout of its own. */
+    public static void untilAsserted(final String what, final Duration timeout, final Assertion assertion) {
+        final long start = System.nanoTime();
+        long pause = 1;
+        while (true) {
+            try {
+                assertion.check();
+                return;
+            } catch (AssertionError e) {
+                if (System.nanoTime() - start > timeout.toNanos()) {
+                    final AssertionError failure = new AssertionError("timed out after " + describe(timeout)
+                            + " waiting until " + what + "; the last check failed with: " + e.getMessage(), e);
+                    throw failure;
+                }
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new AssertionError("while waiting until " + what, e);
+            }
+            sleep(pause);
+            pause = Math.min(pause * 2, 10);
+        }
+    }
+
+    private static String describe(final Duration d) {
+        return d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : d.toMillis() + " ms";
+    }
+
+    private static void sleep(final long millis) {
+        try {
+            TimeUnit.MILLISECONDS.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted while waiting (the test's timeout?)", e);
+        }
+    }
+}
