@@ -21,7 +21,8 @@ import java.util.function.Supplier;
  * <p>What cannot be waited for is a "never": that something does not happen can only be shown after a
  * point where it would have happened if it were going to. Tests find such a point in the system itself (a
  * task run on the connection's event loop after the one that would have misbehaved, a counter showing the
- * state was reached, the backend closed), not in a sleep.
+ * state was reached, the backend closed), not in a sleep; {@link #during} then watches such a property for a
+ * short while, which can only give a fault more chances to show.
  */
 public final class Await {
     /** How long a condition may take by default before the test fails. */
@@ -102,6 +103,25 @@ public final class Await {
             sleep(pause);
             pause = Math.min(pause * 2, 10);
         }
+    }
+
+    /**
+     * Checks that {@code invariant} holds at every look for {@code window}, failing at the first look where
+     * it does not. This is for "never" properties (memory stays bounded, a call stays unanswered) once a
+     * test has reached, by waiting on a condition, the state where a fault would show: the window only
+     * gives a fault more chances to be seen. On a loaded machine the window sees less, so the test may
+     * miss a fault, but it never fails because of the load.
+     */
+    public static void during(final String what, final Duration window, final BooleanSupplier invariant,
+                              final Supplier<?> observed) {
+        final long start = System.nanoTime();
+        do {
+            if (!invariant.getAsBoolean()) {
+                throw new AssertionError("no longer true after " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)
+                        + " ms: " + what + (observed == null ? "" : "; seen: " + observed.get()));
+            }
+            sleep(1);
+        } while (System.nanoTime() - start < window.toNanos());
     }
 
     private static String describe(final Duration d) {

@@ -123,10 +123,6 @@ class KeepaliveTest extends TransportTest {
         }
     }
 
-    private static Peer onlyConnection(final BraidServer server) {
-        Await.until("the server has its connection", () -> !server.connections().isEmpty());
-        return server.connections().get(0);
-    }
 
     /** A peer that accepts our bytes but never answers: keepalive detects it and fails the pending calls. */
     @Test

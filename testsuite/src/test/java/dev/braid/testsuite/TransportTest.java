@@ -4,7 +4,9 @@ import dev.braid.Braid;
 import dev.braid.BraidConfig;
 import dev.braid.BraidServer;
 import dev.braid.Connection;
+import dev.braid.Peer;
 import dev.braid.buffer.BufferPool;
+import dev.braid.testing.Await;
 import dev.braid.testing.LeakChecks;
 import dev.braid.testing.VirtualThreadDumpOnTimeout;
 import org.junit.jupiter.api.AfterEach;
@@ -18,6 +20,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
+
+import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Base of every transport test: runs once per {@link Pairing}, gives each test a server braid and a client
@@ -96,6 +100,13 @@ public abstract class TransportTest {
         final Connection c = braid(config).connect(server.address());
         closeables.add(c::abort);
         return c;
+    }
+
+    /** The server's one connection, once it has it (waits for the accept). */
+    protected static Peer onlyConnection(final BraidServer server) {
+        Await.until("the server has a connection", () -> !server.connections().isEmpty());
+        assertThat(server.connections()).hasSize(1);
+        return server.connections().get(0);
     }
 
     protected <T extends AutoCloseable> T closeLater(final T c) {
