@@ -8,6 +8,7 @@ import dev.braid.Procedure;
 import dev.braid.RemoteException;
 import dev.braid.StreamPacket;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -181,8 +182,12 @@ class StreamsTest extends TransportTest {
         down.finish();
     }
 
-    /** 16 uploads and 16 downloads of 1 GiB at once on one connection, each checked byte by byte. */
+    /**
+     * 16 uploads and 16 downloads of 1 GiB at once on one connection, each checked byte by byte. 48 s on an
+     * idle 2-core machine at worst, so a timeout of its own above its 10-minute wait for the streams.
+     */
     @Test
+    @Timeout(value = 15, unit = TimeUnit.MINUTES)
     void sixteenGibibyteStreamsEachWayAtOnce() throws Exception {
         final BraidServer server = server(config(true).maxConcurrentStreams(64), s -> {
             final BraidServer.Builder b = s;
