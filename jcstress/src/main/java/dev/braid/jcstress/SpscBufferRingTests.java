@@ -162,10 +162,10 @@ public final class SpscBufferRingTests {
     @JCStressTest
     @Description("As WaiterSeesSpaceOrIsSeen, without the consumer's fence: poll() ends with a release store, which "
             + "a later volatile read may overtake (store-load). A waker must put a full fence, or an atomic "
-            + "read-modify-write, between its poll and its look at the waiter. The engine's writer "
-            + "(StreamScheduler.visit, then StreamImpl.onRingSpace) has one for data packets (taking credit: "
-            + "sendCredit.getAndAdd); the packets that cost no credit, a finish's EOF and OK, are the last a "
-            + "stream's writer queues, so no writer waits for space behind them.")
+            + "read-modify-write, between its poll and its look at the waiter. The engine's writer has both "
+            + "between StreamScheduler.visit's poll and StreamImpl.onRingSpace: the volatile store that "
+            + "releases the stream's out token (a full fence on x86) and, for data packets, the atomic add "
+            + "that takes credit.")
     @Outcome(id = "1, 0", expect = ACCEPTABLE_INTERESTING, desc = "lost wake-up: poll() alone does not order the waker's look")
     @Outcome(expect = ACCEPTABLE, desc = "the waiter saw the free slot, or the consumer saw the waiter")
     @State
