@@ -1,8 +1,12 @@
 package dev.braid.testing;
 
 import java.time.Duration;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.BooleanSupplier;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -122,6 +126,38 @@ public final class Await {
             }
             sleep(1);
         } while (System.nanoTime() - start < window.toNanos());
+    }
+
+    /**
+     * Waits for {@code future} as long as {@code progress} (a counter of work done: bytes moved, say) keeps
+     * changing, and fails when it has not changed for {@code stall}. For long transfers, whose time depends on
+     * the machine's load far more than any bound would allow for (32 GiB of streams took 40 s on an idle
+     * 2-core machine, 8.5 minutes on a loaded one): a bound on progress, not on time. Returns the future's
+     * value; its failure is rethrown as an {@link AssertionError}.
+     */
+    public static <T> T whileProgressing(final String what, final Future<T> future, final LongSupplier progress,
+                                         final Duration stall) {
+        long last = progress.getAsLong();
+        long lastChange = System.nanoTime();
+        while (true) {
+            try {
+                return future.get(100, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                final long now = progress.getAsLong();
+                if (now != last) {
+                    last = now;
+                    lastChange = System.nanoTime();
+                } else if (System.nanoTime() - lastChange > stall.toNanos()) {
+                    throw new AssertionError("no progress for " + describe(stall) + " waiting until " + what
+                            + "; progress stuck at " + now);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError("interrupted while waiting until " + what, e);
+            } catch (ExecutionException e) {
+                throw new AssertionError(what + " failed", e.getCause());
+            }
+        }
     }
 
     private static String describe(final Duration d) {
