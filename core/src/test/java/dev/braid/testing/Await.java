@@ -17,10 +17,10 @@ import java.util.function.Supplier;
  * even on a loaded 2-core machine, so no GC pause or busy neighbour can reach it; a test that fails on
  * it names what it waited for and what it saw last.
  *
- * <p>The condition is polled (1 ms at first, backing off to 10 ms), so it must be cheap and free of side
- * effects. An exception or an assertion error thrown by the condition ends the wait at once: a condition
+ * <p>The condition is polled (1 ms at first, backing off to 10 ms), so it must be cheap; it may act (write
+ * more data until a ring is full, say) where acting once more is harmless. An exception or an assertion error thrown by the condition ends the wait at once: a condition
  * can thus fail fast when what it waits for can no longer happen (a connection that closed, a thread that
- * died), by asserting that first. {@link #untilAsserted} is the form that retries failed assertions.
+ * died), by asserting that first.
  *
  * <p>What cannot be waited for is a "never": that something does not happen can only be shown after a
  * point where it would have happened if it were going to. Tests find such a point in the system itself (a
@@ -65,44 +65,6 @@ public final class Await {
                 }
                 throw new AssertionError("timed out after " + describe(timeout) + " waiting until " + what
                         + (observed == null ? "" : "; last seen: " + observed.get()));
-            }
-            sleep(pause);
-            pause = Math.min(pause * 2, 10);
-        }
-    }
-
-    /** A block of assertions, for {@link #untilAsserted}. */
-    @FunctionalInterface
-    public interface Assertion {
-        void check() throws Exception;
-    }
-
-    /**
-     * Runs {@code assertion} until it passes (no {@link AssertionError}), at most {@link #DEFAULT_TIMEOUT};
-     * then fails with its last error. Any other exception ends the wait at once.
-     */
-    public static void untilAsserted(final String what, final Assertion assertion) {
-        untilAsserted(what, DEFAULT_TIMEOUT, assertion);
-    }
-
-    /** As {@link #untilAsserted(String, Assertion)}, with a timeout of its own. */
-    public static void untilAsserted(final String what, final Duration timeout, final Assertion assertion) {
-        final long start = System.nanoTime();
-        long pause = 1;
-        while (true) {
-            try {
-                assertion.check();
-                return;
-            } catch (AssertionError e) {
-                if (System.nanoTime() - start > timeout.toNanos()) {
-                    final AssertionError failure = new AssertionError("timed out after " + describe(timeout)
-                            + " waiting until " + what + "; the last check failed with: " + e.getMessage(), e);
-                    throw failure;
-                }
-            } catch (RuntimeException e) {
-                throw e;
-            } catch (Exception e) {
-                throw new AssertionError("while waiting until " + what, e);
             }
             sleep(pause);
             pause = Math.min(pause * 2, 10);
