@@ -5,6 +5,7 @@ import dev.braid.ConnectionClosedException;
 import dev.braid.spi.BackendInstance;
 import dev.braid.spi.BackendSettings;
 import dev.braid.spi.Transport;
+import dev.braid.testing.Await;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -15,6 +16,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -67,13 +69,7 @@ class EpollConnectionTest {
         }
         if (prefix != null) {
             // close() waits for the loop group to terminate; the threads themselves exit a moment later
-            final long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
-            java.util.List<Thread> left = braidThreads();
-            while (!left.isEmpty() && System.nanoTime() < deadline) {
-                Thread.sleep(10);
-                left = braidThreads();
-            }
-            assertThat(left).as("threads left by the backend").isEmpty();
+            Await.until("the backend's threads ended", () -> braidThreads().isEmpty(), this::braidThreads);
         }
         assertThat(NettyLeakReports.collect()).as("Netty leak reports").isEmpty();
     }
@@ -87,6 +83,15 @@ class EpollConnectionTest {
         final byte[] b = new byte[n];
         new Random(seed).nextBytes(b);
         return b;
+    }
+
+    /** Runs {@code query} on the connection's event loop (its state is loop-confined) and returns its answer. */
+    private static <T> T onLoop(final EpollConnection c, final java.util.concurrent.Callable<T> query) {
+        try {
+            return c.channel().eventLoop().submit(query).get(WAIT, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new AssertionError("a task on the event loop failed", e);
+        }
     }
 
     private static InetSocketAddress loopback(final int port) {
@@ -113,7 +118,10 @@ class EpollConnectionTest {
         try (Socket peer = server.accept()) {
             peer.getOutputStream().write(data);
         } // closed: FIN, so Netty sees EPOLLRDHUP and reads everything although reading is suspended
-        Thread.sleep(300);
+        // Netty shuts the input down, and tells the connection, once it has read up to the FIN: by then every
+        // byte has reached the connection, which must hold them while suspended.
+        final EpollConnection c = (EpollConnection) h.transport();
+        Await.until("Netty read up to the peer's FIN", () -> onLoop(c, () -> c.channel().isInputShutdown()));
         assertThat(h.received()).as("nothing is delivered while suspended").isEmpty();
         assertThat(h.events).containsExactly("open");
 
@@ -127,7 +135,7 @@ class EpollConnectionTest {
         };
         h.transport().setReadSuspended(false);
         halfWay.get(WAIT, TimeUnit.SECONDS);
-        Thread.sleep(100);
+        onLoop(c, () -> null); // the resume's delivery has returned: had it ignored the suspension, all would be in
         assertThat(h.received().length).isLessThan(data.length);
         assertThat(h.closed).isNotDone();
         h.transport().setReadSuspended(false);
@@ -168,7 +176,9 @@ class EpollConnectionTest {
             }
         });
         producer.start();
-        Thread.sleep(300); // nobody reads yet: the socket fills up
+        final EpollConnection c = (EpollConnection) h.transport();
+        // nobody reads yet: the socket fills up and the writer waits for EPOLLOUT
+        Await.until("the writer waits for EPOLLOUT", () -> onLoop(c, c::writableWaits) > 0);
         final byte[] got = peer.getInputStream().readNBytes(total);
         producer.join();
         final byte[] expected = new byte[total];
@@ -179,9 +189,7 @@ class EpollConnectionTest {
         }
         assertThat(Arrays.equals(got, expected)).as("bytes received in order, none twice, none missing").isTrue();
         assertThat(h.written.get()).isEqualTo(total);
-        final EpollConnection c = (EpollConnection) h.transport();
-        final long waits = c.channel().eventLoop().submit(c::writableWaits).get(WAIT, TimeUnit.SECONDS);
-        assertThat(waits).as("times the writer waited for EPOLLOUT").isPositive();
+        assertThat(onLoop(c, c::writableWaits)).as("times the writer waited for EPOLLOUT").isPositive();
         h.transport().close(new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE, "done", null));
         assertThat(h.closed.get(WAIT, TimeUnit.SECONDS)).hasMessageContaining("done");
         assertThat(h.violations).isEmpty();
@@ -240,9 +248,12 @@ class EpollConnectionTest {
         backend.connect(loopback(server.getLocalPort()), h).get(WAIT, TimeUnit.SECONDS);
         final Socket peer = later(server.accept());
         h.send(new byte[16 << 20], 256 * 1024);
-        Thread.sleep(500);
+        final EpollConnection c = (EpollConnection) h.transport();
+        Await.until("the socket took no more: the writer waits for EPOLLOUT", () -> onLoop(c, c::writableWaits) > 0);
         // the peer's receive queue (64 KiB here, the peer never read so it did not grow) + 128 KiB unsent + slack
-        assertThat(h.written.get()).isBetween(128L * 1024, 1L << 20);
+        assertThat(h.written.get()).isGreaterThanOrEqualTo(128L * 1024);
+        Await.during("what the kernel holds stays bounded", Duration.ofMillis(200), () -> h.written.get() <= 1L << 20,
+                h.written::get);
         peer.close();
         assertThat(h.closed.get(WAIT, TimeUnit.SECONDS)).isNotNull();
     }
@@ -270,7 +281,7 @@ class EpollConnectionTest {
         final CompletableFuture<Void> f = backend.connect(loopback(port), h);
         assertThatThrownBy(() -> f.get(WAIT, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
                 .hasCauseInstanceOf(ConnectException.class);
-        Thread.sleep(100);
+        backend.close(); // ends the loop: whatever it would have called is called by now
         assertThat(h.events).isEmpty();
     }
 
@@ -291,7 +302,8 @@ class EpollConnectionTest {
         assertThat(h.closed.get()).hasMessageContaining("braid is closing");
         assertThat(((ConnectionClosedException) h.closed.get()).reason()).isEqualTo(ConnectionClosedException.Reason.LOCAL_CLOSE);
         assertThat(peer.getInputStream().read()).as("the peer sees end of stream").isEqualTo(-1);
-        assertThat(Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith(prefix)).toList()).isEmpty();
+        // close() returned once the loop group terminated; the threads themselves exit a moment later
+        Await.until("the backend's threads ended", () -> braidThreads().isEmpty(), this::braidThreads);
         // a request after the loops are gone is harmless
         final Transport t = h.transport();
         t.requestFlush();

@@ -31,7 +31,9 @@ import java.util.zip.CRC32C;
 
 /**
  * Calls and streams (up and down, CRC32C-checked) on one connection for {@code --duration}, sampling heap
- * after GC, direct memory and braid's pools every {@code --sample-every}. Verdict: every call and stream
+ * after GC, direct memory and braid's pools every {@code --sample-every} (and at least {@link #MIN_SAMPLES}
+ * times, however long that takes: each sample forces a GC, which a loaded machine can make last a second, and
+ * the verdict needs that many). Verdict: every call and stream
  * intact, no errors, memory flat (the last third of the samples' average within {@code --tolerance} (plus
  * {@code --slack-mib}) of the first third's) and below stated bounds, and no pooled buffer outstanding at the
  * end.
@@ -40,6 +42,8 @@ import java.util.zip.CRC32C;
         description = "Calls and checksummed streams for --duration; memory must stay flat and bounded.")
 final class SoakScenario implements Callable<Integer> {
     static final Procedure CRC = Procedure.of(ChecksummedStreams.PROGRAM, 5, 1);
+    /** Memory samples the flatness verdict needs (first and last thirds). */
+    static final int MIN_SAMPLES = 3;
 
     @Option(names = "--duration", description = "How long to run, e.g. 30s, 10m (default: ${DEFAULT-VALUE}).")
     String duration = "60s";
@@ -169,7 +173,7 @@ final class SoakScenario implements Callable<Integer> {
             long lastStreams = 0;
             long lastBytes = 0;
             long lastT = start;
-            while (System.nanoTime() < end) {
+            while (System.nanoTime() < end || samples.size() < MIN_SAMPLES) {
                 Thread.sleep(Math.max(1, Math.min(period.toMillis(), TimeUnit.NANOSECONDS.toMillis(end - System.nanoTime()))));
                 final long now = System.nanoTime();
                 final Histogram ci = callRec.getIntervalHistogram();
@@ -216,7 +220,7 @@ final class SoakScenario implements Callable<Integer> {
                     + ", server " + outServer + ", must be 0");
         }
         final long slack = slackMib << 20;
-        if (samples.size() < 3) {
+        if (samples.size() < MIN_SAMPLES) {
             verdict.fail("too few memory samples (" + samples.size() + ") to judge flatness: run longer or sample more "
                     + "often (--sample-every)");
         } else {

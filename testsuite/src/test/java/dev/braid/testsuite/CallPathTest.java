@@ -17,6 +17,7 @@ import dev.braid.RemoteError;
 import dev.braid.RemoteException;
 import dev.braid.Reply;
 import dev.braid.ReplyHandler;
+import dev.braid.testing.Await;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
@@ -131,12 +132,8 @@ class CallPathTest extends TransportTest {
     }
 
     /** Waits (bounded) until {@code condition} holds, then asserts it, naming {@code what}. */
-    private static void await(final String what, final BooleanSupplier condition) throws InterruptedException {
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
-        while (!condition.getAsBoolean() && System.nanoTime() - deadline < 0) {
-            Thread.sleep(1);
-        }
-        assertThat(condition.getAsBoolean()).as(what).isTrue();
+    private static void await(final String what, final BooleanSupplier condition) {
+        Await.until(what, Duration.ofSeconds(WAIT_SECONDS), condition);
     }
 
     /** Runs {@code task} on a new platform thread (not named braid-*); the future carries its outcome. */

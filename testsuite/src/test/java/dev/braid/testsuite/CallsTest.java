@@ -12,6 +12,7 @@ import dev.braid.Procedure;
 import dev.braid.RemoteError;
 import dev.braid.RemoteException;
 import dev.braid.Reply;
+import dev.braid.testing.Await;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
@@ -219,11 +220,8 @@ class CallsTest extends TransportTest {
         assertThat(c.stats().callsInFlight()).isZero();
     }
 
-    private static void awaitLateReplies(final Connection c, final long n) throws InterruptedException {
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (c.stats().lateReplies() < n && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
+    private static void awaitLateReplies(final Connection c, final long n) {
+        Await.until(n + " late replies counted", () -> c.stats().lateReplies() >= n, c::stats);
         assertThat(c.stats().lateReplies()).isEqualTo(n);
     }
 

@@ -5,9 +5,11 @@ import dev.braid.Connection;
 import dev.braid.HandlerMode;
 import dev.braid.Peer;
 import dev.braid.Procedure;
+import dev.braid.testing.Await;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -119,15 +121,17 @@ class EventsTest extends TransportTest {
                 c.sendEvent(TICK, ByteBuffer.allocate(256 * 1024)); // 100 MiB in all
             }
         });
-        Thread.sleep(500);
-        assertThat(pool.allocatedBytes()).as("server's pooled memory while its listener is stuck")
-                .isLessThan(32L << 20);
+        // Past 8 MiB of queued events the server must stop reading; a server that did not would go on to take
+        // in the whole 100 MiB. Watch its memory from that point on.
+        final Peer atServer = onlyConnection(server);
+        Await.until("the server read 8 MiB of events", () -> atServer.stats().bytesRead() > 8L << 20,
+                () -> atServer.stats().bytesRead() + " bytes read");
+        Await.during("the server's pooled memory stays below 32 MiB while its listener is stuck",
+                Duration.ofMillis(500), () -> pool.allocatedBytes() < 32L << 20,
+                () -> pool.allocatedBytes() + " bytes pooled, " + atServer.stats().bytesRead() + " bytes read");
         gate.countDown();
-        sender.join(30_000);
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (got.get() < n && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
+        sender.join();
+        Await.until("the listener got all " + n + " events", () -> got.get() == n, got::get);
         assertThat(got.get()).isEqualTo(n);
         c.close();
         dev.braid.testing.LeakChecks.assertNoOutstandingBuffers(clientPool);

@@ -11,6 +11,7 @@ import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.FrameHeader;
 import dev.braid.internal.wire.RemoteErrorCodec;
 import dev.braid.internal.wire.Xdr;
+import dev.braid.testing.Await;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -289,12 +290,8 @@ class LibvirtInteropTest extends TransportTest {
             assertThat(Xdr.readInt(supported, "supported")).isEqualTo(1);
 
             final int pings = 5;
-            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (relay.count(LibvirtInteropTest::isPingFromDaemon) < pings && System.nanoTime() < deadline) {
-                Thread.sleep(100);
-            }
-            assertThat(relay.count(LibvirtInteropTest::isPingFromDaemon)).as("PINGs from libvirtd within 60 s")
-                    .isGreaterThanOrEqualTo(pings);
+            Await.until(pings + " PINGs from libvirtd", Duration.ofSeconds(60),
+                    () -> relay.count(LibvirtInteropTest::isPingFromDaemon) >= pings);
             relay.await(f -> f.fromClient && f.prog == Extension.KEEPALIVE_PROGRAM
                     && f.proc == Extension.KEEPALIVE_PONG && relay.count(f2 -> f2.fromClient
                     && f2.prog == Extension.KEEPALIVE_PROGRAM && f2.proc == Extension.KEEPALIVE_PONG) >= pings);
@@ -323,24 +320,25 @@ class LibvirtInteropTest extends TransportTest {
     @Test
     void libvirtdAnswersBraidsKeepalivePings() throws Exception {
         try (Relay relay = new Relay(daemon)) {
-            final Connection c = connect(config(false).keepaliveInterval(Duration.ofMillis(200)).keepaliveCount(3),
+            // idle: braid PINGs every 100 ms of silence and gives up after 10 in a row unanswered (about a second
+            // with nothing received, which a loaded machine does not reach); more PONGs than that count show
+            // that each one reset it
+            final int count = 10;
+            final Connection c = connect(config(false).keepaliveInterval(Duration.ofMillis(100)).keepaliveCount(count),
                     relay.address());
             open(c);
-            // idle: braid PINGs every 200 ms or so and gives up after 3 unanswered; wait for 5 PINGs
             final Predicate<Frame> braidPing = f -> f.fromClient && f.prog == Extension.KEEPALIVE_PROGRAM
                     && f.proc == Extension.KEEPALIVE_PING;
-            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (relay.count(braidPing) < 5 && c.isOpen() && System.nanoTime() < deadline) {
-                Thread.sleep(50);
-            }
-            Thread.sleep(100); // the last PONG
-            assertThat(c.isOpen()).as("connection while idle, closed by: %s", c.closeFuture().getNow(null)).isTrue();
+            final Predicate<Frame> daemonPong = f -> !f.fromClient && f.prog == Extension.KEEPALIVE_PROGRAM
+                    && f.proc == Extension.KEEPALIVE_PONG;
+            Await.until((count + 1) + " of braid's PINGs answered by libvirtd, the connection open", () -> {
+                assertThat(c.isOpen()).as("connection while idle, closed by: %s", c.closeFuture().getNow(null)).isTrue();
+                return relay.count(daemonPong) > count;
+            }, () -> relay.count(braidPing) + " PINGs, " + relay.count(daemonPong) + " PONGs");
             final long pings = relay.count(braidPing);
-            final long pongs = relay.count(f -> !f.fromClient && f.prog == Extension.KEEPALIVE_PROGRAM
-                    && f.proc == Extension.KEEPALIVE_PONG);
+            final long pongs = relay.count(daemonPong);
             System.out.println("keepalive: " + pings + " PINGs from braid, " + pongs + " PONGs from libvirtd");
-            assertThat(pings).isGreaterThanOrEqualTo(5);
-            assertThat(pongs).isGreaterThanOrEqualTo(pings - 1);
+            assertThat(pongs).isLessThanOrEqualTo(pings);
             assertThat(numOfDomains(c)).isEqualTo(1);
             closeConnect(c);
         }

@@ -7,12 +7,14 @@ import dev.braid.Peer;
 import dev.braid.Procedure;
 import dev.braid.Reply;
 import dev.braid.internal.wire.FrameHeader;
+import dev.braid.testing.Await;
 import org.junit.jupiter.api.Test;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.net.Socket;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -155,16 +157,11 @@ class LimitsTest extends TransportTest {
                     throw new java.io.UncheckedIOException(e);
                 }
             });
-            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while ((server.connections().isEmpty() || server.connections().get(0).stats().outboundSuspensions() == 0)
-                    && System.nanoTime() < deadline) {
-                Thread.sleep(10);
-            }
-            final Peer atServer = server.connections().get(0);
-            assertThat(atServer.stats().outboundSuspensions()).isPositive();
-            Thread.sleep(200);
-            assertThat(pool.allocatedBytes()).as("pooled memory while the client does not read")
-                    .isLessThan(48L << 20);
+            final Peer atServer = onlyConnection(server);
+            Await.until("the server stopped reading calls: their answers wait unread",
+                    () -> atServer.stats().outboundSuspensions() > 0, atServer::stats);
+            Await.during("pooled memory stays below 48 MiB while the client does not read", Duration.ofMillis(200),
+                    () -> pool.allocatedBytes() < 48L << 20, () -> pool.allocatedBytes() + " bytes pooled");
             final DataInputStream in = new DataInputStream(raw.getInputStream());
             for (int i = 0; i < calls; i++) {
                 final int len = in.readInt();
@@ -201,13 +198,10 @@ class LimitsTest extends TransportTest {
                 out.write(f.array());
             }
             out.flush();
-            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (concurrent.get() < 4 && System.nanoTime() < deadline) {
-                Thread.sleep(5);
-            }
-            Thread.sleep(100); // give a non-suspending server the chance to start more than 4
-            assertThat(concurrent.get()).isEqualTo(4);
-            assertThat(server.connections().get(0).stats().readSuspensions()).isPositive();
+            final Peer atServer = onlyConnection(server);
+            Await.until("4 calls running and the server no longer reading", () -> concurrent.get() == 4
+                    && atServer.stats().readSuspensions() > 0, () -> concurrent.get() + " calls running, " + atServer.stats());
+            Await.during("no fifth call starts", Duration.ofMillis(100), () -> concurrent.get() <= 4, concurrent::get);
             gate.release(40);
             final DataInputStream in = new DataInputStream(raw.getInputStream());
             final Set<Integer> answered = new HashSet<>();

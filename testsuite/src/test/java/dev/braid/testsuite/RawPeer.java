@@ -33,8 +33,11 @@ import static dev.braid.internal.wire.FrameHeader.HEADER_LENGTH;
  * <p><b>Thread.</b> The test thread only; not thread-safe.
  */
 final class RawPeer implements AutoCloseable {
-    /** Longest wait for anything braid is expected to do. Reached only when a test fails. */
-    static final int WAIT_MILLIS = 5_000;
+    /**
+     * Longest wait for anything braid is expected to do. Reached only when a test fails, so it is set for a
+     * loaded machine (where a few seconds can pass before a starved thread runs), not for a quick failure.
+     */
+    static final int WAIT_MILLIS = 30_000;
     /** Largest frame {@link #readFrame()} accepts, so that a garbled length cannot make it allocate wildly. */
     private static final int MAX_READ_FRAME = 64 << 20;
 

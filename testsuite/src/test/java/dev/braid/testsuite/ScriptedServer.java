@@ -41,8 +41,8 @@ final class ScriptedServer implements AutoCloseable {
 
     private void ensureAccepted() throws Exception {
         if (in == null) {
-            final Socket s = accepted.get(10, TimeUnit.SECONDS);
-            s.setSoTimeout(10_000);
+            final Socket s = accepted.get(30, TimeUnit.SECONDS);
+            s.setSoTimeout(30_000); // reached only when a test fails: set for a loaded machine
             in = new DataInputStream(s.getInputStream());
             out = new DataOutputStream(s.getOutputStream());
         }

@@ -13,6 +13,8 @@ import dev.braid.Reply;
 import dev.braid.StreamListener;
 import dev.braid.StreamOptions;
 import dev.braid.StreamPacket;
+import dev.braid.internal.wire.FrameHeader;
+import dev.braid.testing.Await;
 import org.junit.jupiter.api.Test;
 
 import java.io.InputStream;
@@ -33,6 +35,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class StreamLifecycleTest extends TransportTest {
+    /** The window a 64 KiB data packet costs: its frame. */
+    static final int PACKET_64K = 64 * 1024 + FrameHeader.HEADER_LENGTH;
     static final int PROG = 0x4c494645; // "LIFE"
     static final Procedure SINK = Procedure.of(PROG, 1, 1);       // reads until told to stop
     static final Procedure SOURCE = Procedure.of(PROG, 1, 2);     // writes forever
@@ -212,10 +216,12 @@ class StreamLifecycleTest extends TransportTest {
             calls.add(c.callAsync(PING, new byte[0]));
         }
         final AtomicInteger errors = new AtomicInteger();
+        final CountDownLatch moving = new CountDownLatch(streams.size());
         final List<Thread> users = new ArrayList<>();
         for (BraidStream st : streams) {
             users.add(Thread.ofVirtual().start(() -> {
                 try {
+                    moving.countDown();
                     while (true) {
                         if (st.serial() % 2 == 0) {
                             st.write(ByteBuffer.allocate(32 * 1024));
@@ -228,10 +234,10 @@ class StreamLifecycleTest extends TransportTest {
                 }
             }));
         }
-        Thread.sleep(50);
+        assertThat(moving.await(30, TimeUnit.SECONDS)).as("every stream's user is running").isTrue();
         server.close();
         for (Thread t : users) {
-            t.join(10_000);
+            t.join();
         }
         assertThat(errors.get()).isEqualTo(4);
         for (CompletableFuture<Reply> f : calls) {
@@ -278,14 +284,12 @@ class StreamLifecycleTest extends TransportTest {
                 // aborted at the end of the test
             }
         });
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        long last = -1;
-        while (blocked.bytesWritten() != last && System.nanoTime() < deadline) { // until the writer is blocked
-            last = blocked.bytesWritten();
-            Thread.sleep(100);
-        }
-        assertThat(blocked.bytesWritten()).as("written before the window closed").isGreaterThan(window / 2);
+        Await.until("the server accepted the stalled stream", () -> stalled.get() != null);
         final BraidStream atServer = stalled.get();
+        // the writer's 64 KiB packets fill the window until the next one does not fit: the writer is blocked
+        Await.until("the stalled stream's window is used up", () -> atServer.queuedBytes() + PACKET_64K > window,
+                () -> atServer.queuedBytes() + " bytes held at the server, " + blocked.bytesWritten() + " written");
+        assertThat(blocked.bytesWritten()).as("written before the window closed").isGreaterThan(window / 2);
         // other work on the same connection proceeds
         for (int i = 0; i < 100; i++) {
             assertThat(c.call(PING, new byte[]{(byte) i})).containsExactly((byte) i);
@@ -331,17 +335,15 @@ class StreamLifecycleTest extends TransportTest {
                 // aborted below
             }
         });
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         final BraidStream atServer = stalled.get();
-        while (atServer.queuedBytes() + 512 <= window && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
-        Thread.sleep(100); // the writer is now blocked on credit
-        assertThat(atServer.queuedBytes()).isLessThanOrEqualTo(window);
-        // in flight: the window's worth of 512-byte costs; waiting in braid: the send ring's 64 slots
-        assertThat(s.bytesWritten()).as("1-byte packets written before the window closed")
-                .isLessThanOrEqualTo(window / 512 + 64);
-        assertThat(pool.allocatedBytes() - poolBefore).as("pooled memory held").isLessThan(4L * window + (1 << 20));
+        Await.until("the window is used up: no further 512-byte packet fits", () -> atServer.queuedBytes() + 512 > window,
+                () -> atServer.queuedBytes() + " bytes held at the server");
+        // the writer is now blocked on credit (a writer that was not would go on past the window)
+        Await.during("what the receiver holds stays within its window", Duration.ofMillis(100), () ->
+                        atServer.queuedBytes() <= window && s.bytesWritten() <= window / 512 + 64 // in flight + the ring's 64 slots
+                                && pool.allocatedBytes() - poolBefore < 4L * window + (1 << 20),
+                () -> atServer.queuedBytes() + " bytes held, " + s.bytesWritten() + " 1-byte packets written, "
+                        + (pool.allocatedBytes() - poolBefore) + " bytes pooled");
         s.abort("test over");
         writer.join(10_000);
     }
@@ -378,28 +380,15 @@ class StreamLifecycleTest extends TransportTest {
             }
             s.finish();
         });
-        final dev.braid.Peer atServer = awaitServerConnection(server);
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (atServer.stats().streamReadSuspensions() == 0 && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
-        assertThat(atServer.stats().streamReadSuspensions()).as("the connection stopped reading").isPositive();
+        final dev.braid.Peer atServer = onlyConnection(server);
+        Await.until("the connection stopped reading", () -> atServer.stats().streamReadSuspensions() > 0, atServer::stats);
         // a call now waits behind the unread stream, as in libvirt
         final CompletableFuture<Reply> call = c.callAsync(PING, new byte[]{1});
-        Thread.sleep(200);
-        assertThat(call).isNotDone();
+        Await.during("the call waits behind the unread stream", Duration.ofMillis(200), () -> !call.isDone(), call::toString);
         readPermits.release();
         call.get(10, TimeUnit.SECONDS).close();
         writer.join(20_000);
         assertThat(received.get()).isEqualTo(64L * 256 * 1024);
-    }
-
-    private static dev.braid.Peer awaitServerConnection(final BraidServer server) throws InterruptedException {
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (server.connections().isEmpty() && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
-        return server.connections().get(0);
     }
 
     @Test
@@ -426,11 +415,7 @@ class StreamLifecycleTest extends TransportTest {
         final CompletableFuture<BraidStream> waiting = CompletableFuture.supplyAsync(
                 () -> c.openStream(HOLD, ByteBuffer.wrap(new byte[]{2}), StreamOptions.waitForSlot(Duration.ofSeconds(20))),
                 r -> Thread.ofVirtual().start(r));
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (c.stats().streamsWaiting() == 0 && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
-        assertThat(c.stats().streamsWaiting()).isEqualTo(1);
+        Await.until("the third open waits for a slot", () -> c.stats().streamsWaiting() == 1, c::stats);
         gates[0].release();
         a.finish();
         final BraidStream third = waiting.get(20, TimeUnit.SECONDS);
@@ -552,28 +537,26 @@ class StreamLifecycleTest extends TransportTest {
     /** finish() keeps its timeout even when the send ring is full and the peer grants no credit. */
     @Test
     void finishTimesOutEvenWithAFullSendRing() throws Exception {
-        final CountDownLatch accepted = new CountDownLatch(1);
-        final BraidServer server = server(config(true).initialStreamWindow(64 * 1024), s -> s.stream(STALL,
+        final int window = 64 * 1024;
+        final AtomicReference<BraidStream> stalled = new AtomicReference<>();
+        final BraidServer server = server(config(true).initialStreamWindow(window), s -> s.stream(STALL,
                 (call, stream) -> {
                     call.reply(new byte[0]);
                     stream.setListener(new StreamListener() { }); // never reads
-                    accepted.countDown();
+                    stalled.set(stream);
                 }));
         final Connection c = connect(config(false).streamFinishTimeout(Duration.ofMillis(300)), server);
         final BraidStream s = c.openStream(STALL, new byte[0]);
-        assertThat(accepted.await(10, TimeUnit.SECONDS)).isTrue();
-        final ByteBuffer chunk = ByteBuffer.allocate(16 * 1024);
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (System.nanoTime() < deadline) {
+        Await.until("the server accepted the stream", () -> stalled.get() != null);
+        final BraidStream atServer = stalled.get();
+        final int chunkSize = 16 * 1024;
+        final ByteBuffer chunk = ByteBuffer.allocate(chunkSize);
+        // Write (acting in the condition) until the ring takes no more and the server holds the whole window, so
+        // no credit will come: only then is the ring full for good.
+        Await.until("the send ring is full and the peer's window used up", () -> {
             chunk.clear();
-            if (s.tryWrite(chunk) == 0) {
-                Thread.sleep(50);
-                chunk.clear();
-                if (s.tryWrite(chunk) == 0) {
-                    break; // ring full, no credit
-                }
-            }
-        }
+            return s.tryWrite(chunk) == 0 && atServer.queuedBytes() + chunkSize + FrameHeader.HEADER_LENGTH > window;
+        }, () -> atServer.queuedBytes() + " bytes held at the server, " + s.bytesWritten() + " written");
         assertThatThrownBy(s::finish).isInstanceOfSatisfying(BraidException.class,
                 e -> assertThat(e.category()).isEqualTo(BraidException.Category.TIMEOUT));
         assertThat(s.isOpen()).isFalse();
@@ -600,7 +583,8 @@ class StreamLifecycleTest extends TransportTest {
                 outcome.complete(t);
             }
         });
-        Thread.sleep(100);
+        Await.until("the reader is blocked in read", () -> reader.getState() == Thread.State.WAITING
+                || reader.getState() == Thread.State.TIMED_WAITING, reader::getState);
         reader.interrupt();
         assertThat(outcome.get(10, TimeUnit.SECONDS)).isInstanceOfSatisfying(BraidException.class, e -> {
             assertThat(e.category()).isEqualTo(BraidException.Category.CANCELLED);
@@ -662,10 +646,7 @@ class StreamLifecycleTest extends TransportTest {
                 outcome.complete(t);
             }
         });
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (c.stats().callsQueued() == 0 && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
+        Await.until("the open's call waits for the call slot", () -> c.stats().callsQueued() > 0, c::stats);
         opener.interrupt();
         assertThat(outcome.get(10, TimeUnit.SECONDS)).isInstanceOfSatisfying(BraidException.class,
                 e -> assertThat(e.category()).isEqualTo(BraidException.Category.CANCELLED));

@@ -4,11 +4,15 @@ import dev.braid.Braid;
 import dev.braid.BraidConfig;
 import dev.braid.BraidServer;
 import dev.braid.Connection;
+import dev.braid.Peer;
 import dev.braid.buffer.BufferPool;
+import dev.braid.testing.Await;
 import dev.braid.testing.LeakChecks;
+import dev.braid.testing.VirtualThreadDumpOnTimeout;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -17,11 +21,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 /**
  * Base of every transport test: runs once per {@link Pairing}, gives each test a server braid and a client
  * braid on the pairing's backends sharing one leak-tracking pool, and after each test closes both and checks
- * that no pooled buffer is outstanding and no braid thread is left.
+ * that no pooled buffer is outstanding and no braid thread is left. A test that runs past its timeout
+ * prints a thread dump with the virtual threads (handlers, streams, the loom backend) before it is interrupted.
  */
+@ExtendWith(VirtualThreadDumpOnTimeout.class)
 @ParameterizedClass(name = "{0}")
 @MethodSource("dev.braid.testsuite.Pairing#all")
 public abstract class TransportTest {
@@ -92,6 +100,13 @@ public abstract class TransportTest {
         final Connection c = braid(config).connect(server.address());
         closeables.add(c::abort);
         return c;
+    }
+
+    /** The server's one connection, once it has it (waits for the accept). */
+    protected static Peer onlyConnection(final BraidServer server) {
+        Await.until("the server has a connection", () -> !server.connections().isEmpty());
+        assertThat(server.connections()).hasSize(1);
+        return server.connections().get(0);
     }
 
     protected <T extends AutoCloseable> T closeLater(final T c) {
