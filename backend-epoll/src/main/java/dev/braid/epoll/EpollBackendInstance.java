@@ -5,6 +5,7 @@ import dev.braid.ConnectionClosedException;
 import dev.braid.spi.BackendInstance;
 import dev.braid.spi.BackendSettings;
 import dev.braid.spi.ConnectionHandler;
+import dev.braid.spi.IoThreads;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.ChannelFuture;
@@ -89,8 +90,12 @@ final class EpollBackendInstance implements BackendInstance {
     private static ThreadFactory threads(final String prefix) {
         final AtomicInteger next = new AtomicInteger();
         return r -> {
-            // FastThreadLocalThread: Netty's own thread-locals (allocator caches, recyclers) take their fast path
-            final Thread t = new FastThreadLocalThread(r, prefix + next.getAndIncrement());
+            // FastThreadLocalThread: Netty's own thread-locals (allocator caches, recyclers) take their fast path.
+            // The mark comes first: blocking braid calls made on a loop fail at once instead of freezing it.
+            final Thread t = new FastThreadLocalThread(() -> {
+                IoThreads.markCurrent("epoll");
+                r.run();
+            }, prefix + next.getAndIncrement());
             t.setDaemon(true);
             return t;
         };

@@ -3,6 +3,7 @@ package dev.braid.loom;
 import dev.braid.ConnectionClosedException;
 import dev.braid.ConnectionClosedException.Reason;
 import dev.braid.spi.ConnectionHandler;
+import dev.braid.spi.IoThreads;
 import dev.braid.spi.Transport;
 
 import java.io.IOException;
@@ -237,6 +238,7 @@ final class LoomConnection implements Transport {
      * null), reads until the connection closes, then ends it.
      */
     void runReader(final CompletableFuture<Void> connected) {
+        IoThreads.markCurrent("loom");
         try {
             engineLock.lock();
             try {
@@ -371,6 +373,7 @@ final class LoomConnection implements Transport {
     // ------------------------------------------------------------------ writer thread
 
     private void runWriter() {
+        IoThreads.markCurrent("loom");
         try {
             while (true) {
                 if (!(boolean) FLUSH_REQUESTED.getAndSet(this, false)) {
