@@ -105,8 +105,17 @@ final class EpollBackendInstance implements BackendInstance {
         return closing.get();
     }
 
+    /**
+     * Loop thread, before the connection's {@code onOpen}. A connection that opens while the backend closes
+     * may miss {@link #close()}'s sweep and be closed by Netty's shutdown instead, so it never writes through
+     * (added, then {@code closing} read; {@code close} sets {@code closing}, then sweeps: one of them sees
+     * the other).
+     */
     void opened(final EpollConnection c) {
         connections.add(c);
+        if (closing.get()) {
+            c.shutWriteThrough();
+        }
     }
 
     void forget(final EpollConnection c) {
@@ -210,6 +219,7 @@ final class EpollBackendInstance implements BackendInstance {
                     ConnectionClosedException.Reason.LOCAL_CLOSE, "braid is closing", null);
             for (EpollConnection c : connections) {
                 c.close(reason);
+                c.shutWriteThrough(); // Netty's shutdown below closes descriptors without telling braid first
             }
             if (!onOwnLoop) {
                 // Each close above is a task on its connection's loop and flushes what it can before closing the

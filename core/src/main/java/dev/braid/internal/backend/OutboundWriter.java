@@ -72,8 +72,16 @@ public abstract class OutboundWriter {
     private final ByteBuffer[] gather = new ByteBuffer[GATHER];
     @SuppressWarnings("unused") // accessed through WRITING
     private volatile boolean writing;
+    /**
+     * The thread holding {@code writing}, written by that thread only (plain: set after taking the flag,
+     * cleared before giving it back). A thread can therefore read itself here only while it holds the flag,
+     * which is all {@link #closeThrough} asks.
+     */
+    private Thread holder;
     private volatile boolean flushWanted;
     private volatile boolean throughClosed;
+    /** {@link #takeForGood} has the flag: it is never given back. */
+    private volatile boolean heldForGood;
 
     protected OutboundWriter(final ConnectionHandler handler) {
         this.handler = handler;
@@ -110,12 +118,14 @@ public abstract class OutboundWriter {
         int result = BUSY;
         while (flushWanted && WRITING.compareAndSet(this, false, true)) {
             flushWanted = false;
+            holder = Thread.currentThread();
             try {
                 if (through && throughClosed) {
                     return REFUSED; // the I/O thread's flush, which the caller now asks for, writes it all
                 }
                 result = writeBatches(byteBudget);
             } finally {
+                holder = null;
                 WRITING.setVolatile(this, false); // volatile, not release: the flushWanted read after it must stay after it
             }
             if (result != DRAINED) {
@@ -127,11 +137,20 @@ public abstract class OutboundWriter {
 
     /**
      * Any thread: shuts write-through for good and returns once no thread writes through any more. The I/O
-     * thread still writes with {@link #flush}. Must not be called by a thread that holds the flag.
+     * thread still writes with {@link #flush}. Called by the holder itself (a callback from inside
+     * {@code gatherOutbound} that closes), it returns at once: no other thread can be writing then.
      */
     public final void closeThrough() {
         throughClosed = true;
-        takeFlag();
+        if (holder == Thread.currentThread()) {
+            return;
+        }
+        while (!WRITING.compareAndSet(this, false, true)) {
+            if (heldForGood) {
+                return; // the close has it: nobody else writes any more
+            }
+            Thread.onSpinWait();
+        }
         WRITING.setVolatile(this, false);
     }
 
@@ -147,13 +166,10 @@ public abstract class OutboundWriter {
      */
     public final void takeForGood() {
         throughClosed = true;
-        takeFlag();
-    }
-
-    private void takeFlag() {
         while (!WRITING.compareAndSet(this, false, true)) {
             Thread.onSpinWait();
         }
+        heldForGood = true;
     }
 
     /** The holder after {@link #takeForGood}: a last, best-effort write of what the handler still has. */
