@@ -117,6 +117,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     private final WriteWhenWritable writeWhenWritable = new WriteWhenWritable(this);
     private final ChannelPromise noPromise;
     private final Runnable flushTask = this::flushNow;
+    private final Runnable deferredFlushTask = this::deferredFlush;
     private final Runnable closeTask = this::closeNow;
     private final Runnable applyReadsTask = this::applyReads;
     private final CloseReason closeReason = new CloseReason();
@@ -199,7 +200,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         if (loop.inEventLoop()) {
             if (!flushQueued) { // defer to after this round of I/O: replies produced while decoding leave in one writev
                 flushQueued = true;
-                execute(flushTask);
+                execute(deferredFlushTask);
             }
         } else {
             execute(flushTask);
@@ -490,6 +491,13 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     }
 
     // ------------------------------------------------------------------ writing (loop thread)
+
+    /** A flush the loop asked of itself: skipped when a read already flushed its answers meanwhile. */
+    private void deferredFlush() {
+        if (flushQueued) {
+            flushNow();
+        }
+    }
 
     private void flushNow() {
         flushQueued = false;
