@@ -143,6 +143,8 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     private boolean opened;
     private boolean closed;
     private boolean flushQueued;
+    /** Inside {@code channelRead}'s {@code onInbound}: a flush asked now is done right after it. */
+    private boolean inRead;
     /** A flush was asked for while {@link #awaitingWritable}; run one when the region leaves Netty. */
     private boolean flushAfterWritable;
     /** How often the writer had to wait for EPOLLOUT (diagnostics and tests). */
@@ -200,7 +202,9 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         if (loop.inEventLoop()) {
             if (!flushQueued) { // defer to after this round of I/O: replies produced while decoding leave in one writev
                 flushQueued = true;
-                execute(deferredFlushTask);
+                if (!inRead) {
+                    execute(deferredFlushTask); // inside a read, channelRead flushes right after it (no task, no extra epoll_wait)
+                }
             }
         } else {
             execute(flushTask);
@@ -383,7 +387,12 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
                 view = null;
                 viewed = null; // the view stays cached (not released) for the next read into the same buffer
                 in.position(in.position() + n);
-                handler.onInbound(n);
+                inRead = true;
+                try {
+                    handler.onInbound(n);
+                } finally {
+                    inRead = false;
+                }
                 if (flushQueued && !closed) {
                     flushNow(); // answers this read produced leave now, not after the rest of the loop's round
                 }

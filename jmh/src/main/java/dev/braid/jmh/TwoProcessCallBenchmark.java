@@ -22,6 +22,7 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -31,7 +32,8 @@ import java.util.concurrent.TimeUnit;
  * echo handler) and connects to it over loopback. One 64-byte call in flight, the blocking allocation-free
  * {@code call(procedure, args, replyInto, options)}; SampleTime gives the percentiles.
  *
- * <p>{@code backend} is the client's; {@code server} the server process's ({@code same}: the client's). The
+ * <p>{@code backend} is the client's; {@code server} the server process's ({@code same}: the client's);
+ * {@code -jvmArgsAppend -Dbraid.bench.serverJvmArgs="-Dx=y ..."} passes options to the server's JVM. The
  * latency path of a quiet connection is what this shows: the caller writing its own call (or handing it to an
  * I/O thread), the server's I/O thread answering inline, the client's I/O thread waking the caller.
  */
@@ -54,7 +56,12 @@ public class TwoProcessCallBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() throws IOException, InterruptedException {
-        serverProcess = EchoServerProcess.start("same".equals(server) ? backend : server, List.of("-Xmx256m"));
+        final List<String> jvmArgs = new ArrayList<>(List.of("-Xmx256m"));
+        final String extra = System.getProperty("braid.bench.serverJvmArgs", "").trim();
+        if (!extra.isEmpty()) {
+            jvmArgs.addAll(List.of(extra.split("\\s+")));
+        }
+        serverProcess = EchoServerProcess.start("same".equals(server) ? backend : server, jvmArgs);
         braid = Braid.create(new BraidConfig().backend(backend));
         connection = braid.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), serverProcess.port));
     }
