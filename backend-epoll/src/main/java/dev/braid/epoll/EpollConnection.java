@@ -161,6 +161,8 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
      */
     private final InboundView[] views = new InboundView[VIEW_CACHE];
     private int nextView;
+    /** The view the last read used (one of {@link #views}). */
+    private InboundView lastView;
     /** Bytes Netty read that the handler could not take yet (suspended); owned here until copied or released. */
     private ArrayDeque<ByteBuf> pending;
 
@@ -346,11 +348,16 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
 
     /** A view of {@code in} up to its limit: a cached one if there is one for the same buffer and limit. */
     private InboundView viewOf(final ByteBuffer in) {
+        final InboundView last = lastView;
+        if (last != null && last.base == in && last.limit == in.limit() && last.refCnt() > 1) {
+            return last; // the usual case: the decoder's read buffer again, the cache's and the last read's references
+        }
         for (InboundView v : views) {
             if (v != null && v.base == in && v.limit == in.limit() && v.refCnt() > 0) {
                 if (v.refCnt() < 2) {
                     v.retain(); // Netty releases a buffer a read left empty; the cache's own reference survives that
                 }
+                lastView = v;
                 return v;
             }
         }
@@ -359,6 +366,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         dropView(views[nextView]);
         views[nextView] = v;
         nextView = (nextView + 1) % VIEW_CACHE;
+        lastView = v;
         return v;
     }
 
@@ -594,6 +602,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
             dropView(views[i]);
             views[i] = null;
         }
+        lastView = null;
         if (pending != null) {
             ByteBuf b;
             while ((b = pending.poll()) != null) {
