@@ -205,11 +205,11 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
             if (!flushQueued) { // defer to after this round of I/O: replies produced while decoding leave in one writev
                 flushQueued = true;
                 if (!inRead) {
-                    execute(deferredFlushTask); // inside a read, channelRead flushes right after it (no task, no extra epoll_wait)
+                    runOnLoop(deferredFlushTask); // inside a read, channelRead flushes right after it (no task, no extra epoll_wait)
                 }
             }
         } else {
-            execute(flushTask);
+            runOnLoop(flushTask);
         }
     }
 
@@ -220,7 +220,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         } else if (WRITE_THROUGH && !awaitingWritable && !closeRequested()) {
             writeThrough();
         } else {
-            execute(flushTask);
+            runOnLoop(flushTask);
         }
     }
 
@@ -234,7 +234,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
             return;
         }
         if (result != OutboundWriter.DRAINED && result != OutboundWriter.BUSY) {
-            execute(flushTask); // socket full (the loop waits for EPOLLOUT), past the budget, or write-through shut
+            runOnLoop(flushTask); // socket full (the loop waits for EPOLLOUT), past the budget, or write-through shut
         }
     }
 
@@ -245,14 +245,14 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
                 reads.suspendNow(); // no further read reaches the engine after it
             }
         } else if (reads.request(suspended)) {
-            execute(applyReadsTask); // "on" is always a task: never re-enter the handler from inside onInbound
+            runOnLoop(applyReadsTask); // "on" is always a task: never re-enter the handler from inside onInbound
         }
     }
 
     @Override
     public void close(final Throwable reason) {
         if (closeReason.offer(reason)) {
-            execute(closeTask);
+            runOnLoop(closeTask);
         }
     }
 
@@ -276,13 +276,29 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     }
 
     /**
-     * Runs {@code task} on the loop, after the tasks handed over before it. A loop that has stopped accepting
-     * tasks has closed its channels (and so run every connection's close); the task then runs once the loop
-     * has ended, or here if this is the loop, and finds the connection closed, as nio does with tasks that
-     * arrive after its loop stopped. Any thread.
+     * The engine's tasks ({@link Transport#execute}): on the loop, after the tasks handed over before it;
+     * never inline. A loop that no longer takes tasks is shutting down and has closed (or is closing) its
+     * connections: a task for a connection that is closing is then dropped, one for a connection braid has
+     * not closed yet runs after the loop ended. Any thread.
      */
     @Override
     public void execute(final Runnable task) {
+        try {
+            loop.execute(task);
+        } catch (RejectedExecutionException e) {
+            if (!closeRequested()) {
+                loop.terminationFuture().addListener(f -> task.run());
+            }
+        }
+    }
+
+    /**
+     * This class's own tasks (flush, close, reading on/off): on the loop. A loop that has stopped accepting
+     * tasks has closed its channels (and so run every connection's close); the task then runs once the loop
+     * has ended, or here if this is the loop, and finds the connection closed, as nio does with tasks that
+     * arrive after its loop stopped (a close must still call onClosed). Any thread.
+     */
+    private void runOnLoop(final Runnable task) {
         try {
             loop.execute(task);
         } catch (RejectedExecutionException e) {
