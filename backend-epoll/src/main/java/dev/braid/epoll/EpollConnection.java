@@ -277,18 +277,19 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
 
     /**
      * The engine's tasks ({@link Transport#execute}): on the loop, after the tasks handed over before it;
-     * never inline. A loop that no longer takes tasks is shutting down and has closed (or is closing) its
-     * connections: a task for a connection that is closing is then dropped, one for a connection braid has
-     * not closed yet runs after the loop ended. Any thread.
+     * never inline; dropped once a close was asked for. A loop that no longer takes tasks is shutting down
+     * (braid closes its connections first): a task for a connection not closed yet runs after the loop
+     * ended. Any thread.
      */
     @Override
     public void execute(final Runnable task) {
+        if (closeRequested()) {
+            return; // closing or closed: dropped, as the SPI allows
+        }
         try {
             loop.execute(task);
         } catch (RejectedExecutionException e) {
-            if (!closeRequested()) {
-                loop.terminationFuture().addListener(f -> task.run());
-            }
+            loop.terminationFuture().addListener(f -> task.run()); // braid has not closed it yet: after the loop ends
         }
     }
 

@@ -122,13 +122,13 @@ final class NioConnection implements Transport, ReadSuspension.Reads {
 
     /**
      * The engine's tasks ({@link Transport#execute}): on the connection's event loop, after the tasks handed
-     * over before it; never inline, dropped once the connection is closed. (In the instant the whole backend
+     * over before it; never inline; dropped once a close was asked for. (In the instant the whole backend
      * stops, a task that raced the loop's end runs on the thread that handed it over, as every late loop
      * task does, and finds the connection closed.) Any thread.
      */
     @Override
     public void execute(final Runnable task) {
-        if (!closed) {
+        if (!closeRequested()) {
             loop.execute(task);
         }
     }
