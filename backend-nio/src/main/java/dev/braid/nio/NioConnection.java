@@ -181,6 +181,11 @@ final class NioConnection implements Transport, ReadSuspension.Reads {
         return closeReason.isSet();
     }
 
+    /** Whether the loop waits for OP_WRITE (the socket was full). Any thread; for tests. */
+    boolean writeInterest() {
+        return writeInterest;
+    }
+
     @Override
     public SocketAddress localAddress() {
         return local;
