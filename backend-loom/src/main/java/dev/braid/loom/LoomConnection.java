@@ -6,7 +6,6 @@ import dev.braid.internal.backend.CloseReason;
 import dev.braid.internal.backend.OutboundWriter;
 import dev.braid.internal.backend.ReadSuspension;
 import dev.braid.spi.ConnectionHandler;
-import dev.braid.spi.IoThreads;
 import dev.braid.spi.Transport;
 
 import java.io.IOException;
@@ -340,7 +339,6 @@ final class LoomConnection implements Transport {
      * null), reads until the connection closes, then ends it.
      */
     void runReader(final CompletableFuture<Void> connected) {
-        IoThreads.markCurrent("loom");
         try {
             enterReader();
             try {
@@ -482,7 +480,6 @@ final class LoomConnection implements Transport {
     // ------------------------------------------------------------------ writer thread
 
     private void runWriter() {
-        IoThreads.markCurrent("loom");
         try {
             while (true) {
                 if (!(boolean) FLUSH_REQUESTED.getAndSet(this, false)) {

@@ -1,4 +1,4 @@
-package dev.braid.internal.engine;
+package dev.braid.internal.engine.stream;
 
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.wire.FrameHeader;
@@ -28,7 +28,7 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * stream data to a write batch, after the control and call lanes were served, so a small call waits for
  * at most one data packet queued ahead of it in braid (plus what the kernel already holds).
  */
-final class StreamScheduler {
+public final class StreamScheduler implements dev.braid.internal.engine.io.Outbound.StreamSource {
     /** Bytes a stream may send per round: one maximal libvirt stream packet, header included. */
     static final int QUANTUM = FrameHeader.HEADER_LENGTH + FrameHeader.MAX_STREAM_PAYLOAD;
 
@@ -36,7 +36,7 @@ final class StreamScheduler {
 
     static {
         try {
-            READY = MethodHandles.lookup().findVarHandle(StreamScheduler.class, "ready", StreamImpl.class);
+            READY = MethodHandles.lookup().findVarHandle(StreamScheduler.class, "ready", StreamSender.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -44,22 +44,22 @@ final class StreamScheduler {
 
     /**
      * Streams handed over by other threads: an intrusive lock-free stack (linked through
-     * {@code StreamImpl.readyNext}), so handing a stream over allocates nothing. A stream is in it at most
-     * once ({@code StreamImpl.inReady}, CAS by the offering thread, cleared by the writer when it takes the
+     * {@code StreamSender.readyNext}), so handing a stream over allocates nothing. A stream is in it at most
+     * once ({@code StreamSender.inReady}, CAS by the offering thread, cleared by the writer when it takes the
      * stream); the writer takes the whole stack with an acquiring swap.
      */
     @SuppressWarnings("unused") // accessed through READY
-    private volatile StreamImpl ready;
-    private final ArrayDeque<StreamImpl> active = new ArrayDeque<>();
+    private volatile StreamSender ready;
+    private final ArrayDeque<StreamSender> active = new ArrayDeque<>();
 
     /** Any thread: ask the writer to look at {@code s} (once, however often it is asked before it looks). */
-    void offer(final StreamImpl s) {
+    void offer(final StreamSender s) {
         if (!s.enterReady()) {
             return; // already handed over and not taken yet
         }
-        StreamImpl h;
+        StreamSender h;
         do {
-            h = (StreamImpl) READY.getVolatile(this);
+            h = (StreamSender) READY.getVolatile(this);
             s.readyNext = h;
         } while (!READY.compareAndSet(this, h, s));
     }
@@ -69,17 +69,18 @@ final class StreamScheduler {
      *
      * @return the new count
      */
-    int pump(final PooledBuffer[] batch, int count, final int max, long budget) {
-        StreamImpl r = (StreamImpl) READY.getAndSet(this, null);
-        StreamImpl fifo = null;
+    @Override
+    public int pump(final PooledBuffer[] batch, int count, final int max, long budget) {
+        StreamSender r = (StreamSender) READY.getAndSet(this, null);
+        StreamSender fifo = null;
         while (r != null) { // reverse the stack: streams join the round in the order they were handed over
-            final StreamImpl n = r.readyNext;
+            final StreamSender n = r.readyNext;
             r.readyNext = fifo;
             fifo = r;
             r = n;
         }
         while (fifo != null) {
-            final StreamImpl n = fifo.readyNext;
+            final StreamSender n = fifo.readyNext;
             fifo.readyNext = null;
             fifo.leaveReady(); // from here a new hand-over pushes it again
             if (!fifo.inActive) {
@@ -90,7 +91,7 @@ final class StreamScheduler {
         }
         int idle = 0; // visits in a row that sent nothing, to stop when every stream is blocked
         while (count < max && budget > 0 && !active.isEmpty() && idle <= 2 * active.size()) {
-            final StreamImpl s = active.peekFirst();
+            final StreamSender s = active.peekFirst();
             if (!s.takeOutToken()) { // a drainer is emptying this stream's ring
                 rotate(s);
                 idle++;
@@ -102,7 +103,7 @@ final class StreamScheduler {
             } finally {
                 s.releaseOutToken();
             }
-            if (s.failed()) {
+            if (s.s.failed()) {
                 s.drainOutbound(); // an abort that landed during the visit: its packets must not linger
             }
             if (sent != null) {
@@ -121,10 +122,10 @@ final class StreamScheduler {
      * Holding the stream's token: takes its next packet if it may go now, or updates the round-robin state.
      * Returns the packet to send, or null.
      */
-    private PooledBuffer visit(final StreamImpl s) {
-        if (s.failed()) {
+    private PooledBuffer visit(final StreamSender s) {
+        if (s.s.failed()) {
             PooledBuffer f;
-            while ((f = s.out.poll()) != null) {
+            while ((f = s.pollRing()) != null) {
                 f.release();
             }
             remove(s);
@@ -136,56 +137,30 @@ final class StreamScheduler {
             return null;
         }
         final int len = f.byteBuffer().remaining();
-        final long cost = StreamImpl.cost(len, Frames.type(f) == TYPE_STREAM_HOLE
+        final long cost = StreamFlowControl.cost(len, Frames.type(f) == TYPE_STREAM_HOLE
                 || Frames.status(f) == STATUS_CONTINUE ? len - HEADER_LENGTH : 0);
-        if (cost > 0 && s.flowControl && mustWait(s, cost)) {
-            s.waitingCredit = true; // then look again: credit that arrived before the flag was seen
-            if (mustWait(s, cost)) {
-                active.pollFirst(); // parked until credit arrives (the reader re-offers it)
-                s.inActive = false;
-                return null;
-            }
-            s.waitingCredit = false;
+        if (s.flow.mustWait(cost) && s.flow.parkForCredit(cost)) {
+            active.pollFirst(); // parked until credit arrives (the reader re-offers it)
+            s.inActive = false;
+            return null;
         }
         if (s.deficit < len) {
             s.deficit += QUANTUM;
             rotate(s);
             return null;
         }
-        s.out.poll();
-        if (cost > 0) {
-            s.tookCredit(s.sendCredit.getAndAdd(-cost));
-        }
+        s.pollRing();
+        s.flow.took(cost);
         s.deficit -= len;
         return f;
     }
 
-    /**
-     * Whether {@code s} must wait for credit before a packet costing {@code cost}: the peer's window is used
-     * up, or the stream already has its share of the connection's send budget in flight. The share is the
-     * budget divided among the streams that have data in flight (this one included); a stream with nothing
-     * in flight may always send one packet, so every stream progresses. Credit coming back both refills the
-     * window and lowers what is in flight, and re-offers a parked stream, so both waits end the same way.
-     */
-    private static boolean mustWait(final StreamImpl s, final long cost) {
-        final long credit = s.sendCredit.get();
-        if (credit < cost) {
-            return true;
-        }
-        final long inFlight = s.sendWindow - credit;
-        if (inFlight <= 0) {
-            return false;
-        }
-        final int sharing = Math.max(1, s.conn.streamsInFlight.get());
-        return inFlight + cost > s.conn.cfg.streamSendBudget() / sharing;
-    }
-
-    private void rotate(final StreamImpl s) {
+    private void rotate(final StreamSender s) {
         active.pollFirst();
         active.addLast(s);
     }
 
-    private void remove(final StreamImpl s) {
+    private void remove(final StreamSender s) {
         active.pollFirst();
         s.inActive = false;
         s.deficit = 0;
