@@ -5,6 +5,7 @@ import dev.braid.ConnectionClosedException;
 import dev.braid.spi.BackendInstance;
 import dev.braid.spi.BackendSettings;
 import dev.braid.spi.ConnectionHandler;
+import dev.braid.spi.IoThreads;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.ChannelFuture;
@@ -89,9 +90,10 @@ final class EpollBackendInstance implements BackendInstance {
     private static ThreadFactory threads(final String prefix) {
         final AtomicInteger next = new AtomicInteger();
         return r -> {
-            // FastThreadLocalThread: Netty's own thread-locals (allocator caches, recyclers) take their fast path
+            // FastThreadLocalThread: Netty's own thread-locals (allocator caches, recyclers) take their fast path.
+            // The mark comes first: blocking braid calls made on a loop fail at once instead of freezing it.
             final Thread t = new FastThreadLocalThread(() -> {
-                dev.braid.spi.IoThreads.markCurrent("epoll");
+                IoThreads.markCurrent("epoll");
                 r.run();
             }, prefix + next.getAndIncrement());
             t.setDaemon(true);
@@ -103,8 +105,17 @@ final class EpollBackendInstance implements BackendInstance {
         return closing.get();
     }
 
+    /**
+     * Loop thread, before the connection's {@code onOpen}. A connection that opens while the backend closes
+     * may miss {@link #close()}'s sweep and be closed by Netty's shutdown instead, so it never writes through
+     * (added, then {@code closing} read; {@code close} sets {@code closing}, then sweeps: one of them sees
+     * the other).
+     */
     void opened(final EpollConnection c) {
         connections.add(c);
+        if (closing.get()) {
+            c.shutWriteThrough();
+        }
     }
 
     void forget(final EpollConnection c) {
@@ -208,6 +219,7 @@ final class EpollBackendInstance implements BackendInstance {
                     ConnectionClosedException.Reason.LOCAL_CLOSE, "braid is closing", null);
             for (EpollConnection c : connections) {
                 c.close(reason);
+                c.shutWriteThrough(); // Netty's shutdown below closes descriptors without telling braid first
             }
             if (!onOwnLoop) {
                 // Each close above is a task on its connection's loop and flushes what it can before closing the

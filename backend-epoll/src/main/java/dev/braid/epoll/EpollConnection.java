@@ -1,6 +1,9 @@
 package dev.braid.epoll;
 
 import dev.braid.ConnectionClosedException;
+import dev.braid.internal.backend.CloseReason;
+import dev.braid.internal.backend.OutboundWriter;
+import dev.braid.internal.backend.ReadSuspension;
 import dev.braid.spi.ConnectionHandler;
 import dev.braid.spi.Transport;
 import io.netty.buffer.ByteBuf;
@@ -15,39 +18,40 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.unix.FileDescriptor;
 
 import java.io.IOException;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
 import java.util.ArrayDeque;
-import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Supplier;
 
 /**
  * One socket: a Netty {@link EpollSocketChannel} whose pipeline holds only this handler, and the braid
- * engine's {@link ConnectionHandler}. Reader and writer context are both the channel's event-loop thread.
+ * engine's {@link ConnectionHandler}. The reader context is the channel's event-loop thread; the writer
+ * context is whichever thread holds the {@link OutboundWriter}'s flag: the loop, or a thread writing through
+ * (below). The writer flag, the gather loop, the read switch and the first close reason are core's shared
+ * backend code ({@code dev.braid.internal.backend}); this class holds the epoll and Netty side.
  *
  * <h2>Threads</h2>
  * {@link Transport} methods may be called from any thread; each becomes a task on the loop, except a
- * suspension asked on the loop itself, which takes effect at once (a flush asked on the loop is a task too,
- * run after the current round of I/O, so replies produced while decoding leave in one writev; a read that
- * produced answers also flushes them right after it is decoded, so they do not wait for the rest of the
- * loop's round of reads). Netty's
- * callbacks and every task run on the loop, so all other state is loop-confined. {@link #close} records the
- * first reason with a CAS (release/acquire through {@code CLOSE_REASON}) and always closes in a task, so a
- * handler that closes from inside a callback is never re-entered. Once {@link #closed} is set nothing calls
- * the handler again except the single {@code onClosed} that follows.
+ * suspension asked on the loop itself, which takes effect at once, and an urgent flush that writes through
+ * (a flush asked on the loop is a task too, run after the current round of I/O, so replies produced while
+ * decoding leave in one writev; a read that produced answers also flushes them right after it is decoded,
+ * so they do not wait for the rest of the loop's round of reads). Netty's callbacks and every task run on
+ * the loop, so all other state is loop-confined, except {@link #awaitingWritable} (volatile, written on the
+ * loop, read by threads about to write through). {@link #close} records the first reason and always closes
+ * in a task, so a handler that closes from inside a callback is never re-entered. Once {@link #closed} is
+ * set nothing calls the handler again except the single {@code onClosed} that follows.
  *
  * <h2>Write path: braid's buffers straight to {@code writev}, no copy and no Netty buffers</h2>
- * The writer ({@link #pump()}) takes the engine's buffers with {@code gatherOutbound} and hands them as they
- * are to the socket with {@link FileDescriptor#writev} (Netty's JNI gathering write over direct
- * {@code ByteBuffer}s, reading each one's position and limit). The kernel's count is then applied in order:
- * each buffer's position advances by what was taken from it, never further, and {@code onOutboundWritten}
- * reports the count. A buffer left unfinished is the first one {@code gatherOutbound} returns next time. The
- * bytes never enter a Netty {@code ByteBuf}, so Netty cannot write them twice nor hold them after the engine
- * released them. This is the nio backend's loop with a different system call.
+ * The writer takes the engine's buffers with {@code gatherOutbound} and hands them as they are to the
+ * socket with {@link FileDescriptor#writev} (Netty's JNI gathering write over direct {@code ByteBuffer}s,
+ * reading each one's position and limit). The kernel's count is then applied in order: each buffer's
+ * position advances by what was taken from it, never further, and {@code onOutboundWritten} reports the
+ * count. A buffer left unfinished is the first one {@code gatherOutbound} returns next time. The bytes never
+ * enter a Netty {@code ByteBuf}, so Netty cannot write them twice nor hold them after the engine released
+ * them. This is the nio backend's writer with a different system call.
  *
  * <p>When the socket stops taking bytes (the write came up short: {@code SO_SNDBUF} is full or, more often,
  * {@code TCP_NOTSENT_LOWAT} bytes wait unsent), the writer needs EPOLLOUT. It gets it from Netty through
@@ -56,6 +60,23 @@ import java.util.function.Supplier;
  * that makes no progress Netty arms EPOLLOUT and calls it again when the socket drains; once the engine has
  * nothing left the region reports itself complete, Netty removes it (releasing it, which tells this class)
  * and clears EPOLLOUT. Only one region is ever queued.
+ *
+ * <h2>Write-through</h2>
+ * A latency-sensitive frame produced on another thread ({@link #requestUrgentFlush()}: a call with no other
+ * call in flight, the answer to the only call being served) is written by that thread with the same
+ * {@code writev}, when nobody else holds the writer flag and the writer is not waiting for EPOLLOUT: handing
+ * it to the loop would cost a task, an eventfd wake-up and a context switch on the latency path. It writes
+ * at most {@link OutboundWriter#WRITE_THROUGH_BUDGET} bytes without blocking and hands whatever is left to
+ * the loop as a flush. {@code -Dbraid.epoll.writeThrough=false} turns it off.
+ * <p>The descriptor is the danger: a thread writing into a descriptor number the loop has just closed could
+ * write into whatever socket reuses the number. braid closes the descriptor itself only after taking the
+ * writer flag for good ({@link #closeNow()}). Netty closes it on its own in a few paths, each of which
+ * tells this handler first (a failed input shutdown, after {@code ChannelInputShutdownEvent}; a read error,
+ * after {@code exceptionCaught}) or comes only after braid closed its connections (the loop group's
+ * shutdown, see {@link EpollBackendInstance#close()}). In each, write-through is shut first
+ * ({@link OutboundWriter#closeThrough()}, which waits for a write in progress to end); from then on only the
+ * loop writes, and the loop never writes after Netty closed the descriptor ({@code fd.isOpen()} before each
+ * {@code writev}: only the loop closes it, so nothing can close it between the check and the call).
  *
  * <h2>Read path: into {@code inboundBuffer()} directly, a copy only in one corner</h2>
  * The channel's receive-buffer allocator ({@link InboundAllocator}) hands Netty a {@code ByteBuf} that is a
@@ -72,27 +93,19 @@ import java.util.function.Supplier;
  * everything instead would have needed the same queue (a read can return more than the engine will take
  * before it suspends), so the zero-copy path costs little extra code.
  *
- * <h2>Read suspension</h2>
- * Counted, as the SPI requires. The first suspension turns Netty's auto-read off (which clears EPOLLIN); the
- * resume that balances the last one runs as a task: {@code onInbound(0)}, then pending bytes, then auto-read
- * on again unless the engine suspended meanwhile.
+ * <h2>Reading on and off</h2>
+ * {@link ReadSuspension}: "off" turns Netty's auto-read off (which clears EPOLLIN), at once when asked on the
+ * loop; "on" runs as a task: {@code onInbound(0)}, then pending bytes, then auto-read on again unless the
+ * engine suspended meanwhile.
  */
-final class EpollConnection extends ChannelInboundHandlerAdapter implements Transport {
+final class EpollConnection extends ChannelInboundHandlerAdapter implements Transport, ReadSuspension.Reads {
     private static final System.Logger LOG = System.getLogger("dev.braid");
-    private static final VarHandle CLOSE_REASON;
-    private static final int GATHER = 64;
+    /** Whether threads other than the loop may write (on by default; -Dbraid.epoll.writeThrough=false). */
+    static final boolean WRITE_THROUGH = Boolean.parseBoolean(System.getProperty("braid.epoll.writeThrough", "true"));
     private static final int MAX_READS_PER_EVENT = 16;
     /** Size of the Netty buffers used only while reads cannot go to the handler (see the class comment). */
     private static final int SPILL_READ_SIZE = 64 * 1024;
     private static final int VIEW_CACHE = 16;
-
-    static {
-        try {
-            CLOSE_REASON = MethodHandles.lookup().findVarHandle(EpollConnection.class, "closeReason", Throwable.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
 
     private final EpollBackendInstance backend;
     private final EpollSocketChannel channel;
@@ -104,32 +117,38 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     private final WriteWhenWritable writeWhenWritable = new WriteWhenWritable(this);
     private final ChannelPromise noPromise;
     private final Runnable flushTask = this::flushNow;
+    private final Runnable deferredFlushTask = this::deferredFlush;
     private final Runnable closeTask = this::closeNow;
-    private final Runnable suspendTask = this::suspendNow;
-    private final Runnable resumeTask = this::resumeNow;
+    private final Runnable applyReadsTask = this::applyReads;
+    private final CloseReason closeReason = new CloseReason();
 
-    @SuppressWarnings("unused") // accessed through CLOSE_REASON
-    private volatile Throwable closeReason;
     private volatile SocketAddress local;
     private volatile SocketAddress remote;
+    /**
+     * The writer is waiting for EPOLLOUT ({@link #writeWhenWritable} is in Netty's outbound buffer): a writer
+     * pass will follow it. Written on the loop; read by threads about to write through, which then leave the
+     * write to the loop.
+     */
+    private volatile boolean awaitingWritable;
 
-    // ---- loop-confined state
+    // ---- set once, on the loop, before onOpen (so before any other thread can reach this connection)
     private ConnectionHandler handler;
     private FileDescriptor fd;
+    private OutboundWriter writer;
+    private ReadSuspension reads;
+    /** Bytes written by the writer (holder of its flag only); the loop reads it around its own passes. */
+    private long bytesWritten;
+
+    // ---- loop-confined state
     private boolean opened;
     private boolean closed;
     private boolean flushQueued;
-    /** The last writev came up short. */
-    private boolean socketFull;
-    /** {@link #writeWhenWritable} is in Netty's outbound buffer: a writer pass will follow EPOLLOUT. */
-    private boolean awaitingWritable;
+    /** Inside {@code channelRead}'s {@code onInbound}: a flush asked now is done right after it. */
+    private boolean inRead;
     /** A flush was asked for while {@link #awaitingWritable}; run one when the region leaves Netty. */
     private boolean flushAfterWritable;
     /** How often the writer had to wait for EPOLLOUT (diagnostics and tests). */
     private long writableWaits;
-    private final ByteBuffer[] gather = new ByteBuffer[GATHER];
-    private int readSuspends;
-    private boolean readSuspended;
     /** Netty has reported end of stream; told to the handler once {@link #pending} is delivered. */
     private boolean inputEnded;
     /** The view handed to Netty by the last allocation, the handler buffer it shows, and its position then. */
@@ -142,6 +161,8 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
      */
     private final InboundView[] views = new InboundView[VIEW_CACHE];
     private int nextView;
+    /** The view the last read used (one of {@link #views}). */
+    private InboundView lastView;
     /** Bytes Netty read that the handler could not take yet (suspended); owned here until copied or released. */
     private ArrayDeque<ByteBuf> pending;
 
@@ -150,11 +171,30 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         this.backend = backend;
         this.channel = channel;
         this.loop = channel.eventLoop();
-        this.handler = handler;
         this.handlers = handlers;
         this.connected = connected;
         this.noPromise = new VoidChannelPromise(channel, false);
         channel.config().setRecvByteBufAllocator(new InboundAllocator(this, MAX_READS_PER_EVENT));
+        if (handler != null) {
+            attach(handler);
+        }
+    }
+
+    private void attach(final ConnectionHandler h) {
+        handler = h;
+        writer = new OutboundWriter(h) {
+            @Override
+            protected long write(final ByteBuffer[] srcs, final int count) throws IOException {
+                if (!fd.isOpen()) {
+                    throw new ClosedChannelException(); // Netty closed it (see the class comment): never writev a stale number
+                }
+                final long n = fd.writev(srcs, 0, count, Long.MAX_VALUE); // 0 on EAGAIN; positions not moved
+                advance(srcs, count, n);
+                bytesWritten += n;
+                return n;
+            }
+        };
+        reads = new ReadSuspension(h, this);
     }
 
     // ------------------------------------------------------------------ Transport (any thread)
@@ -164,35 +204,60 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         if (loop.inEventLoop()) {
             if (!flushQueued) { // defer to after this round of I/O: replies produced while decoding leave in one writev
                 flushQueued = true;
-                execute(flushTask);
+                if (!inRead) {
+                    runOnLoop(deferredFlushTask); // inside a read, channelRead flushes right after it (no task, no extra epoll_wait)
+                }
             }
         } else {
-            execute(flushTask);
+            runOnLoop(flushTask);
+        }
+    }
+
+    @Override
+    public void requestUrgentFlush() {
+        if (loop.inEventLoop()) {
+            requestFlush();
+        } else if (WRITE_THROUGH && !awaitingWritable && !closeRequested()) {
+            writeThrough();
+        } else {
+            runOnLoop(flushTask);
+        }
+    }
+
+    /** Another thread writes what it can now (one budget) and leaves the rest to the loop. */
+    private void writeThrough() {
+        final int result;
+        try {
+            result = writer.flushThrough(OutboundWriter.WRITE_THROUGH_BUDGET);
+        } catch (IOException | RuntimeException e) {
+            close(e);
+            return;
+        }
+        if (result != OutboundWriter.DRAINED && result != OutboundWriter.BUSY) {
+            runOnLoop(flushTask); // socket full (the loop waits for EPOLLOUT), past the budget, or write-through shut
         }
     }
 
     @Override
     public void setReadSuspended(final boolean suspended) {
-        if (suspended) {
-            if (loop.inEventLoop()) {
-                suspendNow();
-            } else {
-                execute(suspendTask);
+        if (suspended && loop.inEventLoop()) {
+            if (!closed) {
+                reads.suspendNow(); // no further read reaches the engine after it
             }
-        } else {
-            execute(resumeTask); // always a task: never re-enter the handler from inside onInbound
+        } else if (reads.request(suspended)) {
+            runOnLoop(applyReadsTask); // "on" is always a task: never re-enter the handler from inside onInbound
         }
     }
 
     @Override
     public void close(final Throwable reason) {
-        if (CLOSE_REASON.compareAndSet(this, null, reason)) {
-            execute(closeTask);
+        if (closeReason.offer(reason)) {
+            runOnLoop(closeTask);
         }
     }
 
     private boolean closeRequested() {
-        return CLOSE_REASON.getAcquire(this) != null;
+        return closeReason.isSet();
     }
 
     @Override
@@ -211,12 +276,30 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     }
 
     /**
-     * Runs {@code task} on the loop. A loop that has stopped accepting tasks has closed its channels (and so
-     * run every connection's close); the task then runs once the loop has ended, or here if this is the loop,
-     * and finds the connection closed, as nio does with tasks that arrive after its loop stopped. Any thread.
+     * The engine's tasks ({@link Transport#execute}): on the loop, after the tasks handed over before it;
+     * never inline; dropped once a close was asked for. A loop that no longer takes tasks is shutting down
+     * (braid closes its connections first): a task for a connection not closed yet runs after the loop
+     * ended. Any thread.
      */
     @Override
     public void execute(final Runnable task) {
+        if (closeRequested()) {
+            return; // closing or closed: dropped, as the SPI allows
+        }
+        try {
+            loop.execute(task);
+        } catch (RejectedExecutionException e) {
+            loop.terminationFuture().addListener(f -> task.run()); // braid has not closed it yet: after the loop ends
+        }
+    }
+
+    /**
+     * This class's own tasks (flush, close, reading on/off): on the loop. A loop that has stopped accepting
+     * tasks has closed its channels (and so run every connection's close); the task then runs once the loop
+     * has ended, or here if this is the loop, and finds the connection closed, as nio does with tasks that
+     * arrive after its loop stopped (a close must still call onClosed). Any thread.
+     */
+    private void runOnLoop(final Runnable task) {
         try {
             loop.execute(task);
         } catch (RejectedExecutionException e) {
@@ -225,6 +308,14 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
             } else {
                 loop.terminationFuture().addListener(f -> task.run());
             }
+        }
+    }
+
+    /** Any thread: from now on only the loop writes (see the class comment); waits for a write-through to end. */
+    void shutWriteThrough() {
+        final OutboundWriter w = writer;
+        if (w != null) {
+            w.closeThrough();
         }
     }
 
@@ -237,7 +328,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         remote = channel.remoteAddress();
         if (handler == null) {
             try {
-                handler = handlers.get(); // asked only now, so a socket that never became active costs no handler
+                attach(handlers.get()); // asked only now, so a socket that never became active costs no handler
             } catch (RuntimeException e) {
                 LOG.log(System.Logger.Level.WARNING, "no handler for the connection from " + remote + "; closing it", e);
                 closed = true;
@@ -259,7 +350,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
 
     /** Called by {@link InboundAllocator} before each read: where Netty's {@code recv} should put the bytes. */
     ByteBuf readBuffer(final ByteBufAllocator alloc) {
-        if (!readSuspended && !closed && opened && !closeRequested() && (pending == null || pending.isEmpty())) {
+        if (opened && !closed && !reads.isSuspended() && !closeRequested() && (pending == null || pending.isEmpty())) {
             final ByteBuffer in = handler.inboundBuffer();
             if (in.hasRemaining()) {
                 viewed = in;
@@ -274,11 +365,16 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
 
     /** A view of {@code in} up to its limit: a cached one if there is one for the same buffer and limit. */
     private InboundView viewOf(final ByteBuffer in) {
+        final InboundView last = lastView;
+        if (last != null && last.base == in && last.limit == in.limit() && last.refCnt() > 1) {
+            return last; // the usual case: the decoder's read buffer again, the cache's and the last read's references
+        }
         for (InboundView v : views) {
             if (v != null && v.base == in && v.limit == in.limit() && v.refCnt() > 0) {
                 if (v.refCnt() < 2) {
                     v.retain(); // Netty releases a buffer a read left empty; the cache's own reference survives that
                 }
+                lastView = v;
                 return v;
             }
         }
@@ -287,6 +383,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         dropView(views[nextView]);
         views[nextView] = v;
         nextView = (nextView + 1) % VIEW_CACHE;
+        lastView = v;
         return v;
     }
 
@@ -298,7 +395,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
 
     /** Called by {@link InboundAllocator}: whether Netty should try another read in this round. */
     boolean mayReadMore() {
-        return !readSuspended && !closed && !closeRequested();
+        return opened && !closed && !reads.isSuspended() && !closeRequested();
     }
 
     @Override
@@ -315,7 +412,12 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
                 view = null;
                 viewed = null; // the view stays cached (not released) for the next read into the same buffer
                 in.position(in.position() + n);
-                handler.onInbound(n);
+                inRead = true;
+                try {
+                    handler.onInbound(n);
+                } finally {
+                    inRead = false;
+                }
                 if (flushQueued && !closed) {
                     flushNow(); // answers this read produced leave now, not after the rest of the loop's round
                 }
@@ -334,7 +436,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     /** Copies held bytes into the handler while it takes them; then reports a deferred end of stream. */
     private void deliverPending() {
         ByteBuf b;
-        while (pending != null && !readSuspended && !closed && !closeRequested() && (b = pending.peek()) != null) {
+        while (pending != null && !reads.isSuspended() && !closed && !closeRequested() && (b = pending.peek()) != null) {
             final ByteBuffer in = handler.inboundBuffer();
             final int n = Math.min(in.remaining(), b.readableBytes());
             if (n == 0) {
@@ -357,19 +459,22 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
 
     @Override
     public void userEventTriggered(final ChannelHandlerContext ctx, final Object evt) {
-        if (evt == ChannelInputShutdownEvent.INSTANCE && opened && !closed && !closeRequested() && !inputEnded) {
-            inputEnded = true;
-            try {
-                deliverPending();
-            } catch (RuntimeException e) {
-                close(e);
+        if (evt == ChannelInputShutdownEvent.INSTANCE) {
+            shutWriteThrough(); // Netty closes the descriptor right after this event if the shutdown failed
+            if (opened && !closed && !closeRequested() && !inputEnded) {
+                inputEnded = true;
+                try {
+                    deliverPending();
+                } catch (RuntimeException e) {
+                    close(e);
+                }
             }
         }
     }
 
     /** End of stream, after every byte before it reached the handler (not while suspended: that waits for resume). */
     private void endOfInput() {
-        if (readSuspended || closed || closeRequested()) {
+        if (reads.isSuspended() || closed || closeRequested()) {
             return;
         }
         handler.onInputClosed();
@@ -378,11 +483,13 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
 
     @Override
     public void exceptionCaught(final ChannelHandlerContext ctx, final Throwable cause) {
+        shutWriteThrough(); // after a read error Netty may close the descriptor on its own
         close(cause); // an I/O error (IOException: RESET) unless a reason was already given
     }
 
     @Override
     public void channelInactive(final ChannelHandlerContext ctx) {
+        shutWriteThrough(); // normally shut already (see the class comment); harmless again
         if (!closed) { // Netty closed the socket (an error it met, or the loop shutting down)
             close(backend.closing()
                     ? new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE, "braid is closing", null)
@@ -390,36 +497,41 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         }
     }
 
-    // ------------------------------------------------------------------ read suspension (loop thread)
+    // ------------------------------------------------------------------ reading on and off (loop thread)
 
-    private void suspendNow() {
-        if (closed) {
+    /** The read switch catches up with the engine's last request. */
+    private void applyReads() {
+        if (closed || !opened) {
             return;
         }
-        if (++readSuspends == 1) {
-            readSuspended = true;
-            channel.config().setAutoRead(false); // on the loop: clears EPOLLIN now
-        }
-    }
-
-    /** A resume that overtook its suspend leaves the count at -1 until the suspend arrives: no action either way. */
-    private void resumeNow() {
-        if (closed || --readSuspends != 0 || !readSuspended) {
-            return;
-        }
-        readSuspended = false;
         try {
-            handler.onInbound(0);
-            deliverPending();
-            if (!readSuspended && !inputEnded && !closed && !closeRequested()) {
-                channel.config().setAutoRead(true); // sets EPOLLIN; level-triggered, so waiting bytes are seen
-            }
+            reads.apply();
         } catch (RuntimeException e) {
             close(e);
         }
     }
 
+    @Override
+    public void stopReading() {
+        channel.config().setAutoRead(false); // on the loop: clears EPOLLIN now
+    }
+
+    @Override
+    public void startReading() {
+        deliverPending();
+        if (!reads.isSuspended() && !inputEnded && !closed && !closeRequested()) {
+            channel.config().setAutoRead(true); // sets EPOLLIN; level-triggered, so waiting bytes are seen
+        }
+    }
+
     // ------------------------------------------------------------------ writing (loop thread)
+
+    /** A flush the loop asked of itself: skipped when a read already flushed its answers meanwhile. */
+    private void deferredFlush() {
+        if (flushQueued) {
+            flushNow();
+        }
+    }
 
     private void flushNow() {
         flushQueued = false;
@@ -430,8 +542,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
             flushAfterWritable = true; // the pass after EPOLLOUT takes it, or the one after the region leaves
             return;
         }
-        pump();
-        if (socketFull && !closed && !closeRequested()) {
+        if (pump() == OutboundWriter.SOCKET_FULL && !closed && !closeRequested()) {
             awaitingWritable = true;
             writableWaits++;
             writeWhenWritable.arm();
@@ -440,52 +551,30 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     }
 
     /**
-     * The writer: gathers the engine's buffers and writes them until it has nothing left ({@link #socketFull}
-     * false) or the socket takes less than offered ({@link #socketFull} true). Returns the bytes written.
+     * The loop's writer pass: writes until the engine has nothing left or the socket is full. Returns the
+     * writer's result ({@link OutboundWriter#BUSY} when a thread writing through holds the flag: it writes
+     * this too, or hands the loop another flush); a failure closes the connection.
      */
-    private long pump() {
-        socketFull = false;
-        long total = 0;
-        try {
-            while (!closed && channel.isActive()) { // never writev on a closed descriptor: its number may be reused
-                final int n = handler.gatherOutbound(gather);
-                if (n == 0) {
-                    return total;
-                }
-                long offered = 0;
-                for (int i = 0; i < n; i++) {
-                    offered += gather[i].remaining();
-                }
-                final long written = fd.writev(gather, 0, n, Long.MAX_VALUE); // 0 on EAGAIN
-                long left = written;
-                for (int i = 0; i < n; i++) {
-                    final ByteBuffer b = gather[i];
-                    gather[i] = null;
-                    final int k = (int) Math.min(left, b.remaining());
-                    b.position(b.position() + k);
-                    left -= k;
-                }
-                handler.onOutboundWritten(written); // may release the buffers written in full: none is touched after
-                total += written;
-                if (written < offered) {
-                    socketFull = true;
-                    return total;
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            Arrays.fill(gather, null);
-            close(e);
+    private int pump() {
+        if (!channel.isActive()) {
+            return OutboundWriter.DRAINED; // Netty closed the socket: channelInactive follows and closes
         }
-        return total;
+        try {
+            return writer.flush(Long.MAX_VALUE);
+        } catch (IOException | RuntimeException e) {
+            close(e);
+            return OutboundWriter.DRAINED;
+        }
     }
 
     /** {@link WriteWhenWritable#transferTo}: Netty found the socket writable (or was just handed the region). */
     long writeWhenWritable() {
-        final long written = pump();
-        if (!socketFull || closed) {
+        final long before = bytesWritten;
+        final int result = closed ? OutboundWriter.DRAINED : pump();
+        if (result != OutboundWriter.SOCKET_FULL && result != OutboundWriter.BUSY || closed) {
             writeWhenWritable.complete(); // Netty removes it now (or, if nothing was written, at the next EPOLLOUT)
         }
-        return written;
+        return bytesWritten - before;
     }
 
     /** {@link WriteWhenWritable#release}: Netty removed the region (written out, or the channel failed). */
@@ -513,15 +602,24 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         if (closed) {
             return;
         }
-        if (opened && !(closeReason instanceof IOException)) {
-            pump(); // best effort, without waiting: answers already produced (an ERROR reply, replies before a
+        if (opened) {
+            writer.takeForGood(); // a thread writing through finishes its batch first; then only this thread writes
+            if (!(closeReason.get() instanceof IOException) && channel.isActive()) {
+                try {
+                    // best effort, without waiting: answers already produced (an ERROR reply, replies before a
                     // protocol error) leave before the socket closes
+                    writer.writeHeld(Long.MAX_VALUE);
+                } catch (IOException | RuntimeException e) {
+                    // closing anyway, with the first reason
+                }
+            }
         }
         closed = true;
         for (int i = 0; i < views.length; i++) {
             dropView(views[i]);
             views[i] = null;
         }
+        lastView = null;
         if (pending != null) {
             ByteBuf b;
             while ((b = pending.poll()) != null) {
@@ -532,7 +630,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         backend.forget(this);
         if (opened) {
             try {
-                handler.onClosed(closeReason);
+                handler.onClosed(closeReason.get());
             } catch (RuntimeException e) {
                 LOG.log(System.Logger.Level.ERROR, "onClosed failed for " + remote, e);
             }

@@ -6,6 +6,7 @@ import dev.braid.ConnectionClosedException.Reason;
 import dev.braid.spi.BackendInstance;
 import dev.braid.spi.BackendSettings;
 import dev.braid.spi.ConnectionHandler;
+import dev.braid.spi.IoThreads;
 
 import java.io.IOException;
 import java.net.ConnectException;
@@ -72,7 +73,7 @@ final class LoomBackendInstance implements BackendInstance {
     /** An unstarted virtual thread named {@code prefix + suffix} that leaves {@code threads} when it ends. */
     Thread newThread(final String suffix, final Runnable body) {
         return Thread.ofVirtual().name(prefix + suffix).unstarted(() -> {
-            dev.braid.spi.IoThreads.markCurrent("loom");
+            IoThreads.markCurrent("loom"); // every thread of this backend runs engine calls or tasks (accept: the handler supplier)
             try {
                 body.run();
             } finally {

@@ -2,6 +2,9 @@ package dev.braid.loom;
 
 import dev.braid.ConnectionClosedException;
 import dev.braid.ConnectionClosedException.Reason;
+import dev.braid.internal.backend.CloseReason;
+import dev.braid.internal.backend.OutboundWriter;
+import dev.braid.internal.backend.ReadSuspension;
 import dev.braid.spi.ConnectionHandler;
 import dev.braid.spi.Transport;
 
@@ -11,8 +14,8 @@ import java.lang.invoke.VarHandle;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
-import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
@@ -20,7 +23,9 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * One blocking socket driven by two virtual threads.
+ * One blocking socket driven by two virtual threads. The writer flag, the gather loop, the read switch and
+ * the first close reason are core's shared backend code ({@code dev.braid.internal.backend}); this class
+ * holds the blocking reads and writes and the two threads.
  *
  * <h2>Threads</h2>
  * <ul>
@@ -29,16 +34,18 @@ import java.util.concurrent.locks.ReentrantLock;
  *       ({@code onInputClosed()} at end of stream). When the connection closes it waits up to
  *       {@link #FINAL_FLUSH_MILLIS} for the writer's last flush and closes the socket.</li>
  *   <li><b>Writer</b> ({@code <prefix>-w-<id>}): the writer context. Parks until {@link #requestFlush()}, then
- *       calls {@code gatherOutbound} and a gathering blocking {@code write} (then {@code onOutboundWritten})
- *       until {@code gatherOutbound} returns 0.</li>
+ *       takes the {@link OutboundWriter}'s flag and calls {@code gatherOutbound}, a gathering blocking
+ *       {@code write} and {@code onOutboundWritten} until {@code gatherOutbound} returns 0. It also runs the
+ *       tasks handed to {@link #execute} when the reader context is free.</li>
  *   <li><b>Any thread</b>: the {@link Transport} methods. None of them calls the handler or blocks on I/O.</li>
  * </ul>
- * The two threads read and write the socket at the same time, but their handler calls never overlap: each
- * is made under {@code engineLock}, which is never held across a blocking read or write. So what the engine
- * runs inside those calls (non-blocking handlers, {@code StreamListener} readiness callbacks, documented as
- * running "on the connection's I/O thread") sees one thread at a time, as on nio. Lock order:
- * {@code engineLock} before {@code readLock}, never the reverse.
- * No {@code synchronized} anywhere: waits use {@link ReentrantLock}/{@link Condition} and
+ * The two contexts run at the same time, as the SPI allows: the reader's handler calls and the writer's
+ * never wait for each other, so a slow callback on one side (a non-blocking handler or a reply handler on
+ * the reader, a stream listener's {@code onWritable} on the writer) never stalls the other direction. Each
+ * context is one thread at a time: the reader context is guarded by {@code readerContext} (held by the
+ * reader around its handler calls, and by whichever thread runs {@link #execute}'s tasks), the writer
+ * context by the writer flag. The engine serialises what it must not run twice at once (a stream's listener
+ * callbacks) itself. No {@code synchronized} anywhere: waits use {@link ReentrantLock}/{@link Condition} and
  * {@link LockSupport#park}, so a waiting virtual thread releases its carrier (JDK 21 pins on monitors).
  *
  * <h2>Hand-offs</h2>
@@ -48,20 +55,22 @@ import java.util.concurrent.locks.ReentrantLock;
  *       from false to true unparks the writer. The writer clears the flag before gathering, so a frame
  *       published after the writer's last gather always leaves the flag set and the writer un-parked
  *       (an unpark before the park is kept as the thread's permit).</li>
- *   <li><b>Read suspension.</b> {@code suspends} and {@code resumePending} are written under
- *       {@code readLock} (and are volatile, so the reader's fast path needs no lock). The count moving to 0
- *       sets {@code resumePending} and signals {@code readable}; the reader, before its next read, calls
- *       {@code onInbound(0)} for it. While the count is above 0 the reader waits on {@code readable}.
- *       Limit: a blocking read cannot be woken without shutting the input down, so a resume that arrives
- *       while the reader is blocked in {@code read} (its suspension came from another thread after the
- *       reader had checked the count) is delivered when that read returns, together with the new bytes.</li>
- *   <li><b>Close.</b> {@code closeReason} (VarHandle CAS from null): the first reason wins. The winner
- *       unparks the writer, signals {@code readable}, and then either closes the socket (an I/O error:
- *       nothing more can be written) or shuts its input down, which makes a blocked read return at once
- *       while the writer still makes its best-effort last flush. Neither thread calls the handler once it
- *       has seen {@code closeReason} set, except for that last flush.</li>
- *   <li><b>Handler calls.</b> {@code engineLock} (a {@link ReentrantLock}): its unlock by one context
- *       happens-before the other context's next lock, on top of each context's own program order.</li>
+ *   <li><b>Reading on and off.</b> {@link ReadSuspension}: the request is recorded (volatile) and, for "on",
+ *       {@code readable} is signalled under {@code readLock}. The reader, before each read, waits on
+ *       {@code readable} while "off" is wanted, and calls {@code onInbound(0)} when one is owed. Limit: a
+ *       blocking read cannot be woken without shutting the input down, so an "off" that arrives while the
+ *       reader is blocked in {@code read} (asked from another thread after the reader had looked) takes
+ *       effect when that read returns, after its bytes were handed over.</li>
+ *   <li><b>Tasks.</b> {@code tasks} (a lock-free queue: offer happens-before poll) are run under
+ *       {@code readerContext} by the reader after its handler call, or by the writer (or a one-off task
+ *       thread while the writer is blocked in a write) with {@code tryLock} while the reader waits in a read.
+ *       A thread that fails {@code tryLock} leaves them to the holder, which looks at the queue again after
+ *       unlocking (each side writes its variable, then reads the other's): none is stranded.</li>
+ *   <li><b>Close.</b> {@link CloseReason}: the first reason wins. The winner unparks the writer, signals
+ *       {@code readable}, and then either closes the socket (an I/O error: nothing more can be written) or
+ *       shuts its input down, which makes a blocked read return at once while the writer still makes its
+ *       best-effort last flush. Neither thread calls the handler once it has seen the reason set, except for
+ *       that last flush.</li>
  *   <li><b>onClosed.</b> {@code contexts} starts at 2; the reader and the writer each decrement it after
  *       their last handler call (a volatile read-modify-write: release and acquire), and the one that
  *       brings it to 0 calls {@link ConnectionHandler#onClosed} exactly once, after both contexts' last
@@ -74,15 +83,14 @@ final class LoomConnection implements Transport {
     static final long FINAL_FLUSH_MILLIS = 250;
     /** At most this much is written by the last flush (nio writes what the socket takes without blocking). */
     static final long FINAL_FLUSH_BYTES = 1 << 20;
-    private static final int GATHER = 64;
-    private static final VarHandle CLOSE_REASON;
     private static final VarHandle FLUSH_REQUESTED;
+    private static final VarHandle TASK_RUNNER;
 
     static {
         try {
             final MethodHandles.Lookup l = MethodHandles.lookup();
-            CLOSE_REASON = l.findVarHandle(LoomConnection.class, "closeReason", Throwable.class);
             FLUSH_REQUESTED = l.findVarHandle(LoomConnection.class, "flushRequested", boolean.class);
+            TASK_RUNNER = l.findVarHandle(LoomConnection.class, "taskRunner", boolean.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -95,31 +103,67 @@ final class LoomConnection implements Transport {
     private final SocketAddress local;
     private final SocketAddress remote;
 
-    private volatile Throwable closeReason;
+    private final CloseReason closeReason = new CloseReason();
     @SuppressWarnings("unused") // accessed through FLUSH_REQUESTED
     private volatile boolean flushRequested;
     /** Set by the reader before it starts the writer; read by {@link #requestFlush} and {@link #close}. */
     private volatile Thread writer;
+    private final Writer out;
+    private final ReadSuspension reads;
 
-    /**
-     * Held around every handler call of both contexts (never around a blocking read or write). The SPI lets
-     * the two contexts run at once, but braid's public API promises callbacks that run "on the connection's
-     * I/O thread" (non-blocking handlers, {@code StreamListener} readiness) one at a time, as on nio: a
-     * listener that shares state between {@code onReadable} (reader) and {@code onWritable} (writer) must
-     * not see them overlap. The socket I/O itself still runs in both directions at once.
-     */
-    private final ReentrantLock engineLock = new ReentrantLock();
+    /** The reader context: held by the reader around its handler calls and by whoever runs tasks. */
+    private final ReentrantLock readerContext = new ReentrantLock();
+    /** Set under {@code readerContext} after the reader context's last call: tasks are dropped from then on. */
+    private boolean readerEnded;
+    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    /** A one-off task thread is running (see the class comment, "Tasks"). */
+    @SuppressWarnings("unused") // accessed through TASK_RUNNER
+    private volatile boolean taskRunner;
+
     private final ReentrantLock readLock = new ReentrantLock();
     private final Condition readable = readLock.newCondition();
-    /** Suspensions minus resumes; written under {@code readLock}. */
-    private volatile int suspends;
-    /** The count came back to 0: the reader owes {@code onInbound(0)}. Written under {@code readLock}. */
-    private volatile boolean resumePending;
 
     /** Reader and writer contexts that have not made their last call yet. */
     private final AtomicInteger contexts = new AtomicInteger(2);
-    /** Writer thread only. */
-    private final ByteBuffer[] gather = new ByteBuffer[GATHER];
+
+    /** The blocking gathering write; counts what it wrote (holder of the writer flag only). */
+    private final class Writer extends OutboundWriter {
+        long written;
+        /** The writer thread is inside {@code write}, possibly parked on a full socket. */
+        volatile boolean inWrite;
+        /** The last flush: the only writing allowed once the close has begun. */
+        volatile boolean lastFlush;
+
+        Writer() {
+            super(handler);
+        }
+
+        @Override
+        protected long write(final ByteBuffer[] srcs, final int count) throws IOException {
+            if (!lastFlush && closeReason.isSet()) {
+                return 0; // closing: the last flush takes over (what is left stays at the head of the batch)
+            }
+            inWrite = true;
+            try {
+                final long n = channel.write(srcs, 0, count); // blocks until the socket takes something
+                written += n;
+                return n;
+            } finally {
+                inWrite = false;
+            }
+        }
+    }
+
+    /** Loom's reader waits on its own condition instead of changing socket interest. */
+    private static final ReadSuspension.Reads NO_INTEREST = new ReadSuspension.Reads() {
+        @Override
+        public void stopReading() {
+        }
+
+        @Override
+        public void startReading() {
+        }
+    };
 
     LoomConnection(final LoomBackendInstance backend, final SocketChannel channel, final ConnectionHandler handler,
                    final long id) throws IOException {
@@ -129,6 +173,8 @@ final class LoomConnection implements Transport {
         this.id = id;
         this.local = channel.getLocalAddress();
         this.remote = channel.getRemoteAddress();
+        this.out = new Writer();
+        this.reads = new ReadSuspension(handler, NO_INTEREST);
     }
 
     // ------------------------------------------------------------------ Transport (any thread)
@@ -143,13 +189,29 @@ final class LoomConnection implements Transport {
         }
     }
 
-    /** Tasks for the writer thread ({@link #execute}); any thread offers, the writer polls. */
-    private final java.util.concurrent.ConcurrentLinkedQueue<Runnable> tasks = new java.util.concurrent.ConcurrentLinkedQueue<>();
-
-    /** Runs {@code task} on the writer thread, loom's I/O thread for engine tasks. Any thread. */
+    /**
+     * Runs {@code task} in the reader context, soon, after the tasks handed over before it: on the writer
+     * thread while the reader waits in a read, or on the reader right after its current handler call (or on
+     * a one-off virtual thread while the writer is blocked in a write). Never on the calling thread, never
+     * at the same time as another task or a reader-context handler call. Tasks handed over after the reader
+     * context's last call are dropped. Any thread.
+     */
     @Override
     public void execute(final Runnable task) {
         tasks.offer(task);
+        if (out.inWrite && !(boolean) TASK_RUNNER.getAndSet(this, true)) {
+            try {
+                backend.startTracked(backend.newThread("-t-" + id, this::runTaskThread));
+            } catch (Throwable e) {
+                taskRunner = false;
+                wakeWriterForTasks(); // the writer runs them once its write returns
+            }
+        } else {
+            wakeWriterForTasks();
+        }
+    }
+
+    private void wakeWriterForTasks() {
         FLUSH_REQUESTED.setVolatile(this, true);
         final Thread w = writer;
         if (w != null) {
@@ -157,10 +219,36 @@ final class LoomConnection implements Transport {
         }
     }
 
-    /** Writer thread: runs the tasks handed over so far. */
-    private void runTasks() {
+    private void runTaskThread() {
+        try {
+            do {
+                drainTasks();
+                taskRunner = false;
+            } while (!tasks.isEmpty() && !(boolean) TASK_RUNNER.getAndSet(this, true));
+        } catch (Throwable t) {
+            taskRunner = false;
+            throw t;
+        }
+    }
+
+    /** Any thread: runs the queued tasks if the reader context is free; otherwise its holder will. */
+    private void drainTasks() {
+        while (!tasks.isEmpty() && readerContext.tryLock()) {
+            try {
+                runTasksHeld();
+            } finally {
+                readerContext.unlock();
+            }
+        }
+    }
+
+    /** Holder of {@code readerContext}. */
+    private void runTasksHeld() {
         Runnable t;
         while ((t = tasks.poll()) != null) {
+            if (readerEnded) {
+                continue; // after the reader context's last call: dropped, as the SPI allows
+            }
             try {
                 t.run();
             } catch (Throwable e) {
@@ -169,20 +257,30 @@ final class LoomConnection implements Transport {
         }
     }
 
+    private void enterReader() {
+        readerContext.lock();
+    }
+
+    /** The reader after a handler call: tasks queued meanwhile run before it reads again. */
+    private void exitReader() {
+        try {
+            runTasksHeld();
+        } finally {
+            readerContext.unlock();
+        }
+        drainTasks(); // a task offered while we held the context and after our last poll
+    }
+
     @Override
     public void setReadSuspended(final boolean suspended) {
-        readLock.lock();
-        try {
-            final int n = suspends + (suspended ? 1 : -1);
-            suspends = n;
-            if (n == 0) {
-                // Every suspension has had its resume (in either order): the reader re-enters the decoder
-                // with onInbound(0) before it reads again.
-                resumePending = true;
+        reads.request(suspended);
+        if (!suspended) {
+            readLock.lock();
+            try {
                 readable.signal();
+            } finally {
+                readLock.unlock();
             }
-        } finally {
-            readLock.unlock();
         }
     }
 
@@ -190,7 +288,7 @@ final class LoomConnection implements Transport {
     public void close(final Throwable reason) {
         final Throwable r = reason != null ? reason
                 : new ConnectionClosedException(Reason.LOCAL_CLOSE, "closed without a reason", null);
-        if (!CLOSE_REASON.compareAndSet(this, null, r)) {
+        if (!closeReason.offer(r)) {
             return;
         }
         final Thread w = writer;
@@ -208,6 +306,10 @@ final class LoomConnection implements Transport {
         } else {
             shutdownInput(); // wakes a blocked read; the writer still makes its last flush
         }
+    }
+
+    private boolean closing() {
+        return closeReason.isSet();
     }
 
     @Override
@@ -238,13 +340,13 @@ final class LoomConnection implements Transport {
      */
     void runReader(final CompletableFuture<Void> connected) {
         try {
-            engineLock.lock();
+            enterReader();
             try {
                 handler.onOpen(this);
             } catch (RuntimeException e) {
                 close(e); // as on nio: the connection opened and closes at once; onClosed follows
             } finally {
-                engineLock.unlock();
+                exitReader();
             }
             startWriter();
             if (connected != null) {
@@ -259,28 +361,37 @@ final class LoomConnection implements Transport {
     }
 
     private void readLoop() throws IOException {
-        while (closeReason == null) {
-            if (suspends > 0 || resumePending) {
-                awaitReadable();
+        while (!closing()) {
+            if (reads.isSuspendWanted()) {
+                awaitResume();
                 continue;
             }
+            if (reads.takeResumeOwed()) {
+                enterReader();
+                try {
+                    handler.onInbound(0); // decode what the engine holds before reading more
+                } finally {
+                    exitReader();
+                }
+                continue; // it may have suspended again
+            }
             final ByteBuffer buf;
-            engineLock.lock();
+            enterReader();
             try {
                 buf = handler.inboundBuffer();
             } finally {
-                engineLock.unlock();
+                exitReader();
             }
             if (!buf.hasRemaining()) {
                 awaitRoom();
                 continue;
             }
-            final int n = channel.read(buf); // blocks without the engine lock: the writer's calls go on
-            if (closeReason != null) {
+            final int n = channel.read(buf); // blocks outside the reader context: tasks may run meanwhile
+            if (closing()) {
                 return; // closing: as on nio, nothing more is handed to the handler
             }
             if (n != 0) {
-                engineLock.lock();
+                enterReader();
                 try {
                     if (n > 0) {
                         handler.onInbound(n);
@@ -288,7 +399,7 @@ final class LoomConnection implements Transport {
                         handler.onInputClosed();
                     }
                 } finally {
-                    engineLock.unlock();
+                    exitReader();
                 }
             }
             if (n < 0) {
@@ -298,41 +409,29 @@ final class LoomConnection implements Transport {
         }
     }
 
-    /** Waits while reads are suspended; then, if a resume is owed, calls {@code onInbound(0)}. */
-    private void awaitReadable() {
-        final boolean resumed;
+    /** Waits while reading is off (or until the close). The owed {@code onInbound(0)} follows in the loop. */
+    private void awaitResume() {
         readLock.lock();
         try {
-            while (suspends > 0 && closeReason == null) {
+            while (reads.isSuspendWanted() && !closing()) {
                 readable.await();
             }
-            resumed = resumePending;
-            resumePending = false;
         } catch (InterruptedException e) {
             close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "reader thread interrupted", e));
-            return;
         } finally {
             readLock.unlock();
-        }
-        if (resumed && closeReason == null) {
-            engineLock.lock();
-            try {
-                handler.onInbound(0);
-            } finally {
-                engineLock.unlock();
-            }
         }
     }
 
     /**
      * The handler's buffer has no room (it promises room; this happens only while it pauses decoding for a
-     * reason whose suspension is still on its way from another thread). Waits for that suspension, a resume
-     * or a close, re-checking every millisecond.
+     * reason whose "off" is still on its way from another thread). Waits for that "off", an owed resume or a
+     * close, re-checking every millisecond.
      */
     private void awaitRoom() {
         readLock.lock();
         try {
-            if (suspends <= 0 && !resumePending && closeReason == null) {
+            if (!reads.isSuspendWanted() && !closing()) {
                 readable.await(1, TimeUnit.MILLISECONDS);
             }
         } catch (InterruptedException e) {
@@ -354,7 +453,10 @@ final class LoomConnection implements Transport {
         }
     }
 
-    /** Reader thread, last: give the writer's last flush its time, close the socket, end the reader context. */
+    /**
+     * Reader thread, last: give the writer's last flush its time, close the socket, run the tasks still
+     * queued (reader context), end the reader context.
+     */
     private void endReader() {
         final Thread w = writer;
         if (w != null) {
@@ -365,6 +467,13 @@ final class LoomConnection implements Transport {
             }
         }
         closeChannel(); // unblocks a writer still stuck in a write to a peer that does not read
+        readerContext.lock();
+        try {
+            runTasksHeld();
+            readerEnded = true;
+        } finally {
+            readerContext.unlock();
+        }
         endContext();
     }
 
@@ -374,7 +483,7 @@ final class LoomConnection implements Transport {
         try {
             while (true) {
                 if (!(boolean) FLUSH_REQUESTED.getAndSet(this, false)) {
-                    if (closeReason != null) {
+                    if (closing()) {
                         break;
                     }
                     LockSupport.park(this);
@@ -383,16 +492,17 @@ final class LoomConnection implements Transport {
                     }
                     continue;
                 }
-                if (closeReason != null) {
+                if (closing()) {
                     break;
                 }
-                runTasks();
-                flush(false);
+                drainTasks();
+                int r;
+                do {
+                    r = out.flush(Long.MAX_VALUE); // a short write (SOCKET_FULL) only means: write the rest
+                } while (r == OutboundWriter.SOCKET_FULL && !closing());
             }
-            if (!(closeReason instanceof IOException) && channel.isOpen()) {
-                // Best effort, bounded: answers already produced (an ERROR reply before a protocol-error
-                // close, replies before an abort) leave before the socket closes.
-                flush(true);
+            if (!(closeReason.get() instanceof IOException) && channel.isOpen()) {
+                lastFlush();
             }
         } catch (Throwable t) {
             failed(t);
@@ -403,42 +513,25 @@ final class LoomConnection implements Transport {
     }
 
     /**
-     * Gathers and writes until the handler has nothing more. An ordinary flush stops when a close is
-     * requested (the last flush then takes over); the last flush stops after {@link #FINAL_FLUSH_BYTES}.
+     * Best effort, bounded by {@link #FINAL_FLUSH_BYTES} (and by the reader's {@link #FINAL_FLUSH_MILLIS}):
+     * answers already produced (an ERROR reply before a protocol-error close, replies before an abort) leave
+     * before the socket closes.
      */
-    private void flush(final boolean last) throws IOException {
-        long budget = last ? FINAL_FLUSH_BYTES : Long.MAX_VALUE;
-        long written = -1; // nothing written yet in this flush
-        while (true) {
-            final int n;
-            engineLock.lock();
-            try {
-                if (written >= 0) {
-                    handler.onOutboundWritten(written);
-                }
-                if (budget <= 0 || (!last && closeReason != null)) {
-                    return;
-                }
-                n = handler.gatherOutbound(gather);
-            } finally {
-                engineLock.unlock();
-            }
-            if (n == 0) {
-                return;
-            }
-            try {
-                written = channel.write(gather, 0, n); // blocks without the engine lock: the reader's calls go on
-            } finally {
-                Arrays.fill(gather, 0, n, null);
-            }
-            budget -= written;
-        }
+    private void lastFlush() throws IOException {
+        out.lastFlush = true;
+        final long start = out.written;
+        long left = FINAL_FLUSH_BYTES;
+        int r;
+        do {
+            r = out.flush(left);
+            left = FINAL_FLUSH_BYTES - (out.written - start);
+        } while (r == OutboundWriter.SOCKET_FULL && left > 0);
     }
 
     // ------------------------------------------------------------------ both threads
 
     private void failed(final Throwable t) {
-        if (closeReason == null && !(t instanceof IOException || t instanceof RuntimeException)) {
+        if (!closing() && !(t instanceof IOException || t instanceof RuntimeException)) {
             LOG.log(System.Logger.Level.ERROR, Thread.currentThread().getName() + " failed; closing " + this, t);
         }
         close(t);
@@ -449,7 +542,7 @@ final class LoomConnection implements Transport {
         if (contexts.decrementAndGet() == 0) {
             backend.forget(this);
             try {
-                handler.onClosed(closeReason);
+                handler.onClosed(closeReason.get());
             } catch (RuntimeException e) {
                 LOG.log(System.Logger.Level.WARNING, "onClosed failed on " + this, e);
             }

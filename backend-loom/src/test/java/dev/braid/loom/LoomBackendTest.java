@@ -110,13 +110,13 @@ class LoomBackendTest {
     }
 
     @Test
-    void suspensionsAreCountedAndAResumeCallsOnInboundZeroBeforeReadingAgain() throws Exception {
+    void readingIsAnIdempotentSwitchAndTurningItOnCallsOnInboundZeroBeforeReadingAgain() throws Exception {
         final RecordingHandler server = new RecordingHandler(false) {
             @Override
             public void onOpen(final Transport t) {
                 super.onOpen(t);
                 t.setReadSuspended(true);
-                t.setReadSuspended(true);
+                t.setReadSuspended(true); // the same request again: still one switch, not a count
             }
         };
         final RecordingHandler client = new RecordingHandler(false);
@@ -125,23 +125,152 @@ class LoomBackendTest {
         // on loopback, bytes the client wrote are in the server's socket: a reader that ignored its suspension
         // would take them at once
         awaitUntil(() -> client.written.get() == 100);
-        Await.during("nothing is read while suspended twice", Duration.ofMillis(200), () -> server.received.get() == 0,
+        Await.during("nothing is read while suspended", Duration.ofMillis(200), () -> server.received.get() == 0,
                 server.received::get);
-        server.transport.setReadSuspended(false);
-        Await.during("nothing is read while still suspended once", Duration.ofMillis(200),
-                () -> server.received.get() == 0, server.received::get);
-        server.transport.setReadSuspended(false);
+        server.transport.setReadSuspended(false); // one "on" undoes both "off"s
         awaitUntil(() -> server.received.get() == 100);
         final List<String> inbound = server.events.stream().filter(e -> e.startsWith("inbound:")).toList();
-        assertThat(inbound.get(0)).isEqualTo("inbound:0");
-        // A resume that overtakes its suspension: reading goes on (and the pair owes an onInbound(0) too).
+        assertThat(inbound.get(0)).as("the owed onInbound(0) comes before any read").isEqualTo("inbound:0");
+        // "on" twice, then "off" and "on" back to back: reading goes on, and an onInbound(0) is owed again.
         server.transport.setReadSuspended(false);
         server.transport.setReadSuspended(true);
+        server.transport.setReadSuspended(false);
         client.send(new byte[50]);
         awaitUntil(() -> server.received.get() == 150);
+        assertThat(server.events.stream().filter(e -> e.equals("inbound:0")).count()).isGreaterThanOrEqualTo(2);
         client.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "done", null));
         server.closed.get(10, TimeUnit.SECONDS);
         server.assertClean();
+    }
+
+    /** Bug 1.5 (loom part): a slow reader-context callback held the engine lock and stalled the writer. */
+    @Test
+    void aSlowReaderCallbackDoesNotStallWriting() throws Exception {
+        final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        final java.util.concurrent.CountDownLatch inside = new java.util.concurrent.CountDownLatch(1);
+        final RecordingHandler server = new RecordingHandler(false) {
+            @Override
+            public void onInbound(final int bytes) {
+                super.onInbound(bytes);
+                if (bytes > 0 && inside.getCount() > 0) {
+                    inside.countDown();
+                    try {
+                        release.await(); // a slow non-blocking handler or reply handler
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }
+        };
+        final RecordingHandler client = new RecordingHandler(false);
+        connectPair(server, client);
+        client.send(new byte[10]);
+        assertThat(inside.await(10, TimeUnit.SECONDS)).isTrue();
+        final byte[] chunk = new byte[64 * 1024];
+        for (int i = 0; i < chunk.length; i++) {
+            chunk[i] = (byte) (i % 251);
+        }
+        server.send(chunk); // the writer context, while the reader context is stuck in a callback
+        awaitUntil(() -> client.received.get() == chunk.length);
+        assertThat(release.getCount()).as("written while the reader's callback still ran").isEqualTo(1);
+        release.countDown();
+        client.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "done", null));
+        server.closed.get(10, TimeUnit.SECONDS);
+        server.assertClean();
+        client.assertClean();
+    }
+
+    @Test
+    void aSlowWriterCallbackDoesNotStallReading() throws Exception {
+        final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        final java.util.concurrent.CountDownLatch inside = new java.util.concurrent.CountDownLatch(1);
+        final RecordingHandler server = new RecordingHandler(false) {
+            @Override
+            public int gatherOutbound(final ByteBuffer[] dst) {
+                if (inside.getCount() > 0) {
+                    inside.countDown();
+                    try {
+                        release.await(); // a slow StreamListener.onWritable, called from inside gatherOutbound
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return super.gatherOutbound(dst);
+            }
+        };
+        final RecordingHandler client = new RecordingHandler(false);
+        connectPair(server, client);
+        server.transport.requestFlush();
+        assertThat(inside.await(10, TimeUnit.SECONDS)).isTrue();
+        client.send(new byte[100_000]);
+        awaitUntil(() -> server.received.get() == 100_000);
+        assertThat(release.getCount()).as("read while the writer's callback still ran").isEqualTo(1);
+        release.countDown();
+        client.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "done", null));
+        server.closed.get(10, TimeUnit.SECONDS);
+        server.assertClean();
+        client.assertClean();
+    }
+
+    @Test
+    void tasksRunInOrderInTheReaderContextNeverInsideExecute() throws Exception {
+        final java.util.concurrent.atomic.AtomicReference<Thread> caller = new java.util.concurrent.atomic.AtomicReference<>();
+        final ConcurrentLinkedQueue<Integer> ran = new ConcurrentLinkedQueue<>();
+        final ConcurrentLinkedQueue<String> problems = new ConcurrentLinkedQueue<>();
+        final RecordingHandler server = new RecordingHandler(false) {
+            @Override
+            public void onInbound(final int bytes) {
+                super.onInbound(bytes);
+                if (bytes > 0) {
+                    final AtomicInteger inCall = new AtomicInteger(1);
+                    transport.execute(() -> { // from the reader itself: runs after this call returns
+                        if (inCall.get() != 0) {
+                            problems.add("ran inside execute, from inside onInbound");
+                        }
+                        ran.add(-1);
+                    });
+                    inCall.set(0);
+                }
+            }
+        };
+        final RecordingHandler client = new RecordingHandler(false);
+        connectPair(server, client);
+        final int n = 10_000;
+        final Thread t = new Thread(() -> {
+            caller.set(Thread.currentThread());
+            for (int i = 0; i < n; i++) {
+                final int k = i;
+                server.transport.execute(() -> {
+                    if (Thread.currentThread() == caller.get()) {
+                        problems.add("ran on the calling thread");
+                    }
+                    if (server.insideReader.get() != 0) {
+                        problems.add("ran during a reader-context call");
+                    }
+                    if (!dev.braid.spi.IoThreads.isIoThread()) {
+                        problems.add("ran on " + Thread.currentThread().getName());
+                    }
+                    ran.add(k);
+                });
+                if (i % 1000 == 0) {
+                    client.send(new byte[1000]); // reader-context calls meanwhile
+                }
+            }
+        });
+        t.start();
+        t.join();
+        awaitUntil(() -> ran.stream().filter(k -> k >= 0).count() == n && ran.stream().filter(k -> k < 0).count() > 0);
+        assertThat(ran.stream().filter(k -> k >= 0).toList()).as("one submitter's tasks in its order")
+                .isEqualTo(java.util.stream.IntStream.range(0, n).boxed().toList());
+        assertThat(problems).isEmpty();
+        client.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "done", null));
+        server.closed.get(10, TimeUnit.SECONDS);
+        final AtomicInteger late = new AtomicInteger();
+        server.transport.execute(late::incrementAndGet); // after the close: dropped, never inline, no exception
+        Thread.sleep(50);
+        assertThat(late.get()).isZero();
+        server.assertClean();
+        client.assertClean();
     }
 
     @Test
@@ -378,8 +507,9 @@ class LoomBackendTest {
 
     /**
      * A handler that records its calls, checks the SPI's rules as they happen (no call before onOpen or after
-     * onClosed, no two calls at once), and optionally echoes what it reads. Received bytes are checked
-     * against the pattern {@code (offset % 251)} when they are not all zero.
+     * onClosed, no two calls of one context at once; the reader and the writer context may overlap), and
+     * optionally echoes what it reads. Received bytes are checked against the pattern {@code (offset % 251)}
+     * when they are not all zero.
      */
     static class RecordingHandler implements ConnectionHandler {
         final boolean echo;
@@ -391,7 +521,10 @@ class LoomBackendTest {
         final ConcurrentLinkedQueue<String> readerThreads = new ConcurrentLinkedQueue<>();
         final ConcurrentLinkedQueue<String> writerThreads = new ConcurrentLinkedQueue<>();
         final ConcurrentLinkedQueue<String> violations = new ConcurrentLinkedQueue<>();
-        final AtomicInteger inside = new AtomicInteger();
+        final AtomicInteger insideReader = new AtomicInteger();
+        final AtomicInteger insideWriter = new AtomicInteger();
+        /** Times a reader call and a writer call were seen running at once (allowed: the contexts are independent). */
+        final AtomicInteger overlaps = new AtomicInteger();
         final AtomicInteger closedCalls = new AtomicInteger();
         final AtomicLong received = new AtomicLong();
         final AtomicLong written = new AtomicLong();
@@ -409,8 +542,14 @@ class LoomBackendTest {
         }
 
         private void enter(final String what, final boolean reader) {
-            if (inside.incrementAndGet() != 1) {
-                violations.add(what + " overlapped another call");
+            if ((reader ? insideReader : insideWriter).incrementAndGet() != 1) {
+                violations.add(what + " overlapped another call of its context");
+            }
+            if ((reader ? insideWriter : insideReader).get() != 0) {
+                overlaps.incrementAndGet();
+            }
+            if (!dev.braid.spi.IoThreads.isIoThread()) {
+                violations.add(what + " on " + Thread.currentThread().getName() + ", not marked as an I/O thread");
             }
             if (closedCalls.get() != 0) {
                 violations.add(what + " after onClosed");
@@ -421,8 +560,8 @@ class LoomBackendTest {
             (reader ? readerThreads : writerThreads).add(Thread.currentThread().getName());
         }
 
-        private void exit() {
-            inside.decrementAndGet();
+        private void exit(final boolean reader) {
+            (reader ? insideReader : insideWriter).decrementAndGet();
         }
 
         @Override
@@ -430,13 +569,13 @@ class LoomBackendTest {
             enter("open", true);
             transport = t;
             events.add("open");
-            exit();
+            exit(true);
         }
 
         @Override
         public ByteBuffer inboundBuffer() {
             enter("inboundBuffer", true);
-            exit();
+            exit(true);
             return in;
         }
 
@@ -469,7 +608,7 @@ class LoomBackendTest {
                 }
                 in.clear();
             } finally {
-                exit();
+                exit(true);
             }
         }
 
@@ -477,7 +616,7 @@ class LoomBackendTest {
         public void onInputClosed() {
             enter("inputClosed", true);
             events.add("inputClosed");
-            exit();
+            exit(true);
         }
 
         @Override
@@ -494,7 +633,7 @@ class LoomBackendTest {
                 }
                 dst[n++] = f;
             }
-            exit();
+            exit(false);
             return n;
         }
 
@@ -505,12 +644,12 @@ class LoomBackendTest {
             while (!inFlight.isEmpty() && !inFlight.peek().hasRemaining()) {
                 inFlight.poll();
             }
-            exit();
+            exit(false);
         }
 
         @Override
         public void onClosed(final Throwable reason) {
-            if (inside.get() != 0) {
+            if (insideReader.get() != 0 || insideWriter.get() != 0) {
                 violations.add("onClosed while another call runs");
             }
             if (closedCalls.incrementAndGet() != 1) {

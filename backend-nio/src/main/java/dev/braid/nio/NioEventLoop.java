@@ -3,6 +3,7 @@ package dev.braid.nio;
 import dev.braid.ConnectionClosedException;
 import dev.braid.internal.concurrent.MpmcArrayQueue;
 import dev.braid.spi.ConnectionHandler;
+import dev.braid.spi.IoThreads;
 
 import java.io.IOException;
 import java.net.ConnectException;
@@ -100,7 +101,7 @@ final class NioEventLoop implements Runnable {
 
     @Override
     public void run() {
-        dev.braid.spi.IoThreads.markCurrent("nio");
+        IoThreads.markCurrent("nio"); // before any handler call: blocking braid calls made here fail at once
         try {
             while (true) {
                 runTasks();

@@ -20,29 +20,36 @@ import java.util.ServiceLoader;
 import java.util.concurrent.Callable;
 
 /**
- * The first thing a new user runs: braid's headline made visible. A server and a client in this process on
- * loopback, one connection; small calls alone, then the same calls while big streams move data both ways
- * on that connection; a table of call rates and latency percentiles for both, stream throughput, the p99
- * ratio, and a chart of the percentiles. {@code --backend all} does it on every backend that can run here.
- * The work itself is {@link DemoRun}; this class reads the options, prints and draws.
+ * The first thing a new user runs: braid's headline made visible. A server in a JVM of its own and a client
+ * in this one, on loopback, one connection; small calls alone, then the same calls while big streams move
+ * data both ways on that connection; a table of call rates and latency percentiles for both, stream
+ * throughput, the p99 ratio, and a chart of the percentiles. Then the same with plain sockets, each stream
+ * on a connection of its own: the machine's own floor, so a reader can tell braid's share of the ratio
+ * from the machine's. {@code --backend all} does braid's part on every backend that can run here. The work
+ * itself is {@link DemoRun} and {@link DemoRaw}; this class reads the options, prints and draws.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
         description = {
-                "Start a braid server and a client on loopback (one connection) and show that small calls stay "
-                        + "fast while large streams flow beside them:",
+                "Start a braid server (in a JVM of its own) and a client on loopback, one connection, and show "
+                        + "that small calls stay fast while large streams flow beside them:",
                 "  phase 1  64-byte echo calls alone, back to back;",
                 "  phase 2  the same calls while N streams move data both ways",
                 "           (half uploads, half downloads) on the same connection.",
+                "Both ends run braid the way its docs recommend: non-blocking handlers and stream listeners on "
+                        + "the I/O threads, no thread per stream.",
+                "Then the same two phases with plain sockets, each stream on a TCP connection of its own "
+                        + "(row 'raw'): the machine's own floor beside the streams (CPU and scheduler only).",
                 "Prints live progress, then calls/s and p50/p99/p99.9/max latency for both phases, the streams' "
                         + "MB/s and the p99 ratio (phase 2 / phase 1), and writes a latency chart (PNG).",
-                "Takes about 2 x --duration + --warmup + 1 s per backend: about 22 s by default, about a "
-                        + "minute with --backend all (three backends)."},
+                "Takes about 2 x --duration + --warmup + 2 s per backend, and as long again for the raw floor: "
+                        + "about 45 s by default, about a minute and a half with --backend all (three backends)."},
         footer = {"", "Examples:",
                 "  ./braid demo                        # auto backend, 10 s per phase",
                 "  ./braid demo --backend all          # each backend that can run here",
                 "  ./braid demo --backend nio --duration 5s --streams 8",
                 "  ./braid demo --chart /tmp/latency.png",
                 "  BRAID_JAVA_OPTS=-Dbraid.backend=loom ./braid demo",
+                "  ./braid demo --server in-process --client-streams virtual   # the first demo's setup",
                 "",
                 "Exit codes: 0 success, 1 failure (a backend failed, buffers leaked, the chart could not be "
                         + "written), 2 bad usage."})
@@ -78,6 +85,19 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--no-chart", description = "Do not write the chart.")
     boolean noChart;
 
+    @Option(names = "--server", paramLabel = "WHERE", description = "process: the server runs in a JVM of its "
+            + "own (default), as it would in a deployment; in-process: in the demo's JVM, sharing its CPUs' "
+            + "caches, heap, JIT and garbage collector with the client.")
+    String server = "process";
+
+    @Option(names = "--client-streams", paramLabel = "HOW", description = "How the client's stream ends run: "
+            + "platform (a thread each, blocking writes and reads; default), virtual (a virtual thread each) or "
+            + "listener (non-blocking, on the client's I/O thread).")
+    String clientStreams = DemoRun.PLATFORM;
+
+    @Option(names = "--no-raw", description = "Skip the plain-socket floor.")
+    boolean noRaw;
+
     @Spec
     CommandSpec spec;
 
@@ -87,13 +107,18 @@ final class DemoCommand implements Callable<Integer> {
         final PrintWriter out = spec.commandLine().getOut();
         final PrintWriter err = spec.commandLine().getErr();
         final DemoProgress progress = new DemoProgress(err, DemoProgress.stdoutIsTerminal());
-        final DemoRun.Settings settings = new DemoRun.Settings(warmup, duration, streams, payload, concurrency);
+        final boolean serverProcess = !server.trim().equalsIgnoreCase("in-process");
+        final DemoRun.Settings settings = new DemoRun.Settings(warmup, duration, streams, payload, concurrency,
+                serverProcess, clientStreams.trim().toLowerCase(Locale.ROOT));
         final boolean all = backend.trim().equalsIgnoreCase("all");
 
         out.printf(Locale.ROOT, "braid demo: %d-byte echo calls (%d in flight) alone, then beside %d streams "
                         + "(%d up, %d down), one loopback connection; %s per phase, %s warm-up%n", payload,
                 concurrency, streams, settings.uploads(), settings.downloads(), DurationConverter.format(duration),
                 DurationConverter.format(warmup));
+        out.printf(Locale.ROOT, "server in %s (non-blocking handler and stream listeners); streams: %s%s%n",
+                serverProcess ? "a JVM of its own" : "this JVM", DemoRun.describe(settings.clientStreams()),
+                noRaw ? "" : "; then plain sockets, one connection per stream (the machine's floor)");
         final List<String> toRun = new ArrayList<>();
         final List<String> problems = new ArrayList<>();
         if (all) {
@@ -119,7 +144,7 @@ final class DemoCommand implements Callable<Integer> {
         for (String name : toRun) {
             try {
                 results.add(new DemoRun(name, settings, progress).run());
-            } catch (RuntimeException e) {
+            } catch (IOException | RuntimeException e) {
                 if (!all) {
                     throw e;
                 }
@@ -131,12 +156,30 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
 
+        DemoRun.Result raw = null;
+        if (!noRaw && !results.isEmpty()) {
+            try {
+                raw = runRaw(settings, progress, serverProcess);
+            } catch (IOException | RuntimeException e) {
+                problems.add("the raw floor failed: " + Main.oneLine(e));
+                out.println("raw: failed: " + Main.oneLine(e));
+            }
+        }
+
         out.println();
-        printTable(out, results);
+        printTable(out, results, raw);
         out.println();
         out.println("p99 ratio = p99 beside the streams / p99 alone; 1.00: the streams cost the calls nothing.");
-        out.printf(Locale.ROOT, "On %d CPUs part of it is the machine's own contention (docs/benchmarks.md, "
-                + "\"Fairness\"). MB = 10^6 bytes.%n", Runtime.getRuntime().availableProcessors());
+        if (raw != null) {
+            out.printf(Locale.ROOT, "raw = plain sockets, each stream on a TCP connection of its own: nothing is "
+                    + "multiplexed or queued ahead of a call, so its ratio (%.2f) is the machine's own floor on %d "
+                    + "CPUs (scheduler and CPU contention); braid's share is how far its ratio sits above it.%n",
+                    p99(raw.beside()) / p99(raw.alone()), Runtime.getRuntime().availableProcessors());
+        } else {
+            out.printf(Locale.ROOT, "On %d CPUs part of it is the machine's own contention (docs/benchmarks.md, "
+                    + "\"Fairness\").%n", Runtime.getRuntime().availableProcessors());
+        }
+        out.println("MB = 10^6 bytes.");
         for (DemoRun.Result r : results) {
             out.printf(Locale.ROOT, "%s streams: %.1f MB/s up + %.1f MB/s down, %d-byte writes%n", r.backend(),
                     r.beside().upBytes() / 1e6 / r.beside().seconds(),
@@ -144,16 +187,18 @@ final class DemoCommand implements Callable<Integer> {
         }
         long leaked = 0;
         for (DemoRun.Result r : results) {
-            if (r.outstanding() != 0) {
+            if (r.outstanding() < 0) {
+                problems.add(r.backend() + ": the server process did not report its pooled buffers after close");
+            } else if (r.outstanding() != 0) {
                 problems.add(r.backend() + " left " + r.outstanding() + " pooled buffers outstanding after close");
             }
-            leaked += r.outstanding();
+            leaked += Math.max(0, r.outstanding());
         }
         out.printf(Locale.ROOT, "after close: %d pooled buffers outstanding (client and server, %s)%n", leaked,
                 results.size() == 1 ? results.get(0).backend() : "every backend");
         if (!noChart && !results.isEmpty()) {
             try {
-                writeChart(results);
+                writeChart(results, raw);
                 out.println("chart: " + chart.toAbsolutePath() + " (latency percentiles, both phases, "
                         + (results.size() == 1 ? "" : "every backend, ") + "PNG)");
             } catch (IOException | RuntimeException | Error e) { // AWT without fonts throws errors
@@ -167,6 +212,19 @@ final class DemoCommand implements Callable<Integer> {
         }
         err.flush();
         return problems.isEmpty() ? 0 : 1;
+    }
+
+    /** The plain-socket floor, against a raw server where braid's servers ran (a JVM of its own, or this one). */
+    private static DemoRun.Result runRaw(final DemoRun.Settings settings, final DemoProgress progress,
+                                         final boolean serverProcess) throws IOException, InterruptedException {
+        if (serverProcess) {
+            try (DemoServerProcess p = DemoServerProcess.start(DemoServerProcess.RAW_ONLY, true)) {
+                return new DemoRaw(p.raw, settings, progress).run();
+            }
+        }
+        try (DemoServers s = DemoServers.start(null, true)) {
+            return new DemoRaw(s.raw.address(), settings, progress).run();
+        }
     }
 
     /** Whether {@code --verbose} was given, before or after {@code demo} (it is inherited). */
@@ -193,6 +251,13 @@ final class DemoCommand implements Callable<Integer> {
         if (payload < 0 || payload > 1 << 20) {
             bad.add("--payload must be 0 to 1048576 bytes (was " + payload + ")");
         }
+        if (!List.of(DemoRun.PLATFORM, DemoRun.VIRTUAL, DemoRun.LISTENER)
+                .contains(clientStreams.trim().toLowerCase(Locale.ROOT))) {
+            bad.add("--client-streams must be platform, virtual or listener (was " + clientStreams + ")");
+        }
+        if (!server.trim().equalsIgnoreCase("process") && !server.trim().equalsIgnoreCase("in-process")) {
+            bad.add("--server must be process or in-process (was " + server + ")");
+        }
         if (!bad.isEmpty()) {
             throw new CommandLine.ParameterException(spec.commandLine(), String.join("; ", bad));
         }
@@ -210,9 +275,14 @@ final class DemoCommand implements Callable<Integer> {
             "backend", "phase", "calls", "calls/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "streams MB/s",
             "p99 ratio");
 
-    private static void printTable(final PrintWriter out, final List<DemoRun.Result> results) {
+    private static void printTable(final PrintWriter out, final List<DemoRun.Result> results,
+                                   final DemoRun.Result raw) {
         out.println(HEADER);
-        for (DemoRun.Result r : results) {
+        final List<DemoRun.Result> all = new ArrayList<>(results);
+        if (raw != null) {
+            all.add(raw);
+        }
+        for (DemoRun.Result r : all) {
             row(out, r.backend(), r.alone(), "-", "-");
             final double ratio = p99(r.beside()) / p99(r.alone());
             row(out, r.backend(), r.beside(), String.format(Locale.ROOT, "%.1f", r.beside().streamMegabytesPerSecond()),
@@ -232,16 +302,20 @@ final class DemoCommand implements Callable<Integer> {
         return p.latency().getValueAtPercentile(99) / 1e3;
     }
 
-    private void writeChart(final List<DemoRun.Result> results) throws IOException {
+    private void writeChart(final List<DemoRun.Result> results, final DemoRun.Result raw) throws IOException {
         final List<DemoChart.Series> series = new ArrayList<>();
-        for (DemoRun.Result r : results) {
+        final List<DemoRun.Result> all = new ArrayList<>(results);
+        if (raw != null) {
+            all.add(raw);
+        }
+        for (DemoRun.Result r : all) {
             series.add(new DemoChart.Series(r.backend(), false, micros(r.alone().latency())));
             series.add(new DemoChart.Series(r.backend(), true, micros(r.beside().latency())));
         }
         final String beside = "beside " + streams + (streams == 1 ? " stream" : " streams");
         new DemoChart("braid demo: call latency, calls alone vs " + beside,
-                String.format(Locale.ROOT, "%d-byte echo, %d in flight, one loopback connection, %s per phase; "
-                                + "%d streams: %d up, %d down; %d CPUs", payload, concurrency,
+                String.format(Locale.ROOT, "%d-byte echo, %d in flight, one loopback connection (raw: one per "
+                                + "stream), %s per phase; %d streams: %d up, %d down; %d CPUs", payload, concurrency,
                         DurationConverter.format(duration), streams, (streams + 1) / 2, streams / 2,
                         Runtime.getRuntime().availableProcessors()),
                 beside, series).writePng(chart);

@@ -3,7 +3,6 @@ package dev.braid.cli;
 import dev.braid.Braid;
 import dev.braid.BraidConfig;
 import dev.braid.BraidException;
-import dev.braid.BraidServer;
 import dev.braid.BraidStream;
 import dev.braid.CallOptions;
 import dev.braid.Connection;
@@ -13,6 +12,8 @@ import dev.braid.StreamListener;
 import dev.braid.StreamOptions;
 import org.HdrHistogram.Histogram;
 
+import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -21,10 +22,12 @@ import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongSupplier;
 
 /**
- * One backend's turn of the demo. A server and a client, each its own {@link Braid} runtime (own I/O
- * threads and buffer pool, as two processes would have), connected over loopback by one connection:
+ * One backend's turn of the demo. A braid server ({@link DemoServers}: non-blocking handler and stream
+ * listeners on its I/O thread) in a JVM of its own ({@link DemoServerProcess}) unless asked otherwise, and
+ * a client in this JVM, connected over loopback by one connection:
  * <ol>
  *   <li>warm-up: calls, not measured;</li>
  *   <li>phase 1, "calls alone": {@code concurrency} threads each make {@value #PAYLOAD_DEFAULT}-byte echo
@@ -32,15 +35,18 @@ import java.util.concurrent.atomic.LongAdder;
  *       CallOptions)}, answered by a {@link HandlerMode#NON_BLOCKING} handler on the server's I/O thread;</li>
  *   <li>phase 2, "beside N streams": the same calls while N streams on the same connection move data as fast
  *       as they can, half uploads (client writes, server discards) and half downloads (server writes, client
- *       discards). The streams run for half a second before measuring starts.</li>
+ *       discards). The client's ends are non-blocking {@link StreamListener}s on its I/O thread, as the
+ *       server's are (no thread per stream), unless {@code --stream-threads} asks for a virtual thread per
+ *       stream with blocking writes and reads. The streams run for half a second before measuring starts.</li>
  * </ol>
  * Latency is each call's round trip as the calling thread saw it (closed loop: a call starts when the
- * previous one returned, so no coordinated-omission correction applies).
+ * previous one returned, so no coordinated-omission correction applies). {@link DemoRaw} measures the
+ * machine's floor the same way with plain sockets, through {@link #measure}.
  *
  * <p>Threads: {@link #run} is called once, from one thread, which also drives the {@link DemoProgress}. The
- * callers are platform threads ({@code demo-caller-N}), the client's stream pumps virtual threads
- * ({@code demo-upload-N}, {@code demo-download-N}); all are joined before {@link #run} returns. The server's
- * stream ends use braid's non-blocking listeners on the server's I/O thread (no thread per stream).
+ * callers are platform threads ({@code demo-caller-N}); the client's stream pumps, unless they are listeners,
+ * are platform or virtual threads ({@code demo-upload-N}, {@code demo-download-N}); all are joined before
+ * {@link #run} returns.
  */
 final class DemoRun {
     static final Procedure ECHO = Procedure.of(0x62726465, 1, 1); // "brde": the demo's program
@@ -51,11 +57,25 @@ final class DemoRun {
     static final int CHUNK = 256 * 1024;
     /** How long the streams run before phase 2 is measured. */
     static final Duration STREAM_RAMP = Duration.ofMillis(500);
-    private static final long HIGHEST_NANOS = TimeUnit.SECONDS.toNanos(60);
+    static final long HIGHEST_NANOS = TimeUnit.SECONDS.toNanos(60);
+    /** {@link Settings#clientStreams()}: a platform thread per stream, blocking writes and reads. */
+    static final String PLATFORM = "platform";
+    /** A virtual thread per stream, blocking writes and reads. */
+    static final String VIRTUAL = "virtual";
+    /** Non-blocking listeners on the client's I/O thread, no thread per stream. */
+    static final String LISTENER = "listener";
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
 
-    /** What the command asked for. */
-    record Settings(Duration warmup, Duration phase, int streams, int payload, int concurrency) {
+    /**
+     * What the command asked for.
+     *
+     * @param serverProcess the server runs in a JVM of its own (the default) rather than in this one
+     * @param clientStreams how the client's stream ends run: {@link #PLATFORM} or {@link #VIRTUAL} (a thread
+     *                      each, blocking writes and reads) or {@link #LISTENER} (non-blocking, on the
+     *                      client's I/O thread)
+     */
+    record Settings(Duration warmup, Duration phase, int streams, int payload, int concurrency,
+                    boolean serverProcess, String clientStreams) {
         int uploads() {
             return (streams + 1) / 2;
         }
@@ -86,8 +106,26 @@ final class DemoRun {
         }
     }
 
-    /** A backend's whole turn; {@code outstanding} counts pooled buffers left in both runtimes after close. */
+    /**
+     * A backend's whole turn; {@code outstanding} counts pooled buffers left in both runtimes after close
+     * (-1 if the server process did not say).
+     */
     record Result(String backend, Phase alone, Phase beside, long outstanding) {
+    }
+
+    /** One calling thread's round trip, made once per call; closed when the phase ends. */
+    interface RoundTrip extends AutoCloseable {
+        /** One call; returns false if the echo came back altered. */
+        boolean call() throws Exception;
+
+        @Override
+        default void close() throws IOException {
+        }
+    }
+
+    /** Creates the round trip of calling thread {@code index} (on that thread). */
+    interface RoundTrips {
+        RoundTrip open(int index) throws Exception;
     }
 
     private final String backend;
@@ -105,49 +143,64 @@ final class DemoRun {
      *
      * @throws BraidException CONFIG / BACKEND_UNAVAILABLE if the backend cannot be used, or whatever failed
      */
-    Result run() throws InterruptedException {
-        final String name;
-        final Phase alone;
-        final Phase beside;
-        final Braid serverBraid = Braid.create(new BraidConfig().backend(backend));
-        final Braid clientBraid;
-        try {
-            // auto chooses (and says why) once: the client takes the server's choice
-            clientBraid = Braid.create(new BraidConfig().backend(
-                    backend.trim().equalsIgnoreCase("auto") ? serverBraid.backendName() : backend));
-        } catch (RuntimeException e) {
-            serverBraid.close();
-            throw e;
-        }
-        try (serverBraid; clientBraid) {
-            name = clientBraid.backendName();
-            final BraidServer server = serverBraid.server()
-                    .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
-                    .stream(UPLOAD, (call, stream) -> {
-                        call.reply(EMPTY);
-                        stream.setListener(new DiscardingListener());
-                    }, HandlerMode.NON_BLOCKING)
-                    .stream(DOWNLOAD, (call, stream) -> {
-                        call.reply(EMPTY);
-                        stream.setListener(new WritingListener());
-                    }, HandlerMode.NON_BLOCKING)
-                    .bind(0);
-            try (server; Connection c = clientBraid.connect(server.address())) {
-                progress.note(String.format(Locale.ROOT, "[%s] server %s, one connection; %d-byte echo calls, "
-                        + "%d in flight", name, server.address(), settings.payload(), settings.concurrency()));
-                if (!settings.warmup().isZero()) {
-                    calls(c, "[" + name + "] warm-up", settings.warmup(), List.of(), List.of());
-                }
-                alone = calls(c, "[" + name + "] calls alone", settings.phase(), List.of(), List.of());
-                beside = besideStreams(c, name);
+    Result run() throws InterruptedException, IOException {
+        if (settings.serverProcess()) {
+            // fail here, with braid's message, if the backend cannot run: the child would only say it died
+            Braid.create(new BraidConfig().backend(backend)).close();
+            final DemoServerProcess server = DemoServerProcess.start(backend, false);
+            try (server) {
+                final Client c = client(server.backend, server.braid, "a separate JVM");
+                final long serverOutstanding = server.closeAndCount();
+                return new Result(c.name, c.alone, c.beside,
+                        serverOutstanding < 0 ? -1 : c.outstanding + serverOutstanding);
             }
-            awaitReleased(clientBraid, serverBraid);
         }
-        final long outstanding = clientBraid.bufferPool().outstanding() + serverBraid.bufferPool().outstanding();
-        return new Result(name, alone, beside, outstanding);
+        final DemoServers server = DemoServers.start(backend, false);
+        Client c = null;
+        try {
+            c = client(server.backendName(), server.server.address(), "this JVM");
+        } finally {
+            final long serverOutstanding = server.closeAndCount();
+            if (c != null) {
+                c = new Client(c.name, c.alone, c.beside, c.outstanding + serverOutstanding);
+            }
+        }
+        return new Result(c.name, c.alone, c.beside, c.outstanding);
     }
 
-    private static String phase2Name(final int streams) {
+    private record Client(String name, Phase alone, Phase beside, long outstanding) {
+    }
+
+    /** The client's side of a turn: its own runtime on the server's backend, one connection, both phases. */
+    private Client client(final String serverBackend, final InetSocketAddress address, final String where)
+            throws InterruptedException {
+        final Phase alone;
+        final Phase beside;
+        final Braid clientBraid = Braid.create(new BraidConfig().backend(serverBackend)); // auto chose once, there
+        final String name = clientBraid.backendName();
+        try (clientBraid; Connection c = clientBraid.connect(address)) {
+            progress.note(String.format(Locale.ROOT, "[%s] server %s in %s, one connection; %d-byte echo calls, "
+                            + "%d in flight; streams: %s", name, address, where, settings.payload(),
+                    settings.concurrency(), describe(settings.clientStreams())));
+            if (!settings.warmup().isZero()) {
+                braidCalls(c, "[" + name + "] warm-up", settings.warmup(), List.of(), List.of());
+            }
+            alone = braidCalls(c, "[" + name + "] calls alone", settings.phase(), List.of(), List.of());
+            beside = besideStreams(c, name);
+        }
+        awaitReleased(clientBraid);
+        return new Client(name, alone, beside, clientBraid.bufferPool().outstanding());
+    }
+
+    static String describe(final String clientStreams) {
+        return switch (clientStreams) {
+            case LISTENER -> "non-blocking listeners on the client's I/O thread";
+            case VIRTUAL -> "a virtual thread each on the client (blocking writes and reads)";
+            default -> "a platform thread each on the client (blocking writes and reads)";
+        };
+    }
+
+    static String phase2Name(final int streams) {
         return "beside " + streams + (streams == 1 ? " stream" : " streams");
     }
 
@@ -155,7 +208,7 @@ final class DemoRun {
         final List<BraidStream> ups = new ArrayList<>();
         final List<BraidStream> downs = new ArrayList<>();
         final List<Thread> pumps = new ArrayList<>();
-        final StreamPumps state = new StreamPumps();
+        final StreamEnds state = new StreamEnds();
         final Phase phase;
         try {
             for (int i = 0; i < settings.streams(); i++) {
@@ -163,12 +216,18 @@ final class DemoRun {
                 final BraidStream s = c.openStream(up ? UPLOAD : DOWNLOAD, EMPTY,
                         StreamOptions.waitForSlot(Duration.ofSeconds(10)));
                 (up ? ups : downs).add(s);
-                pumps.add(Thread.ofVirtual().name((up ? "demo-upload-" : "demo-download-") + i)
-                        .start(up ? () -> state.upload(s) : () -> state.download(s)));
+                if (LISTENER.equals(settings.clientStreams())) {
+                    s.setListener(up ? state.new Uploader() : state.new Downloader());
+                } else {
+                    final Thread.Builder b = VIRTUAL.equals(settings.clientStreams()) ? Thread.ofVirtual()
+                            : Thread.ofPlatform().daemon();
+                    pumps.add(b.name((up ? "demo-upload-" : "demo-download-") + i)
+                            .start(up ? () -> state.upload(s) : () -> state.download(s)));
+                }
             }
             Thread.sleep(STREAM_RAMP.toMillis());
             state.check();
-            phase = calls(c, "[" + name + "] " + phase2Name(settings.streams()), settings.phase(), ups, downs);
+            phase = braidCalls(c, "[" + name + "] " + phase2Name(settings.streams()), settings.phase(), ups, downs);
         } finally { // also when the phase failed: its exception goes on, these only clean up
             state.stopping = true;
             for (BraidStream s : ups) {
@@ -188,30 +247,42 @@ final class DemoRun {
         return phase;
     }
 
+    private Phase braidCalls(final Connection c, final String label, final Duration d, final List<BraidStream> ups,
+                             final List<BraidStream> downs) throws InterruptedException {
+        final int payload = settings.payload();
+        return measure(progress, label, d, settings.concurrency(), i -> new BraidRoundTrip(c, payload),
+                () -> {
+                    final var s = c.stats();
+                    return s.bytesRead() + s.bytesWritten();
+                }, () -> written(ups), () -> read(downs));
+    }
+
     /**
-     * Calls for {@code d}, reporting progress; returns the merged latencies. With streams given, their byte
-     * counters are read at the start and the end.
+     * Runs {@code concurrency} calling threads for {@code d}, reporting progress; returns the merged
+     * latencies and the stream bytes {@code up} and {@code down} counted over the window.
      */
-    private Phase calls(final Connection c, final String label, final Duration d, final List<BraidStream> ups,
-                        final List<BraidStream> downs) throws InterruptedException {
-        final Callers callers = new Callers(c, settings.payload());
-        final long bytes0 = socketBytes(c);
-        final long up0 = written(ups);
-        final long down0 = read(downs);
+    static Phase measure(final DemoProgress progress, final String label, final Duration d, final int concurrency,
+                         final RoundTrips trips, final LongSupplier socketBytes, final LongSupplier up,
+                         final LongSupplier down) throws InterruptedException {
+        final Callers callers = new Callers(trips);
+        final long bytes0 = socketBytes.getAsLong();
+        final long up0 = up.getAsLong();
+        final long down0 = down.getAsLong();
         final long start = System.nanoTime();
         final long total = d.toNanos();
         final List<Thread> threads = new ArrayList<>();
         final List<Histogram> histograms = new ArrayList<>();
-        for (int i = 0; i < settings.concurrency(); i++) {
+        for (int i = 0; i < concurrency; i++) {
             final Histogram h = new Histogram(HIGHEST_NANOS, 3);
             histograms.add(h);
-            threads.add(Thread.ofPlatform().name("demo-caller-" + i).daemon().start(() -> callers.loop(h)));
+            final int index = i;
+            threads.add(Thread.ofPlatform().name("demo-caller-" + i).daemon().start(() -> callers.loop(index, h)));
         }
         long now;
         while ((now = System.nanoTime()) - start < total && callers.failure.get() == null) {
             Thread.sleep(Math.max(1, Math.min(progress.intervalNanos(), total - (now - start)) / 1_000_000));
             progress.update(label, Math.min(System.nanoTime() - start, total), total, callers.count.sum(),
-                    socketBytes(c) - bytes0);
+                    socketBytes.getAsLong() - bytes0);
         }
         callers.stop = true;
         for (Thread t : threads) {
@@ -220,9 +291,9 @@ final class DemoRun {
             }
         }
         final long elapsed = System.nanoTime() - start;
-        final long up = written(ups) - up0;
-        final long down = read(downs) - down0;
-        progress.finish(label, elapsed, total, callers.count.sum(), socketBytes(c) - bytes0);
+        final long upBytes = up.getAsLong() - up0;
+        final long downBytes = down.getAsLong() - down0;
+        progress.finish(label, elapsed, total, callers.count.sum(), socketBytes.getAsLong() - bytes0);
         final Throwable failure = callers.failure.get();
         if (failure instanceof RuntimeException r) {
             throw r;
@@ -235,12 +306,7 @@ final class DemoRun {
         final Histogram merged = new Histogram(HIGHEST_NANOS, 3);
         histograms.forEach(merged::add);
         final String name = label.substring(label.indexOf(']') + 2);
-        return new Phase(name, merged.getTotalCount(), elapsed, merged, up, down);
-    }
-
-    private static long socketBytes(final Connection c) {
-        final var s = c.stats();
-        return s.bytesRead() + s.bytesWritten();
+        return new Phase(name, merged.getTotalCount(), elapsed, merged, upBytes, downBytes);
     }
 
     private static long written(final List<BraidStream> streams) {
@@ -260,47 +326,65 @@ final class DemoRun {
     }
 
     /** Waits (up to 5 s) for buffers released on I/O threads after the close to come home. */
-    private static void awaitReleased(final Braid... braids) throws InterruptedException {
+    private static void awaitReleased(final Braid braid) throws InterruptedException {
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        for (Braid b : braids) {
-            while (b.bufferPool().outstanding() != 0 && System.nanoTime() < deadline) {
-                Thread.sleep(10);
-            }
+        while (braid.bufferPool().outstanding() != 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+    }
+
+    /** The pattern every echo payload carries (the same for braid and raw). */
+    static ByteBuffer payload(final int n) {
+        final ByteBuffer b = ByteBuffer.allocateDirect(n);
+        for (int i = 0; i < n; i++) {
+            b.put(i, (byte) (i * 31 + 7));
+        }
+        return b;
+    }
+
+    /** A braid call, allocation-free: the arguments and the reply live in this thread's buffers. */
+    private static final class BraidRoundTrip implements RoundTrip {
+        private final Connection c;
+        private final ByteBuffer args;
+        private final ByteBuffer reply;
+
+        BraidRoundTrip(final Connection c, final int payload) {
+            this.c = c;
+            this.args = payload(payload);
+            this.reply = ByteBuffer.allocateDirect(Math.max(payload, 1));
+        }
+
+        @Override
+        public boolean call() {
+            reply.clear();
+            final int n = c.call(ECHO, args, reply, CallOptions.DEFAULT);
+            return n == args.capacity() && reply.flip().equals(args);
         }
     }
 
     /**
-     * The calling threads of one phase. Each thread owns its argument and reply buffers and its histogram;
-     * {@link #stop} is written by the phase's thread and read by the callers (volatile); the counters are
-     * thread-safe adders. The loop allocates nothing per call.
+     * The calling threads of one phase. Each thread owns its round trip and its histogram; {@link #stop} is
+     * written by the phase's thread and read by the callers (volatile); the counters are thread-safe adders.
      */
     private static final class Callers {
-        private final Connection c;
-        private final int payload;
+        private final RoundTrips trips;
         final LongAdder count = new LongAdder();
         final LongAdder badEchoes = new LongAdder();
         final AtomicReference<Throwable> failure = new AtomicReference<>();
         volatile boolean stop;
 
-        Callers(final Connection c, final int payload) {
-            this.c = c;
-            this.payload = payload;
+        Callers(final RoundTrips trips) {
+            this.trips = trips;
         }
 
-        void loop(final Histogram h) {
-            final ByteBuffer args = ByteBuffer.allocateDirect(payload);
-            for (int i = 0; i < payload; i++) {
-                args.put(i, (byte) (i * 31 + 7));
-            }
-            final ByteBuffer reply = ByteBuffer.allocateDirect(Math.max(payload, 1));
-            try {
+        void loop(final int index, final Histogram h) {
+            try (RoundTrip trip = trips.open(index)) {
                 while (!stop) {
-                    reply.clear();
                     final long t0 = System.nanoTime();
-                    final int n = c.call(ECHO, args, reply, CallOptions.DEFAULT);
+                    final boolean ok = trip.call();
                     h.recordValue(Math.min(System.nanoTime() - t0, HIGHEST_NANOS));
                     count.increment();
-                    if (n != payload || !reply.flip().equals(args)) {
+                    if (!ok) {
                         badEchoes.increment();
                     }
                 }
@@ -311,13 +395,63 @@ final class DemoRun {
     }
 
     /**
-     * The client ends of phase 2's streams: each pump thread writes (upload) or reads (download) as fast as
-     * its stream allows until {@link #stopping} is set and the stream aborted, which makes its blocked write
-     * or read throw; an exception before that is the phase's failure.
+     * The client ends of phase 2's streams: non-blocking listeners on the client's I/O thread (the default),
+     * or pump threads that write (upload) or read (download) as fast as their stream allows. Either runs
+     * until {@link #stopping} is set and the stream aborted; an exception before that is the phase's failure.
      */
-    private static final class StreamPumps {
+    private static final class StreamEnds {
         volatile boolean stopping;
         final AtomicReference<Throwable> failure = new AtomicReference<>();
+
+        /** Writes {@link #CHUNK}-byte chunks for as long as the stream takes them; onWritable resumes it. */
+        final class Uploader implements StreamListener {
+            private final ByteBuffer chunk = ByteBuffer.allocateDirect(CHUNK);
+
+            @Override
+            public void onWritable(final BraidStream s) {
+                try {
+                    while (!stopping) {
+                        if (!chunk.hasRemaining()) {
+                            chunk.clear();
+                        }
+                        if (s.tryWrite(chunk) == BraidStream.WOULD_BLOCK) {
+                            return;
+                        }
+                    }
+                } catch (RuntimeException e) {
+                    fail(s, e);
+                }
+            }
+
+            @Override
+            public void onError(final BraidStream s, final BraidException error) {
+                fail(s, error);
+            }
+        }
+
+        /** Reads and discards whatever arrives; onReadable resumes it. */
+        final class Downloader implements StreamListener {
+            private final ByteBuffer chunk = ByteBuffer.allocateDirect(CHUNK);
+
+            @Override
+            public void onReadable(final BraidStream s) {
+                try {
+                    int n;
+                    while (!stopping && (n = s.tryRead(chunk.clear())) != BraidStream.WOULD_BLOCK) {
+                        if (n < 0) {
+                            throw new IllegalStateException("download stream " + s.serial() + " ended early");
+                        }
+                    }
+                } catch (RuntimeException e) {
+                    fail(s, e);
+                }
+            }
+
+            @Override
+            public void onError(final BraidStream s, final BraidException error) {
+                fail(s, error);
+            }
+        }
 
         void upload(final BraidStream s) {
             final ByteBuffer chunk = ByteBuffer.allocateDirect(CHUNK);
@@ -354,43 +488,6 @@ final class DemoRun {
             final Throwable e = failure.get();
             if (e != null) {
                 throw (RuntimeException) e;
-            }
-        }
-    }
-
-    /** Server end of an upload: reads and discards whatever arrives, on the server's I/O thread. */
-    private static final class DiscardingListener implements StreamListener {
-        private final ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK);
-
-        @Override
-        public void onReadable(final BraidStream stream) {
-            try {
-                while (stream.tryRead(buffer.clear()) > 0) {
-                    // discard
-                }
-            } catch (BraidException e) {
-                // the client aborted it at the end of the phase
-            }
-        }
-    }
-
-    /** Server end of a download: writes {@link #CHUNK}-byte chunks as long as the stream takes them. */
-    private static final class WritingListener implements StreamListener {
-        private final ByteBuffer chunk = ByteBuffer.allocateDirect(CHUNK);
-
-        @Override
-        public void onWritable(final BraidStream stream) {
-            try {
-                while (true) {
-                    if (!chunk.hasRemaining()) {
-                        chunk.clear();
-                    }
-                    if (stream.tryWrite(chunk) == BraidStream.WOULD_BLOCK) {
-                        return; // onWritable again when there is room
-                    }
-                }
-            } catch (BraidException e) {
-                // the client aborted it at the end of the phase
             }
         }
     }

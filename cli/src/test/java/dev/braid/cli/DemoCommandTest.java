@@ -22,8 +22,9 @@ import java.util.regex.Pattern;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The demo runs end to end, in this JVM, with short phases: its table is sane (every figure present and
- * positive) and its chart is a PNG. Never timed: no figure is compared with a speed.
+ * The demo runs end to end with short phases (its server in a child JVM, as by default, or in this one):
+ * its table is sane (every figure present and positive, braid's rows and then the raw floor's) and its chart
+ * is a PNG. Never timed: no figure is compared with a speed.
  */
 class DemoCommandTest {
     /** backend, phase, calls, calls/s, p50, p99, p99.9, max, streams MB/s, p99 ratio. */
@@ -97,16 +98,34 @@ class DemoCommandTest {
                 "--chart", chart.toString());
         assertThat(r.code()).as("exit code; stdout:%n%s%nstderr:%n%s", r.out(), r.err()).isZero();
         final List<Row> rows = rows(r.out());
-        assertThat(rows).as("table rows in:%n%s", r.out()).hasSize(2);
+        assertThat(rows).as("table rows in:%n%s", r.out()).hasSize(4);
         assertThat(rows.get(0).backend()).isEqualTo("nio");
         assertThat(rows.get(1).phase()).isEqualTo("beside 4 streams");
         assertSane(rows.get(0), rows.get(1), r.out());
+        assertThat(rows.get(2).backend()).as("the machine's floor comes last").isEqualTo("raw");
+        assertSane(rows.get(2), rows.get(3), r.out());
+        assertThat(r.out()).contains("server in a JVM of its own").contains("the machine's own floor");
         assertThat(r.out()).contains("after close: 0 pooled buffers outstanding")
                 .contains("chart: " + chart.toAbsolutePath());
         assertPng(chart);
         // live progress: not a terminal here, so plain lines, each phase's last state kept
         assertThat(r.err()).contains("[nio] calls alone").contains("[nio] beside 4 streams").contains("calls ")
-                .contains("moved ").doesNotContain("\r");
+                .contains("moved ").contains("[raw] calls alone").contains("[raw] beside 4 streams")
+                .doesNotContain("\r");
+    }
+
+    @Test
+    void theServerCanShareThisJvmAndTheClientsStreamsCanBeListenersOrVirtualThreads() {
+        for (String streams : List.of("listener", "virtual")) {
+            final Run r = run("demo", "--backend", "nio", "--duration", "500ms", "--warmup", "0", "--streams", "2",
+                    "--server", "in-process", "--client-streams", streams, "--no-raw", "--no-chart");
+            assertThat(r.code()).as("exit code; stdout:%n%s%nstderr:%n%s", r.out(), r.err()).isZero();
+            final List<Row> rows = rows(r.out());
+            assertThat(rows).as("table rows in:%n%s", r.out()).hasSize(2);
+            assertSane(rows.get(0), rows.get(1), r.out());
+            assertThat(r.out()).contains("server in this JVM").doesNotContain("raw ")
+                    .contains("after close: 0 pooled buffers outstanding");
+        }
     }
 
     @Test
@@ -130,9 +149,11 @@ class DemoCommandTest {
             }
         }
         final List<Row> rows = rows(r.out());
+        final List<String> expected = new ArrayList<>(available);
+        expected.add("raw"); // the machine's floor, once, after every backend
         assertThat(rows.stream().map(Row::backend).distinct().toList()).as("backends in:%n%s", r.out())
-                .isEqualTo(available);
-        assertThat(rows).hasSize(2 * available.size());
+                .isEqualTo(expected);
+        assertThat(rows).hasSize(2 * expected.size());
         for (int i = 0; i < rows.size(); i += 2) {
             assertSane(rows.get(i), rows.get(i + 1), r.out());
         }
@@ -152,13 +173,17 @@ class DemoCommandTest {
         final Run zero = run("demo", "--streams", "0");
         assertThat(zero.code()).isEqualTo(2);
         assertThat(zero.err()).contains("--streams must be at least 1");
+        final Run how = run("demo", "--client-streams", "pigeons", "--server", "cloud");
+        assertThat(how.code()).isEqualTo(2);
+        assertThat(how.err()).contains("--client-streams must be platform, virtual or listener")
+                .contains("--server must be process or in-process");
     }
 
     @Test
     void aChartThatCannotBeWrittenIsOneLineAndExit1() throws IOException {
         final Path notADirectory = Files.writeString(dir.resolve("file.txt"), "x");
         final Run r = run("demo", "--backend", "nio", "--duration", "200ms", "--warmup", "0", "--streams", "1",
-                "--chart", notADirectory.resolve("demo.png").toString());
+                "--no-raw", "--chart", notADirectory.resolve("demo.png").toString());
         assertThat(r.code()).as("stderr: %s", r.err()).isEqualTo(1);
         assertThat(rows(r.out())).hasSize(2); // the table still comes first
         assertThat(r.err()).contains("braid: cannot write the chart ").doesNotContain("\tat ");

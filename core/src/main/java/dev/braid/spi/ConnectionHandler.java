@@ -6,16 +6,22 @@ import java.nio.ByteBuffer;
  * The engine side of a connection. Implemented by core, called by backends.
  *
  * <h2>Threads</h2>
- * A backend has, per connection, a <em>reader</em> context and a <em>writer</em> context. They may be one
- * event-loop thread (nio, epoll) or two threads (loom), but each context calls its methods from one thread
- * at a time, with a happens-before edge between successive calls:
+ * A backend has, per connection, a <em>reader</em> context and a <em>writer</em> context. Each context
+ * calls its methods from one thread at a time, with a happens-before edge between successive calls:
  * <ul>
- *   <li>reader: {@link #onOpen}, {@link #inboundBuffer()}, {@link #onInbound(int)}, {@link #onInputClosed()};</li>
+ *   <li>reader: {@link #onOpen}, {@link #inboundBuffer()}, {@link #onInbound(int)}, {@link #onInputClosed()},
+ *       and the tasks handed to {@link Transport#execute};</li>
  *   <li>writer: {@link #gatherOutbound}, {@link #onOutboundWritten}.</li>
  * </ul>
+ * Which threads: nio and epoll run both contexts on the connection's event loop, except that a thread
+ * writing through ({@link Transport#requestUrgentFlush()}) runs the writer context for one batch meanwhile;
+ * loom runs the reader context on its reader thread (and tasks on its writer thread while the reader waits
+ * in a read) and the writer context on its writer thread. So the two contexts may run at the same time:
+ * the engine tolerates that, and serialises itself what must not overlap (a stream's listener callbacks,
+ * see StreamListener). A backend never holds a lock around a handler call that the other context needs, so
+ * a slow call in one context (user code the engine runs there) never stalls the other. The backends mark
+ * their I/O threads with {@link IoThreads#markCurrent}; a thread writing through is not one.
  * {@link #onClosed} is called exactly once, after the backend has made its last call in both contexts.
- * The two contexts may be different threads (loom); the engine tolerates their calls running at the same
- * time, and serialises what must not overlap itself (stream listener callbacks, see StreamListener).
  */
 public interface ConnectionHandler {
 
@@ -29,8 +35,8 @@ public interface ConnectionHandler {
     ByteBuffer inboundBuffer();
 
     /**
-     * {@code bytes} were added to {@link #inboundBuffer()} (0 when reading resumes after a suspension):
-     * decode what has arrived. Reader context.
+     * {@code bytes} were added to {@link #inboundBuffer()} (0 after reading was turned back on, see
+     * {@link Transport#setReadSuspended}): decode what has arrived. Reader context.
      */
     void onInbound(int bytes);
 

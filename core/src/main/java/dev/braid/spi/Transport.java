@@ -5,7 +5,9 @@ import java.net.SocketAddress;
 /**
  * A connection's socket as the engine sees it. Implemented by backends, called by the engine.
  *
- * <p>Every method may be called from any thread.
+ * <p>Every method may be called from any thread. None of them calls the {@link ConnectionHandler} on the
+ * calling thread from inside the call, except {@link #requestUrgentFlush()} (which may run the writer
+ * context's {@code gatherOutbound} / {@code onOutboundWritten} there, see its comment).
  */
 public interface Transport {
 
@@ -18,34 +20,60 @@ public interface Transport {
     /**
      * Like {@link #requestFlush()}, for a latency-sensitive frame on an otherwise quiet connection (a call
      * with no other call in flight, the answer to the only call being served). A backend may then write on
-     * the calling thread, when that is cheaper than handing the write to its I/O thread, provided it keeps
-     * {@link ConnectionHandler#gatherOutbound} and {@link ConnectionHandler#onOutboundWritten} to one thread
-     * at a time. The default is {@link #requestFlush()}.
+     * the calling thread ("write-through"), when that is cheaper than handing the write to its I/O thread,
+     * provided it keeps {@link ConnectionHandler#gatherOutbound} and {@link ConnectionHandler#onOutboundWritten}
+     * to one thread at a time, never blocks the caller on a full socket, and never writes into a descriptor
+     * that may have been closed. The calling thread then runs the writer context for one short batch: what
+     * {@code gatherOutbound} does (including any callback it makes) runs on it, and it is not an I/O thread
+     * ({@link IoThreads#isIoThread()} is false there). nio and epoll write through; loom hands the write to
+     * its writer thread (a blocking socket: an application thread could block on a full socket, and an
+     * interrupt during the write would close the channel). The default is {@link #requestFlush()}.
      */
     default void requestUrgentFlush() {
         requestFlush();
     }
 
     /**
-     * Stops ({@code true}) or resumes ({@code false}) reading from the socket. Calls are counted: reading
-     * resumes once every suspension has had its resume, so independent reasons (a call limit, a full stream
-     * queue) can each suspend and resume without knowing of the others. On resume the backend first
-     * calls {@link ConnectionHandler#onInbound(int)} with 0 on the reader thread, so the engine can decode what it
-     * had already received, and only then reads more.
+     * Turns reading off ({@code true}) or on ({@code false}): an idempotent switch, not a count. The engine
+     * calls it on edges (off when its first reason to stop reading appears, on when the last one goes) and
+     * keeps the reasons itself; the backend applies the last call it received, and repeating one changes
+     * nothing. "Off" asked on the reader context takes effect at once (no further {@code onInbound(n)} with
+     * bytes after it); asked from another thread it takes effect on the reader context soon, so a read that
+     * was already under way may still be handed over. After "on", the backend calls
+     * {@link ConnectionHandler#onInbound(int)} with 0 on the reader context before it reads again, so the
+     * engine can decode what it had already received: always as a call of its own, never from inside another
+     * handler call, and once per "on" that followed an "off" even if the two came so close together that
+     * reading never actually stopped.
      */
     void setReadSuspended(boolean suspended);
 
     /**
-     * Runs {@code task} soon on this connection's I/O thread (the reader context), after tasks handed over
-     * before it by the same thread. Any thread; never runs the task on the calling thread, even when that is
-     * the I/O thread (so it never re-enters the handler). Tasks handed over after the connection closed may
-     * be dropped: they must not own resources that only the task would release.
+     * Runs {@code task} soon in this connection's reader context, on one of the backend's I/O threads
+     * ({@link IoThreads#isIoThread()} is true there). Any thread.
+     * <ul>
+     *   <li><b>Order.</b> Tasks handed over by one thread run in the order it handed them over; no two tasks
+     *       of a connection run at once.</li>
+     *   <li><b>Never inline.</b> The task never runs inside {@code execute}, even when it is called on the
+     *       I/O thread from inside a handler call: it runs after that call returns, so it never re-enters
+     *       the handler.</li>
+     *   <li><b>Reader context.</b> It never overlaps {@code onOpen}, {@code onInbound} or
+     *       {@code onInputClosed}. nio and epoll run it on the connection's event loop, which is also the
+     *       writer context unless a thread is writing through; loom runs it on the writer thread while the
+     *       reader waits in a read, or on the reader right after its current call. On loom it may therefore
+     *       run while a read into the buffer {@link ConnectionHandler#inboundBuffer()} returned is under way:
+     *       a task must leave that buffer alone.</li>
+     *   <li><b>After the close.</b> A task handed over while the connection closes may run (possibly after
+     *       {@link ConnectionHandler#onClosed}, finding it closed) or be dropped; one handed over once it is
+     *       closed is dropped. A task must therefore not own resources that only it would release.</li>
+     * </ul>
      */
     void execute(Runnable task);
 
     /**
-     * Closes the socket. {@code reason} becomes the argument of {@link ConnectionHandler#onClosed}; if the
-     * connection is already closing, the first reason wins.
+     * Closes the socket, never inline: the backend closes on its own threads, after a best-effort last flush
+     * of what the engine already queued (unless {@code reason} is an I/O error). {@code reason} becomes the
+     * argument of {@link ConnectionHandler#onClosed}; if the connection is already closing, the first reason
+     * wins.
      */
     void close(Throwable reason);
 
