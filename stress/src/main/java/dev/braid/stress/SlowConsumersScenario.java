@@ -11,6 +11,7 @@ import dev.braid.Procedure;
 import dev.braid.Reply;
 import dev.braid.StreamOptions;
 import dev.braid.internal.engine.StreamImpl;
+import dev.braid.tooling.Durations;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
