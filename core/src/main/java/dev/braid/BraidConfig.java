@@ -46,6 +46,15 @@ public final class BraidConfig {
     private BufferPool bufferPool;
     private boolean concluded;
 
+    /**
+     * A configuration holding the defaults, each overridden by its {@code braid.*} system property when set.
+     *
+     * @throws BraidException (category CONFIG) naming the property, its value and what it accepts, when a
+     *                        property is set to something that is not a value of its type
+     */
+    public BraidConfig() {
+    }
+
     private static Duration millis(final String property, final long def) {
         return Duration.ofMillis(Long.getLong(property, def));
     }

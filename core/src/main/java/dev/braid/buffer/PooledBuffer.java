@@ -22,6 +22,7 @@ import java.nio.ByteOrder;
  * <p><b>Threads.</b> A buffer is not thread-safe. Handing it from one thread to another must go through
  * a happens-before edge (a queue, a future, a volatile write), which every braid queue provides.
  */
+@SuppressWarnings("exports") // QueueLink is internal on purpose: final here, so users never see more than its name
 public final class PooledBuffer extends QueueLink {
     static final int FREE = 0;
     static final int IN_USE = 1;
