@@ -2,6 +2,7 @@ package dev.braid;
 
 import dev.braid.buffer.BufferPool;
 import dev.braid.internal.wire.FrameHeader;
+import dev.braid.spi.SystemProperties;
 
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
@@ -9,6 +10,9 @@ import java.util.concurrent.ExecutorService;
 /**
  * braid's configuration: one object, defaults from system properties ({@code braid.*}), setters that return
  * {@code this}, and {@link #conclude()} that validates ranges and freezes it (Aeron's {@code Context} style).
+ * The properties are read strictly ({@link SystemProperties}): {@code -Dbraid.ioThreads=four} or
+ * {@code -Dbraid.extensions=1} fails when the config is created, naming the property, the value and what it
+ * takes, instead of quietly meaning the default.
  * A concluded config can no longer change; {@link Braid} concludes the config it is given.
  *
  * <p>Not thread-safe until concluded; safe to share once concluded.
@@ -17,31 +21,33 @@ public final class BraidConfig {
     /** Default limit on outstanding calls per connection; see docs/design.md for why 1024. */
     public static final int DEFAULT_MAX_OUTSTANDING_CALLS = 1024;
 
-    private String backend = System.getProperty("braid.backend", "auto");
-    private int maxMessageSize = Integer.getInteger("braid.maxMessageSize", FrameHeader.DEFAULT_MAX_MESSAGE);
-    private int maxOutstandingCalls = Integer.getInteger("braid.maxOutstandingCalls", DEFAULT_MAX_OUTSTANDING_CALLS);
-    private int maxQueuedCalls = Integer.getInteger("braid.maxQueuedCalls", 65_536);
-    private int maxConcurrentStreams = Integer.getInteger("braid.maxConcurrentStreams", 64);
-    private int initialStreamWindow = Integer.getInteger("braid.initialStreamWindow", 1 << 20);
-    private int streamSendBudget = Integer.getInteger("braid.streamSendBudget", 1 << 20);
-    private long maxQueuedEventBytes = Long.getLong("braid.maxQueuedEventBytes", 64L << 20);
-    private int maxStreamPacket = Integer.getInteger("braid.maxStreamPacket", FrameHeader.MAX_STREAM_PAYLOAD);
+    private String backend = SystemProperties.stringValue("braid.backend", "auto",
+            "auto, nio, epoll, loom or the class name of a dev.braid.spi.Backend");
+    private int maxMessageSize = intProperty(Range.MAX_MESSAGE_SIZE, FrameHeader.DEFAULT_MAX_MESSAGE);
+    private int maxOutstandingCalls = intProperty(Range.MAX_OUTSTANDING_CALLS, DEFAULT_MAX_OUTSTANDING_CALLS);
+    private int maxQueuedCalls = intProperty(Range.MAX_QUEUED_CALLS, 65_536);
+    private int maxConcurrentStreams = intProperty(Range.MAX_CONCURRENT_STREAMS, 64);
+    private int initialStreamWindow = intProperty(Range.INITIAL_STREAM_WINDOW, 1 << 20);
+    private int streamSendBudget = intProperty(Range.STREAM_SEND_BUDGET, 1 << 20);
+    private long maxQueuedEventBytes = SystemProperties.longValue("braid.maxQueuedEventBytes", 64L << 20,
+            Range.MAX_QUEUED_EVENT_BYTES.min, Range.MAX_QUEUED_EVENT_BYTES.max);
+    private int maxStreamPacket = intProperty(Range.MAX_STREAM_PACKET, FrameHeader.MAX_STREAM_PAYLOAD);
     private Duration streamFinishTimeout = millis("braid.streamFinishTimeoutMillis", 30_000);
     private Duration streamReadIdleTimeout = millis("braid.streamReadIdleTimeoutMillis", 0);
     private Duration defaultCallTimeout = millis("braid.callTimeoutMillis", 0);
     private Duration helloTimeout = millis("braid.helloTimeoutMillis", 10_000);
     private Duration connectTimeout = millis("braid.connectTimeoutMillis", 10_000);
     private Duration keepaliveInterval = millis("braid.keepaliveIntervalMillis", 5_000);
-    private int keepaliveCount = Integer.getInteger("braid.keepaliveCount", 5);
+    private int keepaliveCount = intProperty(Range.KEEPALIVE_COUNT, 5);
     private Duration closeTimeout = millis("braid.closeTimeoutMillis", 5_000);
-    private boolean extensions = Boolean.parseBoolean(System.getProperty("braid.extensions", "true"));
-    private int ioThreads = Integer.getInteger("braid.ioThreads", 1);
-    private int readBufferSize = Integer.getInteger("braid.readBufferSize", 131_072);
+    private boolean extensions = SystemProperties.booleanValue("braid.extensions", true);
+    private int ioThreads = intProperty(Range.IO_THREADS, 1);
+    private int readBufferSize = intProperty(Range.READ_BUFFER_SIZE, 131_072);
     /** Default SO_SNDBUF: bounds the bytes a small call can find queued ahead of it in the kernel. */
     public static final int DEFAULT_SOCKET_SEND_BUFFER = 256 * 1024;
 
-    private int socketSendBufferSize = Integer.getInteger("braid.socketSendBufferSize", DEFAULT_SOCKET_SEND_BUFFER);
-    private int socketReceiveBufferSize = Integer.getInteger("braid.socketReceiveBufferSize", 0);
+    private int socketSendBufferSize = intProperty(Range.SOCKET_SEND_BUFFER_SIZE, DEFAULT_SOCKET_SEND_BUFFER);
+    private int socketReceiveBufferSize = intProperty(Range.SOCKET_RECEIVE_BUFFER_SIZE, 0);
     private ExecutorService handlerExecutor;
     private BufferPool bufferPool;
     private boolean concluded;
@@ -55,8 +61,43 @@ public final class BraidConfig {
     public BraidConfig() {
     }
 
+    /**
+     * The numeric settings and what each accepts, in one place: the system property reader and {@link #conclude()}
+     * check the same range.
+     */
+    private enum Range {
+        MAX_MESSAGE_SIZE("maxMessageSize", FrameHeader.HEADER_LENGTH + 256, 1 << 30),
+        MAX_OUTSTANDING_CALLS("maxOutstandingCalls", 1, 1 << 20),
+        MAX_QUEUED_CALLS("maxQueuedCalls", 0, Integer.MAX_VALUE),
+        MAX_CONCURRENT_STREAMS("maxConcurrentStreams", 0, 1 << 20),
+        INITIAL_STREAM_WINDOW("initialStreamWindow", 4096, Integer.MAX_VALUE),
+        STREAM_SEND_BUDGET("streamSendBudget", 4096, Integer.MAX_VALUE),
+        KEEPALIVE_COUNT("keepaliveCount", 1, 1000),
+        MAX_STREAM_PACKET("maxStreamPacket", 1, FrameHeader.MAX_STREAM_PAYLOAD),
+        MAX_QUEUED_EVENT_BYTES("maxQueuedEventBytes", 0, Long.MAX_VALUE),
+        IO_THREADS("ioThreads", 1, 1024),
+        READ_BUFFER_SIZE("readBufferSize", 4096, 64 << 20),
+        SOCKET_SEND_BUFFER_SIZE("socketSendBufferSize", 0, Integer.MAX_VALUE),
+        SOCKET_RECEIVE_BUFFER_SIZE("socketReceiveBufferSize", 0, Integer.MAX_VALUE);
+
+        final String setting;
+        final long min;
+        final long max;
+
+        Range(final String setting, final long min, final long max) {
+            this.setting = setting;
+            this.min = min;
+            this.max = max;
+        }
+    }
+
+    /** {@code braid.<setting>}: unset, the default; set, an integer in the setting's range or an error. */
+    private static int intProperty(final Range range, final int def) {
+        return SystemProperties.intValue("braid." + range.setting, def, (int) range.min, (int) range.max);
+    }
+
     private static Duration millis(final String property, final long def) {
-        return Duration.ofMillis(Long.getLong(property, def));
+        return SystemProperties.millisValue(property, Duration.ofMillis(def));
     }
 
     /**
@@ -68,21 +109,21 @@ public final class BraidConfig {
         if (concluded) {
             return this;
         }
-        range("maxMessageSize", maxMessageSize, FrameHeader.HEADER_LENGTH + 256, 1 << 30);
-        range("maxOutstandingCalls", maxOutstandingCalls, 1, 1 << 20);
-        range("maxQueuedCalls", maxQueuedCalls, 0, Integer.MAX_VALUE);
-        range("maxConcurrentStreams", maxConcurrentStreams, 0, 1 << 20);
-        range("initialStreamWindow", initialStreamWindow, 4096, Integer.MAX_VALUE);
-        range("streamSendBudget", streamSendBudget, 4096, Integer.MAX_VALUE);
-        range("keepaliveCount", keepaliveCount, 1, 1000);
-        range("maxStreamPacket", maxStreamPacket, 1, FrameHeader.MAX_STREAM_PAYLOAD);
-        range("maxQueuedEventBytes", maxQueuedEventBytes, 0, Long.MAX_VALUE);
+        range(Range.MAX_MESSAGE_SIZE, maxMessageSize);
+        range(Range.MAX_OUTSTANDING_CALLS, maxOutstandingCalls);
+        range(Range.MAX_QUEUED_CALLS, maxQueuedCalls);
+        range(Range.MAX_CONCURRENT_STREAMS, maxConcurrentStreams);
+        range(Range.INITIAL_STREAM_WINDOW, initialStreamWindow);
+        range(Range.STREAM_SEND_BUDGET, streamSendBudget);
+        range(Range.KEEPALIVE_COUNT, keepaliveCount);
+        range(Range.MAX_STREAM_PACKET, maxStreamPacket);
+        range(Range.MAX_QUEUED_EVENT_BYTES, maxQueuedEventBytes);
         positive("streamFinishTimeout", streamFinishTimeout);
         nonNegative("streamReadIdleTimeout", streamReadIdleTimeout);
-        range("ioThreads", ioThreads, 1, 1024);
-        range("readBufferSize", readBufferSize, 4096, 64 << 20);
-        range("socketSendBufferSize", socketSendBufferSize, 0, Integer.MAX_VALUE);
-        range("socketReceiveBufferSize", socketReceiveBufferSize, 0, Integer.MAX_VALUE);
+        range(Range.IO_THREADS, ioThreads);
+        range(Range.READ_BUFFER_SIZE, readBufferSize);
+        range(Range.SOCKET_SEND_BUFFER_SIZE, socketSendBufferSize);
+        range(Range.SOCKET_RECEIVE_BUFFER_SIZE, socketReceiveBufferSize);
         nonNegative("defaultCallTimeout", defaultCallTimeout);
         positive("helloTimeout", helloTimeout);
         positive("connectTimeout", connectTimeout);
@@ -96,10 +137,10 @@ public final class BraidConfig {
         return this;
     }
 
-    private static void range(final String name, final long value, final long min, final long max) {
-        if (value < min || value > max) {
-            throw new BraidException(BraidException.Category.CONFIG,
-                    name + " = " + value + " is out of range [" + min + ", " + max + "]");
+    private static void range(final Range range, final long value) {
+        if (value < range.min || value > range.max) {
+            throw new BraidException(BraidException.Category.CONFIG, range.setting + " = " + value
+                    + " is out of range [" + range.min + ", " + range.max + "]");
         }
     }
 

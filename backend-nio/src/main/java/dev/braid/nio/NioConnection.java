@@ -2,6 +2,7 @@ package dev.braid.nio;
 
 import dev.braid.ConnectionClosedException;
 import dev.braid.spi.ConnectionHandler;
+import dev.braid.spi.SystemProperties;
 import dev.braid.spi.Transport;
 
 import java.io.IOException;
@@ -45,7 +46,7 @@ final class NioConnection implements Transport {
     private static final VarHandle CLOSE_REASON;
     private static final VarHandle WRITING;
     /** Whether threads other than the loop may write (on by default; -Dbraid.nio.writeThrough=false). */
-    static final boolean WRITE_THROUGH = Boolean.parseBoolean(System.getProperty("braid.nio.writeThrough", "true"));
+    static final boolean WRITE_THROUGH = SystemProperties.booleanValue("braid.nio.writeThrough", true);
     private static final int MAX_READS_PER_EVENT = 16;
     private static final int GATHER = 64;
 

@@ -1,6 +1,7 @@
 package dev.braid.buffer;
 
 import dev.braid.internal.concurrent.MpmcArrayQueue;
+import dev.braid.spi.SystemProperties;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -45,7 +46,7 @@ public final class BufferPool {
 
     /** A pool with the default retention and no leak tracking. */
     public BufferPool() {
-        this(DEFAULT_RETAINED_BYTES_PER_CLASS, Boolean.getBoolean("braid.pool.trackLeaks"));
+        this(DEFAULT_RETAINED_BYTES_PER_CLASS, SystemProperties.booleanValue("braid.pool.trackLeaks", false));
     }
 
     /**
