@@ -103,6 +103,7 @@ public final class BraidConfig {
     /**
      * Validates every value and freezes the configuration.
      *
+     * @return this configuration, now frozen
      * @throws BraidException (category CONFIG) naming the setting, its value and the allowed range
      */
     public BraidConfig conclude() {
@@ -162,14 +163,24 @@ public final class BraidConfig {
         }
     }
 
-    /** {@code auto}, {@code nio}, {@code epoll}, {@code loom} or a backend class name. */
+    /**
+     * {@code auto}, {@code nio}, {@code epoll}, {@code loom} or a backend class name.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig backend(final String v) {
         mutable();
         backend = v;
         return this;
     }
 
-    /** Largest message accepted or sent, header included (default 33,554,432, libvirt's). */
+    /**
+     * Largest message accepted or sent, header included (default 33,554,432, libvirt's).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig maxMessageSize(final int v) {
         mutable();
         maxMessageSize = v;
@@ -179,6 +190,9 @@ public final class BraidConfig {
     /**
      * Server: calls one connection may have outstanding before the server stops reading it (advertised in
      * HELLO). Client: in libvirt-compatible mode, how many calls it keeps outstanding before queueing.
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig maxOutstandingCalls(final int v) {
         mutable();
@@ -186,21 +200,36 @@ public final class BraidConfig {
         return this;
     }
 
-    /** Client: calls that may wait for a free outstanding slot before new calls fail fast. */
+    /**
+     * Client: calls that may wait for a free outstanding slot before new calls fail fast.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig maxQueuedCalls(final int v) {
         mutable();
         maxQueuedCalls = v;
         return this;
     }
 
-    /** Streams a peer may open concurrently on one connection (advertised in HELLO). */
+    /**
+     * Streams a peer may open concurrently on one connection (advertised in HELLO).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig maxConcurrentStreams(final int v) {
         mutable();
         maxConcurrentStreams = v;
         return this;
     }
 
-    /** Initial per-stream flow-control window in bytes (advertised in HELLO). */
+    /**
+     * Initial per-stream flow-control window in bytes (advertised in HELLO).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig initialStreamWindow(final int v) {
         mutable();
         initialStreamWindow = v;
@@ -214,6 +243,9 @@ public final class BraidConfig {
      * alone uses its whole window; several share the budget, so what a small call can find queued ahead of
      * it in the kernel stays about the same however many streams run (measured in docs/benchmarks.md). Local:
      * not negotiated, the peer's windows still apply. Default 1 MiB ({@code -Dbraid.streamSendBudget}).
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig streamSendBudget(final int v) {
         mutable();
@@ -221,6 +253,7 @@ public final class BraidConfig {
         return this;
     }
 
+    /** {@return the value set by {@link #streamSendBudget(int)}, or its default} */
     public int streamSendBudget() {
         return streamSendBudget;
     }
@@ -228,6 +261,9 @@ public final class BraidConfig {
     /**
      * {@code sendEvent} never blocks; when this many bytes already wait to be sent on the connection (the
      * peer is not reading), it fails with {@link LimitExceededException} instead of queueing without bound.
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig maxQueuedEventBytes(final long v) {
         mutable();
@@ -235,18 +271,29 @@ public final class BraidConfig {
         return this;
     }
 
+    /** {@return the value set by {@link #maxQueuedEventBytes(long)}, or its default} */
     public long maxQueuedEventBytes() {
         return maxQueuedEventBytes;
     }
 
-    /** Largest payload of a stream data packet this side sends (default and maximum 262,120, libvirt's). */
+    /**
+     * Largest payload of a stream data packet this side sends (default and maximum 262,120, libvirt's).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig maxStreamPacket(final int v) {
         mutable();
         maxStreamPacket = v;
         return this;
     }
 
-    /** How long {@code finish()} waits for the peer's OK before aborting the stream (default 30 s). */
+    /**
+     * How long {@code finish()} waits for the peer's OK before aborting the stream (default 30 s).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig streamFinishTimeout(final Duration v) {
         mutable();
         streamFinishTimeout = v;
@@ -255,6 +302,9 @@ public final class BraidConfig {
 
     /**
      * Aborts a stream whose received data nobody has read for this long (zero, the default, disables it).
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig streamReadIdleTimeout(final Duration v) {
         mutable();
@@ -262,59 +312,108 @@ public final class BraidConfig {
         return this;
     }
 
-    /** Timeout applied to calls that do not set their own; zero means none. */
+    /**
+     * Timeout applied to calls that do not set their own; zero means none.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig defaultCallTimeout(final Duration v) {
         mutable();
         defaultCallTimeout = v;
         return this;
     }
 
+    /**
+     * How long a new connection waits for the braid HELLO exchange before it fails (default 10 s).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig helloTimeout(final Duration v) {
         mutable();
         helloTimeout = v;
         return this;
     }
 
+    /**
+     * How long {@link Braid#connect} waits for the TCP connection (default 10 s).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig connectTimeout(final Duration v) {
         mutable();
         connectTimeout = v;
         return this;
     }
 
-    /** Idle time before a keepalive PING is sent; zero disables keepalive (PINGs are still answered). */
+    /**
+     * Idle time before a keepalive PING is sent; zero disables keepalive (PINGs are still answered).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig keepaliveInterval(final Duration v) {
         mutable();
         keepaliveInterval = v;
         return this;
     }
 
-    /** Unanswered PINGs after which the peer is declared dead (libvirt's default: 5). */
+    /**
+     * Unanswered PINGs after which the peer is declared dead (libvirt's default: 5).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig keepaliveCount(final int v) {
         mutable();
         keepaliveCount = v;
         return this;
     }
 
-    /** How long a graceful close waits for in-flight calls. */
+    /**
+     * How long a graceful close waits for in-flight calls.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig closeTimeout(final Duration v) {
         mutable();
         closeTimeout = v;
         return this;
     }
 
-    /** Whether to negotiate braid's extension program (HELLO); off = plain libvirt behaviour. */
+    /**
+     * Whether to negotiate braid's extension program (HELLO); off = plain libvirt behaviour.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig extensions(final boolean v) {
         mutable();
         extensions = v;
         return this;
     }
 
+    /**
+     * I/O threads (event loops) of the nio and epoll backends (default 1, at most 1024).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig ioThreads(final int v) {
         mutable();
         ioThreads = v;
         return this;
     }
 
+    /**
+     * Bytes read from a socket at a time, per connection (default 131,072).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig readBufferSize(final int v) {
         mutable();
         readBufferSize = v;
@@ -326,6 +425,9 @@ public final class BraidConfig {
      * Default 256 KiB: what sits unsent in the kernel is what a small call waits behind when streams are
      * busy, and java.nio cannot set TCP_NOTSENT_LOWAT. On links with a large bandwidth-delay product a
      * larger value (or 0) gives a single connection more throughput; see docs/design.md.
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig socketSendBufferSize(final int v) {
         mutable();
@@ -333,6 +435,12 @@ public final class BraidConfig {
         return this;
     }
 
+    /**
+     * SO_RCVBUF in bytes; 0 (the default) leaves it to the operating system.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig socketReceiveBufferSize(final int v) {
         mutable();
         socketReceiveBufferSize = v;
@@ -342,6 +450,9 @@ public final class BraidConfig {
     /**
      * Executor for blocking handlers and event listeners. Default: a new virtual thread per task, owned and
      * shut down by {@link Braid}. An executor given here stays owned by the caller.
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig handlerExecutor(final ExecutorService v) {
         mutable();
@@ -349,97 +460,124 @@ public final class BraidConfig {
         return this;
     }
 
-    /** Buffer pool to use; default: a new pool owned by {@link Braid}. */
+    /**
+     * Buffer pool to use; default: a new pool owned by {@link Braid}.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig bufferPool(final BufferPool v) {
         mutable();
         bufferPool = v;
         return this;
     }
 
+    /** {@return the value set by {@link #backend(String)}, or its default} */
     public String backend() {
         return backend;
     }
 
+    /** {@return the value set by {@link #maxMessageSize(int)}, or its default} */
     public int maxMessageSize() {
         return maxMessageSize;
     }
 
+    /** {@return the value set by {@link #maxOutstandingCalls(int)}, or its default} */
     public int maxOutstandingCalls() {
         return maxOutstandingCalls;
     }
 
+    /** {@return the value set by {@link #maxQueuedCalls(int)}, or its default} */
     public int maxQueuedCalls() {
         return maxQueuedCalls;
     }
 
+    /** {@return the value set by {@link #maxConcurrentStreams(int)}, or its default} */
     public int maxConcurrentStreams() {
         return maxConcurrentStreams;
     }
 
+    /** {@return the value set by {@link #initialStreamWindow(int)}, or its default} */
     public int initialStreamWindow() {
         return initialStreamWindow;
     }
 
+    /** {@return the value set by {@link #maxStreamPacket(int)}, or its default} */
     public int maxStreamPacket() {
         return maxStreamPacket;
     }
 
+    /** {@return the value set by {@link #streamFinishTimeout(Duration)}, or its default} */
     public Duration streamFinishTimeout() {
         return streamFinishTimeout;
     }
 
+    /** {@return the value set by {@link #streamReadIdleTimeout(Duration)}, or its default} */
     public Duration streamReadIdleTimeout() {
         return streamReadIdleTimeout;
     }
 
+    /** {@return the value set by {@link #defaultCallTimeout(Duration)}, or its default} */
     public Duration defaultCallTimeout() {
         return defaultCallTimeout;
     }
 
+    /** {@return the value set by {@link #helloTimeout(Duration)}, or its default} */
     public Duration helloTimeout() {
         return helloTimeout;
     }
 
+    /** {@return the value set by {@link #connectTimeout(Duration)}, or its default} */
     public Duration connectTimeout() {
         return connectTimeout;
     }
 
+    /** {@return the value set by {@link #keepaliveInterval(Duration)}, or its default} */
     public Duration keepaliveInterval() {
         return keepaliveInterval;
     }
 
+    /** {@return the value set by {@link #keepaliveCount(int)}, or its default} */
     public int keepaliveCount() {
         return keepaliveCount;
     }
 
+    /** {@return the value set by {@link #closeTimeout(Duration)}, or its default} */
     public Duration closeTimeout() {
         return closeTimeout;
     }
 
+    /** {@return the value set by {@link #extensions(boolean)}, or its default} */
     public boolean extensions() {
         return extensions;
     }
 
+    /** {@return the value set by {@link #ioThreads(int)}, or its default} */
     public int ioThreads() {
         return ioThreads;
     }
 
+    /** {@return the value set by {@link #readBufferSize(int)}, or its default} */
     public int readBufferSize() {
         return readBufferSize;
     }
 
+    /** {@return the value set by {@link #socketSendBufferSize(int)}, or its default} */
     public int socketSendBufferSize() {
         return socketSendBufferSize;
     }
 
+    /** {@return the value set by {@link #socketReceiveBufferSize(int)}, or its default} */
     public int socketReceiveBufferSize() {
         return socketReceiveBufferSize;
     }
 
+    /** {@return the value set by {@link #handlerExecutor(ExecutorService)}, or its default} */
     public ExecutorService handlerExecutor() {
         return handlerExecutor;
     }
 
+    /** {@return the value set by {@link #bufferPool(BufferPool)}, or its default} */
     public BufferPool bufferPool() {
         return bufferPool;
     }
