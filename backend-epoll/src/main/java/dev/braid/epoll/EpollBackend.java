@@ -22,6 +22,10 @@ import java.util.List;
  * <p>Thread-safe; holds no state of its own.
  */
 public final class EpollBackend implements Backend {
+    /** Called by {@link java.util.ServiceLoader}; braid chooses a backend by name (see {@link Backend}). */
+    public EpollBackend() {
+    }
+
     @Override
     public String name() {
         return "epoll";

@@ -32,19 +32,29 @@ public interface Transport {
      * queue) can each suspend and resume without knowing of the others. On resume the backend first
      * calls {@link ConnectionHandler#onInbound(int)} with 0 on the reader thread, so the engine can decode what it
      * had already received, and only then reads more.
+     *
+     * @param suspended true to suspend, false to resume
      */
     void setReadSuspended(boolean suspended);
 
     /**
      * Closes the socket. {@code reason} becomes the argument of {@link ConnectionHandler#onClosed}; if the
      * connection is already closing, the first reason wins.
+     *
+     * @param reason why
      */
     void close(Throwable reason);
 
+    /** {@return this side's socket address} */
     SocketAddress localAddress();
 
+    /** {@return the peer's socket address} */
     SocketAddress remoteAddress();
 
-    /** Name of the backend, for diagnostics. */
+    /**
+     * Name of the backend, for diagnostics.
+     *
+     * @return the name
+     */
     String backendName();
 }
