@@ -7,9 +7,9 @@ if [ ! -f "$BRAID_BENCH_JAR" ] \
         || [ -n "$(find "$root" -maxdepth 2 -name pom.xml -newer "$BRAID_BENCH_JAR" -print -quit 2>/dev/null)" ]; then
     echo "braid: building jmh/target/benchmarks.jar (missing or sources changed; takes a minute)..." >&2
     braid_build_log="$(mktemp -t braid-bench-build.XXXXXX)"
-    if ! (cd "$root" && mvn -B -q --no-transfer-progress -DskipTests -pl jmh -am package) > "$braid_build_log" 2>&1; then
+    if ! (cd "$root" && ./mvnw -B -q --no-transfer-progress -DskipTests -pl jmh -am package) > "$braid_build_log" 2>&1; then
         cat "$braid_build_log" >&2
-        echo "braid: the build failed (output above); fix it or run 'mvn -pl jmh -am package -DskipTests' to retry" >&2
+        echo "braid: the build failed (output above); fix it or run './mvnw -pl jmh -am package -DskipTests' to retry" >&2
         rm -f "$braid_build_log"
         exit 1
     fi

@@ -31,9 +31,5 @@ if ! BRAID_JDK=$(braid_find_jdk); then
 fi
 export JAVA_HOME="$BRAID_JDK"
 export PATH="$JAVA_HOME/bin:$PATH"
-
-if ! command -v mvn >/dev/null 2>&1; then
-    echo "braid: Apache Maven 3.8 or newer is needed to build braid and was not found on PATH;" >&2
-    echo "       install it (e.g. 'apt-get install maven' or https://maven.apache.org/download.cgi)." >&2
-    exit 1
-fi
+# Maven itself is not needed: the scripts run ./mvnw, which fetches the Maven version that
+# .mvn/wrapper/maven-wrapper.properties names into ~/.m2/wrapper on first use.

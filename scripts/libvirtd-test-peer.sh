@@ -9,7 +9,7 @@
 #   scripts/libvirtd-test-peer.sh status    print the port if running, exit 1 otherwise
 #   scripts/libvirtd-test-peer.sh tools     also install tshark and libvirt's wireshark dissector
 #
-# Then:  BRAID_LIBVIRTD=127.0.0.1:$(scripts/libvirtd-test-peer.sh) mvn -B test -pl testsuite -am \
+# Then:  BRAID_LIBVIRTD=127.0.0.1:$(scripts/libvirtd-test-peer.sh) ./mvnw -B test -pl testsuite -am \
 #            -Dtest=LibvirtInteropTest -Dsurefire.failIfNoSpecifiedTests=false
 #
 # Environment: BRAID_LIBVIRTD_DIR (state directory, default /tmp/braid-libvirtd),

@@ -36,12 +36,21 @@ public final class Braid implements AutoCloseable {
         this.rt = rt;
     }
 
-    /** A braid with the configuration from system properties ({@code braid.*}). */
+    /**
+     * A braid with the configuration from system properties ({@code braid.*}).
+     *
+     * @return the running braid; close it to stop its threads
+     */
     public static Braid create() {
         return create(new BraidConfig());
     }
 
     /**
+     * A braid with {@code config}, which this concludes (validates and freezes): starts the chosen backend's
+     * I/O threads, the timer and, unless the config gives one, the handler executor and the buffer pool.
+     *
+     * @param config the configuration
+     * @return the running braid; close it to stop its threads
      * @throws BraidException CONFIG for invalid settings or an unknown backend, BACKEND_UNAVAILABLE for a
      *                        backend that cannot run here
      */
@@ -50,12 +59,21 @@ public final class Braid implements AutoCloseable {
         return new Braid(new BraidRuntime(config, BackendSelector.select(config.backend())));
     }
 
-    /** Starts building a server. */
+    /**
+     * Starts building a server.
+     *
+     * @return a new builder
+     */
     public BraidServer.Builder server() {
         return new BraidServer.Builder(rt);
     }
 
-    /** Connects and negotiates (HELLO); returns a usable connection. */
+    /**
+     * Connects and negotiates (HELLO); returns a usable connection.
+     *
+     * @param address the server
+     * @return the connection; close it when done
+     */
     public Connection connect(final InetSocketAddress address) {
         dev.braid.spi.IoThreads.checkBlockingAllowed("Braid.connect");
         final CompletableFuture<Connection> f = connectAsync(address);
@@ -79,11 +97,23 @@ public final class Braid implements AutoCloseable {
         }
     }
 
+    /**
+     * Connects to {@code host:port} and negotiates, like {@link #connect(InetSocketAddress)}.
+     *
+     * @param host the server's name or address
+     * @param port its port
+     * @return the connection; close it when done
+     */
     public Connection connect(final String host, final int port) {
         return connect(new InetSocketAddress(host, port));
     }
 
-    /** Connects without blocking; the future completes once HELLO is done. */
+    /**
+     * Connects without blocking; the future completes once HELLO is done.
+     *
+     * @param address the server
+     * @return completes with the connection, or with the failure
+     */
     public CompletableFuture<Connection> connectAsync(final InetSocketAddress address) {
         final ClientConnection c = new ClientConnection(rt);
         final CompletableFuture<Connection> result = new CompletableFuture<>();
@@ -111,15 +141,24 @@ public final class Braid implements AutoCloseable {
         return result;
     }
 
+    /** {@return the configuration in force (concluded)} */
     public BraidConfig config() {
         return rt.config();
     }
 
+    /**
+     * {@return the buffer pool braid lends payload buffers from ({@link BufferPool#outstanding()} counts what is
+     * lent out)}
+     */
     public BufferPool bufferPool() {
         return rt.pool();
     }
 
-    /** Name of the I/O backend in use. */
+    /**
+     * Name of the I/O backend in use.
+     *
+     * @return the name
+     */
     public String backendName() {
         return rt.backend().name();
     }

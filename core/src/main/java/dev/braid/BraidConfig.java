@@ -2,6 +2,7 @@ package dev.braid;
 
 import dev.braid.buffer.BufferPool;
 import dev.braid.internal.wire.FrameHeader;
+import dev.braid.spi.SystemProperties;
 
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
@@ -9,6 +10,9 @@ import java.util.concurrent.ExecutorService;
 /**
  * braid's configuration: one object, defaults from system properties ({@code braid.*}), setters that return
  * {@code this}, and {@link #conclude()} that validates ranges and freezes it (Aeron's {@code Context} style).
+ * The properties are read strictly ({@link SystemProperties}): {@code -Dbraid.ioThreads=four} or
+ * {@code -Dbraid.extensions=1} fails when the config is created, naming the property, the value and what it
+ * takes, instead of quietly meaning the default.
  * A concluded config can no longer change; {@link Braid} concludes the config it is given.
  *
  * <p>Not thread-safe until concluded; safe to share once concluded.
@@ -17,67 +21,117 @@ public final class BraidConfig {
     /** Default limit on outstanding calls per connection; see docs/design.md for why 1024. */
     public static final int DEFAULT_MAX_OUTSTANDING_CALLS = 1024;
 
-    private String backend = System.getProperty("braid.backend", "auto");
-    private int maxMessageSize = Integer.getInteger("braid.maxMessageSize", FrameHeader.DEFAULT_MAX_MESSAGE);
-    private int maxOutstandingCalls = Integer.getInteger("braid.maxOutstandingCalls", DEFAULT_MAX_OUTSTANDING_CALLS);
-    private int maxQueuedCalls = Integer.getInteger("braid.maxQueuedCalls", 65_536);
-    private int maxConcurrentStreams = Integer.getInteger("braid.maxConcurrentStreams", 64);
-    private int initialStreamWindow = Integer.getInteger("braid.initialStreamWindow", 1 << 20);
-    private int streamSendBudget = Integer.getInteger("braid.streamSendBudget", 1 << 20);
-    private long maxQueuedEventBytes = Long.getLong("braid.maxQueuedEventBytes", 64L << 20);
-    private int maxStreamPacket = Integer.getInteger("braid.maxStreamPacket", FrameHeader.MAX_STREAM_PAYLOAD);
+    private String backend = SystemProperties.stringValue("braid.backend", "auto",
+            "auto, nio, epoll, loom or the class name of a dev.braid.spi.Backend");
+    private int maxMessageSize = intProperty(Range.MAX_MESSAGE_SIZE, FrameHeader.DEFAULT_MAX_MESSAGE);
+    private int maxOutstandingCalls = intProperty(Range.MAX_OUTSTANDING_CALLS, DEFAULT_MAX_OUTSTANDING_CALLS);
+    private int maxQueuedCalls = intProperty(Range.MAX_QUEUED_CALLS, 65_536);
+    private int maxConcurrentStreams = intProperty(Range.MAX_CONCURRENT_STREAMS, 64);
+    private int initialStreamWindow = intProperty(Range.INITIAL_STREAM_WINDOW, 1 << 20);
+    private int streamSendBudget = intProperty(Range.STREAM_SEND_BUDGET, 1 << 20);
+    private long maxQueuedEventBytes = SystemProperties.longValue("braid.maxQueuedEventBytes", 64L << 20,
+            Range.MAX_QUEUED_EVENT_BYTES.min, Range.MAX_QUEUED_EVENT_BYTES.max);
+    private int maxStreamPacket = intProperty(Range.MAX_STREAM_PACKET, FrameHeader.MAX_STREAM_PAYLOAD);
     private Duration streamFinishTimeout = millis("braid.streamFinishTimeoutMillis", 30_000);
     private Duration streamReadIdleTimeout = millis("braid.streamReadIdleTimeoutMillis", 0);
     private Duration defaultCallTimeout = millis("braid.callTimeoutMillis", 0);
     private Duration helloTimeout = millis("braid.helloTimeoutMillis", 10_000);
     private Duration connectTimeout = millis("braid.connectTimeoutMillis", 10_000);
     private Duration keepaliveInterval = millis("braid.keepaliveIntervalMillis", 5_000);
-    private int keepaliveCount = Integer.getInteger("braid.keepaliveCount", 5);
+    private int keepaliveCount = intProperty(Range.KEEPALIVE_COUNT, 5);
     private Duration closeTimeout = millis("braid.closeTimeoutMillis", 5_000);
-    private boolean extensions = Boolean.parseBoolean(System.getProperty("braid.extensions", "true"));
-    private int ioThreads = Integer.getInteger("braid.ioThreads", 1);
-    private int readBufferSize = Integer.getInteger("braid.readBufferSize", 131_072);
+    private boolean extensions = SystemProperties.booleanValue("braid.extensions", true);
+    private int ioThreads = intProperty(Range.IO_THREADS, 1);
+    private int readBufferSize = intProperty(Range.READ_BUFFER_SIZE, 131_072);
     private Duration frameTimeout = millis("braid.frameTimeoutMillis", 30_000);
-    private long minFrameRate = Long.getLong("braid.minFrameRate", 65_536);
+    private long minFrameRate = SystemProperties.longValue("braid.minFrameRate", 65_536, 1, Long.MAX_VALUE);
     /** Default SO_SNDBUF: bounds the bytes a small call can find queued ahead of it in the kernel. */
     public static final int DEFAULT_SOCKET_SEND_BUFFER = 256 * 1024;
 
-    private int socketSendBufferSize = Integer.getInteger("braid.socketSendBufferSize", DEFAULT_SOCKET_SEND_BUFFER);
-    private int socketReceiveBufferSize = Integer.getInteger("braid.socketReceiveBufferSize", 0);
+    private int socketSendBufferSize = intProperty(Range.SOCKET_SEND_BUFFER_SIZE, DEFAULT_SOCKET_SEND_BUFFER);
+    private int socketReceiveBufferSize = intProperty(Range.SOCKET_RECEIVE_BUFFER_SIZE, 0);
     private ExecutorService handlerExecutor;
     private BufferPool bufferPool;
     private boolean concluded;
 
+    /**
+     * A configuration holding the defaults, each overridden by its {@code braid.*} system property when set.
+     *
+     * @throws BraidException (category CONFIG) naming the property, its value and what it accepts, when a
+     *                        property is set to something that is not a value of its type
+     */
+    public BraidConfig() {
+    }
+
+    /**
+     * The numeric settings and what each accepts, in one place: the system property reader and {@link #conclude()}
+     * check the same range.
+     */
+    private enum Range {
+        MAX_MESSAGE_SIZE("maxMessageSize", FrameHeader.HEADER_LENGTH + 256, 1 << 30),
+        MAX_OUTSTANDING_CALLS("maxOutstandingCalls", 1, 1 << 20),
+        MAX_QUEUED_CALLS("maxQueuedCalls", 0, Integer.MAX_VALUE),
+        MAX_CONCURRENT_STREAMS("maxConcurrentStreams", 0, 1 << 20),
+        INITIAL_STREAM_WINDOW("initialStreamWindow", 4096, Integer.MAX_VALUE),
+        STREAM_SEND_BUDGET("streamSendBudget", 4096, Integer.MAX_VALUE),
+        KEEPALIVE_COUNT("keepaliveCount", 1, 1000),
+        MAX_STREAM_PACKET("maxStreamPacket", 1, FrameHeader.MAX_STREAM_PAYLOAD),
+        MAX_QUEUED_EVENT_BYTES("maxQueuedEventBytes", 0, Long.MAX_VALUE),
+        IO_THREADS("ioThreads", 1, 1024),
+        READ_BUFFER_SIZE("readBufferSize", 4096, 64 << 20),
+        SOCKET_SEND_BUFFER_SIZE("socketSendBufferSize", 0, Integer.MAX_VALUE),
+        SOCKET_RECEIVE_BUFFER_SIZE("socketReceiveBufferSize", 0, Integer.MAX_VALUE);
+
+        final String setting;
+        final long min;
+        final long max;
+
+        Range(final String setting, final long min, final long max) {
+            this.setting = setting;
+            this.min = min;
+            this.max = max;
+        }
+    }
+
+    /** {@code braid.<setting>}: unset, the default; set, an integer in the setting's range or an error. */
+    private static int intProperty(final Range range, final int def) {
+        return SystemProperties.intValue("braid." + range.setting, def, (int) range.min, (int) range.max);
+    }
+
     private static Duration millis(final String property, final long def) {
-        return Duration.ofMillis(Long.getLong(property, def));
+        return SystemProperties.millisValue(property, Duration.ofMillis(def));
     }
 
     /**
      * Validates every value and freezes the configuration.
      *
+     * @return this configuration, now frozen
      * @throws BraidException (category CONFIG) naming the setting, its value and the allowed range
      */
     public BraidConfig conclude() {
         if (concluded) {
             return this;
         }
-        range("maxMessageSize", maxMessageSize, FrameHeader.HEADER_LENGTH + 256, 1 << 30);
-        range("maxOutstandingCalls", maxOutstandingCalls, 1, 1 << 20);
-        range("maxQueuedCalls", maxQueuedCalls, 0, Integer.MAX_VALUE);
-        range("maxConcurrentStreams", maxConcurrentStreams, 0, 1 << 20);
-        range("initialStreamWindow", initialStreamWindow, 4096, Integer.MAX_VALUE);
-        range("streamSendBudget", streamSendBudget, 4096, Integer.MAX_VALUE);
-        range("keepaliveCount", keepaliveCount, 1, 1000);
-        range("maxStreamPacket", maxStreamPacket, 1, FrameHeader.MAX_STREAM_PAYLOAD);
-        range("maxQueuedEventBytes", maxQueuedEventBytes, 0, Long.MAX_VALUE);
+        range(Range.MAX_MESSAGE_SIZE, maxMessageSize);
+        range(Range.MAX_OUTSTANDING_CALLS, maxOutstandingCalls);
+        range(Range.MAX_QUEUED_CALLS, maxQueuedCalls);
+        range(Range.MAX_CONCURRENT_STREAMS, maxConcurrentStreams);
+        range(Range.INITIAL_STREAM_WINDOW, initialStreamWindow);
+        range(Range.STREAM_SEND_BUDGET, streamSendBudget);
+        range(Range.KEEPALIVE_COUNT, keepaliveCount);
+        range(Range.MAX_STREAM_PACKET, maxStreamPacket);
+        range(Range.MAX_QUEUED_EVENT_BYTES, maxQueuedEventBytes);
         positive("streamFinishTimeout", streamFinishTimeout);
         nonNegative("streamReadIdleTimeout", streamReadIdleTimeout);
-        range("ioThreads", ioThreads, 1, 1024);
-        range("readBufferSize", readBufferSize, 4096, 64 << 20);
+        range(Range.IO_THREADS, ioThreads);
+        range(Range.READ_BUFFER_SIZE, readBufferSize);
+        range(Range.SOCKET_SEND_BUFFER_SIZE, socketSendBufferSize);
+        range(Range.SOCKET_RECEIVE_BUFFER_SIZE, socketReceiveBufferSize);
         nonNegative("frameTimeout", frameTimeout);
-        range("minFrameRate", minFrameRate, 1, Long.MAX_VALUE);
-        range("socketSendBufferSize", socketSendBufferSize, 0, Integer.MAX_VALUE);
-        range("socketReceiveBufferSize", socketReceiveBufferSize, 0, Integer.MAX_VALUE);
+        if (minFrameRate < 1) {
+            throw new BraidException(BraidException.Category.CONFIG, "minFrameRate = " + minFrameRate
+                    + " is out of range [1, " + Long.MAX_VALUE + "]");
+        }
         nonNegative("defaultCallTimeout", defaultCallTimeout);
         positive("helloTimeout", helloTimeout);
         positive("connectTimeout", connectTimeout);
@@ -91,10 +145,10 @@ public final class BraidConfig {
         return this;
     }
 
-    private static void range(final String name, final long value, final long min, final long max) {
-        if (value < min || value > max) {
-            throw new BraidException(BraidException.Category.CONFIG,
-                    name + " = " + value + " is out of range [" + min + ", " + max + "]");
+    private static void range(final Range range, final long value) {
+        if (value < range.min || value > range.max) {
+            throw new BraidException(BraidException.Category.CONFIG, range.setting + " = " + value
+                    + " is out of range [" + range.min + ", " + range.max + "]");
         }
     }
 
@@ -116,14 +170,24 @@ public final class BraidConfig {
         }
     }
 
-    /** {@code auto}, {@code nio}, {@code epoll}, {@code loom} or a backend class name. */
+    /**
+     * {@code auto}, {@code nio}, {@code epoll}, {@code loom} or a backend class name.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig backend(final String v) {
         mutable();
         backend = v;
         return this;
     }
 
-    /** Largest message accepted or sent, header included (default 33,554,432, libvirt's). */
+    /**
+     * Largest message accepted or sent, header included (default 33,554,432, libvirt's).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig maxMessageSize(final int v) {
         mutable();
         maxMessageSize = v;
@@ -133,6 +197,9 @@ public final class BraidConfig {
     /**
      * Server: calls one connection may have outstanding before the server stops reading it (advertised in
      * HELLO). Client: in libvirt-compatible mode, how many calls it keeps outstanding before queueing.
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig maxOutstandingCalls(final int v) {
         mutable();
@@ -140,21 +207,36 @@ public final class BraidConfig {
         return this;
     }
 
-    /** Client: calls that may wait for a free outstanding slot before new calls fail fast. */
+    /**
+     * Client: calls that may wait for a free outstanding slot before new calls fail fast.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig maxQueuedCalls(final int v) {
         mutable();
         maxQueuedCalls = v;
         return this;
     }
 
-    /** Streams a peer may open concurrently on one connection (advertised in HELLO). */
+    /**
+     * Streams a peer may open concurrently on one connection (advertised in HELLO).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig maxConcurrentStreams(final int v) {
         mutable();
         maxConcurrentStreams = v;
         return this;
     }
 
-    /** Initial per-stream flow-control window in bytes (advertised in HELLO). */
+    /**
+     * Initial per-stream flow-control window in bytes (advertised in HELLO).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig initialStreamWindow(final int v) {
         mutable();
         initialStreamWindow = v;
@@ -168,6 +250,9 @@ public final class BraidConfig {
      * alone uses its whole window; several share the budget, so what a small call can find queued ahead of
      * it in the kernel stays about the same however many streams run (measured in docs/benchmarks.md). Local:
      * not negotiated, the peer's windows still apply. Default 1 MiB ({@code -Dbraid.streamSendBudget}).
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig streamSendBudget(final int v) {
         mutable();
@@ -175,6 +260,7 @@ public final class BraidConfig {
         return this;
     }
 
+    /** {@return the value set by {@link #streamSendBudget(int)}, or its default} */
     public int streamSendBudget() {
         return streamSendBudget;
     }
@@ -182,6 +268,9 @@ public final class BraidConfig {
     /**
      * {@code sendEvent} never blocks; when this many bytes already wait to be sent on the connection (the
      * peer is not reading), it fails with {@link LimitExceededException} instead of queueing without bound.
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig maxQueuedEventBytes(final long v) {
         mutable();
@@ -189,18 +278,29 @@ public final class BraidConfig {
         return this;
     }
 
+    /** {@return the value set by {@link #maxQueuedEventBytes(long)}, or its default} */
     public long maxQueuedEventBytes() {
         return maxQueuedEventBytes;
     }
 
-    /** Largest payload of a stream data packet this side sends (default and maximum 262,120, libvirt's). */
+    /**
+     * Largest payload of a stream data packet this side sends (default and maximum 262,120, libvirt's).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig maxStreamPacket(final int v) {
         mutable();
         maxStreamPacket = v;
         return this;
     }
 
-    /** How long {@code finish()} waits for the peer's OK before aborting the stream (default 30 s). */
+    /**
+     * How long {@code finish()} waits for the peer's OK before aborting the stream (default 30 s).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig streamFinishTimeout(final Duration v) {
         mutable();
         streamFinishTimeout = v;
@@ -209,6 +309,9 @@ public final class BraidConfig {
 
     /**
      * Aborts a stream whose received data nobody has read for this long (zero, the default, disables it).
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig streamReadIdleTimeout(final Duration v) {
         mutable();
@@ -216,59 +319,108 @@ public final class BraidConfig {
         return this;
     }
 
-    /** Timeout applied to calls that do not set their own; zero means none. */
+    /**
+     * Timeout applied to calls that do not set their own; zero means none.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig defaultCallTimeout(final Duration v) {
         mutable();
         defaultCallTimeout = v;
         return this;
     }
 
+    /**
+     * How long a new connection waits for the braid HELLO exchange before it fails (default 10 s).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig helloTimeout(final Duration v) {
         mutable();
         helloTimeout = v;
         return this;
     }
 
+    /**
+     * How long {@link Braid#connect} waits for the TCP connection (default 10 s).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig connectTimeout(final Duration v) {
         mutable();
         connectTimeout = v;
         return this;
     }
 
-    /** Idle time before a keepalive PING is sent; zero disables keepalive (PINGs are still answered). */
+    /**
+     * Idle time before a keepalive PING is sent; zero disables keepalive (PINGs are still answered).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig keepaliveInterval(final Duration v) {
         mutable();
         keepaliveInterval = v;
         return this;
     }
 
-    /** Unanswered PINGs after which the peer is declared dead (libvirt's default: 5). */
+    /**
+     * Unanswered PINGs after which the peer is declared dead (libvirt's default: 5).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig keepaliveCount(final int v) {
         mutable();
         keepaliveCount = v;
         return this;
     }
 
-    /** How long a graceful close waits for in-flight calls. */
+    /**
+     * How long a graceful close waits for in-flight calls.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig closeTimeout(final Duration v) {
         mutable();
         closeTimeout = v;
         return this;
     }
 
-    /** Whether to negotiate braid's extension program (HELLO); off = plain libvirt behaviour. */
+    /**
+     * Whether to negotiate braid's extension program (HELLO); off = plain libvirt behaviour.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig extensions(final boolean v) {
         mutable();
         extensions = v;
         return this;
     }
 
+    /**
+     * I/O threads (event loops) of the nio and epoll backends (default 1, at most 1024).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig ioThreads(final int v) {
         mutable();
         ioThreads = v;
         return this;
     }
 
+    /**
+     * Bytes read from a socket at a time, per connection (default 131,072).
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig readBufferSize(final int v) {
         mutable();
         readBufferSize = v;
@@ -280,6 +432,9 @@ public final class BraidConfig {
      * Default 256 KiB: what sits unsent in the kernel is what a small call waits behind when streams are
      * busy, and java.nio cannot set TCP_NOTSENT_LOWAT. On links with a large bandwidth-delay product a
      * larger value (or 0) gives a single connection more throughput; see docs/design.md.
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig socketSendBufferSize(final int v) {
         mutable();
@@ -287,6 +442,12 @@ public final class BraidConfig {
         return this;
     }
 
+    /**
+     * SO_RCVBUF in bytes; 0 (the default) leaves it to the operating system.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig socketReceiveBufferSize(final int v) {
         mutable();
         socketReceiveBufferSize = v;
@@ -296,6 +457,9 @@ public final class BraidConfig {
     /**
      * Executor for blocking handlers and event listeners. Default: a new virtual thread per task, owned and
      * shut down by {@link Braid}. An executor given here stays owned by the caller.
+     *
+     * @param v the value
+     * @return this configuration
      */
     public BraidConfig handlerExecutor(final ExecutorService v) {
         mutable();
@@ -303,97 +467,124 @@ public final class BraidConfig {
         return this;
     }
 
-    /** Buffer pool to use; default: a new pool owned by {@link Braid}. */
+    /**
+     * Buffer pool to use; default: a new pool owned by {@link Braid}.
+     *
+     * @param v the value
+     * @return this configuration
+     */
     public BraidConfig bufferPool(final BufferPool v) {
         mutable();
         bufferPool = v;
         return this;
     }
 
+    /** {@return the value set by {@link #backend(String)}, or its default} */
     public String backend() {
         return backend;
     }
 
+    /** {@return the value set by {@link #maxMessageSize(int)}, or its default} */
     public int maxMessageSize() {
         return maxMessageSize;
     }
 
+    /** {@return the value set by {@link #maxOutstandingCalls(int)}, or its default} */
     public int maxOutstandingCalls() {
         return maxOutstandingCalls;
     }
 
+    /** {@return the value set by {@link #maxQueuedCalls(int)}, or its default} */
     public int maxQueuedCalls() {
         return maxQueuedCalls;
     }
 
+    /** {@return the value set by {@link #maxConcurrentStreams(int)}, or its default} */
     public int maxConcurrentStreams() {
         return maxConcurrentStreams;
     }
 
+    /** {@return the value set by {@link #initialStreamWindow(int)}, or its default} */
     public int initialStreamWindow() {
         return initialStreamWindow;
     }
 
+    /** {@return the value set by {@link #maxStreamPacket(int)}, or its default} */
     public int maxStreamPacket() {
         return maxStreamPacket;
     }
 
+    /** {@return the value set by {@link #streamFinishTimeout(Duration)}, or its default} */
     public Duration streamFinishTimeout() {
         return streamFinishTimeout;
     }
 
+    /** {@return the value set by {@link #streamReadIdleTimeout(Duration)}, or its default} */
     public Duration streamReadIdleTimeout() {
         return streamReadIdleTimeout;
     }
 
+    /** {@return the value set by {@link #defaultCallTimeout(Duration)}, or its default} */
     public Duration defaultCallTimeout() {
         return defaultCallTimeout;
     }
 
+    /** {@return the value set by {@link #helloTimeout(Duration)}, or its default} */
     public Duration helloTimeout() {
         return helloTimeout;
     }
 
+    /** {@return the value set by {@link #connectTimeout(Duration)}, or its default} */
     public Duration connectTimeout() {
         return connectTimeout;
     }
 
+    /** {@return the value set by {@link #keepaliveInterval(Duration)}, or its default} */
     public Duration keepaliveInterval() {
         return keepaliveInterval;
     }
 
+    /** {@return the value set by {@link #keepaliveCount(int)}, or its default} */
     public int keepaliveCount() {
         return keepaliveCount;
     }
 
+    /** {@return the value set by {@link #closeTimeout(Duration)}, or its default} */
     public Duration closeTimeout() {
         return closeTimeout;
     }
 
+    /** {@return the value set by {@link #extensions(boolean)}, or its default} */
     public boolean extensions() {
         return extensions;
     }
 
+    /** {@return the value set by {@link #ioThreads(int)}, or its default} */
     public int ioThreads() {
         return ioThreads;
     }
 
+    /** {@return the value set by {@link #readBufferSize(int)}, or its default} */
     public int readBufferSize() {
         return readBufferSize;
     }
 
+    /** {@return the value set by {@link #socketSendBufferSize(int)}, or its default} */
     public int socketSendBufferSize() {
         return socketSendBufferSize;
     }
 
+    /** {@return the value set by {@link #socketReceiveBufferSize(int)}, or its default} */
     public int socketReceiveBufferSize() {
         return socketReceiveBufferSize;
     }
 
+    /** {@return the value set by {@link #handlerExecutor(ExecutorService)}, or its default} */
     public ExecutorService handlerExecutor() {
         return handlerExecutor;
     }
 
+    /** {@return the value set by {@link #bufferPool(BufferPool)}, or its default} */
     public BufferPool bufferPool() {
         return bufferPool;
     }

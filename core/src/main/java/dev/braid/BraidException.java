@@ -30,18 +30,33 @@ public class BraidException extends RuntimeException {
         IO
     }
 
+    /** What kind of failure this is. */
     private final Category category;
 
+    /**
+     * An error of the given category.
+     *
+     * @param category what kind of failure
+     * @param message the facts: the limit and its value, the call, the connection
+     */
     public BraidException(final Category category, final String message) {
         super(message);
         this.category = category;
     }
 
+    /**
+     * An error of the given category, caused by another.
+     *
+     * @param category what kind of failure
+     * @param message the facts: the limit and its value, the call, the connection
+     * @param cause the underlying error
+     */
     public BraidException(final Category category, final String message, final Throwable cause) {
         super(message, cause);
         this.category = category;
     }
 
+    /** {@return what kind of failure this is} */
     public Category category() {
         return category;
     }

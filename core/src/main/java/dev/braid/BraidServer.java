@@ -28,11 +28,16 @@ public final class BraidServer implements AutoCloseable {
         this.closed = closed;
     }
 
+    /** {@return the address the server listens on, with the real port when it bound port 0} */
     public InetSocketAddress address() {
         return listener.localAddress();
     }
 
-    /** The connections currently open. */
+    /**
+     * The connections currently open.
+     *
+     * @return a snapshot of them
+     */
     public List<Peer> connections() {
         return List.copyOf(connections);
     }
@@ -66,11 +71,25 @@ public final class BraidServer implements AutoCloseable {
             this.rt = rt;
         }
 
-        /** Serves {@code procedure} with a handler that may block (runs on a virtual thread). */
+        /**
+         * Serves {@code procedure} with a handler that may block (runs on a virtual thread).
+         *
+         * @param procedure the procedure
+         * @param handler answers its calls
+         * @return this builder
+         */
         public Builder handle(final Procedure procedure, final CallHandler handler) {
             return handle(procedure, handler, HandlerMode.BLOCKING);
         }
 
+        /**
+         * Serves {@code procedure} with a handler run as {@code mode} says.
+         *
+         * @param procedure the procedure
+         * @param handler answers its calls
+         * @param mode where the handler runs (see {@link HandlerMode})
+         * @return this builder
+         */
         public Builder handle(final Procedure procedure, final CallHandler handler, final HandlerMode mode) {
             registry.add(procedure, handler, mode);
             return this;
@@ -79,36 +98,79 @@ public final class BraidServer implements AutoCloseable {
         /**
          * Serves a stream procedure: each call on it opens a stream, handed to {@code handler} with the call
          * (a virtual thread per stream by default).
+         *
+         * @param procedure the stream procedure
+         * @param handler serves each stream
+         * @return this builder
          */
         public Builder stream(final Procedure procedure, final StreamHandler handler) {
             return stream(procedure, handler, HandlerMode.BLOCKING);
         }
 
+        /**
+         * Serves a stream procedure with a handler run as {@code mode} says.
+         *
+         * @param procedure the stream procedure
+         * @param handler serves each stream
+         * @param mode where the handler runs (see {@link HandlerMode})
+         * @return this builder
+         */
         public Builder stream(final Procedure procedure, final StreamHandler handler, final HandlerMode mode) {
             registry.addStream(procedure, handler, mode);
             return this;
         }
 
-        /** Delivers events on {@code procedure} from any client to {@code listener}. */
+        /**
+         * Delivers events on {@code procedure} from any client to {@code listener}.
+         *
+         * @param procedure the event procedure
+         * @param listener receives the events, on a virtual thread, in order per connection
+         * @return this builder
+         */
         public Builder onEvent(final Procedure procedure, final EventListener listener) {
             return onEvent(procedure, listener, HandlerMode.BLOCKING);
         }
 
+        /**
+         * Delivers events on {@code procedure} to {@code listener}, run as {@code mode} says.
+         *
+         * @param procedure the event procedure
+         * @param listener receives the events, in order per connection
+         * @param mode where the listener runs (see {@link HandlerMode})
+         * @return this builder
+         */
         public Builder onEvent(final Procedure procedure, final EventListener listener, final HandlerMode mode) {
             registry.addListener(procedure, listener, mode);
             return this;
         }
 
-        /** Called on the I/O thread when a client connects; must not block. */
+        /**
+         * Called on the I/O thread when a client connects; must not block.
+         *
+         * @param callback receives the new connection
+         * @return this builder
+         */
         public Builder onConnection(final Consumer<Peer> callback) {
             onConnection = callback;
             return this;
         }
 
+        /**
+         * Starts serving on the loopback address.
+         *
+         * @param port the port; 0 for any free one
+         * @return the running server
+         */
         public BraidServer bind(final int port) {
             return bind(new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), port));
         }
 
+        /**
+         * Starts serving on {@code address}. A builder binds once.
+         *
+         * @param address where to listen; port 0 for any free one
+         * @return the running server
+         */
         public BraidServer bind(final InetSocketAddress address) {
             if (bound) {
                 throw new IllegalStateException("this builder already bound a server");

@@ -33,9 +33,14 @@ public interface BraidStream extends AutoCloseable {
     /** {@link #read} / {@link #tryRead} result at the end of the stream. */
     int EOF = -1;
 
+    /** {@return the procedure whose call opened the stream} */
     Procedure procedure();
 
-    /** Serial of the call that opened the stream: the stream's name on the wire. */
+    /**
+     * Serial of the call that opened the stream: the stream's name on the wire.
+     *
+     * @return the serial
+     */
     int serial();
 
     // ------------------------------------------------------------------ writing
@@ -44,26 +49,44 @@ public interface BraidStream extends AutoCloseable {
      * Sends {@code src}'s remaining bytes, blocking while the stream's send ring is full (the peer reads
      * slowly or its window is exhausted). Bytes are copied once, into pooled packets.
      *
+     * @param src the bytes to send; its position advances past them
      * @throws BraidException if the stream was aborted (by either side; the message says why) or its
      *                        connection closed
      */
     void write(ByteBuffer src);
 
+    /**
+     * Sends {@code len} bytes of {@code b} from {@code off}, like {@link #write(ByteBuffer)}.
+     *
+     * @param b the bytes
+     * @param off where they start
+     * @param len how many
+     */
     void write(byte[] b, int off, int len);
 
     /**
      * Sends as many of {@code src}'s remaining bytes as fit without blocking; returns how many (0 =
      * {@link #WOULD_BLOCK}: wait for {@link StreamListener#onWritable}).
+     *
+     * @param src the bytes to send; its position advances past those taken
+     * @return how many bytes were taken
      */
     int tryWrite(ByteBuffer src);
 
     /**
      * Zero copy: claims a packet of {@code length} payload bytes ({@code 1 ..} the packet maximum), lets
      * {@code writer} fill it in place, and queues it. Blocks like {@link #write}.
+     *
+     * @param length the packet payload length
+     * @param writer writes exactly {@code length} bytes into the packet
      */
     void write(int length, PayloadWriter writer);
 
-    /** Sparse streams: tells the peer that the next {@code length} bytes are zeros, without sending them. */
+    /**
+     * Sparse streams: tells the peer that the next {@code length} bytes are zeros, without sending them.
+     *
+     * @param length how many zero bytes the hole stands for
+     */
     void sendHole(long length);
 
     /**
@@ -81,6 +104,8 @@ public interface BraidStream extends AutoCloseable {
      * Aborts at once: sends STREAM+ERROR (a server's carries a remote_error with {@code reason}), drops
      * queued data both ways and returns its buffers. The peer's next read or write fails with the reason.
      * Idempotent; never blocks.
+     *
+     * @param reason why, for the peer and for this side's later calls
      */
     void abort(String reason);
 
@@ -90,19 +115,34 @@ public interface BraidStream extends AutoCloseable {
      * Reads into {@code dst}, blocking until at least one byte (or a hole's zeros) is available. Returns the
      * number of bytes read or {@link #EOF}. Holes are delivered as zeros.
      *
+     * @param dst where the bytes go
+     * @return the bytes read, or {@link #EOF}
      * @throws BraidException if the stream was aborted or its connection closed
      */
     int read(ByteBuffer dst);
 
-    /** Like {@link #read} but waits at most {@code timeout}; returns {@link #WOULD_BLOCK} when it passes. */
+    /**
+     * Like {@link #read} but waits at most {@code timeout}; returns {@link #WOULD_BLOCK} when it passes.
+     *
+     * @param dst where the bytes go
+     * @param timeout the longest wait
+     * @return the bytes read, {@link #EOF}, or {@link #WOULD_BLOCK} after the timeout
+     */
     int read(ByteBuffer dst, Duration timeout);
 
-    /** Reads what is available without blocking: bytes, {@link #WOULD_BLOCK} or {@link #EOF}. */
+    /**
+     * Reads what is available without blocking: bytes, {@link #WOULD_BLOCK} or {@link #EOF}.
+     *
+     * @param dst where the bytes go
+     * @return the bytes read, {@link #WOULD_BLOCK} or {@link #EOF}
+     */
     int tryRead(ByteBuffer dst);
 
     /**
      * Zero copy: the next packet as a view of its pooled buffer (the caller must close it), blocking until
      * one arrives; null at the end of the stream. Holes come as packets with {@link StreamPacket#isHole()}.
+     *
+     * @return the packet, owned by the caller, or null at the end
      */
     StreamPacket readPacket();
 
@@ -114,6 +154,10 @@ public interface BraidStream extends AutoCloseable {
         /**
          * Puts the next bytes into {@code dst} (at most its remaining) and returns how many, or -1 when
          * there are no more. An exception aborts the stream with its message.
+         *
+         * @param dst where to put the bytes
+         * @return how many bytes were put, or -1 at the end
+         * @throws Exception anything: the stream is aborted with its message
          */
         int fill(ByteBuffer dst) throws Exception;
     }
@@ -121,7 +165,12 @@ public interface BraidStream extends AutoCloseable {
     /** Consumes received bytes for {@link #receiveAll}. */
     @FunctionalInterface
     interface Sink {
-        /** Takes {@code data} (valid during the call only). An exception aborts the stream with its message. */
+        /**
+         * Takes {@code data} (valid during the call only). An exception aborts the stream with its message.
+         *
+         * @param data the bytes received
+         * @throws Exception anything: the stream is aborted with its message
+         */
         void accept(ByteBuffer data) throws Exception;
     }
 
@@ -129,6 +178,7 @@ public interface BraidStream extends AutoCloseable {
      * Sends everything {@code source} produces, then {@link #finish()}es. If the source fails, the stream is
      * aborted with its message and the failure is rethrown (wrapped in a {@link BraidException}).
      *
+     * @param source produces the bytes to send
      * @return the bytes sent
      */
     long sendAll(Source source);
@@ -137,6 +187,7 @@ public interface BraidStream extends AutoCloseable {
      * Hands every received byte to {@code sink} (holes as zeros) until the end of the stream, then
      * {@link #finish()}es. If the sink fails, the stream is aborted with its message and the failure rethrown.
      *
+     * @param sink takes the bytes received
      * @return the bytes received
      */
     long receiveAll(Sink sink);
@@ -147,23 +198,53 @@ public interface BraidStream extends AutoCloseable {
      * Readiness callbacks, libvirt's {@code virStreamEventAddCallback}: called on the connection's I/O
      * thread, so they must not block; use {@link #tryRead} / {@link #tryWrite} inside them. Replaces any
      * earlier listener; null removes it.
+     *
+     * @param listener the callbacks, or null
      */
     void setListener(StreamListener listener);
 
-    /** Reads the stream; holes come out as zeros. Closing it aborts the stream unless EOF was reached. */
+    /**
+     * Reads the stream; holes come out as zeros. Closing it aborts the stream unless EOF was reached.
+     *
+     * @return an input stream over this stream
+     */
     InputStream inputStream();
 
-    /** Writes the stream; {@code close()} finishes it (the full handshake). */
+    /**
+     * Writes the stream; {@code close()} finishes it (the full handshake).
+     *
+     * @return an output stream over this stream
+     */
     OutputStream outputStream();
 
+    /**
+     * Reads the stream as a channel ({@link #read} underneath: holes come out as zeros). Closing the channel
+     * closes only the channel: finish or abort the stream itself.
+     *
+     * @return a channel over this stream
+     */
     ReadableByteChannel readableChannel();
 
+    /**
+     * Writes the stream as a channel ({@link #write(ByteBuffer)} underneath). Closing the channel closes only
+     * the channel: finish or abort the stream itself.
+     *
+     * @return a channel over this stream
+     */
     WritableByteChannel writableChannel();
 
-    /** Payload bytes this side has queued for sending (holes count their length). */
+    /**
+     * Payload bytes this side has queued for sending (holes count their length).
+     *
+     * @return the count
+     */
     long bytesWritten();
 
-    /** Payload bytes this side has read (holes count their length). */
+    /**
+     * Payload bytes this side has read (holes count their length).
+     *
+     * @return the count
+     */
     long bytesRead();
 
     /**

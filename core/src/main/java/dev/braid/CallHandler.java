@@ -9,5 +9,11 @@ package dev.braid;
  */
 @FunctionalInterface
 public interface CallHandler {
+    /**
+     * Handles one call.
+     *
+     * @param call the call: its arguments, its peer, and the means to answer it
+     * @throws Exception anything: it becomes an ERROR reply (see above)
+     */
     void handle(IncomingCall call) throws Exception;
 }

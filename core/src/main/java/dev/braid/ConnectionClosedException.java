@@ -28,19 +28,29 @@ public final class ConnectionClosedException extends BraidException {
             this.text = text;
         }
 
+        /** {@return how the reason reads in a message, for example "peer closed the connection"} */
         public String text() {
             return text;
         }
     }
 
+    /** Why the connection ended. */
     private final Reason reason;
 
+    /**
+     * A connection that ended.
+     *
+     * @param reason why
+     * @param detail more facts for the message, or null
+     * @param cause the underlying error, or null
+     */
     public ConnectionClosedException(final Reason reason, final String detail, final Throwable cause) {
         super(Category.CONNECTION_CLOSED, reason.text() + (detail == null || detail.isEmpty() ? "" : ": " + detail),
                 cause);
         this.reason = reason;
     }
 
+    /** {@return why the connection ended} */
     public Reason reason() {
         return reason;
     }

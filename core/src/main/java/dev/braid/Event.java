@@ -7,11 +7,20 @@ import java.nio.ByteBuffer;
  * {@link #payload()} is a view of a pooled frame that is released when the listener returns.
  */
 public interface Event {
+    /** {@return the procedure the event was sent as} */
     Procedure procedure();
 
-    /** Read-only view of the payload, position 0, valid during the callback only. */
+    /**
+     * Read-only view of the payload, position 0, valid during the callback only.
+     *
+     * @return the payload view
+     */
     ByteBuffer payload();
 
-    /** The connection the event came from. */
+    /**
+     * The connection the event came from.
+     *
+     * @return the peer that sent it
+     */
     Peer peer();
 }

@@ -7,5 +7,11 @@ package dev.braid;
  */
 @FunctionalInterface
 public interface EventListener {
+    /**
+     * Receives one event.
+     *
+     * @param event the event, valid during this call only
+     * @throws Exception anything: reported to the connection's error handler, later events still come
+     */
     void onEvent(Event event) throws Exception;
 }

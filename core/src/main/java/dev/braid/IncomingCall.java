@@ -21,29 +21,54 @@ import java.nio.ByteBuffer;
  * objects for that procedure on that connection.
  */
 public interface IncomingCall {
+    /** {@return the procedure called} */
     Procedure procedure();
 
+    /** {@return the call's serial, as the client numbered it (unsigned on the wire)} */
     int serial();
 
     /**
      * Read-only view of the call's payload, position 0. See the lifetime rule above. Each call returns the
      * same view object rewound, so reading it twice means calling {@code args()} again.
+     *
+     * @return the arguments view
      */
     ByteBuffer args();
 
-    /** The connection the call came from (for sending events back to that client). */
+    /**
+     * The connection the call came from (for sending events back to that client).
+     *
+     * @return the client connection
+     */
     Peer peer();
 
-    /** Answers with a copy of {@code payload}. */
+    /**
+     * Answers with a copy of {@code payload}.
+     *
+     * @param payload the reply payload, copied before this returns
+     */
     void reply(byte[] payload);
 
-    /** Answers with a copy of {@code payload}'s remaining bytes. */
+    /**
+     * Answers with a copy of {@code payload}'s remaining bytes.
+     *
+     * @param payload the reply payload; its remaining bytes are copied, its position is left alone
+     */
     void reply(ByteBuffer payload);
 
-    /** Answers with {@code length} bytes written by {@code writer} straight into the reply frame. */
+    /**
+     * Answers with {@code length} bytes written by {@code writer} straight into the reply frame.
+     *
+     * @param length the exact payload length
+     * @param writer writes exactly {@code length} bytes into the buffer it is given
+     */
     void reply(int length, PayloadWriter writer);
 
-    /** Answers with an ERROR reply carrying {@code error}. */
+    /**
+     * Answers with an ERROR reply carrying {@code error}.
+     *
+     * @param error the remote_error to send
+     */
     void fail(RemoteError error);
 
     /**

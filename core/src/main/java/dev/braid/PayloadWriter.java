@@ -9,5 +9,10 @@ import java.nio.ByteBuffer;
  */
 @FunctionalInterface
 public interface PayloadWriter {
+    /**
+     * Fills the payload.
+     *
+     * @param dst the frame, positioned at the payload, with exactly the declared length remaining
+     */
     void write(ByteBuffer dst);
 }

@@ -13,6 +13,8 @@ public interface Peer extends AutoCloseable {
     /**
      * Sends an event (a libvirt MESSAGE with serial 0) to the other side. Never blocks.
      *
+     * @param procedure the event procedure
+     * @param payload the payload; its remaining bytes are copied, the position is left alone
      * @throws LimitExceededException    if the payload is larger than the negotiated maximum message, or if
      *                                   {@link BraidConfig#maxQueuedEventBytes()} bytes already wait to be
      *                                   sent (the peer is not reading)
@@ -20,21 +22,39 @@ public interface Peer extends AutoCloseable {
      */
     void sendEvent(Procedure procedure, ByteBuffer payload);
 
-    /** Sends an event whose {@code length} payload bytes {@code writer} writes straight into the frame. */
+    /**
+     * Sends an event whose {@code length} payload bytes {@code writer} writes straight into the frame.
+     *
+     * @param procedure the event procedure
+     * @param length the exact payload length
+     * @param writer writes exactly {@code length} bytes into the frame
+     */
     void sendEvent(Procedure procedure, int length, PayloadWriter writer);
 
+    /** {@return the other side's socket address} */
     SocketAddress remoteAddress();
 
+    /** {@return this side's socket address} */
     SocketAddress localAddress();
 
+    /** {@return whether the connection is open (false once it closes, for whatever reason)} */
     boolean isOpen();
 
-    /** Completes when the connection is closed, with the reason (a {@link ConnectionClosedException}). */
+    /**
+     * Completes when the connection is closed, with the reason (a {@link ConnectionClosedException}).
+     *
+     * @return the future
+     */
     CompletableFuture<ConnectionClosedException> closeFuture();
 
+    /** {@return the connection's counters so far} */
     ConnectionStats stats();
 
-    /** Name of the backend that carries this connection. */
+    /**
+     * Name of the backend that carries this connection.
+     *
+     * @return the name
+     */
     String backendName();
 
     /**

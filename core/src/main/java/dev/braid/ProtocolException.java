@@ -4,6 +4,11 @@ package dev.braid;
 public final class ProtocolException extends BraidException {
     private static final long serialVersionUID = 1L;
 
+    /**
+     * A protocol violation by the peer.
+     *
+     * @param message what the peer sent and which rule it broke
+     */
     public ProtocolException(final String message) {
         super(Category.PROTOCOL, message);
     }

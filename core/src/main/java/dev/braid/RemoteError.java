@@ -7,6 +7,18 @@ import java.util.Objects;
  * libvirt's {@code remote_error}, the payload of an ERROR reply (and of a server's stream abort).
  * Optional strings are {@code null} when absent. {@code dom} and {@code net} are rarely sent; they are kept
  * so that an error from a libvirt daemon survives a round trip.
+ *
+ * @param code    libvirt's error code ({@code VIR_ERR_*})
+ * @param domain  where the error comes from ({@code VIR_FROM_*})
+ * @param message the text, or null
+ * @param level   {@code VIR_ERR_WARNING} (1) or {@code VIR_ERR_ERROR} (2)
+ * @param dom     the domain (virtual machine) it concerns, or null
+ * @param str1    extra text, or null
+ * @param str2    extra text, or null
+ * @param str3    extra text, or null
+ * @param int1    extra number
+ * @param int2    extra number
+ * @param net     the network it concerns, or null
  */
 public record RemoteError(int code, int domain, String message, int level, Dom dom, String str1, String str2,
                           String str3, int int1, int int2, Net net) {
@@ -22,8 +34,21 @@ public record RemoteError(int code, int domain, String message, int level, Dom d
     /** libvirt's {@code VIR_ERR_ERROR} level. */
     public static final int VIR_ERR_ERROR = 2;
 
-    /** {@code remote_nonnull_domain}. */
+    /**
+     * {@code remote_nonnull_domain}.
+     *
+     * @param name the domain's name
+     * @param uuid its UUID, 16 bytes
+     * @param id   its id
+     */
     public record Dom(String name, byte[] uuid, int id) {
+        /**
+         * Checks the name and the UUID's length.
+         *
+         * @param name the domain's name
+         * @param uuid its UUID, 16 bytes
+         * @param id its id
+         */
         public Dom {
             Objects.requireNonNull(name, "name");
             if (uuid.length != 16) {
@@ -47,8 +72,19 @@ public record RemoteError(int code, int domain, String message, int level, Dom d
         }
     }
 
-    /** {@code remote_nonnull_network}. */
+    /**
+     * {@code remote_nonnull_network}.
+     *
+     * @param name the network's name
+     * @param uuid its UUID, 16 bytes
+     */
     public record Net(String name, byte[] uuid) {
+        /**
+         * Checks the name and the UUID's length.
+         *
+         * @param name the network's name
+         * @param uuid its UUID, 16 bytes
+         */
         public Net {
             Objects.requireNonNull(name, "name");
             if (uuid.length != 16) {
@@ -72,7 +108,14 @@ public record RemoteError(int code, int domain, String message, int level, Dom d
         }
     }
 
-    /** An error with a code, domain and message, level ERROR, nothing else. */
+    /**
+     * An error with a code, domain and message, level ERROR, nothing else.
+     *
+     * @param code libvirt's error code
+     * @param domain where it comes from
+     * @param message the text
+     * @return the error
+     */
     public static RemoteError of(final int code, final int domain, final String message) {
         return new RemoteError(code, domain, message, VIR_ERR_ERROR, null, null, null, null, 0, 0, null);
     }

@@ -11,14 +11,24 @@ import java.nio.ByteBuffer;
  * for keeping. Closing twice is harmless.
  */
 public interface Reply extends AutoCloseable {
+    /** {@return the procedure that was called} */
     Procedure procedure();
 
+    /** {@return the call's serial} */
     int serial();
 
-    /** Read-only view of the payload, position 0, valid until {@link #close()}. */
+    /**
+     * Read-only view of the payload, position 0, valid until {@link #close()}.
+     *
+     * @return the payload view
+     */
     ByteBuffer payload();
 
-    /** A copy of the payload. */
+    /**
+     * A copy of the payload.
+     *
+     * @return a new array holding the payload
+     */
     byte[] toByteArray();
 
     @Override

@@ -16,12 +16,22 @@ import java.nio.ByteBuffer;
  * {@code onReply} returns: copy what you keep.
  */
 public interface ReplyHandler {
-    /** The call succeeded. {@code payload} (position 0) is valid during this call only. */
+    /**
+     * The call succeeded. {@code payload} (position 0) is valid during this call only.
+     *
+     * @param procedure the procedure called
+     * @param serial the call's serial
+     * @param payload the reply payload view
+     */
     void onReply(Procedure procedure, int serial, ByteBuffer payload);
 
     /**
      * The call failed: {@link RemoteException} for the server's error, {@link CallTimeoutException},
      * {@link ConnectionClosedException}, or a {@link BraidException} of category CANCELLED.
+     *
+     * @param procedure the procedure called
+     * @param serial the call's serial
+     * @param error why it failed
      */
     void onFailure(Procedure procedure, int serial, BraidException error);
 }

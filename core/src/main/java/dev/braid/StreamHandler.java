@@ -11,5 +11,12 @@ package dev.braid;
  */
 @FunctionalInterface
 public interface StreamHandler {
+    /**
+     * Serves one stream.
+     *
+     * @param call the opening call: answer it to accept the stream
+     * @param stream the stream
+     * @throws Exception anything: an ERROR reply before the answer, an abort after it (see above)
+     */
     void handle(IncomingCall call, BraidStream stream) throws Exception;
 }

@@ -5,6 +5,10 @@ import dev.braid.spi.Backend;
 import dev.braid.spi.BackendInstance;
 import dev.braid.spi.BackendSettings;
 
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
 /**
  * The Netty native epoll backend (Linux x86-64). Preferred by {@code auto} (priority 20, above nio's 10)
  * because it can bound the bytes waiting unsent in the kernel with {@code TCP_NOTSENT_LOWAT}, which java.nio
@@ -18,6 +22,10 @@ import dev.braid.spi.BackendSettings;
  * <p>Thread-safe; holds no state of its own.
  */
 public final class EpollBackend implements Backend {
+    /** Called by {@link java.util.ServiceLoader}; braid chooses a backend by name (see {@link Backend}). */
+    public EpollBackend() {
+    }
+
     @Override
     public String name() {
         return "epoll";
@@ -53,11 +61,38 @@ public final class EpollBackend implements Backend {
 
         private static Throwable cause() {
             try {
+                final Throwable wrongLine = nettyLine();
+                if (wrongLine != null) {
+                    return wrongLine;
+                }
                 return io.netty.channel.epoll.Epoll.isAvailable() ? null
                         : io.netty.channel.epoll.Epoll.unavailabilityCause();
             } catch (LinkageError e) {
                 return e; // Netty's classes are not on the class path
             }
+        }
+
+        /**
+         * This backend is built on Netty 4.2's {@code IoHandler} event loops. A build that resolves Netty 4.1
+         * instead (a BOM that pins it, as Spring Boot 3's does) would fail later with a bare
+         * {@code NoClassDefFoundError}; say so here, with the way out (docs/dependency.md).
+         */
+        private static Throwable nettyLine() {
+            final List<String> old = new ArrayList<>();
+            final ClassLoader loader = EpollBackend.class.getClassLoader();
+            for (io.netty.util.Version v : io.netty.util.Version.identify(loader).values()) {
+                if (v.artifactVersion().startsWith("4.1.") || v.artifactVersion().startsWith("4.0.")) {
+                    old.add(v.artifactId() + " " + v.artifactVersion());
+                }
+            }
+            if (old.isEmpty()) {
+                return null;
+            }
+            Collections.sort(old);
+            return new BraidException(BraidException.Category.BACKEND_UNAVAILABLE, "braid's epoll backend needs "
+                    + "Netty 4.2, and this class path has " + String.join(", ", old) + ": import dev.braid:braid-bom "
+                    + "(or io.netty:netty-bom 4.2) before any BOM that pins Netty 4.1, such as Spring Boot 3's "
+                    + "(docs/dependency.md)");
         }
     }
 }

@@ -6,6 +6,7 @@ import dev.braid.spi.BackendInstance;
 import dev.braid.spi.BackendSettings;
 import dev.braid.spi.ConnectionHandler;
 import dev.braid.spi.IoThreads;
+import dev.braid.spi.SystemProperties;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.ChannelFuture;
@@ -63,14 +64,16 @@ final class EpollBackendInstance implements BackendInstance {
      * packet: the writer keeps the socket busy between wake-ups, and a small call finds at most ~128 KiB
      * unsent ahead of it in the kernel (about 10 ms at 100 Mbit/s), whatever {@code SO_SNDBUF} is.
      */
-    static final long NOT_SENT_LOW_AT = Long.getLong("braid.epoll.notSentLowat", 128 * 1024);
+    static final long NOT_SENT_LOW_AT = SystemProperties.longValue("braid.epoll.notSentLowat", 128 * 1024, 0,
+            Integer.MAX_VALUE);
 
     /**
      * SO_BUSY_POLL in microseconds ({@code -Dbraid.epoll.busyPollMicros}, default 0 = off). Measured on
      * loopback (docs/benchmarks.md): it did not lower call latency on a 2-core machine, where spinning
      * takes the core the peer needs, so it stays off by default.
      */
-    static final int BUSY_POLL_MICROS = Integer.getInteger("braid.epoll.busyPollMicros", 0);
+    static final int BUSY_POLL_MICROS = SystemProperties.intValue("braid.epoll.busyPollMicros", 0, 0,
+            Integer.MAX_VALUE);
 
     private static final int BACKLOG = 1024;
     private static final long SHUTDOWN_WAIT_SECONDS = 30;

@@ -10,6 +10,10 @@ import dev.braid.spi.BackendSettings;
  * braid does; {@code auto} still prefers nio (priority 10 against 5): loom is chosen by name.
  */
 public final class LoomBackend implements Backend {
+    /** Called by {@link java.util.ServiceLoader}; braid chooses a backend by name (see {@link Backend}). */
+    public LoomBackend() {
+    }
+
     private static final Throwable UNAVAILABILITY = Runtime.version().feature() >= 21 ? null
             : new UnsupportedOperationException("the loom backend needs virtual threads (JDK 21 or newer); this JVM is "
             + Runtime.version());

@@ -9,6 +9,10 @@ import dev.braid.spi.BackendSettings;
  * JDK does, so it is always available.
  */
 public final class NioBackend implements Backend {
+    /** Called by {@link java.util.ServiceLoader}; braid chooses a backend by name (see {@link Backend}). */
+    public NioBackend() {
+    }
+
     @Override
     public String name() {
         return "nio";

@@ -5,6 +5,7 @@ import dev.braid.internal.backend.CloseReason;
 import dev.braid.internal.backend.OutboundWriter;
 import dev.braid.internal.backend.ReadSuspension;
 import dev.braid.spi.ConnectionHandler;
+import dev.braid.spi.SystemProperties;
 import dev.braid.spi.Transport;
 
 import java.io.IOException;
@@ -40,7 +41,7 @@ import java.nio.channels.SocketChannel;
  */
 final class NioConnection implements Transport, ReadSuspension.Reads {
     /** Whether threads other than the loop may write (on by default; -Dbraid.nio.writeThrough=false). */
-    static final boolean WRITE_THROUGH = Boolean.parseBoolean(System.getProperty("braid.nio.writeThrough", "true"));
+    static final boolean WRITE_THROUGH = SystemProperties.booleanValue("braid.nio.writeThrough", true);
     private static final int MAX_READS_PER_EVENT = 16;
 
     final NioEventLoop loop;

@@ -5,6 +5,9 @@ import dev.braid.BraidException;
 import dev.braid.BraidStream;
 import dev.braid.Connection;
 import dev.braid.StreamOptions;
+import org.jline.terminal.Attributes;
+import org.jline.terminal.Terminal;
+import org.jline.terminal.TerminalBuilder;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -17,7 +20,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
+import java.util.EnumSet;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 
@@ -28,8 +31,8 @@ import java.util.concurrent.CompletableFuture;
  */
 @Command(name = "console", mixinStandardHelpOptions = true,
         description = {"Attach to the console of a 'braid serve --console CMD' server, like virsh console: your "
-                + "keystrokes go to CMD's stdin, its output comes back. On a terminal, raw mode is set (and "
-                + "restored on exit) and Ctrl-] (the escape key, as in telnet) detaches.",
+                + "keystrokes go to CMD's stdin, its output comes back. On a terminal, raw mode is set through "
+                + "JLine (and restored on exit) and Ctrl-] (the escape key, as in telnet) detaches.",
                 "When stdin is not a terminal it is sent as is; its end closes CMD's stdin, and the command ends "
                 + "when CMD does."},
         footer = {"", "Examples:", "  braid console 127.0.0.1:7000",
@@ -64,24 +67,25 @@ final class ConsoleCommand implements Callable<Integer> {
                 throw Endpoints.failure("cannot open the console: " + Endpoints.describe(e), e);
             }
             final CompletableFuture<String> ended = new CompletableFuture<>();
-            final String saved = terminal ? Stty.raw() : null;
-            final Thread restore = new Thread(() -> Stty.restore(saved), "braid-stty-restore");
-            if (saved != null) {
+            final RawTerminal raw = terminal ? RawTerminal.enter() : null;
+            final Thread restore = new Thread(() -> raw.restore(), "braid-terminal-restore");
+            if (raw != null) {
                 Runtime.getRuntime().addShutdownHook(restore);
             }
             try {
                 System.err.print("braid console: connected to " + endpoint + "; escape character is '^]' (Ctrl-])"
                         + (terminal ? "\r\n" : "\n"));
                 System.err.flush();
-                Thread.ofPlatform().daemon().name("braid-console-in").start(() -> pumpInput(c, s, ended));
+                final InputStream in = raw != null ? raw.input() : System.in;
+                Thread.ofPlatform().daemon().name("braid-console-in").start(() -> pumpInput(c, s, in, ended));
                 pumpOutput(s, stdout, ended);
                 final String why = ended.join();
                 System.err.print((terminal ? "\r\n" : "") + "braid console: " + why + (terminal ? "\r\n" : "\n"));
                 System.err.flush();
                 return why.startsWith("error") ? failed(why) : 0;
             } finally {
-                if (saved != null) {
-                    Stty.restore(saved);
+                if (raw != null) {
+                    raw.restore();
                     Runtime.getRuntime().removeShutdownHook(restore);
                 }
             }
@@ -113,8 +117,8 @@ final class ConsoleCommand implements Callable<Integer> {
     }
 
     /** The stream's writer: stdin to the stream, until the escape key (detach) or the end of stdin. */
-    private static void pumpInput(final Connection c, final BraidStream s, final CompletableFuture<String> ended) {
-        final InputStream in = System.in;
+    private static void pumpInput(final Connection c, final BraidStream s, final InputStream in,
+                                  final CompletableFuture<String> ended) {
         final byte[] b = new byte[4096];
         try {
             int n;
@@ -147,37 +151,62 @@ final class ConsoleCommand implements Callable<Integer> {
         }
     }
 
-    /** Raw mode through stty on the controlling terminal. */
-    static final class Stty {
-        private Stty() {
+    /**
+     * Raw mode on the controlling terminal through JLine's JNI terminal (no {@code stty} process), like
+     * {@code cfmakeraw(3)}: no echo, no line editing, no signals from Ctrl-C or Ctrl-Z (they go to the console
+     * command), no CR/NL translation either way; reads return as soon as one byte is there. {@link #restore()}
+     * puts back the settings found at {@link #enter()}; it runs once, from the console's thread or the
+     * shutdown hook, whichever comes first.
+     */
+    static final class RawTerminal {
+        private final Terminal terminal;
+        private final Attributes saved;
+        private final java.util.concurrent.atomic.AtomicBoolean restored = new java.util.concurrent.atomic.AtomicBoolean();
+
+        private RawTerminal(final Terminal terminal, final Attributes saved) {
+            this.terminal = terminal;
+            this.saved = saved;
         }
 
-        /** Sets raw mode without echo; returns the previous settings (stty -g), or null if stty failed. */
-        static String raw() {
-            final String saved = run("stty -g < /dev/tty");
-            if (saved == null || run("stty raw -echo < /dev/tty") == null) {
-                return null;
-            }
-            return saved.trim();
-        }
-
-        static void restore(final String saved) {
-            if (saved != null) {
-                run("stty " + saved + " < /dev/tty");
-            }
-        }
-
-        private static String run(final String shell) {
+        /** Raw mode on; null when this is no terminal JLine can drive (then the console runs cooked). */
+        static RawTerminal enter() {
+            final Terminal t;
             try {
-                final Process p = new ProcessBuilder("/bin/sh", "-c", shell)
-                        .redirectError(ProcessBuilder.Redirect.INHERIT).start();
-                final String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                return p.waitFor() == 0 ? out : null;
-            } catch (IOException e) {
+                t = TerminalBuilder.builder().system(true).provider("jni").dumb(false).nativeSignals(false)
+                        .signalHandler(Terminal.SignalHandler.SIG_DFL).build();
+            } catch (IOException | RuntimeException | LinkageError e) {
                 return null;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return null;
+            }
+            final Attributes saved = t.getAttributes();
+            final Attributes raw = new Attributes(saved);
+            raw.setInputFlags(EnumSet.of(Attributes.InputFlag.IGNBRK, Attributes.InputFlag.BRKINT,
+                    Attributes.InputFlag.PARMRK, Attributes.InputFlag.ISTRIP, Attributes.InputFlag.INLCR,
+                    Attributes.InputFlag.IGNCR, Attributes.InputFlag.ICRNL, Attributes.InputFlag.IXON), false);
+            raw.setOutputFlag(Attributes.OutputFlag.OPOST, false);
+            raw.setLocalFlags(EnumSet.of(Attributes.LocalFlag.ECHO, Attributes.LocalFlag.ECHONL,
+                    Attributes.LocalFlag.ICANON, Attributes.LocalFlag.ISIG, Attributes.LocalFlag.IEXTEN), false);
+            raw.setControlFlags(EnumSet.of(Attributes.ControlFlag.CS5, Attributes.ControlFlag.CS6,
+                    Attributes.ControlFlag.CS7, Attributes.ControlFlag.PARENB), false);
+            raw.setControlFlag(Attributes.ControlFlag.CS8, true);
+            raw.setControlChar(Attributes.ControlChar.VMIN, 1);
+            raw.setControlChar(Attributes.ControlChar.VTIME, 0);
+            t.setAttributes(raw);
+            return new RawTerminal(t, saved);
+        }
+
+        /** The terminal's keystrokes, byte for byte. */
+        InputStream input() {
+            return terminal.input();
+        }
+
+        void restore() {
+            if (restored.compareAndSet(false, true)) {
+                try {
+                    terminal.setAttributes(saved);
+                    terminal.close();
+                } catch (IOException | RuntimeException e) {
+                    // the terminal is gone: nothing left to restore
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 package dev.braid.cli;
 
 import dev.braid.spi.Backend;
+import dev.braid.tooling.LatencyChart;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -303,28 +304,28 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     private void writeChart(final List<DemoRun.Result> results, final DemoRun.Result raw) throws IOException {
-        final List<DemoChart.Series> series = new ArrayList<>();
+        final List<LatencyChart.Series> series = new ArrayList<>();
         final List<DemoRun.Result> all = new ArrayList<>(results);
         if (raw != null) {
             all.add(raw);
         }
         for (DemoRun.Result r : all) {
-            series.add(new DemoChart.Series(r.backend(), false, micros(r.alone().latency())));
-            series.add(new DemoChart.Series(r.backend(), true, micros(r.beside().latency())));
+            series.add(new LatencyChart.Series(r.backend(), false, micros(r.alone().latency())));
+            series.add(new LatencyChart.Series(r.backend(), true, micros(r.beside().latency())));
         }
         final String beside = "beside " + streams + (streams == 1 ? " stream" : " streams");
-        new DemoChart("braid demo: call latency, calls alone vs " + beside,
+        new LatencyChart("braid demo: call latency, calls alone vs " + beside,
                 String.format(Locale.ROOT, "%d-byte echo, %d in flight, one loopback connection (raw: one per "
                                 + "stream), %s per phase; %d streams: %d up, %d down; %d CPUs", payload, concurrency,
                         DurationConverter.format(duration), streams, (streams + 1) / 2, streams / 2,
                         Runtime.getRuntime().availableProcessors()),
-                beside, series).writePng(chart);
+                new LatencyChart.Legend("backend", "calls alone", beside), series).writePng(chart);
     }
 
     private static double[] micros(final Histogram h) {
-        final double[] v = new double[DemoChart.PERCENTILES.length + 1];
-        for (int i = 0; i < DemoChart.PERCENTILES.length; i++) {
-            v[i] = h.getValueAtPercentile(DemoChart.PERCENTILES[i]) / 1e3;
+        final double[] v = new double[LatencyChart.PERCENTILES.length + 1];
+        for (int i = 0; i < LatencyChart.PERCENTILES.length; i++) {
+            v[i] = h.getValueAtPercentile(LatencyChart.PERCENTILES[i]) / 1e3;
         }
         v[v.length - 1] = h.getMaxValue() / 1e3;
         return v;

@@ -1,5 +1,6 @@
 package dev.braid.cli;
 
+import picocli.AutoComplete;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -7,13 +8,14 @@ import picocli.CommandLine.Option;
 /**
  * braid's command line. Exit codes: 0 success, 1 failure at run time, 2 bad usage.
  */
-@Command(name = "braid", mixinStandardHelpOptions = true, version = "braid 0.1.0-SNAPSHOT",
+@Command(name = "braid", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "braid: many concurrent RPC calls and data streams over one libvirt-compatible TCP connection.",
         subcommands = {DemoCommand.class, ServeCommand.class, GetCommand.class, PutCommand.class, LsCommand.class,
-                ConsoleCommand.class, CommandLine.HelpCommand.class},
+                ConsoleCommand.class, CommandLine.HelpCommand.class, AutoComplete.GenerateCompletion.class},
         footer = {"", "Examples:", "  ./braid demo", "  ./braid demo --backend all",
                 "  ./braid demo --backend nio --duration 5s --streams 8",
-                "  ./braid serve --root ~/share", "  ./braid get 127.0.0.1:PORT remote.iso .", "  ./braid help put", "",
+                "  ./braid serve --root ~/share", "  ./braid get 127.0.0.1:PORT remote.iso .", "  ./braid help put",
+                "  source <(braid generate-completion)   # completion in bash and zsh", "",
                 "Exit codes: 0 success, 1 failure, 2 bad usage."})
 public final class Main implements Runnable {
     @Option(names = "--verbose", description = "Print stack traces of errors.", scope = CommandLine.ScopeType.INHERIT)
@@ -56,6 +58,20 @@ public final class Main implements Runnable {
             return 2;
         });
         return cl.execute(args);
+    }
+
+    /**
+     * {@code --version}: the version in braid-cli's jar manifest ({@code Implementation-Version}, written by
+     * the build), the Java runtime and the platform.
+     */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            final String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"braid " + (v == null ? "(version unknown: not run from braid-cli's jar)" : v),
+                    "Java " + Runtime.version() + " (" + System.getProperty("java.vendor") + "), "
+                            + System.getProperty("os.name") + " " + System.getProperty("os.arch")};
+        }
     }
 
     /** An exception's message on one line, or its class name if it has none. */

@@ -7,14 +7,15 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Progress of a transfer of one or more files: a bar redrawn in place on a terminal, a plain line every
- * {@code interval} otherwise (for logs and scripts). Transfer threads add to {@link #bytes} and
- * {@link #files}; one daemon thread reads them and prints. {@link #close()} stops it and prints the summary.
+ * {@code interval} otherwise (for logs and scripts), printed through the command line's one
+ * {@link StatusLine}. Transfer threads add to {@link #bytes} and {@link #files}; one daemon thread reads them
+ * and prints. {@link #close()} stops it and prints the summary.
  */
 final class Progress implements AutoCloseable {
     final AtomicLong bytes = new AtomicLong();
     final AtomicInteger files = new AtomicInteger();
 
-    private final PrintWriter out;
+    private final StatusLine status;
     private final String verb;
     private final long total;
     private final int fileCount;
@@ -25,7 +26,7 @@ final class Progress implements AutoCloseable {
 
     Progress(final PrintWriter out, final String verb, final long total, final int fileCount, final boolean terminal,
              final long intervalMillis) {
-        this.out = out;
+        this.status = new StatusLine(out, terminal);
         this.verb = verb;
         this.total = total;
         this.fileCount = fileCount;
@@ -45,17 +46,9 @@ final class Progress implements AutoCloseable {
         });
     }
 
-    /** Is standard output a terminal? (JDK 22+ returns a Console when redirected too; ask it then.) */
+    /** Is standard output a terminal? ({@link StatusLine#isTerminal()}) */
     static boolean isTerminal() {
-        final java.io.Console c = System.console();
-        if (c == null) {
-            return false;
-        }
-        try {
-            return (boolean) java.io.Console.class.getMethod("isTerminal").invoke(c);
-        } catch (ReflectiveOperationException e) {
-            return true; // JDK 21: a Console means a terminal
-        }
+        return StatusLine.isTerminal();
     }
 
     private synchronized void print(final boolean last) {
@@ -68,16 +61,17 @@ final class Progress implements AutoCloseable {
             final int width = 24;
             final int filled = pct * width / 100;
             final String bar = "#".repeat(filled) + " ".repeat(width - filled);
-            out.printf(Locale.ROOT, "\r%s [%s] %3d%% %s / %s  %s/s  ETA %-6s %d/%d files ", verb, bar, pct,
-                    size(done), size(total), size((long) rate), eta, files.get(), fileCount);
+            final String line = String.format(Locale.ROOT, "%s [%s] %3d%% %s / %s  %s/s  ETA %-6s %d/%d files", verb,
+                    bar, pct, size(done), size(total), size((long) rate), eta, files.get(), fileCount);
             if (last) {
-                out.println();
+                status.finish(line);
+            } else {
+                status.redraw(line);
             }
         } else {
-            out.printf(Locale.ROOT, "%s: %s / %s (%d%%)  %s/s  ETA %s  %d/%d files%n", verb, size(done), size(total),
-                    pct, size((long) rate), eta, files.get(), fileCount);
+            status.println(String.format(Locale.ROOT, "%s: %s / %s (%d%%)  %s/s  ETA %s  %d/%d files", verb,
+                    size(done), size(total), pct, size((long) rate), eta, files.get(), fileCount));
         }
-        out.flush();
     }
 
     @Override

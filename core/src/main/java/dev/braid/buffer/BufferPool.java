@@ -1,6 +1,7 @@
 package dev.braid.buffer;
 
 import dev.braid.internal.concurrent.MpmcArrayQueue;
+import dev.braid.spi.SystemProperties;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -45,10 +46,12 @@ public final class BufferPool {
 
     /** A pool with the default retention and no leak tracking. */
     public BufferPool() {
-        this(DEFAULT_RETAINED_BYTES_PER_CLASS, Boolean.getBoolean("braid.pool.trackLeaks"));
+        this(DEFAULT_RETAINED_BYTES_PER_CLASS, SystemProperties.booleanValue("braid.pool.trackLeaks", false));
     }
 
     /**
+     * A pool that keeps up to {@code retainedBytesPerClass} bytes of free buffers in each size class.
+     *
      * @param retainedBytesPerClass how many bytes of free buffers each size class may keep (at least 2
      *                              buffers per class are always kept)
      * @param trackLeaks            record the acquiring stack of every outstanding buffer (slow; for tests)
@@ -92,6 +95,9 @@ public final class BufferPool {
      * Lends a buffer of at least {@code minCapacity} bytes, position 0, limit = capacity. The caller owns it
      * and must {@link PooledBuffer#release() release} it exactly once (or hand it to an API that says it
      * takes ownership).
+     *
+     * @param minCapacity the smallest capacity wanted, in bytes
+     * @return the buffer, now owned by the caller
      */
     public PooledBuffer acquire(final int minCapacity) {
         if (minCapacity < 0) {
@@ -145,22 +151,38 @@ public final class BufferPool {
         return -1;
     }
 
-    /** Buffers lent out and not yet released. Exact when no acquire or release is in progress. */
+    /**
+     * Buffers lent out and not yet released. Exact when no acquire or release is in progress.
+     *
+     * @return the count
+     */
     public long outstanding() {
         return acquired.sum() - released.sum();
     }
 
-    /** Direct bytes this pool currently holds, lent out or retained. */
+    /**
+     * Direct bytes this pool currently holds, lent out or retained.
+     *
+     * @return the bytes
+     */
     public long allocatedBytes() {
         return allocatedBytes.get();
     }
 
-    /** How many buffers the pool has ever allocated (a measure of how well it recycles). */
+    /**
+     * How many buffers the pool has ever allocated (a measure of how well it recycles).
+     *
+     * @return the count
+     */
     public long allocations() {
         return allocations.get();
     }
 
-    /** With leak tracking on, where each outstanding buffer was acquired; otherwise an explanation. */
+    /**
+     * With leak tracking on, where each outstanding buffer was acquired; otherwise an explanation.
+     *
+     * @return one throwable per outstanding buffer, its stack the acquiring one
+     */
     public List<Throwable> describeLeaks() {
         if (leakTraces == null) {
             return List.of(new Throwable("leak tracking is off: construct the pool with trackLeaks=true or "

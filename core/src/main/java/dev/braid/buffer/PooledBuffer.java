@@ -22,6 +22,7 @@ import java.nio.ByteOrder;
  * <p><b>Threads.</b> A buffer is not thread-safe. Handing it from one thread to another must go through
  * a happens-before edge (a queue, a future, a volatile write), which every braid queue provides.
  */
+@SuppressWarnings("exports") // QueueLink is internal on purpose: final here, so users never see more than its name
 public final class PooledBuffer extends QueueLink {
     static final int FREE = 0;
     static final int IN_USE = 1;
@@ -57,6 +58,8 @@ public final class PooledBuffer extends QueueLink {
     /**
      * The direct memory, big-endian. Valid only while the caller owns this buffer; do not keep the
      * reference, or any slice or duplicate of it, past {@link #release()}.
+     *
+     * @return the buffer
      */
     public ByteBuffer byteBuffer() {
         return buffer;
@@ -67,6 +70,10 @@ public final class PooledBuffer extends QueueLink {
      * object each time for the same offset (rewound), so lending a payload allocates nothing after the
      * buffer's first use. Valid only while the caller owns this buffer, like {@link #byteBuffer()}; a second
      * call repositions the view the first call returned.
+     *
+     * @param offset where the view starts, an absolute index
+     * @param length how many bytes it shows
+     * @return the view
      */
     public ByteBuffer readOnlyView(final int offset, final int length) {
         ByteBuffer v = view;
@@ -79,11 +86,16 @@ public final class PooledBuffer extends QueueLink {
         return v;
     }
 
+    /** {@return the capacity in bytes (at least what was asked of the pool)} */
     public int capacity() {
         return buffer.capacity();
     }
 
-    /** The pool this buffer returns to. */
+    /**
+     * The pool this buffer returns to.
+     *
+     * @return the pool
+     */
     public BufferPool pool() {
         return pool;
     }
@@ -108,7 +120,11 @@ public final class PooledBuffer extends QueueLink {
         buffer.clear();
     }
 
-    /** True while the buffer is lent out; for diagnostics and tests. */
+    /**
+     * True while the buffer is lent out; for diagnostics and tests.
+     *
+     * @return whether it is lent out
+     */
     public boolean isInUse() {
         return (int) STATE.getVolatile(this) == IN_USE;
     }

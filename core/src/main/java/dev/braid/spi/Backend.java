@@ -10,17 +10,35 @@ package dev.braid.spi;
  * backend runs it.
  */
 public interface Backend {
-    /** Short alias used in configuration, for example {@code nio}. */
+    /**
+     * Short alias used in configuration, for example {@code nio}.
+     *
+     * @return the alias
+     */
     String name();
 
-    /** Preference when {@code auto} chooses: higher wins among available backends. */
+    /**
+     * Preference when {@code auto} chooses: higher wins among available backends.
+     *
+     * @return the priority
+     */
     int autoPriority();
 
+    /** {@return whether the backend can run here (asked once, then the same answer)} */
     boolean isAvailable();
 
-    /** Why the backend cannot run here, or null if it can. */
+    /**
+     * Why the backend cannot run here, or null if it can.
+     *
+     * @return the cause, or null
+     */
     Throwable unavailabilityCause();
 
-    /** Starts the backend's threads. The returned instance owns them until {@link BackendInstance#close()}. */
+    /**
+     * Starts the backend's threads. The returned instance owns them until {@link BackendInstance#close()}.
+     *
+     * @param settings thread names, I/O threads, socket options
+     * @return the running backend
+     */
     BackendInstance start(BackendSettings settings);
 }

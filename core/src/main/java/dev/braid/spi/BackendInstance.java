@@ -15,12 +15,20 @@ public interface BackendInstance extends AutoCloseable {
      * Opens a TCP connection and attaches {@code handler} to it. The future completes once the socket is
      * connected and {@link ConnectionHandler#onOpen} has returned; it fails with the connect error
      * otherwise, and then the backend never calls {@code handler} (the caller cleans it up).
+     *
+     * @param remote the address to connect to
+     * @param handler the engine side of the new connection
+     * @return completes when the connection is open
      */
     CompletableFuture<Void> connect(InetSocketAddress remote, ConnectionHandler handler);
 
     /**
      * Listens on {@code local}. For each accepted connection the backend calls {@code handlers.get()} and
      * attaches the handler returned.
+     *
+     * @param local the address to bind (port 0: any free port)
+     * @param handlers gives the engine side of each accepted connection
+     * @return the listening socket
      */
     Listener listen(InetSocketAddress local, Supplier<ConnectionHandler> handlers);
 
@@ -30,6 +38,7 @@ public interface BackendInstance extends AutoCloseable {
 
     /** A listening socket. */
     interface Listener extends AutoCloseable {
+        /** {@return the bound address, with the real port} */
         InetSocketAddress localAddress();
 
         /** Stops accepting. Connections already accepted stay open. */

@@ -25,12 +25,18 @@ import java.nio.ByteBuffer;
  */
 public interface ConnectionHandler {
 
-    /** The socket is connected. Called once, before any other method. */
+    /**
+     * The socket is connected. Called once, before any other method.
+     *
+     * @param transport the backend's side of the connection
+     */
     void onOpen(Transport transport);
 
     /**
      * Where the backend must put the next bytes it reads. Always has room (the handler makes sure of it).
      * The buffer stays owned by the handler; the backend only fills it between its position and limit.
+     *
+     * @return the buffer to read into
      */
     ByteBuffer inboundBuffer();
 
@@ -47,12 +53,17 @@ public interface ConnectionHandler {
      * Fills {@code dst} from index 0 with buffers to write, in order, and returns how many. Returns 0 when
      * there is nothing to write. Buffers returned but not fully written by the backend are returned again,
      * first, on the next call. Writer context. The buffers stay owned by the handler.
+     *
+     * @param dst the array to fill
+     * @return how many buffers were put in {@code dst}
      */
     int gatherOutbound(ByteBuffer[] dst);
 
     /**
      * The backend wrote {@code bytes} from the buffers of the last {@link #gatherOutbound} (advancing
      * their positions). Writer context.
+     *
+     * @param bytes how many bytes were written
      */
     void onOutboundWritten(long bytes);
 

@@ -77,10 +77,16 @@ public interface Transport {
      */
     void close(Throwable reason);
 
+    /** {@return this side's socket address} */
     SocketAddress localAddress();
 
+    /** {@return the peer's socket address} */
     SocketAddress remoteAddress();
 
-    /** Name of the backend, for diagnostics. */
+    /**
+     * Name of the backend, for diagnostics.
+     *
+     * @return the name
+     */
     String backendName();
 }

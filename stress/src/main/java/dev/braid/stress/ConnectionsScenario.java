@@ -7,6 +7,7 @@ import dev.braid.CallOptions;
 import dev.braid.Connection;
 import dev.braid.Procedure;
 import dev.braid.Reply;
+import dev.braid.tooling.Durations;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 import picocli.CommandLine.Command;

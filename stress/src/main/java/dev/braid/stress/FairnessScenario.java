@@ -10,6 +10,7 @@ import dev.braid.Connection;
 import dev.braid.Procedure;
 import dev.braid.Reply;
 import dev.braid.StreamOptions;
+import dev.braid.tooling.Durations;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

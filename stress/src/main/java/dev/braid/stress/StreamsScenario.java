@@ -7,6 +7,7 @@ import dev.braid.BraidStream;
 import dev.braid.Connection;
 import dev.braid.ConnectionStats;
 import dev.braid.StreamOptions;
+import dev.braid.tooling.Durations;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 import picocli.CommandLine.Command;

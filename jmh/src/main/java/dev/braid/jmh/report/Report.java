@@ -1,5 +1,6 @@
 package dev.braid.jmh.report;
 
+import dev.braid.tooling.LatencyChart;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -499,7 +500,7 @@ public final class Report {
         }
         return new LatencyChart("Call latency, alone and beside streams",
                 "Fairness benchmarks: one call in flight; loaded = the same calls beside 2 uploads + 2 downloads on the connection",
-                series);
+                new LatencyChart.Legend("system / backend", "idle: calls alone", "loaded: beside streams"), series);
     }
 
     private static double[] chartPoints(final Metric m) {

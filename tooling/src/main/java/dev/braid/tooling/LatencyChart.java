@@ -1,4 +1,4 @@
-package dev.braid.jmh.report;
+package dev.braid.tooling;
 
 import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
@@ -11,7 +11,9 @@ import java.awt.geom.Line2D;
 import java.awt.geom.Path2D;
 import java.awt.geom.Rectangle2D;
 import java.awt.image.BufferedImage;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,10 +22,13 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Call latency percentiles (p50 ... p99.99, x) on a log-scaled microsecond axis (y): one colour and marker
- * per system/backend, a solid line for calls alone ("idle") and a dashed one for calls beside streams
- * ("loaded"). Drawn once as a PNG through {@code java.awt} (headless) and once as SVG text, from the same
- * layout code. Not thread-safe; create, render, drop.
+ * The one latency chart of braid's programs (the demo's {@code --chart} and the benchmark report's
+ * {@code --image}): call latency percentiles p50 ... p99.99, and the maximum when the series carry it, on the x
+ * axis; microseconds on a log-scaled y axis. One colour and marker per named system or backend, a solid line
+ * for calls alone and a dashed one for calls beside streams. Drawn as a PNG through {@code java.awt}
+ * (headless) and as SVG text, from the same layout code.
+ *
+ * <p>Not thread-safe: create, render, drop.
  */
 public final class LatencyChart {
     /** The percentiles on the x axis, in percent. */
@@ -35,8 +40,9 @@ public final class LatencyChart {
             new Color(0x0072B2), new Color(0xD55E00), new Color(0x009E73), new Color(0xCC79A7),
             new Color(0xE69F00), new Color(0x56B4E9), new Color(0x000000)};
 
-    private static final int WIDTH = 960;
-    private static final int HEIGHT = 560;
+    /** Size of the image in pixels (and of the SVG's view box). */
+    public static final int WIDTH = 960;
+    public static final int HEIGHT = 560;
     private static final int LEFT = 90;
     private static final int TOP = 70;
     private static final int PLOT_RIGHT = WIDTH - 250;
@@ -45,27 +51,46 @@ public final class LatencyChart {
     /**
      * One line of the chart.
      *
-     * @param system  legend name of the system/backend, e.g. "braid nio"; lines of one system share a colour
-     * @param loaded  false for calls alone (solid), true for calls beside streams (dashed)
-     * @param micros  latency at each of {@link #PERCENTILES}, NaN where unknown
+     * @param name   legend name of the system or backend, e.g. "braid nio"; the lines of one name share a
+     *               colour and a marker
+     * @param dashed false for calls alone (solid), true for calls beside streams (dashed)
+     * @param micros latency at each of {@link #PERCENTILES}, then optionally the maximum, in microseconds;
+     *               NaN or 0 where unknown
      */
-    public record Series(String system, boolean loaded, double[] micros) {
+    public record Series(String name, boolean dashed, double[] micros) {
+    }
+
+    /**
+     * What the legend says.
+     *
+     * @param heading     above the names, e.g. "backend"
+     * @param solidLabel  what a solid line is, e.g. "calls alone"
+     * @param dashedLabel what a dashed line is, e.g. "beside 4 streams"
+     */
+    public record Legend(String heading, String solidLabel, String dashedLabel) {
     }
 
     private final String title;
     private final String subtitle;
+    private final Legend legend;
     private final List<Series> series;
-    private final List<String> systems = new ArrayList<>();
+    private final List<String> names = new ArrayList<>();
+    private final String[] xLabels;
 
-    public LatencyChart(final String title, final String subtitle, final List<Series> series) {
+    public LatencyChart(final String title, final String subtitle, final Legend legend, final List<Series> series) {
         this.title = title;
         this.subtitle = subtitle;
+        this.legend = legend;
         this.series = List.copyOf(series);
+        boolean withMax = false;
         for (final Series s : series) {
-            if (!systems.contains(s.system())) {
-                systems.add(s.system());
+            if (!names.contains(s.name())) {
+                names.add(s.name());
             }
+            withMax |= s.micros().length > PERCENTILES.length;
         }
+        xLabels = withMax ? java.util.stream.Stream.concat(java.util.Arrays.stream(PERCENTILE_LABELS),
+                java.util.stream.Stream.of("max")).toArray(String[]::new) : PERCENTILE_LABELS;
     }
 
     /** Whether there is at least one point to draw. */
@@ -73,8 +98,15 @@ public final class LatencyChart {
         return series.stream().anyMatch(s -> java.util.Arrays.stream(s.micros()).anyMatch(v -> v > 0));
     }
 
-    /** Writes the PNG; needs {@code java.awt.headless=true} where there is no display. */
+    /**
+     * Writes the PNG, creating missing parent directories. Sets {@code java.awt.headless} if it is unset.
+     *
+     * @throws IOException if the file cannot be written (one message, no stack trace printed on the way)
+     */
     public void writePng(final Path file) throws IOException {
+        if (System.getProperty("java.awt.headless") == null) {
+            System.setProperty("java.awt.headless", "true");
+        }
         final BufferedImage image = new BufferedImage(WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);
         final Graphics2D g = image.createGraphics();
         try {
@@ -86,8 +118,11 @@ public final class LatencyChart {
             g.dispose();
         }
         createParent(file);
-        if (!ImageIO.write(image, "png", file.toFile())) {
-            throw new IOException("no PNG writer in this JDK");
+        // through our own stream: ImageIO.write(File) prints a stack trace of its own when it cannot open it
+        try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(file))) {
+            if (!ImageIO.write(image, "png", os)) {
+                throw new IOException("this JDK has no PNG writer");
+            }
         }
     }
 
@@ -140,7 +175,7 @@ public final class LatencyChart {
         final double logHi = hiDecade;
         final java.util.function.DoubleUnaryOperator y =
                 v -> PLOT_BOTTOM - (Math.log10(v) - logLo) / (logHi - logLo) * (PLOT_BOTTOM - TOP);
-        final double step = (PLOT_RIGHT - LEFT - 60.0) / (PERCENTILES.length - 1);
+        final double step = (PLOT_RIGHT - LEFT - 60.0) / (xLabels.length - 1);
         final java.util.function.IntToDoubleFunction x = i -> LEFT + 30 + i * step;
 
         // grid: decades labelled, 2..9 light
@@ -161,24 +196,24 @@ public final class LatencyChart {
             c.line(LEFT, yy, PLOT_RIGHT, yy, grid, 1, false);
             c.text(LEFT - 8, yy + 4, micros(decade), 12, Anchor.END, false, Color.BLACK, false);
         }
-        for (int i = 0; i < PERCENTILES.length; i++) {
+        for (int i = 0; i < xLabels.length; i++) {
             final double xx = x.applyAsDouble(i);
             c.line(xx, TOP, xx, PLOT_BOTTOM, grid, 1, false);
-            c.text(xx, PLOT_BOTTOM + 20, PERCENTILE_LABELS[i], 12, Anchor.MIDDLE, false, Color.BLACK, false);
+            c.text(xx, PLOT_BOTTOM + 20, xLabels[i], 12, Anchor.MIDDLE, false, Color.BLACK, false);
         }
         c.rect(LEFT, TOP, PLOT_RIGHT - LEFT, PLOT_BOTTOM - TOP, Color.BLACK, null);
-        c.text((LEFT + PLOT_RIGHT) / 2.0, PLOT_BOTTOM + 45, "percentile", 13, Anchor.MIDDLE, false,
+        c.text((LEFT + PLOT_RIGHT) / 2.0, PLOT_BOTTOM + 45, "percentile of calls", 13, Anchor.MIDDLE, false,
                 Color.BLACK, false);
         c.text(25, (TOP + PLOT_BOTTOM) / 2.0, "call latency, µs (log scale)", 13, Anchor.MIDDLE, false,
                 Color.BLACK, true);
 
         // lines
         for (final Series s : series) {
-            final int k = systems.indexOf(s.system());
+            final int k = names.indexOf(s.name());
             final Color colour = COLOURS[k % COLOURS.length];
             double px = Double.NaN;
             double py = Double.NaN;
-            for (int i = 0; i < PERCENTILES.length && i < s.micros().length; i++) {
+            for (int i = 0; i < xLabels.length && i < s.micros().length; i++) {
                 final double v = s.micros()[i];
                 if (!(v > 0)) {
                     px = Double.NaN;
@@ -187,7 +222,7 @@ public final class LatencyChart {
                 final double xx = x.applyAsDouble(i);
                 final double yy = y.applyAsDouble(v);
                 if (!Double.isNaN(px)) {
-                    c.line(px, py, xx, yy, colour, 2.5f, s.loaded());
+                    c.line(px, py, xx, yy, colour, 2.5f, s.dashed());
                 }
                 c.marker(xx, yy, k, colour);
                 px = xx;
@@ -195,30 +230,30 @@ public final class LatencyChart {
             }
         }
 
-        // legend: one entry per system (colour, marker), then the two line styles
+        // legend: one entry per name (colour, marker), then the two line styles
         final double lx = PLOT_RIGHT + 25;
         double ly = TOP + 10;
-        c.text(lx, ly, "system / backend", 13, Anchor.START, true, Color.BLACK, false);
+        c.text(lx, ly, legend.heading(), 13, Anchor.START, true, Color.BLACK, false);
         ly += 22;
-        for (int k = 0; k < systems.size(); k++) {
+        for (int k = 0; k < names.size(); k++) {
             final Color colour = COLOURS[k % COLOURS.length];
             c.line(lx, ly - 4, lx + 36, ly - 4, colour, 2.5f, false);
             c.marker(lx + 18, ly - 4, k, colour);
-            c.text(lx + 46, ly, systems.get(k), 13, Anchor.START, false, Color.BLACK, false);
+            c.text(lx + 46, ly, names.get(k), 13, Anchor.START, false, Color.BLACK, false);
             ly += 22;
         }
         ly += 12;
         c.text(lx, ly, "line", 13, Anchor.START, true, Color.BLACK, false);
         ly += 22;
         c.line(lx, ly - 4, lx + 36, ly - 4, Color.DARK_GRAY, 2.5f, false);
-        c.text(lx + 46, ly, "idle: calls alone", 13, Anchor.START, false, Color.BLACK, false);
+        c.text(lx + 46, ly, legend.solidLabel(), 13, Anchor.START, false, Color.BLACK, false);
         ly += 22;
         c.line(lx, ly - 4, lx + 36, ly - 4, Color.DARK_GRAY, 2.5f, true);
-        c.text(lx + 46, ly, "loaded: beside streams", 13, Anchor.START, false, Color.BLACK, false);
+        c.text(lx + 46, ly, legend.dashedLabel(), 13, Anchor.START, false, Color.BLACK, false);
     }
 
     /** "10 µs", "1 ms", "100 ms", "2 s" for an axis label. */
-    static String micros(final double us) {
+    public static String micros(final double us) {
         if (us >= 1e6) {
             return trim(us / 1e6) + " s";
         }
