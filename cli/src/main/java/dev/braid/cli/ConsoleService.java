@@ -58,7 +58,7 @@ final class ConsoleService {
 
     /** CONSOLE_CLOSE_INPUT: the client's input ended (it was not a terminal); close the process's stdin. */
     void closeInput(final IncomingCall call) {
-        final int serial = call.args().getInt(0);
+        final int serial = new FileProtocol.Args(call.args(), "CONSOLE_CLOSE_INPUT arguments").u32("serial");
         final Session s = sessions.get(new Key(call.peer(), serial));
         if (s == null) {
             throw FileProtocol.error(FileProtocol.ERR_NOT_FOUND, "no console stream " + serial + " on this connection");
