@@ -116,10 +116,20 @@ final class FileServer implements AutoCloseable {
      * not stop): the caller decides what to do then (the command line halts the process)
      */
     boolean closeWithin(final Duration timeout) throws InterruptedException {
-        final Thread closer = new Thread(this::close, "braid-serve-close");
-        closer.setDaemon(true);
-        closer.start();
-        closer.join(Math.max(1, timeout.toMillis()));
-        return !closer.isAlive();
+        return runWithin(this::close, timeout, "braid-serve-close");
+    }
+
+    /**
+     * Runs {@code action} on a new daemon thread named {@code name} and waits at most {@code timeout}.
+     *
+     * @return true if it finished in time (normally or not); false if it is still running
+     */
+    static boolean runWithin(final Runnable action, final Duration timeout, final String name)
+            throws InterruptedException {
+        final Thread t = new Thread(action, name);
+        t.setDaemon(true);
+        t.start();
+        t.join(Math.max(1, timeout.toMillis()));
+        return !t.isAlive();
     }
 }
