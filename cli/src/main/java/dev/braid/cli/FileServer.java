@@ -13,12 +13,12 @@ import java.util.function.Consumer;
 /**
  * What {@code braid serve} runs: a braid server for the file procedures (and a console, if asked for) over
  * one directory, within {@link ServeLimits}. {@link ServeCommand} wraps it in a command line; tests and the
- * stress suite start it in process.
+ * stress suite ({@code serve-slow-readers}) start it in process, which is what the public methods are for.
  *
  * <p>Thread-safe. {@link #close()} is idempotent and may be called from any thread, a shutdown hook
  * included; {@link #closeWithin} bounds how long it may take.
  */
-final class FileServer implements AutoCloseable {
+public final class FileServer implements AutoCloseable {
     private final RootedPaths paths;
     private final Braid braid;
     private final BraidServer server;
@@ -41,7 +41,7 @@ final class FileServer implements AutoCloseable {
      * @throws IOException if {@code root} is not a directory
      * @throws RuntimeException if the address cannot be bound (braid's own exception)
      */
-    static FileServer start(final Path root, final InetSocketAddress address, final BraidConfig config,
+    public static FileServer start(final Path root, final InetSocketAddress address, final BraidConfig config,
                             final ServeLimits limits, final String console, final Consumer<String> log)
             throws IOException {
         final RootedPaths paths = new RootedPaths(root);
@@ -70,7 +70,7 @@ final class FileServer implements AutoCloseable {
         }
     }
 
-    InetSocketAddress address() {
+    public InetSocketAddress address() {
         return server.address();
     }
 
@@ -82,12 +82,13 @@ final class FileServer implements AutoCloseable {
         return braid.backendName();
     }
 
-    Braid braid() {
+    /** The server's {@code Braid} (its buffer pool, its backend). */
+    public Braid braid() {
         return braid;
     }
 
     /** Downloads and uploads in progress. */
-    int transfersInProgress() {
+    public int transfersInProgress() {
         return gate.inProgress();
     }
 
@@ -115,7 +116,7 @@ final class FileServer implements AutoCloseable {
      * @return true if it finished in time; false if it is still running (a connection or thread that would
      * not stop): the caller decides what to do then (the command line halts the process)
      */
-    boolean closeWithin(final Duration timeout) throws InterruptedException {
+    public boolean closeWithin(final Duration timeout) throws InterruptedException {
         return runWithin(this::close, timeout, "braid-serve-close");
     }
 

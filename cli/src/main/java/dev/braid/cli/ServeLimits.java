@@ -22,12 +22,12 @@ import java.time.Duration;
  * @param shutdownTimeout    how long SIGTERM / Ctrl-C waits for connections to close before the process
  *                           halts anyway
  */
-record ServeLimits(int maxTransfers, int maxClientTransfers, Duration stallTimeout, long maxUploadSize,
+public record ServeLimits(int maxTransfers, int maxClientTransfers, Duration stallTimeout, long maxUploadSize,
                    Duration shutdownTimeout) {
-    static final ServeLimits DEFAULT = new ServeLimits(64, 16, Duration.ofSeconds(60), 64L << 30,
+    public static final ServeLimits DEFAULT = new ServeLimits(64, 16, Duration.ofSeconds(60), 64L << 30,
             Duration.ofSeconds(10));
 
-    ServeLimits {
+    public ServeLimits {
         if (maxTransfers < 1) {
             throw new IllegalArgumentException("--max-transfers must be at least 1, got " + maxTransfers);
         }
@@ -45,15 +45,25 @@ record ServeLimits(int maxTransfers, int maxClientTransfers, Duration stallTimeo
         }
     }
 
-    ServeLimits withTransfers(final int total, final int perClient) {
+    public ServeLimits withTransfers(final int total, final int perClient) {
         return new ServeLimits(total, perClient, stallTimeout, maxUploadSize, shutdownTimeout);
     }
 
-    ServeLimits withStallTimeout(final Duration d) {
+    public ServeLimits withStallTimeout(final Duration d) {
         return new ServeLimits(maxTransfers, maxClientTransfers, d, maxUploadSize, shutdownTimeout);
     }
 
-    ServeLimits withMaxUploadSize(final long bytes) {
+    public ServeLimits withMaxUploadSize(final long bytes) {
         return new ServeLimits(maxTransfers, maxClientTransfers, stallTimeout, bytes, shutdownTimeout);
+    }
+
+    /**
+     * Pooled bytes that transfers may hold at most: per transfer one block and a full send ring of maximal
+     * stream packets (each in the pool's 270,336-byte class). The engine's per-connection buffers and the
+     * pool's retained free buffers come on top.
+     */
+    public long transferMemoryBound() {
+        final long packetBuffer = 270_336;
+        return (long) maxTransfers * (packetBuffer + 8 * packetBuffer);
     }
 }
