@@ -81,7 +81,7 @@ public final class ExtensionMessagesFuzzer {
 
         /**
          * Reads at most 64 KiB per call: holes come out of tryRead as zeros, and a peer's hole may announce
-         * 2^63 - 1 of them in one 40-byte frame (see the report on hole lengths in docs/design.md, "Fuzzing").
+         * 2^63 - 1 of them in one 40-byte frame (docs/fuzzing.md, "What the runs found").
          */
         @Override
         public void onReadable(final BraidStream s) {

@@ -126,6 +126,7 @@ public final class InMemoryBackend implements Backend, BackendInstance {
         private int suspensions;
         private boolean resumed;
         private long written;
+        private java.io.ByteArrayOutputStream recorded; // null: not recording
 
         Pipe(final ConnectionHandler handler, final InetSocketAddress local) {
             this.handler = handler;
@@ -191,6 +192,11 @@ public final class InMemoryBackend implements Backend, BackendInstance {
                 long bytes = 0;
                 for (int i = 0; i < n; i++) {
                     bytes += gather[i].remaining();
+                    if (recorded != null) {
+                        final byte[] b = new byte[gather[i].remaining()];
+                        gather[i].get(b);
+                        recorded.writeBytes(b);
+                    }
                     gather[i].position(gather[i].limit());
                     gather[i] = null;
                 }
@@ -199,6 +205,19 @@ public final class InMemoryBackend implements Backend, BackendInstance {
             }
             written += total;
             return total;
+        }
+
+        /** Keeps a copy of what the engine writes from now on, for {@link #recorded()}. */
+        public Pipe record() {
+            recorded = new java.io.ByteArrayOutputStream();
+            return this;
+        }
+
+        /** What the engine wrote since {@link #record()}, and forgets it. */
+        public byte[] recorded() {
+            final byte[] b = recorded.toByteArray();
+            recorded.reset();
+            return b;
         }
 
         /** Bytes the engine wrote so far. */

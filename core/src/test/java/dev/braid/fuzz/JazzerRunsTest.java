@@ -24,7 +24,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * input is written to {@code target/fuzz/<target>/} and named in the failure.
  *
  * <p>In every build it runs briefly ({@code braid.fuzz.seconds}, default 5 s per target). The long run
- * (docs/design.md, "Fuzzing"):
+ * (docs/fuzzing.md):
  * <pre>
  * mvn -pl core verify -Dtest=JazzerRunsTest -Dsurefire.failIfNoSpecifiedTests=false \
  *     -Dbraid.fuzz.runs=10000000 -Dbraid.fuzz.seconds=36000
