@@ -23,8 +23,11 @@ import java.util.concurrent.CountDownLatch;
                 "  braid serve --root /srv/images --listen 0.0.0.0:16509",
                 "  braid serve --root . --listen :7000 --console /bin/bash",
                 "  braid serve --root . --console 'script -qfec /bin/bash /dev/null'   # a shell on a pseudo-terminal",
+                "  braid serve --root /srv --listen 0.0.0.0:7000 --max-transfers 32 --max-upload-size 4G --stall-timeout 30s",
+                "", "Limits: beyond --max-transfers or --max-client-transfers a transfer is refused (code 7, the limit "
+                + "named); one that moves no data for --stall-timeout is aborted. Every limit: docs/cli.md.",
                 "", "Exit codes: 1 could not serve (bad root, address in use), 2 bad usage; stopped by Ctrl-C or SIGTERM it "
-                + "exits with 130 or 143 like any program."})
+                + "exits with 130 or 143 like any program, within 10 s."})
 final class ServeCommand implements Callable<Integer> {
     @Option(names = "--root", required = true, paramLabel = "DIR", description = "The directory to serve.")
     Path root;
