@@ -54,7 +54,7 @@ public final class FileServer implements AutoCloseable {
                     .stream(FileProtocol.DOWNLOAD, files::download)
                     .stream(FileProtocol.UPLOAD, files::upload);
             if (console != null) {
-                final ConsoleService consoles = new ConsoleService(console);
+                final ConsoleService consoles = new ConsoleService(console, limits.maxConsoles());
                 b.stream(FileProtocol.CONSOLE, consoles::open).handle(FileProtocol.CONSOLE_CLOSE_INPUT, consoles::closeInput);
             } else {
                 b.stream(FileProtocol.CONSOLE, (call, stream) -> {

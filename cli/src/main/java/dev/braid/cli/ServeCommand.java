@@ -62,6 +62,10 @@ final class ServeCommand implements Callable<Integer> {
             description = "Largest file an upload may create, holes included, e.g. 512M, 64G, 2T (default: 64G).")
     long maxUploadSize = ServeLimits.DEFAULT.maxUploadSize();
 
+    @Option(names = "--max-consoles", paramLabel = "N", description = "Console sessions at once, with --console; "
+            + "each is a process (default: ${DEFAULT-VALUE}).")
+    int maxConsoles = ServeLimits.DEFAULT.maxConsoles();
+
     @Spec
     CommandSpec spec;
 
@@ -71,7 +75,7 @@ final class ServeCommand implements Callable<Integer> {
         final ServeLimits limits;
         try {
             limits = new ServeLimits(maxTransfers, maxClientTransfers, stallTimeout, maxUploadSize,
-                    ServeLimits.DEFAULT.shutdownTimeout());
+                    ServeLimits.DEFAULT.shutdownTimeout(), maxConsoles);
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }

@@ -21,11 +21,13 @@ import java.time.Duration;
  *                           grows past it is aborted
  * @param shutdownTimeout    how long SIGTERM / Ctrl-C waits for connections to close before the process
  *                           halts anyway
+ * @param maxConsoles        console sessions at once (each is a process and two threads), with
+ *                           {@code --console}; one more is refused with code 7
  */
 public record ServeLimits(int maxTransfers, int maxClientTransfers, Duration stallTimeout, long maxUploadSize,
-                   Duration shutdownTimeout) {
+                          Duration shutdownTimeout, int maxConsoles) {
     public static final ServeLimits DEFAULT = new ServeLimits(64, 16, Duration.ofSeconds(60), 64L << 30,
-            Duration.ofSeconds(10));
+            Duration.ofSeconds(10), 16);
 
     public ServeLimits {
         if (maxTransfers < 1) {
@@ -43,18 +45,25 @@ public record ServeLimits(int maxTransfers, int maxClientTransfers, Duration sta
         if (shutdownTimeout.isNegative()) {
             throw new IllegalArgumentException("the shutdown timeout must be >= 0, got " + shutdownTimeout);
         }
+        if (maxConsoles < 1) {
+            throw new IllegalArgumentException("--max-consoles must be at least 1, got " + maxConsoles);
+        }
     }
 
     public ServeLimits withTransfers(final int total, final int perClient) {
-        return new ServeLimits(total, perClient, stallTimeout, maxUploadSize, shutdownTimeout);
+        return new ServeLimits(total, perClient, stallTimeout, maxUploadSize, shutdownTimeout, maxConsoles);
     }
 
     public ServeLimits withStallTimeout(final Duration d) {
-        return new ServeLimits(maxTransfers, maxClientTransfers, d, maxUploadSize, shutdownTimeout);
+        return new ServeLimits(maxTransfers, maxClientTransfers, d, maxUploadSize, shutdownTimeout, maxConsoles);
+    }
+
+    public ServeLimits withMaxConsoles(final int n) {
+        return new ServeLimits(maxTransfers, maxClientTransfers, stallTimeout, maxUploadSize, shutdownTimeout, n);
     }
 
     public ServeLimits withMaxUploadSize(final long bytes) {
-        return new ServeLimits(maxTransfers, maxClientTransfers, stallTimeout, bytes, shutdownTimeout);
+        return new ServeLimits(maxTransfers, maxClientTransfers, stallTimeout, bytes, shutdownTimeout, maxConsoles);
     }
 
     /**

@@ -55,9 +55,13 @@ class ServeLimitsTest {
     private final List<String> log = new CopyOnWriteArrayList<>();
 
     private FileServer serve(final String backend, final ServeLimits limits) throws Exception {
+        return serve(backend, limits, null);
+    }
+
+    private FileServer serve(final String backend, final ServeLimits limits, final String console) throws Exception {
         root = Files.createDirectories(base.resolve("root"));
         server = FileServer.start(root, new InetSocketAddress("127.0.0.1", 0), new BraidConfig().backend(backend),
-                limits, null, log::add);
+                limits, console, log::add);
         serverPool = server.braid().bufferPool();
         // a small client window keeps what a stuck download holds (both sides, one JVM) small
         clients = Braid.create(new BraidConfig().backend(backend).initialStreamWindow(CLIENT_WINDOW));
@@ -265,6 +269,35 @@ class ServeLimitsTest {
         }
         try (Stream<Path> left = Files.list(root)) {
             assertThat(left).as("no file, final or temporary").isEmpty();
+        }
+    }
+
+    /** Each console is a process: beyond --max-consoles one is refused; a closed one frees its slot. */
+    @Test
+    void consolesAreBounded() throws Exception {
+        serve("nio", ServeLimits.DEFAULT.withMaxConsoles(1), "cat");
+        try (Connection c = connect()) {
+            final BraidStream first = c.openStream(FileProtocol.CONSOLE, new byte[0]);
+            final RemoteException e = remoteError(() -> c.openStream(FileProtocol.CONSOLE, new byte[0]));
+            assertThat(e.code()).isEqualTo(FileProtocol.ERR_LIMIT);
+            assertThat(e.remoteMessage()).contains("--max-consoles = 1");
+            first.abort("detach");
+            final BraidStream[] second = new BraidStream[1];
+            await("the slot is free again", () -> {
+                try {
+                    second[0] = c.openStream(FileProtocol.CONSOLE, new byte[0]);
+                    return true;
+                } catch (RemoteException busy) {
+                    return false;
+                }
+            });
+            second[0].write("hi\n".getBytes(), 0, 3);
+            final ByteBuffer echo = ByteBuffer.allocate(3);
+            while (echo.hasRemaining()) {
+                second[0].read(echo);
+            }
+            assertThat(new String(echo.array())).isEqualTo("hi\n");
+            second[0].abort("detach");
         }
     }
 
