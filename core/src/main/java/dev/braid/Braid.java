@@ -57,6 +57,7 @@ public final class Braid implements AutoCloseable {
 
     /** Connects and negotiates (HELLO); returns a usable connection. */
     public Connection connect(final InetSocketAddress address) {
+        dev.braid.spi.IoThreads.checkBlockingAllowed("Braid.connect");
         final CompletableFuture<Connection> f = connectAsync(address);
         final long waitMillis = rt.config().connectTimeout().toMillis() + rt.config().helloTimeout().toMillis();
         try {
@@ -126,6 +127,7 @@ public final class Braid implements AutoCloseable {
     /** Aborts every connection, closes every server socket, stops braid's threads. */
     @Override
     public void close() {
+        dev.braid.spi.IoThreads.checkBlockingAllowed("Braid.close");
         rt.close();
     }
 }

@@ -43,6 +43,7 @@ public final class BraidServer implements AutoCloseable {
      */
     @Override
     public void close() {
+        dev.braid.spi.IoThreads.checkBlockingAllowed("BraidServer.close");
         closed.set(true); // a connection accepted while we close aborts itself when it opens
         listener.close();
         final List<ServerConnection> open = List.copyOf(connections);

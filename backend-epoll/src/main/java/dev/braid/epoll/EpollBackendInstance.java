@@ -90,7 +90,10 @@ final class EpollBackendInstance implements BackendInstance {
         final AtomicInteger next = new AtomicInteger();
         return r -> {
             // FastThreadLocalThread: Netty's own thread-locals (allocator caches, recyclers) take their fast path
-            final Thread t = new FastThreadLocalThread(r, prefix + next.getAndIncrement());
+            final Thread t = new FastThreadLocalThread(() -> {
+                dev.braid.spi.IoThreads.markCurrent("epoll");
+                r.run();
+            }, prefix + next.getAndIncrement());
             t.setDaemon(true);
             return t;
         };

@@ -72,6 +72,7 @@ final class LoomBackendInstance implements BackendInstance {
     /** An unstarted virtual thread named {@code prefix + suffix} that leaves {@code threads} when it ends. */
     Thread newThread(final String suffix, final Runnable body) {
         return Thread.ofVirtual().name(prefix + suffix).unstarted(() -> {
+            dev.braid.spi.IoThreads.markCurrent("loom");
             try {
                 body.run();
             } finally {

@@ -100,6 +100,7 @@ final class NioEventLoop implements Runnable {
 
     @Override
     public void run() {
+        dev.braid.spi.IoThreads.markCurrent("nio");
         try {
             while (true) {
                 runTasks();

@@ -107,4 +107,43 @@ class HelloTest extends TransportTest {
             assertThat(answer.get(10, TimeUnit.SECONDS)).containsExactly(4, 2);
         }
     }
+
+    /**
+     * Issue 10 §1.3: each stream packet costs at least 512 bytes of window, so a peer advertising less would
+     * stall every stream for good. The server refuses such a HELLO with an error naming the minimum; the
+     * boundary, 512, is accepted.
+     */
+    @Test
+    void aHelloWithAWindowThatCannotCarryAPacketIsRefused() throws Exception {
+        final BraidServer server = server(b -> b.handle(ECHO, call -> call.reply(call.args())));
+        for (int window : new int[]{1, 511, 512}) {
+            final RawPeer peer = closeLater(RawPeer.connect(server.address()));
+            peer.send(RawPeer.frame(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO, FrameHeader.TYPE_CALL,
+                    1, FrameHeader.STATUS_OK, RawPeer.hello(1, Extension.SUPPORTED_FEATURES, 1 << 20, 16, 16, window)));
+            final RawPeer.Frame reply = peer.readFrame();
+            assertThat(reply.type()).isEqualTo(FrameHeader.TYPE_REPLY);
+            if (window < Extension.MIN_PACKET_COST) {
+                assertThat(reply.status()).as("window %d", window).isEqualTo(FrameHeader.STATUS_ERROR);
+                assertThat(reply.remoteError().message()).contains("initial stream window of " + window)
+                        .contains("below the minimum of 512");
+            } else {
+                assertThat(reply.status()).as("window %d", window).isEqualTo(FrameHeader.STATUS_OK);
+                assertThat(reply.hello().version()).isEqualTo(Extension.PROTOCOL_VERSION);
+            }
+        }
+    }
+
+    /** The same rule on the client: a server answering HELLO with a 100-byte window fails the connect. */
+    @Test
+    void aServerHelloWithAWindowThatCannotCarryAPacketFailsTheConnect() throws Exception {
+        try (ScriptedServer peer = new ScriptedServer()) {
+            final CompletableFuture<Connection> connecting = clientBraid().connectAsync(peer.address());
+            final ByteBuffer hello = peer.readFrame();
+            final int serial = hello.getInt(FrameHeader.SERIAL_OFFSET);
+            peer.write(ScriptedServer.frame(Extension.PROGRAM, 1, Extension.PROC_HELLO, FrameHeader.TYPE_REPLY,
+                    serial, FrameHeader.STATUS_OK, RawPeer.hello(1, Extension.SUPPORTED_FEATURES, 1 << 20, 16, 16, 100)));
+            assertThatThrownBy(() -> connecting.get(10, TimeUnit.SECONDS))
+                    .hasMessageContaining("initial stream window of 100 bytes is below the minimum of 512");
+        }
+    }
 }

@@ -59,8 +59,9 @@ final class BlockingCall extends CallRecord {
     @Override
     boolean completeWithReply(final PooledBuffer frame) {
         reply = frame;
+        final Thread w = waiter; // before the CAS: after it the waiter may recycle this record for another call
         if (OUTCOME.compareAndSet(this, PENDING, REPLIED)) {
-            LockSupport.unpark(waiter);
+            LockSupport.unpark(w);
             return true;
         }
         reply = null;
@@ -70,8 +71,9 @@ final class BlockingCall extends CallRecord {
     @Override
     boolean completeExceptionally(final Throwable t) {
         error = t;
+        final Thread w = waiter; // before the CAS, as above
         if (OUTCOME.compareAndSet(this, PENDING, FAILED)) {
-            LockSupport.unpark(waiter);
+            LockSupport.unpark(w);
             return true;
         }
         return false;

@@ -25,6 +25,7 @@ import dev.braid.internal.concurrent.MpmcArrayQueue;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.Frames;
 import dev.braid.internal.wire.RemoteErrorCodec;
+import dev.braid.spi.IoThreads;
 
 import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
@@ -234,6 +235,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
 
     /** Starts a call and waits for its reply frame (the caller owns and releases it). */
     private PooledBuffer awaitReply(final Procedure p, final ByteBuffer args, final CallOptions options) {
+        IoThreads.checkBlockingAllowed("Connection.call");
         checkCall(p, args.remaining());
         final int serial = nextSerial();
         BlockingCall call = freeBlocking.poll();
@@ -486,6 +488,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
 
     @Override
     public BraidStream openStream(final Procedure p, final ByteBuffer args, final StreamOptions options) {
+        IoThreads.checkBlockingAllowed("Connection.openStream");
         checkOpen();
         final java.util.concurrent.Semaphore slots = streamSlots;
         final int limit = limits.maxConcurrentStreams();
@@ -620,9 +623,22 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         }
     }
 
+    /**
+     * Graceful close. On one of braid's I/O threads (a reply handler, a listener) it does not wait: the
+     * same close runs on the runtime's handler executor and this returns at once.
+     */
     @Override
     public void close() {
         if (closedReason != null) {
+            return;
+        }
+        if (IoThreads.isIoThread()) {
+            closing = true; // no new calls from now on
+            try {
+                rt.handlers.execute(this::close);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                abort(); // the runtime is shutting down: nothing left to wait for
+            }
             return;
         }
         closing = true;

@@ -108,8 +108,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     /** Open streams by the serial of their opening call (one stream per call, as in libvirt). */
     final java.util.concurrent.ConcurrentHashMap<Integer, StreamImpl> streams = new java.util.concurrent.ConcurrentHashMap<>();
-    /** Streams of this side with stream data in flight (sent, not credited back): the send budget's divisor. */
-    final java.util.concurrent.atomic.AtomicInteger streamsInFlight = new java.util.concurrent.atomic.AtomicInteger();
+    /** The stream send budget shared by this side's sending streams. */
+    final SendBudget sendBudget;
     /** Writer-owned stream lane. */
     final StreamScheduler scheduler = new StreamScheduler();
     /** Negotiated: per-stream windows and CREDIT messages. */
@@ -137,6 +137,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         this.cfg = rt.config;
         this.pool = rt.pool;
         this.maxOutboundMessage = cfg.maxMessageSize();
+        this.sendBudget = new SendBudget(cfg.streamSendBudget());
         this.decoder = new FrameDecoder(pool, cfg.maxMessageSize(), cfg.readBufferSize());
         this.eventExecutor = new SerialExecutor(rt.handlers, (t, e) -> BraidRuntime.LOG.log(Level.WARNING,
                 "event listener failed on " + this, e));
@@ -166,9 +167,10 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         final long idle = cfg.streamReadIdleTimeout().toNanos();
         final long now = System.nanoTime();
         for (StreamImpl s : streams.values()) {
-            if (s.inQueuedBytes.get() > 0 && now - s.lastReadNanos > idle) {
+            final long waiting = s.flow.queued();
+            if (waiting > 0 && now - s.lastReadNanos > idle) {
                 s.abort("nobody read the stream for " + cfg.streamReadIdleTimeout().toMillis()
-                        + " ms (streamReadIdleTimeout) with " + s.inQueuedBytes.get() + " bytes waiting");
+                        + " ms (streamReadIdleTimeout) with " + waiting + " bytes waiting");
             }
         }
     }
@@ -330,9 +332,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
                 final long bytes = p.getInt(4) & 0xFFFF_FFFFL;
                 final StreamImpl s = streamFor(p.getInt(0));
                 if (s != null) {
-                    s.creditReturned(s.sendCredit.addAndGet(bytes));
-                    if (s.waitingCredit) {
-                        s.waitingCredit = false;
+                    if (s.flow.creditReturned(bytes)) {
                         scheduler.offer(s);
                         scheduleFlush();
                     }
@@ -386,7 +386,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     final void streamDone(final StreamImpl s) {
         s.unregistered = true;
         streams.remove(s.serial, s);
-        s.clearInFlight();
+        s.flow.leaveBudget();
         streamEnded(s);
     }
 
@@ -527,12 +527,14 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             return false;
         }
         final int length = frame.byteBuffer().remaining();
+        // Counted before the offer: the writer subtracts once it takes the frame, so the count never goes
+        // below what is really queued (counted after, it went briefly negative and reads resumed early).
+        laneBytes.addAndGet(length);
         (control ? controlLane : mainLane).offer(frame);
         if (closedReason != null) {
             drainLanesAfterClose();
             return false;
         }
-        laneBytes.addAndGet(length); // the reader pauses on it (see pauseForUnreadAnswers)
         if (urgent) {
             scheduleUrgentFlush();
         } else {
@@ -786,9 +788,11 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         synchronized (closeLock) {
             PooledBuffer f;
             while ((f = controlLane.poll()) != null) {
+                laneBytes.addAndGet(-f.byteBuffer().remaining());
                 f.release();
             }
             while ((f = mainLane.poll()) != null) {
+                laneBytes.addAndGet(-f.byteBuffer().remaining());
                 f.release();
             }
         }

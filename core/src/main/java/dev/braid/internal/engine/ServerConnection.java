@@ -343,7 +343,9 @@ public final class ServerConnection extends ConnectionEngine {
     @Override
     public void close() {
         closeAfterFlush();
-        awaitClosed(cfg.closeTimeout().toMillis());
+        if (!dev.braid.spi.IoThreads.isIoThread()) { // on a loop (a non-blocking handler): never wait there
+            awaitClosed(cfg.closeTimeout().toMillis());
+        }
     }
 
     @Override

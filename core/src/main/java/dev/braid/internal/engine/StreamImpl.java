@@ -14,6 +14,8 @@ import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.concurrent.SpscBufferRing;
 import dev.braid.internal.wire.Frames;
 import dev.braid.internal.wire.RemoteErrorCodec;
+import dev.braid.spi.IoThreads;
+import dev.braid.spi.Transport;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -70,36 +72,25 @@ import static dev.braid.internal.wire.FrameHeader.*;
 public final class StreamImpl implements BraidStream {
     private static final VarHandle SCHEDULED;
     private static final VarHandle IN_READY;
-    private static final VarHandle IN_FLIGHT_COUNTED;
     private static final VarHandle IN_TOKEN;
     private static final VarHandle OUT_TOKEN;
     private static final VarHandle FAILURE;
     private static final VarHandle DONE;
     private static final VarHandle WANT_WRITABLE;
+    private static final VarHandle DELIVERY_QUEUED;
     private static final int OUT_RING_PACKETS = 8;
-    /**
-     * Smallest window cost of a data or hole packet. A packet costs {@code max(frame length, 512)} bytes of
-     * window, so a peer sending tiny packets cannot make the receiver hold more pooled memory than about
-     * four times its window (512 bytes is the pool's smallest buffer; size classes are 4x apart).
-     */
-    static final int MIN_PACKET_COST = 512;
-
-    /** Window cost of a packet of {@code frameLength} bytes carrying {@code payload} bytes. */
-    static long cost(final int frameLength, final long payload) {
-        return payload > 0 ? Math.max(frameLength, MIN_PACKET_COST) : 0;
-    }
 
     static {
         try {
             final MethodHandles.Lookup l = MethodHandles.lookup();
             SCHEDULED = l.findVarHandle(StreamImpl.class, "scheduled", boolean.class);
             IN_READY = l.findVarHandle(StreamImpl.class, "inReady", boolean.class);
-            IN_FLIGHT_COUNTED = l.findVarHandle(StreamImpl.class, "inFlightCounted", boolean.class);
             IN_TOKEN = l.findVarHandle(StreamImpl.class, "inToken", boolean.class);
             OUT_TOKEN = l.findVarHandle(StreamImpl.class, "outToken", boolean.class);
             FAILURE = l.findVarHandle(StreamImpl.class, "failure", BraidException.class);
             DONE = l.findVarHandle(StreamImpl.class, "done", boolean.class);
             WANT_WRITABLE = l.findVarHandle(StreamImpl.class, "wantWritable", boolean.class);
+            DELIVERY_QUEUED = l.findVarHandle(StreamImpl.class, "deliveryQueued", boolean.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -110,34 +101,28 @@ public final class StreamImpl implements BraidStream {
     final int serial;
     final boolean serverSide;
     private final int maxPacket;
-    /** With extensions: per-direction windows and credits. Without: libvirt behaviour. */
-    final boolean flowControl;
-    /** Bytes the peer may have unconsumed here (what we advertised). */
-    final long receiveWindow;
+    /** Windows and credits, both directions (thread-safe; see StreamFlowControl). */
+    final StreamFlowControl flow;
 
     // outbound
     final SpscBufferRing out = new SpscBufferRing(OUT_RING_PACKETS);
-    final AtomicLong sendCredit;
     private volatile Thread writeWaiter;
     /** A non-blocking writer found the ring full and waits for onWritable. */
     private volatile boolean wantWritable;
     @SuppressWarnings("unused") private volatile boolean scheduled;
     @SuppressWarnings("unused") private volatile boolean outToken;
-    volatile boolean waitingCredit;
     /** Writer-owned scheduling state (see StreamScheduler). */
     boolean inActive;
     long deficit;
 
     // inbound
     final MpscBufferQueue in = new MpscBufferQueue();
-    final AtomicLong inQueuedBytes = new AtomicLong();
     private volatile Thread readWaiter;
     @SuppressWarnings("unused") private volatile boolean inToken;
     /** Reading thread: the packet being consumed and where. */
     private PooledBuffer current;
     private int currentPos;
     private long holeLeft;
-    private long creditToReturn;
     volatile long lastReadNanos = System.nanoTime();
     /** Compatible mode: this stream paused the connection's reads. */
     final java.util.concurrent.atomic.AtomicBoolean pausedReads = new java.util.concurrent.atomic.AtomicBoolean();
@@ -148,6 +133,8 @@ public final class StreamImpl implements BraidStream {
     private volatile boolean localEndQueued;  // our EOF/OK is in the ring
     private volatile boolean eofQueued;       // server: our EOF is in the ring
     private volatile boolean done; // finished or failed; set once through DONE
+    /** The reading thread was told EOF: every byte the peer sent was read. */
+    private volatile boolean eofDelivered;
     /** Client: frees the slot if the server's RELEASE does not come in time. */
     volatile java.util.concurrent.ScheduledFuture<?> releaseTimer;
     /** Server: the opening call was answered OK, so the client knows the stream. */
@@ -165,10 +152,7 @@ public final class StreamImpl implements BraidStream {
         this.procedure = procedure;
         this.serial = serial;
         this.serverSide = serverSide;
-        this.flowControl = flowControl;
-        this.receiveWindow = receiveWindow;
-        this.sendCredit = new AtomicLong(flowControl ? sendWindow : Long.MAX_VALUE / 2);
-        this.sendWindow = flowControl ? sendWindow : Long.MAX_VALUE / 2;
+        this.flow = new StreamFlowControl(flowControl, sendWindow, receiveWindow, conn.sendBudget);
         // A packet must fit the peer's window whole, or it could never be sent.
         final long byWindow = flowControl ? sendWindow - HEADER_LENGTH : Integer.MAX_VALUE;
         this.maxPacket = (int) Math.max(1, Math.min(Math.min(conn.cfg.maxStreamPacket(),
@@ -321,6 +305,7 @@ public final class StreamImpl implements BraidStream {
             }
             writeWaiter = Thread.currentThread();
             if (out.isFullVolatile() && failure == null) {
+                IoThreads.checkBlockingAllowed("BraidStream.write (the send ring is full)");
                 park(left); // onRingSpace and fail unpark it
             }
             writeWaiter = null;
@@ -372,35 +357,6 @@ public final class StreamImpl implements BraidStream {
 
     /** Set (once, before it leaves the connection's map) when the stream is forgotten: see {@code streamFor}. */
     volatile boolean unregistered;
-
-    /** The peer's window for this stream: {@code sendWindow - sendCredit} bytes are in flight. */
-    final long sendWindow;
-    @SuppressWarnings("unused") // accessed through IN_FLIGHT_COUNTED
-    private volatile boolean inFlightCounted;
-
-    /**
-     * Writer, after taking {@code cost} of credit that stood at {@code before}: the stream now has bytes in
-     * flight; counted once in the connection's {@code streamsInFlight} (see {@link StreamScheduler}).
-     */
-    void tookCredit(final long before) {
-        if (before >= sendWindow && IN_FLIGHT_COUNTED.compareAndSet(this, false, true)) {
-            conn.streamsInFlight.incrementAndGet();
-        }
-    }
-
-    /** Reader: credit came back, leaving {@code after}; nothing in flight any more ends the count. */
-    void creditReturned(final long after) {
-        if (after >= sendWindow) {
-            clearInFlight();
-        }
-    }
-
-    /** The stream has nothing in flight, or is over: leaves the count (once). Any thread. */
-    void clearInFlight() {
-        if (IN_FLIGHT_COUNTED.compareAndSet(this, true, false)) {
-            conn.streamsInFlight.decrementAndGet();
-        }
-    }
 
     /** Link in the scheduler's hand-over stack; written by the offering thread, then by the writer. */
     StreamImpl readyNext;
@@ -486,6 +442,9 @@ public final class StreamImpl implements BraidStream {
     }
 
     private void awaitRemoteOk(final long deadline) {
+        if (!remoteOk.isDone()) {
+            IoThreads.checkBlockingAllowed("BraidStream.finish");
+        }
         try {
             remoteOk.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
@@ -653,15 +612,16 @@ public final class StreamImpl implements BraidStream {
                     + ": the peer sent a hole of invalid length " + hole), "invalid hole length " + hole);
             return;
         }
-        final long cost = cost(length + HEADER_LENGTH, length);
-        if (flowControl && inQueuedBytes.get() + cost > receiveWindow) {
+        final long cost = StreamFlowControl.cost(length + HEADER_LENGTH, length);
+        final long before = flow.admit(cost);
+        if (before < 0) {
             f.release();
             abortWith(new BraidException(BraidException.Category.PROTOCOL, "stream " + this + ": the peer sent "
-                    + (inQueuedBytes.get() + cost) + " bytes of packets unconsumed, beyond the flow-control window of "
-                    + receiveWindow), "peer exceeded the flow-control window of " + receiveWindow + " bytes");
+                    + (flow.queued() + cost) + " bytes of packets unconsumed, beyond the flow-control window of "
+                    + flow.receiveWindow), "peer exceeded the flow-control window of " + flow.receiveWindow + " bytes");
             return;
         }
-        if (inQueuedBytes.getAndAdd(cost) == 0) {
+        if (before == 0) {
             lastReadNanos = System.nanoTime(); // the idle clock starts when data starts waiting
         }
         in.offer(f);
@@ -674,7 +634,7 @@ public final class StreamImpl implements BraidStream {
 
     /** Compatible mode: whether this stream's queue is full enough to stop the connection's reads. */
     boolean shouldPauseReads() {
-        return !flowControl && inQueuedBytes.get() >= receiveWindow;
+        return !flow.enabled && flow.queued() >= flow.receiveWindow;
     }
 
     private void wakeReader() {
@@ -687,6 +647,10 @@ public final class StreamImpl implements BraidStream {
 
     // ================================================================== listener callbacks
 
+    /** The one task that hands delivery to the I/O thread (see {@link #signal}); made once per stream. */
+    private final Runnable deliveryTask = this::deliverPending;
+    @SuppressWarnings("unused") // accessed through DELIVERY_QUEUED
+    private volatile boolean deliveryQueued;
     private static final int SIG_READABLE = 1;
     private static final int SIG_WRITABLE = 2;
     private static final int SIG_HANGUP = 4;
@@ -706,6 +670,22 @@ public final class StreamImpl implements BraidStream {
             return;
         }
         signals.getAndAccumulate(bits, (a, b) -> a | b);
+        if (!IoThreads.isIoThread()) {
+            // An application thread made the stream ready (an abort, setListener, ring space freed by a
+            // write-through): the callbacks still run on the connection's I/O thread, as the listener's
+            // contract says. One hand-off at a time; the task delivers whatever is pending when it runs.
+            final Transport t = conn.transport;
+            if (t != null && DELIVERY_QUEUED.compareAndSet(this, false, true)) {
+                t.execute(deliveryTask);
+            }
+            return;
+        }
+        deliverPending();
+    }
+
+    /** I/O thread: delivers every pending readiness bit (see {@link #signal}). */
+    private void deliverPending() {
+        DELIVERY_QUEUED.setVolatile(this, false); // before reading the bits: a later hand-off is never lost
         while (signals.get() != 0 && delivering.compareAndSet(false, true)) {
             try {
                 int pending;
@@ -777,6 +757,7 @@ public final class StreamImpl implements BraidStream {
             }
             readWaiter = Thread.currentThread();
             if (in.isEmpty() && failure == null && !remoteEof) {
+                IoThreads.checkBlockingAllowed("BraidStream.read");
                 park(left); // wakeReader and fail unpark it
             }
             readWaiter = null;
@@ -799,6 +780,7 @@ public final class StreamImpl implements BraidStream {
                     n = copyInto(dst);
                     if (n == 0 && current == null) {
                         n = EOF;
+                        eofDelivered = true;
                     }
                 }
             }
@@ -899,6 +881,7 @@ public final class StreamImpl implements BraidStream {
                 return new StreamPacketImpl(this, f);
             }
             if (eof) {
+                eofDelivered = true;
                 return null;
             }
             if (Thread.currentThread().isInterrupted()) {
@@ -906,6 +889,7 @@ public final class StreamImpl implements BraidStream {
             }
             readWaiter = Thread.currentThread();
             if (in.isEmpty() && failure == null && !remoteEof) {
+                IoThreads.checkBlockingAllowed("BraidStream.readPacket");
                 park(Long.MAX_VALUE); // wakeReader and fail unpark it
             }
             readWaiter = null;
@@ -914,24 +898,17 @@ public final class StreamImpl implements BraidStream {
 
     /** A received packet was consumed: return its bytes to the window and its buffer to the pool. */
     void packetConsumed(final PooledBuffer f) {
-        final long wire = cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH);
+        final long wire = StreamFlowControl.cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH);
         f.release();
-        final long queued = inQueuedBytes.addAndGet(-wire);
-        if (flowControl && failure == null && !done) {
-            creditToReturn += wire;
-            // A quarter of the window batches credit; an empty queue returns what is held whatever its size,
-            // because the sender may be waiting for exactly that: with a window under four maximal packets,
-            // a small packet's credit held back here while the next big packet needs it would stop both sides.
-            if (creditToReturn >= Math.max(receiveWindow / 4, 1) || queued == 0) {
-                conn.sendCredit(serial, creditToReturn);
-                creditToReturn = 0;
-            }
+        final long credit = flow.consumed(wire, failure == null && !done);
+        if (credit > 0) {
+            conn.sendCredit(serial, credit);
         }
         resumeReadsIfPaused();
     }
 
     private void resumeReadsIfPaused() {
-        if (pausedReads.get() && (failure != null || inQueuedBytes.get() < receiveWindow / 2)
+        if (pausedReads.get() && (failure != null || flow.queued() < flow.receiveWindow / 2)
                 && pausedReads.compareAndSet(true, false)) {
             conn.resumeReadsForStream();
         }
@@ -958,11 +935,11 @@ public final class StreamImpl implements BraidStream {
                 final PooledBuffer f = current;
                 current = null;
                 f.release();
-                inQueuedBytes.addAndGet(-cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH));
+                flow.dropped(StreamFlowControl.cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH));
             }
             PooledBuffer f;
             while ((f = in.poll()) != null) {
-                inQueuedBytes.addAndGet(-cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH));
+                flow.dropped(StreamFlowControl.cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH));
                 f.release();
             }
         } finally {
@@ -1173,15 +1150,56 @@ public final class StreamImpl implements BraidStream {
 
     /** Window cost of the packets received and not yet consumed (what this side holds); for tests. */
     public long queuedBytes() {
-        return inQueuedBytes.get();
+        return flow.queued();
     }
 
+    /**
+     * Finishes the stream if it reached EOF cleanly (everything the peer sent was read and nothing failed),
+     * otherwise aborts it. On an I/O thread it does not wait: a clean stream's end is queued and the stream
+     * completes when the peer's answer arrives (if the end cannot be queued at once, the stream is aborted).
+     */
     @Override
     public void close() {
         if (done) {
             return;
         }
+        if (failure == null && eofDelivered) {
+            if (!IoThreads.isIoThread()) {
+                finish();
+                return;
+            }
+            if (finishWithoutWaiting()) {
+                return;
+            }
+        }
         abort("closed by the application before the stream finished");
+    }
+
+    /**
+     * I/O thread, after EOF was read: queues this side's end without blocking and completes the stream when
+     * the peer's OK arrives. False if the send ring has no room for the end now.
+     */
+    private boolean finishWithoutWaiting() {
+        if (serverSide && !remoteEof) {
+            return false;
+        }
+        if (!localEndQueued) {
+            if (out.isFullVolatile()) {
+                return false;
+            }
+            localEndQueued = true;
+            commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_OK, false);
+        }
+        if (serverSide) {
+            completeDone();
+        } else {
+            remoteOk.whenComplete((ok, error) -> {
+                if (error == null) {
+                    completeDone();
+                }
+            });
+        }
+        return true;
     }
 
     /** The connection closed: fail with its reason. */

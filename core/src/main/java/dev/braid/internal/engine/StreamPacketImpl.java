@@ -5,13 +5,34 @@ import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.wire.FrameHeader;
 import dev.braid.internal.wire.Frames;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 
-/** A packet handed to the application by {@code readPacket()}; closing it releases the buffer and its credit. */
+/**
+ * A packet handed to the application by {@code readPacket()}; closing it releases the buffer and returns
+ * its window credit.
+ *
+ * <p><b>Threads.</b> {@link #close} may be called from any thread, any number of times: the first call
+ * takes the frame with an atomic swap (so exactly one caller releases it) and hands its cost to the
+ * stream's thread-safe flow control. {@link #data} must be called by the thread that owns the packet,
+ * before it closes it (a happens-before edge is needed to hand the packet to another thread first).
+ */
 final class StreamPacketImpl implements StreamPacket {
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0).asReadOnlyBuffer();
+    private static final VarHandle FRAME;
+
+    static {
+        try {
+            FRAME = MethodHandles.lookup().findVarHandle(StreamPacketImpl.class, "frame", PooledBuffer.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
     private final StreamImpl stream;
-    private PooledBuffer frame;
+    @SuppressWarnings("unused") // read plainly by the owner in data(), swapped atomically in close()
+    private volatile PooledBuffer frame;
     private final boolean hole;
     private final long holeLength;
 
@@ -42,9 +63,8 @@ final class StreamPacketImpl implements StreamPacket {
 
     @Override
     public void close() {
-        final PooledBuffer f = frame;
+        final PooledBuffer f = (PooledBuffer) FRAME.getAndSet(this, (PooledBuffer) null);
         if (f != null) {
-            frame = null;
             stream.packetConsumed(f);
         }
     }

@@ -136,16 +136,12 @@ final class StreamScheduler {
             return null;
         }
         final int len = f.byteBuffer().remaining();
-        final long cost = StreamImpl.cost(len, Frames.type(f) == TYPE_STREAM_HOLE
+        final long cost = StreamFlowControl.cost(len, Frames.type(f) == TYPE_STREAM_HOLE
                 || Frames.status(f) == STATUS_CONTINUE ? len - HEADER_LENGTH : 0);
-        if (cost > 0 && s.flowControl && mustWait(s, cost)) {
-            s.waitingCredit = true; // then look again: credit that arrived before the flag was seen
-            if (mustWait(s, cost)) {
-                active.pollFirst(); // parked until credit arrives (the reader re-offers it)
-                s.inActive = false;
-                return null;
-            }
-            s.waitingCredit = false;
+        if (s.flow.mustWait(cost) && s.flow.parkForCredit(cost)) {
+            active.pollFirst(); // parked until credit arrives (the reader re-offers it)
+            s.inActive = false;
+            return null;
         }
         if (s.deficit < len) {
             s.deficit += QUANTUM;
@@ -153,31 +149,9 @@ final class StreamScheduler {
             return null;
         }
         s.out.poll();
-        if (cost > 0) {
-            s.tookCredit(s.sendCredit.getAndAdd(-cost));
-        }
+        s.flow.took(cost);
         s.deficit -= len;
         return f;
-    }
-
-    /**
-     * Whether {@code s} must wait for credit before a packet costing {@code cost}: the peer's window is used
-     * up, or the stream already has its share of the connection's send budget in flight. The share is the
-     * budget divided among the streams that have data in flight (this one included); a stream with nothing
-     * in flight may always send one packet, so every stream progresses. Credit coming back both refills the
-     * window and lowers what is in flight, and re-offers a parked stream, so both waits end the same way.
-     */
-    private static boolean mustWait(final StreamImpl s, final long cost) {
-        final long credit = s.sendCredit.get();
-        if (credit < cost) {
-            return true;
-        }
-        final long inFlight = s.sendWindow - credit;
-        if (inFlight <= 0) {
-            return false;
-        }
-        final int sharing = Math.max(1, s.conn.streamsInFlight.get());
-        return inFlight + cost > s.conn.cfg.streamSendBudget() / sharing;
     }
 
     private void rotate(final StreamImpl s) {

@@ -45,6 +45,13 @@ public final class Extension {
     /** Feature bit: the server tells the client when a stream's slot is free (RELEASE). */
     public static final int FEATURE_STREAM_RELEASE = 2;
 
+    /**
+     * Smallest window cost of a stream data or hole packet: {@code max(frame length, 512)}. Both sides
+     * count a packet's cost this way. It is also the smallest initial window a HELLO may advertise: a
+     * smaller one could never carry a packet, and every stream would stall.
+     */
+    public static final int MIN_PACKET_COST = 512;
+
     /** Extension protocol version this build speaks. */
     public static final int PROTOCOL_VERSION = 1;
     /** Feature bits this build supports. */
@@ -93,6 +100,11 @@ public final class Extension {
             if (h.maxMessage < FrameHeader.HEADER_LENGTH + 256 || h.maxOutstanding <= 0 || h.maxStreams < 0
                     || h.initialWindow <= 0) {
                 throw new ProtocolException("malformed HELLO: out-of-range limits " + h);
+            }
+            if (h.initialWindow < MIN_PACKET_COST) {
+                throw new ProtocolException("HELLO refused: initial stream window of " + h.initialWindow
+                        + " bytes is below the minimum of " + MIN_PACKET_COST + " (the smallest packet's window "
+                        + "cost); no stream could ever send");
             }
             return h;
         }

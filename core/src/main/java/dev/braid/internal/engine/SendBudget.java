@@ -1,0 +1,39 @@
+package dev.braid.internal.engine;
+
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A connection's stream send budget ({@code BraidConfig.streamSendBudget}): the bytes of stream data this
+ * side keeps in flight (sent, not yet credited back) on one connection, shared among the streams that have
+ * data in flight. With N such streams each may have {@code budget / N} in flight, within its own window; a
+ * stream with nothing in flight may always send one packet, so every stream progresses.
+ *
+ * <p><b>Threads.</b> Any thread. {@link #sharing()} is a plain volatile read; the count changes only through
+ * {@link StreamFlowControl}, which enters and leaves it once per period in flight with a CAS of its own.
+ */
+final class SendBudget {
+    private final long budget;
+    private final AtomicInteger streamsInFlight = new AtomicInteger();
+
+    SendBudget(final long budget) {
+        this.budget = budget;
+    }
+
+    /** The share of the budget each stream with data in flight may have in flight now. */
+    long share() {
+        return budget / Math.max(1, streamsInFlight.get());
+    }
+
+    /** Streams with data in flight now. */
+    int sharing() {
+        return streamsInFlight.get();
+    }
+
+    void enter() {
+        streamsInFlight.incrementAndGet();
+    }
+
+    void leave() {
+        streamsInFlight.decrementAndGet();
+    }
+}

@@ -1,0 +1,197 @@
+package dev.braid.internal.engine;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One stream's flow control, both directions: the one place that answers "why did this packet wait?" and
+ * "why did this CREDIT go out?".
+ *
+ * <h2>Sending</h2>
+ * The peer grants a window ({@link #sendWindow}, its HELLO's initial window). {@link #sendCredit} is what is
+ * left of it: a data or hole packet costs {@link #cost} bytes of it; the peer's CREDIT messages give bytes
+ * back. A packet waits ({@link #mustWait}) while the credit does not cover it, or while the stream already has
+ * its share of the connection's {@link SendBudget} in flight. A stream that must wait is parked by the
+ * scheduler with {@link #parkForCredit()}; the CREDIT that ends the wait re-offers it
+ * ({@link #creditReturned} returns true exactly once per park).
+ *
+ * <h2>Receiving</h2>
+ * The receiver advertises {@link #receiveWindow}. Each packet received adds its cost to {@link #queued}
+ * ({@link #admit}); a peer that would exceed the window is refused (the caller aborts the stream). Each
+ * packet consumed by the application ({@link #consumed}, on any thread: packets may be closed anywhere)
+ * moves its cost from {@code queued} to {@link #toReturn}; the caller then sends a CREDIT for whatever
+ * {@code consumed} hands back: a quarter of the window batches credit, and an empty queue returns what is
+ * held whatever its size, because the sender may be waiting for exactly that (with a window under four
+ * maximal packets, credit held back here while the next big packet needs it would stop both sides).
+ *
+ * <p><b>Threads.</b> Every method may be called from any thread, except where noted: {@link #took} and
+ * {@link #mustWait} run on the connection's writer (the scheduler), {@link #admit} on its reader. All state
+ * is atomic: {@code queued} is decremented before the cost is added to {@code toReturn}, and
+ * {@code toReturn} is emptied with an atomic swap, so every consumed byte is returned exactly once, and
+ * never before the packet that carried it stopped counting against the window.
+ */
+final class StreamFlowControl {
+    /**
+     * Smallest window cost of a data or hole packet. A packet costs {@code max(frame length, 512)} bytes of
+     * window, so a peer sending tiny packets cannot make the receiver hold more pooled memory than about
+     * four times its window (512 bytes is the pool's smallest buffer; size classes are 4x apart). It is
+     * also the smallest window a peer may advertise (HELLO refuses less): a smaller one could never carry a
+     * packet.
+     */
+    static final int MIN_PACKET_COST = dev.braid.internal.wire.Extension.MIN_PACKET_COST;
+    private static final long UNLIMITED = Long.MAX_VALUE / 2;
+    private static final VarHandle IN_FLIGHT_COUNTED;
+    private static final VarHandle WAITING_CREDIT;
+
+    static {
+        try {
+            final MethodHandles.Lookup l = MethodHandles.lookup();
+            IN_FLIGHT_COUNTED = l.findVarHandle(StreamFlowControl.class, "inFlightCounted", boolean.class);
+            WAITING_CREDIT = l.findVarHandle(StreamFlowControl.class, "waitingCredit", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** Window cost of a packet of {@code frameLength} bytes carrying {@code payload} bytes (0: no cost). */
+    static long cost(final int frameLength, final long payload) {
+        return payload > 0 ? Math.max(frameLength, MIN_PACKET_COST) : 0;
+    }
+
+    /** With extensions: windows and credits. Without (libvirt mode): no window, sending is never held. */
+    final boolean enabled;
+    final long sendWindow;
+    final long receiveWindow;
+    private final SendBudget budget;
+    private final AtomicLong sendCredit;
+    private final AtomicLong queued = new AtomicLong();
+    private final AtomicLong toReturn = new AtomicLong();
+    @SuppressWarnings("unused") // accessed through IN_FLIGHT_COUNTED
+    private volatile boolean inFlightCounted;
+    @SuppressWarnings("unused") // accessed through WAITING_CREDIT
+    private volatile boolean waitingCredit;
+
+    StreamFlowControl(final boolean enabled, final long sendWindow, final long receiveWindow,
+                      final SendBudget budget) {
+        this.enabled = enabled;
+        this.sendWindow = enabled ? sendWindow : UNLIMITED;
+        this.receiveWindow = receiveWindow;
+        this.budget = budget;
+        this.sendCredit = new AtomicLong(this.sendWindow);
+    }
+
+    // ------------------------------------------------------------------ sending
+
+    /**
+     * Writer: whether a packet costing {@code cost} must wait: the peer's window is used up, or the stream
+     * already has its share of the connection's send budget in flight.
+     */
+    boolean mustWait(final long cost) {
+        if (!enabled || cost == 0) {
+            return false;
+        }
+        final long credit = sendCredit.get();
+        if (credit < cost) {
+            return true;
+        }
+        final long inFlight = sendWindow - credit;
+        return inFlight > 0 && inFlight + cost > budget.share();
+    }
+
+    /**
+     * Writer, after {@link #mustWait} said yes: parks the stream for credit, then looks again (credit that
+     * arrived before the flag was seen would otherwise be missed). Returns true if it must still wait: the
+     * next CREDIT re-offers it. False: it may go now (the flag is cleared).
+     */
+    boolean parkForCredit(final long cost) {
+        WAITING_CREDIT.setVolatile(this, true);
+        if (mustWait(cost)) {
+            return true;
+        }
+        WAITING_CREDIT.setVolatile(this, false); // if a CREDIT re-offered it meanwhile, that offer is harmless
+        return false;
+    }
+
+    /** Writer: a packet costing {@code cost} leaves. The first byte in flight enters the budget's count. */
+    void took(final long cost) {
+        if (cost == 0 || !enabled) {
+            return;
+        }
+        final long before = sendCredit.getAndAdd(-cost);
+        if (before >= sendWindow && IN_FLIGHT_COUNTED.compareAndSet(this, false, true)) {
+            budget.enter();
+        }
+    }
+
+    /**
+     * Reader: the peer returned {@code bytes}. Nothing left in flight leaves the budget's count.
+     *
+     * @return true if the stream was parked for credit: the caller must offer it to the scheduler again
+     */
+    boolean creditReturned(final long bytes) {
+        if (sendCredit.addAndGet(bytes) >= sendWindow) {
+            leaveBudget();
+        }
+        return (boolean) WAITING_CREDIT.getVolatile(this) && WAITING_CREDIT.compareAndSet(this, true, false);
+    }
+
+    /** The stream has nothing in flight, or is over: leaves the budget's count (once). Any thread. */
+    void leaveBudget() {
+        if (IN_FLIGHT_COUNTED.compareAndSet(this, true, false)) {
+            budget.leave();
+        }
+    }
+
+    /** Credit left in the peer's window (for stats and tests). */
+    long sendCredit() {
+        return sendCredit.get();
+    }
+
+    // ------------------------------------------------------------------ receiving
+
+    /**
+     * Reader: a packet costing {@code cost} arrived. Returns the bytes queued before it, or -1 if it would
+     * exceed the window (nothing counted; the caller aborts the stream). Only the reader adds, so the check
+     * and the add cannot be overtaken by another add.
+     */
+    long admit(final long cost) {
+        final long before = queued.get();
+        if (enabled && before + cost > receiveWindow) {
+            return -1;
+        }
+        return queued.getAndAdd(cost);
+    }
+
+    /**
+     * Any thread: the application consumed a packet costing {@code cost}. Returns the bytes of credit the
+     * caller must now send in a CREDIT message (0: none yet). {@code streamOpen} false (finished or failed)
+     * returns nothing: credit for a stream that is over would only be dropped by the peer.
+     */
+    long consumed(final long cost, final boolean streamOpen) {
+        final long left = queued.addAndGet(-cost);
+        if (!enabled || !streamOpen || cost == 0) {
+            return 0;
+        }
+        final long held = toReturn.addAndGet(cost);
+        if (held >= Math.max(receiveWindow / 4, 1) || left == 0) {
+            return toReturn.getAndSet(0);
+        }
+        return 0;
+    }
+
+    /** Any thread: a queued packet was dropped (abort, close): it leaves the window without credit. */
+    void dropped(final long cost) {
+        queued.addAndGet(-cost);
+    }
+
+    /** Cost of the packets received and not yet consumed. Any thread. */
+    long queued() {
+        return queued.get();
+    }
+
+    /** Credit consumed here and not yet sent back (for tests). */
+    long heldCredit() {
+        return toReturn.get();
+    }
+}
