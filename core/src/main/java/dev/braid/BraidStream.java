@@ -14,7 +14,7 @@ import java.time.Duration;
  * console on both. One stream per call (libvirt's rule).
  *
  * <h2>Threads</h2>
- * One thread at a time may write (write, tryWrite, claim, sendHole, the output adapters) and one thread
+ * One thread at a time may write (write, tryWrite, the zero-copy write, sendHole, the output adapters) and one thread
  * at a time may read (read, tryRead, readPacket, the input adapters); they may be different threads. The
  * write side and the I/O thread share a lock-free single-producer single-consumer ring; the I/O thread and
  * the read side share a lock-free queue. {@link #abort}, {@link #isOpen()} and the counters may be called
@@ -166,12 +166,31 @@ public interface BraidStream extends AutoCloseable {
     /** Payload bytes this side has read (holes count their length). */
     long bytesRead();
 
+    /**
+     * Window cost of the packets received and not yet read (or, from {@link #readPacket()}, not yet closed):
+     * what this side holds for the stream, never more than {@link #receiveWindow()} when flow control is on.
+     * Any thread.
+     */
+    long queuedBytes();
+
+    /** The window this side grants the peer for this stream, in bytes. Any thread. */
+    long receiveWindow();
+
+    /**
+     * Bytes the peer's window still allows this side to send before the next credit (the peer's window
+     * minus what is in flight); {@code Long.MAX_VALUE / 2} without flow control (libvirt mode). Any thread.
+     */
+    long sendCredit();
+
     /** True until finished, aborted or the connection closed. */
     boolean isOpen();
 
     /**
-     * Ends the stream if still open: finishes it if it reached EOF on both sides cleanly, otherwise aborts
-     * with "closed by the application".
+     * Ends the stream if still open. If this side read the stream to its end ({@link #EOF} from a read, or
+     * null from {@link #readPacket()}) and nothing failed, it {@link #finish()}es it (the full handshake;
+     * blocking up to the finish timeout); otherwise it aborts it with "closed by the application". On one of
+     * braid's I/O threads it never waits: a clean stream's end is queued and the stream completes when the
+     * peer answers.
      */
     @Override
     void close();

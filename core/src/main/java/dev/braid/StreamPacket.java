@@ -5,16 +5,29 @@ import java.nio.ByteBuffer;
 /**
  * A received stream packet, as a view of the pooled buffer it arrived in. The receiver owns it and must
  * {@link #close()} it, which returns the buffer and the packet's bytes of flow-control credit.
+ *
+ * <h2>Threads</h2>
+ * A packet may be handed to another thread (through any happens-before edge: an executor, a queue) and
+ * closed there; each method states its guarantee.
  */
 public interface StreamPacket extends AutoCloseable {
-    /** Data (a read-only view, valid until close), or an empty buffer for a hole. */
+    /**
+     * Data (a read-only view, valid until close), or an empty buffer for a hole. Called by the thread that
+     * owns the packet, before it closes it; it throws {@link IllegalStateException} after close.
+     */
     ByteBuffer data();
 
-    /** True for a STREAM_HOLE: {@link #holeLength()} zero bytes, not sent. */
+    /** True for a STREAM_HOLE: {@link #holeLength()} zero bytes, not sent. Any thread, any time. */
     boolean isHole();
 
+    /** Length of a hole, 0 for data. Any thread, any time. */
     long holeLength();
 
+    /**
+     * Releases the buffer and returns the packet's window credit to the peer. Safe on any thread, and
+     * idempotent: if several threads close the same packet at once, exactly one releases it and the others
+     * do nothing. Credit from packets closed on many threads is returned exactly once per byte.
+     */
     @Override
     void close();
 }

@@ -10,7 +10,6 @@ import dev.braid.Connection;
 import dev.braid.Procedure;
 import dev.braid.Reply;
 import dev.braid.StreamOptions;
-import dev.braid.internal.engine.StreamImpl;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -37,8 +36,7 @@ import java.util.concurrent.atomic.LongAdder;
  * got ahead within window + send ring), braid's pools within design.md's bound, and the stalled streams'
  * data arriving intact (CRC32C) once read. The ratios are timing figures; the rest are not.
  *
- * <p>What a receiver holds is read with {@code StreamImpl.queuedBytes()}, an internal accessor (as the
- * transport tests do); the public API has no such figure.
+ * <p>What a receiver holds is read with the public {@code BraidStream.queuedBytes()}.
  */
 @Command(name = "slow-consumers", mixinStandardHelpOptions = true,
         description = "Stalled stream readers beside healthy streams and calls; isolation, bounds, intact resume.")
@@ -260,7 +258,7 @@ final class SlowConsumersScenario implements Callable<Integer> {
         long queued = 0;
         long ahead = 0;
         for (int i = 0; i < senders.size(); i++) {
-            queued = Math.max(queued, ((StreamImpl) receivers.get(i)).queuedBytes());
+            queued = Math.max(queued, receivers.get(i).queuedBytes());
             ahead = Math.max(ahead, senders.get(i).bytesWritten() - receivers.get(i).bytesRead());
         }
         return new long[]{queued, ahead};

@@ -34,7 +34,9 @@ class LimitsTest extends TransportTest {
         final Semaphore gate = new Semaphore(0);
         final AtomicInteger concurrent = new AtomicInteger();
         final AtomicInteger maxConcurrent = new AtomicInteger();
-        final BraidServer server = server(config(true).maxOutstandingCalls(4), s -> s.handle(GATED, call -> {
+        // No keepalive: this raw client never answers a PING, and one would interleave with the replies read below.
+        final BraidServer server = server(config(true).maxOutstandingCalls(4).keepaliveInterval(java.time.Duration.ZERO),
+                s -> s.handle(GATED, call -> {
             maxConcurrent.accumulateAndGet(concurrent.incrementAndGet(), Math::max);
             gate.acquire();
             concurrent.decrementAndGet();
@@ -182,7 +184,9 @@ class LimitsTest extends TransportTest {
         final Semaphore gate = new Semaphore(0);
         final AtomicInteger concurrent = new AtomicInteger();
         final AtomicInteger maxConcurrent = new AtomicInteger();
-        final BraidServer server = server(config(true).maxOutstandingCalls(4), s -> s.handle(GATED, call -> {
+        // No keepalive: this raw client never answers a PING, and one would interleave with the replies read below.
+        final BraidServer server = server(config(true).maxOutstandingCalls(4).keepaliveInterval(java.time.Duration.ZERO),
+                s -> s.handle(GATED, call -> {
             maxConcurrent.accumulateAndGet(concurrent.incrementAndGet(), Math::max);
             gate.acquire();
             concurrent.decrementAndGet();

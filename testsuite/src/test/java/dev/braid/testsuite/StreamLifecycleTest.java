@@ -285,7 +285,7 @@ class StreamLifecycleTest extends TransportTest {
             Thread.sleep(100);
         }
         assertThat(blocked.bytesWritten()).as("written before the window closed").isGreaterThan(window / 2);
-        final dev.braid.internal.engine.StreamImpl atServer = (dev.braid.internal.engine.StreamImpl) stalled.get();
+        final BraidStream atServer = stalled.get();
         // other work on the same connection proceeds
         for (int i = 0; i < 100; i++) {
             assertThat(c.call(PING, new byte[]{(byte) i})).containsExactly((byte) i);
@@ -332,7 +332,7 @@ class StreamLifecycleTest extends TransportTest {
             }
         });
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        final dev.braid.internal.engine.StreamImpl atServer = (dev.braid.internal.engine.StreamImpl) stalled.get();
+        final BraidStream atServer = stalled.get();
         while (atServer.queuedBytes() + 512 <= window && System.nanoTime() < deadline) {
             Thread.sleep(5);
         }

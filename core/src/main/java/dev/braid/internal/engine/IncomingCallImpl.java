@@ -9,6 +9,7 @@ import dev.braid.Procedure;
 import dev.braid.RemoteError;
 import dev.braid.RemoteException;
 import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.engine.stream.StreamImpl;
 import dev.braid.internal.wire.Frames;
 
 import java.lang.System.Logger.Level;

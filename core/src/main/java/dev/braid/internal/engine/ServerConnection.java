@@ -6,6 +6,8 @@ import dev.braid.HandlerMode;
 import dev.braid.ProtocolException;
 import dev.braid.RemoteError;
 import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.engine.stream.StreamImpl;
+import dev.braid.internal.engine.io.ReadGate;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.Frames;
 import dev.braid.internal.wire.RemoteErrorCodec;
@@ -26,31 +28,17 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * {@link dev.braid.BraidConfig#maxOutstandingCalls()} is parked (not dispatched), and the reader stops
  * decoding and asks the backend to stop reading the socket, so a client that ignores the advertised limit
  * cannot make the server buffer or run more than that. A braid client never sends past the limit, so it
- * never causes a suspension. The order of operations makes the resume race-free: the reader suspends the transport
- * <em>before</em> it sets {@link #readPaused}; a finishing call resumes only if it flips
- * {@code readPaused} from true to false; after setting the flag the reader re-checks the count and resumes
- * itself if a call finished meanwhile. Every suspension is therefore followed by exactly one resume, issued
- * after it.
+ * never causes a suspension. The pause is a {@link ReadGate} hold ({@code CALL_LIMIT}): the reader takes it
+ * and re-checks the count, a finishing call releases it (see ReadGate for why no resume is lost).
  */
 public final class ServerConnection extends ConnectionEngine {
-    private static final VarHandle READ_PAUSED;
-
-    static {
-        try {
-            READ_PAUSED = MethodHandles.lookup().findVarHandle(ServerConnection.class, "readPaused", boolean.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
-
     private final ProcedureRegistry registry;
     private final Consumer<ServerConnection> onOpen;
     private final AtomicInteger inFlight = new AtomicInteger();
-    @SuppressWarnings("unused") // accessed through READ_PAUSED
-    private volatile boolean readPaused;
+    private final ReadGate.Hold callLimit = gate.newHold(ReadGate.Reason.CALL_LIMIT);
+    private final java.util.function.BooleanSupplier atLimit;
     private volatile boolean extensionsNegotiated;
     private final java.util.concurrent.atomic.LongAdder callsServed = new java.util.concurrent.atomic.LongAdder();
-    private volatile long readSuspensions;
     private final int limit;
     private final AtomicInteger openStreams = new AtomicInteger();
     /** Dispatched calls not answered yet: abandoned (their arguments released) if the connection closes. */
@@ -64,6 +52,7 @@ public final class ServerConnection extends ConnectionEngine {
         this.registry = registry;
         this.onOpen = onOpen;
         this.limit = cfg.maxOutstandingCalls();
+        this.atLimit = () -> inFlight.get() >= limit;
     }
 
     @Override
@@ -104,15 +93,14 @@ public final class ServerConnection extends ConnectionEngine {
                                 + cfg.maxConcurrentStreams() + ")"));
                 return true;
             }
-            if (streams.containsKey(serial)) {
+            if (streams.contains(serial)) {
                 final String what = Frames.describe(frame.byteBuffer(), 0);
                 frame.release();
                 throw new ProtocolException("a stream call reuses the serial of an open stream: " + what);
             }
             openStreams.incrementAndGet();
-            stream = new StreamImpl(this, entry.procedure(), serial, true, flowControl, cfg.initialStreamWindow(),
-                    peerStreamWindow, 2);
-            streams.put(serial, stream);
+            stream = streams.register(entry.procedure(), serial, true, flowControl, peerStreamWindow,
+                    maxOutboundMessage, 2);
         }
         final IncomingCallImpl spare = stream == null ? spareCalls.remove(entry) : null;
         final IncomingCallImpl call = spare != null ? spare.reuse(frame)
@@ -209,22 +197,15 @@ public final class ServerConnection extends ConnectionEngine {
     }
 
     private boolean pauseReading() {
-        transport.setReadSuspended(true);
-        readSuspensions++;
-        READ_PAUSED.setVolatile(this, true);
-        if (inFlight.get() < limit && READ_PAUSED.compareAndSet(this, true, false)) {
-            transport.setReadSuspended(false);
-        }
-        return false; // stop decoding now; the resume re-enters onInbound(0)
+        callLimit.pause(atLimit); // taken or not, stop decoding now: the resume re-enters onInbound(0)
+        return false;
     }
 
     /** A call was answered (or dropped with the connection). Any thread. Returns the calls still in flight. */
     int callDone() {
         callsServed.increment();
         final int left = inFlight.decrementAndGet();
-        if ((boolean) READ_PAUSED.getVolatile(this) && READ_PAUSED.compareAndSet(this, true, false)) {
-            transport.setReadSuspended(false);
-        }
+        callLimit.release();
         return left;
     }
 
@@ -304,7 +285,7 @@ public final class ServerConnection extends ConnectionEngine {
 
     /** Both the handler and the stream are done: the slot is free; tell the client (if it asked). */
     @Override
-    void streamSlotFree(final StreamImpl s) {
+    public void streamSlotFree(final StreamImpl s) {
         openStreams.decrementAndGet();
         if (streamRelease && s.accepted && closedReason == null) {
             final PooledBuffer f = Frames.claim(pool, Extension.RELEASE_LENGTH);
@@ -352,7 +333,7 @@ public final class ServerConnection extends ConnectionEngine {
     ConnectionStats stats(final long bytesIn, final long bytesOut, final long evSent, final long evReceived,
                           final long evDropped, final long dropped) {
         return new ConnectionStats(0, inFlight.get(), 0, 0, callsServed.sum(), evSent, evReceived, evDropped, dropped,
-                bytesIn, bytesOut, readSuspensions, extensionsNegotiated, openStreams.get(), 0, streamReadSuspensions,
-                outboundSuspensions);
+                bytesIn, bytesOut, gate.pauses(ReadGate.Reason.CALL_LIMIT), extensionsNegotiated, openStreams.get(), 0,
+                gate.pauses(ReadGate.Reason.STREAM_QUEUE_FULL), gate.pauses(ReadGate.Reason.UNREAD_ANSWERS));
     }
 }

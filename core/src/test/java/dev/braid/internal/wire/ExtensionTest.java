@@ -57,7 +57,9 @@ class ExtensionTest {
                 .isInstanceOf(ProtocolException.class);
         assertThatThrownBy(() -> Extension.Hello.decode(hello(1, 1 << 20, 1, 0, 0)))
                 .isInstanceOf(ProtocolException.class);
-        assertThat(Extension.Hello.decode(hello(1, 1 << 20, 1, 0, 1)).maxStreams()).isZero();
+        assertThatThrownBy(() -> Extension.Hello.decode(hello(1, 1 << 20, 1, 0, 511)))
+                .isInstanceOf(ProtocolException.class).hasMessageContaining("below the minimum of 512");
+        assertThat(Extension.Hello.decode(hello(1, 1 << 20, 1, 0, 512)).maxStreams()).isZero();
     }
 
     private static ByteBuffer hello(final int version, final int maxMessage, final int maxOutstanding,

@@ -1,4 +1,4 @@
-package dev.braid.internal.engine;
+package dev.braid.internal.engine.stream;
 
 import java.util.concurrent.atomic.AtomicInteger;
 

@@ -1,4 +1,4 @@
-package dev.braid.internal.engine;
+package dev.braid.internal.engine.call;
 
 import dev.braid.Procedure;
 import dev.braid.buffer.PooledBuffer;
@@ -36,7 +36,7 @@ import java.util.concurrent.ScheduledFuture;
  * garbage collector, because another thread (the timer, the slot queue, a late reply) may still hold it.
  * {@link #reset} then starts a new use with a new serial.
  */
-abstract class CallRecord {
+public abstract class CallRecord {
     static final int NEW = 0;
     static final int ADMITTED = 1;
     static final int DONE = 2;
@@ -50,7 +50,8 @@ abstract class CallRecord {
         }
     }
 
-    final ClientConnection connection;
+    /** The calls of the connection this record belongs to (never the connection class itself). */
+    final ClientCalls calls;
     Procedure procedure;
     int serial;
     Duration timeout;
@@ -62,8 +63,8 @@ abstract class CallRecord {
     /** Went through the slot queue: a slot-holder may still look at it, so it is never recycled. */
     volatile boolean queued;
 
-    CallRecord(final ClientConnection connection) {
-        this.connection = connection;
+    CallRecord(final ClientCalls calls) {
+        this.calls = calls;
     }
 
     /** Starts a use: caller's thread, before the record is published to the pending table. */
@@ -87,7 +88,7 @@ abstract class CallRecord {
         }
         final PooledBuffer f = frame;
         frame = null;
-        connection.queuedCalls.decrementAndGet();
+        calls.queuedCalls.decrementAndGet();
         return f;
     }
 
@@ -100,7 +101,7 @@ abstract class CallRecord {
             return false;
         }
         cancelTimer();
-        connection.queuedCalls.decrementAndGet();
+        calls.queuedCalls.decrementAndGet();
         final PooledBuffer f = frame;
         frame = null;
         f.release();
@@ -112,9 +113,9 @@ abstract class CallRecord {
         cancelTimer();
         final int prev = (int) STATE.getAndSet(this, DONE);
         if (prev == ADMITTED) {
-            connection.releaseSlot();
+            calls.releaseSlot();
         } else if (prev == NEW) {
-            connection.queuedCalls.decrementAndGet();
+            calls.queuedCalls.decrementAndGet();
             final PooledBuffer f = frame;
             frame = null;
             f.release();

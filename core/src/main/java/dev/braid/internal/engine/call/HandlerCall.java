@@ -1,4 +1,4 @@
-package dev.braid.internal.engine;
+package dev.braid.internal.engine.call;
 
 import dev.braid.ReplyHandler;
 import dev.braid.buffer.PooledBuffer;
@@ -14,7 +14,8 @@ import java.lang.invoke.VarHandle;
  * handler; a record is returned to its connection's pool only after the handler returned, and only if no
  * timer or slot queue saw it (see {@link CallRecord}).
  */
-final class HandlerCall extends CallRecord {
+public final class HandlerCall extends CallRecord {
+    private static final System.Logger LOG = System.getLogger("dev.braid.call");
     private static final VarHandle DONE_FLAG;
 
     static {
@@ -29,8 +30,8 @@ final class HandlerCall extends CallRecord {
     private volatile boolean done;
     private ReplyHandler handler;
 
-    HandlerCall(final ClientConnection connection) {
-        super(connection);
+    HandlerCall(final ClientCalls calls) {
+        super(calls);
     }
 
     /** Caller's thread, before the record is published. */
@@ -48,7 +49,7 @@ final class HandlerCall extends CallRecord {
         try {
             h.onReply(procedure, serial, Frames.lentPayload(frame));
         } catch (RuntimeException | Error e) {
-            BraidRuntime.LOG.log(Level.WARNING, "reply handler for " + this + " failed", e);
+            LOG.log(Level.WARNING, "reply handler for " + this + " failed", e);
         } finally {
             frame.release();
         }
@@ -62,9 +63,9 @@ final class HandlerCall extends CallRecord {
             return false;
         }
         try {
-            handler.onFailure(procedure, serial, ClientConnection.unwrap(error));
+            handler.onFailure(procedure, serial, ClientCalls.unwrap(error));
         } catch (RuntimeException | Error e) {
-            BraidRuntime.LOG.log(Level.WARNING, "reply handler for " + this + " failed", e);
+            LOG.log(Level.WARNING, "reply handler for " + this + " failed", e);
         }
         return true;
     }
@@ -73,7 +74,7 @@ final class HandlerCall extends CallRecord {
     private void recycle() {
         if (!queued && timeout.isZero()) { // a timer, even cancelled, may still be running: never reuse then
             handler = null;
-            connection.recycle(this);
+            calls.recycle(this);
         }
     }
 

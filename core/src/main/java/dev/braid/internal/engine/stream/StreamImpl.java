@@ -1,4 +1,4 @@
-package dev.braid.internal.engine;
+package dev.braid.internal.engine.stream;
 
 import dev.braid.BraidException;
 import dev.braid.BraidStream;
@@ -12,19 +12,18 @@ import dev.braid.StreamPacket;
 import dev.braid.internal.concurrent.MpscBufferQueue;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.concurrent.SpscBufferRing;
+import dev.braid.internal.engine.io.ReadGate;
 import dev.braid.internal.wire.Frames;
 import dev.braid.internal.wire.RemoteErrorCodec;
 import dev.braid.spi.IoThreads;
 import dev.braid.spi.Transport;
 
-import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.System.Logger.Level;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
-import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.time.Duration;
@@ -70,14 +69,13 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * the table is keyed by the opening call's serial, which is what STREAM packets carry.
  */
 public final class StreamImpl implements BraidStream {
+    private static final System.Logger LOG = System.getLogger("dev.braid.stream");
     private static final VarHandle SCHEDULED;
     private static final VarHandle IN_READY;
-    private static final VarHandle IN_TOKEN;
     private static final VarHandle OUT_TOKEN;
     private static final VarHandle FAILURE;
     private static final VarHandle DONE;
     private static final VarHandle WANT_WRITABLE;
-    private static final VarHandle DELIVERY_QUEUED;
     private static final int OUT_RING_PACKETS = 8;
 
     static {
@@ -85,20 +83,19 @@ public final class StreamImpl implements BraidStream {
             final MethodHandles.Lookup l = MethodHandles.lookup();
             SCHEDULED = l.findVarHandle(StreamImpl.class, "scheduled", boolean.class);
             IN_READY = l.findVarHandle(StreamImpl.class, "inReady", boolean.class);
-            IN_TOKEN = l.findVarHandle(StreamImpl.class, "inToken", boolean.class);
             OUT_TOKEN = l.findVarHandle(StreamImpl.class, "outToken", boolean.class);
             FAILURE = l.findVarHandle(StreamImpl.class, "failure", BraidException.class);
             DONE = l.findVarHandle(StreamImpl.class, "done", boolean.class);
             WANT_WRITABLE = l.findVarHandle(StreamImpl.class, "wantWritable", boolean.class);
-            DELIVERY_QUEUED = l.findVarHandle(StreamImpl.class, "deliveryQueued", boolean.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
     }
 
-    final ConnectionEngine conn;
-    final Procedure procedure;
-    final int serial;
+    /** What this stream needs from its connection (never the connection classes themselves). */
+    final StreamTable table;
+    public final Procedure procedure;
+    public final int serial;
     final boolean serverSide;
     private final int maxPacket;
     /** Windows and credits, both directions (thread-safe; see StreamFlowControl). */
@@ -116,48 +113,43 @@ public final class StreamImpl implements BraidStream {
     long deficit;
 
     // inbound
-    final MpscBufferQueue in = new MpscBufferQueue();
-    private volatile Thread readWaiter;
-    @SuppressWarnings("unused") private volatile boolean inToken;
-    /** Reading thread: the packet being consumed and where. */
-    private PooledBuffer current;
-    private int currentPos;
-    private long holeLeft;
-    volatile long lastReadNanos = System.nanoTime();
-    /** Compatible mode: this stream paused the connection's reads. */
-    final java.util.concurrent.atomic.AtomicBoolean pausedReads = new java.util.concurrent.atomic.AtomicBoolean();
+    /** The inbound side: queue, reading paths, credit for what is consumed (see StreamReceiver). */
+    final StreamReceiver receiver = new StreamReceiver(this);
+    /** Compatible mode only (null with flow control): this stream's hold on the connection's reads. */
+    final ReadGate.Hold readHold;
+    /** The hold's condition: the receive queue is still too full to read more (see {@link #shouldPauseReads}). */
+    final java.util.function.BooleanSupplier queueFull;
 
     // state
-    @SuppressWarnings("unused") private volatile BraidException failure;
-    private volatile boolean remoteEof;       // peer's EOF (CONTINUE 0) or, at a server, the client's OK
+    volatile BraidException failure; // set once through FAILURE
+    volatile boolean remoteEof;       // peer's EOF (CONTINUE 0) or, at a server, the client's OK
     private volatile boolean localEndQueued;  // our EOF/OK is in the ring
     private volatile boolean eofQueued;       // server: our EOF is in the ring
-    private volatile boolean done; // finished or failed; set once through DONE
-    /** The reading thread was told EOF: every byte the peer sent was read. */
-    private volatile boolean eofDelivered;
+    volatile boolean done; // finished or failed; set once through DONE
     /** Client: frees the slot if the server's RELEASE does not come in time. */
-    volatile java.util.concurrent.ScheduledFuture<?> releaseTimer;
+    public volatile java.util.concurrent.ScheduledFuture<?> releaseTimer;
     /** Server: the opening call was answered OK, so the client knows the stream. */
-    volatile boolean accepted;
+    public volatile boolean accepted;
     private final java.util.concurrent.atomic.AtomicInteger holds;
     final CompletableFuture<Void> remoteOk = new CompletableFuture<>();
-    private volatile StreamListener listener;
+    /** Listener delivery (see StreamSignals for where callbacks run). */
+    private final StreamSignals signals = new StreamSignals(this);
     private volatile long bytesWritten;
-    private volatile long bytesRead;
     private final Duration finishTimeout;
 
-    StreamImpl(final ConnectionEngine conn, final Procedure procedure, final int serial, final boolean serverSide,
-               final boolean flowControl, final long receiveWindow, final long sendWindow, final int holds) {
-        this.conn = conn;
+    StreamImpl(final StreamTable table, final Procedure procedure, final int serial, final boolean serverSide,
+               final boolean flowControl, final long receiveWindow, final long sendWindow, final int maxOutbound,
+               final int holds) {
+        this.table = table;
         this.procedure = procedure;
         this.serial = serial;
         this.serverSide = serverSide;
-        this.flow = new StreamFlowControl(flowControl, sendWindow, receiveWindow, conn.sendBudget);
+        this.flow = new StreamFlowControl(flowControl, sendWindow, receiveWindow, table.sendBudget);
+        this.readHold = flowControl ? null : table.gate.newHold(ReadGate.Reason.STREAM_QUEUE_FULL);
+        this.queueFull = () -> this.failure == null && shouldPauseReads();
         // A packet must fit the peer's window whole, or it could never be sent.
-        final long byWindow = flowControl ? sendWindow - HEADER_LENGTH : Integer.MAX_VALUE;
-        this.maxPacket = (int) Math.max(1, Math.min(Math.min(conn.cfg.maxStreamPacket(),
-                conn.maxOutboundMessage - HEADER_LENGTH), byWindow));
-        this.finishTimeout = conn.cfg.streamFinishTimeout();
+        this.maxPacket = table.maxPacket(flowControl, sendWindow, maxOutbound);
+        this.finishTimeout = table.cfg.streamFinishTimeout();
         this.holds = new java.util.concurrent.atomic.AtomicInteger(holds);
     }
 
@@ -249,7 +241,7 @@ public final class StreamImpl implements BraidStream {
             throw new IllegalArgumentException("hole length must be > 0: " + length);
         }
         checkWritable();
-        final PooledBuffer f = Frames.claim(conn.pool, 12);
+        final PooledBuffer f = Frames.claim(table.pool, 12);
         f.byteBuffer().putLong(length).putInt(0);
         commitAndQueue(f, TYPE_STREAM_HOLE, STATUS_CONTINUE, true);
         bytesWritten += length;
@@ -257,7 +249,7 @@ public final class StreamImpl implements BraidStream {
 
     private PooledBuffer dataPacket(final int n) {
         checkWritable();
-        return Frames.claim(conn.pool, n);
+        return Frames.claim(table.pool, n);
     }
 
     private void checkWritable() {
@@ -310,7 +302,7 @@ public final class StreamImpl implements BraidStream {
             }
             writeWaiter = null;
         }
-        conn.scheduleStream(this);
+        table.schedule(this);
         if (failure != null) {
             drainOutbound(); // aborted meanwhile: the writer may never look at this stream again
         }
@@ -323,7 +315,7 @@ public final class StreamImpl implements BraidStream {
      * the waiter after its change and unparks it, so no wake-up is lost and no periodic timer is needed.
      * An untimed park also costs a virtual thread no timer task (a timed one allocates one per park).
      */
-    private void park(final long nanos) {
+    void park(final long nanos) {
         if (nanos == Long.MAX_VALUE) {
             LockSupport.park(this);
         } else {
@@ -332,7 +324,7 @@ public final class StreamImpl implements BraidStream {
     }
 
     /** The calling thread was interrupted while blocked on this stream: abort it and say so. */
-    private BraidException interrupted(final String doing) {
+    BraidException interrupted(final String doing) {
         final BraidException e = new BraidException(BraidException.Category.CANCELLED, "stream " + this
                 + ": interrupted while " + doing);
         abortWith(e, "interrupted while " + doing);
@@ -351,7 +343,7 @@ public final class StreamImpl implements BraidStream {
             LockSupport.unpark(w);
         }
         if (wantWritable && WANT_WRITABLE.compareAndSet(this, true, false)) {
-            signal(SIG_WRITABLE);
+            signals.signal(StreamSignals.WRITABLE);
         }
     }
 
@@ -422,19 +414,19 @@ public final class StreamImpl implements BraidStream {
                 // The client has not finished: it may still be reading. Send EOF, then wait for its OK.
                 if (!eofQueued) {
                     eofQueued = true;
-                    commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_CONTINUE, true, deadline);
+                    commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_CONTINUE, true, deadline);
                 }
                 awaitRemoteOk(deadline);
             }
             if (!localEndQueued) {
                 localEndQueued = true;
-                commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
+                commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
             }
             completeDone();
         } else {
             if (!localEndQueued) {
                 localEndQueued = true;
-                commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
+                commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
             }
             awaitRemoteOk(deadline);
             completeDone();
@@ -459,7 +451,7 @@ public final class StreamImpl implements BraidStream {
         }
     }
 
-    private void throwIfFailed() {
+    void throwIfFailed() {
         final BraidException f = failure;
         if (f != null) {
             throw f;
@@ -467,14 +459,14 @@ public final class StreamImpl implements BraidStream {
     }
 
     private void completeDone() {
-        drainInbound(); // unread data after a successful finish is dropped
+        receiver.drainInbound(); // unread data after a successful finish is dropped
         markDone();
     }
 
     /** Finished or failed: leave the connection's table, drop this side's hold on the slot. Once. */
     private void markDone() {
         if (DONE.compareAndSet(this, false, true)) {
-            conn.streamDone(this);
+            table.done(this);
             releaseHold();
         }
     }
@@ -483,9 +475,9 @@ public final class StreamImpl implements BraidStream {
      * Drops one hold on the stream's slot. Holds: this side being done, plus (server) the handler running,
      * or (client, with RELEASE negotiated) the server's RELEASE. The last one frees the slot.
      */
-    void releaseHold() {
+    public void releaseHold() {
         if (holds.decrementAndGet() == 0) {
-            conn.streamSlotFree(this);
+            table.slotFree(this);
         }
     }
 
@@ -502,29 +494,29 @@ public final class StreamImpl implements BraidStream {
         if (serverSide) {
             final RemoteError e = RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC,
                     "stream " + procedure + " aborted by the server: " + reason);
-            final PooledBuffer f = Frames.claim(conn.pool, RemoteErrorCodec.encodedSize(e));
+            final PooledBuffer f = Frames.claim(table.pool, RemoteErrorCodec.encodedSize(e));
             RemoteErrorCodec.encode(e, f.byteBuffer());
             Frames.commit(f, procedure.program(), procedure.version(), procedure.procedure(), TYPE_STREAM, serial,
                     STATUS_ERROR);
-            conn.enqueue(f, true);
+            table.sendControl(f);
         } else {
-            conn.enqueue(Frames.empty(conn.pool, procedure.program(), procedure.version(), procedure.procedure(),
-                    TYPE_STREAM, serial, STATUS_ERROR), true);
+            table.sendControl(Frames.empty(table.pool, procedure.program(), procedure.version(),
+                    procedure.procedure(), TYPE_STREAM, serial, STATUS_ERROR));
         }
-        conn.scheduleStream(this); // the writer drops what is left in the ring
+        table.schedule(this); // the writer drops what is left in the ring
     }
 
     /** Server: a handler failure after the stream was accepted becomes an abort carrying its remote_error. */
-    void abortWithRemoteError(final RemoteError e) {
+    public void abortWithRemoteError(final RemoteError e) {
         if (!fail(new RemoteException(e))) {
             return;
         }
-        final PooledBuffer f = Frames.claim(conn.pool, RemoteErrorCodec.encodedSize(e));
+        final PooledBuffer f = Frames.claim(table.pool, RemoteErrorCodec.encodedSize(e));
         RemoteErrorCodec.encode(e, f.byteBuffer());
         Frames.commit(f, procedure.program(), procedure.version(), procedure.procedure(), TYPE_STREAM, serial,
                 STATUS_ERROR);
-        conn.enqueue(f, true);
-        conn.scheduleStream(this);
+        table.sendControl(f);
+        table.schedule(this);
     }
 
     /**
@@ -532,28 +524,30 @@ public final class StreamImpl implements BraidStream {
      *
      * @return false if the stream had already failed
      */
-    boolean fail(final BraidException e) {
+    public boolean fail(final BraidException e) {
         if (!FAILURE.compareAndSet(this, null, e)) {
             return false;
         }
         remoteOk.completeExceptionally(e);
-        drainInbound();
+        receiver.drainInbound();
         drainOutbound();
-        final Thread r = readWaiter;
-        if (r != null) {
-            LockSupport.unpark(r);
-        }
+        receiver.wake();
         final Thread w = writeWaiter;
         if (w != null) {
             LockSupport.unpark(w);
         }
-        resumeReadsIfPaused();
+        receiver.resumeReadsIfPaused();
         markDone();
-        signal(SIG_ERROR);
+        signals.signal(StreamSignals.ERROR);
         return true;
     }
 
-    boolean failed() {
+    /** The first failure, or null. Any thread. */
+    BraidException failure() {
+        return failure;
+    }
+
+    public boolean failed() {
         return failure != null;
     }
 
@@ -598,7 +592,7 @@ public final class StreamImpl implements BraidStream {
             f.release();
             remoteEof = true;
             wakeReader();
-            signal(SIG_HANGUP);
+            signals.signal(StreamSignals.HANGUP);
             return;
         }
         if (failure != null || done) {
@@ -622,11 +616,11 @@ public final class StreamImpl implements BraidStream {
             return;
         }
         if (before == 0) {
-            lastReadNanos = System.nanoTime(); // the idle clock starts when data starts waiting
+            receiver.lastReadNanos = System.nanoTime(); // the idle clock starts when data starts waiting
         }
-        in.offer(f);
+        receiver.offer(f);
         if (failure != null || done) {
-            drainInbound(); // ended meanwhile: nobody will read it
+            receiver.drainInbound(); // ended meanwhile: nobody will read it
             return;
         }
         wakeReader();
@@ -638,499 +632,88 @@ public final class StreamImpl implements BraidStream {
     }
 
     private void wakeReader() {
-        final Thread r = readWaiter;
-        if (r != null) {
-            LockSupport.unpark(r);
-        }
-        signal(SIG_READABLE);
+        receiver.wake();
+        signals.signal(StreamSignals.READABLE);
     }
 
-    // ================================================================== listener callbacks
-
-    /** The one task that hands delivery to the I/O thread (see {@link #signal}); made once per stream. */
-    private final Runnable deliveryTask = this::deliverPending;
-    @SuppressWarnings("unused") // accessed through DELIVERY_QUEUED
-    private volatile boolean deliveryQueued;
-    private static final int SIG_READABLE = 1;
-    private static final int SIG_WRITABLE = 2;
-    private static final int SIG_HANGUP = 4;
-    private static final int SIG_ERROR = 8;
-    /** Readiness not yet told to the listener (bits above). */
-    private final java.util.concurrent.atomic.AtomicInteger signals = new java.util.concurrent.atomic.AtomicInteger();
-    /** Someone is calling the listener: callbacks of one stream never overlap, whatever threads signal. */
-    private final java.util.concurrent.atomic.AtomicBoolean delivering = new java.util.concurrent.atomic.AtomicBoolean();
-
-    /**
-     * Records readiness and delivers it unless another thread is delivering right now, in which case that
-     * thread delivers it before it stops (it re-checks after releasing the flag). Callbacks therefore run one
-     * at a time, in the thread that signalled: the I/O thread for data, credit and aborts from the peer.
-     */
-    private void signal(final int bits) {
-        if (listener == null) {
-            return;
-        }
-        signals.getAndAccumulate(bits, (a, b) -> a | b);
-        if (!IoThreads.isIoThread()) {
-            // An application thread made the stream ready (an abort, setListener, ring space freed by a
-            // write-through): the callbacks still run on the connection's I/O thread, as the listener's
-            // contract says. One hand-off at a time; the task delivers whatever is pending when it runs.
-            final Transport t = conn.transport;
-            if (t != null && DELIVERY_QUEUED.compareAndSet(this, false, true)) {
-                t.execute(deliveryTask);
-            }
-            return;
-        }
-        deliverPending();
-    }
-
-    /** I/O thread: delivers every pending readiness bit (see {@link #signal}). */
-    private void deliverPending() {
-        DELIVERY_QUEUED.setVolatile(this, false); // before reading the bits: a later hand-off is never lost
-        while (signals.get() != 0 && delivering.compareAndSet(false, true)) {
-            try {
-                int pending;
-                while ((pending = signals.getAndSet(0)) != 0) {
-                    deliver(pending);
-                }
-            } finally {
-                delivering.set(false);
-            }
-        }
-    }
-
-    private void deliver(final int bits) {
-        final StreamListener l = listener;
-        if (l == null) {
-            return;
-        }
-        try {
-            if ((bits & SIG_ERROR) != 0) {
-                l.onError(this, failure);
-            }
-            if ((bits & SIG_READABLE) != 0) {
-                l.onReadable(this);
-            }
-            if ((bits & SIG_HANGUP) != 0) {
-                l.onHangup(this);
-            }
-            if ((bits & SIG_WRITABLE) != 0) {
-                l.onWritable(this);
-            }
-        } catch (Throwable t) {
-            BraidRuntime.LOG.log(Level.WARNING, "stream listener of " + this + " failed", t);
-        }
-    }
-
-    // ================================================================== reading (the reading thread)
+    // ================================================================== reading (StreamReceiver)
 
     @Override
     public int read(final ByteBuffer dst) {
-        return read(dst, Long.MAX_VALUE);
+        return receiver.read(dst, Long.MAX_VALUE);
     }
 
     @Override
     public int read(final ByteBuffer dst, final Duration timeout) {
-        return read(dst, timeout.toNanos());
+        return receiver.read(dst, timeout.toNanos());
     }
 
     @Override
     public int tryRead(final ByteBuffer dst) {
-        return read(dst, 0);
-    }
-
-    private int read(final ByteBuffer dst, final long timeoutNanos) {
-        if (!dst.hasRemaining()) {
-            return 0;
-        }
-        final long deadline = timeoutNanos == Long.MAX_VALUE ? Long.MAX_VALUE : System.nanoTime() + timeoutNanos;
-        while (true) {
-            final int n = readAvailable(dst);
-            if (n != 0) {
-                return n;
-            }
-            final long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
-            if (left <= 0) {
-                return WOULD_BLOCK;
-            }
-            if (Thread.currentThread().isInterrupted()) {
-                throw interrupted("reading");
-            }
-            readWaiter = Thread.currentThread();
-            if (in.isEmpty() && failure == null && !remoteEof) {
-                IoThreads.checkBlockingAllowed("BraidStream.read");
-                park(left); // wakeReader and fail unpark it
-            }
-            readWaiter = null;
-        }
-    }
-
-    /** Copies what is available: bytes, 0 if nothing now, EOF. Throws the failure. */
-    private int readAvailable(final ByteBuffer dst) {
-        if (!IN_TOKEN.compareAndSet(this, false, true)) {
-            throwIfFailed(); // a drain holds the token: the stream failed
-            return 0;
-        }
-        int n = 0;
-        try {
-            if (failure == null) {
-                n = copyInto(dst);
-                if (n == 0 && remoteEof && current == null) {
-                    // The EOF flag is set after the last packet was queued: if a poll now finds nothing,
-                    // nothing can follow. A packet that slipped in between is read, not dropped.
-                    n = copyInto(dst);
-                    if (n == 0 && current == null) {
-                        n = EOF;
-                        eofDelivered = true;
-                    }
-                }
-            }
-        } finally {
-            IN_TOKEN.setVolatile(this, false);
-        }
-        if (failure != null) {
-            drainInbound();
-            throw failure;
-        }
-        if (n > 0) {
-            lastReadNanos = System.nanoTime();
-            bytesRead += n;
-        }
-        return n;
-    }
-
-    /** Holds the inbound token. */
-    private int copyInto(final ByteBuffer dst) {
-        int total = 0;
-        while (dst.hasRemaining()) {
-            if (current == null) {
-                current = in.poll();
-                if (current == null) {
-                    break;
-                }
-                if (Frames.type(current) == TYPE_STREAM_HOLE) {
-                    holeLeft = current.byteBuffer().getLong(PAYLOAD_OFFSET);
-                } else {
-                    currentPos = PAYLOAD_OFFSET;
-                }
-            }
-            final ByteBuffer b = current.byteBuffer();
-            if (Frames.type(current) == TYPE_STREAM_HOLE) {
-                final int z = (int) Math.min(dst.remaining(), holeLeft);
-                for (int i = 0; i < z; i++) {
-                    dst.put((byte) 0);
-                }
-                holeLeft -= z;
-                total += z;
-                if (holeLeft == 0) {
-                    releaseCurrent();
-                }
-            } else {
-                final int end = Frames.length(current);
-                final int z = Math.min(dst.remaining(), end - currentPos);
-                dst.put(dst.position(), b, currentPos, z); // absolute: no slice per copy
-                dst.position(dst.position() + z);
-                currentPos += z;
-                total += z;
-                if (currentPos == end) {
-                    releaseCurrent();
-                }
-            }
-        }
-        return total;
-    }
-
-    private void releaseCurrent() {
-        final PooledBuffer f = current;
-        current = null;
-        packetConsumed(f);
+        return receiver.read(dst, 0);
     }
 
     @Override
     public StreamPacket readPacket() {
-        while (true) {
-            if (!IN_TOKEN.compareAndSet(this, false, true)) {
-                throwIfFailed();
-                Thread.onSpinWait();
-                continue;
-            }
-            PooledBuffer f = null;
-            boolean eof = false;
-            try {
-                if (failure == null) {
-                    if (current != null) {
-                        throw new IllegalStateException("readPacket() after a partial read(): finish reading the packet first");
-                    }
-                    f = in.poll();
-                    if (f == null && remoteEof) {
-                        f = in.poll(); // the EOF flag follows the last packet: a second look is final
-                        eof = f == null;
-                    }
-                }
-            } finally {
-                IN_TOKEN.setVolatile(this, false);
-            }
-            if (failure != null) {
-                if (f != null) {
-                    packetConsumed(f);
-                }
-                drainInbound();
-                throw failure;
-            }
-            if (f != null) {
-                lastReadNanos = System.nanoTime();
-                return new StreamPacketImpl(this, f);
-            }
-            if (eof) {
-                eofDelivered = true;
-                return null;
-            }
-            if (Thread.currentThread().isInterrupted()) {
-                throw interrupted("reading");
-            }
-            readWaiter = Thread.currentThread();
-            if (in.isEmpty() && failure == null && !remoteEof) {
-                IoThreads.checkBlockingAllowed("BraidStream.readPacket");
-                park(Long.MAX_VALUE); // wakeReader and fail unpark it
-            }
-            readWaiter = null;
-        }
+        return receiver.readPacket();
     }
 
-    /** A received packet was consumed: return its bytes to the window and its buffer to the pool. */
-    void packetConsumed(final PooledBuffer f) {
-        final long wire = StreamFlowControl.cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH);
-        f.release();
-        final long credit = flow.consumed(wire, failure == null && !done);
-        if (credit > 0) {
-            conn.sendCredit(serial, credit);
-        }
-        resumeReadsIfPaused();
-    }
-
-    private void resumeReadsIfPaused() {
-        if (pausedReads.get() && (failure != null || flow.queued() < flow.receiveWindow / 2)
-                && pausedReads.compareAndSet(true, false)) {
-            conn.resumeReadsForStream();
-        }
-    }
-
-    /** Releases every queued inbound packet, if no one else is consuming right now. */
-    void drainInbound() {
-        do {
-            drainInboundOnce();
-        } while ((failure != null || done) && !in.isEmptyVolatile() && !inTokenHeld());
-        resumeReadsIfPaused();
-    }
-
-    private boolean inTokenHeld() {
-        return (boolean) IN_TOKEN.getVolatile(this);
-    }
-
-    private void drainInboundOnce() {
-        if (!IN_TOKEN.compareAndSet(this, false, true)) {
-            return; // the holder drains when it sees the failure
-        }
-        try {
-            if (current != null) {
-                final PooledBuffer f = current;
-                current = null;
-                f.release();
-                flow.dropped(StreamFlowControl.cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH));
-            }
-            PooledBuffer f;
-            while ((f = in.poll()) != null) {
-                flow.dropped(StreamFlowControl.cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH));
-                f.release();
-            }
-        } finally {
-            IN_TOKEN.setVolatile(this, false);
-        }
-    }
-
-    // ================================================================== pumps
+    // ================================================================== pumps and adapters (StreamAdapters)
 
     @Override
     public long sendAll(final Source source) {
-        final ByteBuffer buf = ByteBuffer.allocateDirect(Math.min(maxPacket, 256 * 1024));
-        long total = 0;
-        while (true) {
-            buf.clear();
-            final int n;
-            try {
-                n = source.fill(buf);
-            } catch (Exception e) {
-                abort("the source failed: " + e);
-                throw new BraidException(BraidException.Category.CANCELLED, "stream " + this + ": sendAll's source failed: "
-                        + e, e);
-            }
-            if (n < 0) {
-                break;
-            }
-            buf.flip();
-            total += buf.remaining();
-            write(buf);
-        }
-        finish();
-        return total;
+        return StreamAdapters.sendAll(this, source, maxPacket);
     }
 
     @Override
     public long receiveAll(final Sink sink) {
-        final ByteBuffer buf = ByteBuffer.allocateDirect(256 * 1024);
-        long total = 0;
-        while (true) {
-            buf.clear();
-            final int n = read(buf);
-            if (n == EOF) {
-                break;
-            }
-            buf.flip();
-            total += n;
-            try {
-                sink.accept(buf.asReadOnlyBuffer());
-            } catch (Exception e) {
-                abort("the sink failed: " + e);
-                throw new BraidException(BraidException.Category.CANCELLED, "stream " + this + ": receiveAll's sink failed: "
-                        + e, e);
-            }
-        }
-        finish();
-        return total;
+        return StreamAdapters.receiveAll(this, sink);
+    }
+
+    @Override
+    public InputStream inputStream() {
+        return StreamAdapters.inputStream(this);
+    }
+
+    @Override
+    public OutputStream outputStream() {
+        return StreamAdapters.outputStream(this);
+    }
+
+    @Override
+    public ReadableByteChannel readableChannel() {
+        return StreamAdapters.readableChannel(this);
+    }
+
+    @Override
+    public WritableByteChannel writableChannel() {
+        return StreamAdapters.writableChannel(this);
     }
 
     // ================================================================== listener, adapters, state
 
     @Override
     public void setListener(final StreamListener l) {
-        listener = l;
+        signals.setListener(l);
         if (l != null) {
             int bits = 0;
-            if (!in.isEmptyVolatile() || remoteEof) {
-                bits |= SIG_READABLE;
+            if (receiver.hasQueued() || remoteEof) {
+                bits |= StreamSignals.READABLE;
             }
             if (!out.isFullVolatile() && failure == null) {
-                bits |= SIG_WRITABLE;
+                bits |= StreamSignals.WRITABLE;
             }
             if (failure != null) {
-                bits |= SIG_ERROR;
+                bits |= StreamSignals.ERROR;
             }
             if (bits != 0) {
-                signal(bits); // the current state, delivered like any other readiness (never overlapping)
+                signals.signal(bits); // the current state, delivered like any other readiness (never overlapping)
             }
         }
     }
 
-    boolean hasListener() {
-        return listener != null;
-    }
-
-    @Override
-    public InputStream inputStream() {
-        return new InputStream() {
-            private boolean eof;
-
-            @Override
-            public int read() {
-                final byte[] one = new byte[1];
-                final int n = read(one, 0, 1);
-                return n < 0 ? -1 : one[0] & 0xFF;
-            }
-
-            @Override
-            public int read(final byte[] b, final int off, final int len) {
-                if (len == 0) {
-                    return 0;
-                }
-                final int n = StreamImpl.this.read(ByteBuffer.wrap(b, off, len));
-                eof = n == EOF;
-                return n;
-            }
-
-            @Override
-            public void close() {
-                if (!eof && isOpen()) {
-                    abort("input stream closed before the end of the stream");
-                }
-            }
-        };
-    }
-
-    @Override
-    public OutputStream outputStream() {
-        return new OutputStream() {
-            @Override
-            public void write(final int b) {
-                StreamImpl.this.write(new byte[]{(byte) b}, 0, 1);
-            }
-
-            @Override
-            public void write(final byte[] b, final int off, final int len) {
-                StreamImpl.this.write(b, off, len);
-            }
-
-            @Override
-            public void close() throws IOException {
-                try {
-                    if (isOpen()) {
-                        finish();
-                    }
-                } catch (BraidException e) {
-                    throw new IOException(e.getMessage(), e);
-                }
-            }
-        };
-    }
-
-    @Override
-    public ReadableByteChannel readableChannel() {
-        return new ReadableByteChannel() {
-            private volatile boolean open = true;
-
-            @Override
-            public int read(final ByteBuffer dst) throws IOException {
-                if (!open) {
-                    throw new ClosedChannelException();
-                }
-                return StreamImpl.this.read(dst);
-            }
-
-            @Override
-            public boolean isOpen() {
-                return open;
-            }
-
-            @Override
-            public void close() {
-                open = false;
-            }
-        };
-    }
-
-    @Override
-    public WritableByteChannel writableChannel() {
-        return new WritableByteChannel() {
-            private volatile boolean open = true;
-
-            @Override
-            public int write(final ByteBuffer src) throws IOException {
-                if (!open) {
-                    throw new ClosedChannelException();
-                }
-                final int n = src.remaining();
-                StreamImpl.this.write(src);
-                return n;
-            }
-
-            @Override
-            public boolean isOpen() {
-                return open;
-            }
-
-            @Override
-            public void close() {
-                open = false;
-            }
-        };
+    public boolean hasListener() {
+        return signals.hasListener();
     }
 
     @Override
@@ -1140,7 +723,7 @@ public final class StreamImpl implements BraidStream {
 
     @Override
     public long bytesRead() {
-        return bytesRead;
+        return receiver.bytesRead;
     }
 
     @Override
@@ -1148,9 +731,19 @@ public final class StreamImpl implements BraidStream {
         return failure == null && !done;
     }
 
-    /** Window cost of the packets received and not yet consumed (what this side holds); for tests. */
+    @Override
     public long queuedBytes() {
         return flow.queued();
+    }
+
+    @Override
+    public long receiveWindow() {
+        return flow.receiveWindow;
+    }
+
+    @Override
+    public long sendCredit() {
+        return flow.sendCredit();
     }
 
     /**
@@ -1163,7 +756,7 @@ public final class StreamImpl implements BraidStream {
         if (done) {
             return;
         }
-        if (failure == null && eofDelivered) {
+        if (failure == null && receiver.eofDelivered) {
             if (!IoThreads.isIoThread()) {
                 finish();
                 return;
@@ -1188,7 +781,7 @@ public final class StreamImpl implements BraidStream {
                 return false;
             }
             localEndQueued = true;
-            commitAndQueue(Frames.claim(conn.pool, 0), TYPE_STREAM, STATUS_OK, false);
+            commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_OK, false);
         }
         if (serverSide) {
             completeDone();

@@ -1,4 +1,4 @@
-package dev.braid.internal.engine;
+package dev.braid.internal.engine.stream;
 
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.wire.FrameHeader;
@@ -28,7 +28,7 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * stream data to a write batch, after the control and call lanes were served, so a small call waits for
  * at most one data packet queued ahead of it in braid (plus what the kernel already holds).
  */
-final class StreamScheduler {
+public final class StreamScheduler implements dev.braid.internal.engine.io.Outbound.StreamSource {
     /** Bytes a stream may send per round: one maximal libvirt stream packet, header included. */
     static final int QUANTUM = FrameHeader.HEADER_LENGTH + FrameHeader.MAX_STREAM_PAYLOAD;
 
@@ -69,7 +69,8 @@ final class StreamScheduler {
      *
      * @return the new count
      */
-    int pump(final PooledBuffer[] batch, int count, final int max, long budget) {
+    @Override
+    public int pump(final PooledBuffer[] batch, int count, final int max, long budget) {
         StreamImpl r = (StreamImpl) READY.getAndSet(this, null);
         StreamImpl fifo = null;
         while (r != null) { // reverse the stack: streams join the round in the order they were handed over

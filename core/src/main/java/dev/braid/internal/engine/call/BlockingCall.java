@@ -1,4 +1,4 @@
-package dev.braid.internal.engine;
+package dev.braid.internal.engine.call;
 
 import dev.braid.BraidException;
 import dev.braid.CallTimeoutException;
@@ -22,7 +22,7 @@ import java.util.concurrent.locks.LockSupport;
  * machine with cores to spare that saves a park/unpark (a context switch each) on a fast reply. Then it
  * parks, up to its deadline.
  */
-final class BlockingCall extends CallRecord {
+public final class BlockingCall extends CallRecord {
     static final int PENDING = 0;
     static final int REPLIED = 1;
     static final int FAILED = 2;
@@ -44,8 +44,8 @@ final class BlockingCall extends CallRecord {
     private Throwable error;
     private Thread waiter;
 
-    BlockingCall(final ClientConnection connection) {
-        super(connection);
+    BlockingCall(final ClientCalls calls) {
+        super(calls);
     }
 
     /** Caller's thread, before the record is published. */
@@ -89,7 +89,7 @@ final class BlockingCall extends CallRecord {
      * throws the failure. On timeout or interrupt the call is abandoned: a late reply is then released and
      * counted by the reader.
      */
-    PooledBuffer await() {
+    public PooledBuffer await() {
         final long timeoutNanos = timeout.isZero() ? 0 : timeout.toNanos();
         final long start = System.nanoTime();
         if (SPIN_NANOS > 0) {
@@ -125,12 +125,12 @@ final class BlockingCall extends CallRecord {
             reply = null;
             return r;
         }
-        throw ClientConnection.unwrap(error);
+        throw ClientCalls.unwrap(error);
     }
 
     /** The waiter stops waiting. False if an outcome arrived first (use it). */
     private boolean giveUp() {
-        connection.abandon(this); // a queued call leaves at once; a sent one keeps its slot until its reply
+        calls.abandon(this); // a queued call leaves at once; a sent one keeps its slot until its reply
         return OUTCOME.compareAndSet(this, PENDING, ABANDONED);
     }
 

@@ -1,4 +1,4 @@
-package dev.braid.internal.engine;
+package dev.braid.internal.engine.call;
 
 import dev.braid.Reply;
 import dev.braid.buffer.PooledBuffer;
@@ -6,11 +6,11 @@ import dev.braid.buffer.PooledBuffer;
 import java.util.concurrent.CompletableFuture;
 
 /** A call whose outcome is a {@link CompletableFuture} (the convenient API; allocates per call). Never recycled. */
-final class FutureCall extends CallRecord {
-    final Future future = new Future(this);
+public final class FutureCall extends CallRecord {
+    public final Future future = new Future(this);
 
-    FutureCall(final ClientConnection connection) {
-        super(connection);
+    FutureCall(final ClientCalls calls) {
+        super(calls);
     }
 
     @Override
@@ -30,7 +30,7 @@ final class FutureCall extends CallRecord {
     }
 
     /** The future the caller holds: cancelling it drops the call if it was not sent yet. */
-    static final class Future extends CompletableFuture<Reply> {
+    public static final class Future extends CompletableFuture<Reply> {
         private final FutureCall call;
 
         Future(final FutureCall call) {
@@ -41,7 +41,7 @@ final class FutureCall extends CallRecord {
         public boolean cancel(final boolean mayInterruptIfRunning) {
             final boolean cancelled = super.cancel(mayInterruptIfRunning);
             if (cancelled) {
-                call.connection.abandon(call);
+                call.calls.abandon(call);
             }
             return cancelled;
         }

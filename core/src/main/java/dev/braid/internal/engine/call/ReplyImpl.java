@@ -1,4 +1,4 @@
-package dev.braid.internal.engine;
+package dev.braid.internal.engine.call;
 
 import dev.braid.Procedure;
 import dev.braid.Reply;

@@ -1,4 +1,4 @@
-package dev.braid.internal.engine;
+package dev.braid.internal.engine.stream;
 
 import dev.braid.StreamPacket;
 import dev.braid.buffer.PooledBuffer;
@@ -65,7 +65,7 @@ final class StreamPacketImpl implements StreamPacket {
     public void close() {
         final PooledBuffer f = (PooledBuffer) FRAME.getAndSet(this, (PooledBuffer) null);
         if (f != null) {
-            stream.packetConsumed(f);
+            stream.receiver.packetConsumed(f);
         }
     }
 }

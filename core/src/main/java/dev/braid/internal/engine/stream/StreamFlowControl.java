@@ -1,4 +1,4 @@
-package dev.braid.internal.engine;
+package dev.braid.internal.engine.stream;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;

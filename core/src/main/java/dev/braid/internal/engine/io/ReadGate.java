@@ -1,0 +1,125 @@
+package dev.braid.internal.engine.io;
+
+import dev.braid.spi.Transport;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
+
+/**
+ * Every reason a connection stops reading its socket, behind one protocol and one count, so the backend
+ * only ever sees "reading off" when the first reason appears and "reading on" when the last one goes
+ * ({@link Transport#setReadSuspended}, called only on those edges, strictly alternating).
+ *
+ * <h2>Reasons</h2>
+ * Each reason is a {@link Hold}: the server's outstanding-call limit, answers the peer does not read,
+ * event listeners slower than the peer, and (libvirt-compatible mode, one per stream) a stream's full
+ * receive queue. A hold is taken by the <b>reader</b> only ({@link Hold#pause}), so the suspension is in
+ * place before decoding stops, and released by <b>any thread</b> that removes the cause
+ * ({@link Hold#release}).
+ *
+ * <h2>The protocol (why no wake-up is lost)</h2>
+ * The reader takes the hold (a CAS on the hold's own flag), then re-checks the cause: if it went away
+ * between the reader's decision and the flag, the releasing thread may have looked at the flag before it
+ * was set and done nothing, so the reader releases the hold itself. The releasing thread changes the cause
+ * first, then releases: each side writes its own variable, then reads the other's, so one of them always
+ * sees the other. Releasing is idempotent (the flag's CAS), so both doing it is harmless.
+ *
+ * <h2>Threads</h2>
+ * {@link Hold#pause} on the connection's reader; {@link Hold#release}, {@link #paused()} and the counters
+ * on any thread. The hold count and the transport call are updated together under this object's monitor,
+ * so two threads cannot reorder a "reading off" after the "reading on" that undid it. The monitor is only
+ * taken on an edge of a hold (never per frame).
+ */
+public final class ReadGate {
+    /** What a hold stands for (for counters and messages). */
+    public enum Reason {
+        /** Server: the outstanding-call limit is reached. */
+        CALL_LIMIT,
+        /** Server: answers pile up because the peer does not read them. */
+        UNREAD_ANSWERS,
+        /** Event listeners are slower than the peer's events. */
+        SLOW_EVENT_LISTENERS,
+        /** libvirt-compatible mode: a stream's receive queue is full. */
+        STREAM_QUEUE_FULL
+    }
+
+    private Transport transport;
+    private int holds;
+    private final long[] pauses = new long[Reason.values().length];
+
+    /** Reader, once, before any hold is taken. */
+    public void attach(final Transport t) {
+        transport = t;
+    }
+
+    /** A new reason to stop reading, of kind {@code reason}. Any thread. */
+    public Hold newHold(final Reason reason) {
+        return new Hold(reason);
+    }
+
+    /** Whether reading is off now. Any thread. */
+    public synchronized boolean paused() {
+        return holds > 0;
+    }
+
+    /** How many times holds of this kind stopped the reads. Any thread. */
+    public synchronized long pauses(final Reason reason) {
+        return pauses[reason.ordinal()];
+    }
+
+    private synchronized void take(final Reason reason) {
+        pauses[reason.ordinal()]++;
+        if (holds++ == 0 && transport != null) {
+            transport.setReadSuspended(true);
+        }
+    }
+
+    private synchronized void drop() {
+        if (--holds == 0 && transport != null) {
+            transport.setReadSuspended(false);
+        }
+    }
+
+    /** One reason to stop reading. See the class comment for who may call what. */
+    public final class Hold {
+        private final Reason reason;
+        private final AtomicBoolean held = new AtomicBoolean();
+
+        private Hold(final Reason reason) {
+            this.reason = reason;
+        }
+
+        /**
+         * Reader: stops reading while {@code blocked} holds. Returns true if reading is now held by this
+         * reason (stop decoding; the resume re-enters the decoder), false if the cause went away meanwhile.
+         * A hold already taken returns true at once.
+         */
+        public boolean pause(final BooleanSupplier blocked) {
+            if (!held.compareAndSet(false, true)) {
+                return true;
+            }
+            take(reason);
+            if (!blocked.getAsBoolean()) {
+                release();
+                return false;
+            }
+            return true;
+        }
+
+        /** Any thread, after removing the cause: reading may resume (once every other hold is gone too). */
+        public void release() {
+            if (held.get() && held.compareAndSet(true, false)) {
+                drop();
+            }
+        }
+
+        public boolean isHeld() {
+            return held.get();
+        }
+
+        @Override
+        public String toString() {
+            return reason + (held.get() ? " (held)" : "");
+        }
+    }
+}

@@ -1,0 +1,254 @@
+package dev.braid.internal.engine.stream;
+
+import dev.braid.BraidConfig;
+import dev.braid.ConnectionClosedException;
+import dev.braid.Procedure;
+import dev.braid.ProtocolException;
+import dev.braid.buffer.BufferPool;
+import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.engine.io.Outbound;
+import dev.braid.internal.engine.io.ReadGate;
+import dev.braid.internal.wire.Extension;
+import dev.braid.internal.wire.Frames;
+import dev.braid.spi.Transport;
+
+import java.nio.ByteBuffer;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+
+import static dev.braid.internal.wire.FrameHeader.HEADER_LENGTH;
+import static dev.braid.internal.wire.FrameHeader.STATUS_OK;
+import static dev.braid.internal.wire.FrameHeader.TYPE_MESSAGE;
+
+/**
+ * A connection's streams: the table of open streams, the routing of their packets and CREDITs, the
+ * scheduler that feeds the writer, the shared send budget, and what a stream needs from its connection.
+ * Streams reference this table, never the connection classes; the role (client or server) hears about a
+ * stream's end through {@link Role}.
+ *
+ * <h2>Threads</h2>
+ * <ul>
+ *   <li>Reader: {@link #onPacket}, {@link #onCredit}, {@link #streamFor} (owns the lookup cache).</li>
+ *   <li>Writer: the scheduler ({@link #scheduler()}, through {@link Outbound}).</li>
+ *   <li>Any thread: {@link #register}, {@link #schedule}, {@link #sendCredit}, {@link #done},
+ *       {@link #slotFree}, {@link #failAll}, the counters.</li>
+ *   <li>Timer thread: the idle-stream check.</li>
+ * </ul>
+ */
+public final class StreamTable {
+    /** What the connection's role does when a stream ends. Any thread, once per stream each. */
+    public interface Role {
+        /** This side is done with {@code s} (finished or failed). */
+        void streamEnded(StreamImpl s);
+
+        /** Both sides are done with {@code s}: its slot is free. */
+        void streamSlotFree(StreamImpl s);
+    }
+
+    private static final int CACHE = 16;
+
+    final BraidConfig cfg;
+    final BufferPool pool;
+    final Outbound outbound;
+    final ReadGate gate;
+    final SendBudget sendBudget;
+    private final Role role;
+    private final StreamScheduler scheduler;
+    private final ConcurrentHashMap<Integer, StreamImpl> streams = new ConcurrentHashMap<>();
+    /** Reader-owned, see {@link #streamFor}. */
+    private final StreamImpl[] cache = new StreamImpl[CACHE];
+    volatile Transport transport;
+    private volatile boolean closed;
+    private ScheduledFuture<?> idleTask;
+    /** Packets and CREDITs for no open stream (ended here with data in flight): dropped, as libvirt does. */
+    private volatile long dropped;
+
+    public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
+                       final StreamScheduler scheduler, final ReadGate gate, final Role role) {
+        this.cfg = cfg;
+        this.pool = pool;
+        this.outbound = outbound;
+        this.scheduler = scheduler;
+        this.gate = gate;
+        this.role = role;
+        this.sendBudget = new SendBudget(cfg.streamSendBudget());
+    }
+
+    /** Reader, once, when the connection opens: starts the idle-stream check if configured. */
+    public void start(final Transport t, final ScheduledExecutorService timer) {
+        transport = t;
+        final long idle = cfg.streamReadIdleTimeout().toNanos();
+        if (idle > 0) {
+            final long period = Math.max(idle / 4, TimeUnit.MILLISECONDS.toNanos(10));
+            idleTask = timer.scheduleWithFixedDelay(this::abortIdleStreams, period, period, TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /**
+     * A new stream on this connection, entered in the table. Any thread.
+     *
+     * @param flowControl   windows and credits negotiated
+     * @param sendWindow    the window the peer grants each of our streams
+     * @param maxOutbound   the largest message this side may send
+     * @param holds         holds on the stream's slot (see StreamImpl)
+     */
+    public StreamImpl register(final Procedure procedure, final int serial, final boolean serverSide,
+                               final boolean flowControl, final long sendWindow, final int maxOutbound,
+                               final int holds) {
+        final StreamImpl s = new StreamImpl(this, procedure, serial, serverSide, flowControl,
+                cfg.initialStreamWindow(), sendWindow, maxOutbound, holds);
+        streams.put(serial, s);
+        return s;
+    }
+
+    public boolean contains(final int serial) {
+        return streams.containsKey(serial);
+    }
+
+    public int size() {
+        return streams.size();
+    }
+
+    // ------------------------------------------------------------------ reader
+
+    /**
+     * Reader: a STREAM or STREAM_HOLE frame; takes ownership. Returns false to stop decoding (a full queue in
+     * libvirt-compatible mode holds the reads; the resume re-enters the decoder).
+     */
+    public boolean onPacket(final PooledBuffer frame) {
+        final StreamImpl s = streamFor(Frames.serial(frame));
+        if (s == null || Frames.prog(frame) != s.procedure.program() || Frames.vers(frame) != s.procedure.version()
+                || Frames.proc(frame) != s.procedure.procedure()) {
+            frame.release();
+            dropped++;
+            return true;
+        }
+        s.onPacket(frame);
+        return !(s.readHold != null && s.shouldPauseReads() && s.readHold.pause(s.queueFull));
+    }
+
+    /**
+     * Reader: a CREDIT message's payload (a reusable view). The stream's flow control takes the bytes; a
+     * stream parked for credit goes back to the scheduler.
+     *
+     * @throws ProtocolException if the payload is malformed
+     */
+    public void onCredit(final ByteBuffer p) {
+        if (p.remaining() != Extension.CREDIT_LENGTH) {
+            throw new ProtocolException("malformed CREDIT: " + p.remaining() + " bytes, expected "
+                    + Extension.CREDIT_LENGTH);
+        }
+        final long bytes = p.getInt(p.position() + 4) & 0xFFFF_FFFFL;
+        final StreamImpl s = streamFor(p.getInt(p.position()));
+        if (s == null) {
+            dropped++; // the stream ended here already
+            return;
+        }
+        if (s.flow.creditReturned(bytes)) {
+            scheduler.offer(s);
+            outbound.scheduleFlush();
+        }
+    }
+
+    /**
+     * Reader: the open stream with this serial, or null. A small direct-mapped cache in front of the map
+     * (whose Integer keys box serials above 127 on every lookup): a packet or CREDIT for one of the streams
+     * that are sending costs no allocation. An entry is trusted only while its stream has not been
+     * unregistered ({@code StreamImpl.unregistered}, set before it leaves the map); a stale hit in the
+     * instant after that only hands a packet to a finished stream, which drops it, as the map would.
+     */
+    public StreamImpl streamFor(final int serial) {
+        final int slot = serial & (CACHE - 1);
+        final StreamImpl cached = cache[slot];
+        if (cached != null && cached.serial == serial && !cached.unregistered) {
+            return cached;
+        }
+        final StreamImpl s = streams.get(serial);
+        if (s != null) {
+            cache[slot] = s;
+        }
+        return s;
+    }
+
+    // ------------------------------------------------------------------ what streams use, any thread
+
+    /** Queues {@code s} for the writer's stream lane. */
+    void schedule(final StreamImpl s) {
+        if (s.trySchedule()) {
+            scheduler.offer(s);
+        }
+        outbound.scheduleFlush();
+        if (closed) {
+            s.drainOutbound();
+        }
+    }
+
+    /** Tells the peer that {@code bytes} of stream {@code serial} were consumed (a control frame). */
+    void sendCredit(final int serial, final long bytes) {
+        final PooledBuffer f = Frames.claim(pool, Extension.CREDIT_LENGTH);
+        f.byteBuffer().putInt(serial).putInt((int) Math.min(bytes, Integer.MAX_VALUE));
+        Frames.commit(f, Extension.PROGRAM, Extension.VERSION, Extension.PROC_CREDIT, TYPE_MESSAGE, 0, STATUS_OK);
+        outbound.enqueue(f, true, false);
+    }
+
+    /** A control frame of a stream (its abort). */
+    void sendControl(final PooledBuffer f) {
+        outbound.enqueue(f, true, false);
+    }
+
+    /** A stream finished or failed here (once per stream): forget it. */
+    void done(final StreamImpl s) {
+        s.unregistered = true;
+        streams.remove(s.serial, s);
+        s.flow.leaveBudget();
+        role.streamEnded(s);
+    }
+
+    /** Both sides are done with the stream: its slot is free (once per stream). */
+    void slotFree(final StreamImpl s) {
+        role.streamSlotFree(s);
+    }
+
+    /** Largest payload of one data packet a stream may send with this window and message limit. */
+    int maxPacket(final boolean flowControl, final long sendWindow, final int maxOutbound) {
+        final long byWindow = flowControl ? sendWindow - HEADER_LENGTH : Integer.MAX_VALUE;
+        return (int) Math.max(1, Math.min(Math.min(cfg.maxStreamPacket(), maxOutbound - HEADER_LENGTH), byWindow));
+    }
+
+    // ------------------------------------------------------------------ closing, timers
+
+    /** Once, when the connection closes: every stream fails with {@code reason}. */
+    public void failAll(final ConnectionClosedException reason) {
+        closed = true;
+        final ScheduledFuture<?> t = idleTask;
+        if (t != null) {
+            t.cancel(false);
+        }
+        for (StreamImpl s : streams.values()) {
+            s.connectionClosed(reason);
+        }
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    public long dropped() {
+        return dropped;
+    }
+
+    /** Timer thread: aborts streams whose received data nobody read for streamReadIdleTimeout. */
+    private void abortIdleStreams() {
+        final long idle = cfg.streamReadIdleTimeout().toNanos();
+        final long now = System.nanoTime();
+        for (StreamImpl s : streams.values()) {
+            final long waiting = s.flow.queued();
+            if (waiting > 0 && now - s.receiver.lastReadNanos > idle) {
+                s.abort("nobody read the stream for " + cfg.streamReadIdleTimeout().toMillis()
+                        + " ms (streamReadIdleTimeout) with " + waiting + " bytes waiting");
+            }
+        }
+    }
+}

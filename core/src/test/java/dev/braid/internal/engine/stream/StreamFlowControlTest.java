@@ -1,0 +1,130 @@
+package dev.braid.internal.engine.stream;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** {@link StreamFlowControl} alone: costs, windows, credit batching, the send budget, and thread safety. */
+class StreamFlowControlTest {
+
+    @Test
+    void aPacketCostsItsFrameLengthButAtLeast512() {
+        assertThat(StreamFlowControl.cost(28 + 1, 1)).isEqualTo(512);
+        assertThat(StreamFlowControl.cost(28 + 4096, 4096)).isEqualTo(4124);
+        assertThat(StreamFlowControl.cost(28, 0)).as("EOF costs nothing").isZero();
+    }
+
+    @Test
+    void theReceiverRefusesWhatExceedsItsWindow() {
+        final StreamFlowControl f = new StreamFlowControl(true, 1 << 20, 4096, new SendBudget(1 << 20));
+        assertThat(f.admit(2048)).isZero();
+        assertThat(f.admit(2048)).isEqualTo(2048);
+        assertThat(f.admit(512)).as("beyond the window").isEqualTo(-1);
+        assertThat(f.queued()).isEqualTo(4096);
+    }
+
+    @Test
+    void creditIsBatchedByAQuarterWindowAndFlushedWhenTheQueueEmpties() {
+        final StreamFlowControl f = new StreamFlowControl(true, 1 << 20, 64 << 10, new SendBudget(1 << 20));
+        for (int i = 0; i < 8; i++) {
+            f.admit(4096);
+        }
+        assertThat(f.consumed(4096, true)).as("below a quarter window: held").isZero();
+        assertThat(f.consumed(4096, true)).isZero();
+        assertThat(f.consumed(4096, true)).isZero();
+        assertThat(f.consumed(4096, true)).as("a quarter window (16 KiB): returned").isEqualTo(16384);
+        assertThat(f.consumed(4096, true)).isZero();
+        assertThat(f.consumed(4096, true)).isZero();
+        assertThat(f.consumed(4096, true)).isZero();
+        assertThat(f.consumed(4096, true)).as("the queue is empty: everything held goes back").isEqualTo(12288 + 4096);
+        assertThat(f.heldCredit()).isZero();
+    }
+
+    @Test
+    void aStreamWaitsForCreditAndForItsShareOfTheBudget() {
+        final SendBudget budget = new SendBudget(64 << 10);
+        final StreamFlowControl a = new StreamFlowControl(true, 1 << 20, 1 << 20, budget);
+        final StreamFlowControl b = new StreamFlowControl(true, 1 << 20, 1 << 20, budget);
+        assertThat(a.mustWait(40_000)).as("nothing in flight: one packet may always go").isFalse();
+        a.took(40_000);
+        assertThat(budget.sharing()).isEqualTo(1);
+        assertThat(a.mustWait(30_000)).as("alone, 70,000 in flight would pass the 65,536 budget").isTrue();
+        b.took(20_000);
+        assertThat(budget.sharing()).isEqualTo(2);
+        assertThat(b.mustWait(20_000)).as("two sharing: 32 KiB each").isTrue();
+        assertThat(b.parkForCredit(20_000)).isTrue();
+        assertThat(b.creditReturned(20_000)).as("the credit re-offers the parked stream once").isTrue();
+        assertThat(b.creditReturned(0)).isFalse();
+        assertThat(budget.sharing()).as("b has nothing in flight any more").isEqualTo(1);
+        a.leaveBudget();
+        assertThat(budget.sharing()).isZero();
+    }
+
+    @Test
+    void withoutFlowControlNothingEverWaits() {
+        final StreamFlowControl f = new StreamFlowControl(false, 4096, 4096, new SendBudget(4096));
+        f.took(1 << 30);
+        assertThat(f.mustWait(1 << 30)).isFalse();
+        assertThat(f.admit(1 << 20)).isZero();
+        assertThat(f.consumed(1 << 20, true)).as("no CREDIT in libvirt mode").isZero();
+    }
+
+    /** Packets consumed on many threads: every byte of credit comes back exactly once. */
+    @Test
+    void creditConsumedOnManyThreadsIsReturnedExactlyOnce() throws Exception {
+        final int window = 64 << 10;
+        final int packets = 200_000;
+        final StreamFlowControl f = new StreamFlowControl(true, 1 << 20, window, new SendBudget(1 << 20));
+        final AtomicLong returned = new AtomicLong();
+        final ExecutorService pool = Executors.newFixedThreadPool(4);
+        final CountDownLatch go = new CountDownLatch(1);
+        final List<Future<?>> done = new ArrayList<>();
+        final java.util.concurrent.BlockingQueue<Long> consumed = new java.util.concurrent.LinkedBlockingQueue<>();
+        try {
+            for (int t = 0; t < 4; t++) {
+                done.add(pool.submit(() -> {
+                    go.await();
+                    while (true) {
+                        final long c = consumed.take();
+                        if (c < 0) {
+                            return null;
+                        }
+                        returned.addAndGet(f.consumed(c, true));
+                    }
+                }));
+            }
+            go.countDown();
+            long admitted = 0;
+            long credit = window; // what the sender may still send
+            for (int i = 0; i < packets; i++) {
+                while (credit < 4124) {
+                    credit = window - (admitted - returned.get()); // sender's view: window minus unreturned
+                    Thread.onSpinWait();
+                }
+                assertThat(f.admit(4124)).as("a sender within its credit is never refused").isNotNegative();
+                admitted += 4124;
+                credit -= 4124;
+                consumed.put(4124L);
+            }
+            for (int t = 0; t < 4; t++) {
+                consumed.put(-1L);
+            }
+            for (Future<?> d : done) {
+                d.get(60, TimeUnit.SECONDS);
+            }
+            assertThat(returned.get() + f.heldCredit()).isEqualTo(admitted);
+            assertThat(f.queued()).isZero();
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+}
