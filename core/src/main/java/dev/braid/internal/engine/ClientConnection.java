@@ -16,12 +16,11 @@ import dev.braid.NegotiatedLimits;
 import dev.braid.PayloadWriter;
 import dev.braid.Procedure;
 import dev.braid.ProtocolException;
-import dev.braid.RemoteError;
 import dev.braid.RemoteException;
 import dev.braid.Reply;
 import dev.braid.ReplyHandler;
 import dev.braid.buffer.PooledBuffer;
-import dev.braid.internal.engine.stream.StreamImpl;
+import dev.braid.internal.engine.stream.StreamHandle;
 import dev.braid.internal.engine.call.BlockingCall;
 import dev.braid.internal.engine.call.CallRecord;
 import dev.braid.internal.engine.call.ClientCalls;
@@ -30,23 +29,16 @@ import dev.braid.internal.engine.call.HandlerCall;
 import dev.braid.internal.engine.io.ReadGate;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.Frames;
-import dev.braid.internal.wire.RemoteErrorCodec;
 import dev.braid.spi.IoThreads;
 
 import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
-import java.time.Duration;
 import java.util.Objects;
-import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.LongAdder;
 
-import org.agrona.collections.Int2ObjectHashMap;
 
 import static dev.braid.internal.wire.FrameHeader.*;
 
@@ -80,11 +72,10 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     @Override
     void opened() {
         if (!cfg.extensions()) {
-            useLimits(compatibleLimits());
+            useLimits(Handshake.compatible(cfg));
             return;
         }
-        final Extension.Hello mine = new Extension.Hello(Extension.PROTOCOL_VERSION, Extension.SUPPORTED_FEATURES,
-                cfg.maxMessageSize(), cfg.maxOutstandingCalls(), cfg.maxConcurrentStreams(), cfg.initialStreamWindow());
+        final Extension.Hello mine = Handshake.clientHello(cfg);
         final Procedure hello = new Procedure(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO);
         final int serial = calls.nextSerial();
         final FutureCall call = calls.futureCall();
@@ -93,18 +84,14 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         call.future.whenComplete((reply, error) -> {
             if (error == null) {
                 try (reply) {
-                    final Extension.Hello theirs = Extension.Hello.decode(reply.payload());
-                    useLimits(new NegotiatedLimits(Math.min(theirs.version(), Extension.PROTOCOL_VERSION),
-                            theirs.features() & Extension.SUPPORTED_FEATURES,
-                            Math.min(cfg.maxMessageSize(), theirs.maxMessage()), theirs.maxOutstanding(),
-                            theirs.maxStreams(), theirs.initialWindow()));
+                    useLimits(Handshake.clientLimits(cfg, reply.payload()));
                 } catch (ProtocolException e) {
                     failReady(e);
                     transport.close(e);
                 }
             } else if (error instanceof RemoteException) {
                 // A peer without braid's extensions (a plain libvirt daemon) refuses the unknown program.
-                useLimits(compatibleLimits());
+                useLimits(Handshake.compatible(cfg));
             } else {
                 final Throwable reason = error instanceof CallTimeoutException
                         ? new ConnectionClosedException(Reason.PEER_NOT_RESPONDING,
@@ -116,17 +103,9 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         });
     }
 
-    private NegotiatedLimits compatibleLimits() {
-        return new NegotiatedLimits(0, 0, cfg.maxMessageSize(), cfg.maxOutstandingCalls(), cfg.maxConcurrentStreams(),
-                cfg.initialStreamWindow());
-    }
-
     private void useLimits(final NegotiatedLimits l) {
         limits = l;
-        maxOutboundMessage = l.maxMessageSize();
-        flowControl = (l.features() & Extension.FEATURE_FLOW_CONTROL) != 0;
-        streamRelease = (l.features() & Extension.FEATURE_STREAM_RELEASE) != 0;
-        peerStreamWindow = l.initialStreamWindow();
+        negotiated(l);
         streamSlots = new java.util.concurrent.Semaphore(l.maxConcurrentStreams());
         calls.useLimits(l.maxOutstandingCalls());
         ready.complete(this);
@@ -265,7 +244,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
             throw new BraidException(BraidException.Category.CANCELLED, "interrupted while waiting for a stream slot", e);
         }
         final int serial;
-        final StreamImpl s;
+        final StreamHandle s;
         try {
             checkOpen();
             checkOutboundSize(args.remaining(), "stream call " + p);
@@ -317,18 +296,15 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
 
     @Override
     void onStreamReleased(final int serial) {
-        final StreamImpl s = awaitingRelease.remove(serial);
+        final StreamHandle s = awaitingRelease.remove(serial);
         if (s != null) {
-            final java.util.concurrent.ScheduledFuture<?> t = s.releaseTimer;
-            if (t != null) {
-                t.cancel(false);
-            }
+            s.cancelReleaseTimer();
             s.releaseHold();
         }
     }
 
     /** Streams done here whose server side has not said RELEASE yet. */
-    private final ConcurrentHashMap<Integer, StreamImpl> awaitingRelease = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Integer, StreamHandle> awaitingRelease = new ConcurrentHashMap<>();
 
     /**
      * The client's side of {@code s} is done; with RELEASE negotiated the slot waits for the server's
@@ -336,21 +312,21 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
      * running then refuses new streams beyond its limit itself, with an error naming it).
      */
     @Override
-    public void streamEnded(final StreamImpl s) {
-        if (streamRelease && awaitingRelease.containsKey(s.serial)) {
-            s.releaseTimer = rt.timer.schedule(() -> {
-                if (awaitingRelease.remove(s.serial, s)) {
+    public void streamEnded(final StreamHandle s) {
+        if (streamRelease && awaitingRelease.containsKey(s.serial())) {
+            s.releaseTimer(rt.timer.schedule(() -> {
+                if (awaitingRelease.remove(s.serial(), s)) {
                     BraidRuntime.LOG.log(Level.DEBUG, "no RELEASE for stream " + s + " within "
                             + cfg.streamFinishTimeout().toMillis() + " ms; freeing its slot");
                     s.releaseHold();
                 }
-            }, cfg.streamFinishTimeout().toNanos(), TimeUnit.NANOSECONDS);
+            }, cfg.streamFinishTimeout().toNanos(), TimeUnit.NANOSECONDS));
         }
     }
 
     @Override
-    public void streamSlotFree(final StreamImpl s) {
-        awaitingRelease.remove(s.serial, s);
+    public void streamSlotFree(final StreamHandle s) {
+        awaitingRelease.remove(s.serial(), s);
         streamSlots.release();
     }
 

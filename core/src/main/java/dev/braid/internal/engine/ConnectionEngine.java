@@ -5,7 +5,6 @@ import dev.braid.BraidException;
 import dev.braid.ConnectionClosedException;
 import dev.braid.ConnectionClosedException.Reason;
 import dev.braid.ConnectionStats;
-import dev.braid.Event;
 import dev.braid.EventListener;
 import dev.braid.HandlerMode;
 import dev.braid.LimitExceededException;
@@ -17,7 +16,7 @@ import dev.braid.buffer.BufferPool;
 import dev.braid.internal.engine.io.Keepalive;
 import dev.braid.internal.engine.io.Outbound;
 import dev.braid.internal.engine.io.ReadGate;
-import dev.braid.internal.engine.stream.StreamImpl;
+import dev.braid.internal.engine.stream.StreamHandle;
 import dev.braid.internal.engine.stream.StreamScheduler;
 import dev.braid.internal.engine.stream.StreamTable;
 import dev.braid.buffer.PooledBuffer;
@@ -29,12 +28,9 @@ import dev.braid.spi.Transport;
 
 import java.io.IOException;
 import java.lang.System.Logger.Level;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -101,11 +97,10 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     /** Largest message this side may send (negotiated). Written before the connection is published. */
     volatile int maxOutboundMessage;
-    private final SerialExecutor eventExecutor;
+    private final EventDelivery events;
 
     // counters: single writer each (reader or writer thread), read racily by stats()
     volatile long bytesRead;
-    volatile long eventsReceived;
     volatile long eventsDropped;
     volatile long framesDropped;
     final java.util.concurrent.atomic.LongAdder eventsSent = new java.util.concurrent.atomic.LongAdder();
@@ -120,8 +115,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         this.outbound = new Outbound(scheduler, gate);
         this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this);
         this.keepalive = new Keepalive(cfg.keepaliveInterval(), cfg.keepaliveCount(), pool, outbound, gate);
-        this.eventExecutor = new SerialExecutor(rt.handlers, (t, e) -> BraidRuntime.LOG.log(Level.WARNING,
-                "event listener failed on " + this, e));
+        this.events = new EventDelivery(rt, gate, this);
         rt.register(this);
     }
 
@@ -135,6 +129,14 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         keepalive.start(transport, rt.timer);
         streams.start(transport, rt.timer);
         opened();
+    }
+
+    /** HELLO is done (or skipped): what this side may send from now on. Once, before the limits are used. */
+    final void negotiated(final dev.braid.NegotiatedLimits l) {
+        maxOutboundMessage = l.maxMessageSize();
+        flowControl = (l.features() & Extension.FEATURE_FLOW_CONTROL) != 0;
+        streamRelease = (l.features() & Extension.FEATURE_STREAM_RELEASE) != 0;
+        peerStreamWindow = l.initialStreamWindow();
     }
 
     /** Role-specific work once the transport is attached (reader context). */
@@ -241,12 +243,12 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     /** Role hook after a stream is done on this side. Any thread, once per stream. */
     @Override
-    public void streamEnded(final StreamImpl s) {
+    public void streamEnded(final StreamHandle s) {
     }
 
     /** Both sides are done with the stream: its slot is free. Any thread, once per stream. */
     @Override
-    public abstract void streamSlotFree(StreamImpl s);
+    public abstract void streamSlotFree(StreamHandle s);
 
     /** A CALL arrived. Returns false to pause decoding. */
     abstract boolean onCall(PooledBuffer frame);
@@ -273,39 +275,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             eventsDropped++;
             return true;
         }
-        eventsReceived++;
-        final EventImpl event = new EventImpl(l.procedure, frame, this);
-        if (l.mode == HandlerMode.NON_BLOCKING) {
-            deliver(l.listener, event);
-            return true;
-        }
-        final int length = frame.byteBuffer().remaining();
-        eventBytes.addAndGet(length);
-        eventExecutor.execute(() -> {
-            deliver(l.listener, event);
-            if (eventBytes.addAndGet(-length) < EVENT_LOW_WATER) {
-                eventsHold.release();
-            }
-        });
-        // Listeners slower than the peer's events: stop reading until they catch up.
-        return !(eventBytes.get() > EVENT_HIGH_WATER && eventsHold.pause(eventsBehind));
-    }
-
-    /** Bytes of events handed to listeners and not yet delivered. */
-    private final java.util.concurrent.atomic.AtomicLong eventBytes = new java.util.concurrent.atomic.AtomicLong();
-    private final ReadGate.Hold eventsHold = gate.newHold(ReadGate.Reason.SLOW_EVENT_LISTENERS);
-    private final java.util.function.BooleanSupplier eventsBehind = () -> eventBytes.get() >= EVENT_LOW_WATER;
-    private static final long EVENT_HIGH_WATER = 8L << 20;
-    private static final long EVENT_LOW_WATER = 2L << 20;
-
-    private void deliver(final EventListener listener, final EventImpl event) {
-        try {
-            listener.onEvent(event);
-        } catch (Throwable t) {
-            BraidRuntime.LOG.log(Level.WARNING, "event listener for " + event.procedure() + " failed on " + this, t);
-        } finally {
-            event.release();
-        }
+        return events.deliver(l, frame);
     }
 
     /** A registered listener. */
@@ -575,7 +545,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     @Override
     public ConnectionStats stats() {
-        return stats(bytesRead, outbound.bytesWritten(), eventsSent.sum(), eventsReceived, eventsDropped,
+        return stats(bytesRead, outbound.bytesWritten(), eventsSent.sum(), events.received(), eventsDropped,
                 framesDropped + streams.dropped());
     }
 

@@ -9,7 +9,7 @@ import dev.braid.Procedure;
 import dev.braid.RemoteError;
 import dev.braid.RemoteException;
 import dev.braid.buffer.PooledBuffer;
-import dev.braid.internal.engine.stream.StreamImpl;
+import dev.braid.internal.engine.stream.StreamHandle;
 import dev.braid.internal.wire.Frames;
 
 import java.lang.System.Logger.Level;
@@ -53,10 +53,10 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     /** The connection closed before the answer: later answers are dropped silently. */
     private volatile boolean abandoned;
     /** The stream this call opens, for a stream procedure; null for a plain call. */
-    final StreamImpl stream;
+    final StreamHandle stream;
 
     IncomingCallImpl(final ServerConnection connection, final ProcedureRegistry.Entry entry, final PooledBuffer frame,
-                     final StreamImpl stream) {
+                     final StreamHandle stream) {
         this.connection = connection;
         this.entry = entry;
         this.frame = frame;
@@ -215,7 +215,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
      */
     private void answeredWith(final PooledBuffer reply) {
         if (stream != null) {
-            stream.accepted = true;
+            stream.accept();
         }
         final boolean alone = connection.callDone() == 0;
         connection.enqueue(reply, false, alone);

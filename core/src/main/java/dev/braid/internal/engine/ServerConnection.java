@@ -6,14 +6,12 @@ import dev.braid.HandlerMode;
 import dev.braid.ProtocolException;
 import dev.braid.RemoteError;
 import dev.braid.buffer.PooledBuffer;
-import dev.braid.internal.engine.stream.StreamImpl;
+import dev.braid.internal.engine.stream.StreamHandle;
 import dev.braid.internal.engine.io.ReadGate;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.Frames;
 import dev.braid.internal.wire.RemoteErrorCodec;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -83,7 +81,7 @@ public final class ServerConnection extends ConnectionEngine {
             sendError(prog, vers, proc, serial, registry.unknown(prog, vers, proc));
             return true;
         }
-        StreamImpl stream = null;
+        StreamHandle stream = null;
         if (entry.isStream()) {
             final int serial = Frames.serial(frame);
             if (openStreams.get() >= cfg.maxConcurrentStreams()) {
@@ -211,25 +209,10 @@ public final class ServerConnection extends ConnectionEngine {
 
     private void onExtensionCall(final PooledBuffer frame, final int vers, final int proc) {
         final int serial = Frames.serial(frame);
-        if (vers != Extension.VERSION) {
+        final RemoteError refused = Handshake.refusal(vers, proc, extensionsNegotiated);
+        if (refused != null) {
             frame.release();
-            sendError(Extension.PROGRAM, vers, proc, serial, RemoteError.of(RemoteError.VIR_ERR_RPC,
-                    RemoteError.VIR_FROM_RPC, "unknown version " + Integer.toUnsignedString(vers)
-                            + " of braid's extension program 0x" + Integer.toHexString(Extension.PROGRAM)
-                            + " (versions served: [" + Extension.VERSION + "])"));
-            return;
-        }
-        if (proc != Extension.PROC_HELLO) {
-            frame.release();
-            sendError(Extension.PROGRAM, vers, proc, serial, RemoteError.of(RemoteError.VIR_ERR_NO_SUPPORT,
-                    RemoteError.VIR_FROM_RPC, "unknown braid extension procedure " + proc + " (only HELLO, "
-                            + Extension.PROC_HELLO + ", is a call)"));
-            return;
-        }
-        if (extensionsNegotiated) {
-            frame.release();
-            sendError(Extension.PROGRAM, vers, proc, serial, RemoteError.of(RemoteError.VIR_ERR_RPC,
-                    RemoteError.VIR_FROM_RPC, "HELLO was already exchanged on this connection"));
+            sendError(Extension.PROGRAM, vers, proc, serial, refused);
             return;
         }
         final Extension.Hello theirs;
@@ -242,13 +225,8 @@ public final class ServerConnection extends ConnectionEngine {
             return;
         }
         frame.release();
-        final Extension.Hello mine = new Extension.Hello(Extension.PROTOCOL_VERSION,
-                Extension.SUPPORTED_FEATURES & theirs.features(), Math.min(cfg.maxMessageSize(), theirs.maxMessage()),
-                cfg.maxOutstandingCalls(), cfg.maxConcurrentStreams(), cfg.initialStreamWindow());
-        maxOutboundMessage = mine.maxMessage();
-        flowControl = (mine.features() & Extension.FEATURE_FLOW_CONTROL) != 0;
-        streamRelease = (mine.features() & Extension.FEATURE_STREAM_RELEASE) != 0;
-        peerStreamWindow = theirs.initialWindow();
+        final Extension.Hello mine = Handshake.serverAnswer(cfg, theirs);
+        negotiated(Handshake.serverLimits(mine, theirs));
         extensionsNegotiated = true;
         enqueue(frameOf(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO, TYPE_REPLY, serial, STATUS_OK,
                 Extension.HELLO_LENGTH, mine::encode), false);
@@ -285,11 +263,11 @@ public final class ServerConnection extends ConnectionEngine {
 
     /** Both the handler and the stream are done: the slot is free; tell the client (if it asked). */
     @Override
-    public void streamSlotFree(final StreamImpl s) {
+    public void streamSlotFree(final StreamHandle s) {
         openStreams.decrementAndGet();
-        if (streamRelease && s.accepted && closedReason == null) {
+        if (streamRelease && s.accepted() && closedReason == null) {
             final PooledBuffer f = Frames.claim(pool, Extension.RELEASE_LENGTH);
-            f.byteBuffer().putInt(s.serial);
+            f.byteBuffer().putInt(s.serial());
             Frames.commit(f, Extension.PROGRAM, Extension.VERSION, Extension.PROC_RELEASE, TYPE_MESSAGE, 0, STATUS_OK);
             enqueue(f, false); // after the stream's own last packets, which left through the stream lane
         }

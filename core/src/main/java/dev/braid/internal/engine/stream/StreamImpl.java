@@ -9,18 +9,14 @@ import dev.braid.RemoteError;
 import dev.braid.RemoteException;
 import dev.braid.StreamListener;
 import dev.braid.StreamPacket;
-import dev.braid.internal.concurrent.MpscBufferQueue;
 import dev.braid.buffer.PooledBuffer;
-import dev.braid.internal.concurrent.SpscBufferRing;
 import dev.braid.internal.engine.io.ReadGate;
 import dev.braid.internal.wire.Frames;
 import dev.braid.internal.wire.RemoteErrorCodec;
 import dev.braid.spi.IoThreads;
-import dev.braid.spi.Transport;
 
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.lang.System.Logger.Level;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
@@ -31,36 +27,28 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 import static dev.braid.internal.wire.FrameHeader.*;
 
 /**
- * One stream on one connection, either side.
- *
- * <h2>Data paths (no locks)</h2>
+ * One stream on one connection, either side: the {@link BraidStream} API and the stream's lifecycle
+ * (finish and abort handshakes, failure, slot holds). The data paths are parts of their own:
  * <ul>
- *   <li><b>Outbound</b>: the writing application thread claims a pooled packet, fills it and offers it to
- *   {@link #out}, a {@link SpscBufferRing} consumed by the connection's writer, which schedules streams by
- *   deficit round-robin ({@link StreamScheduler}) and only sends a data packet when {@link #sendCredit}
- *   covers it. The stream's end (EOF, OK) travels through the same ring, so it never overtakes data; an
- *   abort goes on the control lane and overtakes everything.</li>
- *   <li><b>Inbound</b>: the connection's reader offers each packet to {@link #in} (an MPSC queue used by
- *   one producer here) and counts its window cost in {@link #inQueuedBytes}; the reading application thread polls
- *   it. A consumed packet returns its bytes as credit (a CREDIT message) once enough have accumulated.</li>
+ *   <li>{@link StreamSender}: send ring, writing paths, scheduling state;</li>
+ *   <li>{@link StreamReceiver}: receive queue, reading paths, credit for what is consumed;</li>
+ *   <li>{@link StreamFlowControl}: windows and credit, both directions (thread-safe);</li>
+ *   <li>{@link StreamSignals}: listener delivery, on I/O threads only;</li>
+ *   <li>{@link StreamAdapters}: pumps, {@code java.io} streams and channels.</li>
  * </ul>
+ * It reaches its connection only through its {@link StreamTable}.
  *
- * <h2>Consumer tokens</h2>
- * An abort (any thread) or a connection close must release queued packets at once, but each queue has one
- * consumer. So each queue's consumer side is guarded by a token ({@link #inToken}, {@link #outToken}): the
- * normal consumer takes it with one uncontended CAS per poll, a drainer takes it to empty the queue, and
- * whoever holds it when {@link #failure} is set drains after releasing it. Nobody ever waits for a token.
- *
- * <h2>Waiting</h2>
- * A blocked reader or writer parks after publishing itself in {@code readWaiter} / {@code writeWaiter}
- * (volatile) and re-checking its condition; the other side wakes it after changing the condition
- * (Dekker-style: each writes its own volatile, then reads the other's).
+ * <h2>State (any thread)</h2>
+ * {@code failure} is set once (CAS through FAILURE): it wakes both sides, drains both queues and tells the
+ * listener. {@code done} is set once (CAS through DONE) when the stream is finished or failed: it leaves the
+ * table and drops this side's hold on its slot. {@code remoteEof} is the peer's EOF (CONTINUE with no data)
+ * or, at a server, the client's OK; {@code localEndQueued} / {@code eofQueued} say this side's end is in the
+ * send ring. All are volatile, written before the wake-ups that publish them.
  *
  * <h2>Lifecycle</h2>
  * Registered in the connection's stream table when opened (client: before the opening call is sent;
@@ -68,25 +56,16 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * queued) or failed (either side aborted, or the connection closed). One stream per call, as in libvirt:
  * the table is keyed by the opening call's serial, which is what STREAM packets carry.
  */
-public final class StreamImpl implements BraidStream {
+final class StreamImpl implements StreamHandle {
     private static final System.Logger LOG = System.getLogger("dev.braid.stream");
-    private static final VarHandle SCHEDULED;
-    private static final VarHandle IN_READY;
-    private static final VarHandle OUT_TOKEN;
     private static final VarHandle FAILURE;
     private static final VarHandle DONE;
-    private static final VarHandle WANT_WRITABLE;
-    private static final int OUT_RING_PACKETS = 8;
 
     static {
         try {
             final MethodHandles.Lookup l = MethodHandles.lookup();
-            SCHEDULED = l.findVarHandle(StreamImpl.class, "scheduled", boolean.class);
-            IN_READY = l.findVarHandle(StreamImpl.class, "inReady", boolean.class);
-            OUT_TOKEN = l.findVarHandle(StreamImpl.class, "outToken", boolean.class);
             FAILURE = l.findVarHandle(StreamImpl.class, "failure", BraidException.class);
             DONE = l.findVarHandle(StreamImpl.class, "done", boolean.class);
-            WANT_WRITABLE = l.findVarHandle(StreamImpl.class, "wantWritable", boolean.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -94,23 +73,15 @@ public final class StreamImpl implements BraidStream {
 
     /** What this stream needs from its connection (never the connection classes themselves). */
     final StreamTable table;
-    public final Procedure procedure;
-    public final int serial;
+    final Procedure procedure;
+    final int serial;
     final boolean serverSide;
-    private final int maxPacket;
     /** Windows and credits, both directions (thread-safe; see StreamFlowControl). */
     final StreamFlowControl flow;
 
     // outbound
-    final SpscBufferRing out = new SpscBufferRing(OUT_RING_PACKETS);
-    private volatile Thread writeWaiter;
-    /** A non-blocking writer found the ring full and waits for onWritable. */
-    private volatile boolean wantWritable;
-    @SuppressWarnings("unused") private volatile boolean scheduled;
-    @SuppressWarnings("unused") private volatile boolean outToken;
-    /** Writer-owned scheduling state (see StreamScheduler). */
-    boolean inActive;
-    long deficit;
+    /** The outbound side: send ring, writing paths, scheduling state (see StreamSender). */
+    final StreamSender sender;
 
     // inbound
     /** The inbound side: queue, reading paths, credit for what is consumed (see StreamReceiver). */
@@ -123,18 +94,17 @@ public final class StreamImpl implements BraidStream {
     // state
     volatile BraidException failure; // set once through FAILURE
     volatile boolean remoteEof;       // peer's EOF (CONTINUE 0) or, at a server, the client's OK
-    private volatile boolean localEndQueued;  // our EOF/OK is in the ring
-    private volatile boolean eofQueued;       // server: our EOF is in the ring
+    volatile boolean localEndQueued;  // our EOF/OK is in the ring
+    volatile boolean eofQueued;       // server: our EOF is in the ring
     volatile boolean done; // finished or failed; set once through DONE
     /** Client: frees the slot if the server's RELEASE does not come in time. */
-    public volatile java.util.concurrent.ScheduledFuture<?> releaseTimer;
+    private volatile java.util.concurrent.ScheduledFuture<?> releaseTimer;
     /** Server: the opening call was answered OK, so the client knows the stream. */
-    public volatile boolean accepted;
+    private volatile boolean accepted;
     private final java.util.concurrent.atomic.AtomicInteger holds;
     final CompletableFuture<Void> remoteOk = new CompletableFuture<>();
     /** Listener delivery (see StreamSignals for where callbacks run). */
-    private final StreamSignals signals = new StreamSignals(this);
-    private volatile long bytesWritten;
+    final StreamSignals signals = new StreamSignals(this);
     private final Duration finishTimeout;
 
     StreamImpl(final StreamTable table, final Procedure procedure, final int serial, final boolean serverSide,
@@ -148,7 +118,7 @@ public final class StreamImpl implements BraidStream {
         this.readHold = flowControl ? null : table.gate.newHold(ReadGate.Reason.STREAM_QUEUE_FULL);
         this.queueFull = () -> this.failure == null && shouldPauseReads();
         // A packet must fit the peer's window whole, or it could never be sent.
-        this.maxPacket = table.maxPacket(flowControl, sendWindow, maxOutbound);
+        this.sender = new StreamSender(this, flow, table.maxPacket(flowControl, sendWindow, maxOutbound));
         this.finishTimeout = table.cfg.streamFinishTimeout();
         this.holds = new java.util.concurrent.atomic.AtomicInteger(holds);
     }
@@ -163,149 +133,31 @@ public final class StreamImpl implements BraidStream {
         return serial;
     }
 
-    // ================================================================== writing (the writing thread)
+    // ================================================================== writing (StreamSender)
 
     @Override
     public void write(final ByteBuffer src) {
-        while (src.hasRemaining()) {
-            final int n = Math.min(src.remaining(), maxPacket);
-            final PooledBuffer f = dataPacket(n);
-            final ByteBuffer b = f.byteBuffer();
-            final int limit = src.limit();
-            src.limit(src.position() + n);
-            b.put(src);
-            src.limit(limit);
-            commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, true);
-            bytesWritten += n;
-        }
+        sender.write(src);
     }
 
     @Override
     public void write(final byte[] bytes, final int off, final int len) {
-        write(ByteBuffer.wrap(bytes, off, len));
+        sender.write(ByteBuffer.wrap(bytes, off, len));
     }
 
     @Override
     public void write(final int length, final PayloadWriter writer) {
-        if (length < 1 || length > maxPacket) {
-            throw new IllegalArgumentException("packet length " + length + " outside [1, " + maxPacket + "]");
-        }
-        final PooledBuffer f = dataPacket(length);
-        final ByteBuffer b = f.byteBuffer();
-        try {
-            final ByteBuffer dst = b.slice(PAYLOAD_OFFSET, length);
-            writer.write(dst);
-            if (dst.hasRemaining()) {
-                throw new IllegalStateException("PayloadWriter wrote " + dst.position() + " of the " + length
-                        + " bytes it declared");
-            }
-        } catch (Throwable t) {
-            f.release();
-            throw t;
-        }
-        b.position(PAYLOAD_OFFSET + length);
-        commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, true);
-        bytesWritten += length;
+        sender.write(length, writer);
     }
 
     @Override
     public int tryWrite(final ByteBuffer src) {
-        checkWritable();
-        int total = 0;
-        while (src.hasRemaining()) {
-            if (out.isFullVolatile()) {
-                // Ask the writer for onWritable, then look again: a slot freed before the flag was seen
-                // would otherwise go unannounced.
-                wantWritable = true;
-                if (out.isFullVolatile()) {
-                    break;
-                }
-                wantWritable = false;
-            }
-            final int n = Math.min(src.remaining(), maxPacket);
-            final PooledBuffer f = dataPacket(n);
-            final int limit = src.limit();
-            src.limit(src.position() + n);
-            f.byteBuffer().put(src);
-            src.limit(limit);
-            commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, false);
-            total += n;
-            bytesWritten += n;
-        }
-        return total;
+        return sender.tryWrite(src);
     }
 
     @Override
     public void sendHole(final long length) {
-        if (length <= 0) {
-            throw new IllegalArgumentException("hole length must be > 0: " + length);
-        }
-        checkWritable();
-        final PooledBuffer f = Frames.claim(table.pool, 12);
-        f.byteBuffer().putLong(length).putInt(0);
-        commitAndQueue(f, TYPE_STREAM_HOLE, STATUS_CONTINUE, true);
-        bytesWritten += length;
-    }
-
-    private PooledBuffer dataPacket(final int n) {
-        checkWritable();
-        return Frames.claim(table.pool, n);
-    }
-
-    private void checkWritable() {
-        final BraidException f = failure;
-        if (f != null) {
-            throw f;
-        }
-        if (localEndQueued || eofQueued) {
-            throw new IllegalStateException("stream " + this + " was already finished on this side");
-        }
-    }
-
-    /**
-     * Commits the header and hands the packet to the writer. Blocking mode waits while the ring is full;
-     * non-blocking mode is only used after checking there is room (single producer).
-     */
-    private void commitAndQueue(final PooledBuffer f, final int type, final int status, final boolean block) {
-        commitAndQueue(f, type, status, block, Long.MAX_VALUE);
-    }
-
-    /** As above; a blocking offer gives up at {@code deadline} (System.nanoTime), aborting the stream. */
-    private void commitAndQueue(final PooledBuffer f, final int type, final int status, final boolean block,
-                                final long deadline) {
-        Frames.commit(f, procedure.program(), procedure.version(), procedure.procedure(), type, serial, status);
-        while (!out.offer(f)) {
-            if (!block) {
-                f.release();
-                throw new IllegalStateException("send ring full in non-blocking write");
-            }
-            final BraidException fail = failure;
-            if (fail != null) {
-                f.release();
-                throw fail;
-            }
-            if (Thread.currentThread().isInterrupted()) {
-                f.release();
-                throw interrupted("writing");
-            }
-            final long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
-            if (left <= 0) {
-                f.release();
-                final BraidException t = finishTimedOut();
-                abortWith(t, "finish handshake timed out");
-                throw t;
-            }
-            writeWaiter = Thread.currentThread();
-            if (out.isFullVolatile() && failure == null) {
-                IoThreads.checkBlockingAllowed("BraidStream.write (the send ring is full)");
-                park(left); // onRingSpace and fail unpark it
-            }
-            writeWaiter = null;
-        }
-        table.schedule(this);
-        if (failure != null) {
-            drainOutbound(); // aborted meanwhile: the writer may never look at this stream again
-        }
+        sender.sendHole(length);
     }
 
     /**
@@ -331,77 +183,13 @@ public final class StreamImpl implements BraidStream {
         return e;
     }
 
-    private BraidException finishTimedOut() {
+    BraidException finishTimedOut() {
         return new BraidException(BraidException.Category.TIMEOUT, "stream " + this
                 + ": the peer did not complete the finish handshake within " + finishTimeout.toMillis() + " ms");
     }
 
-    /** Writer thread: a packet left the ring. Wakes a blocked writer and a non-blocking one's listener. */
-    void onRingSpace() {
-        final Thread w = writeWaiter;
-        if (w != null) {
-            LockSupport.unpark(w);
-        }
-        if (wantWritable && WANT_WRITABLE.compareAndSet(this, true, false)) {
-            signals.signal(StreamSignals.WRITABLE);
-        }
-    }
-
     /** Set (once, before it leaves the connection's map) when the stream is forgotten: see {@code streamFor}. */
     volatile boolean unregistered;
-
-    /** Link in the scheduler's hand-over stack; written by the offering thread, then by the writer. */
-    StreamImpl readyNext;
-    @SuppressWarnings("unused") // accessed through IN_READY
-    private volatile boolean inReady;
-
-    /** Any thread: claims the one place this stream may have in the scheduler's hand-over stack. */
-    boolean enterReady() {
-        return IN_READY.compareAndSet(this, false, true);
-    }
-
-    /** Writer: the stream left the hand-over stack. */
-    void leaveReady() {
-        IN_READY.setRelease(this, false);
-    }
-
-    boolean trySchedule() {
-        return SCHEDULED.compareAndSet(this, false, true);
-    }
-
-    void unschedule() {
-        SCHEDULED.setVolatile(this, false);
-    }
-
-    boolean takeOutToken() {
-        return OUT_TOKEN.compareAndSet(this, false, true);
-    }
-
-    void releaseOutToken() {
-        OUT_TOKEN.setVolatile(this, false);
-    }
-
-    /** Releases every queued outbound packet, if no one else is consuming the ring right now. */
-    void drainOutbound() {
-        do {
-            if (!takeOutToken()) {
-                return; // the holder drains when it sees the failure
-            }
-            try {
-                PooledBuffer f;
-                while ((f = out.poll()) != null) {
-                    f.release();
-                }
-            } finally {
-                releaseOutToken();
-            }
-            // a producer may have offered after our last poll and failed to get the token: look again
-        } while (failure != null && !out.isEmpty());
-        final Thread w = writeWaiter;
-        if (w != null) {
-            LockSupport.unpark(w);
-        }
-    }
 
     // ================================================================== finishing and aborting
 
@@ -414,19 +202,19 @@ public final class StreamImpl implements BraidStream {
                 // The client has not finished: it may still be reading. Send EOF, then wait for its OK.
                 if (!eofQueued) {
                     eofQueued = true;
-                    commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_CONTINUE, true, deadline);
+                    sender.commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_CONTINUE, true, deadline);
                 }
                 awaitRemoteOk(deadline);
             }
             if (!localEndQueued) {
                 localEndQueued = true;
-                commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
+                sender.commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
             }
             completeDone();
         } else {
             if (!localEndQueued) {
                 localEndQueued = true;
-                commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
+                sender.commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
             }
             awaitRemoteOk(deadline);
             completeDone();
@@ -475,6 +263,7 @@ public final class StreamImpl implements BraidStream {
      * Drops one hold on the stream's slot. Holds: this side being done, plus (server) the handler running,
      * or (client, with RELEASE negotiated) the server's RELEASE. The last one frees the slot.
      */
+    @Override
     public void releaseHold() {
         if (holds.decrementAndGet() == 0) {
             table.slotFree(this);
@@ -487,7 +276,7 @@ public final class StreamImpl implements BraidStream {
                 + reason), reason);
     }
 
-    private void abortWith(final BraidException local, final String reason) {
+    void abortWith(final BraidException local, final String reason) {
         if (!fail(local)) {
             return;
         }
@@ -503,10 +292,11 @@ public final class StreamImpl implements BraidStream {
             table.sendControl(Frames.empty(table.pool, procedure.program(), procedure.version(),
                     procedure.procedure(), TYPE_STREAM, serial, STATUS_ERROR));
         }
-        table.schedule(this); // the writer drops what is left in the ring
+        table.schedule(sender); // the writer drops what is left in the ring
     }
 
     /** Server: a handler failure after the stream was accepted becomes an abort carrying its remote_error. */
+    @Override
     public void abortWithRemoteError(final RemoteError e) {
         if (!fail(new RemoteException(e))) {
             return;
@@ -516,7 +306,7 @@ public final class StreamImpl implements BraidStream {
         Frames.commit(f, procedure.program(), procedure.version(), procedure.procedure(), TYPE_STREAM, serial,
                 STATUS_ERROR);
         table.sendControl(f);
-        table.schedule(this);
+        table.schedule(sender);
     }
 
     /**
@@ -524,18 +314,15 @@ public final class StreamImpl implements BraidStream {
      *
      * @return false if the stream had already failed
      */
+    @Override
     public boolean fail(final BraidException e) {
         if (!FAILURE.compareAndSet(this, null, e)) {
             return false;
         }
         remoteOk.completeExceptionally(e);
         receiver.drainInbound();
-        drainOutbound();
+        sender.drainOutbound(); // also wakes a blocked writer
         receiver.wake();
-        final Thread w = writeWaiter;
-        if (w != null) {
-            LockSupport.unpark(w);
-        }
         receiver.resumeReadsIfPaused();
         markDone();
         signals.signal(StreamSignals.ERROR);
@@ -547,7 +334,7 @@ public final class StreamImpl implements BraidStream {
         return failure;
     }
 
-    public boolean failed() {
+    boolean failed() {
         return failure != null;
     }
 
@@ -662,7 +449,7 @@ public final class StreamImpl implements BraidStream {
 
     @Override
     public long sendAll(final Source source) {
-        return StreamAdapters.sendAll(this, source, maxPacket);
+        return StreamAdapters.sendAll(this, source, sender.maxPacket);
     }
 
     @Override
@@ -700,7 +487,7 @@ public final class StreamImpl implements BraidStream {
             if (receiver.hasQueued() || remoteEof) {
                 bits |= StreamSignals.READABLE;
             }
-            if (!out.isFullVolatile() && failure == null) {
+            if (!sender.isFull() && failure == null) {
                 bits |= StreamSignals.WRITABLE;
             }
             if (failure != null) {
@@ -712,13 +499,14 @@ public final class StreamImpl implements BraidStream {
         }
     }
 
+    @Override
     public boolean hasListener() {
         return signals.hasListener();
     }
 
     @Override
     public long bytesWritten() {
-        return bytesWritten;
+        return sender.bytesWritten;
     }
 
     @Override
@@ -777,11 +565,11 @@ public final class StreamImpl implements BraidStream {
             return false;
         }
         if (!localEndQueued) {
-            if (out.isFullVolatile()) {
+            if (sender.isFull()) {
                 return false;
             }
             localEndQueued = true;
-            commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_OK, false);
+            sender.commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_OK, false);
         }
         if (serverSide) {
             completeDone();
@@ -793,6 +581,29 @@ public final class StreamImpl implements BraidStream {
             });
         }
         return true;
+    }
+
+    @Override
+    public void accept() {
+        accepted = true;
+    }
+
+    @Override
+    public boolean accepted() {
+        return accepted;
+    }
+
+    @Override
+    public void releaseTimer(final java.util.concurrent.ScheduledFuture<?> timer) {
+        releaseTimer = timer;
+    }
+
+    @Override
+    public void cancelReleaseTimer() {
+        final java.util.concurrent.ScheduledFuture<?> t = releaseTimer;
+        if (t != null) {
+            t.cancel(false);
+        }
     }
 
     /** The connection closed: fail with its reason. */

@@ -36,7 +36,7 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
 
     static {
         try {
-            READY = MethodHandles.lookup().findVarHandle(StreamScheduler.class, "ready", StreamImpl.class);
+            READY = MethodHandles.lookup().findVarHandle(StreamScheduler.class, "ready", StreamSender.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -44,22 +44,22 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
 
     /**
      * Streams handed over by other threads: an intrusive lock-free stack (linked through
-     * {@code StreamImpl.readyNext}), so handing a stream over allocates nothing. A stream is in it at most
-     * once ({@code StreamImpl.inReady}, CAS by the offering thread, cleared by the writer when it takes the
+     * {@code StreamSender.readyNext}), so handing a stream over allocates nothing. A stream is in it at most
+     * once ({@code StreamSender.inReady}, CAS by the offering thread, cleared by the writer when it takes the
      * stream); the writer takes the whole stack with an acquiring swap.
      */
     @SuppressWarnings("unused") // accessed through READY
-    private volatile StreamImpl ready;
-    private final ArrayDeque<StreamImpl> active = new ArrayDeque<>();
+    private volatile StreamSender ready;
+    private final ArrayDeque<StreamSender> active = new ArrayDeque<>();
 
     /** Any thread: ask the writer to look at {@code s} (once, however often it is asked before it looks). */
-    void offer(final StreamImpl s) {
+    void offer(final StreamSender s) {
         if (!s.enterReady()) {
             return; // already handed over and not taken yet
         }
-        StreamImpl h;
+        StreamSender h;
         do {
-            h = (StreamImpl) READY.getVolatile(this);
+            h = (StreamSender) READY.getVolatile(this);
             s.readyNext = h;
         } while (!READY.compareAndSet(this, h, s));
     }
@@ -71,16 +71,16 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
      */
     @Override
     public int pump(final PooledBuffer[] batch, int count, final int max, long budget) {
-        StreamImpl r = (StreamImpl) READY.getAndSet(this, null);
-        StreamImpl fifo = null;
+        StreamSender r = (StreamSender) READY.getAndSet(this, null);
+        StreamSender fifo = null;
         while (r != null) { // reverse the stack: streams join the round in the order they were handed over
-            final StreamImpl n = r.readyNext;
+            final StreamSender n = r.readyNext;
             r.readyNext = fifo;
             fifo = r;
             r = n;
         }
         while (fifo != null) {
-            final StreamImpl n = fifo.readyNext;
+            final StreamSender n = fifo.readyNext;
             fifo.readyNext = null;
             fifo.leaveReady(); // from here a new hand-over pushes it again
             if (!fifo.inActive) {
@@ -91,7 +91,7 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
         }
         int idle = 0; // visits in a row that sent nothing, to stop when every stream is blocked
         while (count < max && budget > 0 && !active.isEmpty() && idle <= 2 * active.size()) {
-            final StreamImpl s = active.peekFirst();
+            final StreamSender s = active.peekFirst();
             if (!s.takeOutToken()) { // a drainer is emptying this stream's ring
                 rotate(s);
                 idle++;
@@ -103,7 +103,7 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
             } finally {
                 s.releaseOutToken();
             }
-            if (s.failed()) {
+            if (s.s.failed()) {
                 s.drainOutbound(); // an abort that landed during the visit: its packets must not linger
             }
             if (sent != null) {
@@ -122,10 +122,10 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
      * Holding the stream's token: takes its next packet if it may go now, or updates the round-robin state.
      * Returns the packet to send, or null.
      */
-    private PooledBuffer visit(final StreamImpl s) {
-        if (s.failed()) {
+    private PooledBuffer visit(final StreamSender s) {
+        if (s.s.failed()) {
             PooledBuffer f;
-            while ((f = s.out.poll()) != null) {
+            while ((f = s.pollRing()) != null) {
                 f.release();
             }
             remove(s);
@@ -149,18 +149,18 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
             rotate(s);
             return null;
         }
-        s.out.poll();
+        s.pollRing();
         s.flow.took(cost);
         s.deficit -= len;
         return f;
     }
 
-    private void rotate(final StreamImpl s) {
+    private void rotate(final StreamSender s) {
         active.pollFirst();
         active.addLast(s);
     }
 
-    private void remove(final StreamImpl s) {
+    private void remove(final StreamSender s) {
         active.pollFirst();
         s.inActive = false;
         s.deficit = 0;

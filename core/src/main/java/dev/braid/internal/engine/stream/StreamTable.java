@@ -41,10 +41,10 @@ public final class StreamTable {
     /** What the connection's role does when a stream ends. Any thread, once per stream each. */
     public interface Role {
         /** This side is done with {@code s} (finished or failed). */
-        void streamEnded(StreamImpl s);
+        void streamEnded(StreamHandle s);
 
         /** Both sides are done with {@code s}: its slot is free. */
-        void streamSlotFree(StreamImpl s);
+        void streamSlotFree(StreamHandle s);
     }
 
     private static final int CACHE = 16;
@@ -94,7 +94,7 @@ public final class StreamTable {
      * @param maxOutbound   the largest message this side may send
      * @param holds         holds on the stream's slot (see StreamImpl)
      */
-    public StreamImpl register(final Procedure procedure, final int serial, final boolean serverSide,
+    public StreamHandle register(final Procedure procedure, final int serial, final boolean serverSide,
                                final boolean flowControl, final long sendWindow, final int maxOutbound,
                                final int holds) {
         final StreamImpl s = new StreamImpl(this, procedure, serial, serverSide, flowControl,
@@ -147,7 +147,7 @@ public final class StreamTable {
             return;
         }
         if (s.flow.creditReturned(bytes)) {
-            scheduler.offer(s);
+            scheduler.offer(s.sender);
             outbound.scheduleFlush();
         }
     }
@@ -159,7 +159,7 @@ public final class StreamTable {
      * unregistered ({@code StreamImpl.unregistered}, set before it leaves the map); a stale hit in the
      * instant after that only hands a packet to a finished stream, which drops it, as the map would.
      */
-    public StreamImpl streamFor(final int serial) {
+    StreamImpl streamFor(final int serial) {
         final int slot = serial & (CACHE - 1);
         final StreamImpl cached = cache[slot];
         if (cached != null && cached.serial == serial && !cached.unregistered) {
@@ -175,7 +175,7 @@ public final class StreamTable {
     // ------------------------------------------------------------------ what streams use, any thread
 
     /** Queues {@code s} for the writer's stream lane. */
-    void schedule(final StreamImpl s) {
+    void schedule(final StreamSender s) {
         if (s.trySchedule()) {
             scheduler.offer(s);
         }

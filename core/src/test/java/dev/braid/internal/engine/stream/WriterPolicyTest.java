@@ -59,17 +59,17 @@ class WriterPolicyTest {
         outbound.attach(transport);
         table = new StreamTable(new BraidConfig(), pool, outbound, scheduler, gate, new StreamTable.Role() {
             @Override
-            public void streamEnded(final StreamImpl s) {
+            public void streamEnded(final StreamHandle s) {
             }
 
             @Override
-            public void streamSlotFree(final StreamImpl s) {
+            public void streamSlotFree(final StreamHandle s) {
             }
         });
         table.start(transport, timer);
         for (int i = 0; i < count; i++) {
             // libvirt mode (no windows): the streams never wait for credit, so they saturate the writer
-            streams.add(table.register(STREAM, 100 + i, false, false, 0, 1 << 24, 1));
+            streams.add((StreamImpl) table.register(STREAM, 100 + i, false, false, 0, 1 << 24, 1));
         }
     }
 

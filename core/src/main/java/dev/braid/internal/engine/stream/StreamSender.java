@@ -1,0 +1,343 @@
+package dev.braid.internal.engine.stream;
+
+import dev.braid.BraidException;
+import dev.braid.PayloadWriter;
+import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.concurrent.SpscBufferRing;
+import dev.braid.internal.wire.Frames;
+import dev.braid.spi.IoThreads;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.util.concurrent.locks.LockSupport;
+
+import static dev.braid.internal.wire.FrameHeader.PAYLOAD_OFFSET;
+import static dev.braid.internal.wire.FrameHeader.STATUS_CONTINUE;
+import static dev.braid.internal.wire.FrameHeader.TYPE_STREAM;
+import static dev.braid.internal.wire.FrameHeader.TYPE_STREAM_HOLE;
+
+/**
+ * A stream's outbound side: the send ring, the writing thread's paths (copying, zero-copy, non-blocking,
+ * holes), and the state the connection's {@link StreamScheduler} keeps per stream. The scheduler sends a
+ * packet only when the stream's {@link StreamFlowControl} allows it.
+ *
+ * <h2>Threads</h2>
+ * <ul>
+ *   <li>One writing thread at a time: the write paths, the single producer of the SPSC ring {@link #out}.
+ *       The stream's end (EOF, OK) travels through the same ring, so it never overtakes data; an abort goes
+ *       on the connection's control lane and overtakes everything.</li>
+ *   <li>The connection's writer (the scheduler): consumes the ring, owns {@link #inActive} and
+ *       {@link #deficit}, calls {@link #onRingSpace}.</li>
+ *   <li>Any thread: {@link #drainOutbound} (abort, close), the hand-over flags.</li>
+ * </ul>
+ *
+ * <h2>Consumer token</h2>
+ * An abort must release queued packets at once, but the ring has one consumer. So its consumer side is
+ * guarded by a token ({@code outToken}): the scheduler takes it with one uncontended CAS per visit, a
+ * drainer takes it to empty the ring, and whoever holds it when the failure is set drains after releasing
+ * it. Nobody ever waits for the token.
+ *
+ * <h2>Waiting</h2>
+ * A blocked writer parks after publishing itself in {@code writeWaiter} (volatile) and re-checking that the
+ * ring is full; the scheduler reads the waiter after freeing a slot and unparks it (Dekker-style: each
+ * writes its own volatile, then reads the other's).
+ */
+final class StreamSender {
+    /**
+     * Slots in the send ring. Enough that a stream writing small packets still fills a writer pass's
+     * quantum (64 x 4 KiB packets = 263,936 bytes), so deficit round-robin, not the ring, decides the shares.
+     */
+    static final int OUT_RING_PACKETS = 64;
+    /**
+     * Bytes the send ring may hold (checked before each offer, so it may be passed by one packet): eight
+     * maximal packets, the bound the ring had when it held eight slots (docs/design.md, memory bounds).
+     */
+    static final long OUT_RING_BYTES = 8L * (dev.braid.internal.wire.FrameHeader.HEADER_LENGTH
+            + dev.braid.internal.wire.FrameHeader.MAX_STREAM_PAYLOAD);
+    private static final VarHandle SCHEDULED;
+    private static final VarHandle IN_READY;
+    private static final VarHandle OUT_TOKEN;
+    private static final VarHandle WANT_WRITABLE;
+
+    static {
+        try {
+            final MethodHandles.Lookup l = MethodHandles.lookup();
+            SCHEDULED = l.findVarHandle(StreamSender.class, "scheduled", boolean.class);
+            IN_READY = l.findVarHandle(StreamSender.class, "inReady", boolean.class);
+            OUT_TOKEN = l.findVarHandle(StreamSender.class, "outToken", boolean.class);
+            WANT_WRITABLE = l.findVarHandle(StreamSender.class, "wantWritable", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    final StreamImpl s;
+    final StreamFlowControl flow;
+    final int maxPacket;
+    final SpscBufferRing out = new SpscBufferRing(OUT_RING_PACKETS);
+    /** Bytes in {@link #out}: added by the producer before its offer, taken off by whoever polls. */
+    private final java.util.concurrent.atomic.AtomicLong ringBytes = new java.util.concurrent.atomic.AtomicLong();
+    private volatile Thread writeWaiter;
+    /** A non-blocking writer found the ring full and waits for onWritable. */
+    @SuppressWarnings("unused") // also accessed through WANT_WRITABLE
+    private volatile boolean wantWritable;
+    @SuppressWarnings("unused") // accessed through SCHEDULED
+    private volatile boolean scheduled;
+    @SuppressWarnings("unused") // accessed through OUT_TOKEN
+    private volatile boolean outToken;
+    /** Writer-owned scheduling state (see StreamScheduler). */
+    boolean inActive;
+    long deficit;
+    volatile long bytesWritten;
+
+    StreamSender(final StreamImpl s, final StreamFlowControl flow, final int maxPacket) {
+        this.s = s;
+        this.flow = flow;
+        this.maxPacket = maxPacket;
+    }
+
+
+    void write(final ByteBuffer src) {
+        while (src.hasRemaining()) {
+            final int n = Math.min(src.remaining(), maxPacket);
+            final PooledBuffer f = dataPacket(n);
+            final ByteBuffer b = f.byteBuffer();
+            final int limit = src.limit();
+            src.limit(src.position() + n);
+            b.put(src);
+            src.limit(limit);
+            commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, true);
+            bytesWritten += n;
+        }
+    }
+
+    void write(final byte[] bytes, final int off, final int len) {
+        write(ByteBuffer.wrap(bytes, off, len));
+    }
+
+    void write(final int length, final PayloadWriter writer) {
+        if (length < 1 || length > maxPacket) {
+            throw new IllegalArgumentException("packet length " + length + " outside [1, " + maxPacket + "]");
+        }
+        final PooledBuffer f = dataPacket(length);
+        final ByteBuffer b = f.byteBuffer();
+        try {
+            final ByteBuffer dst = b.slice(PAYLOAD_OFFSET, length);
+            writer.write(dst);
+            if (dst.hasRemaining()) {
+                throw new IllegalStateException("PayloadWriter wrote " + dst.position() + " of the " + length
+                        + " bytes it declared");
+            }
+        } catch (Throwable t) {
+            f.release();
+            throw t;
+        }
+        b.position(PAYLOAD_OFFSET + length);
+        commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, true);
+        bytesWritten += length;
+    }
+
+    int tryWrite(final ByteBuffer src) {
+        checkWritable();
+        int total = 0;
+        while (src.hasRemaining()) {
+            if (isFull()) {
+                // Ask the writer for onWritable, then look again: a slot freed before the flag was seen
+                // would otherwise go unannounced.
+                wantWritable = true;
+                if (isFull()) {
+                    break;
+                }
+                wantWritable = false;
+            }
+            final int n = Math.min(src.remaining(), maxPacket);
+            final PooledBuffer f = dataPacket(n);
+            final int limit = src.limit();
+            src.limit(src.position() + n);
+            f.byteBuffer().put(src);
+            src.limit(limit);
+            commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, false);
+            total += n;
+            bytesWritten += n;
+        }
+        return total;
+    }
+
+    void sendHole(final long length) {
+        if (length <= 0) {
+            throw new IllegalArgumentException("hole length must be > 0: " + length);
+        }
+        checkWritable();
+        final PooledBuffer f = Frames.claim(s.table.pool, 12);
+        f.byteBuffer().putLong(length).putInt(0);
+        commitAndQueue(f, TYPE_STREAM_HOLE, STATUS_CONTINUE, true);
+        bytesWritten += length;
+    }
+
+    private PooledBuffer dataPacket(final int n) {
+        checkWritable();
+        return Frames.claim(s.table.pool, n);
+    }
+
+    private void checkWritable() {
+        final BraidException f = s.failure;
+        if (f != null) {
+            throw f;
+        }
+        if (s.localEndQueued || s.eofQueued) {
+            throw new IllegalStateException("stream " + s + " was already finished on this side");
+        }
+    }
+
+    /**
+     * Commits the header and hands the packet to the writer. Blocking mode waits while the ring is full;
+     * non-blocking mode is only used after checking there is room (single producer).
+     */
+    void commitAndQueue(final PooledBuffer f, final int type, final int status, final boolean block) {
+        commitAndQueue(f, type, status, block, Long.MAX_VALUE);
+    }
+
+    /** As above; a blocking offer gives up at {@code deadline} (System.nanoTime), aborting the stream. */
+    void commitAndQueue(final PooledBuffer f, final int type, final int status, final boolean block,
+                                final long deadline) {
+        Frames.commit(f, s.procedure.program(), s.procedure.version(), s.procedure.procedure(), type, s.serial, status);
+        final int length = f.byteBuffer().remaining();
+        while (!tryOffer(f, length)) {
+            if (!block) {
+                f.release();
+                throw new IllegalStateException("send ring full in non-blocking write");
+            }
+            final BraidException fail = s.failure;
+            if (fail != null) {
+                f.release();
+                throw fail;
+            }
+            if (Thread.currentThread().isInterrupted()) {
+                f.release();
+                throw s.interrupted("writing");
+            }
+            final long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
+            if (left <= 0) {
+                f.release();
+                final BraidException t = s.finishTimedOut();
+                s.abortWith(t, "finish handshake timed out");
+                throw t;
+            }
+            writeWaiter = Thread.currentThread();
+            if (isFull() && s.failure == null) {
+                IoThreads.checkBlockingAllowed("BraidStream.write (the send ring is full)");
+                s.park(left); // onRingSpace and fail unpark it
+            }
+            writeWaiter = null;
+        }
+        s.table.schedule(this);
+        if (s.failure != null) {
+            drainOutbound(); // aborted meanwhile: the writer may never look at this stream again
+        }
+    }
+
+    /** Writer thread: a packet left the ring. Wakes a blocked writer and a non-blocking one's listener. */
+    void onRingSpace() {
+        final Thread w = writeWaiter;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+        if (wantWritable && WANT_WRITABLE.compareAndSet(this, true, false)) {
+            s.signals.signal(StreamSignals.WRITABLE);
+        }
+    }
+
+    /** Link in the scheduler's hand-over stack; written by the offering thread, then by the writer. */
+    StreamSender readyNext;
+    @SuppressWarnings("unused") // accessed through IN_READY
+    private volatile boolean inReady;
+
+    /** Any thread: claims the one place this stream may have in the scheduler's hand-over stack. */
+    boolean enterReady() {
+        return IN_READY.compareAndSet(this, false, true);
+    }
+
+    /** Writer: the stream left the hand-over stack. */
+    void leaveReady() {
+        IN_READY.setRelease(this, false);
+    }
+
+    boolean trySchedule() {
+        return SCHEDULED.compareAndSet(this, false, true);
+    }
+
+    void unschedule() {
+        SCHEDULED.setVolatile(this, false);
+    }
+
+    boolean takeOutToken() {
+        return OUT_TOKEN.compareAndSet(this, false, true);
+    }
+
+    void releaseOutToken() {
+        OUT_TOKEN.setVolatile(this, false);
+    }
+
+    /** Releases every queued outbound packet, if no one else is consuming the ring right now. */
+    void drainOutbound() {
+        do {
+            if (!takeOutToken()) {
+                return; // the holder drains when it sees the s.failure
+            }
+            try {
+                PooledBuffer f;
+                while ((f = out.poll()) != null) {
+                    tookFromRing(f);
+                    f.release();
+                }
+            } finally {
+                releaseOutToken();
+            }
+            // a producer may have offered after our last poll and failed to get the token: look again
+        } while (s.failure != null && !out.isEmpty());
+        final Thread w = writeWaiter;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+    }
+
+    /**
+     * Writing thread: offers {@code f} if the ring has a slot and is under its byte bound. The bytes are
+     * counted before the offer, so the consumer's subtraction never takes the count below what is queued.
+     */
+    private boolean tryOffer(final PooledBuffer f, final int length) {
+        if (isFull()) {
+            return false;
+        }
+        ringBytes.addAndGet(length);
+        if (out.offer(f)) {
+            return true;
+        }
+        ringBytes.addAndGet(-length);
+        return false;
+    }
+
+    /** Whether the writing thread must wait: no free slot, or the ring holds its byte bound. Any thread. */
+    boolean isFull() {
+        return ringBytes.get() >= OUT_RING_BYTES || out.isFullVolatile();
+    }
+
+    /** Consumer (the scheduler, or a drainer holding the token): takes the next packet out of the ring. */
+    PooledBuffer pollRing() {
+        final PooledBuffer f = out.poll();
+        if (f != null) {
+            tookFromRing(f);
+        }
+        return f;
+    }
+
+    private void tookFromRing(final PooledBuffer f) {
+        ringBytes.addAndGet(-f.byteBuffer().remaining());
+    }
+
+    @Override
+    public String toString() {
+        return s.toString();
+    }
+}
