@@ -12,6 +12,7 @@ import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -35,30 +36,51 @@ final class ConsoleService {
     }
 
     private final String command;
+    private final int maxSessions;
     private final Map<Key, Session> sessions = new ConcurrentHashMap<>();
+    /** Sessions may start while this has permits: one per session, given back when its process is gone. */
+    private final Semaphore slots;
 
-    ConsoleService(final String command) {
+    /** @param maxSessions sessions at once; one more is refused with code 7 ({@link FileProtocol#ERR_LIMIT}) */
+    ConsoleService(final String command, final int maxSessions) {
         this.command = command;
+        this.maxSessions = maxSessions;
+        this.slots = new Semaphore(maxSessions);
     }
 
     void open(final IncomingCall call, final BraidStream stream) throws IOException {
+        if (!slots.tryAcquire()) {
+            throw FileProtocol.error(FileProtocol.ERR_LIMIT, "too many consoles: " + maxSessions
+                    + " open (limit --max-consoles = " + maxSessions + ")");
+        }
         final Process process;
         try {
             process = new ProcessBuilder("/bin/sh", "-c", command).redirectErrorStream(true).start();
         } catch (IOException e) {
+            slots.release();
             throw FileProtocol.error(FileProtocol.ERR_IO, "cannot start the console command: " + e.getMessage());
         }
         final Key key = new Key(call.peer(), call.serial());
-        final Session s = new Session(process, stream, () -> sessions.remove(key));
+        final Session s = new Session(process, stream, () -> {
+            sessions.remove(key);
+            slots.release();
+        });
         sessions.put(key, s);
-        call.reply(new byte[0]);
+        try {
+            call.reply(new byte[0]);
+        } catch (RuntimeException e) { // the connection went before the session started: nothing will end it
+            sessions.remove(key);
+            Session.kill(process);
+            slots.release();
+            throw e;
+        }
         s.start();
         // returns at once: the listener keeps the stream open
     }
 
     /** CONSOLE_CLOSE_INPUT: the client's input ended (it was not a terminal); close the process's stdin. */
     void closeInput(final IncomingCall call) {
-        final int serial = call.args().getInt(0);
+        final int serial = new FileProtocol.Args(call.args(), "CONSOLE_CLOSE_INPUT arguments").u32("serial");
         final Session s = sessions.get(new Key(call.peer(), serial));
         if (s == null) {
             throw FileProtocol.error(FileProtocol.ERR_NOT_FOUND, "no console stream " + serial + " on this connection");

@@ -4,6 +4,7 @@ import dev.braid.BraidStream;
 import dev.braid.Connection;
 import dev.braid.RemoteException;
 import dev.braid.StreamOptions;
+import dev.braid.buffer.BufferPool;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -46,11 +47,14 @@ final class FileClient {
     }
 
     private final Connection connection;
+    private final BufferPool pool;
     private final boolean sparse;
     private final long rateLimit;
 
-    FileClient(final Connection connection, final boolean sparse, final long rateLimit) {
+    /** @param pool lends the blocks uploads read files into (the connection's braid's pool; null for listings only) */
+    FileClient(final Connection connection, final BufferPool pool, final boolean sparse, final long rateLimit) {
         this.connection = connection;
+        this.pool = pool;
         this.sparse = sparse;
         this.rateLimit = rateLimit;
     }
@@ -91,7 +95,7 @@ final class FileClient {
             s = connection.openStream(FileProtocol.DOWNLOAD, ByteBuffer.wrap(FileProtocol.pathRequest(job.remote(),
                     sparse ? FileProtocol.FLAG_SPARSE : 0)), streamOptions());
             try (RandomAccessFile raf = new RandomAccessFile(tmp.toFile(), "rw")) {
-                Transfers.receive(s, raf, progress.bytes, new Transfers.Pace(rateLimit));
+                Transfers.receive(s, raf, progress.bytes, new Transfers.Pace(rateLimit), Transfers.ReceiveGuard.NONE);
             }
             s.finish();
             Files.move(tmp, job.local(), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
@@ -116,7 +120,7 @@ final class FileClient {
             final BraidStream s = connection.openStream(FileProtocol.UPLOAD, ByteBuffer.wrap(FileProtocol.uploadRequest(
                     job.remote(), sparse ? FileProtocol.FLAG_SPARSE : 0, ch.size())), streamOptions());
             try {
-                Transfers.send(ch, s, sparse, progress.bytes, new Transfers.Pace(rateLimit));
+                Transfers.send(ch, s, sparse, progress.bytes, new Transfers.Pace(rateLimit), pool);
                 s.finish();
                 progress.files.incrementAndGet();
             } catch (Exception e) {

@@ -59,8 +59,18 @@ final class FileProtocol {
     static final int ERR_IO = 4;
     static final int ERR_CONSOLE_OFF = 5;
     static final int ERR_BAD_REQUEST = 6;
+    /**
+     * A limit of the server was reached: too many transfers, an upload larger than the size limit or than
+     * the free space, a transfer that made no progress for the stall timeout. The message names the limit.
+     */
+    static final int ERR_LIMIT = 7;
 
+    /** Longest path, in UTF-8 bytes (Linux's PATH_MAX). */
     static final int MAX_PATH_BYTES = 4096;
+    /** Longest segment of a path, in UTF-8 bytes (Linux's NAME_MAX). */
+    static final int MAX_NAME_BYTES = 255;
+    /** Most segments in a path: an upload creates at most this many directories. */
+    static final int MAX_PATH_DEPTH = 64;
 
     private FileProtocol() {
     }
@@ -113,16 +123,52 @@ final class FileProtocol {
         }
     }
 
-    static String readString(final ByteBuffer b) {
-        final int n = b.getInt();
-        if (n < 0 || n > MAX_PATH_BYTES || n > b.remaining()) {
-            throw error(ERR_BAD_REQUEST, "malformed request: string of " + Integer.toUnsignedString(n)
-                    + " bytes (at most " + MAX_PATH_BYTES + ")");
+    /**
+     * Reads the XDR fields of one request or reply, checking that each is there: one that ends early or
+     * names an impossible length throws {@link #ERR_BAD_REQUEST} (never a
+     * {@link java.nio.BufferUnderflowException}). Bytes after the last field are ignored. One per message;
+     * not thread-safe.
+     */
+    static final class Args {
+        private final ByteBuffer b;
+        private final String message;
+
+        /** @param message what the fields belong to, for errors (e.g. "UPLOAD arguments") */
+        Args(final ByteBuffer b, final String message) {
+            this.b = b;
+            this.message = message;
         }
-        final byte[] s = new byte[n];
-        b.get(s);
-        b.position(b.position() + ((4 - (n & 3)) & 3));
-        return new String(s, StandardCharsets.UTF_8);
+
+        private void need(final long bytes, final String field) {
+            if (b.remaining() < bytes) {
+                throw error(ERR_BAD_REQUEST, "malformed request: " + message + " end before " + field + " ("
+                        + bytes + " bytes needed, " + b.remaining() + " left)");
+            }
+        }
+
+        int u32(final String field) {
+            need(4, field);
+            return b.getInt();
+        }
+
+        long hyper(final String field) {
+            need(8, field);
+            return b.getLong();
+        }
+
+        /** A string of at most {@link #MAX_PATH_BYTES}; its padding may be missing at the very end. */
+        String string(final String field) {
+            final int n = u32(field + "'s length");
+            if (n < 0 || n > MAX_PATH_BYTES) {
+                throw error(ERR_BAD_REQUEST, "malformed request: " + message + ": " + field + " of "
+                        + Integer.toUnsignedString(n) + " bytes (at most " + MAX_PATH_BYTES + ")");
+            }
+            need(n, field);
+            final byte[] s = new byte[n];
+            b.get(s);
+            b.position(Math.min(b.limit(), b.position() + ((4 - (n & 3)) & 3)));
+            return new String(s, StandardCharsets.UTF_8);
+        }
     }
 
     static byte[] pathRequest(final String path, final int flags) {
@@ -141,13 +187,15 @@ final class FileProtocol {
         return x.bytes();
     }
 
+    /** Decodes a LIST reply; a truncated or malformed one throws a {@link RemoteException} (code 6). */
     static Listing decodeListing(final byte[] payload) {
-        final ByteBuffer b = ByteBuffer.wrap(payload);
-        final int kind = b.getInt();
-        final int n = b.getInt();
-        final List<Entry> entries = new ArrayList<>(Math.min(n, 1 << 16));
-        for (int i = 0; i < n; i++) {
-            entries.add(new Entry(b.getInt(), b.getLong(), b.getLong(), readString(b)));
+        final Args a = new Args(ByteBuffer.wrap(payload), "LIST reply");
+        final int kind = a.u32("kind");
+        final long n = Integer.toUnsignedLong(a.u32("count"));
+        final List<Entry> entries = new ArrayList<>((int) Math.min(n, 1 << 16));
+        for (long i = 0; i < n; i++) {
+            entries.add(new Entry(a.u32("entry kind"), a.hyper("entry size"), a.hyper("entry mtime"),
+                    a.string("entry name")));
         }
         return new Listing(kind, entries);
     }

@@ -57,7 +57,7 @@ final class GetCommand implements Callable<Integer> {
         final PrintWriter err = cmd.getErr();
         try (Braid braid = TransferOptions.braid(options.backend);
              Connection c = TransferOptions.connect(braid, address, endpoint)) {
-            final FileClient client = new FileClient(c, options.sparse, rate);
+            final FileClient client = new FileClient(c, braid.bufferPool(), options.sparse, rate);
             final boolean intoDir = sources.size() > 1 || Files.isDirectory(dest);
             final List<FileClient.Job> jobs = new ArrayList<>();
             int skipped = 0;

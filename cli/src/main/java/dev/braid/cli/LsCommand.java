@@ -50,7 +50,7 @@ final class LsCommand implements Callable<Integer> {
         final PrintWriter out = cmd.getOut();
         try (Braid braid = TransferOptions.braid(backend);
              Connection c = TransferOptions.connect(braid, address, endpoint)) {
-            final FileProtocol.Listing l = new FileClient(c, false, 0).list(path, recursive, false);
+            final FileProtocol.Listing l = new FileClient(c, null, false, 0).list(path, recursive, false);
             for (FileProtocol.Entry e : l.entries()) {
                 final char type = switch (e.kind()) {
                     case FileProtocol.KIND_FILE -> '-';

@@ -63,7 +63,7 @@ final class PutCommand implements Callable<Integer> {
         final PrintWriter err = cmd.getErr();
         try (Braid braid = TransferOptions.braid(options.backend);
              Connection c = TransferOptions.connect(braid, address, endpoint)) {
-            final FileClient client = new FileClient(c, options.sparse, rate);
+            final FileClient client = new FileClient(c, braid.bufferPool(), options.sparse, rate);
             final FileProtocol.Listing there = client.list(remote, false, true);
             final boolean remoteIsDir = there != null && there.kind() == FileProtocol.KIND_DIRECTORY;
             final boolean intoDir = sources.size() > 1 || remoteIsDir;

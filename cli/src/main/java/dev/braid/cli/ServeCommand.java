@@ -1,8 +1,6 @@
 package dev.braid.cli;
 
-import dev.braid.Braid;
 import dev.braid.BraidConfig;
-import dev.braid.BraidServer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -25,8 +23,11 @@ import java.util.concurrent.CountDownLatch;
                 "  braid serve --root /srv/images --listen 0.0.0.0:16509",
                 "  braid serve --root . --listen :7000 --console /bin/bash",
                 "  braid serve --root . --console 'script -qfec /bin/bash /dev/null'   # a shell on a pseudo-terminal",
+                "  braid serve --root /srv --listen 0.0.0.0:7000 --max-transfers 32 --max-upload-size 4G --stall-timeout 30s",
+                "", "Limits: beyond --max-transfers or --max-client-transfers a transfer is refused (code 7, the limit "
+                + "named); one that moves no data for --stall-timeout is aborted. Every limit: docs/cli.md.",
                 "", "Exit codes: 1 could not serve (bad root, address in use), 2 bad usage; stopped by Ctrl-C or SIGTERM it "
-                + "exits with 130 or 143 like any program."})
+                + "exits with 130 or 143 like any program, within 10 s."})
 final class ServeCommand implements Callable<Integer> {
     @Option(names = "--root", required = true, paramLabel = "DIR", description = "The directory to serve.")
     Path root;
@@ -43,58 +44,81 @@ final class ServeCommand implements Callable<Integer> {
             + "property, else auto).")
     String backend = System.getProperty("braid.backend", "auto");
 
+    @Option(names = "--max-transfers", paramLabel = "N", description = "Downloads and uploads in progress at once, "
+            + "all clients together; more are refused (default: ${DEFAULT-VALUE}). Each holds one open file and at "
+            + "most about 2.3 MiB of buffers.")
+    int maxTransfers = ServeLimits.DEFAULT.maxTransfers();
+
+    @Option(names = "--max-client-transfers", paramLabel = "N", description = "The same for one client address "
+            + "(default: ${DEFAULT-VALUE}).")
+    int maxClientTransfers = ServeLimits.DEFAULT.maxClientTransfers();
+
+    @Option(names = "--stall-timeout", paramLabel = "DURATION", converter = DurationConverter.class,
+            description = "Abort a transfer whose client moves no data for this long: a reader that takes "
+                    + "nothing, a writer that sends nothing (default: 60s).")
+    java.time.Duration stallTimeout = ServeLimits.DEFAULT.stallTimeout();
+
+    @Option(names = "--max-upload-size", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "Largest file an upload may create, holes included, e.g. 512M, 64G, 2T (default: 64G).")
+    long maxUploadSize = ServeLimits.DEFAULT.maxUploadSize();
+
+    @Option(names = "--max-consoles", paramLabel = "N", description = "Console sessions at once, with --console; "
+            + "each is a process (default: ${DEFAULT-VALUE}).")
+    int maxConsoles = ServeLimits.DEFAULT.maxConsoles();
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
         final InetSocketAddress address = Endpoints.parse(spec.commandLine(), listen, 0);
-        final RootedPaths paths;
+        final ServeLimits limits;
         try {
-            paths = new RootedPaths(root);
+            limits = new ServeLimits(maxTransfers, maxClientTransfers, stallTimeout, maxUploadSize,
+                    ServeLimits.DEFAULT.shutdownTimeout(), maxConsoles);
+        } catch (IllegalArgumentException e) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        final PrintWriter out = spec.commandLine().getOut();
+        final PrintWriter err = spec.commandLine().getErr();
+        final FileServer files;
+        try {
+            files = FileServer.start(root, address, new BraidConfig().backend(backend), limits, console, line -> {
+                synchronized (out) {
+                    out.println(line);
+                    out.flush();
+                }
+            });
         } catch (java.io.IOException e) {
             throw Endpoints.failure("cannot serve '" + root + "': " + (e instanceof java.nio.file.NoSuchFileException
                     ? "no such directory" : e instanceof java.nio.file.NotDirectoryException ? "not a directory"
                     : e.toString()), e);
-        }
-        final PrintWriter out = spec.commandLine().getOut();
-        final FileService files = new FileService(paths, line -> {
-            synchronized (out) {
-                out.println(line);
-                out.flush();
-            }
-        });
-        final ConsoleService consoles = console == null ? null : new ConsoleService(console);
-        final Braid braid = Braid.create(new BraidConfig().backend(backend));
-        final BraidServer server;
-        try {
-            final BraidServer.Builder b = braid.server()
-                    .handle(FileProtocol.LIST, files::list)
-                    .stream(FileProtocol.DOWNLOAD, files::download)
-                    .stream(FileProtocol.UPLOAD, files::upload);
-            if (consoles != null) {
-                b.stream(FileProtocol.CONSOLE, consoles::open).handle(FileProtocol.CONSOLE_CLOSE_INPUT, consoles::closeInput);
-            } else {
-                b.stream(FileProtocol.CONSOLE, (call, stream) -> {
-                    throw FileProtocol.error(FileProtocol.ERR_CONSOLE_OFF,
-                            "this server offers no console (start it with braid serve --console CMD)");
-                });
-            }
-            server = b.bind(address);
         } catch (RuntimeException e) {
-            braid.close();
             throw Endpoints.failure("cannot listen on " + listen + ": " + Endpoints.describe(e), e);
         }
         final CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.close();
-            braid.close();
+            // Bounded whatever braid does: a connection or an event loop that will not stop must not keep a
+            // stopped server's process alive.
+            try {
+                if (!files.closeWithin(limits.shutdownTimeout())) {
+                    err.println("braid serve: connections still closing after "
+                            + DurationConverter.format(limits.shutdownTimeout()) + "; stopping anyway");
+                    err.flush();
+                    Runtime.getRuntime().halt(143);
+                }
+            } catch (InterruptedException e) {
+                Runtime.getRuntime().halt(143);
+            }
             stopped.countDown();
         }, "braid-serve-shutdown"));
-        final InetSocketAddress bound = server.address();
-        out.printf("braid serve: serving %s on %s:%d (backend %s, console %s); Ctrl-C stops%n", paths.root(),
-                bound.getAddress().getHostAddress(), bound.getPort(), braid.backendName(),
+        final InetSocketAddress bound = files.address();
+        out.printf("braid serve: serving %s on %s:%d (backend %s, console %s); Ctrl-C stops%n", files.root(),
+                bound.getAddress().getHostAddress(), bound.getPort(), files.backendName(),
                 console == null ? "off" : "'" + console + "'");
+        out.printf("braid serve: limits: %d transfers (%d per client), stall timeout %s, uploads up to %s%n",
+                limits.maxTransfers(), limits.maxClientTransfers(), DurationConverter.format(limits.stallTimeout()),
+                Progress.size(limits.maxUploadSize()));
         out.flush();
         stopped.await();
         return 0;

@@ -2,6 +2,8 @@ package dev.braid.cli;
 
 import dev.braid.BraidStream;
 import dev.braid.StreamPacket;
+import dev.braid.buffer.BufferPool;
+import dev.braid.buffer.PooledBuffer;
 
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -55,13 +57,24 @@ final class Transfers {
 
     /**
      * Writes {@code file}'s bytes to {@code stream} (does not finish it); {@code progress} counts them as
-     * they go, holes included.
+     * they go, holes included. The block it reads into is lent by {@code pool} and given back before this
+     * returns, however it returns.
      *
      * @return the bytes sent (holes included)
      */
     static long send(final FileChannel file, final BraidStream stream, final boolean sparse, final AtomicLong progress,
-                     final Pace pace) throws IOException, InterruptedException {
-        final ByteBuffer buf = ByteBuffer.allocateDirect(BLOCK);
+                     final Pace pace, final BufferPool pool) throws IOException, InterruptedException {
+        final PooledBuffer block = pool.acquire(BLOCK);
+        try {
+            return send(file, stream, sparse, progress, pace, block.byteBuffer().clear().limit(BLOCK).slice());
+        } finally {
+            block.release();
+        }
+    }
+
+    private static long send(final FileChannel file, final BraidStream stream, final boolean sparse,
+                             final AtomicLong progress, final Pace pace, final ByteBuffer buf)
+            throws IOException, InterruptedException {
         long total = 0;
         long pendingHole = 0;
         while (true) {
@@ -132,24 +145,41 @@ final class Transfers {
         return true;
     }
 
+    /** Checks each packet a receiver is about to write; throws to stop the transfer (the stream is then aborted). */
+    @FunctionalInterface
+    interface ReceiveGuard {
+        ReceiveGuard NONE = (end, data) -> { };
+
+        /**
+         * @param end  the file's length once the packet is written (holes included)
+         * @param data the data bytes (holes excluded) written so far, this packet included
+         */
+        void check(long end, long data);
+    }
+
     /**
      * Reads {@code stream} to its end into {@code file} from offset 0 (holes by seeking), sets the file's
-     * length and forces it to disk. Does not finish the stream.
+     * length and forces it to disk. Does not finish the stream. {@code guard} sees every packet before it
+     * is written.
      *
      * @return the bytes received (holes included)
      */
     static long receive(final BraidStream stream, final RandomAccessFile file, final AtomicLong progress,
-                        final Pace pace) throws IOException, InterruptedException {
+                        final Pace pace, final ReceiveGuard guard) throws IOException, InterruptedException {
         final FileChannel ch = file.getChannel();
         long pos = 0;
+        long dataBytes = 0;
         for (StreamPacket next = stream.readPacket(); next != null; next = stream.readPacket()) {
             try (StreamPacket p = next) {
                 final long n;
                 if (p.isHole()) {
                     n = p.holeLength();
+                    guard.check(pos + n, dataBytes);
                 } else {
                     final ByteBuffer data = p.data();
                     n = data.remaining();
+                    dataBytes += n;
+                    guard.check(pos + n, dataBytes);
                     long at = pos;
                     while (data.hasRemaining()) {
                         at += ch.write(data, at);
@@ -170,9 +200,18 @@ final class Transfers {
      * leftover is recognisable ({@code .NAME.braid-XXXXXXXX.part}).
      */
     static Path createTemp(final Path target) throws IOException {
-        final Path dir = target.toAbsolutePath().getParent();
+        return createTemp(target.toAbsolutePath().getParent(), target.getFileName().toString());
+    }
+
+    /**
+     * Like {@link #createTemp(Path)}, in {@code dir} for a file to be named {@code name} (elsewhere, later).
+     * A long name is cut to its first 200 bytes in the temporary name, which must stay within the file
+     * system's 255 bytes.
+     */
+    static Path createTemp(final Path dir, final String name) throws IOException {
+        final String stem = prefixOfAtMostBytes(name, 200);
         for (int attempt = 0; ; attempt++) {
-            final Path tmp = dir.resolve("." + target.getFileName() + ".braid-"
+            final Path tmp = dir.resolve("." + stem + ".braid-"
                     + Integer.toHexString(ThreadLocalRandom.current().nextInt()) + ".part");
             try {
                 Files.newByteChannel(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE).close();
@@ -183,5 +222,20 @@ final class Transfers {
                 }
             }
         }
+    }
+
+    private static String prefixOfAtMostBytes(final String s, final int maxBytes) {
+        int bytes = 0;
+        int end = 0;
+        while (end < s.length()) {
+            final int cp = s.codePointAt(end);
+            final int n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+            if (bytes + n > maxBytes) {
+                break;
+            }
+            bytes += n;
+            end += Character.charCount(cp);
+        }
+        return s.substring(0, end);
     }
 }

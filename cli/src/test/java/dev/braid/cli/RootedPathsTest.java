@@ -42,9 +42,10 @@ class RootedPathsTest {
         assertThat(p.existing("in-link/b/f")).isEqualTo(p.root().resolve("a/b/f"));
         assertThat(p.existing("./a//b/./f")).isEqualTo(p.root().resolve("a/b/f"));
         assertThat(p.existing("")).isEqualTo(p.root());
-        assertThat(p.forCreate("new/dir/file")).isEqualTo(p.root().resolve("new/dir/file"));
-        assertThat(p.root().resolve("new/dir")).isDirectory();
-        assertThat(p.forCreate("in-link/b/g")).isEqualTo(p.root().resolve("a/b/g"));
+        assertThat(p.forCreate("new/dir/file").target).isEqualTo(p.root().resolve("new/dir/file"));
+        assertThat(p.forCreate("new/dir/file").existingDir).isEqualTo(p.root());
+        assertThat(p.root().resolve("new")).as("nothing is created before an upload commits").doesNotExist();
+        assertThat(p.forCreate("in-link/b/g").target).isEqualTo(p.root().resolve("a/b/g"));
     }
 
     @Test
