@@ -14,6 +14,11 @@ package dev.braid;
 public final class BlockingOperationException extends BraidException {
     private static final long serialVersionUID = 1L;
 
+    /**
+     * A blocking operation refused on an I/O thread.
+     *
+     * @param message names the blocking operation and the I/O thread it was called on
+     */
     public BlockingOperationException(final String message) {
         super(Category.CONFIG, message);
     }

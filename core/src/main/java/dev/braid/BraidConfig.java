@@ -618,12 +618,20 @@ public final class BraidConfig {
         return this;
     }
 
-    /** @return the base time to complete a frame (see {@link #frameTimeout(Duration)}) */
+    /**
+     * The base time a peer has to complete a frame.
+     *
+     * @return the base time (see {@link #frameTimeout(Duration)})
+     */
     public Duration frameTimeout() {
         return frameTimeout;
     }
 
-    /** @return the slowest rate a frame may arrive at (see {@link #minFrameRate(long)}) */
+    /**
+     * The slowest rate a frame may arrive at.
+     *
+     * @return bytes per second (see {@link #minFrameRate(long)})
+     */
     public long minFrameRate() {
         return minFrameRate;
     }

@@ -251,19 +251,31 @@ public interface BraidStream extends AutoCloseable {
      * Window cost of the packets received and not yet read (or, from {@link #readPacket()}, not yet closed):
      * what this side holds for the stream, never more than {@link #receiveWindow()} when flow control is on.
      * Any thread.
+     *
+     * @return bytes of window the received, unconsumed packets cost
      */
     long queuedBytes();
 
-    /** The window this side grants the peer for this stream, in bytes. Any thread. */
+    /**
+     * The window this side grants the peer for this stream. Any thread.
+     *
+     * @return the window in bytes
+     */
     long receiveWindow();
 
     /**
      * Bytes the peer's window still allows this side to send before the next credit (the peer's window
      * minus what is in flight); {@code Long.MAX_VALUE / 2} without flow control (libvirt mode). Any thread.
+     *
+     * @return the credit in bytes
      */
     long sendCredit();
 
-    /** True until finished, aborted or the connection closed. */
+    /**
+     * True until finished, aborted or the connection closed.
+     *
+     * @return whether it is open
+     */
     boolean isOpen();
 
     /**

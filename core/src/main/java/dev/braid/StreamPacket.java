@@ -14,13 +14,23 @@ public interface StreamPacket extends AutoCloseable {
     /**
      * Data (a read-only view, valid until close), or an empty buffer for a hole. Called by the thread that
      * owns the packet, before it closes it; it throws {@link IllegalStateException} after close.
+     *
+     * @return the data view
      */
     ByteBuffer data();
 
-    /** True for a STREAM_HOLE: {@link #holeLength()} zero bytes, not sent. Any thread, any time. */
+    /**
+     * True for a STREAM_HOLE: {@link #holeLength()} zero bytes, not sent. Any thread, any time.
+     *
+     * @return whether this packet is a hole
+     */
     boolean isHole();
 
-    /** Length of a hole, 0 for data. Any thread, any time. */
+    /**
+     * Length of a hole, 0 for data. Any thread, any time.
+     *
+     * @return the hole's length in bytes
+     */
     long holeLength();
 
     /**

@@ -86,7 +86,11 @@ public final class BufferPool {
         return (int) Math.min(MAX_CAPACITY, 4L * capacity);
     }
 
-    /** Largest capacity served from a retained size class. */
+    /**
+     * Largest capacity served from a retained size class.
+     *
+     * @return the size in bytes
+     */
     public static int largestClassSize() {
         return CLASS_SIZES[CLASS_SIZES.length - 1];
     }

@@ -43,6 +43,8 @@ public interface ConnectionHandler {
     /**
      * {@code bytes} were added to {@link #inboundBuffer()} (0 after reading was turned back on, see
      * {@link Transport#setReadSuspended}): decode what has arrived. Reader context.
+     *
+     * @param bytes how many bytes were read (0 after reading was turned back on)
      */
     void onInbound(int bytes);
 

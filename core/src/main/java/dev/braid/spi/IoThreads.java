@@ -21,12 +21,18 @@ public final class IoThreads {
     /**
      * Marks the calling thread as an I/O thread of {@code backend} (its name, for messages). Called by the
      * backend on the thread itself.
+     *
+     * @param backend the backend's name, for messages
      */
     public static void markCurrent(final String backend) {
         MARK.set(backend);
     }
 
-    /** Whether the calling thread is a backend's I/O thread. */
+    /**
+     * Whether the calling thread is a backend's I/O thread.
+     *
+     * @return true on an I/O thread
+     */
     public static boolean isIoThread() {
         return MARK.get() != null;
     }

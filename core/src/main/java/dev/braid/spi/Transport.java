@@ -44,6 +44,8 @@ public interface Transport {
      * engine can decode what it had already received: always as a call of its own, never from inside another
      * handler call, and once per "on" that followed an "off" even if the two came so close together that
      * reading never actually stopped.
+     *
+     * @param suspended true: reading off; false: reading on
      */
     void setReadSuspended(boolean suspended);
 
@@ -66,6 +68,8 @@ public interface Transport {
      *       {@link ConnectionHandler#onClosed}, finding it closed) or be dropped; one handed over once it is
      *       closed is dropped. A task must therefore not own resources that only it would release.</li>
      * </ul>
+     *
+     * @param task what to run on the I/O thread
      */
     void execute(Runnable task);
 
@@ -74,6 +78,8 @@ public interface Transport {
      * of what the engine already queued (unless {@code reason} is an I/O error). {@code reason} becomes the
      * argument of {@link ConnectionHandler#onClosed}; if the connection is already closing, the first reason
      * wins.
+     *
+     * @param reason why (becomes onClosed's argument unless another reason came first)
      */
     void close(Throwable reason);
 
