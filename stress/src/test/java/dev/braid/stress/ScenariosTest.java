@@ -30,7 +30,7 @@ class ScenariosTest {
     @Test
     void slowConsumers() {
         assertPasses("slow-consumers", "--stalled", "2", "--healthy", "2", "--duration", "500ms", "--warmup", "100ms",
-                "--window", "131072", "--stalled-bytes", "2097152", "--max-p99-ratio", "1e9",
+                "--window", "131072", "--stalled-bytes", "4194304", "--max-p99-ratio", "1e9",
                 "--min-throughput-ratio", "0");
     }
 
