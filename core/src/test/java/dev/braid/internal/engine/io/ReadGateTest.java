@@ -1,10 +1,8 @@
 package dev.braid.internal.engine.io;
 
-import dev.braid.spi.Transport;
+import dev.braid.testing.FakeTransport;
 import org.junit.jupiter.api.Test;
 
-import java.net.SocketAddress;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -12,43 +10,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /** {@link ReadGate} alone: the transport sees only edges, strictly alternating, whatever the holds do. */
 class ReadGateTest {
-    private final List<Boolean> calls = new ArrayList<>();
+    private final FakeTransport transport = new FakeTransport();
+    private final List<Boolean> calls = transport.readSuspensions;
     private final ReadGate gate = new ReadGate();
 
     ReadGateTest() {
-        gate.attach(new Transport() {
-            @Override
-            public void requestFlush() {
-            }
-
-            @Override
-            public void setReadSuspended(final boolean suspended) {
-                calls.add(suspended);
-            }
-
-            @Override
-            public void execute(final Runnable task) {
-            }
-
-            @Override
-            public void close(final Throwable reason) {
-            }
-
-            @Override
-            public SocketAddress localAddress() {
-                return null;
-            }
-
-            @Override
-            public SocketAddress remoteAddress() {
-                return null;
-            }
-
-            @Override
-            public String backendName() {
-                return "fake";
-            }
-        });
+        gate.attach(transport);
     }
 
     @Test

@@ -8,14 +8,13 @@ import dev.braid.internal.engine.io.Outbound;
 import dev.braid.internal.engine.io.ReadGate;
 import dev.braid.internal.wire.FrameHeader;
 import dev.braid.internal.wire.Frames;
-import dev.braid.spi.Transport;
+import dev.braid.testing.FakeTransport;
 import dev.braid.testing.LeakChecks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -167,44 +166,5 @@ class WriterPolicyTest {
             written += k;
         }
         outbound.written(written);
-    }
-
-    /** A transport whose writes the test performs itself: flush requests and tasks are only recorded. */
-    private static final class FakeTransport implements Transport {
-        int flushes;
-        final List<Runnable> tasks = new ArrayList<>();
-
-        @Override
-        public void requestFlush() {
-            flushes++;
-        }
-
-        @Override
-        public void setReadSuspended(final boolean suspended) {
-        }
-
-        @Override
-        public void execute(final Runnable task) {
-            tasks.add(task);
-        }
-
-        @Override
-        public void close(final Throwable reason) {
-        }
-
-        @Override
-        public SocketAddress localAddress() {
-            return null;
-        }
-
-        @Override
-        public SocketAddress remoteAddress() {
-            return null;
-        }
-
-        @Override
-        public String backendName() {
-            return "fake";
-        }
     }
 }
