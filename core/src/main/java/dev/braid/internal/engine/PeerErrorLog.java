@@ -39,9 +39,4 @@ final class PeerErrorLog {
         LOG.log(Level.WARNING, connection + ": " + message
                 + (skipped > 0 ? " (" + skipped + " similar lines suppressed: at most " + PER_SECOND + " a second)" : ""));
     }
-
-    /** Lines suppressed and not yet reported (for tests). */
-    long suppressed() {
-        return suppressed.get();
-    }
 }
