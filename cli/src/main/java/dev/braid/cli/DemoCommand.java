@@ -35,14 +35,16 @@ import java.util.concurrent.Callable;
                 "  phase 1  64-byte echo calls alone, back to back;",
                 "  phase 2  the same calls while N streams move data both ways",
                 "           (half uploads, half downloads) on the same connection.",
-                "Both ends run braid the way its docs recommend: non-blocking handlers and stream listeners on "
-                        + "the I/O threads, no thread per stream.",
+                "The server runs braid the way its docs recommend: a JVM of its own, a non-blocking handler and "
+                        + "stream listeners on its I/O thread (no thread per call or stream); the client's streams "
+                        + "have a thread each, as an application's would (--client-streams).",
                 "Then the same two phases with plain sockets, each stream on a TCP connection of its own "
                         + "(row 'raw'): the machine's own floor beside the streams (CPU and scheduler only).",
                 "Prints live progress, then calls/s and p50/p99/p99.9/max latency for both phases, the streams' "
                         + "MB/s and the p99 ratio (phase 2 / phase 1), and writes a latency chart (PNG).",
-                "Takes about 2 x --duration + --warmup + 2 s per backend, and as long again for the raw floor: "
-                        + "about 45 s by default, about a minute and a half with --backend all (three backends)."},
+                "Takes about 2 x --duration + 2 x --warmup + 2 s per backend, and as long again for the raw "
+                        + "floor: about 50 s by default, about a minute and a half with --backend all (three "
+                        + "backends)."},
         footer = {"", "Examples:",
                 "  ./braid demo                        # auto backend, 10 s per phase",
                 "  ./braid demo --backend all          # each backend that can run here",
@@ -63,7 +65,8 @@ final class DemoCommand implements Callable<Integer> {
     Duration duration;
 
     @Option(names = "--warmup", paramLabel = "TIME", converter = DurationConverter.class, defaultValue = "1s",
-            description = "Unmeasured calls before phase 1, per backend; 0 for none (default: ${DEFAULT-VALUE}).")
+            description = "Unmeasured calls before phase 1, and unmeasured streaming before phase 2 (at least "
+                    + "0.5 s), per backend; 0 for none (default: ${DEFAULT-VALUE}).")
     Duration warmup;
 
     @Option(names = "--streams", paramLabel = "N", description = "Streams in phase 2, half uploads and half "
