@@ -178,6 +178,13 @@ final class DemoCommand implements Callable<Integer> {
                     + "multiplexed or queued ahead of a call, so its ratio (%.2f) is the machine's own floor on %d "
                     + "CPUs (scheduler and CPU contention); braid's share is how far its ratio sits above it.%n",
                     p99(raw.beside()) / p99(raw.alone()), Runtime.getRuntime().availableProcessors());
+            for (DemoRun.Result r : results) {
+                out.printf(Locale.ROOT, "%s beside the streams: p99 %.1f µs = %.2f x raw's p99 there (%.1f µs); "
+                                + "p50 %.1f µs (raw %.1f µs): the stream bytes queued ahead of a call on one "
+                                + "connection%n", r.backend(), p99(r.beside()), p99(r.beside()) / p99(raw.beside()),
+                        p99(raw.beside()), r.beside().latency().getValueAtPercentile(50) / 1e3,
+                        raw.beside().latency().getValueAtPercentile(50) / 1e3);
+            }
         } else {
             out.printf(Locale.ROOT, "On %d CPUs part of it is the machine's own contention (docs/benchmarks.md, "
                     + "\"Fairness\").%n", Runtime.getRuntime().availableProcessors());
