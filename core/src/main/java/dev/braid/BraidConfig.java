@@ -37,6 +37,8 @@ public final class BraidConfig {
     private boolean extensions = Boolean.parseBoolean(System.getProperty("braid.extensions", "true"));
     private int ioThreads = Integer.getInteger("braid.ioThreads", 1);
     private int readBufferSize = Integer.getInteger("braid.readBufferSize", 131_072);
+    private Duration frameTimeout = millis("braid.frameTimeoutMillis", 30_000);
+    private long minFrameRate = Long.getLong("braid.minFrameRate", 65_536);
     /** Default SO_SNDBUF: bounds the bytes a small call can find queued ahead of it in the kernel. */
     public static final int DEFAULT_SOCKET_SEND_BUFFER = 256 * 1024;
 
@@ -72,6 +74,8 @@ public final class BraidConfig {
         nonNegative("streamReadIdleTimeout", streamReadIdleTimeout);
         range("ioThreads", ioThreads, 1, 1024);
         range("readBufferSize", readBufferSize, 4096, 64 << 20);
+        nonNegative("frameTimeout", frameTimeout);
+        range("minFrameRate", minFrameRate, 1, Long.MAX_VALUE);
         range("socketSendBufferSize", socketSendBufferSize, 0, Integer.MAX_VALUE);
         range("socketReceiveBufferSize", socketReceiveBufferSize, 0, Integer.MAX_VALUE);
         nonNegative("defaultCallTimeout", defaultCallTimeout);
@@ -392,5 +396,44 @@ public final class BraidConfig {
 
     public BufferPool bufferPool() {
         return bufferPool;
+    }
+
+    /**
+     * Time a peer has to complete a frame once its first byte arrived, on top of the frame's length at
+     * {@link #minFrameRate(long)}; a frame not completed by then closes the connection (slowloris: any byte
+     * resets keepalive, so without it a peer could hold a connection by dribbling). 0 disables. Default
+     * 30 s ({@code braid.frameTimeoutMillis}).
+     *
+     * @param v the base time
+     * @return this
+     */
+    public BraidConfig frameTimeout(final Duration v) {
+        mutable();
+        frameTimeout = v;
+        return this;
+    }
+
+    /**
+     * Slowest rate, in bytes per second, at which a frame may arrive beyond {@link #frameTimeout(Duration)}:
+     * a frame of N bytes has {@code frameTimeout + N / minFrameRate} to complete. Default 65,536
+     * ({@code braid.minFrameRate}): a 32 MiB frame gets 30 s + 512 s.
+     *
+     * @param v bytes per second, at least 1
+     * @return this
+     */
+    public BraidConfig minFrameRate(final long v) {
+        mutable();
+        minFrameRate = v;
+        return this;
+    }
+
+    /** @return the base time to complete a frame (see {@link #frameTimeout(Duration)}) */
+    public Duration frameTimeout() {
+        return frameTimeout;
+    }
+
+    /** @return the slowest rate a frame may arrive at (see {@link #minFrameRate(long)}) */
+    public long minFrameRate() {
+        return minFrameRate;
     }
 }

@@ -66,6 +66,23 @@ public final class BufferPool {
         leakTraces = trackLeaks ? new ConcurrentHashMap<>() : null;
     }
 
+    /**
+     * The capacity a buffer of {@code capacity} bytes should grow to: the next size class above it, or four
+     * times it beyond the largest class (never past {@code Integer.MAX_VALUE} rounded down to 4 KiB). Growing
+     * by classes keeps every step within about four times what it replaces.
+     *
+     * @param capacity a current capacity, at least 0
+     * @return the next capacity, larger than {@code capacity} unless it is already the largest possible
+     */
+    public static int nextCapacity(final int capacity) {
+        for (int size : CLASS_SIZES) {
+            if (size > capacity) {
+                return size;
+            }
+        }
+        return (int) Math.min(MAX_CAPACITY, 4L * capacity);
+    }
+
     /** Largest capacity served from a retained size class. */
     public static int largestClassSize() {
         return CLASS_SIZES[CLASS_SIZES.length - 1];

@@ -25,6 +25,8 @@ public final class BraidRuntime {
     final BraidConfig config;
     final BufferPool pool;
     final ScheduledThreadPoolExecutor timer;
+    /** Protocol violations and limit refusals by peers: WARNING, rate-limited (see PeerErrorLog). */
+    final PeerErrorLog peerErrors = new PeerErrorLog();
     final ExecutorService handlers;
     private final boolean ownsHandlers;
     final Backend backend;

@@ -15,6 +15,7 @@ import dev.braid.ProtocolException;
 import dev.braid.buffer.BufferPool;
 import dev.braid.internal.engine.io.Keepalive;
 import dev.braid.internal.engine.io.Outbound;
+import dev.braid.internal.engine.io.PeerDeadlines;
 import dev.braid.internal.engine.io.ReadGate;
 import dev.braid.internal.engine.stream.StreamHandle;
 import dev.braid.internal.engine.stream.StreamScheduler;
@@ -83,6 +84,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     final ReadGate gate = new ReadGate();
     final Outbound outbound;
     private final Keepalive keepalive;
+    /** Deadlines on the peer's progress (set on open, read on close: reader, then onClosed after it). */
+    private PeerDeadlines deadlines;
     private final Object closeLock = new Object();
     volatile Transport transport;
 
@@ -132,6 +135,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         gate.attach(transport);
         outbound.attach(transport);
         keepalive.start(transport, rt.timer);
+        deadlines = new PeerDeadlines(cfg.frameTimeout(), cfg.minFrameRate(), firstFrameTimeout(), decoder, gate);
+        deadlines.start(transport, rt.timer);
         streams.start(transport, rt.timer);
         opened();
     }
@@ -142,6 +147,11 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         flowControl = (l.features() & Extension.FEATURE_FLOW_CONTROL) != 0;
         streamRelease = (l.features() & Extension.FEATURE_STREAM_RELEASE) != 0;
         peerStreamWindow = l.initialStreamWindow();
+    }
+
+    /** How long the peer has to send its first frame after connecting (servers); zero: no deadline. */
+    java.time.Duration firstFrameTimeout() {
+        return java.time.Duration.ZERO;
     }
 
     /** Role-specific work once the transport is attached (reader context). */
@@ -174,7 +184,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     /** Reader context: the peer broke the protocol. Closes the connection with that reason. */
     final void protocolError(final ProtocolException e) {
-        BraidRuntime.LOG.log(Level.DEBUG, "protocol error on " + this + ": " + e.getMessage());
+        rt.peerErrors.log(this, "protocol error: " + e.getMessage());
         final Transport t = transport;
         final ConnectionClosedException reason = new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e);
         if (t != null) {
@@ -199,6 +209,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** Reader context: one whole, header-validated frame. Ownership of {@code frame} passes here. */
     @Override
     public final boolean onFrame(final PooledBuffer frame) {
+        deadlines.frameSeen();
         final int type = Frames.type(frame);
         final boolean more = switch (type) {
             case TYPE_CALL -> onCall(frame);
@@ -455,6 +466,9 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             closedReason = cce;
         }
         keepalive.stop();
+        if (deadlines != null) {
+            deadlines.stop();
+        }
         decoder.close();
         outbound.close();
         streams.failAll(cce);

@@ -53,6 +53,12 @@ public final class ServerConnection extends ConnectionEngine {
         this.atLimit = () -> inFlight.get() >= limit;
     }
 
+    /** A connection that says nothing within helloTimeout of connecting is closed (it holds a slot). */
+    @Override
+    java.time.Duration firstFrameTimeout() {
+        return cfg.helloTimeout();
+    }
+
     @Override
     boolean pausesForUnreadAnswers() {
         return true;

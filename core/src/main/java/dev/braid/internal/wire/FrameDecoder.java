@@ -19,6 +19,18 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * gathering gets its own pooled buffer as soon as its header is validated, and {@link #inboundBuffer()}
  * then returns that buffer, so the socket fills it directly with no further copy.
  *
+ * <p><b>Memory follows the bytes, not the header.</b> A large frame's buffer holds at first at most
+ * {@link #FIRST_DIRECT_BYTES} (a maximal stream packet fits whole, so the common large frame is never
+ * copied); when it is full and the frame is not, it moves to the pool's next size class (about four times
+ * larger), up to the frame's length. So a peer that announces a 32 MiB frame and sends 28 bytes makes
+ * the decoder hold about 264 KiB, not 32 MiB, and what it holds is never more than about four times what
+ * the peer really sent.
+ *
+ * <p><b>Progress.</b> {@link #partialSinceNanos()} and {@link #partialLength()} (volatile, written by the
+ * reader at the end of each decode, read by the connection's deadline check on the timer thread) say since
+ * when a frame has been incomplete and how long it announced itself, so a peer that starts a frame and
+ * dribbles it is closed (slowloris). Bytes waiting while decoding is paused by this side are not counted.
+ *
  * <p><b>Validation before allocation.</b> The length word is checked against the minimum (28) and the
  * configured maximum before anything else is read or allocated; every header field is checked (known
  * type, fd-passing types refused, known status, status legal for the type) before the
@@ -40,6 +52,9 @@ public final class FrameDecoder {
         boolean onFrame(PooledBuffer frame);
     }
 
+    /** Largest first buffer of a large frame: a maximal libvirt stream packet, header included. */
+    public static final int FIRST_DIRECT_BYTES = HEADER_LENGTH + MAX_STREAM_PAYLOAD;
+
     private final BufferPool pool;
     private final int maxMessage;
     private final PooledBuffer readBuffer;
@@ -48,6 +63,12 @@ public final class FrameDecoder {
     private int parsePos;
     /** A large frame being filled directly from the socket, or null. */
     private PooledBuffer direct;
+    /** Length of the frame in {@link #direct} (its buffer may hold only part of it so far). */
+    private int directLength;
+    /** System.nanoTime() when the current incomplete frame started arriving, 0 if none (see class comment). */
+    private volatile long partialSince;
+    /** Announced length of the current incomplete frame (0 while its length word has not arrived). */
+    private volatile int partialLength;
     private boolean closed;
 
     public FrameDecoder(final BufferPool pool, final int maxMessage, final int readBufferSize) {
@@ -65,7 +86,42 @@ public final class FrameDecoder {
 
     /** Where the next socket read should go. Always has at least one byte of room (unless closed). */
     public ByteBuffer inboundBuffer() {
-        return direct != null ? direct.byteBuffer() : rb;
+        if (direct != null) {
+            final ByteBuffer d = direct.byteBuffer();
+            if (!d.hasRemaining() && d.position() < directLength) {
+                grow(); // full, the frame is not: move to a larger buffer before the next read
+            }
+            return direct.byteBuffer();
+        }
+        return rb;
+    }
+
+    /** Since when (System.nanoTime) a frame has been incomplete, or 0. Any thread (volatile). */
+    public long partialSinceNanos() {
+        return partialSince;
+    }
+
+    /** Announced length of the incomplete frame, or 0 if none or its length is not known yet. Any thread. */
+    public int partialLength() {
+        return partialLength;
+    }
+
+    /** Direct bytes the decoder holds now for a large frame (its buffer's capacity), or 0. Reader thread. */
+    public int largeFrameBufferBytes() {
+        return direct == null ? 0 : direct.capacity();
+    }
+
+    /** Moves the large frame to a buffer four times larger (at most its length), copying what arrived. */
+    private void grow() {
+        final PooledBuffer old = direct;
+        final ByteBuffer o = old.byteBuffer();
+        final int capacity = Math.min(directLength, BufferPool.nextCapacity(o.capacity()));
+        final PooledBuffer bigger = pool.acquire(capacity);
+        final ByteBuffer b = bigger.byteBuffer();
+        b.put(0, o, 0, o.position());
+        b.limit(capacity).position(o.position());
+        old.release();
+        direct = bigger;
     }
 
     /** True if some bytes of a frame were received but not the whole frame. */
@@ -94,6 +150,32 @@ public final class FrameDecoder {
         return direct != null ? direct.byteBuffer().position() : rb.position() - parsePos;
     }
 
+    /** Reader, at the end of each decode: records whether a frame is incomplete and since when. */
+    private void trackPartial(final boolean paused) {
+        int length = 0;
+        boolean partial = false;
+        if (direct != null) {
+            partial = true;
+            length = directLength;
+        } else if (!paused && rb.position() > parsePos) {
+            partial = true; // everything whole was decoded: what is left is the start of a frame
+            length = rb.position() - parsePos >= LENGTH_FIELD_LENGTH ? rb.getInt(parsePos) : 0;
+        }
+        if (!partial) {
+            if (partialSince != 0) {
+                partialSince = 0;
+                partialLength = 0;
+            }
+        } else {
+            if (partialSince == 0) {
+                partialSince = System.nanoTime();
+            }
+            if (partialLength != length) {
+                partialLength = length;
+            }
+        }
+    }
+
     /**
      * Decodes every complete frame received so far and hands each to {@code sink}.
      *
@@ -106,13 +188,15 @@ public final class FrameDecoder {
         }
         if (direct != null) {
             final ByteBuffer d = direct.byteBuffer();
-            if (d.hasRemaining()) {
+            if (d.position() < directLength) {
+                trackPartial(false);
                 return true;
             }
             final PooledBuffer frame = direct;
             direct = null;
             d.flip();
             if (!sink.onFrame(frame)) {
+                trackPartial(true);
                 return false;
             }
         }
@@ -136,19 +220,23 @@ public final class FrameDecoder {
                 parsePos += length;
                 more = sink.onFrame(frame);
             } else if (length > rb.capacity() / 2) {
-                // Large frame: give it its own buffer now and let the socket fill it directly.
-                final PooledBuffer frame = pool.acquire(length);
+                // Large frame: give it its own buffer now and let the socket fill it directly. The buffer
+                // holds at most FIRST_DIRECT_BYTES at first and grows as the bytes arrive (class comment).
+                final int first = Math.min(length, Math.max(FIRST_DIRECT_BYTES, avail));
+                final PooledBuffer frame = pool.acquire(first);
                 final ByteBuffer f = frame.byteBuffer();
                 f.put(0, rb, parsePos, avail);
-                f.limit(length).position(avail);
+                f.limit(first).position(avail);
                 parsePos += avail;
                 direct = frame;
+                directLength = length;
                 break;
             } else {
                 break;
             }
         }
         compact();
+        trackPartial(!more);
         return more;
     }
 

@@ -395,4 +395,48 @@ class FrameDecoderTest {
         assertThat(d.partialBytes()).isZero();
         assertThat(d.hasPartialFrame()).isFalse();
     }
+
+    /**
+     * Issue 11 §1.1: a header announcing a 32 MiB frame used to make the decoder take 32 MiB at once. Now
+     * the frame's buffer follows the bytes that arrive (at most about four times them), and the frame still
+     * arrives whole and intact.
+     */
+    @Test
+    void aLargeFramesMemoryFollowsItsBytesNotItsHeader() {
+        final dev.braid.buffer.BufferPool pool = new dev.braid.buffer.BufferPool(
+                dev.braid.buffer.BufferPool.DEFAULT_RETAINED_BYTES_PER_CLASS, true);
+        final int length = 32 << 20;
+        final FrameDecoder d = new FrameDecoder(pool, 64 << 20, 131_072);
+        final java.util.List<dev.braid.buffer.PooledBuffer> frames = new java.util.ArrayList<>();
+        final ByteBuffer header = ByteBuffer.allocate(HEADER_LENGTH);
+        header.putInt(length).putInt(0x11).putInt(1).putInt(2).putInt(TYPE_CALL).putInt(3).putInt(STATUS_OK).flip();
+        d.inboundBuffer().put(header);
+        d.decode(f -> frames.add(f));
+        assertThat(frames).isEmpty();
+        assertThat(d.largeFrameBufferBytes()).as("held after the header alone").isLessThanOrEqualTo(270_336);
+        assertThat(d.partialLength()).isEqualTo(length);
+        assertThat(d.partialSinceNanos()).isNotZero();
+        long sent = HEADER_LENGTH;
+        while (sent < length) {
+            final ByteBuffer in = d.inboundBuffer();
+            final int n = (int) Math.min(in.remaining(), Math.min(100_000, length - sent));
+            for (int i = 0; i < n; i++) {
+                in.put((byte) (sent + i));
+            }
+            sent += n;
+            assertThat((long) d.largeFrameBufferBytes()).as("held after %d bytes", sent)
+                    .isLessThanOrEqualTo(Math.max(270_336, 4 * sent + 1_048_576));
+            d.decode(f -> frames.add(f));
+        }
+        assertThat(frames).hasSize(1);
+        final ByteBuffer f = frames.get(0).byteBuffer();
+        assertThat(f.remaining()).isEqualTo(length);
+        for (int i = HEADER_LENGTH; i < length; i += 4099) {
+            assertThat(f.get(i)).isEqualTo((byte) i);
+        }
+        assertThat(d.partialSinceNanos()).as("nothing partial after the frame").isZero();
+        frames.get(0).release();
+        d.close();
+        assertThat(pool.outstanding()).isZero();
+    }
 }
