@@ -59,7 +59,7 @@ public final class ReadSuspension {
     private final Reads reads;
     /** The last request: true = reading off. */
     private volatile boolean suspendWanted;
-    /** An "off" came since the last {@code onInbound(0)}: the next one is owed. */
+    /** An "on" came since the last {@code onInbound(0)}: the next one is owed (set by every "on"). */
     @SuppressWarnings("unused") // accessed through RESUME_OWED
     private volatile boolean resumeOwed;
     /** An {@link #apply} is scheduled and has not started reading the request yet. */
@@ -134,7 +134,7 @@ public final class ReadSuspension {
     }
 
     /**
-     * For a reader that is a thread of its own: whether an {@code onInbound(0)} is owed (an "off" came since
+     * For a reader that is a thread of its own: whether an {@code onInbound(0)} is owed (an "on" came since
      * the last one), clearing it. The caller then calls {@code onInbound(0)} before its next read.
      */
     public boolean takeResumeOwed() {
