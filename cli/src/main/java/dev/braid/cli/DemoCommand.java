@@ -36,14 +36,16 @@ import java.util.concurrent.Callable;
                 "  phase 1  64-byte echo calls alone, back to back;",
                 "  phase 2  the same calls while N streams move data both ways",
                 "           (half uploads, half downloads) on the same connection.",
-                "Both ends run braid the way its docs recommend: non-blocking handlers and stream listeners on "
-                        + "the I/O threads, no thread per stream.",
+                "The server runs braid the way its docs recommend: a JVM of its own, a non-blocking handler and "
+                        + "stream listeners on its I/O thread (no thread per call or stream); the client's streams "
+                        + "have a thread each, as an application's would (--client-streams).",
                 "Then the same two phases with plain sockets, each stream on a TCP connection of its own "
                         + "(row 'raw'): the machine's own floor beside the streams (CPU and scheduler only).",
                 "Prints live progress, then calls/s and p50/p99/p99.9/max latency for both phases, the streams' "
                         + "MB/s and the p99 ratio (phase 2 / phase 1), and writes a latency chart (PNG).",
-                "Takes about 2 x --duration + --warmup + 2 s per backend, and as long again for the raw floor: "
-                        + "about 45 s by default, about a minute and a half with --backend all (three backends)."},
+                "Takes about 2 x --duration + 2 x --warmup + 2 s per backend, and as long again for the raw "
+                        + "floor: about 50 s by default, about a minute and a half with --backend all (three "
+                        + "backends)."},
         footer = {"", "Examples:",
                 "  ./braid demo                        # auto backend, 10 s per phase",
                 "  ./braid demo --backend all          # each backend that can run here",
@@ -64,7 +66,8 @@ final class DemoCommand implements Callable<Integer> {
     Duration duration;
 
     @Option(names = "--warmup", paramLabel = "TIME", converter = DurationConverter.class, defaultValue = "1s",
-            description = "Unmeasured calls before phase 1, per backend; 0 for none (default: ${DEFAULT-VALUE}).")
+            description = "Unmeasured calls before phase 1, and unmeasured streaming before phase 2 (at least "
+                    + "0.5 s), per backend; 0 for none (default: ${DEFAULT-VALUE}).")
     Duration warmup;
 
     @Option(names = "--streams", paramLabel = "N", description = "Streams in phase 2, half uploads and half "
@@ -176,6 +179,13 @@ final class DemoCommand implements Callable<Integer> {
                     + "multiplexed or queued ahead of a call, so its ratio (%.2f) is the machine's own floor on %d "
                     + "CPUs (scheduler and CPU contention); braid's share is how far its ratio sits above it.%n",
                     p99(raw.beside()) / p99(raw.alone()), Runtime.getRuntime().availableProcessors());
+            for (DemoRun.Result r : results) {
+                out.printf(Locale.ROOT, "%s beside the streams: p99 %.1f µs = %.2f x raw's p99 there (%.1f µs); "
+                                + "p50 %.1f µs (raw %.1f µs): the stream bytes queued ahead of a call on one "
+                                + "connection%n", r.backend(), p99(r.beside()), p99(r.beside()) / p99(raw.beside()),
+                        p99(raw.beside()), r.beside().latency().getValueAtPercentile(50) / 1e3,
+                        raw.beside().latency().getValueAtPercentile(50) / 1e3);
+            }
         } else {
             out.printf(Locale.ROOT, "On %d CPUs part of it is the machine's own contention (docs/benchmarks.md, "
                     + "\"Fairness\").%n", Runtime.getRuntime().availableProcessors());

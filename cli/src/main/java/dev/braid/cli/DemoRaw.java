@@ -49,7 +49,7 @@ final class DemoRaw {
             for (int i = 0; i < settings.streams(); i++) {
                 t.start(i % 2 == 0, i);
             }
-            Thread.sleep(DemoRun.STREAM_RAMP.toMillis());
+            Thread.sleep(Math.max(DemoRun.STREAM_RAMP.toMillis(), settings.warmup().toMillis()));
             t.check();
             beside = calls("[" + NAME + "] " + DemoRun.phase2Name(settings.streams()), settings.phase(), t);
         } finally {

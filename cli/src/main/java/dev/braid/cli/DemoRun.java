@@ -35,9 +35,10 @@ import java.util.function.LongSupplier;
  *       CallOptions)}, answered by a {@link HandlerMode#NON_BLOCKING} handler on the server's I/O thread;</li>
  *   <li>phase 2, "beside N streams": the same calls while N streams on the same connection move data as fast
  *       as they can, half uploads (client writes, server discards) and half downloads (server writes, client
- *       discards). The client's ends are non-blocking {@link StreamListener}s on its I/O thread, as the
- *       server's are (no thread per stream), unless {@code --stream-threads} asks for a virtual thread per
- *       stream with blocking writes and reads. The streams run for half a second before measuring starts.</li>
+ *       discards). The client's ends have a platform thread each with blocking writes and reads (as an
+ *       application's would, and as the JMH suite's fairness benchmark does), or a virtual thread each, or are
+ *       non-blocking {@link StreamListener}s on the client's I/O thread ({@code --client-streams}). The streams
+ *       run for the warm-up's length (at least half a second) before measuring starts.</li>
  * </ol>
  * Latency is each call's round trip as the calling thread saw it (closed loop: a call starts when the
  * previous one returned, so no coordinated-omission correction applies). {@link DemoRaw} measures the
@@ -55,7 +56,11 @@ final class DemoRun {
     static final int PAYLOAD_DEFAULT = 64;
     /** Bytes per stream write or read, on both sides. */
     static final int CHUNK = 256 * 1024;
-    /** How long the streams run before phase 2 is measured. */
+    /**
+     * The least the streams run before phase 2 is measured (at least the warm-up, so the stream path is
+     * compiled, as the call path is, before anything is measured: on 2 CPUs a C2 compile during the phase
+     * shows in its tail).
+     */
     static final Duration STREAM_RAMP = Duration.ofMillis(500);
     static final long HIGHEST_NANOS = TimeUnit.SECONDS.toNanos(60);
     /** {@link Settings#clientStreams()}: a platform thread per stream, blocking writes and reads. */
@@ -225,7 +230,7 @@ final class DemoRun {
                             .start(up ? () -> state.upload(s) : () -> state.download(s)));
                 }
             }
-            Thread.sleep(STREAM_RAMP.toMillis());
+            Thread.sleep(Math.max(STREAM_RAMP.toMillis(), settings.warmup().toMillis()));
             state.check();
             phase = braidCalls(c, "[" + name + "] " + phase2Name(settings.streams()), settings.phase(), ups, downs);
         } finally { // also when the phase failed: its exception goes on, these only clean up

@@ -42,8 +42,8 @@ public interface Transport {
      * was already under way may still be handed over. After "on", the backend calls
      * {@link ConnectionHandler#onInbound(int)} with 0 on the reader context before it reads again, so the
      * engine can decode what it had already received: always as a call of its own, never from inside another
-     * handler call, and once per "on" that followed an "off" even if the two came so close together that
-     * reading never actually stopped.
+     * handler call, and once per "on", even if the "off" before it came so close that reading never actually
+     * stopped.
      *
      * @param suspended true: reading off; false: reading on
      */

@@ -7,14 +7,14 @@ import java.lang.invoke.VarHandle;
 
 /**
  * One connection's reading on/off, as the engine asks for it with {@code Transport.setReadSuspended}, applied
- * on the connection's reader context. The engine calls it on edges only (on when its first reason to stop
- * reading appears, off when the last one goes), so this is an idempotent switch, not a count: the last
- * request wins, and repeating one changes nothing.
+ * on the connection's reader context. The engine calls it on edges only (reading off when its first reason
+ * to stop reading appears, on when the last one goes), so this is an idempotent switch, not a count: the
+ * last request wins, and repeating one changes nothing.
  *
  * <p><b>The resume promise.</b> When the engine paused, it stopped decoding too, and it may hold frames it has
- * already received. So after an "off" the reader context calls {@link ConnectionHandler#onInbound onInbound(0)}
- * before it reads again, even when the "on" before it never took effect (both came while an apply was on its
- * way), and never from inside another handler call (always from {@link #apply}, a task of its own).
+ * already received. So after an "on" the reader context calls {@link ConnectionHandler#onInbound onInbound(0)}
+ * before it reads again, even when the "off" before it never took effect (both came while an apply was on
+ * its way), and never from inside another handler call (always from {@link #apply}, a task of its own).
  *
  * <h2>Threads</h2>
  * <ul>
@@ -59,7 +59,7 @@ public final class ReadSuspension {
     private final Reads reads;
     /** The last request: true = reading off. */
     private volatile boolean suspendWanted;
-    /** An "off" came since the last {@code onInbound(0)}: the next one is owed. */
+    /** An "on" came since the last {@code onInbound(0)}: the next one is owed (set by every "on"). */
     @SuppressWarnings("unused") // accessed through RESUME_OWED
     private volatile boolean resumeOwed;
     /** An {@link #apply} is scheduled and has not started reading the request yet. */
@@ -134,7 +134,7 @@ public final class ReadSuspension {
     }
 
     /**
-     * For a reader that is a thread of its own: whether an {@code onInbound(0)} is owed (an "off" came since
+     * For a reader that is a thread of its own: whether an {@code onInbound(0)} is owed (an "on" came since
      * the last one), clearing it. The caller then calls {@code onInbound(0)} before its next read.
      */
     public boolean takeResumeOwed() {
