@@ -1,12 +1,13 @@
 package dev.braid.cli;
 
 import dev.braid.Procedure;
+import dev.braid.ProtocolException;
 import dev.braid.RemoteError;
 import dev.braid.RemoteException;
+import dev.braid.xdr.XdrReader;
+import dev.braid.xdr.XdrWriter;
 
-import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -76,78 +77,57 @@ final class FileProtocol {
     record Listing(int kind, List<Entry> entries) {
     }
 
-    // ------------------------------------------------------------------ encoding
+    // ------------------------------------------------------------------ encoding (dev.braid.xdr)
 
-    /** A growable XDR writer. */
-    static final class Xdr {
-        private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-
-        Xdr u32(final int v) {
-            out.write(v >>> 24);
-            out.write(v >>> 16);
-            out.write(v >>> 8);
-            out.write(v);
-            return this;
-        }
-
-        Xdr hyper(final long v) {
-            return u32((int) (v >>> 32)).u32((int) v);
-        }
-
-        Xdr string(final String s) {
-            final byte[] b = s.getBytes(StandardCharsets.UTF_8);
-            u32(b.length);
-            out.write(b, 0, b.length);
-            for (int i = b.length; (i & 3) != 0; i++) {
-                out.write(0);
-            }
-            return this;
-        }
-
-        int size() {
-            return out.size();
-        }
-
-        byte[] bytes() {
-            return out.toByteArray();
-        }
-    }
-
+    /** A request string, at most {@link #MAX_PATH_BYTES}; malformed input is the client's error, not the server's. */
     static String readString(final ByteBuffer b) {
-        final int n = b.getInt();
-        if (n < 0 || n > MAX_PATH_BYTES || n > b.remaining()) {
-            throw error(ERR_BAD_REQUEST, "malformed request: string of " + Integer.toUnsignedString(n)
-                    + " bytes (at most " + MAX_PATH_BYTES + ")");
+        try {
+            return XdrReader.readString(b, MAX_PATH_BYTES, "string");
+        } catch (ProtocolException e) {
+            throw error(ERR_BAD_REQUEST, "malformed request: " + e.getMessage());
         }
-        final byte[] s = new byte[n];
-        b.get(s);
-        b.position(b.position() + ((4 - (n & 3)) & 3));
-        return new String(s, StandardCharsets.UTF_8);
     }
 
     static byte[] pathRequest(final String path, final int flags) {
-        return new Xdr().string(path).u32(flags).bytes();
+        final ByteBuffer b = ByteBuffer.allocate(XdrWriter.sizeOfString(path) + 4);
+        XdrWriter.writeString(b, path);
+        XdrWriter.writeInt(b, flags);
+        return b.array();
     }
 
     static byte[] uploadRequest(final String path, final int flags, final long size) {
-        return new Xdr().string(path).u32(flags).hyper(size).bytes();
+        final ByteBuffer b = ByteBuffer.allocate(XdrWriter.sizeOfString(path) + 4 + 8);
+        XdrWriter.writeString(b, path);
+        XdrWriter.writeInt(b, flags);
+        XdrWriter.writeHyper(b, size);
+        return b.array();
     }
 
     static byte[] encode(final Listing l) {
-        final Xdr x = new Xdr().u32(l.kind()).u32(l.entries().size());
+        int size = 8;
         for (Entry e : l.entries()) {
-            x.u32(e.kind()).hyper(e.size()).hyper(e.mtimeMillis()).string(e.name());
+            size += 4 + 8 + 8 + XdrWriter.sizeOfString(e.name());
         }
-        return x.bytes();
+        final ByteBuffer b = ByteBuffer.allocate(size);
+        XdrWriter.writeInt(b, l.kind());
+        XdrWriter.writeInt(b, l.entries().size());
+        for (Entry e : l.entries()) {
+            XdrWriter.writeInt(b, e.kind());
+            XdrWriter.writeHyper(b, e.size());
+            XdrWriter.writeHyper(b, e.mtimeMillis());
+            XdrWriter.writeString(b, e.name());
+        }
+        return b.array();
     }
 
     static Listing decodeListing(final byte[] payload) {
         final ByteBuffer b = ByteBuffer.wrap(payload);
-        final int kind = b.getInt();
-        final int n = b.getInt();
-        final List<Entry> entries = new ArrayList<>(Math.min(n, 1 << 16));
+        final int kind = XdrReader.readInt(b, "listing kind");
+        final int n = XdrReader.readArrayLength(b, Integer.MAX_VALUE, "listing entries");
+        final List<Entry> entries = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-            entries.add(new Entry(b.getInt(), b.getLong(), b.getLong(), readString(b)));
+            entries.add(new Entry(XdrReader.readInt(b, "entry kind"), XdrReader.readHyper(b, "entry size"),
+                    XdrReader.readHyper(b, "entry mtime"), XdrReader.readString(b, "entry name")));
         }
         return new Listing(kind, entries);
     }

@@ -1,5 +1,7 @@
 package dev.braid.testsuite;
 
+import dev.braid.xdr.XdrReader;
+import dev.braid.xdr.XdrWriter;
 import dev.braid.BraidConfig;
 import dev.braid.CallOptions;
 import dev.braid.Connection;
@@ -10,7 +12,6 @@ import dev.braid.RemoteException;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.FrameHeader;
 import dev.braid.internal.wire.RemoteErrorCodec;
-import dev.braid.internal.wire.Xdr;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -151,15 +152,15 @@ class LibvirtInteropTest extends TransportTest {
         assertThat(c.extensionsNegotiated()).isFalse();
         open(c);
 
-        final String type = Xdr.readString(call(c, PROC_CONNECT_GET_TYPE, new byte[0]), "type");
+        final String type = XdrReader.readString(call(c, PROC_CONNECT_GET_TYPE, new byte[0]), "type");
         assertThat(type).isEqualToIgnoringCase("test");
 
         final ByteBuffer version = call(c, PROC_CONNECT_GET_VERSION, new byte[0]);
-        final long hvVer = Xdr.readHyper(version, "hv_ver");
+        final long hvVer = XdrReader.readHyper(version, "hv_ver");
         assertThat(hvVer).as("the test driver's hypervisor version (0.0.2)").isEqualTo(2L);
         assertThat(version.remaining()).isZero();
 
-        final String hostname = Xdr.readString(call(c, PROC_CONNECT_GET_HOSTNAME, new byte[0]), "hostname");
+        final String hostname = XdrReader.readString(call(c, PROC_CONNECT_GET_HOSTNAME, new byte[0]), "hostname");
         assertThat(hostname).isNotBlank();
         if (daemon.getAddress().isLoopbackAddress()) {
             final String local = InetAddress.getLocalHost().getHostName();
@@ -170,9 +171,9 @@ class LibvirtInteropTest extends TransportTest {
         assertThat(numOfDomains(c)).isEqualTo(1);
 
         final ByteBuffer list = call(c, PROC_CONNECT_LIST_DOMAINS, xdrInts(16));
-        final int count = Xdr.readInt(list, "ids count");
+        final int count = XdrReader.readInt(list, "ids count");
         assertThat(count).isEqualTo(1);
-        final int id = Xdr.readInt(list, "ids[0]");
+        final int id = XdrReader.readInt(list, "ids[0]");
         assertThat(id).isEqualTo(1);
         assertThat(list.remaining()).isZero();
 
@@ -246,7 +247,7 @@ class LibvirtInteropTest extends TransportTest {
     void concurrentCallsAreMatchedToTheirReplies() throws Exception {
         final Connection c = connect(daemon);
         open(c);
-        final String hostname = Xdr.readString(call(c, PROC_CONNECT_GET_HOSTNAME, new byte[0]), "hostname");
+        final String hostname = XdrReader.readString(call(c, PROC_CONNECT_GET_HOSTNAME, new byte[0]), "hostname");
         final int calls = 600;
         final List<CompletableFuture<Void>> all = new ArrayList<>();
         for (int i = 0; i < calls; i++) {
@@ -260,8 +261,8 @@ class LibvirtInteropTest extends TransportTest {
                     final ByteBuffer p = reply.payload();
                     assertThat(reply.procedure().procedure()).isEqualTo(proc);
                     switch (kind) {
-                        case 0 -> assertThat(Xdr.readInt(p, "num")).isEqualTo(1);
-                        case 1 -> assertThat(Xdr.readString(p, "hostname")).isEqualTo(hostname);
+                        case 0 -> assertThat(XdrReader.readInt(p, "num")).isEqualTo(1);
+                        case 1 -> assertThat(XdrReader.readString(p, "hostname")).isEqualTo(hostname);
                         default -> assertThat(Dom.decode(p).name).isEqualTo("test");
                     }
                     assertThat(p.remaining()).isZero();
@@ -286,7 +287,7 @@ class LibvirtInteropTest extends TransportTest {
             final Connection c = connect(config(false).keepaliveInterval(Duration.ZERO), relay.address());
             open(c);
             final ByteBuffer supported = call(c, PROC_CONNECT_SUPPORTS_FEATURE, xdrInts(FEATURE_PROGRAM_KEEPALIVE));
-            assertThat(Xdr.readInt(supported, "supported")).isEqualTo(1);
+            assertThat(XdrReader.readInt(supported, "supported")).isEqualTo(1);
 
             final int pings = 5;
             final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
@@ -363,7 +364,7 @@ class LibvirtInteropTest extends TransportTest {
                 final ByteBuffer p = event.payload();
                 final Dom dom = Dom.decode(p);
                 names.add(dom.name);
-                events.add(new int[]{Xdr.readInt(p, "event"), Xdr.readInt(p, "detail")});
+                events.add(new int[]{XdrReader.readInt(p, "event"), XdrReader.readInt(p, "detail")});
             });
             call(c, PROC_CONNECT_DOMAIN_EVENT_REGISTER, new byte[0]);
             final byte[] test = Dom.decode(call(c, PROC_DOMAIN_LOOKUP_BY_ID, xdrInts(1))).encode();
@@ -418,8 +419,8 @@ class LibvirtInteropTest extends TransportTest {
     /** REMOTE_PROC_CONNECT_OPEN {remote_string name = "test:///default"; unsigned flags = 0}: void reply. */
     static void open(final Connection c) {
         final String name = "test:///default";
-        final ByteBuffer args = ByteBuffer.allocate(Xdr.optionalStringSize(name) + 4);
-        Xdr.writeOptionalString(args, name);
+        final ByteBuffer args = ByteBuffer.allocate(XdrWriter.sizeOfOptionalString(name) + 4);
+        XdrWriter.writeOptionalString(args, name);
         args.putInt(0);
         assertThat(call(c, PROC_CONNECT_OPEN, args.array()).remaining()).isZero();
     }
@@ -446,7 +447,7 @@ class LibvirtInteropTest extends TransportTest {
 
     static int numOfDomains(final Connection c) {
         final ByteBuffer ret = call(c, PROC_CONNECT_NUM_OF_DOMAINS, new byte[0]);
-        final int num = Xdr.readInt(ret, "num");
+        final int num = XdrReader.readInt(ret, "num");
         assertThat(ret.remaining()).isZero();
         return num;
     }
@@ -471,15 +472,15 @@ class LibvirtInteropTest extends TransportTest {
     /** remote_nonnull_domain {remote_nonnull_string name; remote_uuid uuid; int id;}. */
     record Dom(String name, byte[] uuid, int id) {
         static Dom decode(final ByteBuffer b) {
-            final String name = Xdr.readString(b, "dom.name");
-            final byte[] uuid = Xdr.readFixedOpaque(b, 16, "dom.uuid");
-            return new Dom(name, uuid, Xdr.readInt(b, "dom.id"));
+            final String name = XdrReader.readString(b, "dom.name");
+            final byte[] uuid = XdrReader.readFixedOpaque(b, 16, "dom.uuid");
+            return new Dom(name, uuid, XdrReader.readInt(b, "dom.id"));
         }
 
         byte[] encode() {
-            final ByteBuffer b = ByteBuffer.allocate(Xdr.stringSize(Xdr.utf8Length(name)) + 16 + 4);
-            Xdr.writeString(b, name);
-            Xdr.writeFixedOpaque(b, uuid);
+            final ByteBuffer b = ByteBuffer.allocate(XdrWriter.sizeOfString(name) + 16 + 4);
+            XdrWriter.writeString(b, name);
+            XdrWriter.writeFixedOpaque(b, uuid);
             b.putInt(id);
             return b.array();
         }
