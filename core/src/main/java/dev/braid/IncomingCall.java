@@ -43,6 +43,12 @@ public interface IncomingCall {
     /** Answers with {@code length} bytes written by {@code writer} straight into the reply frame. */
     void reply(int length, PayloadWriter writer);
 
+    /**
+     * Answers with {@code value} encoded by {@code marshaller} straight into the reply frame (no copy, and
+     * no allocation of braid's own): the typed form, e.g. {@code call.reply(D.reply(), value)}.
+     */
+    <T> void reply(Marshaller<T> marshaller, T value);
+
     /** Answers with an ERROR reply carrying {@code error}. */
     void fail(RemoteError error);
 

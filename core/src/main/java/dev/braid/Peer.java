@@ -23,6 +23,9 @@ public interface Peer extends AutoCloseable {
     /** Sends an event whose {@code length} payload bytes {@code writer} writes straight into the frame. */
     void sendEvent(Procedure procedure, int length, PayloadWriter writer);
 
+    /** Sends an event whose payload is {@code value} encoded by {@code marshaller} straight into the frame. */
+    <T> void sendEvent(Procedure procedure, Marshaller<T> marshaller, T value);
+
     SocketAddress remoteAddress();
 
     SocketAddress localAddress();

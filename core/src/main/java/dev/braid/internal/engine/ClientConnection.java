@@ -15,10 +15,13 @@ import dev.braid.LimitExceededException;
 import dev.braid.NegotiatedLimits;
 import dev.braid.PayloadWriter;
 import dev.braid.Procedure;
+import dev.braid.ProcedureDescriptor;
 import dev.braid.ProtocolException;
 import dev.braid.RemoteException;
 import dev.braid.Reply;
 import dev.braid.ReplyHandler;
+import dev.braid.ReplyTooLargeException;
+import dev.braid.TypedReplyHandler;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.engine.stream.StreamHandle;
 import dev.braid.internal.engine.call.BlockingCall;
@@ -141,12 +144,110 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     @Override
     public void callAsync(final Procedure p, final ByteBuffer args, final CallOptions options,
                           final ReplyHandler handler) {
+        callAsync(p, args, options, handler, null);
+    }
+
+    @Override
+    public void callAsync(final Procedure p, final ByteBuffer args, final CallOptions options,
+                          final ReplyHandler handler, final Object attachment) {
         Objects.requireNonNull(handler, "handler");
         checkCall(p, args.remaining());
         final int serial = calls.nextSerial();
-        final HandlerCall call = calls.handlerCall(handler);
+        final HandlerCall call = calls.handlerCall(handler, attachment);
         start(call, p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK, args),
                 options);
+    }
+
+    // ------------------------------------------------------------------ typed calls, any thread
+
+    /** A typed call's frame: the request encoded straight into it (checked against the largest message). */
+    private <Q> PooledBuffer typedFrame(final ProcedureDescriptor<Q, ?> d, final int serial, final Q request) {
+        return frameOf(TYPE_CALL, serial, STATUS_OK, d.procedure(), d.request(), request, "call");
+    }
+
+    @Override
+    public <Q, R> R call(final ProcedureDescriptor<Q, R> d, final Q request, final CallOptions options) {
+        final PooledBuffer frame = awaitTypedReply(d, request, options);
+        try {
+            return d.reply().read(Frames.lentPayload(frame));
+        } catch (RuntimeException e) {
+            throw ClientCalls.undecodable(d.procedure(), e);
+        } finally {
+            frame.release();
+        }
+    }
+
+    @Override
+    public <Q, R> R call(final ProcedureDescriptor<Q, R> d, final Q request, final R replyInto,
+                         final CallOptions options) {
+        final PooledBuffer frame = awaitTypedReply(d, request, options);
+        try {
+            return d.reply().read(Frames.lentPayload(frame), replyInto);
+        } catch (RuntimeException e) {
+            throw ClientCalls.undecodable(d.procedure(), e);
+        } finally {
+            frame.release();
+        }
+    }
+
+    private <Q> PooledBuffer awaitTypedReply(final ProcedureDescriptor<Q, ?> d, final Q request,
+                                             final CallOptions options) {
+        IoThreads.checkBlockingAllowed("Connection.call");
+        checkOpen();
+        calls.checkQueue();
+        final int serial = calls.nextSerial();
+        final PooledBuffer frame = typedFrame(d, serial, request);
+        final BlockingCall call = calls.blockingCall();
+        start(call, d.procedure(), serial, frame, options);
+        final PooledBuffer reply = call.await(); // throws on failure, timeout or interrupt (not recycled then)
+        calls.recycle(call);
+        return reply;
+    }
+
+    @Override
+    public <Q, R> CompletableFuture<R> callAsync(final ProcedureDescriptor<Q, R> d, final Q request,
+                                                 final CallOptions options) {
+        checkOpen();
+        calls.checkQueue();
+        final int serial = calls.nextSerial();
+        final PooledBuffer frame = typedFrame(d, serial, request);
+        final FutureCall call = calls.futureCall();
+        start(call, d.procedure(), serial, frame, options);
+        final FutureCall.Future raw = call.future;
+        final CompletableFuture<R> typed = new CompletableFuture<>() {
+            @Override
+            public boolean cancel(final boolean mayInterruptIfRunning) {
+                final boolean cancelled = super.cancel(mayInterruptIfRunning);
+                if (cancelled) {
+                    raw.cancel(mayInterruptIfRunning); // abandons the call
+                }
+                return cancelled;
+            }
+        };
+        raw.whenComplete((reply, error) -> {
+            if (error != null) {
+                typed.completeExceptionally(error);
+                return;
+            }
+            try (reply) {
+                typed.complete(d.reply().read(reply.payload()));
+            } catch (RuntimeException e) {
+                typed.completeExceptionally(ClientCalls.undecodable(d.procedure(), e));
+            }
+        });
+        return typed;
+    }
+
+    @Override
+    public <Q, R> void callAsync(final ProcedureDescriptor<Q, R> d, final Q request, final CallOptions options,
+                                 final TypedReplyHandler<R> handler, final Object attachment) {
+        Objects.requireNonNull(handler, "handler");
+        checkOpen();
+        calls.checkQueue();
+        final int serial = calls.nextSerial();
+        final PooledBuffer frame = typedFrame(d, serial, request);
+        final HandlerCall call = calls.handlerCall(d.reply(), handler, attachment);
+        start(call, d.procedure(), serial, frame, options);
     }
 
     @Override
@@ -154,10 +255,10 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         final PooledBuffer frame = awaitReply(p, args, options);
         try {
             final int length = Frames.length(frame) - PAYLOAD_OFFSET;
-            if (length > replyInto.remaining()) {
-                throw new LimitExceededException("replyBuffer", replyInto.remaining(), "the reply to " + p
-                        + " has " + length + " bytes of payload; the buffer given has room for "
-                        + replyInto.remaining());
+            if (length > replyInto.remaining()) { // the reply is not lost: the exception keeps a copy
+                final ByteBuffer copy = ByteBuffer.allocate(length);
+                copy.put(0, frame.byteBuffer(), PAYLOAD_OFFSET, length);
+                throw new ReplyTooLargeException(p, replyInto.remaining(), copy);
             }
             replyInto.put(replyInto.position(), frame.byteBuffer(), PAYLOAD_OFFSET, length);
             replyInto.position(replyInto.position() + length);

@@ -2,6 +2,7 @@ package dev.braid.internal.engine;
 
 import dev.braid.BraidException;
 import dev.braid.HandlerMode;
+import dev.braid.Marshaller;
 import dev.braid.IncomingCall;
 import dev.braid.PayloadWriter;
 import dev.braid.Peer;
@@ -303,6 +304,24 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
             return;
         }
         answeredWith(f);
+    }
+
+    @Override
+    public <T> void reply(final Marshaller<T> marshaller, final T value) {
+        checkAnsweringThread();
+        final PooledBuffer f = connection.frameOf(TYPE_REPLY, serial, STATUS_OK, entry.procedure(), marshaller, value,
+                "reply to");
+        if (!tryAnswer()) {
+            f.release();
+            alreadyAnswered();
+            return;
+        }
+        answeredWith(f);
+    }
+
+    /** Whether the handler answered (reply or fail) or deferred its answer. Any thread. */
+    boolean answeredOrDeferred() {
+        return deferred || (boolean) ANSWERED.getVolatile(this);
     }
 
     @Override

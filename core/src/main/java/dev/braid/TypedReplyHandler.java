@@ -1,0 +1,28 @@
+package dev.braid;
+
+/**
+ * Receives the outcome of one typed call made with
+ * {@link Connection#callAsync(ProcedureDescriptor, Object, CallOptions, TypedReplyHandler, Object)}: exactly
+ * one of the two methods is called, once, with the attachment the caller gave that call (so one handler
+ * object serves any number of calls, each with its own context, and braid allocates nothing per call).
+ *
+ * <p><b>Threads.</b> As {@link ReplyHandler}: {@link #onReply} runs on the connection's I/O thread and must
+ * not block; failures may come from a timer or a closing thread.
+ *
+ * <p><b>The reply.</b> Decoded by the descriptor's reply marshaller from the pooled frame just before the
+ * call; a value that refers to the frame (a marshaller's view) is valid during the call only. A reply the
+ * marshaller cannot decode comes to {@link #onFailure} (category PROTOCOL; the connection stays open).
+ *
+ * @param <R> the reply type
+ */
+public interface TypedReplyHandler<R> {
+    /** The call succeeded. */
+    void onReply(int serial, R reply, Object attachment);
+
+    /**
+     * The call failed: {@link RemoteException} for the server's error, {@link CallTimeoutException},
+     * {@link ConnectionClosedException}, a {@link BraidException} of category CANCELLED, or one of category
+     * PROTOCOL when the reply could not be decoded.
+     */
+    void onFailure(int serial, BraidException error, Object attachment);
+}
