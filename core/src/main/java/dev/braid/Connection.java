@@ -134,6 +134,10 @@ public interface Connection extends Peer {
      * is free this fails at once with {@link LimitExceededException} naming the limit, or waits up to
      * {@link StreamOptions#waitForSlot()}.
      *
+     * <p>The opening reply's payload stays readable on the stream ({@link BraidStream#openingReply()}).
+     * Any thread but braid's I/O threads ({@link BlockingOperationException}); use
+     * {@link #openStreamAsync} there.
+     *
      * @throws RemoteException        if the server refused the stream
      * @throws LimitExceededException if no stream slot became free in time
      */
@@ -142,6 +146,23 @@ public interface Connection extends Peer {
     default BraidStream openStream(final Procedure procedure, final byte[] args) {
         return openStream(procedure, ByteBuffer.wrap(args), StreamOptions.DEFAULT);
     }
+
+    /**
+     * Opens a stream without blocking: the future completes with the stream once the server accepted it (on
+     * the I/O thread, usually), or exceptionally as {@link #openStream} would throw. Without a free slot it
+     * fails at once, or, with {@link StreamOptions#waitForSlot()}, waits for one on a virtual thread of the
+     * handler executor, never on the caller's. Cancelling the future gives the stream up: a call still queued
+     * never leaves (its slot is free at once), one already sent is aborted when its reply comes. Any thread,
+     * braid's I/O threads included. {@code args}' remaining bytes are copied before this returns.
+     */
+    CompletableFuture<BraidStream> openStreamAsync(Procedure procedure, ByteBuffer args, StreamOptions options);
+
+    /** A typed {@link #openStream}: the request encoded by the descriptor's request marshaller. */
+    <Q> BraidStream openStream(ProcedureDescriptor<Q, ?> procedure, Q request, StreamOptions options);
+
+    /** A typed {@link #openStreamAsync}. */
+    <Q> CompletableFuture<BraidStream> openStreamAsync(ProcedureDescriptor<Q, ?> procedure, Q request,
+                                                       StreamOptions options);
 
     /** Registers the listener for events on {@code procedure}, replacing any earlier one. */
     void onEvent(Procedure procedure, EventListener listener);

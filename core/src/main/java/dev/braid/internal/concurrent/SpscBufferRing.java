@@ -9,7 +9,8 @@ import java.lang.invoke.VarHandle;
  * Bounded single-producer single-consumer ring of {@link PooledBuffer}s: a stream's outbound packets, from
  * the application thread that writes the stream to the connection's writer thread.
  *
- * <p><b>Threads.</b> {@link #offer} by one producer thread at a time; {@link #poll}, {@link #peek} by one
+ * <p><b>Threads.</b> {@link #offer}, {@link #offerPair} by one producer thread at a time; {@link #poll},
+ * {@link #peek}, {@link #peekSecond} by one
  * consumer thread at a time. {@link #size()} and {@link #isEmpty()} from either (a snapshot).
  *
  * <p><b>Memory ordering.</b> The producer stores the element (plain), then publishes it with a release
@@ -78,6 +79,25 @@ public final class SpscBufferRing {
         return true;
     }
 
+    /**
+     * Producer: offers two buffers that the consumer must see together (a frame's header and its payload):
+     * both slots are filled before one release store of {@code tail} publishes them, so the consumer sees
+     * neither or both. Returns false (ownership stays with the caller) when fewer than two slots are free.
+     */
+    public boolean offerPair(final PooledBuffer first, final PooledBuffer second) {
+        final long t = (long) TAIL.getOpaque(this);
+        if (t + 1 - headCache >= slots.length) {
+            headCache = (long) HEAD.getAcquire(this);
+            if (t + 1 - headCache >= slots.length) {
+                return false;
+            }
+        }
+        SLOTS.set(slots, (int) t & mask, first);
+        SLOTS.set(slots, (int) (t + 1) & mask, second);
+        TAIL.setRelease(this, t + 2);
+        return true;
+    }
+
     /** Consumer. Returns null when empty. */
     public PooledBuffer poll() {
         final long h = (long) HEAD.getOpaque(this);
@@ -104,6 +124,21 @@ public final class SpscBufferRing {
             }
         }
         return (PooledBuffer) SLOTS.get(slots, (int) h & mask);
+    }
+
+    /**
+     * Consumer: the buffer after the next one without taking anything, or null. Used with
+     * {@link #offerPair}: once the first of a pair is visible, so is the second.
+     */
+    public PooledBuffer peekSecond() {
+        final long h = (long) HEAD.getOpaque(this);
+        if (h + 1 >= tailCache) {
+            tailCache = (long) TAIL.getAcquire(this);
+            if (h + 1 >= tailCache) {
+                return null;
+            }
+        }
+        return (PooledBuffer) SLOTS.get(slots, (int) (h + 1) & mask);
     }
 
     /**

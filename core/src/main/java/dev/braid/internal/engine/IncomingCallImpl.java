@@ -134,12 +134,15 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
                 }
             }
         } finally {
-            if ((!deferred || stream != null) && !(boolean) ANSWERED.getVolatile(this)) {
+            // A handler that deferred (a stream handler too: it accepts later, from elsewhere) answers later.
+            if (!deferred && !(boolean) ANSWERED.getVolatile(this)) {
                 tryFail(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC,
                         "handler for " + entry.procedure() + " returned without replying"));
             }
             if (stream != null) {
-                if (stream.isOpen() && !stream.hasListener()) {
+                // Left open with nobody to end it: aborted. A listener, a deferred answer or finishAsync means
+                // the stream goes on without the handler (the non-blocking style).
+                if (stream.isOpen() && !stream.hasListener() && !deferred && !stream.endInProgress()) {
                     stream.abortWithRemoteError(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR,
                             RemoteError.VIR_FROM_RPC, "stream handler for " + entry.procedure()
                                     + " returned without finishing the stream"));
