@@ -48,8 +48,10 @@ public interface Marshaller<T> {
 
     /**
      * Reads a value into {@code reuse} when the type is mutable and returns it, so that a caller that keeps
-     * one object per thread or per call site decodes without allocating. The default ignores {@code reuse}
-     * and returns {@link #read(ByteBuffer)}.
+     * one object per thread or per call site decodes without allocating. {@code reuse} may be null (nothing to
+     * reuse yet): then make a new value. braid passes one on its allocation-free paths (the into-object
+     * blocking call, typed reply handlers, non-blocking typed servers). The default ignores {@code reuse} and
+     * returns {@link #read(ByteBuffer)}.
      */
     default T read(final ByteBuffer src, final T reuse) {
         return read(src);

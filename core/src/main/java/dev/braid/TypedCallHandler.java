@@ -9,7 +9,14 @@ package dev.braid;
  * answered with {@code VIR_ERR_RPC} without running the handler.
  *
  * <p>Runs where its {@link HandlerMode} says; {@link IncomingCall}'s lifetime rules apply to {@code call}
- * and to a request that refers to the arguments' buffer.
+ * and to the request. The request is decoded with {@link Marshaller#read(java.nio.ByteBuffer, Object)}, given
+ * the object the previous call served by the same recycled record was decoded into: with
+ * {@link HandlerMode#NON_BLOCKING} and a marshaller that fills the object it is given, serving allocates
+ * nothing, and the request (like {@code call}) must not be kept past the handler's return. Returning the
+ * request object itself, changed, as the reply is allowed (an echo).
+ *
+ * <p><b>Threads.</b> Blocking handlers run on the handler executor, non-blocking ones on the connection's I/O
+ * thread (they must not block: braid's blocking calls refuse to run there).
  *
  * @param <Q> request type
  * @param <R> reply type

@@ -10,8 +10,11 @@ package dev.braid;
  * not block; failures may come from a timer or a closing thread.
  *
  * <p><b>The reply.</b> Decoded by the descriptor's reply marshaller from the pooled frame just before the
- * call; a value that refers to the frame (a marshaller's view) is valid during the call only. A reply the
- * marshaller cannot decode comes to {@link #onFailure} (category PROTOCOL; the connection stays open).
+ * call, with {@link Marshaller#read(java.nio.ByteBuffer, Object)}: braid passes the object it decoded a previous
+ * reply into (its call records are recycled), so a marshaller that fills the object it is given decodes
+ * without allocating, and the reply is valid only until {@code onReply} returns (copy what you keep). A
+ * reply the marshaller cannot decode comes to {@link #onFailure} (category PROTOCOL; the connection stays
+ * open).
  *
  * @param <R> the reply type
  */

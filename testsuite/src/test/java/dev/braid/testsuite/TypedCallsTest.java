@@ -103,8 +103,9 @@ class TypedCallsTest extends TransportTest {
 
             @Override
             public Total read(final ByteBuffer src, final Total reuse) {
-                reuse.value = XdrReader.readHyper(src, "total");
-                return reuse;
+                final Total t = reuse != null ? reuse : new Total();
+                t.value = XdrReader.readHyper(src, "total");
+                return t;
             }
         };
     }
@@ -362,6 +363,54 @@ class TypedCallsTest extends TransportTest {
         assertThat(failures).containsOnlyKeys("the failing one");
         assertThat(failures.get("the failing one")).isInstanceOf(RemoteException.class);
         assertThat(threads).as("replies are delivered on the I/O thread").isEmpty();
+    }
+
+    /**
+     * The allocation-free typed paths decode into the object decoded last time: a non-blocking typed server
+     * gets its recycled record's previous request object back, a typed reply handler its recycled record's
+     * previous reply. Over 100 calls in a row only a couple of distinct objects are ever seen.
+     */
+    @Test
+    void recycledRecordsDecodeIntoThePreviousObject() throws Exception {
+        final java.util.Set<Object> requests = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        final ProcedureDescriptor<Total, Total> bump = ProcedureDescriptor.of(Procedure.of(PROG, 1, 11),
+                Total.MARSHALLER, Total.MARSHALLER);
+        final BraidServer server = server(s -> s.handle(bump, (t, call) -> {
+            synchronized (requests) {
+                requests.add(t);
+            }
+            t.value++;
+            return t; // the request object, changed, is the reply
+        }, HandlerMode.NON_BLOCKING));
+        final Connection c = connect(server);
+        final java.util.Set<Object> replies = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        final LinkedBlockingQueue<Long> values = new LinkedBlockingQueue<>();
+        final TypedReplyHandler<Total> handler = new TypedReplyHandler<>() {
+            @Override
+            public void onReply(final int serial, final Total reply, final Object attachment) {
+                synchronized (replies) {
+                    replies.add(reply);
+                }
+                values.add(reply.value);
+            }
+
+            @Override
+            public void onFailure(final int serial, final BraidException error, final Object attachment) {
+                values.add(-1L);
+            }
+        };
+        final Total request = new Total();
+        for (int i = 0; i < 100; i++) {
+            request.value = i;
+            c.callAsync(bump, request, CallOptions.DEFAULT, handler, null);
+            assertThat(values.poll(30, TimeUnit.SECONDS)).isEqualTo(i + 1L);
+        }
+        synchronized (requests) {
+            assertThat(requests.size()).as("distinct request objects the server decoded into").isLessThanOrEqualTo(3);
+        }
+        synchronized (replies) {
+            assertThat(replies.size()).as("distinct reply objects the client decoded into").isLessThanOrEqualTo(3);
+        }
     }
 
     /** The untyped ReplyHandler gets the attachment too; a handler written before attachments still works. */

@@ -53,6 +53,11 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     private volatile boolean deferred;
     /** The connection closed before the answer: later answers are dropped silently. */
     private volatile boolean abandoned;
+    /**
+     * A typed procedure's last decoded request, which the next call served by this (recycled) record decodes
+     * into; the record only ever serves one procedure, so one type. Handler thread (the reader, when recycled).
+     */
+    Object typedRequest;
     /** The stream this call opens, for a stream procedure; null for a plain call. */
     final StreamHandle stream;
 

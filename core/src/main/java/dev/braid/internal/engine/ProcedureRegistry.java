@@ -57,8 +57,8 @@ public final class ProcedureRegistry {
                                 final HandlerMode mode) {
         final Marshaller<R> reply = d.reply();
         add(d.procedure(), call -> {
-            final R r = handler.handle(decodeRequest(d, call), call);
             final IncomingCallImpl c = (IncomingCallImpl) call;
+            final R r = handler.handle(decodeRequest(d, c), call);
             if (!c.answeredOrDeferred()) {
                 c.reply(reply, r);
             }
@@ -68,13 +68,22 @@ public final class ProcedureRegistry {
     /** A typed stream procedure: the opening call's request decoded for {@code handler}. */
     public <Q> void addTypedStream(final ProcedureDescriptor<Q, ?> d, final TypedStreamHandler<Q> handler,
                                    final HandlerMode mode) {
-        addStream(d.procedure(), (call, stream) -> handler.handle(decodeRequest(d, call), call, stream), mode);
+        addStream(d.procedure(), (call, stream) -> handler.handle(decodeRequest(d, (IncomingCallImpl) call), call,
+                stream), mode);
     }
 
-    /** A request the marshaller cannot decode is the client's error: answered with VIR_ERR_RPC, handler not run. */
-    private static <Q> Q decodeRequest(final ProcedureDescriptor<Q, ?> d, final dev.braid.IncomingCall call) {
+    /**
+     * Decodes the request into the object the record's previous call decoded into ({@link Marshaller#read(
+     * java.nio.ByteBuffer, Object)}): a recycled record (a non-blocking handler's plain calls) then decodes
+     * without allocating when the marshaller fills what it is given. A request the marshaller cannot decode is
+     * the client's error: answered with VIR_ERR_RPC, handler not run.
+     */
+    @SuppressWarnings("unchecked")
+    private static <Q> Q decodeRequest(final ProcedureDescriptor<Q, ?> d, final IncomingCallImpl call) {
         try {
-            return d.request().read(call.args());
+            final Q q = d.request().read(call.args(), (Q) call.typedRequest);
+            call.typedRequest = q;
+            return q;
         } catch (RuntimeException e) {
             throw new RemoteException(RemoteError.of(RemoteError.VIR_ERR_RPC, RemoteError.VIR_FROM_RPC,
                     "cannot decode the arguments of " + d.procedure() + ": "

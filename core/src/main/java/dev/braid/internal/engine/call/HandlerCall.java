@@ -37,6 +37,13 @@ public final class HandlerCall extends CallRecord {
     private Marshaller<Object> marshaller;
     private TypedReplyHandler<Object> typed;
     private Object attachment;
+    /**
+     * Typed calls: the last reply decoded by this record, and the marshaller that decoded it. The next typed
+     * call with the same marshaller decodes into it ({@link Marshaller#read(java.nio.ByteBuffer, Object)}), so
+     * a recycled record allocates nothing for replies of a mutable type. Reader-owned.
+     */
+    private Object lastReply;
+    private Marshaller<Object> lastReplyMarshaller;
 
     HandlerCall(final ClientCalls calls) {
         super(calls);
@@ -102,7 +109,9 @@ public final class HandlerCall extends CallRecord {
     private void deliverTyped(final PooledBuffer frame) {
         final Object reply;
         try {
-            reply = marshaller.read(Frames.lentPayload(frame));
+            reply = marshaller.read(Frames.lentPayload(frame), lastReplyMarshaller == marshaller ? lastReply : null);
+            lastReply = reply;
+            lastReplyMarshaller = marshaller;
         } catch (RuntimeException e) {
             typed.onFailure(serial, ClientCalls.undecodable(procedure, e), attachment);
             return;
