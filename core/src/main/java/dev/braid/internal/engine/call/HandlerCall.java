@@ -109,8 +109,11 @@ public final class HandlerCall extends CallRecord {
     private void deliverTyped(final PooledBuffer frame) {
         final Object reply;
         try {
-            reply = marshaller.read(Frames.lentPayload(frame), lastReplyMarshaller == marshaller ? lastReply : null);
-            lastReply = reply;
+            final Object reuse = lastReplyMarshaller == marshaller ? lastReply : null;
+            reply = marshaller.read(Frames.lentPayload(frame), reuse);
+            // Kept for the next reply only while the marshaller decodes into what it is given (or has not been
+            // given anything yet): a marshaller that always makes new values must not have them retained here.
+            lastReply = reuse == null || reply == reuse ? reply : null;
             lastReplyMarshaller = marshaller;
         } catch (RuntimeException e) {
             typed.onFailure(serial, ClientCalls.undecodable(procedure, e), attachment);
