@@ -110,7 +110,7 @@ public final class BufferPool {
      * once, by whoever owns it then) runs {@code onRelease} instead of recycling anything, on the releasing
      * thread, and the memory is the caller's again from then on. {@code onRelease} must not block; an
      * exception it throws is logged, not propagated. The buffer's position and limit are the caller's until
-     * it hands the buffer over.
+     * it hands the buffer over. Any thread.
      */
     public PooledBuffer wrap(final ByteBuffer memory, final Runnable onRelease) {
         java.util.Objects.requireNonNull(memory, "memory");

@@ -400,6 +400,48 @@ class StreamApiTest extends TransportTest {
         s.finish();
     }
 
+    /**
+     * The issue's last non-blocking wall: a handler that returns with its stream open and no listener is not
+     * aborted when it left the stream's end to braid (finishAsync) or deferred its answer (and so the stream).
+     */
+    @Test
+    void aHandlerMayLeaveItsStreamToFinishAsyncOrToADeferredAnswer() throws Exception {
+        final Procedure quick = Procedure.of(PROG, 1, 20);
+        final Procedure later = Procedure.of(PROG, 1, 21);
+        final BraidServer server = server(s -> s
+                .stream(quick, (call, stream) -> {
+                    call.reply(new byte[0]);
+                    stream.tryWrite(ByteBuffer.wrap("short answer".getBytes(StandardCharsets.UTF_8)));
+                    stream.finishAsync(ByteBuffer.wrap(new byte[]{7})); // EOF now; OK once the client's OK came
+                }, HandlerMode.NON_BLOCKING)
+                .stream(later, (call, stream) -> {
+                    call.deferReply(); // the stream lives on without this handler
+                    Thread.ofVirtual().start(() -> {
+                        call.reply(new byte[]{9});
+                        stream.write(ByteBuffer.wrap("from elsewhere".getBytes(StandardCharsets.UTF_8)));
+                        stream.finish();
+                    });
+                }, HandlerMode.NON_BLOCKING));
+        final Connection c = connect(server);
+        for (Procedure p : List.of(quick, later)) {
+            final BraidStream s = c.openStream(p, new byte[0]);
+            final ByteBuffer b = ByteBuffer.allocate(100);
+            while (s.read(b) != BraidStream.EOF) {
+                assertThat(b.hasRemaining()).isTrue();
+            }
+            final String text = new String(b.array(), 0, b.position(), StandardCharsets.UTF_8);
+            final ByteBuffer result = s.finishAsync().get(30, TimeUnit.SECONDS);
+            if (p == quick) {
+                assertThat(text).isEqualTo("short answer");
+                assertThat(result).isEqualTo(ByteBuffer.wrap(new byte[]{7}));
+            } else {
+                assertThat(s.openingReply()).isEqualTo(ByteBuffer.wrap(new byte[]{9}));
+                assertThat(text).isEqualTo("from elsewhere");
+                assertThat(result.remaining()).isZero();
+            }
+        }
+    }
+
     /** The server's half-close: it ends its data early and keeps reading the client's until the client's finish. */
     @Test
     void theServerCanHalfCloseToo() throws Exception {
