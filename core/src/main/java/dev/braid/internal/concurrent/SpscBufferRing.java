@@ -10,8 +10,7 @@ import java.lang.invoke.VarHandle;
  * the application thread that writes the stream to the connection's writer thread.
  *
  * <p><b>Threads.</b> {@link #offer}, {@link #offerPair} by one producer thread at a time; {@link #poll},
- * {@link #peek}, {@link #peekSecond} by one
- * consumer thread at a time. {@link #size()} and {@link #isEmpty()} from either (a snapshot).
+ * {@link #peek} by one consumer thread at a time. {@link #size()} and {@link #isEmpty()} from either (a snapshot).
  *
  * <p><b>Memory ordering.</b> The producer stores the element (plain), then publishes it with a release
  * store of {@code tail}; the consumer reads {@code tail} with acquire before it reads the element. The
@@ -124,21 +123,6 @@ public final class SpscBufferRing {
             }
         }
         return (PooledBuffer) SLOTS.get(slots, (int) h & mask);
-    }
-
-    /**
-     * Consumer: the buffer after the next one without taking anything, or null. Used with
-     * {@link #offerPair}: once the first of a pair is visible, so is the second.
-     */
-    public PooledBuffer peekSecond() {
-        final long h = (long) HEAD.getOpaque(this);
-        if (h + 1 >= tailCache) {
-            tailCache = (long) TAIL.getAcquire(this);
-            if (h + 1 >= tailCache) {
-                return null;
-            }
-        }
-        return (PooledBuffer) SLOTS.get(slots, (int) (h + 1) & mask);
     }
 
     /**
