@@ -96,6 +96,35 @@ public final class BraidServer implements AutoCloseable {
         }
 
         /**
+         * Serves a typed procedure with a handler that may block (a virtual thread per call): the request
+         * arrives decoded, the handler's return value is the reply (see {@link TypedCallHandler}).
+         */
+        public <Q, R> Builder handle(final ProcedureDescriptor<Q, R> procedure, final TypedCallHandler<Q, R> handler) {
+            return handle(procedure, handler, HandlerMode.BLOCKING);
+        }
+
+        /**
+         * Serves a typed procedure where {@code mode} says. {@link HandlerMode#NON_BLOCKING} is the server's
+         * allocation-free typed path: decoded on the I/O thread, the reply encoded straight into its frame.
+         */
+        public <Q, R> Builder handle(final ProcedureDescriptor<Q, R> procedure, final TypedCallHandler<Q, R> handler,
+                                     final HandlerMode mode) {
+            registry.addTyped(procedure, handler, mode);
+            return this;
+        }
+
+        /** Serves a typed stream procedure (a virtual thread per stream): the opening request arrives decoded. */
+        public <Q> Builder stream(final ProcedureDescriptor<Q, ?> procedure, final TypedStreamHandler<Q> handler) {
+            return stream(procedure, handler, HandlerMode.BLOCKING);
+        }
+
+        public <Q> Builder stream(final ProcedureDescriptor<Q, ?> procedure, final TypedStreamHandler<Q> handler,
+                                  final HandlerMode mode) {
+            registry.addTypedStream(procedure, handler, mode);
+            return this;
+        }
+
+        /**
          * Serves a stream procedure: each call on it opens a stream, handed to {@code handler} with the call
          * (a virtual thread per stream by default).
          *

@@ -6,6 +6,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * A data stream riding on a connection, libvirt-style: opened by a call on a stream procedure, named by that
@@ -14,11 +15,23 @@ import java.time.Duration;
  * console on both. One stream per call (libvirt's rule).
  *
  * <h2>Threads</h2>
- * One thread at a time may write (write, tryWrite, the zero-copy write, sendHole, the output adapters) and one thread
- * at a time may read (read, tryRead, readPacket, the input adapters); they may be different threads. The
- * write side and the I/O thread share a lock-free single-producer single-consumer ring; the I/O thread and
- * the read side share a lock-free queue. {@link #abort}, {@link #isOpen()} and the counters may be called
- * from any thread. {@link #finish()} from the writing thread.
+ * One thread at a time may write (write, tryWrite, the zero-copy writes, sendHole, closeWrite, the output
+ * adapters) and one thread at a time may read (read, tryRead, readPacket, tryReadPacket, the input
+ * adapters); they may be different threads. The write side and the I/O thread share a lock-free
+ * single-producer single-consumer ring; the I/O thread and the read side share a lock-free queue.
+ * {@link #abort}, {@link #isOpen()}, {@link #openingReply()} and the counters may be called from any thread.
+ * {@link #finish()} and {@link #finishAsync()} from the writing thread, which gives up writing by calling them.
+ * Blocking methods refuse to run on braid's I/O threads when they would have to wait
+ * ({@link BlockingOperationException}); the non-blocking ones (tryWrite, tryRead, tryReadPacket, finishAsync,
+ * abort) are what a {@link StreamListener} or a {@link HandlerMode#NON_BLOCKING} handler uses.
+ *
+ * <h2>Ending: finish, half-close, results</h2>
+ * {@link #finish()} is libvirt's round trip: this side's end after its data, then the peer's OK, so an error
+ * the peer raised on the way is thrown there. {@link #closeWrite()} ends only this side's data (EOF) and
+ * keeps the stream readable until the peer's EOF: a client can upload, half-close, and read the server's
+ * answer to the end before it finishes. The server's finish may carry a result ({@link #finish(ByteBuffer)},
+ * {@link #finish(Marshaller, Object)}), which the client's finish returns ({@link #finish(Marshaller)},
+ * {@link #finishAsync()}). docs/protocol.md §10 maps all of it onto libvirt's wire.
  *
  * <h2>Flow control</h2>
  * With braid's extensions negotiated, each direction has a byte window: the sender never has more than the
@@ -74,13 +87,40 @@ public interface BraidStream extends AutoCloseable {
     int tryWrite(ByteBuffer src);
 
     /**
-     * Zero copy: claims a packet of {@code length} payload bytes ({@code 1 ..} the packet maximum), lets
+     * Zero copy: claims a packet of {@code length} payload bytes ({@code 1 ..} {@link #maxPacketSize()}), lets
      * {@code writer} fill it in place, and queues it. Blocks like {@link #write}.
      *
      * @param length the packet payload length
      * @param writer writes exactly {@code length} bytes into the packet
+     * @throws LimitExceededException ({@code maxStreamPacket}, the maximum) if {@code length} is larger than
+     *                                one packet may be; {@link #write(ByteBuffer)} splits
      */
     void write(int length, PayloadWriter writer);
+
+    /**
+     * Zero copy of a buffer the caller owns: sends {@code src}'s remaining bytes as they are (packets whose
+     * payload is a slice of {@code src}, no copy), advancing its position, and calls {@code onRelease} once
+     * braid no longer needs the memory: when the last of those packets was written to the socket, or dropped
+     * by an abort or a close. Until then the bytes must not change. Blocks like {@link #write} while the send
+     * ring is full.
+     *
+     * <p>{@code src} must be direct to go out uncopied (the socket writes from native memory); a heap buffer
+     * is copied like {@link #write(ByteBuffer)} and released before this returns. {@code onRelease} runs on
+     * the thread that releases the last packet (usually the connection's writer, an I/O thread): it must be
+     * quick and must not block. The writing thread.
+     *
+     * @param src the bytes to send, owned by the caller until {@code onRelease} runs
+     * @param onRelease runs once when braid no longer needs {@code src}'s memory
+     */
+    void write(ByteBuffer src, Runnable onRelease);
+
+    /**
+     * The largest payload of one data packet on this stream: libvirt's 262,120 bytes, or less when the peer's
+     * window or largest message is smaller. {@link #write(int, PayloadWriter)}'s limit. Any thread.
+     *
+     * @return the maximum payload of one packet, in bytes
+     */
+    int maxPacketSize();
 
     /**
      * Sparse streams: tells the peer that the next {@code length} bytes are zeros, without sending them.
@@ -90,15 +130,58 @@ public interface BraidStream extends AutoCloseable {
     void sendHole(long length);
 
     /**
+     * Half-close: ends this side's data (an EOF after every queued packet) and keeps the stream open for
+     * reading until the peer's EOF; then {@link #finish()} completes the stream. Writes after it throw
+     * {@link IllegalStateException}. Idempotent. The writing thread; blocks only while the send ring is full,
+     * like a write. On a client, send it only to a braid server: libvirt's API has no half-close, and a
+     * libvirt daemon takes the empty packet as zero bytes of data (docs/protocol.md §10).
+     */
+    void closeWrite();
+
+    /**
      * Ends the stream successfully with libvirt's round trip: this side's end (EOF or OK) goes after every
      * queued packet, and the call returns only when the peer confirmed with OK, so any error the peer raised
-     * on the way is thrown here. Blocks up to the finish timeout.
+     * on the way is thrown here. Packets still unread when it returns are dropped (read to the end first, after
+     * {@link #closeWrite()}, to get them). A result the server sent is dropped. Blocks up to the finish timeout.
      *
      * @throws RemoteException if the peer aborted (a server's abort carries its remote_error)
      * @throws BraidException  TIMEOUT if the peer did not confirm in time (the stream is then aborted),
      *                         CONNECTION_CLOSED if the connection went
      */
     void finish();
+
+    /**
+     * Server: {@link #finish()}, the final OK carrying {@code result}'s remaining bytes (copied, not consumed)
+     * as the stream's result, which the client's {@link #finish(Marshaller)} or {@link #finishAsync()} gets.
+     *
+     * @throws IllegalStateException  on a client (its OK is not the handshake's last)
+     * @throws LimitExceededException if the result does not fit in the largest message
+     */
+    void finish(ByteBuffer result);
+
+    /** Server: {@link #finish(ByteBuffer)} with {@code result} encoded by {@code marshaller} straight into the OK. */
+    <T> void finish(Marshaller<T> marshaller, T result);
+
+    /**
+     * Client: {@link #finish()}, returning the server's result decoded by {@code marshaller}, or null when
+     * the server sent none (an empty OK: always so from a libvirt daemon).
+     *
+     * @throws IllegalStateException on a server
+     * @throws BraidException        category PROTOCOL if the result cannot be decoded
+     */
+    <T> T finish(Marshaller<T> marshaller);
+
+    /**
+     * {@link #finish()} without blocking any thread, for {@link StreamListener}s, non-blocking handlers and
+     * asynchronous code: the future completes (on the I/O thread, usually) once the handshake is done, with
+     * a read-only copy of the server's result on a client (empty if none; always empty on a server), or
+     * exceptionally as {@code finish()} would throw. Same deadline. A handler that called it may return with
+     * the stream still open: braid finishes it. The writing thread, I/O threads included.
+     */
+    CompletableFuture<ByteBuffer> finishAsync();
+
+    /** Server: {@link #finishAsync()} whose final OK carries {@code result} (see {@link #finish(ByteBuffer)}). */
+    CompletableFuture<ByteBuffer> finishAsync(ByteBuffer result);
 
     /**
      * Aborts at once: sends STREAM+ERROR (a server's carries a remote_error with {@code reason}), drops
@@ -145,6 +228,30 @@ public interface BraidStream extends AutoCloseable {
      * @return the packet, owned by the caller, or null at the end
      */
     StreamPacket readPacket();
+
+    /**
+     * Zero copy without blocking: the next packet (the caller must close it), {@code null} when none is
+     * there yet (wait for {@link StreamListener#onReadable}), or {@link StreamPacket#EOF} once every packet
+     * before the peer's end was read. The reading thread, I/O threads included.
+     */
+    StreamPacket tryReadPacket();
+
+    // ------------------------------------------------------------------ the opening reply
+
+    /**
+     * Client: the payload of the reply that opened the stream (a libvirt screenshot's MIME type, any result a
+     * stream procedure returns first), as a read-only copy, position 0, valid for as long as you keep it; empty
+     * on a server or when the reply had none. Any thread.
+     */
+    ByteBuffer openingReply();
+
+    /**
+     * Client: the opening reply decoded by {@code marshaller} (a descriptor's reply marshaller, for a typed
+     * stream procedure). Any thread.
+     *
+     * @throws BraidException category PROTOCOL if it cannot be decoded
+     */
+    <T> T openingReply(Marshaller<T> marshaller);
 
     // ------------------------------------------------------------------ pumps (libvirt's virStreamSendAll / RecvAll)
 

@@ -52,13 +52,18 @@ public interface Connection extends Peer {
      * A call that allocates nothing per call: sends {@code args}' remaining bytes (not consumed), waits for
      * the reply and copies its payload into {@code replyInto} from its position, advancing it.
      *
+     * <p><b>Threads.</b> Any thread but braid's I/O threads (it blocks: {@link BlockingOperationException}
+     * there). {@code args} and {@code replyInto} stay the caller's; braid reads the one and writes the other
+     * only during the call.
+     *
      * @param procedure the procedure to call
      * @param args the arguments
      * @param replyInto where the reply payload is copied
      * @param options timeout; {@link CallOptions#DEFAULT} for the connection's defaults
      * @return the length of the reply payload
-     * @throws LimitExceededException      ("replyBuffer") if the payload is larger than
-     *                                     {@code replyInto.remaining()}; nothing is copied then
+     * @throws ReplyTooLargeException      ({@link LimitExceededException} "replyBuffer") if the payload is
+     *                                     larger than {@code replyInto.remaining()}: nothing is copied into
+     *                                     the buffer, and the exception keeps a copy of the reply
      * @throws RemoteException             the server's error
      * @throws CallTimeoutException        if the options' (or the connection's default) timeout passed
      * @throws ConnectionClosedException   if the connection closed before the reply
@@ -81,6 +86,59 @@ public interface Connection extends Peer {
      * @throws ConnectionClosedException if the connection is closed (nothing is sent)
      */
     void callAsync(Procedure procedure, ByteBuffer args, CallOptions options, ReplyHandler handler);
+
+    /**
+     * As {@link #callAsync(Procedure, ByteBuffer, CallOptions, ReplyHandler)}, with a per-call
+     * {@code attachment} handed back to the handler's
+     * {@link ReplyHandler#onReply(Procedure, int, ByteBuffer, Object)} or
+     * {@link ReplyHandler#onFailure(Procedure, int, BraidException, Object)}: the caller's context for this
+     * call (a request object, a slot index), so one handler serves many calls without a map. Allocation-free
+     * like the form without it. Any thread, braid's I/O threads included (it never blocks).
+     */
+    void callAsync(Procedure procedure, ByteBuffer args, CallOptions options, ReplyHandler handler,
+                   Object attachment);
+
+    // ------------------------------------------------------------------ typed calls
+
+    /**
+     * A typed blocking call: encodes {@code request} with the descriptor's request marshaller straight into
+     * the call frame, waits, and returns the reply decoded by its reply marshaller. braid allocates nothing
+     * per call on this path (the record is recycled, the payload read through a reusable view); what the
+     * marshallers allocate is theirs. Any thread but braid's I/O threads ({@link BlockingOperationException}).
+     *
+     * @throws BraidException as {@link #call(Procedure, ByteBuffer, ByteBuffer, CallOptions)}, and category
+     *                        PROTOCOL if the reply cannot be decoded (the connection stays open)
+     */
+    <Q, R> R call(ProcedureDescriptor<Q, R> procedure, Q request, CallOptions options);
+
+    default <Q, R> R call(final ProcedureDescriptor<Q, R> procedure, final Q request) {
+        return call(procedure, request, CallOptions.DEFAULT);
+    }
+
+    /**
+     * As {@link #call(ProcedureDescriptor, Object, CallOptions)}, decoding the reply into {@code replyInto}
+     * ({@link Marshaller#read(ByteBuffer, Object)}): with a mutable reply type, a caller that keeps one
+     * object decodes every reply without allocating.
+     */
+    <Q, R> R call(ProcedureDescriptor<Q, R> procedure, Q request, R replyInto, CallOptions options);
+
+    /**
+     * A typed asynchronous call. The future completes with the decoded reply (on the thread that finishes the
+     * call, usually the I/O thread), or exceptionally as {@link #callAsync(Procedure, ByteBuffer, CallOptions)};
+     * cancelling it abandons the call. Any thread, braid's I/O threads included.
+     */
+    <Q, R> CompletableFuture<R> callAsync(ProcedureDescriptor<Q, R> procedure, Q request, CallOptions options);
+
+    /**
+     * A typed asynchronous call that allocates nothing per call: the decoded reply or the failure goes to
+     * {@code handler} with {@code attachment} (see {@link TypedReplyHandler} for its threads). Any thread,
+     * braid's I/O threads included (it never blocks).
+     *
+     * @throws LimitExceededException    if the call is too large or too many calls are queued (nothing is sent)
+     * @throws ConnectionClosedException if the connection is closed (nothing is sent)
+     */
+    <Q, R> void callAsync(ProcedureDescriptor<Q, R> procedure, Q request, CallOptions options,
+                          TypedReplyHandler<R> handler, Object attachment);
 
     /**
      * Blocking call: returns a copy of the reply's payload.
@@ -113,6 +171,10 @@ public interface Connection extends Peer {
      * is free this fails at once with {@link LimitExceededException} naming the limit, or waits up to
      * {@link StreamOptions#waitForSlot()}.
      *
+     * <p>The opening reply's payload stays readable on the stream ({@link BraidStream#openingReply()}).
+     * Any thread but braid's I/O threads ({@link BlockingOperationException}); use
+     * {@link #openStreamAsync} there.
+     *
      * @param procedure the stream procedure
      * @param args the opening call's arguments
      * @param options how long to wait for a slot, and the opening call's timeout
@@ -132,6 +194,44 @@ public interface Connection extends Peer {
     default BraidStream openStream(final Procedure procedure, final byte[] args) {
         return openStream(procedure, ByteBuffer.wrap(args), StreamOptions.DEFAULT);
     }
+
+    /**
+     * Opens a stream without blocking: the future completes with the stream once the server accepted it (on
+     * the I/O thread, usually), or exceptionally as {@link #openStream} would throw. Without a free slot it
+     * fails at once, or, with {@link StreamOptions#waitForSlot()}, waits for one on a virtual thread of the
+     * handler executor, never on the caller's. Cancelling the future gives the stream up: a call still queued
+     * never leaves (its slot is free at once), one already sent is aborted when its reply comes. Any thread,
+     * braid's I/O threads included. {@code args}' remaining bytes are copied before this returns.
+     *
+     * @param procedure the stream procedure
+     * @param args the opening call's arguments
+     * @param options how long to wait for a slot, and the opening call's timeout
+     * @return completes with the open stream
+     */
+    CompletableFuture<BraidStream> openStreamAsync(Procedure procedure, ByteBuffer args, StreamOptions options);
+
+    /**
+     * A typed {@link #openStream}: the request encoded by the descriptor's request marshaller.
+     *
+     * @param <Q> the request type
+     * @param procedure the typed stream procedure
+     * @param request the opening call's request
+     * @param options how long to wait for a slot, and the opening call's timeout
+     * @return the open stream
+     */
+    <Q> BraidStream openStream(ProcedureDescriptor<Q, ?> procedure, Q request, StreamOptions options);
+
+    /**
+     * A typed {@link #openStreamAsync}.
+     *
+     * @param <Q> the request type
+     * @param procedure the typed stream procedure
+     * @param request the opening call's request
+     * @param options how long to wait for a slot, and the opening call's timeout
+     * @return completes with the open stream
+     */
+    <Q> CompletableFuture<BraidStream> openStreamAsync(ProcedureDescriptor<Q, ?> procedure, Q request,
+                                                       StreamOptions options);
 
     /**
      * Registers the listener for events on {@code procedure}, replacing any earlier one.

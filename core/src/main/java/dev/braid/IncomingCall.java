@@ -65,6 +65,16 @@ public interface IncomingCall {
     void reply(int length, PayloadWriter writer);
 
     /**
+     * Answers with {@code value} encoded by {@code marshaller} straight into the reply frame (no copy, and
+     * no allocation of braid's own): the typed form, e.g. {@code call.reply(D.reply(), value)}.
+     *
+     * @param <T> the value's type
+     * @param marshaller encodes the value
+     * @param value the reply's value
+     */
+    <T> void reply(Marshaller<T> marshaller, T value);
+
+    /**
      * Answers with an ERROR reply carrying {@code error}.
      *
      * @param error the remote_error to send

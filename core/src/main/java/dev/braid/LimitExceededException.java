@@ -1,7 +1,7 @@
 package dev.braid;
 
 /** A configured or negotiated limit was reached. Names the limit and its value. */
-public final class LimitExceededException extends BraidException {
+public class LimitExceededException extends BraidException {
     private static final long serialVersionUID = 1L;
 
     /** The limit's configuration name. */

@@ -31,6 +31,16 @@ public interface Peer extends AutoCloseable {
      */
     void sendEvent(Procedure procedure, int length, PayloadWriter writer);
 
+    /**
+     * Sends an event whose payload is {@code value} encoded by {@code marshaller} straight into the frame.
+     *
+     * @param <T> the value's type
+     * @param procedure the event procedure
+     * @param marshaller encodes the value
+     * @param value the event's value
+     */
+    <T> void sendEvent(Procedure procedure, Marshaller<T> marshaller, T value);
+
     /** {@return the other side's socket address} */
     SocketAddress remoteAddress();
 

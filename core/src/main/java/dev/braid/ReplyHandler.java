@@ -4,16 +4,24 @@ import java.nio.ByteBuffer;
 
 /**
  * Receives the outcome of one call made with
- * {@link Connection#callAsync(Procedure, ByteBuffer, CallOptions, ReplyHandler)}: exactly one of the two
- * methods is called, once. One handler object may serve any number of calls (the serial says which); braid
- * allocates nothing per call on this path.
+ * {@link Connection#callAsync(Procedure, ByteBuffer, CallOptions, ReplyHandler)} or its form with an
+ * attachment: exactly one of the outcomes is reported, once. One handler object may serve any number of
+ * calls; braid allocates nothing per call on this path.
  *
- * <p><b>Threads.</b> {@link #onReply} runs on the connection's I/O thread, as do failures that arrive from
- * the peer (an ERROR reply); timeouts and closes may report from a timer or the closing thread. A handler
- * must not block: while it runs no other frame of that connection is read. It may start new calls.
+ * <p><b>Per-call context.</b> A call started with an attachment
+ * ({@link Connection#callAsync(Procedure, ByteBuffer, CallOptions, ReplyHandler, Object)}) reports to the
+ * forms of {@link #onReply(Procedure, int, ByteBuffer, Object) onReply} and
+ * {@link #onFailure(Procedure, int, BraidException, Object) onFailure} that take it, so per-call state needs
+ * no object per call and no map from serials. Braid always calls those forms (with a null attachment for a
+ * call started without one); by default they call the forms without an attachment. Implement one pair:
+ * the forms without an attachment throw {@link UnsupportedOperationException} unless overridden.
  *
- * <p><b>Ownership.</b> {@code payload} is a read-only view of a pooled buffer, valid only until
- * {@code onReply} returns: copy what you keep.
+ * <p><b>Threads.</b> The reply runs on the connection's I/O thread, as do failures that arrive from the
+ * peer (an ERROR reply); timeouts and closes may report from a timer or the closing thread. A handler must
+ * not block: while it runs no other frame of that connection is read. It may start new calls.
+ *
+ * <p><b>Ownership.</b> {@code payload} is a read-only view of a pooled buffer, valid only until the call
+ * returns: copy what you keep.
  */
 public interface ReplyHandler {
     /**
@@ -23,7 +31,10 @@ public interface ReplyHandler {
      * @param serial the call's serial
      * @param payload the reply payload view
      */
-    void onReply(Procedure procedure, int serial, ByteBuffer payload);
+    default void onReply(final Procedure procedure, final int serial, final ByteBuffer payload) {
+        throw new UnsupportedOperationException("ReplyHandler " + getClass().getName()
+                + " implements neither form of onReply");
+    }
 
     /**
      * The call failed: {@link RemoteException} for the server's error, {@link CallTimeoutException},
@@ -33,5 +44,20 @@ public interface ReplyHandler {
      * @param serial the call's serial
      * @param error why it failed
      */
-    void onFailure(Procedure procedure, int serial, BraidException error);
+    default void onFailure(final Procedure procedure, final int serial, final BraidException error) {
+        throw new UnsupportedOperationException("ReplyHandler " + getClass().getName()
+                + " implements neither form of onFailure");
+    }
+
+    /** The call succeeded; {@code attachment} is the one its caller gave (null if none). */
+    default void onReply(final Procedure procedure, final int serial, final ByteBuffer payload,
+                         final Object attachment) {
+        onReply(procedure, serial, payload);
+    }
+
+    /** The call failed; {@code attachment} is the one its caller gave (null if none). */
+    default void onFailure(final Procedure procedure, final int serial, final BraidException error,
+                           final Object attachment) {
+        onFailure(procedure, serial, error);
+    }
 }

@@ -12,6 +12,38 @@ import java.nio.ByteBuffer;
  */
 public interface StreamPacket extends AutoCloseable {
     /**
+     * What {@link BraidStream#tryReadPacket()} returns at the end of the stream (compare by identity): no
+     * data, nothing to release ({@code close} does nothing). Any thread.
+     */
+    StreamPacket EOF = new StreamPacket() {
+        private final ByteBuffer empty = ByteBuffer.allocate(0).asReadOnlyBuffer();
+
+        @Override
+        public ByteBuffer data() {
+            return empty.duplicate();
+        }
+
+        @Override
+        public boolean isHole() {
+            return false;
+        }
+
+        @Override
+        public long holeLength() {
+            return 0;
+        }
+
+        @Override
+        public void close() {
+        }
+
+        @Override
+        public String toString() {
+            return "StreamPacket.EOF";
+        }
+    };
+
+    /**
      * Data (a read-only view, valid until close), or an empty buffer for a hole. Called by the thread that
      * owns the packet, before it closes it; it throws {@link IllegalStateException} after close.
      *

@@ -1,12 +1,13 @@
 package dev.braid.cli;
 
 import dev.braid.Procedure;
+import dev.braid.ProtocolException;
 import dev.braid.RemoteError;
 import dev.braid.RemoteException;
+import dev.braid.xdr.XdrReader;
+import dev.braid.xdr.XdrWriter;
 
-import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -86,42 +87,7 @@ final class FileProtocol {
     record Listing(int kind, List<Entry> entries) {
     }
 
-    // ------------------------------------------------------------------ encoding
-
-    /** A growable XDR writer. */
-    static final class Xdr {
-        private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-
-        Xdr u32(final int v) {
-            out.write(v >>> 24);
-            out.write(v >>> 16);
-            out.write(v >>> 8);
-            out.write(v);
-            return this;
-        }
-
-        Xdr hyper(final long v) {
-            return u32((int) (v >>> 32)).u32((int) v);
-        }
-
-        Xdr string(final String s) {
-            final byte[] b = s.getBytes(StandardCharsets.UTF_8);
-            u32(b.length);
-            out.write(b, 0, b.length);
-            for (int i = b.length; (i & 3) != 0; i++) {
-                out.write(0);
-            }
-            return this;
-        }
-
-        int size() {
-            return out.size();
-        }
-
-        byte[] bytes() {
-            return out.toByteArray();
-        }
-    }
+    // ------------------------------------------------------------------ encoding (dev.braid.xdr)
 
     /**
      * Reads the XDR fields of one request or reply, checking that each is there: one that ends early or
@@ -172,19 +138,35 @@ final class FileProtocol {
     }
 
     static byte[] pathRequest(final String path, final int flags) {
-        return new Xdr().string(path).u32(flags).bytes();
+        final ByteBuffer b = ByteBuffer.allocate(XdrWriter.sizeOfString(path) + 4);
+        XdrWriter.writeString(b, path);
+        XdrWriter.writeInt(b, flags);
+        return b.array();
     }
 
     static byte[] uploadRequest(final String path, final int flags, final long size) {
-        return new Xdr().string(path).u32(flags).hyper(size).bytes();
+        final ByteBuffer b = ByteBuffer.allocate(XdrWriter.sizeOfString(path) + 4 + 8);
+        XdrWriter.writeString(b, path);
+        XdrWriter.writeInt(b, flags);
+        XdrWriter.writeHyper(b, size);
+        return b.array();
     }
 
     static byte[] encode(final Listing l) {
-        final Xdr x = new Xdr().u32(l.kind()).u32(l.entries().size());
+        int size = 8;
         for (Entry e : l.entries()) {
-            x.u32(e.kind()).hyper(e.size()).hyper(e.mtimeMillis()).string(e.name());
+            size += 4 + 8 + 8 + XdrWriter.sizeOfString(e.name());
         }
-        return x.bytes();
+        final ByteBuffer b = ByteBuffer.allocate(size);
+        XdrWriter.writeInt(b, l.kind());
+        XdrWriter.writeInt(b, l.entries().size());
+        for (Entry e : l.entries()) {
+            XdrWriter.writeInt(b, e.kind());
+            XdrWriter.writeHyper(b, e.size());
+            XdrWriter.writeHyper(b, e.mtimeMillis());
+            XdrWriter.writeString(b, e.name());
+        }
+        return b.array();
     }
 
     /** Decodes a LIST reply; a truncated or malformed one throws a {@link RemoteException} (code 6). */

@@ -3,6 +3,7 @@ package dev.braid.buffer;
 import dev.braid.internal.concurrent.MpmcArrayQueue;
 import dev.braid.spi.SystemProperties;
 
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -127,6 +128,40 @@ public final class BufferPool {
             leakTraces.put(b, new Throwable("acquired here (capacity " + b.capacity() + ")"));
         }
         return b;
+    }
+
+    /**
+     * Lends {@code memory} as a pooled buffer without copying it: memory the caller owns (a direct buffer of
+     * its own, a mapped file region) handed to an API that takes a {@link PooledBuffer}. It is counted in
+     * {@link #outstanding()} like any buffer lent out; its {@link PooledBuffer#release() release} (exactly
+     * once, by whoever owns it then) runs {@code onRelease} instead of recycling anything, on the releasing
+     * thread, and the memory is the caller's again from then on. {@code onRelease} must not block; an
+     * exception it throws is logged, not propagated. The buffer's position and limit are the caller's until
+     * it hands the buffer over. Any thread.
+     */
+    public PooledBuffer wrap(final ByteBuffer memory, final Runnable onRelease) {
+        java.util.Objects.requireNonNull(memory, "memory");
+        java.util.Objects.requireNonNull(onRelease, "onRelease");
+        final PooledBuffer b = new PooledBuffer(this, memory, onRelease);
+        acquired.increment();
+        if (leakTraces != null) {
+            leakTraces.put(b, new Throwable("wrapped here (" + memory.remaining() + " bytes of the caller's memory)"));
+        }
+        return b;
+    }
+
+    /** A wrapped buffer was released: count it back and tell its owner. */
+    void releasedWrapped(final PooledBuffer b, final Runnable onRelease) {
+        if (leakTraces != null) {
+            leakTraces.remove(b);
+        }
+        released.increment();
+        try {
+            onRelease.run();
+        } catch (RuntimeException | Error e) {
+            System.getLogger("dev.braid.buffer").log(System.Logger.Level.WARNING,
+                    "the release callback of a wrapped buffer failed", e);
+        }
     }
 
     void recycle(final PooledBuffer b) {

@@ -48,11 +48,24 @@ public final class PooledBuffer extends QueueLink {
     private ByteBuffer view;
     private int viewOffset = -1;
 
+    /** For buffers {@link BufferPool#wrap wrapping the caller's memory}: run on release instead of recycling. */
+    private final Runnable onRelease;
+
     PooledBuffer(final BufferPool pool, final int sizeClass, final int capacity) {
         this.pool = pool;
         this.sizeClass = sizeClass;
         this.buffer = ByteBuffer.allocateDirect(capacity).order(ByteOrder.BIG_ENDIAN);
         this.state = FREE;
+        this.onRelease = null;
+    }
+
+    /** A buffer over memory the caller owns, lent at once (see {@link BufferPool#wrap}). */
+    PooledBuffer(final BufferPool pool, final ByteBuffer memory, final Runnable onRelease) {
+        this.pool = pool;
+        this.sizeClass = -1;
+        this.buffer = memory;
+        this.state = IN_USE;
+        this.onRelease = onRelease;
     }
 
     /**
@@ -108,6 +121,10 @@ public final class PooledBuffer extends QueueLink {
     public void release() {
         if (!STATE.compareAndSet(this, IN_USE, FREE)) {
             throw new IllegalStateException("pooled buffer released twice (capacity " + capacity() + ")");
+        }
+        if (onRelease != null) {
+            pool.releasedWrapped(this, onRelease);
+            return;
         }
         pool.recycle(this);
     }

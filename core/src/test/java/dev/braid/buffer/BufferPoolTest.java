@@ -22,6 +22,29 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class BufferPoolTest {
 
+    /** Wrapped caller memory: lent at once, counted, its callback run exactly once by the one release. */
+    @Test
+    void wrappedMemoryIsCountedAndItsCallbackRunsOnRelease() {
+        final BufferPool pool = new BufferPool(BufferPool.DEFAULT_RETAINED_BYTES_PER_CLASS, true);
+        final java.nio.ByteBuffer mine = java.nio.ByteBuffer.allocateDirect(100).position(10).limit(50);
+        final java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+        final PooledBuffer b = pool.wrap(mine, calls::incrementAndGet);
+        org.assertj.core.api.Assertions.assertThat(b.byteBuffer()).isSameAs(mine);
+        org.assertj.core.api.Assertions.assertThat(b.isInUse()).isTrue();
+        org.assertj.core.api.Assertions.assertThat(pool.outstanding()).isEqualTo(1);
+        b.release();
+        org.assertj.core.api.Assertions.assertThat(calls.get()).isEqualTo(1);
+        org.assertj.core.api.Assertions.assertThat(pool.outstanding()).isZero();
+        org.assertj.core.api.Assertions.assertThatThrownBy(b::release).isInstanceOf(IllegalStateException.class);
+        org.assertj.core.api.Assertions.assertThat(calls.get()).isEqualTo(1);
+        org.assertj.core.api.Assertions.assertThat(mine.position()).isEqualTo(10); // the caller's position is untouched
+        final PooledBuffer failing = pool.wrap(mine, () -> {
+            throw new IllegalStateException("the caller's bug");
+        });
+        failing.release(); // logged, not thrown: the releasing thread (a writer) must go on
+        org.assertj.core.api.Assertions.assertThat(pool.outstanding()).isZero();
+    }
+
     @Test
     void acquireRoundsUpToTheSizeClasses() {
         final BufferPool pool = new BufferPool(BufferPool.DEFAULT_RETAINED_BYTES_PER_CLASS, true);

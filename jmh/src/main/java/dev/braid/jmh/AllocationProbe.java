@@ -39,6 +39,15 @@ public final class AllocationProbe {
             final Pipeline window = new Pipeline(f.connection, 64); // the JMH benchmark's window, no allocation of its own
             measure("pipelined calls (64 in flight, ReplyHandler)", ops, window::next);
             window.drain();
+            final Sample request = new Sample();
+            final Sample replyInto = new Sample();
+            measure("typed call round trip (blocking, XDR struct decoded into the caller's object)", ops, () -> {
+                request.value++;
+                f.connection.call(BraidFixture.TYPED, request, replyInto, CallOptions.DEFAULT);
+            });
+            final TypedPipeline typed = new TypedPipeline(f.connection, 64);
+            measure("typed pipelined calls (64 in flight, TypedReplyHandler with an attachment)", ops, typed::next);
+            typed.drain();
             final ByteBuffer chunk = ByteBuffer.allocateDirect(BraidFixture.CHUNK);
             final BraidStream up = f.open(BraidFixture.SINK);
             measure("stream upload (256 KiB per operation)", ops / 10, () -> up.write(chunk.clear()));

@@ -8,6 +8,7 @@ import dev.braid.BraidStream;
 import dev.braid.Connection;
 import dev.braid.HandlerMode;
 import dev.braid.Procedure;
+import dev.braid.ProcedureDescriptor;
 import dev.braid.StreamListener;
 
 import java.nio.ByteBuffer;
@@ -21,6 +22,7 @@ import java.nio.ByteBuffer;
  * <ul>
  *   <li>{@link #ECHO}: replies with the call's arguments, {@link HandlerMode#NON_BLOCKING} (on the server's
  *       I/O thread, no hand-off): the cheapest a braid server can answer.</li>
+ *   <li>{@link #TYPED}: the typed echo of an XDR struct ({@link Sample}), {@link HandlerMode#NON_BLOCKING}.</li>
  *   <li>{@link #SINK}: a stream the server reads and discards until the client finishes or aborts it.</li>
  *   <li>{@link #SOURCE}: a stream the server writes {@link #CHUNK}-byte writes into until the client aborts it.</li>
  * </ul>
@@ -32,6 +34,9 @@ final class BraidFixture implements AutoCloseable {
     static final Procedure ECHO = Procedure.of(0x6A6D6862, 1, 1); // "jmhb"
     static final Procedure SINK = Procedure.of(0x6A6D6862, 1, 2);
     static final Procedure SOURCE = Procedure.of(0x6A6D6862, 1, 3);
+    /** A typed echo of an XDR struct: the server bumps {@code value} in the request and returns it. */
+    static final ProcedureDescriptor<Sample, Sample> TYPED = ProcedureDescriptor.of(Procedure.of(0x6A6D6862, 1, 4),
+            Sample.CODEC, Sample.CODEC);
     static final int PAYLOAD = 64;
     static final int CHUNK = 256 * 1024;
 
@@ -45,6 +50,10 @@ final class BraidFixture implements AutoCloseable {
         clientBraid = Braid.create(new BraidConfig().backend(backend));
         server = serverBraid.server()
                 .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
+                .handle(TYPED, (sample, call) -> {
+                    sample.value++; // the request object (decoded into the last one: no allocation) is the reply
+                    return sample;
+                }, HandlerMode.NON_BLOCKING)
                 .stream(SINK, (call, stream) -> {
                     call.reply(EMPTY);
                     stream.setListener(new Sink());

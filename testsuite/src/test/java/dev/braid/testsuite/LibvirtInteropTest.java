@@ -1,5 +1,7 @@
 package dev.braid.testsuite;
 
+import dev.braid.xdr.XdrReader;
+import dev.braid.xdr.XdrWriter;
 import dev.braid.BraidConfig;
 import dev.braid.CallOptions;
 import dev.braid.Connection;
@@ -10,7 +12,6 @@ import dev.braid.RemoteException;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.FrameHeader;
 import dev.braid.internal.wire.RemoteErrorCodec;
-import dev.braid.internal.wire.Xdr;
 import dev.braid.testing.Await;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -74,6 +75,7 @@ class LibvirtInteropTest extends TransportTest {
     static final int PROC_CONNECT_DOMAIN_EVENT_REGISTER = 105;
     static final int PROC_CONNECT_DOMAIN_EVENT_DEREGISTER = 106;
     static final int PROC_DOMAIN_EVENT_LIFECYCLE = 107;
+    static final int PROC_DOMAIN_SCREENSHOT = 211;
 
     /** {@code VIR_DRV_FEATURE_PROGRAM_KEEPALIVE} (libvirt's driver.h). */
     static final int FEATURE_PROGRAM_KEEPALIVE = 10;
@@ -152,15 +154,15 @@ class LibvirtInteropTest extends TransportTest {
         assertThat(c.extensionsNegotiated()).isFalse();
         open(c);
 
-        final String type = Xdr.readString(call(c, PROC_CONNECT_GET_TYPE, new byte[0]), "type");
+        final String type = XdrReader.readString(call(c, PROC_CONNECT_GET_TYPE, new byte[0]), "type");
         assertThat(type).isEqualToIgnoringCase("test");
 
         final ByteBuffer version = call(c, PROC_CONNECT_GET_VERSION, new byte[0]);
-        final long hvVer = Xdr.readHyper(version, "hv_ver");
+        final long hvVer = XdrReader.readHyper(version, "hv_ver");
         assertThat(hvVer).as("the test driver's hypervisor version (0.0.2)").isEqualTo(2L);
         assertThat(version.remaining()).isZero();
 
-        final String hostname = Xdr.readString(call(c, PROC_CONNECT_GET_HOSTNAME, new byte[0]), "hostname");
+        final String hostname = XdrReader.readString(call(c, PROC_CONNECT_GET_HOSTNAME, new byte[0]), "hostname");
         assertThat(hostname).isNotBlank();
         if (daemon.getAddress().isLoopbackAddress()) {
             final String local = InetAddress.getLocalHost().getHostName();
@@ -171,9 +173,9 @@ class LibvirtInteropTest extends TransportTest {
         assertThat(numOfDomains(c)).isEqualTo(1);
 
         final ByteBuffer list = call(c, PROC_CONNECT_LIST_DOMAINS, xdrInts(16));
-        final int count = Xdr.readInt(list, "ids count");
+        final int count = XdrReader.readInt(list, "ids count");
         assertThat(count).isEqualTo(1);
-        final int id = Xdr.readInt(list, "ids[0]");
+        final int id = XdrReader.readInt(list, "ids[0]");
         assertThat(id).isEqualTo(1);
         assertThat(list.remaining()).isZero();
 
@@ -184,6 +186,40 @@ class LibvirtInteropTest extends TransportTest {
         System.out.println("libvirtd test driver: type " + type + ", hv_ver " + hvVer + ", hostname " + hostname
                 + ", domains [" + id + "], domain " + id + " = " + dom);
 
+        closeConnect(c);
+    }
+
+    /**
+     * Issue 15's first wall: libvirt's screenshot is a stream whose opening reply carries the MIME type. A
+     * typed stream procedure ({@code remote_domain_screenshot_args} in, {@code remote_domain_screenshot_ret}
+     * out) opens it; the MIME type is kept on the stream, the PNG is read to libvirtd's EOF, and the plain
+     * finish round trip (braid's OK, libvirtd's empty OK: no result) completes against the daemon.
+     */
+    @Test
+    void aScreenshotStreamKeepsItsMimeTypeAndFinishesWithLibvirtd() throws Exception {
+        final Connection c = connect(daemon);
+        open(c);
+        final Dom dom = Dom.decode(call(c, PROC_DOMAIN_LOOKUP_BY_ID, xdrInts(1)));
+        final dev.braid.ProcedureDescriptor<Dom, String> screenshot = dev.braid.ProcedureDescriptor.of(
+                Procedure.of(REMOTE_PROGRAM, REMOTE_VERSION, PROC_DOMAIN_SCREENSHOT),
+                dev.braid.xdr.XdrCodec.of(d -> d.encode().length + 8, (d, b) -> b.put(d.encode()).putInt(0).putInt(0),
+                        b -> null), // {dom; unsigned screen; unsigned flags}
+                dev.braid.xdr.XdrCodec.OPTIONAL_STRING); // {remote_string mime}
+        final dev.braid.BraidStream s = c.openStream(screenshot, dom,
+                new dev.braid.StreamOptions(Duration.ZERO, CALL_TIMEOUT));
+        assertThat(s.openingReply(screenshot.reply())).isEqualTo("image/png");
+        final java.io.ByteArrayOutputStream png = new java.io.ByteArrayOutputStream();
+        final ByteBuffer b = ByteBuffer.allocate(64 * 1024);
+        while (s.read(b) != dev.braid.BraidStream.EOF) {
+            png.write(b.array(), 0, b.position());
+            b.clear();
+        }
+        assertThat(s.finish(dev.braid.xdr.XdrCodec.HYPER)).as("libvirtd's final OK carries no result").isNull();
+        final byte[] image = png.toByteArray();
+        assertThat(image).hasSizeGreaterThan(8);
+        assertThat(Arrays.copyOf(image, 8)).as("PNG signature").containsExactly(0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a);
+        System.out.println("libvirtd screenshot of " + dom.name + ": " + s.openingReply(screenshot.reply()) + ", "
+                + image.length + " bytes");
         closeConnect(c);
     }
 
@@ -247,7 +283,7 @@ class LibvirtInteropTest extends TransportTest {
     void concurrentCallsAreMatchedToTheirReplies() throws Exception {
         final Connection c = connect(daemon);
         open(c);
-        final String hostname = Xdr.readString(call(c, PROC_CONNECT_GET_HOSTNAME, new byte[0]), "hostname");
+        final String hostname = XdrReader.readString(call(c, PROC_CONNECT_GET_HOSTNAME, new byte[0]), "hostname");
         final int calls = 600;
         final List<CompletableFuture<Void>> all = new ArrayList<>();
         for (int i = 0; i < calls; i++) {
@@ -261,8 +297,8 @@ class LibvirtInteropTest extends TransportTest {
                     final ByteBuffer p = reply.payload();
                     assertThat(reply.procedure().procedure()).isEqualTo(proc);
                     switch (kind) {
-                        case 0 -> assertThat(Xdr.readInt(p, "num")).isEqualTo(1);
-                        case 1 -> assertThat(Xdr.readString(p, "hostname")).isEqualTo(hostname);
+                        case 0 -> assertThat(XdrReader.readInt(p, "num")).isEqualTo(1);
+                        case 1 -> assertThat(XdrReader.readString(p, "hostname")).isEqualTo(hostname);
                         default -> assertThat(Dom.decode(p).name).isEqualTo("test");
                     }
                     assertThat(p.remaining()).isZero();
@@ -287,7 +323,7 @@ class LibvirtInteropTest extends TransportTest {
             final Connection c = connect(config(false).keepaliveInterval(Duration.ZERO), relay.address());
             open(c);
             final ByteBuffer supported = call(c, PROC_CONNECT_SUPPORTS_FEATURE, xdrInts(FEATURE_PROGRAM_KEEPALIVE));
-            assertThat(Xdr.readInt(supported, "supported")).isEqualTo(1);
+            assertThat(XdrReader.readInt(supported, "supported")).isEqualTo(1);
 
             final int pings = 5;
             Await.until(pings + " PINGs from libvirtd", Duration.ofSeconds(60),
@@ -361,7 +397,7 @@ class LibvirtInteropTest extends TransportTest {
                 final ByteBuffer p = event.payload();
                 final Dom dom = Dom.decode(p);
                 names.add(dom.name);
-                events.add(new int[]{Xdr.readInt(p, "event"), Xdr.readInt(p, "detail")});
+                events.add(new int[]{XdrReader.readInt(p, "event"), XdrReader.readInt(p, "detail")});
             });
             call(c, PROC_CONNECT_DOMAIN_EVENT_REGISTER, new byte[0]);
             final byte[] test = Dom.decode(call(c, PROC_DOMAIN_LOOKUP_BY_ID, xdrInts(1))).encode();
@@ -416,8 +452,8 @@ class LibvirtInteropTest extends TransportTest {
     /** REMOTE_PROC_CONNECT_OPEN {remote_string name = "test:///default"; unsigned flags = 0}: void reply. */
     static void open(final Connection c) {
         final String name = "test:///default";
-        final ByteBuffer args = ByteBuffer.allocate(Xdr.optionalStringSize(name) + 4);
-        Xdr.writeOptionalString(args, name);
+        final ByteBuffer args = ByteBuffer.allocate(XdrWriter.sizeOfOptionalString(name) + 4);
+        XdrWriter.writeOptionalString(args, name);
         args.putInt(0);
         assertThat(call(c, PROC_CONNECT_OPEN, args.array()).remaining()).isZero();
     }
@@ -444,7 +480,7 @@ class LibvirtInteropTest extends TransportTest {
 
     static int numOfDomains(final Connection c) {
         final ByteBuffer ret = call(c, PROC_CONNECT_NUM_OF_DOMAINS, new byte[0]);
-        final int num = Xdr.readInt(ret, "num");
+        final int num = XdrReader.readInt(ret, "num");
         assertThat(ret.remaining()).isZero();
         return num;
     }
@@ -469,15 +505,15 @@ class LibvirtInteropTest extends TransportTest {
     /** remote_nonnull_domain {remote_nonnull_string name; remote_uuid uuid; int id;}. */
     record Dom(String name, byte[] uuid, int id) {
         static Dom decode(final ByteBuffer b) {
-            final String name = Xdr.readString(b, "dom.name");
-            final byte[] uuid = Xdr.readFixedOpaque(b, 16, "dom.uuid");
-            return new Dom(name, uuid, Xdr.readInt(b, "dom.id"));
+            final String name = XdrReader.readString(b, "dom.name");
+            final byte[] uuid = XdrReader.readFixedOpaque(b, 16, "dom.uuid");
+            return new Dom(name, uuid, XdrReader.readInt(b, "dom.id"));
         }
 
         byte[] encode() {
-            final ByteBuffer b = ByteBuffer.allocate(Xdr.stringSize(Xdr.utf8Length(name)) + 16 + 4);
-            Xdr.writeString(b, name);
-            Xdr.writeFixedOpaque(b, uuid);
+            final ByteBuffer b = ByteBuffer.allocate(XdrWriter.sizeOfString(name) + 16 + 4);
+            XdrWriter.writeString(b, name);
+            XdrWriter.writeFixedOpaque(b, uuid);
             b.putInt(id);
             return b.array();
         }

@@ -9,8 +9,8 @@ import java.lang.invoke.VarHandle;
  * Bounded single-producer single-consumer ring of {@link PooledBuffer}s: a stream's outbound packets, from
  * the application thread that writes the stream to the connection's writer thread.
  *
- * <p><b>Threads.</b> {@link #offer} by one producer thread at a time; {@link #poll}, {@link #peek} by one
- * consumer thread at a time. {@link #size()} and {@link #isEmpty()} from either (a snapshot).
+ * <p><b>Threads.</b> {@link #offer}, {@link #offerPair} by one producer thread at a time; {@link #poll},
+ * {@link #peek} by one consumer thread at a time. {@link #size()} and {@link #isEmpty()} from either (a snapshot).
  *
  * <p><b>Memory ordering.</b> The producer stores the element (plain), then publishes it with a release
  * store of {@code tail}; the consumer reads {@code tail} with acquire before it reads the element. The
@@ -75,6 +75,25 @@ public final class SpscBufferRing {
         }
         SLOTS.set(slots, (int) t & mask, b);
         TAIL.setRelease(this, t + 1);
+        return true;
+    }
+
+    /**
+     * Producer: offers two buffers that the consumer must see together (a frame's header and its payload):
+     * both slots are filled before one release store of {@code tail} publishes them, so the consumer sees
+     * neither or both. Returns false (ownership stays with the caller) when fewer than two slots are free.
+     */
+    public boolean offerPair(final PooledBuffer first, final PooledBuffer second) {
+        final long t = (long) TAIL.getOpaque(this);
+        if (t + 1 - headCache >= slots.length) {
+            headCache = (long) HEAD.getAcquire(this);
+            if (t + 1 - headCache >= slots.length) {
+                return false;
+            }
+        }
+        SLOTS.set(slots, (int) t & mask, first);
+        SLOTS.set(slots, (int) (t + 1) & mask, second);
+        TAIL.setRelease(this, t + 2);
         return true;
     }
 

@@ -15,10 +15,13 @@ import dev.braid.LimitExceededException;
 import dev.braid.NegotiatedLimits;
 import dev.braid.PayloadWriter;
 import dev.braid.Procedure;
+import dev.braid.ProcedureDescriptor;
 import dev.braid.ProtocolException;
 import dev.braid.RemoteException;
 import dev.braid.Reply;
 import dev.braid.ReplyHandler;
+import dev.braid.ReplyTooLargeException;
+import dev.braid.TypedReplyHandler;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.engine.stream.StreamHandle;
 import dev.braid.internal.engine.call.BlockingCall;
@@ -141,12 +144,110 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     @Override
     public void callAsync(final Procedure p, final ByteBuffer args, final CallOptions options,
                           final ReplyHandler handler) {
+        callAsync(p, args, options, handler, null);
+    }
+
+    @Override
+    public void callAsync(final Procedure p, final ByteBuffer args, final CallOptions options,
+                          final ReplyHandler handler, final Object attachment) {
         Objects.requireNonNull(handler, "handler");
         checkCall(p, args.remaining());
         final int serial = calls.nextSerial();
-        final HandlerCall call = calls.handlerCall(handler);
+        final HandlerCall call = calls.handlerCall(handler, attachment);
         start(call, p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK, args),
                 options);
+    }
+
+    // ------------------------------------------------------------------ typed calls, any thread
+
+    /** A typed call's frame: the request encoded straight into it (checked against the largest message). */
+    private <Q> PooledBuffer typedFrame(final ProcedureDescriptor<Q, ?> d, final int serial, final Q request) {
+        return frameOf(TYPE_CALL, serial, STATUS_OK, d.procedure(), d.request(), request, "call");
+    }
+
+    @Override
+    public <Q, R> R call(final ProcedureDescriptor<Q, R> d, final Q request, final CallOptions options) {
+        final PooledBuffer frame = awaitTypedReply(d, request, options);
+        try {
+            return d.reply().read(Frames.lentPayload(frame));
+        } catch (RuntimeException e) {
+            throw ClientCalls.undecodable(d.procedure(), e);
+        } finally {
+            frame.release();
+        }
+    }
+
+    @Override
+    public <Q, R> R call(final ProcedureDescriptor<Q, R> d, final Q request, final R replyInto,
+                         final CallOptions options) {
+        final PooledBuffer frame = awaitTypedReply(d, request, options);
+        try {
+            return d.reply().read(Frames.lentPayload(frame), replyInto);
+        } catch (RuntimeException e) {
+            throw ClientCalls.undecodable(d.procedure(), e);
+        } finally {
+            frame.release();
+        }
+    }
+
+    private <Q> PooledBuffer awaitTypedReply(final ProcedureDescriptor<Q, ?> d, final Q request,
+                                             final CallOptions options) {
+        IoThreads.checkBlockingAllowed("Connection.call");
+        checkOpen();
+        calls.checkQueue();
+        final int serial = calls.nextSerial();
+        final PooledBuffer frame = typedFrame(d, serial, request);
+        final BlockingCall call = calls.blockingCall();
+        start(call, d.procedure(), serial, frame, options);
+        final PooledBuffer reply = call.await(); // throws on failure, timeout or interrupt (not recycled then)
+        calls.recycle(call);
+        return reply;
+    }
+
+    @Override
+    public <Q, R> CompletableFuture<R> callAsync(final ProcedureDescriptor<Q, R> d, final Q request,
+                                                 final CallOptions options) {
+        checkOpen();
+        calls.checkQueue();
+        final int serial = calls.nextSerial();
+        final PooledBuffer frame = typedFrame(d, serial, request);
+        final FutureCall call = calls.futureCall();
+        start(call, d.procedure(), serial, frame, options);
+        final FutureCall.Future raw = call.future;
+        final CompletableFuture<R> typed = new CompletableFuture<>() {
+            @Override
+            public boolean cancel(final boolean mayInterruptIfRunning) {
+                final boolean cancelled = super.cancel(mayInterruptIfRunning);
+                if (cancelled) {
+                    raw.cancel(mayInterruptIfRunning); // abandons the call
+                }
+                return cancelled;
+            }
+        };
+        raw.whenComplete((reply, error) -> {
+            if (error != null) {
+                typed.completeExceptionally(error);
+                return;
+            }
+            try (reply) {
+                typed.complete(d.reply().read(reply.payload()));
+            } catch (RuntimeException e) {
+                typed.completeExceptionally(ClientCalls.undecodable(d.procedure(), e));
+            }
+        });
+        return typed;
+    }
+
+    @Override
+    public <Q, R> void callAsync(final ProcedureDescriptor<Q, R> d, final Q request, final CallOptions options,
+                                 final TypedReplyHandler<R> handler, final Object attachment) {
+        Objects.requireNonNull(handler, "handler");
+        checkOpen();
+        calls.checkQueue();
+        final int serial = calls.nextSerial();
+        final PooledBuffer frame = typedFrame(d, serial, request);
+        final HandlerCall call = calls.handlerCall(d.reply(), handler, attachment);
+        start(call, d.procedure(), serial, frame, options);
     }
 
     @Override
@@ -154,10 +255,10 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         final PooledBuffer frame = awaitReply(p, args, options);
         try {
             final int length = Frames.length(frame) - PAYLOAD_OFFSET;
-            if (length > replyInto.remaining()) {
-                throw new LimitExceededException("replyBuffer", replyInto.remaining(), "the reply to " + p
-                        + " has " + length + " bytes of payload; the buffer given has room for "
-                        + replyInto.remaining());
+            if (length > replyInto.remaining()) { // the reply is not lost: the exception keeps a copy
+                final ByteBuffer copy = ByteBuffer.allocate(length);
+                copy.put(0, frame.byteBuffer(), PAYLOAD_OFFSET, length);
+                throw new ReplyTooLargeException(p, replyInto.remaining(), copy);
             }
             replyInto.put(replyInto.position(), frame.byteBuffer(), PAYLOAD_OFFSET, length);
             replyInto.position(replyInto.position() + length);
@@ -230,44 +331,179 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     public BraidStream openStream(final Procedure p, final ByteBuffer args, final StreamOptions options) {
         IoThreads.checkBlockingAllowed("Connection.openStream");
         checkOpen();
+        acquireSlot(options);
+        return awaitOpen(p, open(p, serial -> {
+            checkOutboundSize(args.remaining(), "stream call " + p);
+            return frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK, args);
+        }, options));
+    }
+
+    @Override
+    public <Q> BraidStream openStream(final ProcedureDescriptor<Q, ?> d, final Q request, final StreamOptions options) {
+        IoThreads.checkBlockingAllowed("Connection.openStream");
+        checkOpen();
+        acquireSlot(options);
+        return awaitOpen(d.procedure(), open(d.procedure(), serial -> frameOf(TYPE_CALL, serial, STATUS_OK,
+                d.procedure(), d.request(), request, "stream call"), options));
+    }
+
+    @Override
+    public CompletableFuture<BraidStream> openStreamAsync(final Procedure p, final ByteBuffer args,
+                                                          final StreamOptions options) {
+        checkOutboundSize(args.remaining(), "stream call " + p);
+        final ByteBuffer copy = ByteBuffer.allocate(args.remaining()).put(args.duplicate()).flip(); // may open later
+        return openAsync(p, serial -> frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial, STATUS_OK,
+                copy), options);
+    }
+
+    @Override
+    public <Q> CompletableFuture<BraidStream> openStreamAsync(final ProcedureDescriptor<Q, ?> d, final Q request,
+                                                              final StreamOptions options) {
+        return openAsync(d.procedure(), serial -> frameOf(TYPE_CALL, serial, STATUS_OK, d.procedure(), d.request(),
+                request, "stream call"), options);
+    }
+
+    /** Builds a stream's opening call frame for its serial (the caller owns the frame). */
+    private interface OpeningFrame {
+        PooledBuffer make(int serial);
+    }
+
+    /** Caller's thread (blocking opens): a stream slot, at once or within {@code waitForSlot}. */
+    private void acquireSlot(final StreamOptions options) {
         final java.util.concurrent.Semaphore slots = streamSlots;
-        final int limit = limits.maxConcurrentStreams();
         try {
             if (!(options.waitForSlot().isZero() ? slots.tryAcquire()
                     : slots.tryAcquire(options.waitForSlot().toNanos(), TimeUnit.NANOSECONDS))) {
-                throw new LimitExceededException("maxConcurrentStreams", limit, "no free stream slot on this connection"
-                        + (options.waitForSlot().isZero() ? "" : " after waiting " + options.waitForSlot().toMillis()
-                        + " ms") + " (" + streams.size() + " streams open here)");
+                throw noSlot(options);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new BraidException(BraidException.Category.CANCELLED, "interrupted while waiting for a stream slot", e);
         }
+    }
+
+    private LimitExceededException noSlot(final StreamOptions options) {
+        return new LimitExceededException("maxConcurrentStreams", limits.maxConcurrentStreams(),
+                "no free stream slot on this connection" + (options.waitForSlot().isZero() ? ""
+                        : " after waiting " + options.waitForSlot().toMillis() + " ms") + " (" + streams.size()
+                        + " streams open here)");
+    }
+
+    /** Non-blocking opens: a slot now, or (waitForSlot) one awaited on the handler executor, never here. */
+    private CompletableFuture<BraidStream> openAsync(final Procedure p, final OpeningFrame frame,
+                                                     final StreamOptions options) {
+        checkOpen();
+        if (streamSlots.tryAcquire()) {
+            return open(p, frame, options);
+        }
+        if (options.waitForSlot().isZero()) {
+            return CompletableFuture.failedFuture(noSlot(options));
+        }
+        final CompletableFuture<BraidStream> result = new CompletableFuture<>();
+        try {
+            rt.handlers.execute(() -> {
+                try {
+                    acquireSlot(options);
+                } catch (BraidException e) {
+                    result.completeExceptionally(e);
+                    return;
+                }
+                if (result.isDone()) { // the caller gave up while we waited
+                    streamSlots.release();
+                    return;
+                }
+                final CompletableFuture<BraidStream> opening;
+                try {
+                    opening = open(p, frame, options);
+                } catch (RuntimeException e) {
+                    result.completeExceptionally(e);
+                    return;
+                }
+                result.whenComplete((s, e) -> {
+                    if (result.isCancelled()) {
+                        opening.cancel(false);
+                    }
+                });
+                opening.whenComplete((s, e) -> {
+                    if (e != null) {
+                        result.completeExceptionally(e);
+                    } else if (!result.complete(s)) {
+                        s.abort("the opener gave the stream up before it was accepted");
+                    }
+                });
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            result.completeExceptionally(new BraidException(BraidException.Category.CANCELLED,
+                    "cannot wait for a stream slot: braid is closing", e));
+        }
+        return result;
+    }
+
+    /** Waits for an opening started by {@link #open}: the stream, or the failure thrown as it is. */
+    private BraidStream awaitOpen(final Procedure p, final CompletableFuture<BraidStream> opening) {
+        try {
+            return opening.get();
+        } catch (ExecutionException e) {
+            throw ClientCalls.unwrap(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            opening.cancel(false); // queued: never leaves, slot freed now; sent: aborted
+            throw new BraidException(BraidException.Category.CANCELLED, "interrupted while opening stream " + p, e);
+        }
+    }
+
+    /**
+     * With a stream slot held: registers the stream (before its call can leave: the server may send data right
+     * after its reply), sends the opening call and returns the future of the stream. The reply's payload is
+     * copied onto the stream before the future completes. Cancelling the future drops a call still queued
+     * (the stream and its slot are freed at once) or aborts the stream of one already sent.
+     */
+    private CompletableFuture<BraidStream> open(final Procedure p, final OpeningFrame frameFor,
+                                                final StreamOptions options) {
         final int serial;
         final StreamHandle s;
+        final PooledBuffer frame;
         try {
             checkOpen();
-            checkOutboundSize(args.remaining(), "stream call " + p);
             serial = calls.nextSerial();
-            // In the table before the call leaves: the server may send data right after its reply.
+            frame = frameFor.make(serial);
             s = streams.register(p, serial, false, flowControl, peerStreamWindow, maxOutboundMessage,
                     streamRelease ? 2 : 1);
             if (streamRelease) {
                 awaitingRelease.put(serial, s); // likewise its RELEASE, right after the handler returns
             }
         } catch (RuntimeException e) {
-            slots.release();
+            streamSlots.release();
             throw e;
         }
         final FutureCall opening = calls.futureCall();
-        start(opening, p, serial, frameOf(p.program(), p.version(), p.procedure(), TYPE_CALL, serial,
-                STATUS_OK, args), new CallOptions(options.timeout()));
-        final FutureCall.Future call = opening.future;
-        try {
-            call.get().close(); // the opening reply's payload is not used
-            return s;
-        } catch (ExecutionException e) {
-            final BraidException b = ClientCalls.unwrap(e.getCause());
+        start(opening, p, serial, frame, new CallOptions(options.timeout()));
+        final CompletableFuture<BraidStream> result = new CompletableFuture<>() {
+            @Override
+            public boolean cancel(final boolean mayInterruptIfRunning) {
+                final boolean cancelled = super.cancel(mayInterruptIfRunning);
+                if (cancelled) {
+                    if (calls.dropIfQueued(opening)) {
+                        opening.future.cancel(false); // never left: completes it, which frees the stream below
+                    } else {
+                        s.abort("the opener gave it up while opening"); // the server may accept it: tell it
+                    }
+                }
+                return cancelled;
+            }
+        };
+        opening.future.whenComplete((reply, error) -> {
+            if (error == null) {
+                try (reply) {
+                    final ByteBuffer payload = reply.payload();
+                    s.setOpeningReply(ByteBuffer.allocate(payload.remaining()).put(payload).flip());
+                }
+                if (!result.complete(s)) {
+                    s.abort("the opener gave it up while opening"); // accepted after all: end it
+                }
+                return;
+            }
+            final BraidException b = ClientCalls.unwrap(error);
             if (b instanceof CallTimeoutException) {
                 // The server may still accept it late: tell it, and let RELEASE (or its timer) free the slot.
                 s.abort("the opening call timed out");
@@ -277,21 +513,9 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
                     s.releaseHold(); // refused or never delivered: no RELEASE will come
                 }
             }
-            throw b;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            if (calls.dropIfQueued(opening)) { // never left: the server never heard of the stream
-                call.cancel(false);
-                s.fail(new BraidException(BraidException.Category.CANCELLED, "interrupted while opening stream " + p));
-                if (streamRelease && awaitingRelease.remove(serial, s)) {
-                    s.releaseHold(); // the call never left: the server never heard of the stream
-                }
-            } else {
-                call.thenAccept(Reply::close);
-                s.abort("interrupted while opening");
-            }
-            throw new BraidException(BraidException.Category.CANCELLED, "interrupted while opening stream " + p, e);
-        }
+            result.completeExceptionally(b);
+        });
+        return result;
     }
 
     @Override

@@ -8,6 +8,7 @@ import dev.braid.ConnectionStats;
 import dev.braid.EventListener;
 import dev.braid.HandlerMode;
 import dev.braid.LimitExceededException;
+import dev.braid.Marshaller;
 import dev.braid.PayloadWriter;
 import dev.braid.Peer;
 import dev.braid.Procedure;
@@ -121,7 +122,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         this.decoder = new FrameDecoder(pool, cfg.maxMessageSize(), cfg.readBufferSize());
         final StreamScheduler scheduler = new StreamScheduler();
         this.outbound = new Outbound(scheduler, gate);
-        this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this);
+        this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this, rt.handlers);
         this.keepalive = new Keepalive(cfg.keepaliveInterval(), cfg.keepaliveCount(), pool, outbound, gate);
         this.events = new EventDelivery(rt, gate, this);
         rt.register(this);
@@ -388,6 +389,42 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         return f;
     }
 
+    /**
+     * Builds a frame whose payload is {@code value} encoded by {@code m} (typed calls, replies, events): its
+     * {@link Marshaller#encode whole encoding} copied in, or {@link Marshaller#size} bytes written by
+     * {@link Marshaller#write} straight into the pooled frame, whose limit bounds the marshaller to what it
+     * declared. Checks the size against the largest outbound message first. No allocation of its own. The
+     * caller owns the result.
+     *
+     * @param kind what the frame is, for the size error ("call", "reply to", "event")
+     */
+    final <T> PooledBuffer frameOf(final int type, final int serial, final int status, final Procedure p,
+                                   final Marshaller<T> m, final T value, final String kind) {
+        final ByteBuffer whole = m.encode(value);
+        if (whole != null) {
+            checkOutboundSize(whole.remaining(), kind, p);
+            return frameOf(p.program(), p.version(), p.procedure(), type, serial, status, whole);
+        }
+        final int length = m.size(value);
+        checkOutboundSize(length, kind, p);
+        final PooledBuffer f = Frames.claim(pool, length);
+        final ByteBuffer b = f.byteBuffer();
+        final int end = PAYLOAD_OFFSET + length;
+        try {
+            b.limit(end);
+            m.write(value, b);
+            if (b.position() != end) { // never send stale pool memory
+                throw new IllegalStateException("the marshaller of " + p + " wrote " + (b.position() - PAYLOAD_OFFSET)
+                        + " bytes; its size() said " + length);
+            }
+        } catch (Throwable t) {
+            f.release();
+            throw t;
+        }
+        Frames.commit(f, p.program(), p.version(), p.procedure(), type, serial, status);
+        return f;
+    }
+
     /** Events are refused, not queued without bound, when the peer does not read. */
     private void checkEventQueue(final Procedure p) {
         final long queued = outbound.queuedBytes();
@@ -403,6 +440,13 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         checkOutboundSize(payload.remaining(), "event", p);
         checkEventQueue(p);
         sent(enqueue(frameOf(p.program(), p.version(), p.procedure(), TYPE_MESSAGE, 0, STATUS_OK, payload), false));
+    }
+
+    @Override
+    public <T> void sendEvent(final Procedure p, final Marshaller<T> m, final T value) {
+        checkOpen();
+        checkEventQueue(p);
+        sent(enqueue(frameOf(TYPE_MESSAGE, 0, STATUS_OK, p, m, value, "event"), false));
     }
 
     @Override

@@ -2,6 +2,7 @@ package dev.braid.internal.engine;
 
 import dev.braid.BraidException;
 import dev.braid.HandlerMode;
+import dev.braid.Marshaller;
 import dev.braid.IncomingCall;
 import dev.braid.PayloadWriter;
 import dev.braid.Peer;
@@ -52,6 +53,11 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     private volatile boolean deferred;
     /** The connection closed before the answer: later answers are dropped silently. */
     private volatile boolean abandoned;
+    /**
+     * A typed procedure's last decoded request, which the next call served by this (recycled) record decodes
+     * into; the record only ever serves one procedure, so one type. Handler thread (the reader, when recycled).
+     */
+    Object typedRequest;
     /** The stream this call opens, for a stream procedure; null for a plain call. */
     final StreamHandle stream;
 
@@ -133,12 +139,15 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
                 }
             }
         } finally {
-            if ((!deferred || stream != null) && !(boolean) ANSWERED.getVolatile(this)) {
+            // A handler that deferred (a stream handler too: it accepts later, from elsewhere) answers later.
+            if (!deferred && !(boolean) ANSWERED.getVolatile(this)) {
                 tryFail(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC,
                         "handler for " + entry.procedure() + " returned without replying"));
             }
             if (stream != null) {
-                if (stream.isOpen() && !stream.hasListener()) {
+                // Left open with nobody to end it: aborted. A listener, a deferred answer or finishAsync means
+                // the stream goes on without the handler (the non-blocking style).
+                if (stream.isOpen() && !stream.hasListener() && !deferred && !stream.endInProgress()) {
                     stream.abortWithRemoteError(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR,
                             RemoteError.VIR_FROM_RPC, "stream handler for " + entry.procedure()
                                     + " returned without finishing the stream"));
@@ -303,6 +312,24 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
             return;
         }
         answeredWith(f);
+    }
+
+    @Override
+    public <T> void reply(final Marshaller<T> marshaller, final T value) {
+        checkAnsweringThread();
+        final PooledBuffer f = connection.frameOf(TYPE_REPLY, serial, STATUS_OK, entry.procedure(), marshaller, value,
+                "reply to");
+        if (!tryAnswer()) {
+            f.release();
+            alreadyAnswered();
+            return;
+        }
+        answeredWith(f);
+    }
+
+    /** Whether the handler answered (reply or fail) or deferred its answer. Any thread. */
+    boolean answeredOrDeferred() {
+        return deferred || (boolean) ANSWERED.getVolatile(this);
     }
 
     @Override

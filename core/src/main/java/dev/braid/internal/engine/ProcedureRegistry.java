@@ -3,9 +3,14 @@ package dev.braid.internal.engine;
 import dev.braid.CallHandler;
 import dev.braid.EventListener;
 import dev.braid.HandlerMode;
+import dev.braid.Marshaller;
 import dev.braid.Procedure;
+import dev.braid.ProcedureDescriptor;
 import dev.braid.RemoteError;
+import dev.braid.RemoteException;
 import dev.braid.StreamHandler;
+import dev.braid.TypedCallHandler;
+import dev.braid.TypedStreamHandler;
 import org.agrona.collections.Int2ObjectHashMap;
 import org.agrona.collections.Long2ObjectHashMap;
 
@@ -41,6 +46,49 @@ public final class ProcedureRegistry {
 
     public void addStream(final Procedure p, final StreamHandler handler, final HandlerMode mode) {
         add(new Entry(p, null, handler, mode));
+    }
+
+    /**
+     * A typed procedure: an adapter made once here decodes the request, runs {@code handler} and, unless the
+     * handler answered or deferred itself, answers with its return value encoded straight into the reply
+     * frame (nothing allocated per call beyond what the marshallers allocate).
+     */
+    public <Q, R> void addTyped(final ProcedureDescriptor<Q, R> d, final TypedCallHandler<Q, R> handler,
+                                final HandlerMode mode) {
+        final Marshaller<R> reply = d.reply();
+        add(d.procedure(), call -> {
+            final IncomingCallImpl c = (IncomingCallImpl) call;
+            final R r = handler.handle(decodeRequest(d, c), call);
+            if (!c.answeredOrDeferred()) {
+                c.reply(reply, r);
+            }
+        }, mode);
+    }
+
+    /** A typed stream procedure: the opening call's request decoded for {@code handler}. */
+    public <Q> void addTypedStream(final ProcedureDescriptor<Q, ?> d, final TypedStreamHandler<Q> handler,
+                                   final HandlerMode mode) {
+        addStream(d.procedure(), (call, stream) -> handler.handle(decodeRequest(d, (IncomingCallImpl) call), call,
+                stream), mode);
+    }
+
+    /**
+     * Decodes the request into the object the record's previous call decoded into ({@link Marshaller#read(
+     * java.nio.ByteBuffer, Object)}): a recycled record (a non-blocking handler's plain calls) then decodes
+     * without allocating when the marshaller fills what it is given. A request the marshaller cannot decode is
+     * the client's error: answered with VIR_ERR_RPC, handler not run.
+     */
+    @SuppressWarnings("unchecked")
+    private static <Q> Q decodeRequest(final ProcedureDescriptor<Q, ?> d, final IncomingCallImpl call) {
+        try {
+            final Q q = d.request().read(call.args(), (Q) call.typedRequest);
+            call.typedRequest = q;
+            return q;
+        } catch (RuntimeException e) {
+            throw new RemoteException(RemoteError.of(RemoteError.VIR_ERR_RPC, RemoteError.VIR_FROM_RPC,
+                    "cannot decode the arguments of " + d.procedure() + ": "
+                            + (e instanceof dev.braid.BraidException ? e.getMessage() : e.toString())));
+        }
     }
 
     private void add(final Entry e) {

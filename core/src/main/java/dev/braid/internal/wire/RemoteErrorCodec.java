@@ -2,6 +2,9 @@ package dev.braid.internal.wire;
 
 import dev.braid.RemoteError;
 
+import dev.braid.xdr.XdrReader;
+import dev.braid.xdr.XdrWriter;
+
 import java.nio.ByteBuffer;
 
 /**
@@ -30,11 +33,12 @@ public final class RemoteErrorCodec {
     }
 
     public static int encodedSize(final RemoteError e) {
-        int n = 4 + 4 + Xdr.optionalStringSize(e.message()) + 4;
-        n += 4 + (e.dom() == null ? 0 : Xdr.stringSize(Xdr.utf8Length(e.dom().name())) + UUID_LENGTH + 4);
-        n += Xdr.optionalStringSize(e.str1()) + Xdr.optionalStringSize(e.str2()) + Xdr.optionalStringSize(e.str3());
+        int n = 4 + 4 + XdrWriter.sizeOfOptionalString(e.message()) + 4;
+        n += 4 + (e.dom() == null ? 0 : XdrWriter.sizeOfString(e.dom().name()) + UUID_LENGTH + 4);
+        n += XdrWriter.sizeOfOptionalString(e.str1()) + XdrWriter.sizeOfOptionalString(e.str2())
+                + XdrWriter.sizeOfOptionalString(e.str3());
         n += 4 + 4;
-        n += 4 + (e.net() == null ? 0 : Xdr.stringSize(Xdr.utf8Length(e.net().name())) + UUID_LENGTH);
+        n += 4 + (e.net() == null ? 0 : XdrWriter.sizeOfString(e.net().name()) + UUID_LENGTH);
         return n;
     }
 
@@ -42,27 +46,27 @@ public final class RemoteErrorCodec {
     public static void encode(final RemoteError e, final ByteBuffer b) {
         b.putInt(e.code());
         b.putInt(e.domain());
-        Xdr.writeOptionalString(b, e.message());
+        XdrWriter.writeOptionalString(b, e.message());
         b.putInt(e.level());
         if (e.dom() == null) {
             b.putInt(0);
         } else {
             b.putInt(1);
-            Xdr.writeString(b, e.dom().name());
-            Xdr.writeFixedOpaque(b, e.dom().uuid());
+            XdrWriter.writeString(b, e.dom().name());
+            XdrWriter.writeFixedOpaque(b, e.dom().uuid());
             b.putInt(e.dom().id());
         }
-        Xdr.writeOptionalString(b, e.str1());
-        Xdr.writeOptionalString(b, e.str2());
-        Xdr.writeOptionalString(b, e.str3());
+        XdrWriter.writeOptionalString(b, e.str1());
+        XdrWriter.writeOptionalString(b, e.str2());
+        XdrWriter.writeOptionalString(b, e.str3());
         b.putInt(e.int1());
         b.putInt(e.int2());
         if (e.net() == null) {
             b.putInt(0);
         } else {
             b.putInt(1);
-            Xdr.writeString(b, e.net().name());
-            Xdr.writeFixedOpaque(b, e.net().uuid());
+            XdrWriter.writeString(b, e.net().name());
+            XdrWriter.writeFixedOpaque(b, e.net().uuid());
         }
     }
 
@@ -72,25 +76,25 @@ public final class RemoteErrorCodec {
      * @throws dev.braid.ProtocolException if the bytes are not a well-formed remote_error
      */
     public static RemoteError decode(final ByteBuffer b) {
-        final int code = Xdr.readInt(b, "remote_error.code");
-        final int domain = Xdr.readInt(b, "remote_error.domain");
-        final String message = Xdr.readOptionalString(b, "remote_error.message");
-        final int level = Xdr.readInt(b, "remote_error.level");
+        final int code = XdrReader.readInt(b, "remote_error.code");
+        final int domain = XdrReader.readInt(b, "remote_error.domain");
+        final String message = XdrReader.readOptionalString(b, "remote_error.message");
+        final int level = XdrReader.readInt(b, "remote_error.level");
         RemoteError.Dom dom = null;
-        if (Xdr.readBool(b, "remote_error.dom presence")) {
-            final String name = Xdr.readString(b, "remote_error.dom.name");
-            final byte[] uuid = Xdr.readFixedOpaque(b, UUID_LENGTH, "remote_error.dom.uuid");
-            dom = new RemoteError.Dom(name, uuid, Xdr.readInt(b, "remote_error.dom.id"));
+        if (XdrReader.readBool(b, "remote_error.dom presence")) {
+            final String name = XdrReader.readString(b, "remote_error.dom.name");
+            final byte[] uuid = XdrReader.readFixedOpaque(b, UUID_LENGTH, "remote_error.dom.uuid");
+            dom = new RemoteError.Dom(name, uuid, XdrReader.readInt(b, "remote_error.dom.id"));
         }
-        final String str1 = Xdr.readOptionalString(b, "remote_error.str1");
-        final String str2 = Xdr.readOptionalString(b, "remote_error.str2");
-        final String str3 = Xdr.readOptionalString(b, "remote_error.str3");
-        final int int1 = Xdr.readInt(b, "remote_error.int1");
-        final int int2 = Xdr.readInt(b, "remote_error.int2");
+        final String str1 = XdrReader.readOptionalString(b, "remote_error.str1");
+        final String str2 = XdrReader.readOptionalString(b, "remote_error.str2");
+        final String str3 = XdrReader.readOptionalString(b, "remote_error.str3");
+        final int int1 = XdrReader.readInt(b, "remote_error.int1");
+        final int int2 = XdrReader.readInt(b, "remote_error.int2");
         RemoteError.Net net = null;
-        if (Xdr.readBool(b, "remote_error.net presence")) {
-            final String name = Xdr.readString(b, "remote_error.net.name");
-            net = new RemoteError.Net(name, Xdr.readFixedOpaque(b, UUID_LENGTH, "remote_error.net.uuid"));
+        if (XdrReader.readBool(b, "remote_error.net presence")) {
+            final String name = XdrReader.readString(b, "remote_error.net.name");
+            net = new RemoteError.Net(name, XdrReader.readFixedOpaque(b, UUID_LENGTH, "remote_error.net.uuid"));
         }
         return new RemoteError(code, domain, message, level, dom, str1, str2, str3, int1, int2, net);
     }

@@ -37,6 +37,33 @@ class SpscBufferRingTest {
         LeakChecks.assertNoOutstandingBuffers(pool);
     }
 
+    /** A pair takes two slots or none, and comes out in order, right after what was offered before it. */
+    @Test
+    void aPairTakesTwoSlotsOrNone() {
+        final SpscBufferRing ring = new SpscBufferRing(4);
+        final PooledBuffer a = pool.acquire(64);
+        final PooledBuffer b = pool.acquire(64);
+        final PooledBuffer c = pool.acquire(64);
+        final PooledBuffer d = pool.acquire(64);
+        final PooledBuffer e = pool.acquire(64);
+        assertThat(ring.offer(a)).isTrue();
+        assertThat(ring.offerPair(b, c)).isTrue();
+        assertThat(ring.offerPair(d, e)).as("one slot left: not enough for a pair").isFalse();
+        assertThat(ring.size()).isEqualTo(3);
+        assertThat(ring.poll()).isSameAs(a);
+        assertThat(ring.offerPair(d, e)).isTrue();
+        assertThat(ring.isFullVolatile()).isTrue();
+        for (PooledBuffer x : new PooledBuffer[]{b, c, d, e}) {
+            final PooledBuffer got = ring.poll();
+            assertThat(got).isSameAs(x);
+        }
+        assertThat(ring.poll()).isNull();
+        for (PooledBuffer x : new PooledBuffer[]{a, b, c, d, e}) {
+            x.release();
+        }
+        LeakChecks.assertNoOutstandingBuffers(pool);
+    }
+
     /** A producer and a consumer thread: every buffer arrives once, in order, with its contents. */
     @Test
     void oneProducerOneConsumerKeepOrderAndContents() throws Exception {

@@ -1,5 +1,7 @@
 package dev.braid.internal.wire;
 
+import dev.braid.xdr.XdrReader;
+import dev.braid.xdr.XdrWriter;
 import dev.braid.RemoteError;
 import dev.braid.buffer.BufferPool;
 import dev.braid.buffer.PooledBuffer;
@@ -183,7 +185,7 @@ class GoldenFramesTest {
         final PooledBuffer f = Frames.claim(pool, 64);
         final ByteBuffer b = f.byteBuffer();
         assertThat(b.position()).isEqualTo(PAYLOAD_OFFSET);
-        Xdr.writeOptionalString(b, "test:///default");
+        XdrWriter.writeOptionalString(b, "test:///default");
         b.putInt(1);
         Frames.commit(f, REMOTE_PROGRAM, 1, 66, TYPE_CALL, 0x99, STATUS_OK);
         assertGolden(f, CALL);
@@ -257,8 +259,8 @@ class GoldenFramesTest {
         try {
             assertHeader(f, 56, REMOTE_PROGRAM, 1, 66, TYPE_CALL, 0x99, STATUS_OK);
             final ByteBuffer p = Frames.payloadView(f);
-            assertThat(Xdr.readOptionalString(p, "name")).isEqualTo("test:///default");
-            assertThat(Xdr.readInt(p, "flags")).isEqualTo(1);
+            assertThat(XdrReader.readOptionalString(p, "name")).isEqualTo("test:///default");
+            assertThat(XdrReader.readInt(p, "flags")).isEqualTo(1);
             assertThat(p.hasRemaining()).isFalse();
         } finally {
             f.release();
@@ -271,8 +273,8 @@ class GoldenFramesTest {
         try {
             assertHeader(f, 36, REMOTE_PROGRAM, 1, 66, TYPE_REPLY, 0x99, STATUS_OK);
             final ByteBuffer p = Frames.payloadView(f);
-            assertThat(Xdr.readInt(p, "count")).isEqualTo(1);
-            assertThat(Xdr.readInt(p, "types[0]")).isZero();
+            assertThat(XdrReader.readInt(p, "count")).isEqualTo(1);
+            assertThat(XdrReader.readInt(p, "types[0]")).isZero();
             assertThat(p.hasRemaining()).isFalse();
         } finally {
             f.release();
@@ -339,8 +341,8 @@ class GoldenFramesTest {
         try {
             assertHeader(f, 40, REMOTE_PROGRAM, 1, STREAM_PROC, TYPE_STREAM_HOLE, 42, STATUS_CONTINUE);
             final ByteBuffer p = Frames.payloadView(f);
-            assertThat(Xdr.readHyper(p, "length")).isEqualTo(0x1_0000_2000L);
-            assertThat(Xdr.readInt(p, "flags")).isZero();
+            assertThat(XdrReader.readHyper(p, "length")).isEqualTo(0x1_0000_2000L);
+            assertThat(XdrReader.readInt(p, "flags")).isZero();
             assertThat(p.hasRemaining()).isFalse();
         } finally {
             f.release();

@@ -10,7 +10,9 @@ import dev.braid.Procedure;
 import dev.braid.ProtocolException;
 import dev.braid.RemoteError;
 import dev.braid.RemoteException;
+import dev.braid.Marshaller;
 import dev.braid.ReplyHandler;
+import dev.braid.TypedReplyHandler;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.concurrent.MpmcArrayQueue;
 import dev.braid.internal.engine.io.Outbound;
@@ -110,13 +112,24 @@ public final class ClientCalls {
         return new FutureCall(this);
     }
 
-    /** A (recycled) record for a reply handler. */
-    public HandlerCall handlerCall(final ReplyHandler handler) {
+    /** A (recycled) record for a reply handler, with the caller's attachment (or null). */
+    public HandlerCall handlerCall(final ReplyHandler handler, final Object attachment) {
         HandlerCall call = freeHandlers.poll();
         if (call == null) {
             call = new HandlerCall(this);
         }
-        call.prepare(handler);
+        call.prepare(handler, attachment);
+        return call;
+    }
+
+    /** A (recycled) record for a typed reply handler: the reply is decoded by {@code reply} first. */
+    public HandlerCall handlerCall(final Marshaller<?> reply, final TypedReplyHandler<?> handler,
+                                   final Object attachment) {
+        HandlerCall call = freeHandlers.poll();
+        if (call == null) {
+            call = new HandlerCall(this);
+        }
+        call.prepare(reply, handler, attachment);
         return call;
     }
 
@@ -430,6 +443,15 @@ public final class ClientCalls {
 
     public long lateReplies() {
         return lateReplies;
+    }
+
+    /**
+     * A typed call whose reply its marshaller could not decode: that call fails (category PROTOCOL), the
+     * connection stays open (the frame itself was well formed).
+     */
+    public static BraidException undecodable(final Procedure p, final RuntimeException e) {
+        return new BraidException(BraidException.Category.PROTOCOL, "cannot decode the reply to " + p + ": "
+                + (e instanceof BraidException ? e.getMessage() : e.toString()), e);
     }
 
     /** The exception a caller gets for a failed call: braid's own, or one wrapping the cause. */

@@ -1,6 +1,8 @@
 package dev.braid.internal.engine.call;
 
+import dev.braid.Marshaller;
 import dev.braid.ReplyHandler;
+import dev.braid.TypedReplyHandler;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.wire.Frames;
 
@@ -9,7 +11,9 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
 /**
- * A call whose outcome goes to a {@link ReplyHandler}. Recycled after a clean run: no allocation per call.
+ * A call whose outcome goes to a {@link ReplyHandler}, or, for a typed call, is decoded by the reply
+ * {@link Marshaller} and goes to a {@link TypedReplyHandler}; either way with the caller's attachment.
+ * Recycled after a clean run: no allocation per call.
  * The first of {@link #completeWithReply} and {@link #completeExceptionally} to flip {@code done} calls the
  * handler; a record is returned to its connection's pool only after the handler returned, and only if no
  * timer or slot queue saw it (see {@link CallRecord}).
@@ -29,14 +33,38 @@ public final class HandlerCall extends CallRecord {
     @SuppressWarnings("unused") // accessed through DONE_FLAG
     private volatile boolean done;
     private ReplyHandler handler;
+    /** Typed calls: the reply's marshaller and the handler (handler is null then). */
+    private Marshaller<Object> marshaller;
+    private TypedReplyHandler<Object> typed;
+    private Object attachment;
+    /**
+     * Typed calls: the last reply decoded by this record, and the marshaller that decoded it. The next typed
+     * call with the same marshaller decodes into it ({@link Marshaller#read(java.nio.ByteBuffer, Object)}), so
+     * a recycled record allocates nothing for replies of a mutable type. Reader-owned.
+     */
+    private Object lastReply;
+    private Marshaller<Object> lastReplyMarshaller;
 
     HandlerCall(final ClientCalls calls) {
         super(calls);
     }
 
     /** Caller's thread, before the record is published. */
-    void prepare(final ReplyHandler h) {
+    void prepare(final ReplyHandler h, final Object a) {
         handler = h;
+        marshaller = null;
+        typed = null;
+        attachment = a;
+        DONE_FLAG.setRelease(this, false);
+    }
+
+    /** Caller's thread, before the record is published: a typed call. */
+    @SuppressWarnings("unchecked")
+    void prepare(final Marshaller<?> m, final TypedReplyHandler<?> h, final Object a) {
+        handler = null;
+        marshaller = (Marshaller<Object>) m;
+        typed = (TypedReplyHandler<Object>) h;
+        attachment = a;
         DONE_FLAG.setRelease(this, false);
     }
 
@@ -45,9 +73,12 @@ public final class HandlerCall extends CallRecord {
         if (!DONE_FLAG.compareAndSet(this, false, true)) {
             return false;
         }
-        final ReplyHandler h = handler;
         try {
-            h.onReply(procedure, serial, Frames.lentPayload(frame));
+            if (typed != null) {
+                deliverTyped(frame);
+            } else {
+                handler.onReply(procedure, serial, Frames.lentPayload(frame), attachment);
+            }
         } catch (RuntimeException | Error e) {
             LOG.log(Level.WARNING, "reply handler for " + this + " failed", e);
         } finally {
@@ -63,17 +94,41 @@ public final class HandlerCall extends CallRecord {
             return false;
         }
         try {
-            handler.onFailure(procedure, serial, ClientCalls.unwrap(error));
+            if (typed != null) {
+                typed.onFailure(serial, ClientCalls.unwrap(error), attachment);
+            } else {
+                handler.onFailure(procedure, serial, ClientCalls.unwrap(error), attachment);
+            }
         } catch (RuntimeException | Error e) {
             LOG.log(Level.WARNING, "reply handler for " + this + " failed", e);
         }
         return true;
     }
 
+    /** Reader thread: decodes the reply (outside the handler's own exceptions) and hands it over. */
+    private void deliverTyped(final PooledBuffer frame) {
+        final Object reply;
+        try {
+            final Object reuse = lastReplyMarshaller == marshaller ? lastReply : null;
+            reply = marshaller.read(Frames.lentPayload(frame), reuse);
+            // Kept for the next reply only while the marshaller decodes into what it is given (or has not been
+            // given anything yet): a marshaller that always makes new values must not have them retained here.
+            lastReply = reuse == null || reply == reuse ? reply : null;
+            lastReplyMarshaller = marshaller;
+        } catch (RuntimeException e) {
+            typed.onFailure(serial, ClientCalls.undecodable(procedure, e), attachment);
+            return;
+        }
+        typed.onReply(serial, reply, attachment);
+    }
+
     /** Reader thread, after a reply was handed over: back to the pool if nobody else can still see it. */
     private void recycle() {
         if (!queued && timeout.isZero()) { // a timer, even cancelled, may still be running: never reuse then
             handler = null;
+            marshaller = null;
+            typed = null;
+            attachment = null;
             calls.recycle(this);
         }
     }

@@ -41,4 +41,10 @@ public interface StreamHandle extends BraidStream {
 
     /** Whether a {@link dev.braid.StreamListener} is set. */
     boolean hasListener();
+
+    /** Client: the opening reply's payload, a copy of its own (before the stream is handed to the caller). */
+    void setOpeningReply(java.nio.ByteBuffer copy);
+
+    /** Whether {@code finishAsync} took the stream's end in hand (a handler returning leaves the stream be). */
+    boolean endInProgress();
 }

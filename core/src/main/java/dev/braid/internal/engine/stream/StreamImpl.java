@@ -3,6 +3,7 @@ package dev.braid.internal.engine.stream;
 import dev.braid.BraidException;
 import dev.braid.BraidStream;
 import dev.braid.ConnectionClosedException;
+import dev.braid.Marshaller;
 import dev.braid.PayloadWriter;
 import dev.braid.Procedure;
 import dev.braid.RemoteError;
@@ -62,12 +63,15 @@ final class StreamImpl implements StreamHandle {
     private static final System.Logger LOG = System.getLogger("dev.braid.stream");
     private static final VarHandle FAILURE;
     private static final VarHandle DONE;
+    private static final VarHandle RESULT;
+    private static final ByteBuffer EMPTY = ByteBuffer.allocate(0).asReadOnlyBuffer();
 
     static {
         try {
             final MethodHandles.Lookup l = MethodHandles.lookup();
             FAILURE = l.findVarHandle(StreamImpl.class, "failure", BraidException.class);
             DONE = l.findVarHandle(StreamImpl.class, "done", boolean.class);
+            RESULT = l.findVarHandle(StreamImpl.class, "result", PooledBuffer.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -105,6 +109,18 @@ final class StreamImpl implements StreamHandle {
     private volatile boolean accepted;
     private final java.util.concurrent.atomic.AtomicInteger holds;
     final CompletableFuture<Void> remoteOk = new CompletableFuture<>();
+    /**
+     * Client: the server's final OK when it carried a result (a payload), until the finisher takes it;
+     * whoever swaps it out (finish, the stream's end, a failure) releases it, once.
+     */
+    @SuppressWarnings("unused") // accessed through RESULT
+    private volatile PooledBuffer result;
+    /** Client: a copy of the opening reply's payload (set before openStream returns the stream). */
+    private volatile ByteBuffer openingReply = EMPTY;
+    /** finishAsync was called: the stream's end is in braid's hands (a returning handler leaves it be). */
+    private volatile boolean finishStarted;
+    /** The largest message this side may send on the connection (a result must fit in it). */
+    private final int maxOutbound;
     /** Listener delivery (see StreamSignals for where callbacks run). */
     final StreamSignals signals = new StreamSignals(this);
     private final Duration finishTimeout;
@@ -122,6 +138,7 @@ final class StreamImpl implements StreamHandle {
         // A packet must fit the peer's window whole, or it could never be sent.
         this.sender = new StreamSender(this, flow, table.maxPacket(flowControl, sendWindow, maxOutbound));
         this.finishTimeout = table.cfg.streamFinishTimeout();
+        this.maxOutbound = maxOutbound;
         this.holds = new java.util.concurrent.atomic.AtomicInteger(holds);
     }
 
@@ -153,8 +170,32 @@ final class StreamImpl implements StreamHandle {
     }
 
     @Override
+    public void write(final ByteBuffer src, final Runnable onRelease) {
+        sender.write(src, onRelease);
+    }
+
+    @Override
     public int tryWrite(final ByteBuffer src) {
         return sender.tryWrite(src);
+    }
+
+    @Override
+    public int maxPacketSize() {
+        return sender.maxPacket;
+    }
+
+    /**
+     * Half-close: this side's end of data (EOF, an empty CONTINUE) after every queued packet; reading goes on
+     * until the peer's EOF. The writing thread; blocks only while the send ring is full, like a write.
+     */
+    @Override
+    public void closeWrite() {
+        throwIfFailed();
+        if (eofQueued || localEndQueued) {
+            return;
+        }
+        eofQueued = true;
+        sender.commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_CONTINUE, true);
     }
 
     @Override
@@ -197,11 +238,55 @@ final class StreamImpl implements StreamHandle {
 
     @Override
     public void finish() {
-        throwIfFailed();
-        final long deadline = System.nanoTime() + finishTimeout.toNanos();
+        finishBlocking(null);
+        completeDone();
+    }
+
+    @Override
+    public void finish(final ByteBuffer resultPayload) {
+        finishBlocking(resultFrame(resultPayload));
+        completeDone();
+    }
+
+    @Override
+    public <T> void finish(final Marshaller<T> marshaller, final T value) {
+        finishBlocking(resultFrame(marshaller, value));
+        completeDone();
+    }
+
+    @Override
+    public <T> T finish(final Marshaller<T> marshaller) {
         if (serverSide) {
-            if (!remoteEof) {
-                // The client has not finished: it may still be reading. Send EOF, then wait for its OK.
+            throw new IllegalStateException("stream " + this + ": only the client's finish receives a result");
+        }
+        finishBlocking(null);
+        final PooledBuffer r = takeResult();
+        try {
+            return r == null ? null : marshaller.read(Frames.lentPayload(r));
+        } catch (RuntimeException e) {
+            throw new BraidException(BraidException.Category.PROTOCOL, "stream " + this
+                    + ": cannot decode its result: " + (e instanceof BraidException ? e.getMessage() : e.toString()), e);
+        } finally {
+            if (r != null) {
+                r.release();
+            }
+            completeDone();
+        }
+    }
+
+    /**
+     * libvirt's finish handshake, blocking: server: EOF unless the client already finished, the client's OK,
+     * then our OK carrying {@code end}'s payload (null: empty); client: our OK, then the server's. One
+     * deadline for everything. {@code end} is ours until queued: released here on every failure.
+     */
+    private void finishBlocking(final PooledBuffer end) {
+        PooledBuffer owned = end;
+        try {
+            throwIfFailed();
+            final long deadline = System.nanoTime() + finishTimeout.toNanos();
+            if (serverSide && !remoteOk.isDone()) {
+                // The client has not finished: it may still be reading. Send EOF (unless closeWrite did), then
+                // wait for its OK. A client's EOF (its closeWrite) is not its finish: we still wait for the OK.
                 if (!eofQueued) {
                     eofQueued = true;
                     sender.commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_CONTINUE, true, deadline);
@@ -210,16 +295,186 @@ final class StreamImpl implements StreamHandle {
             }
             if (!localEndQueued) {
                 localEndQueued = true;
-                sender.commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
+                final PooledBuffer f = owned != null ? owned : Frames.claim(table.pool, 0);
+                owned = null; // commitAndQueue owns it now, whatever happens
+                sender.commitAndQueue(f, TYPE_STREAM, STATUS_OK, true, deadline);
             }
-            completeDone();
+            if (!serverSide) {
+                awaitRemoteOk(deadline);
+            }
+        } finally {
+            if (owned != null) {
+                owned.release();
+            }
+        }
+    }
+
+    @Override
+    public CompletableFuture<ByteBuffer> finishAsync() {
+        return startFinish(null);
+    }
+
+    @Override
+    public CompletableFuture<ByteBuffer> finishAsync(final ByteBuffer resultPayload) {
+        return startFinish(resultFrame(resultPayload));
+    }
+
+    /**
+     * The finish handshake without blocking any thread: each step waits in a future's continuation, and the
+     * end frames go into the send ring at once when it has room, otherwise from a task on the runtime's
+     * handler executor (which then holds the writing role: the caller gave it up by finishing). The steps
+     * are chained, so only one of them produces into the ring at a time. One deadline, kept by a timer.
+     */
+    private CompletableFuture<ByteBuffer> startFinish(final PooledBuffer end) {
+        final CompletableFuture<ByteBuffer> outcome = new CompletableFuture<>();
+        final BraidException failed = failure;
+        if (failed != null) {
+            if (end != null) {
+                end.release();
+            }
+            outcome.completeExceptionally(failed);
+            return outcome;
+        }
+        finishStarted = true;
+        final long deadline = System.nanoTime() + finishTimeout.toNanos();
+        final java.util.concurrent.ScheduledFuture<?> timer = table.afterNanos(() -> {
+            if (!outcome.isDone()) {
+                abortWith(finishTimedOut(), "finish handshake timed out");
+            }
+        }, finishTimeout.toNanos());
+        final PooledBuffer[] pendingEnd = {end}; // ours until its step queues it (steps run one after another)
+        final CompletableFuture<Void> steps;
+        if (serverSide) {
+            final CompletableFuture<Void> eof = remoteOk.isDone() || eofQueued ? CompletableFuture.completedFuture(null)
+                    : queueEnd(Frames.claim(table.pool, 0), STATUS_CONTINUE, deadline);
+            steps = eof.thenCompose(v -> remoteOk).thenCompose(v -> {
+                final PooledBuffer f = pendingEnd[0] != null ? pendingEnd[0] : Frames.claim(table.pool, 0);
+                pendingEnd[0] = null;
+                return localEndQueued ? CompletableFuture.completedFuture(null) : queueEnd(f, STATUS_OK, deadline);
+            });
         } else {
-            if (!localEndQueued) {
-                localEndQueued = true;
-                sender.commitAndQueue(Frames.claim(table.pool, 0), TYPE_STREAM, STATUS_OK, true, deadline);
+            steps = (localEndQueued ? CompletableFuture.<Void>completedFuture(null)
+                    : queueEnd(Frames.claim(table.pool, 0), STATUS_OK, deadline)).thenCompose(v -> remoteOk);
+        }
+        steps.whenComplete((v, e) -> {
+            if (timer != null) {
+                timer.cancel(false);
             }
-            awaitRemoteOk(deadline);
+            if (pendingEnd[0] != null) {
+                pendingEnd[0].release();
+                pendingEnd[0] = null;
+            }
+            if (e != null) {
+                final Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+                        ? e.getCause() : e;
+                outcome.completeExceptionally(cause instanceof BraidException ? cause
+                        : new BraidException(BraidException.Category.IO, "stream " + this + ": " + cause, cause));
+                return;
+            }
+            final PooledBuffer r = takeResult();
+            ByteBuffer copy = EMPTY;
+            if (r != null) {
+                final ByteBuffer p = Frames.lentPayload(r);
+                copy = ByteBuffer.allocate(p.remaining()).put(p).flip().asReadOnlyBuffer();
+                r.release();
+            }
             completeDone();
+            outcome.complete(copy);
+        });
+        return outcome;
+    }
+
+    /**
+     * Queues an end frame (EOF: {@code STATUS_CONTINUE}, empty; or OK) without blocking: at once if the ring
+     * has room, else from a handler-executor task that blocks for it until {@code deadline}.
+     */
+    private CompletableFuture<Void> queueEnd(final PooledBuffer f, final int status, final long deadline) {
+        if (status == STATUS_OK) {
+            localEndQueued = true;
+        } else {
+            eofQueued = true;
+        }
+        try {
+            if (sender.tryQueueEnd(f, status)) {
+                return CompletableFuture.completedFuture(null);
+            }
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        final CompletableFuture<Void> queued = new CompletableFuture<>();
+        try {
+            table.blockingExecutor.execute(() -> {
+                try {
+                    sender.commitAndQueue(f, TYPE_STREAM, status, true, deadline);
+                    queued.complete(null);
+                } catch (Throwable t) {
+                    queued.completeExceptionally(t);
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            f.release();
+            queued.completeExceptionally(new BraidException(BraidException.Category.CANCELLED, "stream " + this
+                    + ": braid is closing", e));
+        }
+        return queued;
+    }
+
+    /** A server's final OK carrying {@code payload}'s remaining bytes (not consumed); null for an empty one. */
+    private PooledBuffer resultFrame(final ByteBuffer payload) {
+        if (payload == null) {
+            return null;
+        }
+        checkCarriesResult(payload.remaining());
+        final PooledBuffer f = Frames.claim(table.pool, payload.remaining());
+        f.byteBuffer().put(PAYLOAD_OFFSET, payload, payload.position(), payload.remaining())
+                .position(PAYLOAD_OFFSET + payload.remaining());
+        return f;
+    }
+
+    /** A server's final OK carrying {@code value} encoded by {@code m} straight into it. */
+    private <T> PooledBuffer resultFrame(final Marshaller<T> m, final T value) {
+        final ByteBuffer whole = m.encode(value);
+        if (whole != null) {
+            return resultFrame(whole);
+        }
+        final int n = m.size(value);
+        checkCarriesResult(n);
+        final PooledBuffer f = Frames.claim(table.pool, n);
+        final ByteBuffer b = f.byteBuffer();
+        try {
+            b.limit(PAYLOAD_OFFSET + n);
+            m.write(value, b);
+            if (b.position() != PAYLOAD_OFFSET + n) {
+                throw new IllegalStateException("the result marshaller of stream " + this + " wrote "
+                        + (b.position() - PAYLOAD_OFFSET) + " bytes; its size() said " + n);
+            }
+        } catch (Throwable t) {
+            f.release();
+            throw t;
+        }
+        return f;
+    }
+
+    private void checkCarriesResult(final int n) {
+        if (!serverSide) {
+            throw new IllegalStateException("stream " + this + ": only the server's finish carries a result (the "
+                    + "last OK of the handshake is the server's)");
+        }
+        if ((long) HEADER_LENGTH + n > maxOutbound) {
+            throw new dev.braid.LimitExceededException("maxMessageSize", maxOutbound, "the result of stream " + this
+                    + " (" + n + " bytes) does not fit in the largest message");
+        }
+    }
+
+    /** Client: takes the server's result frame (the caller releases it), or null if it carried none. */
+    private PooledBuffer takeResult() {
+        return (PooledBuffer) RESULT.getAndSet(this, (PooledBuffer) null);
+    }
+
+    private void releaseResult() {
+        final PooledBuffer r = takeResult();
+        if (r != null) {
+            r.release();
         }
     }
 
@@ -250,6 +505,7 @@ final class StreamImpl implements StreamHandle {
 
     private void completeDone() {
         receiver.drainInbound(); // unread data after a successful finish is dropped
+        releaseResult();
         markDone();
     }
 
@@ -322,6 +578,7 @@ final class StreamImpl implements StreamHandle {
             return false;
         }
         remoteOk.completeExceptionally(e);
+        releaseResult();
         receiver.drainInbound();
         sender.drainOutbound(); // also wakes a blocked writer
         receiver.wake();
@@ -364,16 +621,19 @@ final class StreamImpl implements StreamHandle {
             return;
         }
         if (status == STATUS_OK) {
-            f.release();
-            if (serverSide) {
-                remoteEof = true; // the client finished sending
-                remoteOk.complete(null);
-                wakeReader();
+            if (!serverSide && length > 0) {
+                // The server's result: kept for the finisher. A failure racing with us releases it: whoever
+                // swaps it out releases it, so a re-check after the store is all it takes.
+                RESULT.setVolatile(this, f);
+                if (failure != null || done) {
+                    releaseResult();
+                }
             } else {
-                remoteEof = true;
-                remoteOk.complete(null);
-                wakeReader();
+                f.release(); // a client's OK carries nothing (one that does is ignored)
             }
+            remoteEof = true; // at a server: the client finished sending
+            remoteOk.complete(null);
+            wakeReader();
             return;
         }
         // CONTINUE (data or EOF) or HOLE
@@ -445,6 +705,38 @@ final class StreamImpl implements StreamHandle {
     @Override
     public StreamPacket readPacket() {
         return receiver.readPacket();
+    }
+
+    @Override
+    public StreamPacket tryReadPacket() {
+        return receiver.tryReadPacket();
+    }
+
+    @Override
+    public ByteBuffer openingReply() {
+        return openingReply.duplicate();
+    }
+
+    @Override
+    public <T> T openingReply(final Marshaller<T> marshaller) {
+        final ByteBuffer r = openingReply.duplicate();
+        try {
+            return marshaller.read(r);
+        } catch (RuntimeException e) {
+            throw new BraidException(BraidException.Category.PROTOCOL, "stream " + this
+                    + ": cannot decode its opening reply: " + (e instanceof BraidException ? e.getMessage()
+                    : e.toString()), e);
+        }
+    }
+
+    @Override
+    public void setOpeningReply(final ByteBuffer copy) {
+        openingReply = copy.asReadOnlyBuffer();
+    }
+
+    @Override
+    public boolean endInProgress() {
+        return finishStarted;
     }
 
     // ================================================================== pumps and adapters (StreamAdapters)

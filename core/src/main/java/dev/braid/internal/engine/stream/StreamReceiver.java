@@ -245,6 +245,49 @@ final class StreamReceiver {
         }
     }
 
+    /**
+     * Reading thread, never blocking: the next packet, null when none is queued now, or
+     * {@link StreamPacket#EOF} once the peer's end was reached (every packet before it read).
+     */
+    StreamPacket tryReadPacket() {
+        if (!IN_TOKEN.compareAndSet(this, false, true)) {
+            s.throwIfFailed(); // only a drain takes the token from the reader: the stream failed
+            return null;
+        }
+        PooledBuffer f = null;
+        boolean eof = false;
+        try {
+            if (s.failure == null) {
+                if (current != null) {
+                    throw new IllegalStateException("tryReadPacket() after a partial read(): finish reading the packet first");
+                }
+                f = in.poll();
+                if (f == null && s.remoteEof) {
+                    f = in.poll(); // the EOF flag follows the last packet: a second look is final
+                    eof = f == null;
+                }
+            }
+        } finally {
+            IN_TOKEN.setVolatile(this, false);
+        }
+        if (s.failure != null) {
+            if (f != null) {
+                packetConsumed(f);
+            }
+            drainInbound();
+            throw s.failure();
+        }
+        if (f != null) {
+            lastReadNanos = System.nanoTime();
+            return new StreamPacketImpl(s, f);
+        }
+        if (eof) {
+            eofDelivered = true;
+            return StreamPacket.EOF;
+        }
+        return null;
+    }
+
     /** A received packet was consumed: return its bytes to the window and its buffer to the pool. */
     void packetConsumed(final PooledBuffer f) {
         final long wire = StreamFlowControl.cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH);

@@ -98,8 +98,12 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
                 continue;
             }
             PooledBuffer sent = null;
+            PooledBuffer payload = null;
             try {
-                sent = visit(s);
+                sent = visit(s, max - count);
+                if (sent != null && sent.byteBuffer().remaining() < Frames.length(sent)) {
+                    payload = s.pollRing(); // a caller-owned payload: the second of the pair (visit checked it is there)
+                }
             } finally {
                 s.releaseOutToken();
             }
@@ -109,6 +113,10 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
             if (sent != null) {
                 batch[count++] = sent;
                 budget -= sent.byteBuffer().remaining();
+                if (payload != null) {
+                    batch[count++] = payload;
+                    budget -= payload.byteBuffer().remaining();
+                }
                 s.onRingSpace();
                 idle = 0;
             } else {
@@ -120,9 +128,10 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
 
     /**
      * Holding the stream's token: takes its next packet if it may go now, or updates the round-robin state.
-     * Returns the packet to send, or null.
+     * Returns the packet to send (for a caller-owned payload, its header: the caller takes the payload
+     * next), or null. {@code room}: batch entries left.
      */
-    private PooledBuffer visit(final StreamSender s) {
+    private PooledBuffer visit(final StreamSender s, final int room) {
         if (s.s.failed()) {
             PooledBuffer f;
             while ((f = s.pollRing()) != null) {
@@ -136,7 +145,13 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
             remove(s);
             return null;
         }
-        final int len = f.byteBuffer().remaining();
+        // A packet whose payload is the caller's memory is two ring entries, header then payload, offered
+        // together: its length word says the whole frame, the header buffer holds only the header.
+        final int len = Frames.length(f);
+        if (f.byteBuffer().remaining() < len && room < 2) {
+            rotate(s); // no room left in this batch for both parts: next pass
+            return null;
+        }
         final long cost = StreamFlowControl.cost(len, Frames.type(f) == TYPE_STREAM_HOLE
                 || Frames.status(f) == STATUS_CONTINUE ? len - HEADER_LENGTH : 0);
         if (s.flow.mustWait(cost) && s.flow.parkForCredit(cost)) {

@@ -117,8 +117,14 @@ final class StreamSender {
     }
 
     void write(final int length, final PayloadWriter writer) {
-        if (length < 1 || length > maxPacket) {
-            throw new IllegalArgumentException("packet length " + length + " outside [1, " + maxPacket + "]");
+        if (length < 1) {
+            throw new IllegalArgumentException("packet length " + length + " must be at least 1");
+        }
+        if (length > maxPacket) {
+            throw new dev.braid.LimitExceededException("maxStreamPacket", maxPacket, "a zero-copy packet of "
+                    + length + " bytes is larger than the largest packet stream " + s + " may send, " + maxPacket
+                    + " bytes (libvirt's packet limit, the peer's window and largest message decide it; "
+                    + "BraidStream.maxPacketSize() says it, write(ByteBuffer) splits)");
         }
         final PooledBuffer f = dataPacket(length);
         final ByteBuffer b = f.byteBuffer();
@@ -136,6 +142,67 @@ final class StreamSender {
         b.position(PAYLOAD_OFFSET + length);
         commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, true);
         bytesWritten += length;
+    }
+
+    /**
+     * Writing thread: sends {@code src}'s remaining bytes without copying them, as packets whose payload is
+     * a slice of {@code src} (each a frame header of its own plus the slice, written by one gathering write);
+     * {@code onRelease} runs once, when the last of them was written or dropped. A heap buffer cannot go to
+     * the socket as it is: it is copied (one pass, as {@link #write(ByteBuffer)}) and released at once.
+     * Blocks like {@code write} while the ring is full. {@code src}'s position advances past what was queued.
+     */
+    void write(final ByteBuffer src, final Runnable onRelease) {
+        java.util.Objects.requireNonNull(onRelease, "onRelease");
+        checkWritable();
+        if (!src.isDirect() || !src.hasRemaining()) {
+            try {
+                write(src);
+            } finally {
+                onRelease.run();
+            }
+            return;
+        }
+        final int total = src.remaining();
+        final int packets = (total + maxPacket - 1) / maxPacket;
+        final ReleaseCountdown countdown = new ReleaseCountdown(packets, onRelease);
+        int queued = 0;
+        try {
+            while (src.hasRemaining()) {
+                final int n = Math.min(src.remaining(), maxPacket);
+                final PooledBuffer header = s.table.pool.acquire(dev.braid.internal.wire.FrameHeader.HEADER_LENGTH);
+                final ByteBuffer h = header.byteBuffer();
+                Frames.writeHeader(h, dev.braid.internal.wire.FrameHeader.HEADER_LENGTH + n, s.procedure.program(),
+                        s.procedure.version(), s.procedure.procedure(), TYPE_STREAM, s.serial, STATUS_CONTINUE);
+                h.limit(dev.braid.internal.wire.FrameHeader.HEADER_LENGTH).position(0);
+                final PooledBuffer payload = s.table.pool.wrap(src.slice(src.position(), n), countdown);
+                src.position(src.position() + n);
+                queued++;
+                queuePair(header, payload);
+                bytesWritten += n;
+            }
+        } finally {
+            for (int i = queued; i < packets; i++) {
+                countdown.run(); // packets never made: their share of the release is due now
+            }
+        }
+    }
+
+    /** Runs the caller's release callback when the last of a write's packets is released. Any thread. */
+    private static final class ReleaseCountdown extends java.util.concurrent.atomic.AtomicInteger implements Runnable {
+        private static final long serialVersionUID = 1L;
+        private final transient Runnable onRelease;
+
+        ReleaseCountdown(final int packets, final Runnable onRelease) {
+            super(packets);
+            this.onRelease = onRelease;
+        }
+
+        @Override
+        public void run() {
+            if (decrementAndGet() == 0) {
+                onRelease.run();
+            }
+        }
     }
 
     int tryWrite(final ByteBuffer src) {
@@ -186,7 +253,8 @@ final class StreamSender {
             throw f;
         }
         if (s.localEndQueued || s.eofQueued) {
-            throw new IllegalStateException("stream " + s + " was already finished on this side");
+            throw new IllegalStateException("stream " + s + " was already " + (s.localEndQueued ? "finished"
+                    : "closed for writing (closeWrite or finish sent its end of data)") + " on this side");
         }
     }
 
@@ -235,6 +303,67 @@ final class StreamSender {
         if (s.failure != null) {
             drainOutbound(); // aborted meanwhile: the writer may never look at this stream again
         }
+    }
+
+    /**
+     * Offers a header and its caller-owned payload as one packet (the consumer sees both or neither),
+     * blocking while the ring lacks two slots. On failure both are released (the payload's release runs the
+     * caller's callback).
+     */
+    private void queuePair(final PooledBuffer header, final PooledBuffer payload) {
+        final int length = header.byteBuffer().remaining() + payload.byteBuffer().remaining();
+        while (true) {
+            if (!isFull()) {
+                ringBytes.addAndGet(length);
+                if (out.offerPair(header, payload)) {
+                    break;
+                }
+                ringBytes.addAndGet(-length);
+            }
+            final BraidException fail = s.failure;
+            if (fail != null) {
+                header.release();
+                payload.release();
+                throw fail;
+            }
+            if (Thread.currentThread().isInterrupted()) {
+                header.release();
+                payload.release();
+                throw s.interrupted("writing");
+            }
+            writeWaiter = Thread.currentThread();
+            if (out.size() >= out.capacity() - 1 || isFull()) {
+                if (s.failure == null) {
+                    try {
+                        IoThreads.checkBlockingAllowed("BraidStream.write (the send ring is full)");
+                    } catch (RuntimeException e) {
+                        writeWaiter = null;
+                        header.release();
+                        payload.release();
+                        throw e;
+                    }
+                    s.park(Long.MAX_VALUE); // onRingSpace and fail unpark it
+                }
+            }
+            writeWaiter = null;
+        }
+        s.table.schedule(this);
+        if (s.failure != null) {
+            drainOutbound(); // aborted meanwhile: the writer may never look at this stream again
+        }
+    }
+
+    /**
+     * Any thread that holds the writing role: queues this side's end (EOF or OK, with a result's payload
+     * already in {@code f}) only if the ring has room now. False (nothing done, {@code f} still the caller's)
+     * otherwise.
+     */
+    boolean tryQueueEnd(final PooledBuffer f, final int status) {
+        if (isFull()) {
+            return false;
+        }
+        commitAndQueue(f, TYPE_STREAM, status, false);
+        return true;
     }
 
     /** Writer thread: a packet left the ring. Wakes a blocked writer and a non-blocking one's listener. */

@@ -62,11 +62,26 @@ public final class StreamTable {
     volatile Transport transport;
     private volatile boolean closed;
     private ScheduledFuture<?> idleTask;
+    final java.util.concurrent.Executor blockingExecutor;
+    /** The runtime's timer, from {@link #start} (null before: unit tests that never start a table). */
+    private volatile ScheduledExecutorService timer;
     /** Packets and CREDITs for no open stream (ended here with data in flight): dropped, as libvirt does. */
     private volatile long dropped;
 
     public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
                        final StreamScheduler scheduler, final ReadGate gate, final Role role) {
+        this(cfg, pool, outbound, scheduler, gate, role, task -> Thread.ofVirtual().start(task));
+    }
+
+    /**
+     * @param blockingExecutor where a stream's non-blocking operation runs the part that has to wait (the
+     *                         runtime's handler executor: virtual threads), e.g. {@code finishAsync} queuing
+     *                         its end into a full send ring
+     */
+    public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
+                       final StreamScheduler scheduler, final ReadGate gate, final Role role,
+                       final java.util.concurrent.Executor blockingExecutor) {
+        this.blockingExecutor = blockingExecutor;
         this.cfg = cfg;
         this.pool = pool;
         this.outbound = outbound;
@@ -79,6 +94,7 @@ public final class StreamTable {
     /** Reader, once, when the connection opens: starts the idle-stream check if configured. */
     public void start(final Transport t, final ScheduledExecutorService timer) {
         transport = t;
+        this.timer = timer;
         final long idle = cfg.streamReadIdleTimeout().toNanos();
         if (idle > 0) {
             final long period = Math.max(idle / 4, TimeUnit.MILLISECONDS.toNanos(10));
@@ -182,6 +198,19 @@ public final class StreamTable {
         outbound.scheduleFlush();
         if (closed) {
             s.drainOutbound();
+        }
+    }
+
+    /** Runs {@code task} on the timer after {@code nanos}; null (nothing scheduled) without a timer. Any thread. */
+    ScheduledFuture<?> afterNanos(final Runnable task, final long nanos) {
+        final ScheduledExecutorService t = timer;
+        if (t == null) {
+            return null;
+        }
+        try {
+            return t.schedule(task, nanos, TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            return null; // braid is closing: the close fails the stream anyway
         }
     }
 
