@@ -20,10 +20,6 @@ final class FrameCursor {
         frameLength = -1;
     }
 
-    /** A point strictly inside a frame: {@code offset} in the stream, within the frame at {@code frameStart}. */
-    record Cut(long offset, long frameStart, long frameLength) {
-    }
-
     /** Moves past {@code b[off, off+len)}. */
     void advance(final byte[] b, final int off, final int len) {
         int i = 0;
@@ -57,10 +53,10 @@ final class FrameCursor {
      * current frame (long enough) has already begun and is not over; null if no such point lies in these
      * bytes. {@code cut.offset() - offset()} bytes of {@code b} go before the cut. Does not move the cursor.
      */
-    Cut cutPoint(final byte[] b, final int off, final int len, final int minFrame) {
+    FrameCut cutPoint(final byte[] b, final int off, final int len, final int minFrame) {
         final FrameCursor c = copy();
         if (c.frameLength >= minFrame && c.offset > c.frameStart && c.offset < c.frameStart + c.frameLength) {
-            return new Cut(c.offset, c.frameStart, c.frameLength);
+            return new FrameCut(c.offset, c.frameStart, c.frameLength);
         }
         final long endOffset = c.offset + len;
         int i = 0;
@@ -68,7 +64,7 @@ final class FrameCursor {
             if (c.frameLength >= minFrame && c.frameLength >= 8) {
                 final long mid = c.frameStart + c.frameLength / 2;
                 if (mid >= c.offset && mid < endOffset) {
-                    return new Cut(mid, c.frameStart, c.frameLength);
+                    return new FrameCut(mid, c.frameStart, c.frameLength);
                 }
             }
             // move to the end of the current frame (or of its length word), or of these bytes

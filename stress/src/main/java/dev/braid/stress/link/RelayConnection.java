@@ -79,9 +79,9 @@ public final class RelayConnection {
      * to its middle (or, if such a frame is already partly delivered, nothing more of it), then both sides
      * are reset. Completes with where the cut fell once the reset is done.
      */
-    public CompletableFuture<FrameCursor.Cut> resetMidFrame(final Direction d, final int minFrameBytes) {
+    public CompletableFuture<FrameCut> resetMidFrame(final Direction d, final int minFrameBytes) {
         final Pump p = pump(d);
-        final CompletableFuture<FrameCursor.Cut> f = new CompletableFuture<>();
+        final CompletableFuture<FrameCut> f = new CompletableFuture<>();
         p.cutMinFrame = minFrameBytes;
         p.cut = f;
         return f;
@@ -175,7 +175,7 @@ public final class RelayConnection {
         final int chunk;
         final FrameCursor frames = new FrameCursor();
         volatile boolean halfClosed;
-        volatile CompletableFuture<FrameCursor.Cut> cut;
+        volatile CompletableFuture<FrameCut> cut;
         volatile int cutMinFrame;
         Thread reader;
         Thread writer;
@@ -236,9 +236,9 @@ public final class RelayConnection {
                         line.lost(item);
                         continue;
                     }
-                    final CompletableFuture<FrameCursor.Cut> armed = cut;
+                    final CompletableFuture<FrameCut> armed = cut;
                     if (armed != null) {
-                        final FrameCursor.Cut c = frames.cutPoint(item.data(), 0, item.length(), cutMinFrame);
+                        final FrameCut c = frames.cutPoint(item.data(), 0, item.length(), cutMinFrame);
                         if (c != null) {
                             final int before = (int) (c.offset() - frames.offset());
                             write(item.data(), before, one);

@@ -149,6 +149,28 @@ public final class TcpProbe implements AutoCloseable {
         }
     }
 
+    /** Seconds from connecting to the source service to receiving {@code bytes} bytes (slow start included). */
+    public static double secondsToDownload(final InetSocketAddress server, final long bytes) throws IOException {
+        final long t0 = System.nanoTime();
+        try (SocketChannel c = SocketChannel.open(server)) {
+            c.write(ByteBuffer.wrap(new byte[]{'S'}));
+            final ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
+            long got = 0;
+            while (got < bytes) {
+                buf.clear();
+                if (bytes - got < CHUNK) {
+                    buf.limit((int) (bytes - got));
+                }
+                final int n = c.read(buf);
+                if (n < 0) {
+                    throw new IOException("source closed early");
+                }
+                got += n;
+            }
+            return (System.nanoTime() - t0) / 1e9;
+        }
+    }
+
     /**
      * Downloads for {@code total}, calling {@code sample} with the bytes received so far every time a
      * read returns (for rate changes mid-transfer); returns the bytes received.

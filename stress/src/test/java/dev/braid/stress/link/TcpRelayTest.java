@@ -206,7 +206,7 @@ class TcpRelayTest {
                 while (read < 5L * frame) {
                     read += c.read(in.clear());
                 }
-                final FrameCursor.Cut cut = relay.connections().get(0)
+                final FrameCut cut = relay.connections().get(0)
                         .resetMidFrame(RelayConnection.Direction.TO_CLIENT, 50_000).get(10, TimeUnit.SECONDS);
                 assertThat(cut.frameLength()).isEqualTo(frame);
                 assertThat(cut.offset() % frame).isNotZero();
