@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "braid-stress", mixinStandardHelpOptions = true,
         description = "braid's long-running stress scenarios. Backend: -Dbraid.backend=... (default auto).",
         subcommands = {CallsScenario.class, FairnessScenario.class, ConnectionsScenario.class, StreamsScenario.class,
-                SlowConsumersScenario.class, SoakScenario.class, WanScenario.class, CommandLine.HelpCommand.class})
+                SlowConsumersScenario.class, SoakScenario.class, WanScenario.class, LinkCheckScenario.class, CommandLine.HelpCommand.class})
 public final class StressMain implements Runnable {
     @Override
     public void run() {

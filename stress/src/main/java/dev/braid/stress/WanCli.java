@@ -76,6 +76,7 @@ final class WanCli {
                 final double tcp;
                 try (TcpProbe probe = TcpProbe.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
                      TcpRelay relay = TcpRelay.start(probe.address(), spec)) {
+                    TcpProbe.secondsToDownload(relay.address(), 1 << 20); // warms this JVM's relay and probe code
                     tcp = total / TcpProbe.secondsToDownload(relay.address(), total);
                 }
                 final Duration max = Duration.ofSeconds(120 + 20 * total / Math.max(1, bytesPerSecond));
@@ -89,7 +90,7 @@ final class WanCli {
                     final double getN = transfer(tag, "get " + files + " files", total, max, getMany.toArray(String[]::new));
                     final String remote = "up-" + r;
                     final double put1 = transfer(tag, "put 1 file", total, max, "put", "-q",
-                            local.resolve("one.bin").toString(), at, remote + "/");
+                            local.resolve("one.bin").toString(), at, remote + "-one.bin");
                     final List<String> putMany = new ArrayList<>(List.of("put", "-q", "-j", Integer.toString(files)));
                     for (String m : many) {
                         putMany.add(local.resolve(m).toString());
@@ -99,7 +100,7 @@ final class WanCli {
                     final double putN = transfer(tag, "put " + files + " files", total, max, putMany.toArray(String[]::new));
                     final List<String> bad = new ArrayList<>();
                     same(bad, root.resolve("one.bin"), got.resolve("one.bin"));
-                    same(bad, local.resolve("one.bin"), root.resolve(remote).resolve("one.bin"));
+                    same(bad, local.resolve("one.bin"), root.resolve(remote + "-one.bin"));
                     for (String m : many) {
                         same(bad, root.resolve(m), got.resolve(m));
                         same(bad, local.resolve(m), root.resolve(remote + "-many").resolve(m));
@@ -172,12 +173,20 @@ final class WanCli {
 
     private List<String> command(final String... args) {
         final List<String> cmd = new ArrayList<>();
-        if (scenario.cli.endsWith(".jar")) {
+        if (scenario.cli.equals("classpath")) { // the command line's classes on this JVM's class path (tests)
+            cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            cmd.add("--enable-native-access=ALL-UNNAMED");
+            cmd.add("-cp");
+            cmd.add(System.getProperty("java.class.path"));
+            cmd.add("dev.braid.cli.Main");
+        } else if (scenario.cli.endsWith(".jar")) {
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             cmd.add("--enable-native-access=ALL-UNNAMED");
             cmd.add("-jar");
+            cmd.add(scenario.cli);
+        } else {
+            cmd.add(scenario.cli);
         }
-        cmd.add(scenario.cli);
         cmd.addAll(List.of(args));
         return cmd;
     }

@@ -86,18 +86,44 @@ final class WanLink implements AutoCloseable {
     /** Most bytes the link held in one direction at once, over all its lines so far. */
     long peakHeld() {
         long peak = 0;
+        for (DelayLine l : lines()) {
+            peak = Math.max(peak, l.peakHeldBytes());
+        }
+        return peak;
+    }
+
+    /** Bytes the link dropped so far (tail drop, blackhole), both ways, over all its lines. */
+    long dropped() {
+        long n = 0;
+        for (DelayLine l : lines()) {
+            n += l.bytesDropped();
+        }
+        return n;
+    }
+
+    /** The largest cap of the link's lines (what any one of them may hold). */
+    long capBytes() {
+        long n = 0;
+        for (DelayLine l : lines()) {
+            n = Math.max(n, l.capBytes());
+        }
+        return n;
+    }
+
+    private List<DelayLine> lines() {
+        final List<DelayLine> all = new ArrayList<>();
         if (tun != null) {
-            return Math.max(tun.line(true).peakHeldBytes(), tun.line(false).peakHeldBytes());
+            all.add(tun.line(true));
+            all.add(tun.line(false));
         }
         for (TcpRelay r : relays) {
             for (RelayConnection c : r.connections()) {
                 for (RelayConnection.Direction d : RelayConnection.Direction.values()) {
-                    final DelayLine l = c.line(d);
-                    peak = Math.max(peak, l.peakHeldBytes());
+                    all.add(c.line(d));
                 }
             }
         }
-        return peak;
+        return all;
     }
 
     /** Closes the relays made so far (not the namespace link). */

@@ -98,6 +98,7 @@ public final class PrivateNetns {
             }
         }
         cmd.add("--enable-native-access=ALL-UNNAMED");
+        cmd.add("-Dio.netty.machineId=02:00:00:00:00:01"); // a new namespace has no hardware address for Netty to use
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(mainClass);
