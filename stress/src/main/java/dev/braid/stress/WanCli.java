@@ -37,6 +37,8 @@ import java.util.stream.Stream;
  */
 final class WanCli {
     private static final Pattern SUMMARY = Pattern.compile("(\\d+) of (\\d+) files, .* in ([0-9.]+) s");
+    /** In a private network namespace Netty finds no hardware address and warns; this quiets it (no effect on braid). */
+    private static final String NETTY_MACHINE_ID = "-Dio.netty.machineId=02:00:00:00:00:02";
     private static final Pattern SERVING = Pattern.compile("serving .* on ([0-9.]+):(\\d+)");
 
     private final PrintStream out;
@@ -176,12 +178,14 @@ final class WanCli {
         if (scenario.cli.equals("classpath")) { // the command line's classes on this JVM's class path (tests)
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             cmd.add("--enable-native-access=ALL-UNNAMED");
+            cmd.add(NETTY_MACHINE_ID);
             cmd.add("-cp");
             cmd.add(System.getProperty("java.class.path"));
             cmd.add("dev.braid.cli.Main");
         } else if (scenario.cli.endsWith(".jar")) {
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             cmd.add("--enable-native-access=ALL-UNNAMED");
+            cmd.add(NETTY_MACHINE_ID);
             cmd.add("-jar");
             cmd.add(scenario.cli);
         } else {

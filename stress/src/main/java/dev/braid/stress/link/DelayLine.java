@@ -158,7 +158,8 @@ public final class DelayLine {
 
     /**
      * Consumer: the next item once it is due and the link is not stalled, or null when the line is closed.
-     * Items that come due while the link is blackholed are dropped here (counted), not returned.
+     * Items that come due while the link is blackholed are dropped here (counted), not returned; an end
+     * marker waits for the blackhole to lift.
      * Call {@link #delivered} once the item's bytes have been written.
      */
     public Item take() throws InterruptedException {
@@ -179,7 +180,9 @@ public final class DelayLine {
                     changed.awaitNanos(wait);
                     continue;
                 }
-                if (control.stalledAt(now)) {
+                if (control.stalledAt(now) || (head.end && control.blackholed())) {
+                    // a blackhole drops data but holds an end of stream: over a real link the FIN is
+                    // retransmitted until it gets through, so the receiver sees it only once the link is back
                     changed.await(1, TimeUnit.MILLISECONDS);
                     continue;
                 }

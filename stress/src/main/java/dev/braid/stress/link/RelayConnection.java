@@ -214,6 +214,10 @@ public final class RelayConnection {
                     }
                 }
             } catch (IOException e) {
+                // a reset crosses a blackhole only once it lifts (as a retransmitted segment would)
+                while (!closed.get() && relay.control().blackholed()) {
+                    LockSupport.parkNanos(10_000_000);
+                }
                 if (!closed.get()) {
                     abort(direction + " read: " + e.getMessage());
                 }
