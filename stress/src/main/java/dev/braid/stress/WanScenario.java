@@ -156,7 +156,7 @@ final class WanScenario implements Callable<Integer> {
 
     /** What one backend did over one link. */
     record Row(String form, Duration rtt, String backend, double tcp, double one, double many, Histogram alone,
-               Histogram beside, long clientPeak, long serverPeak, long bound, long linkPeak) {
+               Histogram beside, long clientPeak, long serverPeak, long bound) {
     }
 
     @Override
@@ -342,12 +342,12 @@ final class WanScenario implements Callable<Integer> {
                 final Histogram beside = new Histogram(3_600_000_000_000L, 3);
                 final double many = downloads(c, streams, warm, measure, beside);
                 out.printf(Locale.ROOT, "%s %d streams: %.1f MB/s = %.2f x TCP; calls beside them: p50 %.2f ms, "
-                                + "p99 %.2f ms (%d calls)%n", tag, streams, many / 1e6, many / tcp, ms(beside, 50),
-                        ms(beside, 99), beside.getTotalCount());
+                                + "p99 %.2f ms (%d calls); the link held at most %s one way%n", tag, streams, many / 1e6,
+                        many / tcp, ms(beside, 50), ms(beside, 99), beside.getTotalCount(), Memory.mib(link.peakHeld()));
                 peaks.stop();
                 final long bound = StreamBound.of(serverCfg, streams).side() + StreamBound.poolRetention();
                 return new Row(link.form(), link.spec().rtt(), backend, tcp, one, many, alone, beside,
-                        peaks.peakPool(0), peaks.peakPool(1), bound, link.peakHeld());
+                        peaks.peakPool(0), peaks.peakPool(1), bound);
             }
         }
     }
