@@ -171,7 +171,7 @@ final class WanFaults {
                         longestCall.accumulateAndGet(System.nanoTime() - t0, Math::max);
                     }
                 });
-                Thread.sleep(200);
+                Thread.sleep(50); // streams open and start moving; a stall later could find them finished on a short link
                 final long before = intact.sum();
                 link.controls().forEach(ctl -> ctl.stall(stall));
                 for (Thread t : movers) {

@@ -134,7 +134,7 @@ final class WanScenario implements Callable<Integer> {
     String stall = "2s";
 
     @Option(names = "--stall-bytes", description = "Stall check: bytes per stream (default: ${DEFAULT-VALUE}).")
-    long stallBytes = 4L << 20;
+    long stallBytes = 8L << 20;
 
     @Option(names = "--cli", description = "Also run 'braid get' and 'put' through the relay: the command line's jar "
             + "(cli/target/braid-cli.jar), a launcher (./braid), or 'classpath' (its classes on this class path).")

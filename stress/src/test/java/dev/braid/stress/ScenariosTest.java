@@ -62,7 +62,7 @@ class ScenariosTest {
     void wan() {
         assertPasses("wan", "--forms", "relay,ns", "--rtts", "20ms", "--backends", backend(), "--warmup", "300ms",
                 "--duration", "700ms", "--keepalive", "300ms", "--keepalive-count", "2", "--stall", "1s",
-                "--stall-bytes", "2097152", "--min-ratio", "0", "--p50-slack", "1h", "--p99-slack", "1h");
+                "--stall-bytes", "4194304", "--min-ratio", "0", "--p50-slack", "1h", "--p99-slack", "1h");
     }
 
     /** braid get and put (the command line, as separate processes) through the relay, small files: intact, exit 0. */
