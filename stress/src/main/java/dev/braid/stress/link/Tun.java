@@ -34,6 +34,9 @@ final class Tun implements AutoCloseable {
     private static final short IFF_TUN = 0x0001;
     private static final short IFF_NO_PI = 0x1000;
     private static final short POLLIN = 0x1;
+    private static final short POLLERR = 0x8;
+    private static final short POLLHUP = 0x10;
+    private static final short POLLNVAL = 0x20;
     private static final int IFREQ_SIZE = 40; // struct ifreq: char ifr_name[16], then a union (ifr_flags: short)
     static final int MAX_PACKET = 65_535;
 
@@ -131,12 +134,19 @@ final class Tun implements AutoCloseable {
         return name;
     }
 
-    /** Reader: waits up to {@code millis} for a packet; true if one can be read. */
+    /**
+     * Reader: waits up to {@code millis} for a packet; true if one can be read.
+     *
+     * @throws IOException if the device reports an error or was closed under the reader
+     */
     boolean awaitReadable(final int millis) throws IOException {
         pollBuffer.putInt(0, fd).putShort(4, POLLIN).putShort(6, (short) 0);
         final int r = invokeInt(NATIVE.poll, pollSegment, 1L, millis);
         if (r < 0) {
             return false; // EINTR and the like: the caller looks again
+        }
+        if (r > 0 && (pollBuffer.getShort(6) & (POLLERR | POLLHUP | POLLNVAL)) != 0) {
+            throw new IOException("TUN device " + name + ": poll revents 0x" + Integer.toHexString(pollBuffer.getShort(6)));
         }
         return r > 0;
     }
