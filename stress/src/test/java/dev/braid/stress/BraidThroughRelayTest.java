@@ -8,6 +8,7 @@ import dev.braid.CallOptions;
 import dev.braid.Connection;
 import dev.braid.ConnectionClosedException;
 import dev.braid.StreamOptions;
+import dev.braid.stress.link.DelayLine;
 import dev.braid.stress.link.LinkSpec;
 import dev.braid.stress.link.RelayConnection;
 import dev.braid.stress.link.TcpRelay;
@@ -56,9 +57,12 @@ class BraidThroughRelayTest {
                     final BraidStream up = ChecksummedStreams.open(c, ChecksummedStreams.UP, 8, 32 * 1024, 0,
                             StreamOptions.DEFAULT);
                     cs.upload(up, 8, 32 * 1024);
-                    final RelayConnection rc = relay.connections().get(0);
-                    assertThat(rc.line(RelayConnection.Direction.TO_CLIENT).itemsOut())
-                            .as("one write per byte").isEqualTo(rc.line(RelayConnection.Direction.TO_CLIENT).bytesOut());
+                    final DelayLine down2 = relay.connections().get(0).line(RelayConnection.Direction.TO_CLIENT);
+                    final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+                    while (down2.itemsOut() != down2.bytesOut() && System.nanoTime() < deadline) {
+                        Thread.sleep(10); // the relay's writer may still be counting its last write
+                    }
+                    assertThat(down2.itemsOut()).as("one write per byte").isEqualTo(down2.bytesOut());
                 }
             }
             assertThat(Threads.awaitNoOutstanding(clientBraid.bufferPool(), Duration.ofSeconds(5))).isZero();
