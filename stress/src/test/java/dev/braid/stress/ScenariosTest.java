@@ -46,6 +46,37 @@ class ScenariosTest {
                 "--max-stream-bytes", "262144", "--tolerance", "1.0");
     }
 
+    /** The link emulator's self-check, relay form (the namespace form runs in {@link #wan()}). */
+    @Test
+    void linkCheck() {
+        assertPasses("link-check", "--forms", "relay", "--warmup", "200ms", "--duration", "500ms", "--pings", "10",
+                "--min-rate-ratio", "0", "--max-rate-ratio", "1e9", "--rtt-slack", "1h", "--min-jitter-spread", "0");
+    }
+
+    /**
+     * Issue 13's scenario, short: one round trip, both forms (namespace form as root), the faults with a short
+     * keepalive. Issue 13's targets get bounds no run can miss here; the functional checks (memory bound,
+     * faults, leaks, threads) are what is asserted.
+     */
+    @Test
+    void wan() {
+        assertPasses("wan", "--forms", "relay,ns", "--rtts", "20ms", "--backends", backend(), "--warmup", "300ms",
+                "--duration", "700ms", "--keepalive", "300ms", "--keepalive-count", "2", "--stall", "1s",
+                "--stall-bytes", "4194304", "--min-ratio", "0", "--p50-slack", "1h", "--p99-slack", "1h");
+    }
+
+    /** braid get and put (the command line, as separate processes) through the relay, small files: intact, exit 0. */
+    @Test
+    void wanCommandLine() {
+        assertPasses("wan", "--forms", "relay", "--rtts", "20ms", "--cli", "classpath", "--cli-only", "--cli-bytes",
+                "4MiB", "--min-ratio", "0");
+    }
+
+    private static String backend() {
+        final String b = System.getProperty("braid.backend", "auto");
+        return b.isBlank() ? "auto" : b;
+    }
+
     private static void assertPasses(final String... args) {
         final PrintStream original = System.out;
         final ByteArrayOutputStream captured = new ByteArrayOutputStream();

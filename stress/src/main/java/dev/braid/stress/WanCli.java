@@ -1,0 +1,238 @@
+package dev.braid.stress;
+
+import dev.braid.stress.link.LinkSpec;
+import dev.braid.stress.link.TcpProbe;
+import dev.braid.stress.link.TcpRelay;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * {@code braid get} and {@code braid put} through the relay, run as a user runs them: separate processes of
+ * the command line ({@code --cli}: its jar or the {@code ./braid} launcher), {@code braid serve} behind a
+ * {@link TcpRelay}, one file of {@code --cli-bytes} and then {@code --cli-files} files that add up to the same
+ * size (moving at once, {@code -j}). The rate is the one the command prints in its summary line ("N files, X
+ * in T s"), which starts after its JVM and connection are up; plain TCP is the time to download the same
+ * number of bytes through a relay of the same link, connection included. Every file is compared byte for byte
+ * with its original. One thread.
+ */
+final class WanCli {
+    private static final Pattern SUMMARY = Pattern.compile("(\\d+) of (\\d+) files, .* in ([0-9.]+) s");
+    /** In a private network namespace Netty finds no hardware address and warns; this quiets it (no effect on braid). */
+    private static final String NETTY_MACHINE_ID = "-Dio.netty.machineId=02:00:00:00:00:02";
+    private static final Pattern SERVING = Pattern.compile("serving .* on ([0-9.]+):(\\d+)");
+
+    private final PrintStream out;
+    private final Verdict verdict;
+    private final WanScenario scenario;
+
+    WanCli(final PrintStream out, final Verdict verdict, final WanScenario scenario) {
+        this.out = out;
+        this.verdict = verdict;
+        this.scenario = scenario;
+    }
+
+    void run(final long bytesPerSecond) throws Exception {
+        final long total = LinkSpec.parseBytes(scenario.cliBytes);
+        final int files = scenario.cliFiles;
+        final Path dir = Files.createTempDirectory("braid-wan-cli");
+        Process serve = null;
+        try {
+            final Path root = Files.createDirectories(dir.resolve("root"));
+            final Path local = Files.createDirectories(dir.resolve("local"));
+            write(root.resolve("one.bin"), total, 1);
+            final List<String> many = new ArrayList<>();
+            for (int i = 0; i < files; i++) {
+                write(local.resolve("part" + i + ".bin"), total / files, 10 + i);
+                Files.copy(local.resolve("part" + i + ".bin"), root.resolve("part" + i + ".bin"));
+                many.add("part" + i + ".bin");
+            }
+            Files.copy(root.resolve("one.bin"), local.resolve("one.bin"));
+            serve = new ProcessBuilder(command("serve", "--root", root.toString(), "--listen", "127.0.0.1:0"))
+                    .redirectErrorStream(true).start();
+            final InetSocketAddress server = awaitServing(serve, Duration.ofSeconds(120));
+            out.printf(Locale.ROOT, "%n[cli] braid serve on %s; %s in one file, then %d files at once%n", server,
+                    LinkSpec.rate(total).replace("/s", ""), files);
+            for (String r : scenario.rtts) {
+                final LinkSpec spec = scenario.spec(Durations.parse(r), bytesPerSecond);
+                final String tag = "[cli relay " + r + "]";
+                final double tcp;
+                try (TcpProbe probe = TcpProbe.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+                     TcpRelay relay = TcpRelay.start(probe.address(), spec)) {
+                    TcpProbe.secondsToDownload(relay.address(), 1 << 20); // warms this JVM's relay and probe code
+                    tcp = total / TcpProbe.secondsToDownload(relay.address(), total);
+                }
+                final Duration max = Duration.ofSeconds(120 + 20 * total / Math.max(1, bytesPerSecond));
+                try (TcpRelay relay = TcpRelay.start(server, spec)) {
+                    final String at = "127.0.0.1:" + relay.address().getPort();
+                    final Path got = Files.createDirectories(dir.resolve("got-" + r));
+                    final double get1 = transfer(tag, "get 1 file", total, max, "get", "-q", at, "one.bin", got.toString());
+                    final List<String> getMany = new ArrayList<>(List.of("get", "-q", "-j", Integer.toString(files), at));
+                    getMany.addAll(many);
+                    getMany.add(got.toString());
+                    final double getN = transfer(tag, "get " + files + " files", total, max, getMany.toArray(String[]::new));
+                    final String remote = "up-" + r;
+                    final double put1 = transfer(tag, "put 1 file", total, max, "put", "-q",
+                            local.resolve("one.bin").toString(), at, remote + "-one.bin");
+                    final List<String> putMany = new ArrayList<>(List.of("put", "-q", "-j", Integer.toString(files)));
+                    for (String m : many) {
+                        putMany.add(local.resolve(m).toString());
+                    }
+                    putMany.add(at);
+                    putMany.add(remote + "-many/");
+                    final double putN = transfer(tag, "put " + files + " files", total, max, putMany.toArray(String[]::new));
+                    final List<String> bad = new ArrayList<>();
+                    same(bad, root.resolve("one.bin"), got.resolve("one.bin"));
+                    same(bad, local.resolve("one.bin"), root.resolve(remote + "-one.bin"));
+                    for (String m : many) {
+                        same(bad, root.resolve(m), got.resolve(m));
+                        same(bad, local.resolve(m), root.resolve(remote + "-many").resolve(m));
+                    }
+                    verdict.check(bad.isEmpty(), tag + " every file arrived intact (get and put): "
+                            + (bad.isEmpty() ? "yes" : "no: " + bad));
+                    for (String[] t : new String[][]{{"get 1 file", "" + get1}, {"get " + files + " files", "" + getN},
+                            {"put 1 file", "" + put1}, {"put " + files + " files", "" + putN}}) {
+                        final double rateOf = Double.parseDouble(t[1]);
+                        final String what = String.format(Locale.ROOT, "target: %s braid %s %.1f MB/s / plain TCP %.1f MB/s "
+                                + "= %.2f (target >= %.2f)", tag, t[0], rateOf / 1e6, tcp / 1e6, rateOf / tcp, scenario.minRatio);
+                        verdict.check(rateOf / tcp >= scenario.minRatio, what);
+                        scenario.targetMissed(rateOf / tcp >= scenario.minRatio, what);
+                    }
+                    scenario.addTableLine(String.format(Locale.ROOT, "| cli (relay) | %s | %s | %.1f | get 1: %.1f (%.2f), put 1: %.1f (%.2f) "
+                                    + "| get %d: %.1f (%.2f), put %d: %.1f (%.2f) | | | |", r, "auto", tcp / 1e6,
+                            get1 / 1e6, get1 / tcp, put1 / 1e6, put1 / tcp, files, getN / 1e6, getN / tcp, files,
+                            putN / 1e6, putN / tcp));
+                }
+            }
+        } finally {
+            if (serve != null) {
+                serve.destroy();
+                if (!serve.waitFor(10, TimeUnit.SECONDS)) {
+                    serve.destroyForcibly();
+                }
+            }
+            try (Stream<Path> s = Files.walk(dir)) {
+                s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    /** Runs one command line; returns the bytes per second its summary line reports (NaN if it failed). */
+    private double transfer(final String tag, final String what, final long bytes, final Duration max,
+                            final String... args) throws IOException, InterruptedException {
+        final long t0 = System.nanoTime();
+        final Process p = new ProcessBuilder(command(args)).redirectErrorStream(true).start();
+        final CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> {
+            try {
+                return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                return "";
+            }
+        });
+        final boolean ended = p.waitFor(max.toMillis(), TimeUnit.MILLISECONDS);
+        if (!ended) {
+            p.destroyForcibly();
+        }
+        final double wall = (System.nanoTime() - t0) / 1e9;
+        String text;
+        try {
+            text = output.get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            text = "";
+        }
+        final Matcher m = SUMMARY.matcher(text);
+        final boolean ok = ended && p.exitValue() == 0 && m.find() && m.group(1).equals(m.group(2));
+        verdict.check(ok, String.format(Locale.ROOT, "%s braid %s: %s", tag, what,
+                ok ? "exit 0, " + text.trim().replace('\n', ' ') : (ended ? "exit " + p.exitValue() : "killed after " + max)
+                        + ": " + text.trim().replace('\n', ' ')));
+        if (!ok) {
+            return Double.NaN;
+        }
+        final double secs = Math.max(0.05, Double.parseDouble(m.group(3)));
+        out.printf(Locale.ROOT, "%s braid %s: %.1f MB/s (its summary: %.1f s; %.1f s with the JVM's start)%n", tag, what,
+                bytes / secs / 1e6, secs, wall);
+        return bytes / secs;
+    }
+
+    private List<String> command(final String... args) {
+        final List<String> cmd = new ArrayList<>();
+        if (scenario.cli.equals("classpath")) { // the command line's classes on this JVM's class path (tests)
+            cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            cmd.add("--enable-native-access=ALL-UNNAMED");
+            cmd.add(NETTY_MACHINE_ID);
+            cmd.add("-cp");
+            cmd.add(System.getProperty("java.class.path"));
+            cmd.add("dev.braid.cli.Main");
+        } else if (scenario.cli.endsWith(".jar")) {
+            cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            cmd.add("--enable-native-access=ALL-UNNAMED");
+            cmd.add(NETTY_MACHINE_ID);
+            cmd.add("-jar");
+            cmd.add(scenario.cli);
+        } else {
+            cmd.add(scenario.cli);
+        }
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    private static InetSocketAddress awaitServing(final Process serve, final Duration max) throws Exception {
+        final CompletableFuture<InetSocketAddress> f = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().name("wan-cli-serve-output").start(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(serve.getInputStream(), StandardCharsets.UTF_8))) {
+                String line;
+                final StringBuilder seen = new StringBuilder();
+                while ((line = r.readLine()) != null) {
+                    final Matcher m = SERVING.matcher(line);
+                    if (m.find() && !f.isDone()) {
+                        f.complete(new InetSocketAddress(m.group(1), Integer.parseInt(m.group(2))));
+                    } else if (!f.isDone()) {
+                        seen.append(line).append('\n');
+                    }
+                }
+                f.completeExceptionally(new IOException("braid serve ended: " + seen));
+            } catch (IOException e) {
+                f.completeExceptionally(e);
+            }
+        });
+        return f.get(max.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private static void write(final Path file, final long bytes, final long seed) throws IOException {
+        final byte[] block = new byte[1 << 20];
+        new SplittableRandom(seed).nextBytes(block);
+        try (OutputStream o = Files.newOutputStream(file)) {
+            long left = bytes;
+            while (left > 0) {
+                final int n = (int) Math.min(block.length, left);
+                o.write(block, 0, n);
+                left -= n;
+            }
+        }
+    }
+
+    private static void same(final List<String> bad, final Path a, final Path b) throws IOException {
+        if (!Files.exists(b) || Files.mismatch(a, b) != -1) {
+            bad.add(b.toString());
+        }
+    }
+}

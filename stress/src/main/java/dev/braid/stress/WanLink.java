@@ -1,0 +1,144 @@
+package dev.braid.stress;
+
+import dev.braid.stress.link.DelayLine;
+import dev.braid.stress.link.LinkControl;
+import dev.braid.stress.link.LinkSpec;
+import dev.braid.stress.link.RelayConnection;
+import dev.braid.stress.link.TcpRelay;
+import dev.braid.stress.link.TunLink;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One emulated link as the {@code wan} scenario uses it, in either form: servers bind to {@link #bindAddress()},
+ * clients connect to {@link #front(InetSocketAddress)} of a server's address, faults go to {@link #controls()}.
+ *
+ * <ul>
+ *   <li>{@code relay}: every server gets a {@link TcpRelay} of its own (so every connection a link of its own,
+ *   at the full rate); servers bind on loopback.</li>
+ *   <li>{@code ns}: one {@link TunLink} for everything; servers bind on {@link TunLink#SERVER} and clients
+ *   connect to it directly (their source address is {@link TunLink#CLIENT}). Connections share the rate.</li>
+ * </ul>
+ * One thread (the scenario's).
+ */
+final class WanLink implements AutoCloseable {
+    private final String form;
+    private final LinkSpec spec;
+    private final TunLink tun;
+    private final List<TcpRelay> relays = new ArrayList<>();
+
+    private WanLink(final String form, final LinkSpec spec, final TunLink tun) {
+        this.form = form;
+        this.spec = spec;
+        this.tun = tun;
+    }
+
+    static WanLink relay(final LinkSpec spec) {
+        return new WanLink("relay", spec, null);
+    }
+
+    static WanLink namespace(final LinkSpec spec, final int mtu) throws IOException {
+        return new WanLink("ns", spec, TunLink.create(spec, mtu));
+    }
+
+    String form() {
+        return form;
+    }
+
+    LinkSpec spec() {
+        return spec;
+    }
+
+    InetSocketAddress bindAddress() {
+        return new InetSocketAddress(tun != null ? TunLink.SERVER : InetAddress.getLoopbackAddress(), 0);
+    }
+
+    /** Where a client connects to reach {@code server} through the link. */
+    InetSocketAddress front(final InetSocketAddress server) throws IOException {
+        if (tun != null) {
+            return server;
+        }
+        final TcpRelay r = TcpRelay.start(server, spec);
+        relays.add(r);
+        return r.address();
+    }
+
+    /** The fault switches of every link made so far (one for ns; one per relay). */
+    List<LinkControl> controls() {
+        if (tun != null) {
+            return List.of(tun.control());
+        }
+        return relays.stream().map(TcpRelay::control).toList();
+    }
+
+    /** The relay made last (relay form), for per-connection faults. */
+    TcpRelay lastRelay() {
+        if (relays.isEmpty()) {
+            throw new IllegalStateException("no relay (form " + form + ")");
+        }
+        return relays.get(relays.size() - 1);
+    }
+
+    /** Most bytes the link held in one direction at once, over all its lines so far. */
+    long peakHeld() {
+        long peak = 0;
+        for (DelayLine l : lines()) {
+            peak = Math.max(peak, l.peakHeldBytes());
+        }
+        return peak;
+    }
+
+    /** Bytes the link dropped so far (tail drop, blackhole), both ways, over all its lines. */
+    long dropped() {
+        long n = 0;
+        for (DelayLine l : lines()) {
+            n += l.bytesDropped();
+        }
+        return n;
+    }
+
+    /** The largest cap of the link's lines (what any one of them may hold). */
+    long capBytes() {
+        long n = 0;
+        for (DelayLine l : lines()) {
+            n = Math.max(n, l.capBytes());
+        }
+        return n;
+    }
+
+    private List<DelayLine> lines() {
+        final List<DelayLine> all = new ArrayList<>();
+        if (tun != null) {
+            all.add(tun.line(true));
+            all.add(tun.line(false));
+        }
+        for (TcpRelay r : relays) {
+            for (RelayConnection c : r.connections()) {
+                for (RelayConnection.Direction d : RelayConnection.Direction.values()) {
+                    all.add(c.line(d));
+                }
+            }
+        }
+        return all;
+    }
+
+    /** Closes the relays made so far (not the namespace link). */
+    void closeRelays() {
+        for (TcpRelay r : relays) {
+            r.close();
+        }
+        relays.clear();
+    }
+
+    @Override
+    public void close() {
+        closeRelays();
+        if (tun != null) {
+            tun.close();
+        }
+    }
+}
