@@ -98,6 +98,12 @@ public final class BraidServer implements AutoCloseable {
         /**
          * Serves a typed procedure with a handler that may block (a virtual thread per call): the request
          * arrives decoded, the handler's return value is the reply (see {@link TypedCallHandler}).
+         *
+         * @param <Q> the request type
+         * @param <R> the reply type
+         * @param procedure the typed procedure: its address and the marshallers of its request and reply
+         * @param handler answers its calls with the reply
+         * @return this builder
          */
         public <Q, R> Builder handle(final ProcedureDescriptor<Q, R> procedure, final TypedCallHandler<Q, R> handler) {
             return handle(procedure, handler, HandlerMode.BLOCKING);
@@ -106,6 +112,13 @@ public final class BraidServer implements AutoCloseable {
         /**
          * Serves a typed procedure where {@code mode} says. {@link HandlerMode#NON_BLOCKING} is the server's
          * allocation-free typed path: decoded on the I/O thread, the reply encoded straight into its frame.
+         *
+         * @param <Q> the request type
+         * @param <R> the reply type
+         * @param procedure the typed procedure: its address and the marshallers of its request and reply
+         * @param handler answers its calls with the reply
+         * @param mode where the handler runs (see {@link HandlerMode})
+         * @return this builder
          */
         public <Q, R> Builder handle(final ProcedureDescriptor<Q, R> procedure, final TypedCallHandler<Q, R> handler,
                                      final HandlerMode mode) {
@@ -113,11 +126,30 @@ public final class BraidServer implements AutoCloseable {
             return this;
         }
 
-        /** Serves a typed stream procedure (a virtual thread per stream): the opening request arrives decoded. */
+        /**
+         * Serves a typed stream procedure (a virtual thread per stream): the opening request arrives decoded.
+         *
+         * @param <Q> the opening request type
+         * @param procedure the typed stream procedure: its address and the marshallers of its opening request
+         *                  and opening reply
+         * @param handler serves each stream
+         * @return this builder
+         */
         public <Q> Builder stream(final ProcedureDescriptor<Q, ?> procedure, final TypedStreamHandler<Q> handler) {
             return stream(procedure, handler, HandlerMode.BLOCKING);
         }
 
+        /**
+         * Serves a typed stream procedure with a handler run as {@code mode} says: the opening request arrives
+         * decoded.
+         *
+         * @param <Q> the opening request type
+         * @param procedure the typed stream procedure: its address and the marshallers of its opening request
+         *                  and opening reply
+         * @param handler serves each stream
+         * @param mode where the handler runs (see {@link HandlerMode})
+         * @return this builder
+         */
         public <Q> Builder stream(final ProcedureDescriptor<Q, ?> procedure, final TypedStreamHandler<Q> handler,
                                   final HandlerMode mode) {
             registry.addTypedStream(procedure, handler, mode);

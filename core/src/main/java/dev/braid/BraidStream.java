@@ -154,18 +154,28 @@ public interface BraidStream extends AutoCloseable {
      * Server: {@link #finish()}, the final OK carrying {@code result}'s remaining bytes (copied, not consumed)
      * as the stream's result, which the client's {@link #finish(Marshaller)} or {@link #finishAsync()} gets.
      *
+     * @param result the stream's result payload: its remaining bytes, copied, not consumed
      * @throws IllegalStateException  on a client (its OK is not the handshake's last)
      * @throws LimitExceededException if the result does not fit in the largest message
      */
     void finish(ByteBuffer result);
 
-    /** Server: {@link #finish(ByteBuffer)} with {@code result} encoded by {@code marshaller} straight into the OK. */
+    /**
+     * Server: {@link #finish(ByteBuffer)} with {@code result} encoded by {@code marshaller} straight into the OK.
+     *
+     * @param <T> the result type
+     * @param marshaller encodes the result
+     * @param result the stream's result value
+     */
     <T> void finish(Marshaller<T> marshaller, T result);
 
     /**
      * Client: {@link #finish()}, returning the server's result decoded by {@code marshaller}, or null when
      * the server sent none (an empty OK: always so from a libvirt daemon).
      *
+     * @param <T> the result type
+     * @param marshaller decodes the server's result
+     * @return the decoded result, or null when the server sent none
      * @throws IllegalStateException on a server
      * @throws BraidException        category PROTOCOL if the result cannot be decoded
      */
@@ -177,10 +187,18 @@ public interface BraidStream extends AutoCloseable {
      * a read-only copy of the server's result on a client (empty if none; always empty on a server), or
      * exceptionally as {@code finish()} would throw. Same deadline. A handler that called it may return with
      * the stream still open: braid finishes it. The writing thread, I/O threads included.
+     *
+     * @return completes once the handshake is done: with the server's result on a client (empty if none),
+     *         empty on a server; exceptionally as {@code finish()} would throw
      */
     CompletableFuture<ByteBuffer> finishAsync();
 
-    /** Server: {@link #finishAsync()} whose final OK carries {@code result} (see {@link #finish(ByteBuffer)}). */
+    /**
+     * Server: {@link #finishAsync()} whose final OK carries {@code result} (see {@link #finish(ByteBuffer)}).
+     *
+     * @param result the stream's result payload: its remaining bytes, copied, not consumed
+     * @return completes (empty) once the handshake is done, or exceptionally as {@code finish()} would throw
+     */
     CompletableFuture<ByteBuffer> finishAsync(ByteBuffer result);
 
     /**
@@ -233,6 +251,8 @@ public interface BraidStream extends AutoCloseable {
      * Zero copy without blocking: the next packet (the caller must close it), {@code null} when none is
      * there yet (wait for {@link StreamListener#onReadable}), or {@link StreamPacket#EOF} once every packet
      * before the peer's end was read. The reading thread, I/O threads included.
+     *
+     * @return the packet, owned by the caller; null when none is there yet; {@link StreamPacket#EOF} at the end
      */
     StreamPacket tryReadPacket();
 
@@ -242,6 +262,8 @@ public interface BraidStream extends AutoCloseable {
      * Client: the payload of the reply that opened the stream (a libvirt screenshot's MIME type, any result a
      * stream procedure returns first), as a read-only copy, position 0, valid for as long as you keep it; empty
      * on a server or when the reply had none. Any thread.
+     *
+     * @return the opening reply's payload, read-only, position 0; empty on a server or when there was none
      */
     ByteBuffer openingReply();
 
@@ -249,6 +271,9 @@ public interface BraidStream extends AutoCloseable {
      * Client: the opening reply decoded by {@code marshaller} (a descriptor's reply marshaller, for a typed
      * stream procedure). Any thread.
      *
+     * @param <T> the opening reply's type
+     * @param marshaller decodes the opening reply's payload
+     * @return the decoded opening reply
      * @throws BraidException category PROTOCOL if it cannot be decoded
      */
     <T> T openingReply(Marshaller<T> marshaller);

@@ -94,6 +94,12 @@ public interface Connection extends Peer {
      * {@link ReplyHandler#onFailure(Procedure, int, BraidException, Object)}: the caller's context for this
      * call (a request object, a slot index), so one handler serves many calls without a map. Allocation-free
      * like the form without it. Any thread, braid's I/O threads included (it never blocks).
+     *
+     * @param procedure the procedure to call
+     * @param args the arguments; their remaining bytes are sent, not consumed
+     * @param options timeout; {@link CallOptions#DEFAULT} for the connection's defaults
+     * @param handler receives the reply or the failure
+     * @param attachment the caller's context for this call, handed back to {@code handler}; may be null
      */
     void callAsync(Procedure procedure, ByteBuffer args, CallOptions options, ReplyHandler handler,
                    Object attachment);
@@ -106,11 +112,27 @@ public interface Connection extends Peer {
      * per call on this path (the record is recycled, the payload read through a reusable view); what the
      * marshallers allocate is theirs. Any thread but braid's I/O threads ({@link BlockingOperationException}).
      *
+     * @param <Q> the request type
+     * @param <R> the reply type
+     * @param procedure the typed procedure: its address and the marshallers of its request and reply
+     * @param request the call's request, encoded by the request marshaller
+     * @param options timeout; {@link CallOptions#DEFAULT} for the connection's defaults
+     * @return the reply, decoded by the reply marshaller
      * @throws BraidException as {@link #call(Procedure, ByteBuffer, ByteBuffer, CallOptions)}, and category
      *                        PROTOCOL if the reply cannot be decoded (the connection stays open)
      */
     <Q, R> R call(ProcedureDescriptor<Q, R> procedure, Q request, CallOptions options);
 
+    /**
+     * A typed blocking call with the connection's default options
+     * (see {@link #call(ProcedureDescriptor, Object, CallOptions)}).
+     *
+     * @param <Q> the request type
+     * @param <R> the reply type
+     * @param procedure the typed procedure: its address and the marshallers of its request and reply
+     * @param request the call's request, encoded by the request marshaller
+     * @return the reply, decoded by the reply marshaller
+     */
     default <Q, R> R call(final ProcedureDescriptor<Q, R> procedure, final Q request) {
         return call(procedure, request, CallOptions.DEFAULT);
     }
@@ -119,6 +141,15 @@ public interface Connection extends Peer {
      * As {@link #call(ProcedureDescriptor, Object, CallOptions)}, decoding the reply into {@code replyInto}
      * ({@link Marshaller#read(ByteBuffer, Object)}): with a mutable reply type, a caller that keeps one
      * object decodes every reply without allocating.
+     *
+     * @param <Q> the request type
+     * @param <R> the reply type
+     * @param procedure the typed procedure: its address and the marshallers of its request and reply
+     * @param request the call's request, encoded by the request marshaller
+     * @param replyInto the object the reply is decoded into; may be null (the marshaller then makes a new one)
+     * @param options timeout; {@link CallOptions#DEFAULT} for the connection's defaults
+     * @return the decoded reply: what the reply marshaller's {@code read(src, replyInto)} returns,
+     *         {@code replyInto} itself when it fills the object it is given
      */
     <Q, R> R call(ProcedureDescriptor<Q, R> procedure, Q request, R replyInto, CallOptions options);
 
@@ -126,6 +157,13 @@ public interface Connection extends Peer {
      * A typed asynchronous call. The future completes with the decoded reply (on the thread that finishes the
      * call, usually the I/O thread), or exceptionally as {@link #callAsync(Procedure, ByteBuffer, CallOptions)};
      * cancelling it abandons the call. Any thread, braid's I/O threads included.
+     *
+     * @param <Q> the request type
+     * @param <R> the reply type
+     * @param procedure the typed procedure: its address and the marshallers of its request and reply
+     * @param request the call's request, encoded by the request marshaller
+     * @param options timeout; {@link CallOptions#DEFAULT} for the connection's defaults
+     * @return completes with the reply decoded by the reply marshaller, or exceptionally with the call's failure
      */
     <Q, R> CompletableFuture<R> callAsync(ProcedureDescriptor<Q, R> procedure, Q request, CallOptions options);
 
@@ -134,6 +172,13 @@ public interface Connection extends Peer {
      * {@code handler} with {@code attachment} (see {@link TypedReplyHandler} for its threads). Any thread,
      * braid's I/O threads included (it never blocks).
      *
+     * @param <Q> the request type
+     * @param <R> the reply type
+     * @param procedure the typed procedure: its address and the marshallers of its request and reply
+     * @param request the call's request, encoded by the request marshaller
+     * @param options timeout; {@link CallOptions#DEFAULT} for the connection's defaults
+     * @param handler receives the decoded reply or the failure
+     * @param attachment the caller's context for this call, handed back to {@code handler}; may be null
      * @throws LimitExceededException    if the call is too large or too many calls are queued (nothing is sent)
      * @throws ConnectionClosedException if the connection is closed (nothing is sent)
      */

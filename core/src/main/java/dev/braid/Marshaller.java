@@ -34,16 +34,29 @@ import java.util.function.Function;
  */
 public interface Marshaller<T> {
 
-    /** Exact number of payload bytes {@link #write} will write for {@code value}. */
+    /**
+     * Exact number of payload bytes {@link #write} will write for {@code value}.
+     *
+     * @param value the value to be written
+     * @return its encoded length in bytes
+     */
     int size(T value);
 
     /**
      * Writes {@code value} at {@code dst}'s position with relative puts, exactly {@link #size} bytes.
      * {@code dst} is a view of a pooled frame, valid only during this call.
+     *
+     * @param value the value to write
+     * @param dst where it goes, from its position; room for exactly {@link #size} bytes
      */
     void write(T value, ByteBuffer dst);
 
-    /** Reads a value from {@code src} (valid during this call only; see the class comment). */
+    /**
+     * Reads a value from {@code src} (valid during this call only; see the class comment).
+     *
+     * @param src the payload, read-only, position 0, limit the payload's length
+     * @return the decoded value, not referring to {@code src}
+     */
     T read(ByteBuffer src);
 
     /**
@@ -52,6 +65,10 @@ public interface Marshaller<T> {
      * reuse yet): then make a new value. braid passes one on its allocation-free paths (the into-object
      * blocking call, typed reply handlers, non-blocking typed servers). The default ignores {@code reuse} and
      * returns {@link #read(ByteBuffer)}.
+     *
+     * @param src the payload, read-only, position 0, limit the payload's length
+     * @param reuse an earlier value to decode into, or null
+     * @return the decoded value: {@code reuse} filled in, or a new value
      */
     default T read(final ByteBuffer src, final T reuse) {
         return read(src);
@@ -61,6 +78,10 @@ public interface Marshaller<T> {
      * The whole encoding of {@code value} at once (position 0 to limit), for marshallers that cannot write
      * into a buffer of a known size; braid copies it into the frame and does not call {@link #size} or
      * {@link #write}. The default returns null: braid uses {@code size} and {@code write}.
+     *
+     * @param value the value to encode
+     * @return its whole encoding, position 0 to limit, or null to have braid use {@code size} and
+     *         {@code write}
      */
     default ByteBuffer encode(final T value) {
         return null;
@@ -70,6 +91,11 @@ public interface Marshaller<T> {
      * A marshaller over a library that encodes to and decodes from byte arrays: protobuf's
      * {@code toByteArray} / {@code parseFrom}, a JSON mapper's {@code writeValueAsBytes} / {@code readValue}.
      * Each call encodes once ({@link #encode}); {@code decoder} gets a copy of the payload.
+     *
+     * @param <T> the value type
+     * @param encoder turns a value into its encoding
+     * @param decoder turns a copy of the payload's bytes back into a value
+     * @return a marshaller that encodes with {@code encoder} and decodes with {@code decoder}
      */
     static <T> Marshaller<T> ofBytes(final Function<? super T, byte[]> encoder,
                                      final Function<byte[], ? extends T> decoder) {

@@ -26,12 +26,30 @@ import java.util.Objects;
  */
 public record ProcedureDescriptor<Q, R>(Procedure procedure, Marshaller<Q> request, Marshaller<R> reply) {
 
+    /**
+     * Checks that no part is null.
+     *
+     * @param procedure (program, version, procedure)
+     * @param request marshaller of the call's arguments
+     * @param reply marshaller of the reply's payload
+     * @throws NullPointerException if any of them is null
+     */
     public ProcedureDescriptor {
         Objects.requireNonNull(procedure, "procedure");
         Objects.requireNonNull(request, "request marshaller");
         Objects.requireNonNull(reply, "reply marshaller");
     }
 
+    /**
+     * The descriptor of a typed procedure.
+     *
+     * @param <Q> request type
+     * @param <R> reply type
+     * @param procedure (program, version, procedure)
+     * @param request marshaller of the call's arguments
+     * @param reply marshaller of the reply's payload
+     * @return the descriptor
+     */
     public static <Q, R> ProcedureDescriptor<Q, R> of(final Procedure procedure, final Marshaller<Q> request,
                                                       final Marshaller<R> reply) {
         return new ProcedureDescriptor<>(procedure, request, reply);

@@ -49,13 +49,28 @@ public interface ReplyHandler {
                 + " implements neither form of onFailure");
     }
 
-    /** The call succeeded; {@code attachment} is the one its caller gave (null if none). */
+    /**
+     * The call succeeded; {@code attachment} is the one its caller gave (null if none).
+     * {@code payload} (position 0) is valid during this call only.
+     *
+     * @param procedure the procedure called
+     * @param serial the call's serial
+     * @param payload the reply payload view
+     * @param attachment the caller's context for the call, or null
+     */
     default void onReply(final Procedure procedure, final int serial, final ByteBuffer payload,
                          final Object attachment) {
         onReply(procedure, serial, payload);
     }
 
-    /** The call failed; {@code attachment} is the one its caller gave (null if none). */
+    /**
+     * The call failed; {@code attachment} is the one its caller gave (null if none).
+     *
+     * @param procedure the procedure called
+     * @param serial the call's serial
+     * @param error why it failed
+     * @param attachment the caller's context for the call, or null
+     */
     default void onFailure(final Procedure procedure, final int serial, final BraidException error,
                            final Object attachment) {
         onFailure(procedure, serial, error);

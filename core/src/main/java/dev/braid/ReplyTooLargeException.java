@@ -13,6 +13,14 @@ public final class ReplyTooLargeException extends LimitExceededException {
 
     private final transient ByteBuffer reply;
 
+    /**
+     * A reply that did not fit.
+     *
+     * @param procedure the procedure called
+     * @param room the room the caller's buffer had, in bytes
+     * @param reply a copy of the reply's payload (its remaining bytes), which the exception keeps as a
+     *              read-only view
+     */
     public ReplyTooLargeException(final Procedure procedure, final int room, final ByteBuffer reply) {
         super("replyBuffer", room, "the reply to " + procedure + " has " + reply.remaining()
                 + " bytes of payload; the buffer given has room for " + room
@@ -20,12 +28,12 @@ public final class ReplyTooLargeException extends LimitExceededException {
         this.reply = reply.asReadOnlyBuffer();
     }
 
-    /** The reply's payload length in bytes. */
+    /** {@return the reply's payload length in bytes} */
     public int replyLength() {
         return reply.remaining();
     }
 
-    /** A read-only copy of the whole reply payload, position 0 (a heap buffer: no pooled memory). */
+    /** {@return a read-only copy of the whole reply payload, position 0 (a heap buffer: no pooled memory)} */
     public ByteBuffer reply() {
         return reply.duplicate();
     }

@@ -23,5 +23,14 @@ package dev.braid;
  */
 @FunctionalInterface
 public interface TypedCallHandler<Q, R> {
+    /**
+     * Handles one call.
+     *
+     * @param request the decoded request; not to be kept past the return on the allocation-free path
+     * @param call the call: its peer, and the means to answer it directly or defer the answer
+     * @return the reply, encoded by the descriptor's reply marshaller; ignored if the handler answered the call
+     *         itself or deferred the answer
+     * @throws Exception anything: it becomes an ERROR reply (as for a {@link CallHandler})
+     */
     R handle(Q request, IncomingCall call) throws Exception;
 }

@@ -19,13 +19,23 @@ package dev.braid;
  * @param <R> the reply type
  */
 public interface TypedReplyHandler<R> {
-    /** The call succeeded. */
+    /**
+     * The call succeeded.
+     *
+     * @param serial the call's serial
+     * @param reply the decoded reply, valid only until this method returns
+     * @param attachment the context the caller gave the call, or null
+     */
     void onReply(int serial, R reply, Object attachment);
 
     /**
      * The call failed: {@link RemoteException} for the server's error, {@link CallTimeoutException},
      * {@link ConnectionClosedException}, a {@link BraidException} of category CANCELLED, or one of category
      * PROTOCOL when the reply could not be decoded.
+     *
+     * @param serial the call's serial
+     * @param error why it failed
+     * @param attachment the context the caller gave the call, or null
      */
     void onFailure(int serial, BraidException error, Object attachment);
 }

@@ -11,5 +11,14 @@ package dev.braid;
  */
 @FunctionalInterface
 public interface TypedStreamHandler<Q> {
+    /**
+     * Serves one stream.
+     *
+     * @param request the opening call's decoded request
+     * @param call the opening call: answer it to accept the stream
+     * @param stream the stream
+     * @throws Exception anything: an ERROR reply before the answer, an abort after it (as for a
+     *                   {@link StreamHandler})
+     */
     void handle(Q request, IncomingCall call, BraidStream stream) throws Exception;
 }

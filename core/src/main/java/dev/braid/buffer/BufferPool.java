@@ -138,6 +138,11 @@ public final class BufferPool {
      * thread, and the memory is the caller's again from then on. {@code onRelease} must not block; an
      * exception it throws is logged, not propagated. The buffer's position and limit are the caller's until
      * it hands the buffer over. Any thread.
+     *
+     * @param memory the caller's memory to lend, not copied
+     * @param onRelease run once when the buffer is released, handing the memory back to the caller
+     * @return a pooled buffer over {@code memory}, counted as outstanding until released
+     * @throws NullPointerException if {@code memory} or {@code onRelease} is null
      */
     public PooledBuffer wrap(final ByteBuffer memory, final Runnable onRelease) {
         java.util.Objects.requireNonNull(memory, "memory");

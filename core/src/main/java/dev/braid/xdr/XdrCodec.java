@@ -57,25 +57,63 @@ public interface XdrCodec<T> extends Marshaller<T> {
     @Override
     T read(ByteBuffer src);
 
-    /** Sizes a value for {@link #of}. */
+    /**
+     * Sizes a value for {@link #of}.
+     *
+     * @param <T> the Java type
+     */
     @FunctionalInterface
     interface Sizer<T> {
+        /**
+         * The exact XDR length of {@code value}, as {@link XdrCodec#size}.
+         *
+         * @param value the value to be written
+         * @return its encoded length in bytes
+         */
         int size(T value);
     }
 
-    /** Writes a value for {@link #of}. */
+    /**
+     * Writes a value for {@link #of}.
+     *
+     * @param <T> the Java type
+     */
     @FunctionalInterface
     interface Encoder<T> {
+        /**
+         * Writes {@code value} at {@code dst}'s position, as {@link XdrCodec#write}.
+         *
+         * @param value the value to write
+         * @param dst where it goes, from its position (advanced past the value)
+         */
         void write(T value, ByteBuffer dst);
     }
 
-    /** Reads a value for {@link #of}. */
+    /**
+     * Reads a value for {@link #of}.
+     *
+     * @param <T> the Java type
+     */
     @FunctionalInterface
     interface Decoder<T> {
+        /**
+         * Reads a value at {@code src}'s position, as {@link XdrCodec#read}.
+         *
+         * @param src the encoded bytes, read from the position (advanced past the value)
+         * @return the value read
+         */
         T read(ByteBuffer src);
     }
 
-    /** A codec from its three functions (a struct's codec in three lambdas). */
+    /**
+     * A codec from its three functions (a struct's codec in three lambdas).
+     *
+     * @param <T> the Java type
+     * @param sizer gives a value's exact encoded length
+     * @param encoder writes a value
+     * @param decoder reads a value
+     * @return the codec
+     */
     static <T> XdrCodec<T> of(final Sizer<? super T> sizer, final Encoder<? super T> encoder,
                               final Decoder<? extends T> decoder) {
         return new XdrCodec<>() {
@@ -96,13 +134,23 @@ public interface XdrCodec<T> extends Marshaller<T> {
         };
     }
 
-    /** {@code string<max>}. */
+    /**
+     * {@code string<max>}.
+     *
+     * @param max the longest string accepted on read, in bytes
+     * @return the codec
+     */
     static XdrCodec<String> string(final int max) {
         return of(XdrWriter::sizeOfString, (v, b) -> XdrWriter.writeString(b, v),
                 b -> XdrReader.readString(b, max, "string"));
     }
 
-    /** {@code opaque[length]}, as a byte array of exactly that length (a UUID is {@code fixedOpaque(16)}). */
+    /**
+     * {@code opaque[length]}, as a byte array of exactly that length (a UUID is {@code fixedOpaque(16)}).
+     *
+     * @param length the fixed number of bytes
+     * @return the codec; it refuses to write an array of another length
+     */
     static XdrCodec<byte[]> fixedOpaque(final int length) {
         return of(v -> XdrWriter.sizeOfFixedOpaque(length), (v, b) -> {
             if (v.length != length) {
@@ -112,26 +160,50 @@ public interface XdrCodec<T> extends Marshaller<T> {
         }, b -> XdrReader.readFixedOpaque(b, length, "opaque[" + length + "]"));
     }
 
-    /** {@code opaque<max>}, as a byte array. */
+    /**
+     * {@code opaque<max>}, as a byte array.
+     *
+     * @param max the most bytes accepted on read
+     * @return the codec
+     */
     static XdrCodec<byte[]> opaque(final int max) {
         return of(v -> XdrWriter.sizeOfOpaque(v.length), (v, b) -> XdrWriter.writeOpaque(b, v),
                 b -> XdrReader.readOpaque(b, max, "opaque"));
     }
 
-    /** An enum whose XDR value {@code i} is {@code values[i]} (its ordinal, for a Java enum's {@code values()}). */
+    /**
+     * An enum whose XDR value {@code i} is {@code values[i]} (its ordinal, for a Java enum's {@code values()}).
+     *
+     * @param <E> the enum type
+     * @param values the constants in XDR value order (copied)
+     * @return the codec
+     */
     static <E extends Enum<E>> XdrCodec<E> enumOf(final E[] values) {
         final E[] copy = values.clone();
         final String what = "enum " + copy.getClass().getComponentType().getSimpleName();
         return of(v -> 4, (v, b) -> b.putInt(v.ordinal()), b -> XdrReader.readEnum(b, copy, what));
     }
 
-    /** {@code T *}: null when absent. */
+    /**
+     * {@code T *}: null when absent.
+     *
+     * @param <T> the Java type of the value
+     * @param codec the value's codec
+     * @return the codec of the optional value
+     */
     static <T> XdrCodec<T> optional(final XdrCodec<T> codec) {
         return of(v -> XdrWriter.sizeOfOptional(v, codec), (v, b) -> XdrWriter.writeOptional(b, v, codec),
                 b -> XdrReader.readOptional(b, codec, "optional"));
     }
 
-    /** {@code T<max>}, as a list. */
+    /**
+     * {@code T<max>}, as a list.
+     *
+     * @param <T> the Java type of the elements
+     * @param codec the elements' codec
+     * @param max the most elements, on write and on read
+     * @return the codec of the array
+     */
     static <T> XdrCodec<List<T>> array(final XdrCodec<T> codec, final int max) {
         return of(v -> XdrWriter.sizeOfArray(v, codec), (v, b) -> {
             if (v.size() > max) {
@@ -141,7 +213,14 @@ public interface XdrCodec<T> extends Marshaller<T> {
         }, b -> XdrReader.readArray(b, codec, max, "array"));
     }
 
-    /** {@code T[n]}, as a list of exactly {@code n} elements. */
+    /**
+     * {@code T[n]}, as a list of exactly {@code n} elements.
+     *
+     * @param <T> the Java type of the elements
+     * @param codec the elements' codec
+     * @param n the fixed number of elements
+     * @return the codec of the array; it refuses to write a list of another size
+     */
     static <T> XdrCodec<List<T>> fixedArray(final XdrCodec<T> codec, final int n) {
         return of(v -> XdrWriter.sizeOfArray(v, codec) - 4, (v, b) -> {
             if (v.size() != n) {
@@ -156,6 +235,11 @@ public interface XdrCodec<T> extends Marshaller<T> {
      * case of a value; {@code arms} gives the codec of each case (null for a case the union does not
      * declare, which is malformed on read). A {@code void} arm is {@link #VOID}-like: a codec of your value
      * type that writes and reads nothing.
+     *
+     * @param <T> the Java type of the union
+     * @param discriminant gives the discriminant of a value to write
+     * @param arms gives the codec of the arm for a discriminant, or null if the union has none
+     * @return the codec of the union
      */
     @SuppressWarnings("unchecked")
     static <T> XdrCodec<T> union(final ToIntFunction<? super T> discriminant,

@@ -15,6 +15,14 @@ public record XdrLimits(int maxString, int maxOpaque, int maxArray) {
     /** The defaults: libvirt's string limit, opaques up to libvirt's largest message, a million elements. */
     public static final XdrLimits DEFAULT = new XdrLimits(LIBVIRT_MAX_STRING, 33_554_432, 1 << 20);
 
+    /**
+     * Checks the limits.
+     *
+     * @param maxString bytes of one {@code string}, zero or more
+     * @param maxOpaque bytes of one variable-length {@code opaque}, zero or more
+     * @param maxArray  elements of one variable-length array, zero or more
+     * @throws IllegalArgumentException if any limit is negative
+     */
     public XdrLimits {
         if (maxString < 0 || maxOpaque < 0 || maxArray < 0) {
             throw new IllegalArgumentException("XDR limits must be >= 0: maxString=" + maxString + ", maxOpaque="

@@ -46,34 +46,77 @@ public final class XdrReader {
 
     // ------------------------------------------------------------------ primitives (no allocation)
 
+    /**
+     * An {@code int}.
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @return the value
+     */
     public static int readInt(final ByteBuffer src) {
         return readInt(src, "int");
     }
 
+    /**
+     * An {@code int}.
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the value
+     */
     public static int readInt(final ByteBuffer src, final String what) {
         need(src, 4, what);
         return src.getInt();
     }
 
-    /** An {@code unsigned int}, as a non-negative long. */
+    /**
+     * An {@code unsigned int}, as a non-negative long.
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @return the value, 0 to 2^32 - 1
+     */
     public static long readUnsignedInt(final ByteBuffer src) {
         return readInt(src, "unsigned int") & 0xFFFF_FFFFL;
     }
 
+    /**
+     * A {@code hyper}; an {@code unsigned hyper} is the same 64 bits (see {@link Long#toUnsignedString}).
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @return the value
+     */
     public static long readHyper(final ByteBuffer src) {
         return readHyper(src, "hyper");
     }
 
-    /** A {@code hyper}; an {@code unsigned hyper} is the same 64 bits (see {@link Long#toUnsignedString}). */
+    /**
+     * A {@code hyper}; an {@code unsigned hyper} is the same 64 bits (see {@link Long#toUnsignedString}).
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the value
+     */
     public static long readHyper(final ByteBuffer src, final String what) {
         need(src, 8, what);
         return src.getLong();
     }
 
+    /**
+     * A {@code bool}: 0 or 1; anything else is malformed.
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @return the value
+     */
     public static boolean readBool(final ByteBuffer src) {
         return readBool(src, "bool");
     }
 
+    /**
+     * A {@code bool}: 0 or 1; anything else is malformed.
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the value
+     */
     public static boolean readBool(final ByteBuffer src, final String what) {
         final int v = readInt(src, what);
         if (v != 0 && v != 1) {
@@ -82,7 +125,14 @@ public final class XdrReader {
         return v == 1;
     }
 
-    /** An enum whose declared values are {@code 0 .. count - 1}; anything else is malformed. */
+    /**
+     * An enum whose declared values are {@code 0 .. count - 1}; anything else is malformed.
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param count how many values the enum declares
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the value, {@code 0 .. count - 1}
+     */
     public static int readEnum(final ByteBuffer src, final int count, final String what) {
         final int v = readInt(src, what);
         if (v < 0 || v >= count) {
@@ -91,16 +141,36 @@ public final class XdrReader {
         return v;
     }
 
-    /** An enum whose value {@code i} is {@code values[i]} (pass a cached array: no allocation). */
+    /**
+     * An enum whose value {@code i} is {@code values[i]} (pass a cached array: no allocation).
+     *
+     * @param <E> the type of the constants
+     * @param src the buffer, read from its position, which advances past the value
+     * @param values the constants in XDR value order
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the constant read
+     */
     public static <E> E readEnum(final ByteBuffer src, final E[] values, final String what) {
         return values[readEnum(src, values.length, what)];
     }
 
+    /**
+     * A {@code float} (IEEE 754 single precision).
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @return the value
+     */
     public static float readFloat(final ByteBuffer src) {
         need(src, 4, "float");
         return src.getFloat();
     }
 
+    /**
+     * A {@code double} (IEEE 754 double precision).
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @return the value
+     */
     public static double readDouble(final ByteBuffer src) {
         need(src, 8, "double");
         return src.getDouble();
@@ -110,6 +180,11 @@ public final class XdrReader {
      * The count of a variable-length array, checked against {@code max} and against what is left (every XDR
      * element but void takes at least 4 bytes), for callers that read the elements themselves without
      * building a list.
+     *
+     * @param src the buffer, read from its position, which advances past the count
+     * @param max the most elements accepted
+     * @param what the array being read, named in the message if the input is malformed
+     * @return the number of elements that follow
      */
     public static int readArrayLength(final ByteBuffer src, final int max, final String what) {
         final int n = readInt(src, what + " count");
@@ -123,7 +198,13 @@ public final class XdrReader {
         return n;
     }
 
-    /** Skips {@code n} bytes and their padding. */
+    /**
+     * Skips {@code n} bytes and their padding.
+     *
+     * @param src the buffer, whose position advances past the bytes and their padding
+     * @param n the number of bytes, padding not included
+     * @param what what is being skipped, named in the message if the buffer is too short
+     */
     public static void skipOpaque(final ByteBuffer src, final int n, final String what) {
         need(src, (long) n + pad(n), what);
         src.position(src.position() + n + pad(n));
@@ -131,7 +212,15 @@ public final class XdrReader {
 
     // ------------------------------------------------------------------ opaque and strings
 
-    /** {@code opaque[length]}: a copy of the bytes. */
+    /**
+     * {@code opaque[length]}: a copy of the bytes.
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param length the fixed number of bytes
+     * @param what what is being read, named in the message if the input is malformed
+     * @return a copy of the bytes
+     * @throws IllegalArgumentException if {@code length} is negative
+     */
     public static byte[] readFixedOpaque(final ByteBuffer src, final int length, final String what) {
         if (length < 0) {
             throw new IllegalArgumentException("negative opaque length " + length);
@@ -143,19 +232,38 @@ public final class XdrReader {
         return bytes;
     }
 
-    /** {@code opaque[dst.length]} into the caller's array (no allocation). */
+    /**
+     * {@code opaque[dst.length]} into the caller's array (no allocation).
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param dst receives the bytes; its length is the opaque's fixed length
+     * @param what what is being read, named in the message if the input is malformed
+     */
     public static void readFixedOpaque(final ByteBuffer src, final byte[] dst, final String what) {
         need(src, (long) dst.length + pad(dst.length), what);
         src.get(dst);
         src.position(src.position() + pad(dst.length));
     }
 
-    /** {@code opaque<>} of at most {@link XdrLimits#DEFAULT}'s {@code maxOpaque} bytes: a copy. */
+    /**
+     * {@code opaque<>} of at most {@link XdrLimits#DEFAULT}'s {@code maxOpaque} bytes: a copy.
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param what what is being read, named in the message if the input is malformed
+     * @return a copy of the bytes
+     */
     public static byte[] readOpaque(final ByteBuffer src, final String what) {
         return readOpaque(src, XdrLimits.DEFAULT.maxOpaque(), what);
     }
 
-    /** {@code opaque<max>}: a copy. */
+    /**
+     * {@code opaque<max>}: a copy.
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param max the most bytes accepted
+     * @param what what is being read, named in the message if the input is malformed
+     * @return a copy of the bytes
+     */
     public static byte[] readOpaque(final ByteBuffer src, final int max, final String what) {
         final int n = readLength(src, max, what);
         return readFixedOpaque(src, n, what);
@@ -164,6 +272,11 @@ public final class XdrReader {
     /**
      * {@code opaque<max>} copied into {@code dst} from its position (no allocation). Returns the length.
      *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param dst receives the bytes from its position, which advances past them; its remaining room is
+     *            the most bytes accepted
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the opaque's length in bytes
      * @throws ProtocolException if it is longer than {@code dst.remaining()}, or malformed
      */
     public static int readOpaque(final ByteBuffer src, final ByteBuffer dst, final String what) {
@@ -175,16 +288,35 @@ public final class XdrReader {
         return n;
     }
 
-    /** A {@code string} of at most {@link XdrLimits#DEFAULT}'s {@code maxString} bytes (libvirt's limit). */
+    /**
+     * A {@code string} of at most {@link XdrLimits#DEFAULT}'s {@code maxString} bytes (libvirt's limit).
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @return the string, decoded from UTF-8
+     */
     public static String readString(final ByteBuffer src) {
         return readString(src, XdrLimits.DEFAULT.maxString(), "string");
     }
 
+    /**
+     * A {@code string} of at most {@link XdrLimits#DEFAULT}'s {@code maxString} bytes (libvirt's limit).
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the string, decoded from UTF-8
+     */
     public static String readString(final ByteBuffer src, final String what) {
         return readString(src, XdrLimits.DEFAULT.maxString(), what);
     }
 
-    /** A {@code string<max>}, UTF-8. */
+    /**
+     * A {@code string<max>}, UTF-8.
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param max the most bytes accepted
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the string, decoded from UTF-8
+     */
     public static String readString(final ByteBuffer src, final int max, final String what) {
         final int n = readLength(src, max, what);
         need(src, (long) n + pad(n), what);
@@ -200,19 +332,43 @@ public final class XdrReader {
         return s;
     }
 
-    /** An optional string ({@code string*}, libvirt's {@code remote_string}): a bool, then the string; null when absent. */
+    /**
+     * An optional string ({@code string*}, libvirt's {@code remote_string}): a bool, then the string; null when
+     * absent.
+     *
+     * @param src the buffer, read from its position, which advances past the value
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the string, or null when absent
+     */
     public static String readOptionalString(final ByteBuffer src, final String what) {
         return readBool(src, what + " presence") ? readString(src, what) : null;
     }
 
     // ------------------------------------------------------------------ composites
 
-    /** {@code T *}: null when absent. */
+    /**
+     * {@code T *}: null when absent.
+     *
+     * @param <T> the value's Java type
+     * @param src the buffer, read from its position, which advances past the value
+     * @param codec reads the value when present
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the value, or null when absent
+     */
     public static <T> T readOptional(final ByteBuffer src, final XdrCodec<T> codec, final String what) {
         return readBool(src, what + " presence") ? codec.read(src) : null;
     }
 
-    /** {@code T<max>}. */
+    /**
+     * {@code T<max>}.
+     *
+     * @param <T> the elements' Java type
+     * @param src the buffer, read from its position, which advances past the value
+     * @param codec reads each element
+     * @param max the most elements accepted
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the elements, in order
+     */
     public static <T> List<T> readArray(final ByteBuffer src, final XdrCodec<T> codec, final int max,
                                         final String what) {
         final int n = readArrayLength(src, max, what);
@@ -223,7 +379,16 @@ public final class XdrReader {
         return list;
     }
 
-    /** {@code T[n]}. */
+    /**
+     * {@code T[n]}.
+     *
+     * @param <T> the elements' Java type
+     * @param src the buffer, read from its position, which advances past the value
+     * @param codec reads each element
+     * @param n the fixed number of elements
+     * @param what what is being read, named in the message if the input is malformed
+     * @return the elements, in order
+     */
     public static <T> List<T> readFixedArray(final ByteBuffer src, final XdrCodec<T> codec, final int n,
                                              final String what) {
         if ((long) n * 4 > src.remaining()) {
@@ -239,7 +404,12 @@ public final class XdrReader {
 
     // ------------------------------------------------------------------ helpers
 
-    /** Bytes of padding after {@code length} bytes of opaque data or string. */
+    /**
+     * Bytes of padding after {@code length} bytes of opaque data or string.
+     *
+     * @param length the bytes of data
+     * @return the padding, 0 to 3 bytes
+     */
     public static int pad(final int length) {
         return (4 - (length & 3)) & 3;
     }

@@ -90,6 +90,13 @@ public final class ListDomains {
         return Procedure.of(REMOTE, 1, proc);
     }
 
+    /**
+     * Runs the example against the daemon named on the command line (or in {@code BRAID_LIBVIRTD}); prints a
+     * usage line and exits with status 2 when there is none.
+     *
+     * @param args {@code HOST:PORT} of a libvirtd listening on TCP without authentication, then optionally
+     *             the name of the domain whose XML to print (default: the first listed)
+     */
     public static void main(final String[] args) {
         final String where = args.length > 0 ? args[0] : System.getenv("BRAID_LIBVIRTD");
         if (where == null || !where.contains(":")) {

@@ -50,6 +50,12 @@ public final class TypedService {
     private TypedService() {
     }
 
+    /**
+     * Serves the two procedures and calls them, in this one JVM, printing what happens to standard output.
+     *
+     * @param args ignored
+     * @throws Exception whatever the server, the call or the stream failed with
+     */
     public static void main(final String[] args) throws Exception {
         run(System.out);
     }
