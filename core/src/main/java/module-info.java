@@ -16,6 +16,7 @@ module dev.braid {
     exports dev.braid;
     exports dev.braid.buffer;
     exports dev.braid.spi;
+    exports dev.braid.xdr;
 
     // Internal code a backend shares with the engine: visible to braid's own backends only.
     exports dev.braid.internal.concurrent to dev.braid.nio;

@@ -8,6 +8,7 @@ import dev.braid.xdr.XdrReader;
 import dev.braid.xdr.XdrWriter;
 
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 

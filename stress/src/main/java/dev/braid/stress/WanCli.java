@@ -1,5 +1,6 @@
 package dev.braid.stress;
 
+import dev.braid.tooling.Durations;
 import dev.braid.stress.link.LinkSpec;
 import dev.braid.stress.link.TcpProbe;
 import dev.braid.stress.link.TcpRelay;

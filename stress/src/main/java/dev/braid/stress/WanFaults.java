@@ -1,5 +1,6 @@
 package dev.braid.stress;
 
+import dev.braid.tooling.Durations;
 import dev.braid.Braid;
 import dev.braid.BraidConfig;
 import dev.braid.BraidException;
