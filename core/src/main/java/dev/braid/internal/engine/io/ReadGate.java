@@ -2,7 +2,6 @@ package dev.braid.internal.engine.io;
 
 import dev.braid.spi.Transport;
 
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -18,17 +17,19 @@ import java.util.function.BooleanSupplier;
  * ({@link Hold#release}).
  *
  * <h2>The protocol (why no wake-up is lost)</h2>
- * The reader takes the hold (a CAS on the hold's own flag), then re-checks the cause: if it went away
+ * The reader takes the hold (sets the hold's own flag), then re-checks the cause: if it went away
  * between the reader's decision and the flag, the releasing thread may have looked at the flag before it
  * was set and done nothing, so the reader releases the hold itself. The releasing thread changes the cause
  * first, then releases: each side writes its own variable, then reads the other's, so one of them always
- * sees the other. Releasing is idempotent (the flag's CAS), so both doing it is harmless.
+ * sees the other. Releasing is idempotent (the flag is cleared once), so both doing it is harmless.
  *
  * <h2>Threads</h2>
  * {@link Hold#pause} on the connection's reader; {@link Hold#release}, {@link #paused()} and the counters
- * on any thread. The hold count and the transport call are updated together under this object's monitor,
- * so two threads cannot reorder a "reading off" after the "reading on" that undid it. The monitor is only
- * taken on an edge of a hold (never per frame).
+ * on any thread. A hold's flag, the hold count and the transport call change together under this object's
+ * monitor, so two threads cannot reorder a "reading off" after the "reading on" that undid it, and a release
+ * cannot slip between a take's flag and its count (it once could: the count went to -1 and back to 0 with
+ * no call to the transport, and the reader waited for a resume that never came). The monitor is only taken
+ * on an edge of a hold (never per frame): a release finds the flag clear without it.
  */
 public final class ReadGate {
     /** What a hold stands for (for counters and messages). */
@@ -67,14 +68,16 @@ public final class ReadGate {
         return pauses[reason.ordinal()];
     }
 
-    private synchronized void take(final Reason reason) {
+    /** Under this monitor: counts a hold taken, and stops reading if it is the first. */
+    private void take(final Reason reason) {
         pauses[reason.ordinal()]++;
         if (holds++ == 0 && transport != null) {
             transport.setReadSuspended(true);
         }
     }
 
-    private synchronized void drop() {
+    /** Under this monitor: counts a hold released, and starts reading if it was the last. */
+    private void drop() {
         if (--holds == 0 && transport != null) {
             transport.setReadSuspended(false);
         }
@@ -83,7 +86,8 @@ public final class ReadGate {
     /** One reason to stop reading. See the class comment for who may call what. */
     public final class Hold {
         private final Reason reason;
-        private final AtomicBoolean held = new AtomicBoolean();
+        /** Written only under the gate's monitor, together with the count; read anywhere (volatile). */
+        private volatile boolean held;
 
         private Hold(final Reason reason) {
             this.reason = reason;
@@ -95,10 +99,13 @@ public final class ReadGate {
          * A hold already taken returns true at once.
          */
         public boolean pause(final BooleanSupplier blocked) {
-            if (!held.compareAndSet(false, true)) {
-                return true;
+            synchronized (ReadGate.this) {
+                if (held) {
+                    return true;
+                }
+                held = true; // with the count, so a release sees both or neither
+                take(reason);
             }
-            take(reason);
             if (!blocked.getAsBoolean()) {
                 release();
                 return false;
@@ -108,18 +115,25 @@ public final class ReadGate {
 
         /** Any thread, after removing the cause: reading may resume (once every other hold is gone too). */
         public void release() {
-            if (held.get() && held.compareAndSet(true, false)) {
-                drop();
+            if (!held) {
+                return; // the common case (a call finishing below the limit): no monitor
+            }
+            synchronized (ReadGate.this) {
+                if (held) {
+                    held = false;
+                    drop();
+                }
             }
         }
 
+        /** Whether this hold is taken. Any thread. */
         public boolean isHeld() {
-            return held.get();
+            return held;
         }
 
         @Override
         public String toString() {
-            return reason + (held.get() ? " (held)" : "");
+            return reason + (held ? " (held)" : "");
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.braid.internal.engine.io;
 
+import dev.braid.testing.Await;
 import dev.braid.testing.FakeTransport;
 import org.junit.jupiter.api.Test;
 
@@ -45,5 +46,49 @@ class ReadGateTest {
         assertThat(h.pause(blocked::get)).isFalse();
         assertThat(gate.paused()).isFalse();
         assertThat(calls).containsExactly(true, false);
+    }
+
+    /**
+     * A release that runs while the reader takes the same hold (a finishing call while the reader parks the
+     * next one) must still leave exactly one "off" and one "on" per pause. It once did not: the release could
+     * clear the hold's flag and drop the count between the reader's flag and its count (the count went to
+     * -1, then back to 0, with no call to the transport), so the reader stopped decoding for a resume that
+     * never came (LimitsTest's server hung with 14 calls unread, about one run in three on epoll). Here both
+     * threads arrive while the test holds the gate's monitor, so they meet on it; the JVM lets the reader in
+     * first in practice, so this checks the contended path, and the jcstress test
+     * {@code ReadGateTests.ReleaseRacesTheTake} (scripts/jcstress -t ReadGate) is the one that reproduces the
+     * old race (forbidden outcome seen at once on the old code, none on this one).
+     */
+    @Test
+    void aReleaseRacingTheTakeStillResumes() throws Exception {
+        final ReadGate.Hold h = gate.newHold(ReadGate.Reason.CALL_LIMIT);
+        final AtomicBoolean blocked = new AtomicBoolean();
+        final int rounds = 200;
+        int bad = 0;
+        for (int i = 0; i < rounds; i++) {
+            blocked.set(true);
+            final int before = calls.size();
+            final Thread reader;
+            final Thread releaser;
+            synchronized (gate) {
+                reader = new Thread(() -> h.pause(blocked::get), "reader"); // true or false: it stops decoding
+                reader.start();
+                Await.until("the reader waits for the gate", () -> reader.getState() == Thread.State.BLOCKED
+                        || !reader.isAlive());
+                releaser = new Thread(() -> {
+                    blocked.set(false); // a call finished: the cause goes, then the hold is released
+                    h.release();
+                }, "releaser");
+                releaser.start();
+                Await.until("the releaser waits for the gate or is done", () -> releaser.getState()
+                        == Thread.State.BLOCKED || !releaser.isAlive());
+            }
+            reader.join();
+            releaser.join();
+            if (!calls.subList(before, calls.size()).equals(List.of(true, false)) || gate.paused()) {
+                bad++;
+            }
+        }
+        assertThat(bad).as("rounds of %s without exactly one off and one on", rounds).isZero();
     }
 }
