@@ -109,9 +109,15 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     private void useLimits(final NegotiatedLimits l) {
         limits = l;
         negotiated(l);
+        startKeepalive(); // not before: a PING on the control lane could overtake the HELLO
         streamSlots = new java.util.concurrent.Semaphore(l.maxConcurrentStreams());
         calls.useLimits(l.maxOutstandingCalls());
         ready.complete(this);
+    }
+
+    @Override
+    boolean keepaliveFromOpen() {
+        return false;
     }
 
     private void failReady(final Throwable t) {

@@ -135,7 +135,9 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         this.transport = transport;
         gate.attach(transport);
         outbound.attach(transport);
-        keepalive.start(transport, rt.timer);
+        if (keepaliveFromOpen()) {
+            keepalive.start(transport, rt.timer);
+        }
         deadlines = new PeerDeadlines(cfg.frameTimeout(), cfg.minFrameRate(), firstFrameTimeout(), decoder, gate);
         deadlines.start(transport, rt.timer);
         streams.start(transport, rt.timer);
@@ -148,6 +150,20 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         flowControl = (l.features() & Extension.FEATURE_FLOW_CONTROL) != 0;
         streamRelease = (l.features() & Extension.FEATURE_STREAM_RELEASE) != 0;
         peerStreamWindow = l.initialStreamWindow();
+    }
+
+    /**
+     * Whether keepalive starts when the connection opens (a server: a libvirt client may never send HELLO),
+     * or only once the handshake is done ({@link #startKeepalive()}: a client, whose HELLO has its own
+     * deadline and must leave before any PING).
+     */
+    boolean keepaliveFromOpen() {
+        return true;
+    }
+
+    /** Once, when this side's handshake is done (see {@link #keepaliveFromOpen()}). */
+    final void startKeepalive() {
+        keepalive.start(transport, rt.timer);
     }
 
     /** How long the peer has to send its first frame after connecting (servers); zero: no deadline. */

@@ -22,8 +22,12 @@ import static dev.braid.internal.wire.FrameHeader.TYPE_MESSAGE;
  * closed after {@code count} unanswered PINGs, and a PONG for each PING received.
  *
  * <h2>Threads</h2>
- * {@link #start} on the reader when the connection opens; {@link #received()} and {@link #onMessage} on
- * the reader; the check ({@link #tick}) on the runtime's timer thread; {@link #stop()} once, on close.
+ * {@link #start} once, on the thread that completes the handshake (the reader when a server opens, the
+ * HELLO's completion on a client: before it, HELLO's own deadline covers a silent peer, and a PING could
+ * overtake the HELLO on the control lane); {@link #received()} and {@link #onMessage} on the reader; the
+ * check ({@link #tick}) on the runtime's timer thread; {@link #stop()} once, on close, on any thread. A
+ * start and a stop that race leave no check scheduled: each writes its own volatile field, then reads the
+ * other's.
  * While the connection's {@link ReadGate} holds the reads, the check neither PINGs nor closes: this side is
  * not listening, so the peer's silence proves nothing.
  * {@code lastReceivedNanos} (volatile) and {@code unanswered} (atomic) are the only shared state: the
@@ -39,7 +43,8 @@ public final class Keepalive {
     private volatile long lastReceivedNanos = System.nanoTime();
     private final AtomicInteger unanswered = new AtomicInteger();
     private volatile Transport transport;
-    private ScheduledFuture<?> task;
+    private volatile ScheduledFuture<?> task;
+    private volatile boolean stopped;
 
     public Keepalive(final Duration interval, final int count, final BufferPool pool, final Outbound outbound,
                      final ReadGate gate) {
@@ -50,12 +55,17 @@ public final class Keepalive {
         this.outbound = outbound;
     }
 
-    /** Reader, once: starts the timer check (nothing when the interval is 0). */
+    /** Once, when the handshake is done: starts the timer check (nothing when the interval is 0). */
     public void start(final Transport t, final ScheduledExecutorService timer) {
         transport = t;
         final long nanos = interval.toNanos();
-        if (nanos > 0) {
-            task = timer.scheduleWithFixedDelay(this::tick, nanos, nanos, TimeUnit.NANOSECONDS);
+        if (nanos > 0 && !stopped) {
+            lastReceivedNanos = System.nanoTime(); // the peer's silence counts from now
+            final ScheduledFuture<?> f = timer.scheduleWithFixedDelay(this::tick, nanos, nanos, TimeUnit.NANOSECONDS);
+            task = f;
+            if (stopped) {
+                f.cancel(false); // closed meanwhile: stop may have looked before task was set
+            }
         }
     }
 
@@ -86,6 +96,7 @@ public final class Keepalive {
 
     /** Once, when the connection closes. */
     public void stop() {
+        stopped = true;
         final ScheduledFuture<?> t = task;
         if (t != null) {
             t.cancel(false);
