@@ -126,13 +126,13 @@ public final class Braid implements AutoCloseable {
                 c.onClosed(cause); // never opened: the backend will not call it; release what it holds
             }
         });
-        c.ready().whenComplete((conn, e) -> {
+        c.ready().whenComplete((conn, e) -> rt.callbacks().execute(() -> { // the caller's stages: off the I/O thread
             if (e != null) {
                 result.completeExceptionally(e);
             } else if (!result.complete(conn)) {
                 c.abort(); // the caller gave up (cancelled, timed out) before HELLO finished
             }
-        });
+        }));
         result.whenComplete((conn, e) -> {
             if (e != null) {
                 c.abort(); // cancelled or failed: nothing may stay open behind the caller's back

@@ -50,9 +50,10 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * streams. Calls (serials, the pending table, slots, the waiting queue, recycled records) live in
  * {@link ClientCalls}; this class builds each call's frame and hands it over.
  *
- * <p>Futures are completed on the thread that finishes the call: usually the reader (I/O) thread. Dependent
- * stages that may block must use the {@code *Async} variants (a blocking braid call there fails with
- * {@link dev.braid.BlockingOperationException}).
+ * <p>Futures complete, and reply handlers run, on the callback executor ({@code rt.callbacks}, see
+ * {@link dev.braid.BraidConfig#callbackExecutor}): by default a virtual thread per callback, so a dependent
+ * stage may block; with {@code DIRECT_CALLBACKS} on the thread that finishes the call, usually the reader
+ * (I/O) thread, where a blocking braid call fails with {@link dev.braid.BlockingOperationException}.
  */
 public final class ClientConnection extends ConnectionEngine implements Connection {
     private final ClientCalls calls;
@@ -64,7 +65,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
 
     public ClientConnection(final BraidRuntime rt) {
         super(rt);
-        this.calls = new ClientCalls(cfg, rt.timer, outbound);
+        this.calls = new ClientCalls(cfg, rt.callbacks, rt.timer, outbound);
     }
 
     /** Completes when the connection is usable (after HELLO, or at once without extensions). */
@@ -81,7 +82,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         final Extension.Hello mine = Handshake.clientHello(cfg);
         final Procedure hello = new Procedure(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO);
         final int serial = calls.nextSerial();
-        final FutureCall call = calls.futureCall();
+        final FutureCall call = calls.internalFutureCall(); // its stage below is braid's own and never blocks
         calls.startHello(call, hello, serial, frameOf(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO,
                 TYPE_CALL, serial, STATUS_OK, Extension.HELLO_LENGTH, mine::encode), cfg.helloTimeout());
         call.future.whenComplete((reply, error) -> {

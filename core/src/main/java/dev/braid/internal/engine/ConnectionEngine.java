@@ -122,7 +122,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         this.decoder = new FrameDecoder(pool, cfg.maxMessageSize(), cfg.readBufferSize());
         final StreamScheduler scheduler = new StreamScheduler();
         this.outbound = new Outbound(scheduler, gate);
-        this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this, rt.handlers);
+        this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this, rt.handlers, rt.callbacks);
         this.keepalive = new Keepalive(cfg.keepaliveInterval(), cfg.keepaliveCount(), pool, outbound, gate);
         this.events = new EventDelivery(rt, gate, this);
         rt.register(this);

@@ -51,14 +51,18 @@ import static dev.braid.internal.wire.FrameHeader.STATUS_OK;
  *
  * <h2>Threads</h2>
  * Every method may be called from any thread except {@link #onReply} (the connection's reader). The
- * timer thread enforces timeouts. Outcomes are delivered on the thread that finishes the call: usually
- * the reader (futures' dependent stages, reply handlers), the timer (timeouts), or the closing thread.
+ * timer thread enforces timeouts. An outcome is decided on the thread that finishes the call (usually the
+ * reader, the timer for timeouts, or the closing thread) and delivered through {@link Callbacks}: on the
+ * callback executor (futures' completion and their dependent stages, reply handlers), or right there with
+ * {@code DIRECT_CALLBACKS}. A blocking caller is woken on its own thread either way.
  */
 public final class ClientCalls {
     /** Idle records kept per kind and connection: enough for the calls a connection keeps in flight in practice. */
     static final int RECORD_POOL = 256;
 
     private final BraidConfig cfg;
+    /** Where futures complete and reply handlers run. */
+    final Callbacks callbacks;
     private final ScheduledExecutorService timer;
     private final Outbound outbound;
     /** Calls by serial; guarded by its own monitor. */
@@ -70,7 +74,7 @@ public final class ClientCalls {
     final AtomicInteger queuedCalls = new AtomicInteger();
     private final AtomicInteger lastSerial = new AtomicInteger();
     private final LongAdder callsStarted = new LongAdder();
-    private volatile long lateReplies;
+    private final java.util.concurrent.atomic.AtomicLong lateReplies = new java.util.concurrent.atomic.AtomicLong();
     private volatile int maxOutstanding;
     /** 1 while HELLO, sent without a slot, is outstanding: it returns one when it finishes. */
     private volatile int helloSlot;
@@ -79,8 +83,10 @@ public final class ClientCalls {
     private volatile boolean closing;
     private volatile ConnectionClosedException closed;
 
-    public ClientCalls(final BraidConfig cfg, final ScheduledExecutorService timer, final Outbound outbound) {
+    public ClientCalls(final BraidConfig cfg, final Callbacks callbacks, final ScheduledExecutorService timer,
+                       final Outbound outbound) {
         this.cfg = cfg;
+        this.callbacks = callbacks;
         this.timer = timer;
         this.outbound = outbound;
     }
@@ -108,8 +114,14 @@ public final class ClientCalls {
         return serialsWrapped ? last - serial >= 0 : Integer.compareUnsigned(serial, last) <= 0;
     }
 
+    /** A record whose future completes on the callback executor. */
     public FutureCall futureCall() {
-        return new FutureCall(this);
+        return new FutureCall(this, callbacks);
+    }
+
+    /** A record for braid's own use (HELLO) whose future completes on the thread that decides it. */
+    public FutureCall internalFutureCall() {
+        return new FutureCall(this, Callbacks.DIRECT);
     }
 
     /** A (recycled) record for a reply handler, with the caller's attachment (or null). */
@@ -150,7 +162,7 @@ public final class ClientCalls {
         }
     }
 
-    /** Reader thread: a handler call ran cleanly to its end. */
+    /** A handler call ran cleanly to its end (the thread that delivered its outcome). */
     void recycle(final HandlerCall call) {
         freeHandlers.offer(call);
     }
@@ -346,7 +358,7 @@ public final class ClientCalls {
                 throw new ProtocolException("REPLY for a serial no call used: " + what);
             }
             frame.release();
-            lateReplies++;
+            lateReplies.incrementAndGet();
             return;
         }
         call.finish();
@@ -361,7 +373,7 @@ public final class ClientCalls {
         if (Frames.status(frame) == STATUS_OK) {
             if (!call.completeWithReply(frame)) {
                 frame.release();
-                lateReplies++;
+                lateReplies.incrementAndGet();
             }
             return;
         }
@@ -375,7 +387,7 @@ public final class ClientCalls {
             frame.release();
         }
         if (!call.completeWithRemoteError(new RemoteException(error))) {
-            lateReplies++;
+            lateReplies.incrementAndGet();
         }
     }
 
@@ -442,7 +454,12 @@ public final class ClientCalls {
     }
 
     public long lateReplies() {
-        return lateReplies;
+        return lateReplies.get();
+    }
+
+    /** A reply handed to the callback executor found its future already cancelled: counted as late. */
+    void lateReply() {
+        lateReplies.incrementAndGet();
     }
 
     /**
