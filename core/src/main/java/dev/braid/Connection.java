@@ -11,6 +11,10 @@ import java.util.concurrent.CompletableFuture;
  * ({@link ConnectionStats#callsQueued()}) and are sent as earlier calls complete; beyond
  * {@link BraidConfig#maxQueuedCalls()} new calls fail fast with {@link LimitExceededException}.
  *
+ * <p><b>Drain.</b> {@link #shutdown()} stops new work and closes once the work in flight is done; a
+ * draining server makes its connections drain the same way. A call refused by a drain fails with
+ * {@link DrainingException}: it was not executed, so it may be retried elsewhere.
+ *
  * <p><b>Callbacks.</b> The futures returned here complete, and {@link ReplyHandler}s run, on the callback
  * executor ({@link BraidConfig#callbackExecutor}): by default a virtual thread per callback, off braid's
  * I/O threads, so a {@code thenApply} that blocks holds up neither this connection nor any other. With
@@ -284,6 +288,35 @@ public interface Connection extends Peer {
      */
     <Q> CompletableFuture<BraidStream> openStreamAsync(ProcedureDescriptor<Q, ?> procedure, Q request,
                                                        StreamOptions options);
+
+    // ------------------------------------------------------------------ graceful drain
+
+    /**
+     * Begins a graceful drain (docs/protocol.md §3.1): new calls and streams fail at once with a
+     * {@link DrainingException} (never sent: retry them on another connection), calls still waiting for a
+     * slot fail with it now, the server is told with a DRAIN message (when negotiated), and calls and
+     * streams in flight go on; once every call sent was answered and every stream ended, the connection
+     * closes (reason LOCAL_CLOSE, {@code closed gracefully}). The same drain starts by itself when the server
+     * drains. Does not block; idempotent. Any thread, braid's I/O threads included. Events may still be
+     * sent and received while draining.
+     */
+    void shutdown();
+
+    /**
+     * {@return whether a drain began, here ({@link #shutdown()}) or because the server drains}
+     */
+    boolean isDraining();
+
+    /**
+     * Waits until the connection closed (after {@link #shutdown()}, a drain by the server, or any other
+     * close), or {@code timeout} passed; {@link #abort()} then ends what is left. Not on braid's I/O threads
+     * ({@link BlockingOperationException}).
+     *
+     * @param timeout how long to wait at most
+     * @return true if the connection closed, false at the timeout
+     * @throws BraidException CANCELLED if the thread was interrupted (its interrupt status is kept)
+     */
+    boolean awaitTermination(java.time.Duration timeout);
 
     /**
      * Registers the listener for events on {@code procedure}, replacing any earlier one.

@@ -101,6 +101,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     volatile boolean flowControl;
     /** Negotiated: the server announces freed stream slots with RELEASE. */
     volatile boolean streamRelease;
+    /** Negotiated: graceful drain with DRAIN messages both ways. */
+    volatile boolean drainFeature;
     /** Window the peer grants each of our streams (its advertised initial window). */
     volatile long peerStreamWindow;
 
@@ -147,6 +149,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         maxOutboundMessage = l.maxMessageSize();
         flowControl = (l.features() & Extension.FEATURE_FLOW_CONTROL) != 0;
         streamRelease = (l.features() & Extension.FEATURE_STREAM_RELEASE) != 0;
+        drainFeature = (l.features() & Extension.FEATURE_DRAIN) != 0;
         peerStreamWindow = l.initialStreamWindow();
     }
 
@@ -245,12 +248,31 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
                             + Extension.RELEASE_LENGTH);
                 }
                 onStreamReleased(p.getInt(0));
+            } else if (proc == Extension.PROC_DRAIN && drainFeature) {
+                if (p.remaining() != Extension.DRAIN_LENGTH) {
+                    throw new ProtocolException("malformed DRAIN: " + p.remaining() + " bytes, expected "
+                            + Extension.DRAIN_LENGTH);
+                }
+                onPeerDrain(p.getInt(Extension.DRAIN_LAST_SERIAL_OFFSET));
             } else {
                 framesDropped++;
             }
         } finally {
             frame.release();
         }
+    }
+
+    /** Reader context: the peer sent DRAIN (negotiated): it starts no new calls or streams here. */
+    void onPeerDrain(final int lastSerial) {
+        framesDropped++;
+    }
+
+    /** Sends DRAIN with {@code lastSerial}. Any thread; only when the feature was negotiated. */
+    final void sendDrain(final int lastSerial) {
+        final PooledBuffer f = Frames.claim(pool, Extension.DRAIN_LENGTH);
+        f.byteBuffer().putInt(lastSerial);
+        Frames.commit(f, Extension.PROGRAM, Extension.VERSION, Extension.PROC_DRAIN, TYPE_MESSAGE, 0, STATUS_OK);
+        enqueue(f, true); // control lane: ahead of bulk data, so the peer stops starting work soon
     }
 
     /** Client: the server freed the slot of stream {@code serial}. */

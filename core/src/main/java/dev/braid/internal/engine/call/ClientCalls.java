@@ -82,6 +82,12 @@ public final class ClientCalls {
     private volatile boolean serialsWrapped;
     private volatile boolean closing;
     private volatile ConnectionClosedException closed;
+    /** Draining (issue 14 §1): new calls fail with {@link #drainRefusal}; {@link #onOutcome} runs after each outcome. */
+    private volatile boolean draining;
+    private volatile String drainReason;
+    private volatile Runnable onOutcome;
+    /** Told (once per refusal) when the server refused a call because it is draining. */
+    private volatile java.util.function.Consumer<String> serverDraining = reason -> { };
 
     public ClientCalls(final BraidConfig cfg, final Callbacks callbacks, final ScheduledExecutorService timer,
                        final Outbound outbound) {
@@ -103,6 +109,11 @@ public final class ClientCalls {
             }
         } while (s == 0);
         return s;
+    }
+
+    /** The last serial given to a call (0 before the first). */
+    public int lastSerial() {
+        return lastSerial.get();
     }
 
     /** Whether {@code serial} was given to some call (before the first wrap: exactly; after: approximately). */
@@ -196,6 +207,10 @@ public final class ClientCalls {
         register(call);
         if (closed != null || closing) {
             failIfPending(call, closedOrClosing()); // raced with close: whoever removes the call fails it
+            return;
+        }
+        if (draining) {
+            failIfPending(call, drainRefusal(call)); // raced with the drain: never sent
             return;
         }
         if (call.timedByTimer()) {
@@ -322,6 +337,7 @@ public final class ClientCalls {
         }
         unregister(call);
         waiting.remove(call);
+        afterOutcome(); // it may have been the last thing a drain waited for
         return true;
     }
 
@@ -329,6 +345,7 @@ public final class ClientCalls {
         if (unregister(call)) {
             call.finish();
             call.completeExceptionally(error);
+            afterOutcome();
         }
     }
 
@@ -375,6 +392,7 @@ public final class ClientCalls {
                 frame.release();
                 lateReplies.incrementAndGet();
             }
+            afterOutcome();
             return;
         }
         final RemoteError error;
@@ -386,8 +404,71 @@ public final class ClientCalls {
         } finally {
             frame.release();
         }
-        if (!call.completeWithRemoteError(new RemoteException(error))) {
+        final BraidException failure;
+        if (error.int1() == dev.braid.internal.wire.Extension.DRAIN_REFUSAL_MARKER
+                && error.domain() == RemoteError.VIR_FROM_RPC) {
+            failure = new dev.braid.DrainingException(error.message(), true); // not executed: retry elsewhere
+            serverDraining.accept(error.message());
+        } else {
+            failure = new RemoteException(error);
+        }
+        if (!call.completeWithRemoteError(failure)) {
             lateReplies.incrementAndGet();
+        }
+        afterOutcome();
+    }
+
+    // ------------------------------------------------------------------ draining
+
+    /**
+     * Where a refusal by a draining server is reported (the connection begins its own drain). Set once,
+     * before the connection is published.
+     */
+    public void onServerDraining(final java.util.function.Consumer<String> listener) {
+        serverDraining = listener;
+    }
+
+    /**
+     * The connection drains: new calls fail with a {@link dev.braid.DrainingException} naming
+     * {@code reason}; calls still waiting for a slot (never sent) fail with it now; {@code afterEachOutcome}
+     * runs after every later outcome (the connection checks whether it is idle). Any thread; once.
+     */
+    public void drain(final String reason, final Runnable afterEachOutcome) {
+        drainReason = reason;
+        onOutcome = afterEachOutcome;
+        draining = true;
+        CallRecord w;
+        while ((w = waiting.poll()) != null) {
+            if (w.finishIfQueued()) { // never sent: the server never saw it
+                if (unregister(w)) {
+                    w.completeExceptionally(drainRefusal(w));
+                }
+            }
+        }
+    }
+
+    /** Whether the connection drains. */
+    public boolean draining() {
+        return draining;
+    }
+
+    /** The failure of a call this side refuses because it drains (never sent). */
+    public dev.braid.DrainingException drainRefusal(final Object what) {
+        return new dev.braid.DrainingException("connection is draining (" + drainReason + "): " + what
+                + " was not sent; retry it on another connection", false);
+    }
+
+    /** Whether nothing is pending: every call sent was answered (late replies included) and none waits. */
+    public boolean idle() {
+        return pendingCount() == 0 && queuedCalls.get() == 0;
+    }
+
+    private void afterOutcome() {
+        if (draining) {
+            final Runnable r = onOutcome;
+            if (r != null) {
+                r.run();
+            }
         }
     }
 

@@ -201,7 +201,7 @@ public final class HandlerCall extends CallRecord implements Runnable {
 
     /** Reader thread: an ERROR reply was decoded into {@code error}; the record is recycled like after a reply. */
     @Override
-    boolean completeWithRemoteError(final dev.braid.RemoteException error) {
+    boolean completeWithRemoteError(final dev.braid.BraidException error) {
         return fail(error, true);
     }
 }

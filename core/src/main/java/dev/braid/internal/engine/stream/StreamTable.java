@@ -274,6 +274,13 @@ public final class StreamTable {
         }
     }
 
+    /** Aborts every open stream with {@code reason} (the peer gets the abort). Any thread. */
+    public void abortAll(final String reason) {
+        for (StreamImpl s : streams.values()) {
+            s.abort(reason);
+        }
+    }
+
     public boolean isClosed() {
         return closed;
     }
