@@ -498,13 +498,23 @@ public final class ClientCalls {
     /** The connection closed: every call not yet answered fails with {@code reason}, once. */
     public void failAll(final ConnectionClosedException reason) {
         closed = reason;
-        for (CallRecord call : snapshot()) {
-            failIfPending(call, reason);
-        }
         CallRecord w;
-        while ((w = waiting.poll()) != null) {
-            failIfPending(w, reason);
+        while ((w = waiting.poll()) != null) { // first: a slot freed by the failures below must not send them
+            if (w.finishIfQueued()) {
+                failIfPending(w, notSent(reason));
+            }
         }
+        for (CallRecord call : snapshot()) {
+            failIfPending(call, call.wasSent() ? reason : notSent(reason));
+        }
+    }
+
+    /** The failure of a call that never left: the connection's reason, marked as not sent (safe to retry). */
+    private static ConnectionClosedException notSent(final ConnectionClosedException reason) {
+        final String m = reason.getMessage();
+        final String prefix = reason.reason().text();
+        final String detail = m.startsWith(prefix + ": ") ? m.substring(prefix.length() + 2) : m.equals(prefix) ? null : m;
+        return new ConnectionClosedException(reason.reason(), detail, reason.getCause(), true); // same message
     }
 
     private List<CallRecord> snapshot() {
