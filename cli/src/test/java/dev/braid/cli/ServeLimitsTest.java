@@ -453,4 +453,61 @@ class ServeLimitsTest {
                 .isInstanceOfSatisfying(RemoteException.class, e -> assertThat(e.code())
                         .isEqualTo(FileProtocol.ERR_BAD_REQUEST));
     }
+
+    /**
+     * Issue 14 §1: a drain lets a download in flight finish byte for byte while new requests are refused at
+     * once with a DrainingException (the client heard DRAIN), then every connection closes by itself.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"nio", "epoll", "loom"})
+    void aDrainLetsTheDownloadInFlightFinish(final String backend) throws Exception {
+        serve(backend, ServeLimits.DEFAULT);
+        final Path big = file("big", 4 << 20, 14);
+        final Connection c = connect();
+        final BraidStream s = c.openStream(FileProtocol.DOWNLOAD,
+                ByteBuffer.wrap(FileProtocol.pathRequest("big", 0)), dev.braid.StreamOptions.DEFAULT);
+        final java.util.concurrent.CompletableFuture<Boolean> drained = java.util.concurrent.CompletableFuture
+                .supplyAsync(() -> server.drain(Duration.ofSeconds(60)));
+        await("the client heard the DRAIN", c::isDraining);
+        assertThatThrownBy(() -> c.call(FileProtocol.LIST, FileProtocol.pathRequest("", 0)))
+                .isInstanceOf(dev.braid.DrainingException.class).hasMessageContaining("draining");
+        final MessageDigest got = MessageDigest.getInstance("SHA-256");
+        final ByteBuffer buf = ByteBuffer.allocate(64 << 10);
+        int n;
+        while ((n = s.read(buf.clear())) != BraidStream.EOF) {
+            got.update(buf.array(), 0, n);
+        }
+        s.finish();
+        assertThat(got.digest()).isEqualTo(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(big)));
+        assertThat(drained.get(30, TimeUnit.SECONDS)).as("every connection closed before the deadline").isTrue();
+        assertThat(c.closeFuture().get(30, TimeUnit.SECONDS)).hasMessageContaining("closed gracefully");
+    }
+
+    /**
+     * Issue 14 §1: an upload that does not finish by the drain's deadline is aborted by the close that
+     * follows, and leaves nothing behind: no file under its final name, no temporary file.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"nio", "epoll", "loom"})
+    void anUploadStillRunningAtTheDrainDeadlineLeavesNoFile(final String backend) throws Exception {
+        serve(backend, ServeLimits.DEFAULT);
+        final Connection c = connect();
+        final BraidStream up = c.openStream(FileProtocol.UPLOAD, ByteBuffer.wrap(FileProtocol.uploadRequest("new.bin",
+                0, 1 << 20)), dev.braid.StreamOptions.DEFAULT);
+        up.write(ByteBuffer.allocate(64 << 10)); // a sixteenth of what it announced, then nothing
+        await("the upload is in progress", () -> server.transfersInProgress() == 1);
+        try (Stream<Path> l = Files.list(root)) {
+            assertThat(l.toList()).as("its temporary file").hasSize(1);
+        }
+        assertThat(server.drain(Duration.ofMillis(200))).as("the upload cannot finish by the deadline").isFalse();
+        server.close();
+        assertThat(root.resolve("new.bin")).doesNotExist();
+        try (Stream<Path> l = Files.list(root)) {
+            assertThat(l.toList()).as("nothing left, temporary file included").isEmpty();
+        }
+        assertThatThrownBy(() -> {
+            up.write(ByteBuffer.allocate(64 << 10));
+            up.finish();
+        }).isInstanceOf(dev.braid.BraidException.class);
+    }
 }
