@@ -510,4 +510,89 @@ class ServeLimitsTest {
             up.finish();
         }).isInstanceOf(dev.braid.BraidException.class);
     }
+
+    private static Progress quietProgress(final long total) {
+        return new Progress(new java.io.PrintWriter(java.io.Writer.nullWriter()), "get", total, 1, false, 60_000);
+    }
+
+    /**
+     * Issue 14 §2: {@code get --resume} after a lost connection. A rate-limited download is cut off by killing
+     * the server; the partial file stays under its temporary name; a second get --resume against a new server
+     * over the same root receives only the bytes that were missing, checks the whole file against the
+     * server's SHA-256 and renames it into place.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"nio", "epoll", "loom"})
+    void getResumeContinuesAPartialDownloadAfterALostConnection(final String backend) throws Exception {
+        serve(backend, ServeLimits.DEFAULT);
+        final int size = 3 << 20;
+        final Path big = file("big", size, 21);
+        final Path dest = Files.createDirectories(base.resolve("dest"));
+        final FileClient.Job job = new FileClient.Job("big", dest.resolve("big"), size);
+        final Path tmp = Transfers.resumeTemp(job.local());
+        final Connection first = connect();
+        final java.util.concurrent.CompletableFuture<Void> cut = java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try (Progress p = quietProgress(size)) {
+                new FileClient(first, clients.bufferPool(), false, 1 << 20, true).download(job, p);
+            } catch (Exception e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+        await("part of the file arrived", () -> Files.exists(tmp) && sizeOf(tmp) >= 256 << 10);
+        server.close(); // the server is killed mid-transfer
+        LeakChecks.assertNoOutstandingBuffers(serverPool);
+        assertThatThrownBy(() -> cut.get(30, TimeUnit.SECONDS)).hasMessageContaining("partial file kept")
+                .hasMessageContaining("run again with --resume");
+        final long partial = Files.size(tmp);
+        assertThat(partial).isBetween(1L, size - 1L);
+        assertThat(job.local()).doesNotExist();
+
+        server = FileServer.start(root, new InetSocketAddress("127.0.0.1", 0), new BraidConfig().backend(backend),
+                ServeLimits.DEFAULT, null, log::add);
+        serverPool = server.braid().bufferPool();
+        try (Progress progress = quietProgress(size)) {
+            new FileClient(connect(), clients.bufferPool(), false, 0, true).download(job, progress);
+            assertThat(progress.bytes.get()).as("only the missing bytes moved").isEqualTo(size - partial);
+        }
+        assertThat(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(job.local())))
+                .isEqualTo(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(big)));
+        assertThat(tmp).doesNotExist();
+    }
+
+    /** A partial file that is not a prefix of the server's file fails the checksum and is deleted, never renamed. */
+    @Test
+    void aResumedDownloadThatFailsItsChecksumLeavesNoFile() throws Exception {
+        serve(ServeLimits.DEFAULT);
+        file("big", 1 << 20, 22);
+        final Path dest = Files.createDirectories(base.resolve("dest"));
+        final FileClient.Job job = new FileClient.Job("big", dest.resolve("big"), 1 << 20);
+        final Path tmp = Transfers.resumeTemp(job.local());
+        Files.write(tmp, new byte[100_000]); // zeros: not what the server's file starts with
+        try (Progress p = quietProgress(1 << 20)) {
+            assertThatThrownBy(() -> new FileClient(connect(), clients.bufferPool(), false, 0, true).download(job, p))
+                    .hasMessageContaining("failed its checksum after resuming at byte 100000");
+        }
+        assertThat(tmp).doesNotExist();
+        assertThat(job.local()).doesNotExist();
+    }
+
+    /** An offset beyond the file's end is refused with code 6, naming both numbers. */
+    @Test
+    void aResumeBeyondTheEndIsRefused() throws Exception {
+        serve(ServeLimits.DEFAULT);
+        file("small", 1000, 23);
+        final Connection c = connect();
+        final RemoteException e = remoteError(() -> c.openStream(FileProtocol.DOWNLOAD, ByteBuffer.wrap(
+                FileProtocol.downloadRequest("small", FileProtocol.FLAG_RESUME, 5000)), dev.braid.StreamOptions.DEFAULT));
+        assertThat(e.code()).isEqualTo(FileProtocol.ERR_BAD_REQUEST);
+        assertThat(e).hasMessageContaining("cannot resume 'small' at offset 5000: the file has 1000 bytes");
+    }
+
+    private static long sizeOf(final Path p) {
+        try {
+            return Files.size(p);
+        } catch (java.io.IOException e) {
+            return -1;
+        }
+    }
 }
