@@ -49,7 +49,11 @@ class ReconnectTest extends TransportTest {
     private final AtomicInteger gatedRunning = new AtomicInteger();
 
     private BraidServer serverOn(final int port) {
-        final BraidServer s = braid(config(true)).server()
+        return serverOn(port, dev.braid.BraidConfig.DEFAULT_MAX_OUTSTANDING_CALLS);
+    }
+
+    private BraidServer serverOn(final int port, final int maxOutstandingCalls) {
+        final BraidServer s = braid(config(true).maxOutstandingCalls(maxOutstandingCalls)).server()
                 .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
                 .handle(GATED, call -> {
                     gatedRunning.incrementAndGet();
@@ -69,6 +73,27 @@ class ReconnectTest extends TransportTest {
                 .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
         closeLater(s);
         return s;
+    }
+
+    /**
+     * The new server on the killed one's port. The old listener's port may be held for a moment after its
+     * close returns (a listening channel closed while its accept thread is inside accept() releases the port
+     * only when that thread leaves it), so the bind is retried until it succeeds, as a restarting service would.
+     */
+    private BraidServer restartOn(final int port, final int maxOutstandingCalls) {
+        final BraidServer[] s = new BraidServer[1];
+        Await.until("the port is free again", () -> {
+            try {
+                s[0] = serverOn(port, maxOutstandingCalls);
+                return true;
+            } catch (BraidException e) {
+                if (!String.valueOf(e.getMessage()).contains("Address already in use")) {
+                    throw e;
+                }
+                return false;
+            }
+        });
+        return s[0];
     }
 
     @AfterEach
@@ -109,7 +134,7 @@ class ReconnectTest extends TransportTest {
 
         // Made while no connection is up: waits, and goes out on the next connection.
         final CompletableFuture<Reply> parked = c.callAsync(ECHO, ByteBuffer.wrap(new byte[]{7}), CallOptions.DEFAULT);
-        final BraidServer second = serverOn(port);
+        final BraidServer second = restartOn(port, dev.braid.BraidConfig.DEFAULT_MAX_OUTSTANDING_CALLS);
         try (Reply r = parked.get(30, TimeUnit.SECONDS)) {
             assertThat(r.toByteArray()).containsExactly(7);
         }
@@ -126,6 +151,31 @@ class ReconnectTest extends TransportTest {
         assertThat(c.state()).isEqualTo(State.CLOSED);
         assertThat(c.closeFuture().get(30, TimeUnit.SECONDS).getMessage()).contains("closed");
         assertThatThrownBy(() -> c.call(ECHO, new byte[1])).isInstanceOf(ConnectionClosedException.class);
+    }
+
+    /**
+     * A call still waiting for a call slot when the connection is lost was never written: it goes out on the
+     * next connection and succeeds; the call that held the slot was written and fails saying it may have
+     * executed. (The server allows one outstanding call, so the second one waits in the client's queue.)
+     */
+    @Test
+    void aCallThatWaitedForASlotIsSentOnTheNextConnection() throws Exception {
+        final BraidServer first = serverOn(0, 1);
+        final int port = first.address().getPort();
+        final ReconnectingConnection c = braid(config(false)).connectReconnecting(first.address(), FAST);
+        closeLater(c::abort);
+        final CompletableFuture<Reply> holder = c.callAsync(GATED, ByteBuffer.allocate(4), CallOptions.DEFAULT);
+        Await.until("the gated call holds the only slot", () -> gatedRunning.get() == 1);
+        final CompletableFuture<Reply> queued = c.callAsync(ECHO, ByteBuffer.wrap(new byte[]{5}), CallOptions.DEFAULT);
+        assertThat(c.stats().callsQueued()).isEqualTo(1);
+        first.close();
+        assertThatThrownBy(() -> holder.get(30, TimeUnit.SECONDS)).cause().hasMessageContaining("it may have executed");
+        assertThat(queued).isNotDone();
+        restartOn(port, 1);
+        try (Reply r = queued.get(30, TimeUnit.SECONDS)) {
+            assertThat(r.toByteArray()).containsExactly(5);
+        }
+        assertThat(c.reconnects()).isEqualTo(1);
     }
 
     /** A server that never comes back: after maxAttempts the connection closes for good and parked calls fail (not sent). */

@@ -30,7 +30,7 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * and re-checks the count, a finishing call releases it (see ReadGate for why no resume is lost).
  *
  * <h2>Drain (issue 14 §1, docs/protocol.md §3.1)</h2>
- * {@link #drain()} hands {@link #beginDrain} to the reader context ({@code Transport.execute}), so the drain
+ * {@link #drain(String)} hands {@link #beginDrain} to the reader context ({@code Transport.execute}), so the drain
  * begins between two frames: {@link #lastCallSerial} (reader-owned) is then exactly the last CALL this side
  * will serve, and every CALL read after it is refused with a drain error ({@link #drainRefusal}) without
  * running. With the DRAIN feature negotiated the peer is told with a DRAIN message carrying that serial and
@@ -59,8 +59,6 @@ public final class ServerConnection extends ConnectionEngine {
     private volatile boolean draining;
     /** The last serial served, fixed when the drain began (reader write before {@link #draining}). */
     private volatile int drainLastSerial;
-    /** The peer's own DRAIN arrived: it sends no more calls. */
-    private volatile boolean peerDrained;
     /** Why calls are refused, for messages: "server is shutting down" by default. */
     private volatile String drainReason = "the server is shutting down";
 
@@ -243,8 +241,7 @@ public final class ServerConnection extends ConnectionEngine {
         drainReason = reason;
         final dev.braid.spi.Transport t = transport;
         if (t == null) {
-            abort(); // not open yet: nothing in flight to finish
-            return;
+            return; // not open yet: BraidServer's closed flag makes it abort itself as it opens
         }
         t.execute(this::beginDrain);
     }
@@ -276,9 +273,13 @@ public final class ServerConnection extends ConnectionEngine {
                 Extension.DRAIN_REFUSAL_MARKER, drainLastSerial, null);
     }
 
+    /**
+     * The client's DRAIN: it starts no new calls here. Nothing to do: the server serves what still comes (calls
+     * queued before the DRAIN left the client may follow it) and the client closes once it is done.
+     */
     @Override
     void onPeerDrain(final int lastSerial) {
-        peerDrained = true;
+        // accepted, not counted as dropped
     }
 
     /**
@@ -308,7 +309,11 @@ public final class ServerConnection extends ConnectionEngine {
         }
         streams.abortAll(reason);
         closeAfterFlush();
-        rt.timer.schedule(this::abort, Math.max(1, flushMillis), java.util.concurrent.TimeUnit.MILLISECONDS);
+        try {
+            rt.timer.schedule(this::abort, Math.max(1, flushMillis), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            abort(); // braid is closing: no timer left to wait on
+        }
     }
 
     /** A call was answered (or dropped with the connection). Any thread. Returns the calls still in flight. */
