@@ -119,6 +119,12 @@ public final class BraidRuntime {
         }
         io.close();
         for (ConnectionEngine c : connections) {
+            if (c.transport == null) {
+                // Still connecting when the backend stopped (a connectAsync, a reconnect attempt): the backend
+                // will never open nor close it, so release what it holds here instead of waiting closeTimeout.
+                c.onClosed(new dev.braid.ConnectionClosedException(dev.braid.ConnectionClosedException.Reason.LOCAL_CLOSE,
+                        "braid is closing", null));
+            }
             c.awaitClosed(config.closeTimeout().toMillis());
         }
         timer.shutdownNow();

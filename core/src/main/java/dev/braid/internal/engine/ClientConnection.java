@@ -572,12 +572,15 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     /** Drain state: 0 open, 1 draining, 2 the close was started. */
     private final java.util.concurrent.atomic.AtomicInteger drainState = new java.util.concurrent.atomic.AtomicInteger();
 
-    /** Open and accepting new calls and streams, or a {@link dev.braid.DrainingException} / closed exception. */
+    /**
+     * Open and accepting new calls and streams, or a {@link dev.braid.DrainingException} (draining, or closed
+     * by a drain) / the closed exception.
+     */
     private void checkCallable() {
-        checkOpen();
-        if (calls.draining()) {
+        if (calls.draining()) { // also once the drain closed the connection: the caller should go elsewhere
             throw calls.drainRefusal("the new call");
         }
+        checkOpen();
     }
 
     @Override

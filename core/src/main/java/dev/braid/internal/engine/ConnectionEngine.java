@@ -134,6 +134,11 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     @Override
     public void onOpen(final Transport transport) {
+        final ConnectionClosedException already = closedReason;
+        if (already != null) { // closed by Braid.close while still connecting: its parts are released
+            transport.close(already);
+            return;
+        }
         this.transport = transport;
         gate.attach(transport);
         outbound.attach(transport);

@@ -205,12 +205,12 @@ public final class ClientCalls {
         queuedCalls.incrementAndGet();
         callsStarted.increment();
         register(call);
-        if (closed != null || closing) {
-            failIfPending(call, closedOrClosing()); // raced with close: whoever removes the call fails it
+        if (draining) {
+            failIfPending(call, drainRefusal(call)); // raced with the drain (or its close): never sent
             return;
         }
-        if (draining) {
-            failIfPending(call, drainRefusal(call)); // raced with the drain: never sent
+        if (closed != null || closing) {
+            failIfPending(call, closedOrClosing()); // raced with close: whoever removes the call fails it
             return;
         }
         if (call.timedByTimer()) {
