@@ -18,6 +18,8 @@ package dev.braid;
  *   <li><b>Event listeners</b> registered with {@link #onEvent} stay registered on every new connection.</li>
  *   <li>{@link #stats()}, {@link #limits()} and the addresses are those of the current (or last)
  *       connection.</li>
+ *   <li>{@link ReplyHandler}s and {@link TypedReplyHandler}s hear the serial of the connection that answered;
+ *       a failure reports serial 0 (the call may have had several, one per connection it was sent on).</li>
  * </ul>
  *
  * <p><b>Threads.</b> Thread-safe, like {@link Connection}. State listeners run one at a time, in the order

@@ -117,6 +117,11 @@ public final class ReconnectingClient implements ReconnectingConnection {
     private void up(final Connection c) {
         listeners.forEach(c::onEvent);
         current = c;
+        if (closing) { // close() ran meanwhile: it set closing before reading current, so one of us sees the other
+            current = null;
+            c.abort();
+            return;
+        }
         last = c;
         generation++;
         c.closeFuture().whenComplete((why, e) -> lost(c, why));
@@ -261,7 +266,10 @@ public final class ReconnectingClient implements ReconnectingConnection {
             return;
         }
         if (state.get() == State.CLOSED || closing) {
-            a.fail(closedException());
+            a.fail(closing && state.get() != State.CLOSED
+                    ? new DrainingException("the reconnecting connection to " + address + " is shutting down: "
+                    + a.what() + " was not sent; retry it on another connection", false)
+                    : closedException());
             return;
         }
         if (parkedCount.incrementAndGet() > rt.config.maxQueuedCalls()) {
