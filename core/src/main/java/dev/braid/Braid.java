@@ -109,6 +109,22 @@ public final class Braid implements AutoCloseable {
     }
 
     /**
+     * Connects like {@link #connect(InetSocketAddress)}, and returns a connection that reconnects by itself
+     * whenever it is lost, as {@code policy} says (see {@link ReconnectingConnection} for what happens to
+     * calls, streams and listeners then). The first connection must succeed: this throws as
+     * {@code connect} does when it cannot be made.
+     *
+     * @param address the server
+     * @param policy  backoff, jitter, cap and attempts ({@link ReconnectPolicy#DEFAULT})
+     * @return the connection; close it when done
+     */
+    public ReconnectingConnection connectReconnecting(final InetSocketAddress address, final ReconnectPolicy policy) {
+        java.util.Objects.requireNonNull(policy, "policy");
+        final Connection first = connect(address);
+        return new dev.braid.internal.engine.ReconnectingClient(rt, address, policy, this::connectAsync, first);
+    }
+
+    /**
      * Connects without blocking; the future completes once HELLO is done.
      *
      * @param address the server
@@ -126,13 +142,13 @@ public final class Braid implements AutoCloseable {
                 c.onClosed(cause); // never opened: the backend will not call it; release what it holds
             }
         });
-        c.ready().whenComplete((conn, e) -> {
+        c.ready().whenComplete((conn, e) -> rt.callbacks().execute(() -> { // the caller's stages: off the I/O thread
             if (e != null) {
                 result.completeExceptionally(e);
             } else if (!result.complete(conn)) {
                 c.abort(); // the caller gave up (cancelled, timed out) before HELLO finished
             }
-        });
+        }));
         result.whenComplete((conn, e) -> {
             if (e != null) {
                 c.abort(); // cancelled or failed: nothing may stay open behind the caller's back

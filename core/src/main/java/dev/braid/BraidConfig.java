@@ -18,6 +18,25 @@ import java.util.concurrent.ExecutorService;
  * <p>Not thread-safe until concluded; safe to share once concluded.
  */
 public final class BraidConfig {
+    /**
+     * The callback executor that runs callbacks directly on the thread that completes the call: usually the
+     * connection's I/O thread (see {@link #callbackExecutor(java.util.concurrent.Executor)}). braid recognises
+     * it by identity and hands nothing over: a {@link ReplyHandler} then allocates nothing per call, but a
+     * callback that blocks stalls every connection of that I/O thread, and braid's own blocking operations
+     * fail there with {@link BlockingOperationException}.
+     */
+    public static final java.util.concurrent.Executor DIRECT_CALLBACKS = new java.util.concurrent.Executor() {
+        @Override
+        public void execute(final Runnable command) {
+            command.run();
+        }
+
+        @Override
+        public String toString() {
+            return "BraidConfig.DIRECT_CALLBACKS";
+        }
+    };
+
     /** Default limit on outstanding calls per connection; see docs/design.md for why 1024. */
     public static final int DEFAULT_MAX_OUTSTANDING_CALLS = 1024;
 
@@ -41,7 +60,7 @@ public final class BraidConfig {
     private int keepaliveCount = intProperty(Range.KEEPALIVE_COUNT, 5);
     private Duration closeTimeout = millis("braid.closeTimeoutMillis", 5_000);
     private boolean extensions = SystemProperties.booleanValue("braid.extensions", true);
-    private int ioThreads = intProperty(Range.IO_THREADS, 1);
+    private int ioThreads = intProperty(Range.IO_THREADS, defaultIoThreads());
     private int readBufferSize = intProperty(Range.READ_BUFFER_SIZE, 131_072);
     private Duration frameTimeout = millis("braid.frameTimeoutMillis", 30_000);
     private long minFrameRate = SystemProperties.longValue("braid.minFrameRate", 65_536, 1, Long.MAX_VALUE);
@@ -51,6 +70,7 @@ public final class BraidConfig {
     private int socketSendBufferSize = intProperty(Range.SOCKET_SEND_BUFFER_SIZE, DEFAULT_SOCKET_SEND_BUFFER);
     private int socketReceiveBufferSize = intProperty(Range.SOCKET_RECEIVE_BUFFER_SIZE, 0);
     private ExecutorService handlerExecutor;
+    private java.util.concurrent.Executor callbackExecutor;
     private BufferPool bufferPool;
     private boolean concluded;
 
@@ -91,6 +111,11 @@ public final class BraidConfig {
             this.min = min;
             this.max = max;
         }
+    }
+
+    /** The default number of I/O threads: one per processor the JVM may use (at most 1024). */
+    private static int defaultIoThreads() {
+        return Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), (int) Range.IO_THREADS.max));
     }
 
     /** {@code braid.<setting>}: unset, the default; set, an integer in the setting's range or an error. */
@@ -404,7 +429,9 @@ public final class BraidConfig {
     }
 
     /**
-     * I/O threads (event loops) of the nio and epoll backends (default 1, at most 1024).
+     * I/O threads (event loops) of the nio and epoll backends. Default: one per processor the JVM may use
+     * ({@link Runtime#availableProcessors()}, read when the configuration is created), at most 1024. The
+     * loom backend has no loops and ignores it.
      *
      * @param v the value
      * @return this configuration
@@ -464,6 +491,33 @@ public final class BraidConfig {
     public BraidConfig handlerExecutor(final ExecutorService v) {
         mutable();
         handlerExecutor = v;
+        return this;
+    }
+
+    /**
+     * Where client-side callbacks run: the completion of the futures braid returns
+     * ({@link Connection#callAsync(Procedure, java.nio.ByteBuffer, CallOptions) callAsync},
+     * {@link Connection#openStreamAsync(Procedure, java.nio.ByteBuffer, StreamOptions) openStreamAsync},
+     * {@link BraidStream#finishAsync()}, {@link Braid#connectAsync}) and with them every dependent stage
+     * registered without an executor ({@code thenApply}, {@code whenComplete}), and the
+     * {@link ReplyHandler} / {@link TypedReplyHandler} of every call.
+     *
+     * <p>Default (null): a new virtual thread per callback, owned and shut down by {@link Braid}; a callback
+     * may block there (even on a braid call) without holding up any connection. {@link #DIRECT_CALLBACKS}
+     * runs them on the thread that completes the call (usually the I/O thread) with no hand-off: the fastest
+     * and allocation-free form, for callbacks that never block. Any other executor is used as given and
+     * stays owned by the caller; it must accept tasks until the {@link Braid} is closed (a rejected callback
+     * runs on the completing thread instead, so none is lost).
+     *
+     * <p>Callbacks of one connection may run concurrently on the default executor; their order is not the
+     * order of the replies.
+     *
+     * @param v the executor, {@link #DIRECT_CALLBACKS}, or null for braid's default
+     * @return this configuration
+     */
+    public BraidConfig callbackExecutor(final java.util.concurrent.Executor v) {
+        mutable();
+        callbackExecutor = v;
         return this;
     }
 
@@ -582,6 +636,14 @@ public final class BraidConfig {
     /** {@return the value set by {@link #handlerExecutor(ExecutorService)}, or its default} */
     public ExecutorService handlerExecutor() {
         return handlerExecutor;
+    }
+
+    /**
+     * {@return the value set by {@link #callbackExecutor(java.util.concurrent.Executor)}: null for braid's
+     * default (a virtual thread per callback)}
+     */
+    public java.util.concurrent.Executor callbackExecutor() {
+        return callbackExecutor;
     }
 
     /** {@return the value set by {@link #bufferPool(BufferPool)}, or its default} */

@@ -27,7 +27,12 @@ public class BraidException extends RuntimeException {
         /** The requested I/O backend cannot run here. */
         BACKEND_UNAVAILABLE,
         /** An I/O error from the operating system. */
-        IO
+        IO,
+        /**
+         * The connection or the server is draining ({@link DrainingException}): the call or stream was not
+         * started there; it may be retried on another connection.
+         */
+        DRAINING
     }
 
     /** What kind of failure this is. */

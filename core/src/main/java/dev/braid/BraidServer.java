@@ -13,16 +13,33 @@ import java.util.function.Consumer;
 
 /**
  * A listening braid server. Build one with {@link Braid#server()}: register procedures and event
- * listeners, then {@link Builder#bind}. Thread-safe.
+ * listeners, then {@link Builder#bind}. Thread-safe: every method may be called from any thread; the
+ * blocking ones ({@link #close()}, {@link #awaitTermination}) refuse braid's I/O threads.
+ *
+ * <h2>Stopping</h2>
+ * <ul>
+ *   <li>{@link #shutdown()}: graceful drain. Stops accepting; every connection stops serving new calls and
+ *       streams (a braid peer is told with a DRAIN message naming the last call served, a libvirt peer's new
+ *       calls are answered with an error naming the drain), and calls and streams in flight finish. Each
+ *       connection closes once it has nothing in flight (a braid client closes it itself after its last
+ *       answer). Does not block.</li>
+ *   <li>{@link #awaitTermination(Duration)}: waits until every connection closed.</li>
+ *   <li>{@link #shutdownNow()}: ends what is left: calls still running are answered with an error naming
+ *       the shutdown, streams are aborted with it, connections close.</li>
+ *   <li>{@link #close()}: {@link #shutdownNow()} at once, then waits for the connections to close.</li>
+ * </ul>
+ * The wire side is docs/protocol.md §3.1.
  */
 public final class BraidServer implements AutoCloseable {
     private final BackendInstance.Listener listener;
     private final Set<ServerConnection> connections;
 
     private final java.util.concurrent.atomic.AtomicBoolean closed;
+    private final BraidRuntime rt;
 
-    private BraidServer(final BackendInstance.Listener listener, final Set<ServerConnection> connections,
-                        final java.util.concurrent.atomic.AtomicBoolean closed) {
+    private BraidServer(final BraidRuntime rt, final BackendInstance.Listener listener,
+                        final Set<ServerConnection> connections, final java.util.concurrent.atomic.AtomicBoolean closed) {
+        this.rt = rt;
         this.listener = listener;
         this.connections = connections;
         this.closed = closed;
@@ -43,8 +60,76 @@ public final class BraidServer implements AutoCloseable {
     }
 
     /**
+     * Begins a graceful drain (see the class comment): stops listening, and tells every connection to serve
+     * no new calls or streams while those in flight finish. Does not block; idempotent. Any thread.
+     */
+    public void shutdown() {
+        closed.set(true); // a connection accepted from now on aborts itself as it opens
+        listener.close();
+        for (ServerConnection c : List.copyOf(connections)) {
+            c.drain("the server is shutting down");
+        }
+    }
+
+    /** {@return whether {@link #shutdown()}, {@link #shutdownNow()} or {@link #close()} was called} */
+    public boolean isShutdown() {
+        return closed.get();
+    }
+
+    /** {@return whether the server was shut down and every one of its connections is closed} */
+    public boolean isTerminated() {
+        return closed.get() && connections.isEmpty();
+    }
+
+    /**
+     * Waits until, after a shutdown, every connection closed, or {@code timeout} passed. Not on braid's I/O
+     * threads ({@link BlockingOperationException}).
+     *
+     * @param timeout how long to wait at most
+     * @return true if every connection closed, false if some were still open at the timeout
+     * @throws IllegalStateException if the server was not shut down first
+     * @throws BraidException        CANCELLED if the thread was interrupted (its interrupt status is kept)
+     */
+    public boolean awaitTermination(final java.time.Duration timeout) {
+        dev.braid.spi.IoThreads.checkBlockingAllowed("BraidServer.awaitTermination");
+        if (!closed.get()) {
+            throw new IllegalStateException("awaitTermination before shutdown(): the server still accepts connections");
+        }
+        final long deadline = System.nanoTime() + timeout.toNanos();
+        for (ServerConnection c : List.copyOf(connections)) {
+            final long left = deadline - System.nanoTime();
+            try {
+                c.closeFuture().get(Math.max(0, left), java.util.concurrent.TimeUnit.NANOSECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                return false;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new BraidException(BraidException.Category.CANCELLED, "interrupted in awaitTermination", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new IllegalStateException(e); // closeFuture never fails
+            }
+        }
+        return true; // every connection there was closed, and no new one was accepted after the shutdown
+    }
+
+    /**
+     * Ends every connection now, with a reason the peers see: calls still running are answered with an
+     * ERROR ("server shut down before call ... finished ...; it may have partly executed"), open streams are
+     * aborted with it, and each connection closes once that is written (at most the close timeout later).
+     * Stops listening if {@link #shutdown()} did not already. Does not block. Any thread.
+     */
+    public void shutdownNow() {
+        closed.set(true);
+        listener.close();
+        for (ServerConnection c : List.copyOf(connections)) {
+            c.shutdownNow("shutdownNow", rt.config().closeTimeout().toMillis());
+        }
+    }
+
+    /**
      * Stops listening and closes every connection at once (answers not yet sent are dropped); returns once
-     * they are closed (or after the close timeout).
+     * they are closed (or after the close timeout). For a graceful stop use {@link #shutdown()} and
+     * {@link #awaitTermination(java.time.Duration)} first.
      */
     @Override
     public void close() {
@@ -251,7 +336,7 @@ public final class BraidServer implements AutoCloseable {
                     cb.accept(c);
                 }
             }));
-            return new BraidServer(l, connections, closed);
+            return new BraidServer(rt, l, connections, closed);
         }
     }
 }

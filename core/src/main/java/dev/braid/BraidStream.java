@@ -183,7 +183,7 @@ public interface BraidStream extends AutoCloseable {
 
     /**
      * {@link #finish()} without blocking any thread, for {@link StreamListener}s, non-blocking handlers and
-     * asynchronous code: the future completes (on the I/O thread, usually) once the handshake is done, with
+     * asynchronous code: the future completes (on the callback executor, {@link BraidConfig#callbackExecutor}) once the handshake is done, with
      * a read-only copy of the server's result on a client (empty if none; always empty on a server), or
      * exceptionally as {@code finish()} would throw. Same deadline. A handler that called it may return with
      * the stream still open: braid finishes it. The writing thread, I/O threads included.

@@ -10,6 +10,16 @@ import java.util.concurrent.CompletableFuture;
  * <p>Calls beyond the server's outstanding-call limit (learned in HELLO) wait in a local queue
  * ({@link ConnectionStats#callsQueued()}) and are sent as earlier calls complete; beyond
  * {@link BraidConfig#maxQueuedCalls()} new calls fail fast with {@link LimitExceededException}.
+ *
+ * <p><b>Drain.</b> {@link #shutdown()} stops new work and closes once the work in flight is done; a
+ * draining server makes its connections drain the same way. A call refused by a drain fails with
+ * {@link DrainingException}: it was not executed, so it may be retried elsewhere.
+ *
+ * <p><b>Callbacks.</b> The futures returned here complete, and {@link ReplyHandler}s run, on the callback
+ * executor ({@link BraidConfig#callbackExecutor}): by default a virtual thread per callback, off braid's
+ * I/O threads, so a {@code thenApply} that blocks holds up neither this connection nor any other. With
+ * {@link BraidConfig#DIRECT_CALLBACKS} they run on the thread that completes the call, usually the I/O
+ * thread: no hand-off, but nothing there may block.
  */
 public interface Connection extends Peer {
 
@@ -73,9 +83,10 @@ public interface Connection extends Peer {
     int call(Procedure procedure, ByteBuffer args, ByteBuffer replyInto, CallOptions options);
 
     /**
-     * An asynchronous call that allocates nothing per call: sends {@code args}' remaining bytes (not
-     * consumed) and reports the outcome to {@code handler} (see {@link ReplyHandler} for its threads and
-     * the payload's lifetime). With a timeout (in the options or the connection's default) braid arms one
+     * An asynchronous call that allocates nothing per call of braid's own: sends {@code args}' remaining
+     * bytes (not consumed) and reports the outcome to {@code handler} (see {@link ReplyHandler} for its
+     * threads and the payload's lifetime; the default callback executor makes a virtual thread per outcome,
+     * {@link BraidConfig#DIRECT_CALLBACKS} nothing at all). With a timeout (in the options or the connection's default) braid arms one
      * timer per call, which does allocate.
      *
      * @param procedure the procedure to call
@@ -154,8 +165,8 @@ public interface Connection extends Peer {
     <Q, R> R call(ProcedureDescriptor<Q, R> procedure, Q request, R replyInto, CallOptions options);
 
     /**
-     * A typed asynchronous call. The future completes with the decoded reply (on the thread that finishes the
-     * call, usually the I/O thread), or exceptionally as {@link #callAsync(Procedure, ByteBuffer, CallOptions)};
+     * A typed asynchronous call. The future completes with the decoded reply (on the callback
+     * executor), or exceptionally as {@link #callAsync(Procedure, ByteBuffer, CallOptions)};
      * cancelling it abandons the call. Any thread, braid's I/O threads included.
      *
      * @param <Q> the request type
@@ -242,7 +253,7 @@ public interface Connection extends Peer {
 
     /**
      * Opens a stream without blocking: the future completes with the stream once the server accepted it (on
-     * the I/O thread, usually), or exceptionally as {@link #openStream} would throw. Without a free slot it
+     * the callback executor), or exceptionally as {@link #openStream} would throw. Without a free slot it
      * fails at once, or, with {@link StreamOptions#waitForSlot()}, waits for one on a virtual thread of the
      * handler executor, never on the caller's. Cancelling the future gives the stream up: a call still queued
      * never leaves (its slot is free at once), one already sent is aborted when its reply comes. Any thread,
@@ -277,6 +288,35 @@ public interface Connection extends Peer {
      */
     <Q> CompletableFuture<BraidStream> openStreamAsync(ProcedureDescriptor<Q, ?> procedure, Q request,
                                                        StreamOptions options);
+
+    // ------------------------------------------------------------------ graceful drain
+
+    /**
+     * Begins a graceful drain (docs/protocol.md §3.1): new calls and streams fail at once with a
+     * {@link DrainingException} (never sent: retry them on another connection), calls still waiting for a
+     * slot fail with it now, the server is told with a DRAIN message (when negotiated), and calls and
+     * streams in flight go on; once every call sent was answered and every stream ended, the connection
+     * closes (reason LOCAL_CLOSE, {@code closed gracefully}). The same drain starts by itself when the server
+     * drains. Does not block; idempotent. Any thread, braid's I/O threads included. Events may still be
+     * sent and received while draining.
+     */
+    void shutdown();
+
+    /**
+     * {@return whether a drain began, here ({@link #shutdown()}) or because the server drains}
+     */
+    boolean isDraining();
+
+    /**
+     * Waits until the connection closed (after {@link #shutdown()}, a drain by the server, or any other
+     * close), or {@code timeout} passed; {@link #abort()} then ends what is left. Not on braid's I/O threads
+     * ({@link BlockingOperationException}).
+     *
+     * @param timeout how long to wait at most
+     * @return true if the connection closed, false at the timeout
+     * @throws BraidException CANCELLED if the thread was interrupted (its interrupt status is kept)
+     */
+    boolean awaitTermination(java.time.Duration timeout);
 
     /**
      * Registers the listener for events on {@code procedure}, replacing any earlier one.

@@ -36,6 +36,8 @@ public final class ConnectionClosedException extends BraidException {
 
     /** Why the connection ended. */
     private final Reason reason;
+    /** The call this failed was never handed to the socket (so it was not executed). */
+    private final boolean callNotSent;
 
     /**
      * A connection that ended.
@@ -45,9 +47,32 @@ public final class ConnectionClosedException extends BraidException {
      * @param cause the underlying error, or null
      */
     public ConnectionClosedException(final Reason reason, final String detail, final Throwable cause) {
+        this(reason, detail, cause, false);
+    }
+
+    /**
+     * A connection that ended, failing a call that was, or was not, handed to the socket.
+     *
+     * @param reason why
+     * @param detail more facts for the message, or null
+     * @param cause the underlying error, or null
+     * @param callNotSent whether the call this fails was never handed to the socket
+     */
+    public ConnectionClosedException(final Reason reason, final String detail, final Throwable cause,
+                                     final boolean callNotSent) {
         super(Category.CONNECTION_CLOSED, reason.text() + (detail == null || detail.isEmpty() ? "" : ": " + detail),
                 cause);
         this.reason = reason;
+        this.callNotSent = callNotSent;
+    }
+
+    /**
+     * {@return true if the call this exception failed never left this side (it waited for a call slot when the
+     * connection ended), so the server never saw it and it may be retried; false for a connection's own
+     * reason and for a call that was sent, which may have executed}
+     */
+    public boolean callNotSent() {
+        return callNotSent;
     }
 
     /** {@return why the connection ended} */

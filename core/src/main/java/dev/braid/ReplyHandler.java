@@ -16,9 +16,15 @@ import java.nio.ByteBuffer;
  * call started without one); by default they call the forms without an attachment. Implement one pair:
  * the forms without an attachment throw {@link UnsupportedOperationException} unless overridden.
  *
- * <p><b>Threads.</b> The reply runs on the connection's I/O thread, as do failures that arrive from the
- * peer (an ERROR reply); timeouts and closes may report from a timer or the closing thread. A handler must
- * not block: while it runs no other frame of that connection is read. It may start new calls.
+ * <p><b>Threads.</b> Both methods run on the callback executor ({@link BraidConfig#callbackExecutor}). By
+ * default that is a virtual thread per outcome: a handler may block, even on a braid call, without holding
+ * up any connection, and the handlers of several calls may run at once, in any order. The handler object
+ * itself is the task braid hands over (no allocation of braid's own; the default executor makes a
+ * virtual thread). With {@link BraidConfig#DIRECT_CALLBACKS} (the direct form) a reply, and a failure that
+ * arrives from the peer (an ERROR reply), run on the connection's I/O thread, and timeouts and closes report
+ * from the timer or the closing thread: nothing is allocated per call, but a handler must not block (while
+ * it runs no other frame of that connection is read; braid's blocking calls fail there with
+ * {@link BlockingOperationException}). Either way it may start new calls.
  *
  * <p><b>Ownership.</b> {@code payload} is a read-only view of a pooled buffer, valid only until the call
  * returns: copy what you keep.

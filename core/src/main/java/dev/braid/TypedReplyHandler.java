@@ -6,8 +6,10 @@ package dev.braid;
  * one of the two methods is called, once, with the attachment the caller gave that call (so one handler
  * object serves any number of calls, each with its own context, and braid allocates nothing per call).
  *
- * <p><b>Threads.</b> As {@link ReplyHandler}: {@link #onReply} runs on the connection's I/O thread and must
- * not block; failures may come from a timer or a closing thread.
+ * <p><b>Threads.</b> As {@link ReplyHandler}: both methods run on the callback executor
+ * ({@link BraidConfig#callbackExecutor}: by default a virtual thread, where they may block); with
+ * {@link BraidConfig#DIRECT_CALLBACKS} {@link #onReply} runs on the connection's I/O thread and must not
+ * block, and failures may come from a timer or a closing thread.
  *
  * <p><b>The reply.</b> Decoded by the descriptor's reply marshaller from the pooled frame just before the
  * call, with {@link Marshaller#read(java.nio.ByteBuffer, Object)}: braid passes the object it decoded a previous

@@ -31,7 +31,7 @@ class BraidConfigPropertiesTest {
         assertThatThrownBy(BraidConfig::new).isInstanceOfSatisfying(BraidException.class,
                         e -> assertThat(e.category()).isEqualTo(BraidException.Category.CONFIG))
                 .hasMessage("system property braid.ioThreads is 'four': it takes an integer from 1 to 1024 "
-                        + "(unset, it is 1)");
+                        + "(unset, it is " + Math.min(Runtime.getRuntime().availableProcessors(), 1024) + ")");
     }
 
     @Test
@@ -61,7 +61,8 @@ class BraidConfigPropertiesTest {
     void anIntegerOutOfRangeFailsTheSameWayAsAnIntegerFromASetter() {
         property("braid.ioThreads", "0");
         assertThatThrownBy(BraidConfig::new).isInstanceOf(BraidException.class).hasMessage(
-                "system property braid.ioThreads is '0': it takes an integer from 1 to 1024 (unset, it is 1)");
+                "system property braid.ioThreads is '0': it takes an integer from 1 to 1024 (unset, it is "
+                        + Math.min(Runtime.getRuntime().availableProcessors(), 1024) + ")");
         clear();
         property("braid.maxMessageSize", "100");
         assertThatThrownBy(BraidConfig::new).hasMessageStartingWith("system property braid.maxMessageSize is '100'"
@@ -88,7 +89,8 @@ class BraidConfigPropertiesTest {
     @Test
     void unsetMeansTheDefault() {
         final BraidConfig c = new BraidConfig();
-        assertThat(c.ioThreads()).isEqualTo(1);
+        assertThat(c.ioThreads()).isEqualTo(Math.min(Runtime.getRuntime().availableProcessors(), 1024)); // issue 14 §3
+        assertThat(c.callbackExecutor()).isNull(); // braid's own: a virtual thread per callback
         assertThat(c.extensions()).isTrue();
         assertThat(c.backend()).isEqualTo("auto");
     }

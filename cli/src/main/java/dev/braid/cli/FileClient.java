@@ -50,13 +50,22 @@ final class FileClient {
     private final BufferPool pool;
     private final boolean sparse;
     private final long rateLimit;
+    /** get --resume: downloads go through {@link Transfers#resumeTemp} and continue what is there. */
+    private final boolean resume;
 
     /** @param pool lends the blocks uploads read files into (the connection's braid's pool; null for listings only) */
     FileClient(final Connection connection, final BufferPool pool, final boolean sparse, final long rateLimit) {
+        this(connection, pool, sparse, rateLimit, false);
+    }
+
+    /** @param resume downloads resume from (and, when interrupted, keep) their partial file */
+    FileClient(final Connection connection, final BufferPool pool, final boolean sparse, final long rateLimit,
+               final boolean resume) {
         this.connection = connection;
         this.pool = pool;
         this.sparse = sparse;
         this.rateLimit = rateLimit;
+        this.resume = resume;
     }
 
     static StreamOptions streamOptions() {
@@ -85,6 +94,10 @@ final class FileClient {
      * only after {@code finish()} succeeded; on any failure the temporary file is deleted.
      */
     void download(final Job job, final Progress progress) throws Exception {
+        if (resume) {
+            downloadResuming(job, progress);
+            return;
+        }
         final Path parent = job.local().toAbsolutePath().getParent();
         Files.createDirectories(parent);
         final Path tmp = Transfers.createTemp(job.local());
@@ -112,6 +125,59 @@ final class FileClient {
             }
             TEMPS.remove(tmp);
         }
+    }
+
+    /**
+     * get --resume: continues {@link Transfers#resumeTemp}'s partial file from its length (the server answers
+     * with the offset it starts from: 0 from a server that cannot resume, and the partial file then starts
+     * over), checks the whole file against the SHA-256 the server ends the stream with, and renames it into
+     * place. When the transfer fails the partial file is kept for the next {@code --resume} (a file that
+     * fails the check is deleted: it was not a prefix of the server's file).
+     */
+    private void downloadResuming(final Job job, final Progress progress) throws Exception {
+        final Path parent = job.local().toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        final Path tmp = Transfers.resumeTemp(job.local());
+        final long have = Files.isRegularFile(tmp) ? Files.size(tmp) : 0;
+        BraidStream s = null;
+        try (RandomAccessFile raf = new RandomAccessFile(tmp.toFile(), "rw")) {
+            s = connection.openStream(FileProtocol.DOWNLOAD, ByteBuffer.wrap(FileProtocol.downloadRequest(job.remote(),
+                    (sparse ? FileProtocol.FLAG_SPARSE : 0) | FileProtocol.FLAG_RESUME, have)), streamOptions());
+            final ByteBuffer opening = s.openingReply();
+            final long from = opening.remaining() >= 8 ? opening.getLong(opening.position()) : 0; // 0: cannot resume
+            if (from < 0 || from > have) {
+                throw Endpoints.failure("the server offered to resume '" + job.remote() + "' at " + from + " but "
+                        + have + " bytes are here", null);
+            }
+            raf.setLength(from);
+            Transfers.receive(s, raf, from, progress.bytes, new Transfers.Pace(rateLimit), Transfers.ReceiveGuard.NONE);
+            final ByteBuffer digest = s.finishAsync().get();
+            s = null; // finished: nothing to abort
+            if (digest.remaining() == FileProtocol.SHA256_LENGTH) {
+                final byte[] mine = Transfers.sha256(raf.getChannel());
+                final byte[] theirs = new byte[FileProtocol.SHA256_LENGTH];
+                digest.duplicate().get(theirs);
+                if (!java.util.Arrays.equals(mine, theirs)) {
+                    Files.deleteIfExists(tmp); // still open here: fine on the file systems braid runs on (POSIX)
+                    throw Endpoints.failure("'" + job.remote() + "' failed its checksum after resuming at byte " + from
+                            + " (the partial file was not a prefix of the server's file, or the file changed): the "
+                            + "partial file was deleted; run the command again", null);
+                }
+            } else if (from > 0) {
+                throw Endpoints.failure("the server resumed '" + job.remote() + "' without a checksum", null);
+            }
+        } catch (Exception e) {
+            if (s != null) {
+                s.abort("download failed on the client: " + Endpoints.describe(e));
+            }
+            if (Files.exists(tmp)) {
+                throw Endpoints.failure(Endpoints.describe(e) + " (partial file kept: " + tmp + ", "
+                        + Files.size(tmp) + " bytes; run again with --resume)", e);
+            }
+            throw e;
+        }
+        Files.move(tmp, job.local(), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        progress.files.incrementAndGet();
     }
 
     /** Uploads {@code local} to {@code remote}; the server renames its temporary file before confirming. */

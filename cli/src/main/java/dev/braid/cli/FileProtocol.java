@@ -20,7 +20,11 @@ import java.util.List;
  *  proc  name                 kind                 args                               reply
  *  ----  -------------------  -------------------  ---------------------------------  -----------------------
  *  1     LIST                 call                 string path, u32 flags (1=recurse)  listing (below)
- *  2     DOWNLOAD             stream, server->cl.  string path, u32 flags (1=sparse)   empty, then the bytes
+ *  2     DOWNLOAD             stream, server->cl.  string path, u32 flags (1=sparse,   empty, then the bytes;
+ *                                                2=resume), [hyper offset: resume]  resume: hyper offset, the
+ *                                                                                   bytes from it, and the
+ *                                                                                   finish's result: SHA-256
+ *                                                                                   of the whole file (32 B)
  *  3     UPLOAD               stream, client->srv  string path, u32 flags, hyper size  empty, then the bytes
  *  4     CONSOLE              stream, both ways    (none)                              empty, then terminal I/O
  *  5     CONSOLE_CLOSE_INPUT  call                 u32 serial of the CONSOLE stream    empty
@@ -30,6 +34,13 @@ import java.util.List;
  *            the epoch), string name (relative to the listed directory, '/'-separated; a file's own name
  *            when a file was listed)
  * </pre>
+ *
+ * DOWNLOAD with flag 2 (resume, issue 14 §2) carries the offset the client already has; the server answers
+ * with the offset it starts from (the same; an offset beyond the file's end is refused with code 6), sends
+ * the bytes from there, and ends the stream with the SHA-256 of the whole file as its result, so the client
+ * can check its partial prefix and what followed. A server that predates the flag ignores the offset (bytes
+ * after the last field are ignored), answers with an empty reply and sends the whole file: the client sees
+ * the empty reply and starts over from 0.
  *
  * Paths are relative to the served root, '/'-separated; "" and "." name the root. Errors are ERROR replies
  * (or stream aborts) whose remote_error has domain {@link #ERROR_DOMAIN} and one of the {@code ERR_*} codes.
@@ -45,6 +56,10 @@ final class FileProtocol {
 
     static final int FLAG_RECURSIVE = 1;
     static final int FLAG_SPARSE = 1;
+    /** DOWNLOAD: resume from the offset that follows the flags; the reply carries the offset, the result a SHA-256. */
+    static final int FLAG_RESUME = 2;
+    /** Length of the SHA-256 a resumed DOWNLOAD ends with. */
+    static final int SHA256_LENGTH = 32;
 
     static final int KIND_FILE = 1;
     static final int KIND_DIRECTORY = 2;
@@ -142,6 +157,18 @@ final class FileProtocol {
         final ByteBuffer b = ByteBuffer.allocate(XdrWriter.sizeOfString(path) + 4);
         XdrWriter.writeString(b, path);
         XdrWriter.writeInt(b, flags);
+        return b.array();
+    }
+
+    /** A DOWNLOAD's arguments; with {@link #FLAG_RESUME}, {@code offset} follows the flags. */
+    static byte[] downloadRequest(final String path, final int flags, final long offset) {
+        final boolean resume = (flags & FLAG_RESUME) != 0;
+        final ByteBuffer b = ByteBuffer.allocate(XdrWriter.sizeOfString(path) + 4 + (resume ? 8 : 0));
+        XdrWriter.writeString(b, path);
+        XdrWriter.writeInt(b, flags);
+        if (resume) {
+            XdrWriter.writeHyper(b, offset);
+        }
         return b.array();
     }
 

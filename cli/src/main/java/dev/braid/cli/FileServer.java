@@ -93,6 +93,21 @@ public final class FileServer implements AutoCloseable {
     }
 
     /**
+     * Graceful stop, first half: stops listening and drains every connection (docs/protocol.md §3.1): new
+     * transfers and calls are refused (a braid client hears DRAIN and fails them with a DrainingException
+     * naming the drain), transfers in flight go on. Returns once every connection closed, or at
+     * {@code deadline}; {@link #close()} then aborts what is left (an upload's temporary file is deleted,
+     * nothing is left under a final name). Any thread.
+     *
+     * @param deadline how long transfers in flight may take to finish
+     * @return true if every connection closed in time (nothing is left to abort)
+     */
+    public boolean drain(final Duration deadline) {
+        server.shutdown();
+        return server.awaitTermination(deadline);
+    }
+
+    /**
      * Aborts every transfer ("the server is stopping"), closes every connection and stops braid's threads.
      * Waits for them as long as braid does ({@code closeTimeout} per step); {@link #closeWithin} bounds it.
      */

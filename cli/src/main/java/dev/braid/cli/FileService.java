@@ -144,12 +144,15 @@ final class FileService {
     void download(final IncomingCall call, final BraidStream stream) throws Exception {
         final FileProtocol.Args a = new FileProtocol.Args(call.args(), "DOWNLOAD arguments");
         final String requested = a.string("path");
-        final boolean sparse = (a.u32("flags") & FileProtocol.FLAG_SPARSE) != 0;
-        answered("DOWNLOAD", requested, () -> downloadChecked(call, stream, requested, sparse));
+        final int flags = a.u32("flags");
+        final boolean sparse = (flags & FileProtocol.FLAG_SPARSE) != 0;
+        final long offset = (flags & FileProtocol.FLAG_RESUME) != 0 ? a.hyper("offset") : -1;
+        answered("DOWNLOAD", requested, () -> downloadChecked(call, stream, requested, sparse, offset));
     }
 
+    /** @param offset where a resumed download starts, or -1 for a plain download */
     private void downloadChecked(final IncomingCall call, final BraidStream stream, final String requested,
-                                 final boolean sparse) throws Exception {
+                                 final boolean sparse, final long offset) throws Exception {
         final Path p = paths.existing(requested);
         if (!Files.isRegularFile(p)) {
             throw error(ERR_WRONG_KIND, "'" + requested + "' is not a regular file"
@@ -159,13 +162,29 @@ final class FileService {
             final FileChannel ch = FileChannel.open(p, StandardOpenOption.READ);
             final long start = System.nanoTime();
             try (ch) {
-                call.reply(new byte[0]);
+                if (offset >= 0) {
+                    final long size = ch.size();
+                    if (offset > size) {
+                        throw error(ERR_BAD_REQUEST, "cannot resume '" + RootedPaths.shortened(requested)
+                                + "' at offset " + offset + ": the file has " + size + " bytes");
+                    }
+                    ch.position(offset);
+                    call.reply(java.nio.ByteBuffer.allocate(8).putLong(0, offset));
+                } else {
+                    call.reply(new byte[0]);
+                }
+                final byte[] digest;
                 try {
                     Transfers.send(ch, stream, sparse, ticket.progress, new Transfers.Pace(0), pool);
+                    digest = offset >= 0 ? Transfers.sha256(ch) : null; // the whole file, for the client's check
                 } catch (IOException e) {
                     throw error(ERR_IO, "reading '" + RootedPaths.shortened(requested) + "' failed: " + paths.reason(e));
                 }
-                stream.finish();
+                if (digest != null) {
+                    stream.finish(java.nio.ByteBuffer.wrap(digest));
+                } else {
+                    stream.finish();
+                }
                 logged("get", call, requested, ticket.progress.get(), start, null);
             } catch (Exception e) {
                 logged("get", call, requested, ticket.progress.get(), start, e);

@@ -30,6 +30,7 @@ import java.util.concurrent.Callable;
                 "  braid get 127.0.0.1:7000 a.iso b.iso c.iso downloads/",
                 "  braid get 127.0.0.1:7000 photos ./photos-copy        # a whole directory",
                 "  braid get --sparse 127.0.0.1:7000 vm/disk.img disk.img",
+                "  braid get --resume 127.0.0.1:7000 big.iso .          # again after a lost connection: continues",
                 "", "Exit codes: 0 every file arrived, 1 a file or the connection failed, 2 bad usage."})
 final class GetCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "HOST:PORT", description = "The server.")
@@ -41,6 +42,11 @@ final class GetCommand implements Callable<Integer> {
 
     @Mixin
     TransferOptions options;
+
+    @picocli.CommandLine.Option(names = "--resume", description = "Continue interrupted downloads: each file is "
+            + "written under .NAME.braid-resume.part, kept when the transfer fails, and continued from its length "
+            + "the next time; the whole file is then checked against the server's SHA-256.")
+    boolean resume;
 
     @Spec
     CommandSpec spec;
@@ -57,7 +63,7 @@ final class GetCommand implements Callable<Integer> {
         final PrintWriter err = cmd.getErr();
         try (Braid braid = TransferOptions.braid(options.backend);
              Connection c = TransferOptions.connect(braid, address, endpoint)) {
-            final FileClient client = new FileClient(c, braid.bufferPool(), options.sparse, rate);
+            final FileClient client = new FileClient(c, braid.bufferPool(), options.sparse, rate, resume);
             final boolean intoDir = sources.size() > 1 || Files.isDirectory(dest);
             final List<FileClient.Job> jobs = new ArrayList<>();
             int skipped = 0;

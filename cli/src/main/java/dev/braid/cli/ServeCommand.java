@@ -9,6 +9,7 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
@@ -26,9 +27,17 @@ import java.util.concurrent.CountDownLatch;
                 "  braid serve --root /srv --listen 0.0.0.0:7000 --max-transfers 32 --max-upload-size 4G --stall-timeout 30s",
                 "", "Limits: beyond --max-transfers or --max-client-transfers a transfer is refused (code 7, the limit "
                 + "named); one that moves no data for --stall-timeout is aborted. Every limit: docs/cli.md.",
+                "", "Stopping: on Ctrl-C or SIGTERM it drains: stops listening, refuses new transfers (clients are told), "
+                + "lets those in flight finish for up to --drain-timeout, then aborts what is left (an unfinished upload "
+                + "leaves no file) and exits.",
                 "", "Exit codes: 1 could not serve (bad root, address in use), 2 bad usage; stopped by Ctrl-C or SIGTERM it "
-                + "exits with 130 or 143 like any program, within 10 s."})
+                + "exits with 130 or 143 like any program, within --drain-timeout and 10 s more."})
 final class ServeCommand implements Callable<Integer> {
+    @Option(names = "--drain-timeout", paramLabel = "DURATION", converter = DurationConverter.class,
+            description = "On Ctrl-C or SIGTERM, how long transfers in flight may take to finish before they are "
+                    + "aborted (default: ${DEFAULT-VALUE}).", defaultValue = "5s")
+    Duration drainTimeout;
+
     @Option(names = "--root", required = true, paramLabel = "DIR", description = "The directory to serve.")
     Path root;
 
@@ -101,6 +110,21 @@ final class ServeCommand implements Callable<Integer> {
             // Bounded whatever braid does: a connection or an event loop that will not stop must not keep a
             // stopped server's process alive.
             try {
+                final int inFlight = files.transfersInProgress();
+                err.println("braid serve: draining: no new transfers; " + inFlight + " in progress may finish within "
+                        + DurationConverter.format(drainTimeout));
+                err.flush();
+                final boolean[] drained = new boolean[1];
+                // bounded like the close below, whatever braid does
+                FileServer.runWithin(() -> drained[0] = files.drain(drainTimeout), drainTimeout.plusSeconds(1),
+                        "braid-serve-drain");
+                if (!drained[0]) {
+                    err.println("braid serve: drain deadline passed; aborting " + files.transfersInProgress()
+                            + " transfers still in progress (unfinished uploads leave no file)");
+                } else {
+                    err.println("braid serve: drained: every transfer finished");
+                }
+                err.flush();
                 if (!files.closeWithin(limits.shutdownTimeout())) {
                     err.println("braid serve: connections still closing after "
                             + DurationConverter.format(limits.shutdownTimeout()) + "; stopping anyway");

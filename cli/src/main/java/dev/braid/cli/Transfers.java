@@ -166,8 +166,20 @@ final class Transfers {
      */
     static long receive(final BraidStream stream, final RandomAccessFile file, final AtomicLong progress,
                         final Pace pace, final ReceiveGuard guard) throws IOException, InterruptedException {
+        return receive(stream, file, 0, progress, pace, guard);
+    }
+
+    /**
+     * {@link #receive(BraidStream, RandomAccessFile, AtomicLong, Pace, ReceiveGuard)} from offset {@code start}
+     * (a resumed download: what is before it stays as it is).
+     *
+     * @return the file's length at the end (start + the bytes received, holes included)
+     */
+    static long receive(final BraidStream stream, final RandomAccessFile file, final long start,
+                        final AtomicLong progress, final Pace pace, final ReceiveGuard guard)
+            throws IOException, InterruptedException {
         final FileChannel ch = file.getChannel();
-        long pos = 0;
+        long pos = start;
         long dataBytes = 0;
         for (StreamPacket next = stream.readPacket(); next != null; next = stream.readPacket()) {
             try (StreamPacket p = next) {
@@ -193,6 +205,39 @@ final class Transfers {
         file.setLength(pos); // extends over a trailing hole without writing it
         ch.force(false);
         return pos;
+    }
+
+    /** SHA-256 of {@code file}'s whole content (positional reads: its position is left alone). */
+    static byte[] sha256(final FileChannel file) throws IOException {
+        final java.security.MessageDigest md;
+        try {
+            md = java.security.MessageDigest.getInstance("SHA-256");
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("the JDK always has SHA-256", e);
+        }
+        final ByteBuffer buf = ByteBuffer.allocate(BLOCK);
+        long at = 0;
+        while (true) {
+            buf.clear();
+            final int n = file.read(buf, at);
+            if (n < 0) {
+                break;
+            }
+            at += n;
+            md.update(buf.array(), 0, n);
+        }
+        return md.digest();
+    }
+
+    /**
+     * The temporary file a resumable download of {@code target} is written under:
+     * {@code .NAME.braid-resume.part} next to it, the same name every time, so that a later
+     * {@code get --resume} finds what an interrupted one wrote. Not created here.
+     */
+    static Path resumeTemp(final Path target) {
+        final Path abs = target.toAbsolutePath();
+        return abs.getParent().resolve("." + prefixOfAtMostBytes(abs.getFileName().toString(), 200)
+                + ".braid-resume.part");
     }
 
     /**

@@ -453,4 +453,146 @@ class ServeLimitsTest {
                 .isInstanceOfSatisfying(RemoteException.class, e -> assertThat(e.code())
                         .isEqualTo(FileProtocol.ERR_BAD_REQUEST));
     }
+
+    /**
+     * Issue 14 §1: a drain lets a download in flight finish byte for byte while new requests are refused at
+     * once with a DrainingException (the client heard DRAIN), then every connection closes by itself.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"nio", "epoll", "loom"})
+    void aDrainLetsTheDownloadInFlightFinish(final String backend) throws Exception {
+        serve(backend, ServeLimits.DEFAULT);
+        final Path big = file("big", 4 << 20, 14);
+        final Connection c = connect();
+        final BraidStream s = c.openStream(FileProtocol.DOWNLOAD,
+                ByteBuffer.wrap(FileProtocol.pathRequest("big", 0)), dev.braid.StreamOptions.DEFAULT);
+        final java.util.concurrent.CompletableFuture<Boolean> drained = java.util.concurrent.CompletableFuture
+                .supplyAsync(() -> server.drain(Duration.ofSeconds(60)));
+        await("the client heard the DRAIN", c::isDraining);
+        assertThatThrownBy(() -> c.call(FileProtocol.LIST, FileProtocol.pathRequest("", 0)))
+                .isInstanceOf(dev.braid.DrainingException.class).hasMessageContaining("draining");
+        final MessageDigest got = MessageDigest.getInstance("SHA-256");
+        final ByteBuffer buf = ByteBuffer.allocate(64 << 10);
+        int n;
+        while ((n = s.read(buf.clear())) != BraidStream.EOF) {
+            got.update(buf.array(), 0, n);
+        }
+        s.finish();
+        assertThat(got.digest()).isEqualTo(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(big)));
+        assertThat(drained.get(30, TimeUnit.SECONDS)).as("every connection closed before the deadline").isTrue();
+        assertThat(c.closeFuture().get(30, TimeUnit.SECONDS)).hasMessageContaining("closed gracefully");
+    }
+
+    /**
+     * Issue 14 §1: an upload that does not finish by the drain's deadline is aborted by the close that
+     * follows, and leaves nothing behind: no file under its final name, no temporary file.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"nio", "epoll", "loom"})
+    void anUploadStillRunningAtTheDrainDeadlineLeavesNoFile(final String backend) throws Exception {
+        serve(backend, ServeLimits.DEFAULT);
+        final Connection c = connect();
+        final BraidStream up = c.openStream(FileProtocol.UPLOAD, ByteBuffer.wrap(FileProtocol.uploadRequest("new.bin",
+                0, 1 << 20)), dev.braid.StreamOptions.DEFAULT);
+        up.write(ByteBuffer.allocate(64 << 10)); // a sixteenth of what it announced, then nothing
+        await("the upload is in progress", () -> server.transfersInProgress() == 1);
+        try (Stream<Path> l = Files.list(root)) {
+            assertThat(l.toList()).as("its temporary file").hasSize(1);
+        }
+        assertThat(server.drain(Duration.ofMillis(200))).as("the upload cannot finish by the deadline").isFalse();
+        server.close();
+        assertThat(root.resolve("new.bin")).doesNotExist();
+        try (Stream<Path> l = Files.list(root)) {
+            assertThat(l.toList()).as("nothing left, temporary file included").isEmpty();
+        }
+        assertThatThrownBy(() -> {
+            up.write(ByteBuffer.allocate(64 << 10));
+            up.finish();
+        }).isInstanceOf(dev.braid.BraidException.class);
+    }
+
+    private static Progress quietProgress(final long total) {
+        return new Progress(new java.io.PrintWriter(java.io.Writer.nullWriter()), "get", total, 1, false, 60_000);
+    }
+
+    /**
+     * Issue 14 §2: {@code get --resume} after a lost connection. A rate-limited download is cut off by killing
+     * the server; the partial file stays under its temporary name; a second get --resume against a new server
+     * over the same root receives only the bytes that were missing, checks the whole file against the
+     * server's SHA-256 and renames it into place.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"nio", "epoll", "loom"})
+    void getResumeContinuesAPartialDownloadAfterALostConnection(final String backend) throws Exception {
+        serve(backend, ServeLimits.DEFAULT);
+        final int size = 3 << 20;
+        final Path big = file("big", size, 21);
+        final Path dest = Files.createDirectories(base.resolve("dest"));
+        final FileClient.Job job = new FileClient.Job("big", dest.resolve("big"), size);
+        final Path tmp = Transfers.resumeTemp(job.local());
+        final Connection first = connect();
+        final java.util.concurrent.CompletableFuture<Void> cut = java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try (Progress p = quietProgress(size)) {
+                new FileClient(first, clients.bufferPool(), false, 1 << 20, true).download(job, p);
+            } catch (Exception e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+        await("part of the file arrived", () -> Files.exists(tmp) && sizeOf(tmp) >= 256 << 10);
+        server.close(); // the server is killed mid-transfer
+        LeakChecks.assertNoOutstandingBuffers(serverPool);
+        assertThatThrownBy(() -> cut.get(30, TimeUnit.SECONDS)).hasMessageContaining("partial file kept")
+                .hasMessageContaining("run again with --resume");
+        final long partial = Files.size(tmp);
+        assertThat(partial).isBetween(1L, size - 1L);
+        assertThat(job.local()).doesNotExist();
+
+        server = FileServer.start(root, new InetSocketAddress("127.0.0.1", 0), new BraidConfig().backend(backend),
+                ServeLimits.DEFAULT, null, log::add);
+        serverPool = server.braid().bufferPool();
+        try (Progress progress = quietProgress(size)) {
+            new FileClient(connect(), clients.bufferPool(), false, 0, true).download(job, progress);
+            assertThat(progress.bytes.get()).as("only the missing bytes moved").isEqualTo(size - partial);
+        }
+        assertThat(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(job.local())))
+                .isEqualTo(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(big)));
+        assertThat(tmp).doesNotExist();
+    }
+
+    /** A partial file that is not a prefix of the server's file fails the checksum and is deleted, never renamed. */
+    @Test
+    void aResumedDownloadThatFailsItsChecksumLeavesNoFile() throws Exception {
+        serve(ServeLimits.DEFAULT);
+        file("big", 1 << 20, 22);
+        final Path dest = Files.createDirectories(base.resolve("dest"));
+        final FileClient.Job job = new FileClient.Job("big", dest.resolve("big"), 1 << 20);
+        final Path tmp = Transfers.resumeTemp(job.local());
+        Files.write(tmp, new byte[100_000]); // zeros: not what the server's file starts with
+        try (Progress p = quietProgress(1 << 20)) {
+            assertThatThrownBy(() -> new FileClient(connect(), clients.bufferPool(), false, 0, true).download(job, p))
+                    .hasMessageContaining("failed its checksum after resuming at byte 100000");
+        }
+        assertThat(tmp).doesNotExist();
+        assertThat(job.local()).doesNotExist();
+    }
+
+    /** An offset beyond the file's end is refused with code 6, naming both numbers. */
+    @Test
+    void aResumeBeyondTheEndIsRefused() throws Exception {
+        serve(ServeLimits.DEFAULT);
+        file("small", 1000, 23);
+        final Connection c = connect();
+        final RemoteException e = remoteError(() -> c.openStream(FileProtocol.DOWNLOAD, ByteBuffer.wrap(
+                FileProtocol.downloadRequest("small", FileProtocol.FLAG_RESUME, 5000)), dev.braid.StreamOptions.DEFAULT));
+        assertThat(e.code()).isEqualTo(FileProtocol.ERR_BAD_REQUEST);
+        assertThat(e).hasMessageContaining("cannot resume 'small' at offset 5000: the file has 1000 bytes");
+    }
+
+    private static long sizeOf(final Path p) {
+        try {
+            return Files.size(p);
+        } catch (java.io.IOException e) {
+            return -1;
+        }
+    }
 }

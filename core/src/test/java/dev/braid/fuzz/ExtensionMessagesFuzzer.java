@@ -57,6 +57,7 @@ public final class ExtensionMessagesFuzzer {
     static {
         BRAID = Braid.create(new BraidConfig().backend(InMemoryBackend.class.getName())
                 .keepaliveInterval(Duration.ZERO).handlerExecutor(new InPlaceExecutor())
+                .callbackExecutor(BraidConfig.DIRECT_CALLBACKS) // deterministic: no hand-off to other threads
                 .maxMessageSize(1 << 16).initialStreamWindow(1 << 16).maxConcurrentStreams(4)
                 .maxOutstandingCalls(8).readBufferSize(8192));
         BACKEND = InMemoryBackend.last();

@@ -41,7 +41,7 @@ class InMemoryBackendTest {
     void aServerPipeNegotiatesAndAnswersACallAndAClientPipeConnects() throws Exception {
         final BufferPool pool;
         try (Braid braid = Braid.create(new BraidConfig().backend(InMemoryBackend.class.getName())
-                .keepaliveInterval(Duration.ZERO))) {
+                .keepaliveInterval(Duration.ZERO).callbackExecutor(BraidConfig.DIRECT_CALLBACKS))) { // synchronous
             pool = braid.bufferPool();
             final InMemoryBackend backend = InMemoryBackend.last();
             braid.server().handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)

@@ -28,7 +28,7 @@ final class Pipeline {
     private volatile Thread waiter;
     private final ByteBuffer args = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
-    /** One handler for every call: the reply path allocates nothing. Runs on the client's I/O thread. */
+    /** One handler for every call: the reply path allocates nothing. Runs on the client's I/O thread (the fixture's DIRECT_CALLBACKS). */
     private final ReplyHandler handler = new ReplyHandler() {
         @Override
         public void onReply(final Procedure procedure, final int serial, final ByteBuffer payload) {

@@ -426,7 +426,7 @@ class BadInputTest extends TransportTest {
                 frame(BRID, 1, PROC_DRAIN, TYPE_MESSAGE, 0, STATUS_OK));
         pingPong(raw);
         assertThat(peer.stats().framesDropped()).isEqualTo(2);
-        negotiate(raw, Extension.SUPPORTED_FEATURES);
+        negotiate(raw, Extension.SUPPORTED_FEATURES & ~Extension.FEATURE_DRAIN); // DRAIN not in use: dropped
         raw.send(frame(BRID, 1, PROC_CREDIT, TYPE_MESSAGE, 0, STATUS_OK, words(99, 5)), // no such stream: counted
                 frame(BRID, 1, PROC_RELEASE, TYPE_MESSAGE, 0, STATUS_OK, words(99)), // only a server sends it
                 frame(BRID, 1, PROC_DRAIN, TYPE_MESSAGE, 0, STATUS_OK),
@@ -447,6 +447,31 @@ class BadInputTest extends TransportTest {
         raw.send(frame(BRID, 1, PROC_CREDIT, TYPE_MESSAGE, 0, STATUS_OK, words(2, 100, 0)));
         assertThat(raw.readUntilClosed()).isEmpty();
         assertClosed(peer, Reason.PROTOCOL_ERROR, "protocol error: malformed CREDIT: 12 bytes, expected 8");
+    }
+
+    /** Issue 14 §1: DRAIN (negotiated) must be exactly its 4 bytes. */
+    @Test
+    void serverClosesOnAMalformedDrain() throws Exception {
+        final BraidServer server = target(serverConfig());
+        final RawPeer raw = rawClient(server);
+        final Peer peer = acceptedPeer();
+        negotiate(raw, Extension.FEATURE_DRAIN);
+        raw.send(frame(BRID, 1, PROC_DRAIN, TYPE_MESSAGE, 0, STATUS_OK, words(2, 100)));
+        assertThat(raw.readUntilClosed()).isEmpty();
+        assertClosed(peer, Reason.PROTOCOL_ERROR, "protocol error: malformed DRAIN: 8 bytes, expected 4");
+    }
+
+    /** Issue 14 §1: a well-formed DRAIN from a client is accepted (it sends no more calls); the connection stays open. */
+    @Test
+    void serverAcceptsAClientsDrainAndStaysOpen() throws Exception {
+        final BraidServer server = target(serverConfig());
+        final RawPeer raw = rawClient(server);
+        final Peer peer = acceptedPeer();
+        negotiate(raw, Extension.FEATURE_DRAIN);
+        raw.send(frame(BRID, 1, PROC_DRAIN, TYPE_MESSAGE, 0, STATUS_OK, words(1)));
+        pingPong(raw);
+        assertThat(peer.isOpen()).isTrue();
+        assertThat(peer.stats().framesDropped()).isZero();
     }
 
     @Test

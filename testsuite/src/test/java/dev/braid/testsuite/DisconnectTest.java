@@ -99,6 +99,8 @@ class DisconnectTest extends TransportTest {
         final Connection c = connect(config(false).closeTimeout(Duration.ofMillis(200)), server);
         final CompletableFuture<Reply> stuck = c.callAsync(HANG, new byte[0]);
         c.close();
+        // the failure is decided by the close; the future completes on the callback executor (issue 14 §3)
+        dev.braid.testing.Await.until("the stuck call failed", stuck::isDone);
         assertThat(stuck).isCompletedExceptionally();
         assertThat(stuck.handle((r, e) -> e).get()).isInstanceOfSatisfying(ConnectionClosedException.class,
                 e -> assertThat(e.reason()).isEqualTo(Reason.LOCAL_CLOSE));

@@ -220,7 +220,8 @@ class StreamApiTest extends TransportTest {
     /** openStreamAsync from an I/O thread (inside a reply handler), where the blocking openStream refuses. */
     @Test
     void openStreamAsyncWorksOnIoThreadsWhereOpenStreamRefuses() throws Exception {
-        final Connection c = connect(streamServer());
+        // the direct form (issue 14 §3 made the callback executor the default): the handler runs on I/O
+        final Connection c = connect(config(false).callbackExecutor(dev.braid.BraidConfig.DIRECT_CALLBACKS), streamServer());
         final LinkedBlockingQueue<Object> got = new LinkedBlockingQueue<>();
         c.callAsync(PING, ByteBuffer.allocate(1), CallOptions.DEFAULT, new ReplyHandler() {
             @Override

@@ -41,6 +41,7 @@ class ThreadContractsTest extends TransportTest {
     static final Procedure CLOSE_ME = Procedure.of(PROG, 1, 2);
     static final Procedure DOWNLOAD_4K = Procedure.of(PROG, 1, 3);
     static final Procedure SINK = Procedure.of(PROG, 1, 4);
+    static final Procedure GATED = Procedure.of(PROG, 1, 5);
 
     private BraidServer server(final BraidConfig config) {
         return server(config, b -> b
@@ -155,7 +156,8 @@ class ThreadContractsTest extends TransportTest {
     @Test
     void blockingOperationsOnAnIoThreadFailAtOnce() throws Exception {
         final BraidServer server = server(config(true));
-        final Connection c = connect(config(false).defaultCallTimeout(Duration.ofMinutes(1)), server);
+        final Connection c = connect(config(false).defaultCallTimeout(Duration.ofMinutes(1))
+                .callbackExecutor(BraidConfig.DIRECT_CALLBACKS), server); // the direct form: the handler runs on I/O
         final Braid spare = braid(config(false));
         final List<Throwable> errors = new CopyOnWriteArrayList<>();
         final CountDownLatch done = new CountDownLatch(1);
@@ -197,7 +199,8 @@ class ThreadContractsTest extends TransportTest {
     @Test
     void closingAClientConnectionFromAReplyHandlerDoesNotWait() throws Exception {
         final BraidServer server = server(config(true));
-        final Connection c = connect(config(false).closeTimeout(Duration.ofMinutes(1)), server);
+        final Connection c = connect(config(false).closeTimeout(Duration.ofMinutes(1))
+                .callbackExecutor(BraidConfig.DIRECT_CALLBACKS), server);
         final CountDownLatch returned = new CountDownLatch(1);
         c.callAsync(ECHO, ByteBuffer.allocate(8), CallOptions.DEFAULT, new ReplyHandler() {
             @Override
@@ -213,6 +216,86 @@ class ThreadContractsTest extends TransportTest {
         assertThat(returned.await(20, TimeUnit.SECONDS)).isTrue();
         c.closeFuture().get(20, TimeUnit.SECONDS);
         assertThat(c.isOpen()).isFalse();
+    }
+
+    /**
+     * Issue 14 §3: futures complete on the callback executor, off the I/O threads. Two connections of one
+     * client braid share its only I/O thread; a {@code thenApply} on the first blocks until the second's
+     * call has been answered. With callbacks on the I/O thread (the old default) the second reply could
+     * never be read while the first stage blocks, and the second call would hang.
+     */
+    @Test
+    void aBlockingThenApplyOnOneConnectionDoesNotDelayCallsOnAnother() throws Exception {
+        final CountDownLatch gate = new CountDownLatch(1);
+        final BraidServer server = server(config(true), b -> b
+                .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
+                .handle(GATED, call -> { // answers once the test attached its stage (else it could run on the test thread)
+                    gate.await(60, TimeUnit.SECONDS);
+                    call.reply(call.args());
+                }));
+        final Braid clients = braid(config(false).ioThreads(1));
+        final Connection blocked = clients.connect(server.address());
+        final Connection other = clients.connect(server.address());
+        closeLater(blocked::abort);
+        closeLater(other::abort);
+        final CountDownLatch stageEntered = new CountDownLatch(1);
+        final CountDownLatch otherAnswered = new CountDownLatch(1);
+        final AtomicReference<String> stageThread = new AtomicReference<>();
+        final CompletableFuture<Boolean> stage = blocked.callAsync(GATED, ByteBuffer.allocate(8), CallOptions.DEFAULT)
+                .thenApply(reply -> {
+                    reply.close();
+                    stageThread.set(Thread.currentThread() + (IoThreads.isIoThread() ? " (an I/O thread)" : ""));
+                    stageEntered.countDown();
+                    try {
+                        return otherAnswered.await(60, TimeUnit.SECONDS); // blocks until the other call is answered
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return false;
+                    }
+                });
+        gate.countDown();
+        assertThat(stageEntered.await(30, TimeUnit.SECONDS)).isTrue();
+        // While that stage blocks, the other connection's calls are answered: the I/O thread is free.
+        for (int i = 0; i < 10; i++) {
+            other.callAsync(ECHO, ByteBuffer.allocate(8), CallOptions.DEFAULT).get(30, TimeUnit.SECONDS).close();
+        }
+        assertThat(stage).isNotDone(); // still blocked: the other calls did not wait for it
+        otherAnswered.countDown();
+        assertThat(stage.get(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(stageThread.get()).doesNotContain("I/O thread");
+    }
+
+    /**
+     * Issue 14 §3: on the default callback executor a ReplyHandler may block, even on a blocking braid call
+     * of its own connection (the BlockingOperationException guard is for the direct form only).
+     */
+    @Test
+    void aReplyHandlerMayBlockOnTheDefaultCallbackExecutor() throws Exception {
+        final BraidServer server = server(config(true));
+        final Connection c = connect(server);
+        final AtomicReference<Object> outcome = new AtomicReference<>();
+        final CountDownLatch done = new CountDownLatch(1);
+        c.callAsync(ECHO, ByteBuffer.allocate(8), CallOptions.DEFAULT, new ReplyHandler() {
+            @Override
+            public void onReply(final Procedure procedure, final int serial, final ByteBuffer payload) {
+                try {
+                    outcome.set(IoThreads.isIoThread() ? "ran on an I/O thread"
+                            : c.call(ECHO, new byte[8], CallOptions.DEFAULT).length);
+                } catch (Throwable t) {
+                    outcome.set(t);
+                } finally {
+                    done.countDown();
+                }
+            }
+
+            @Override
+            public void onFailure(final Procedure procedure, final int serial, final BraidException error) {
+                outcome.set(error);
+                done.countDown();
+            }
+        });
+        assertThat(done.await(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(outcome.get()).isEqualTo(8);
     }
 
     private static void attempt(final List<Throwable> errors, final ThrowingRunnable r) {

@@ -316,7 +316,8 @@ class TypedCallsTest extends TransportTest {
      */
     @Test
     void oneTypedHandlerServesManyCallsEachWithItsAttachment() throws Exception {
-        final Connection c = connect(typedServer());
+        // the direct form (issue 14 §3 made the callback executor the default): replies on the I/O thread
+        final Connection c = connect(config(false).callbackExecutor(dev.braid.BraidConfig.DIRECT_CALLBACKS), typedServer());
         final int calls = 500;
         final Map<Object, Point> replies = new ConcurrentHashMap<>();
         final Map<Object, BraidException> failures = new ConcurrentHashMap<>();
@@ -451,7 +452,8 @@ class TypedCallsTest extends TransportTest {
     /** Non-blocking typed forms work on an I/O thread; the blocking one refuses to run there. */
     @Test
     void typedAsyncFormsRunOnIoThreadsAndTheBlockingOneRefuses() throws Exception {
-        final Connection c = connect(typedServer());
+        // the direct form (issue 14 §3 made the callback executor the default): replies on the I/O thread
+        final Connection c = connect(config(false).callbackExecutor(dev.braid.BraidConfig.DIRECT_CALLBACKS), typedServer());
         final LinkedBlockingQueue<Object> got = new LinkedBlockingQueue<>();
         c.callAsync(MIRROR_INLINE, new Point(1, 2, "a"), CallOptions.DEFAULT, new TypedReplyHandler<>() {
             @Override

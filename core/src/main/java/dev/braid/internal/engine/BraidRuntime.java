@@ -16,7 +16,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * What every connection of one {@link dev.braid.Braid} shares: configuration, buffer pool, timer thread,
- * handler executor and the running backend. Thread-safe.
+ * handler executor, callback executor and the running backend. Thread-safe.
  */
 public final class BraidRuntime {
     static final Logger LOG = System.getLogger("dev.braid");
@@ -29,6 +29,10 @@ public final class BraidRuntime {
     final PeerErrorLog peerErrors = new PeerErrorLog();
     final ExecutorService handlers;
     private final boolean ownsHandlers;
+    /** Where client callbacks run (futures, reply handlers); see BraidConfig.callbackExecutor. */
+    final dev.braid.internal.engine.call.Callbacks callbacks;
+    /** braid's own callback executor (a virtual thread per callback), or null when the config gave one. */
+    private final ExecutorService ownedCallbacks;
     final Backend backend;
     final BackendInstance io;
     private final Set<ConnectionEngine> connections = ConcurrentHashMap.newKeySet();
@@ -51,6 +55,14 @@ public final class BraidRuntime {
             handlers = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name(name + "-handler-", 0).factory());
             ownsHandlers = true;
         }
+        if (config.callbackExecutor() != null) {
+            ownedCallbacks = null;
+            callbacks = new dev.braid.internal.engine.call.Callbacks(config.callbackExecutor());
+        } else {
+            ownedCallbacks = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name(name + "-callback-", 0)
+                    .factory());
+            callbacks = new dev.braid.internal.engine.call.Callbacks(ownedCallbacks);
+        }
         this.backend = backend;
         BackendInstance started = null;
         try {
@@ -63,6 +75,9 @@ public final class BraidRuntime {
                 if (ownsHandlers) {
                     handlers.shutdownNow();
                 }
+                if (ownedCallbacks != null) {
+                    ownedCallbacks.shutdownNow();
+                }
             }
         }
         this.io = started;
@@ -74,6 +89,11 @@ public final class BraidRuntime {
 
     public BufferPool pool() {
         return pool;
+    }
+
+    /** {@return where client callbacks run} */
+    public dev.braid.internal.engine.call.Callbacks callbacks() {
+        return callbacks;
     }
 
     public BackendInstance io() {
@@ -99,24 +119,38 @@ public final class BraidRuntime {
         }
         io.close();
         for (ConnectionEngine c : connections) {
+            if (c.transport == null) {
+                // Still connecting when the backend stopped (a connectAsync, a reconnect attempt): the backend
+                // will never open nor close it, so release what it holds here instead of waiting closeTimeout.
+                c.onClosed(new dev.braid.ConnectionClosedException(dev.braid.ConnectionClosedException.Reason.LOCAL_CLOSE,
+                        "braid is closing", null));
+            }
             c.awaitClosed(config.closeTimeout().toMillis());
         }
         timer.shutdownNow();
         if (ownsHandlers) {
-            handlers.shutdown();
-            try {
-                if (!handlers.awaitTermination(config.closeTimeout().toMillis(), TimeUnit.MILLISECONDS)) {
-                    LOG.log(Logger.Level.WARNING, "handlers still running after closeTimeout; interrupting them");
-                    handlers.shutdownNow();
-                }
-            } catch (InterruptedException e) {
-                handlers.shutdownNow();
-                Thread.currentThread().interrupt();
-            }
+            stop(handlers, "handlers");
+        }
+        if (ownedCallbacks != null) {
+            stop(ownedCallbacks, "callbacks");
         }
         try {
             timer.awaitTermination(config.closeTimeout().toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Shuts down an executor braid owns: waits closeTimeout for its tasks, then interrupts them. */
+    private void stop(final ExecutorService executor, final String what) {
+        executor.shutdown();
+        try {
+            if (!executor.awaitTermination(config.closeTimeout().toMillis(), TimeUnit.MILLISECONDS)) {
+                LOG.log(Logger.Level.WARNING, what + " still running after closeTimeout; interrupting them");
+                executor.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            executor.shutdownNow();
             Thread.currentThread().interrupt();
         }
     }

@@ -50,9 +50,10 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * streams. Calls (serials, the pending table, slots, the waiting queue, recycled records) live in
  * {@link ClientCalls}; this class builds each call's frame and hands it over.
  *
- * <p>Futures are completed on the thread that finishes the call: usually the reader (I/O) thread. Dependent
- * stages that may block must use the {@code *Async} variants (a blocking braid call there fails with
- * {@link dev.braid.BlockingOperationException}).
+ * <p>Futures complete, and reply handlers run, on the callback executor ({@code rt.callbacks}, see
+ * {@link dev.braid.BraidConfig#callbackExecutor}): by default a virtual thread per callback, so a dependent
+ * stage may block; with {@code DIRECT_CALLBACKS} on the thread that finishes the call, usually the reader
+ * (I/O) thread, where a blocking braid call fails with {@link dev.braid.BlockingOperationException}.
  */
 public final class ClientConnection extends ConnectionEngine implements Connection {
     private final ClientCalls calls;
@@ -64,7 +65,8 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
 
     public ClientConnection(final BraidRuntime rt) {
         super(rt);
-        this.calls = new ClientCalls(cfg, rt.timer, outbound);
+        this.calls = new ClientCalls(cfg, rt.callbacks, rt.timer, outbound);
+        calls.onServerDraining(reason -> beginDrain("the server refused a call: " + reason));
     }
 
     /** Completes when the connection is usable (after HELLO, or at once without extensions). */
@@ -81,7 +83,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         final Extension.Hello mine = Handshake.clientHello(cfg);
         final Procedure hello = new Procedure(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO);
         final int serial = calls.nextSerial();
-        final FutureCall call = calls.futureCall();
+        final FutureCall call = calls.internalFutureCall(); // its stage below is braid's own and never blocks
         calls.startHello(call, hello, serial, frameOf(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO,
                 TYPE_CALL, serial, STATUS_OK, Extension.HELLO_LENGTH, mine::encode), cfg.helloTimeout());
         call.future.whenComplete((reply, error) -> {
@@ -199,7 +201,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     private <Q> PooledBuffer awaitTypedReply(final ProcedureDescriptor<Q, ?> d, final Q request,
                                              final CallOptions options) {
         IoThreads.checkBlockingAllowed("Connection.call");
-        checkOpen();
+        checkCallable();
         calls.checkQueue();
         final int serial = calls.nextSerial();
         final PooledBuffer frame = typedFrame(d, serial, request);
@@ -213,7 +215,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     @Override
     public <Q, R> CompletableFuture<R> callAsync(final ProcedureDescriptor<Q, R> d, final Q request,
                                                  final CallOptions options) {
-        checkOpen();
+        checkCallable();
         calls.checkQueue();
         final int serial = calls.nextSerial();
         final PooledBuffer frame = typedFrame(d, serial, request);
@@ -248,7 +250,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     public <Q, R> void callAsync(final ProcedureDescriptor<Q, R> d, final Q request, final CallOptions options,
                                  final TypedReplyHandler<R> handler, final Object attachment) {
         Objects.requireNonNull(handler, "handler");
-        checkOpen();
+        checkCallable();
         calls.checkQueue();
         final int serial = calls.nextSerial();
         final PooledBuffer frame = typedFrame(d, serial, request);
@@ -289,7 +291,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
 
 
     private void checkCall(final Procedure p, final int payloadLength) {
-        checkOpen();
+        checkCallable();
         checkOutboundSize(payloadLength, "call", p);
         calls.checkQueue();
     }
@@ -336,7 +338,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     @Override
     public BraidStream openStream(final Procedure p, final ByteBuffer args, final StreamOptions options) {
         IoThreads.checkBlockingAllowed("Connection.openStream");
-        checkOpen();
+        checkCallable();
         acquireSlot(options);
         return awaitOpen(p, open(p, serial -> {
             checkOutboundSize(args.remaining(), "stream call " + p);
@@ -347,7 +349,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     @Override
     public <Q> BraidStream openStream(final ProcedureDescriptor<Q, ?> d, final Q request, final StreamOptions options) {
         IoThreads.checkBlockingAllowed("Connection.openStream");
-        checkOpen();
+        checkCallable();
         acquireSlot(options);
         return awaitOpen(d.procedure(), open(d.procedure(), serial -> frameOf(TYPE_CALL, serial, STATUS_OK,
                 d.procedure(), d.request(), request, "stream call"), options));
@@ -398,7 +400,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     /** Non-blocking opens: a slot now, or (waitForSlot) one awaited on the handler executor, never here. */
     private CompletableFuture<BraidStream> openAsync(final Procedure p, final OpeningFrame frame,
                                                      final StreamOptions options) {
-        checkOpen();
+        checkCallable();
         if (streamSlots.tryAcquire()) {
             return open(p, frame, options);
         }
@@ -470,7 +472,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         final StreamHandle s;
         final PooledBuffer frame;
         try {
-            checkOpen();
+            checkCallable();
             serial = calls.nextSerial();
             frame = frameFor.make(serial);
             s = streams.register(p, serial, false, flowControl, peerStreamWindow, maxOutboundMessage,
@@ -543,6 +545,9 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
      */
     @Override
     public void streamEnded(final StreamHandle s) {
+        if (drainState.get() == 1) {
+            closeIfDrained();
+        }
         if (streamRelease && awaitingRelease.containsKey(s.serial())) {
             s.releaseTimer(rt.timer.schedule(() -> {
                 if (awaitingRelease.remove(s.serial(), s)) {
@@ -558,11 +563,85 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     public void streamSlotFree(final StreamHandle s) {
         awaitingRelease.remove(s.serial(), s);
         streamSlots.release();
+        if (drainState.get() == 1) {
+            closeIfDrained();
+        }
     }
 
     @Override
     public void onEvent(final Procedure procedure, final EventListener listener) {
         listeners.put(procedure, new Listener(procedure, listener, HandlerMode.BLOCKING));
+    }
+
+    // ------------------------------------------------------------------ drain (docs/protocol.md §3.1)
+
+    /** Drain state: 0 open, 1 draining, 2 the close was started. */
+    private final java.util.concurrent.atomic.AtomicInteger drainState = new java.util.concurrent.atomic.AtomicInteger();
+
+    /**
+     * Open and accepting new calls and streams, or a {@link dev.braid.DrainingException} (draining, or closed
+     * by a drain) / the closed exception.
+     */
+    private void checkCallable() {
+        if (calls.draining()) { // also once the drain closed the connection: the caller should go elsewhere
+            throw calls.drainRefusal("the new call");
+        }
+        checkOpen();
+    }
+
+    @Override
+    public void shutdown() {
+        beginDrain("Connection.shutdown()");
+    }
+
+    @Override
+    public boolean isDraining() {
+        return drainState.get() != 0;
+    }
+
+    @Override
+    public boolean awaitTermination(final java.time.Duration timeout) {
+        IoThreads.checkBlockingAllowed("Connection.awaitTermination");
+        try {
+            closeFuture().get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+            return true;
+        } catch (java.util.concurrent.TimeoutException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BraidException(BraidException.Category.CANCELLED, "interrupted in awaitTermination", e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e); // closeFuture never fails
+        }
+    }
+
+    /** The server sent DRAIN: it serves calls up to {@code lastSerial}; later ones come back refused. */
+    @Override
+    void onPeerDrain(final int lastSerial) {
+        beginDrain("the server is draining; the last call it serves is serial " + Integer.toUnsignedString(lastSerial));
+    }
+
+    /**
+     * Starts draining (once; any thread): new calls and streams fail with {@link dev.braid.DrainingException},
+     * calls not yet sent fail with it now, the server is told with DRAIN (when negotiated), and the
+     * connection closes itself once every call sent was answered and every stream ended.
+     */
+    private void beginDrain(final String reason) {
+        if (!drainState.compareAndSet(0, 1)) {
+            return;
+        }
+        calls.drain(reason, this::closeIfDrained);
+        if (drainFeature && closedReason == null) {
+            sendDrain(calls.lastSerial());
+        }
+        closeIfDrained();
+    }
+
+    /** Any thread, after an outcome or a stream's end: a drained connection closes behind its last answer. */
+    private void closeIfDrained() {
+        if (drainState.get() == 1 && calls.idle() && streams.size() == 0 && drainState.compareAndSet(1, 2)) {
+            closeAfterFlush();
+        }
     }
 
     // ------------------------------------------------------------------ closing

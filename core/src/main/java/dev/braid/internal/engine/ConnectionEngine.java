@@ -101,6 +101,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     volatile boolean flowControl;
     /** Negotiated: the server announces freed stream slots with RELEASE. */
     volatile boolean streamRelease;
+    /** Negotiated: graceful drain with DRAIN messages both ways. */
+    volatile boolean drainFeature;
     /** Window the peer grants each of our streams (its advertised initial window). */
     volatile long peerStreamWindow;
 
@@ -122,7 +124,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         this.decoder = new FrameDecoder(pool, cfg.maxMessageSize(), cfg.readBufferSize());
         final StreamScheduler scheduler = new StreamScheduler();
         this.outbound = new Outbound(scheduler, gate);
-        this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this, rt.handlers);
+        this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this, rt.handlers, rt.callbacks);
         this.keepalive = new Keepalive(cfg.keepaliveInterval(), cfg.keepaliveCount(), pool, outbound, gate);
         this.events = new EventDelivery(rt, gate, this);
         rt.register(this);
@@ -132,6 +134,11 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     @Override
     public void onOpen(final Transport transport) {
+        final ConnectionClosedException already = closedReason;
+        if (already != null) { // closed by Braid.close while still connecting: its parts are released
+            transport.close(already);
+            return;
+        }
         this.transport = transport;
         gate.attach(transport);
         outbound.attach(transport);
@@ -149,6 +156,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         maxOutboundMessage = l.maxMessageSize();
         flowControl = (l.features() & Extension.FEATURE_FLOW_CONTROL) != 0;
         streamRelease = (l.features() & Extension.FEATURE_STREAM_RELEASE) != 0;
+        drainFeature = (l.features() & Extension.FEATURE_DRAIN) != 0;
         peerStreamWindow = l.initialStreamWindow();
     }
 
@@ -261,12 +269,31 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
                             + Extension.RELEASE_LENGTH);
                 }
                 onStreamReleased(p.getInt(0));
+            } else if (proc == Extension.PROC_DRAIN && drainFeature) {
+                if (p.remaining() != Extension.DRAIN_LENGTH) {
+                    throw new ProtocolException("malformed DRAIN: " + p.remaining() + " bytes, expected "
+                            + Extension.DRAIN_LENGTH);
+                }
+                onPeerDrain(p.getInt(Extension.DRAIN_LAST_SERIAL_OFFSET));
             } else {
                 framesDropped++;
             }
         } finally {
             frame.release();
         }
+    }
+
+    /** Reader context: the peer sent DRAIN (negotiated): it starts no new calls or streams here. */
+    void onPeerDrain(final int lastSerial) {
+        framesDropped++;
+    }
+
+    /** Sends DRAIN with {@code lastSerial}. Any thread; only when the feature was negotiated. */
+    final void sendDrain(final int lastSerial) {
+        final PooledBuffer f = Frames.claim(pool, Extension.DRAIN_LENGTH);
+        f.byteBuffer().putInt(lastSerial);
+        Frames.commit(f, Extension.PROGRAM, Extension.VERSION, Extension.PROC_DRAIN, TYPE_MESSAGE, 0, STATUS_OK);
+        enqueue(f, true); // control lane: ahead of bulk data, so the peer stops starting work soon
     }
 
     /** Client: the server freed the slot of stream {@code serial}. */

@@ -228,6 +228,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         }
         final boolean alone = connection.callDone() == 0;
         connection.enqueue(reply, false, alone);
+        connection.checkDrained(); // after the answer is queued: a drained connection closes behind it
         drop();
     }
 
@@ -247,8 +248,20 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         connection.callDone();
         connection.sendError(entry.procedure().program(), entry.procedure().version(), entry.procedure().procedure(),
                 serial, error);
+        connection.checkDrained();
         drop();
         return true;
+    }
+
+    /**
+     * The server shuts down now with this call still running: the client gets an ERROR naming {@code reason}
+     * (the call may have partly executed); the handler's answer, if it comes, is dropped. Any thread.
+     */
+    void failForShutdown(final String reason) {
+        abandoned = true; // the handler's own answer, later, stays silent
+        tryFail(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC, "server shut down "
+                + "before call " + entry.procedure() + " serial " + Integer.toUnsignedString(serial) + " finished ("
+                + reason + "); it may have partly executed"));
     }
 
     private void alreadyAnswered() {

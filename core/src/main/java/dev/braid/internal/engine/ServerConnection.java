@@ -28,6 +28,16 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * cannot make the server buffer or run more than that. A braid client never sends past the limit, so it
  * never causes a suspension. The pause is a {@link ReadGate} hold ({@code CALL_LIMIT}): the reader takes it
  * and re-checks the count, a finishing call releases it (see ReadGate for why no resume is lost).
+ *
+ * <h2>Drain (issue 14 §1, docs/protocol.md §3.1)</h2>
+ * {@link #drain(String)} hands {@link #beginDrain} to the reader context ({@code Transport.execute}), so the drain
+ * begins between two frames: {@link #lastCallSerial} (reader-owned) is then exactly the last CALL this side
+ * will serve, and every CALL read after it is refused with a drain error ({@link #drainRefusal}) without
+ * running. With the DRAIN feature negotiated the peer is told with a DRAIN message carrying that serial and
+ * closes the connection itself once its last answer arrived (it is the side that knows when it has read
+ * everything, so no answer is lost to a reset); without it (a libvirt peer) this side closes once nothing is
+ * in flight ({@link #checkDrained}), after the last answer was queued. {@link #shutdownNow} fails what is
+ * left with a reason the peer sees (an ERROR reply per call, an abort per stream) and closes.
  */
 public final class ServerConnection extends ConnectionEngine {
     private final ProcedureRegistry registry;
@@ -43,6 +53,14 @@ public final class ServerConnection extends ConnectionEngine {
     final java.util.Set<IncomingCallImpl> unanswered = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Reader-owned: a call received while the limit was reached, dispatched when a slot frees. */
     private IncomingCallImpl parked;
+    /** Reader-owned: the serial of the last CALL read and served (not refused); 0 before the first. */
+    private int lastCallSerial;
+    /** Set on the reader (beginDrain), read anywhere: no new calls are served. */
+    private volatile boolean draining;
+    /** The last serial served, fixed when the drain began (reader write before {@link #draining}). */
+    private volatile int drainLastSerial;
+    /** Why calls are refused, for messages: "server is shutting down" by default. */
+    private volatile String drainReason = "the server is shutting down";
 
     public ServerConnection(final BraidRuntime rt, final ProcedureRegistry registry,
                             final Consumer<ServerConnection> onOpen) {
@@ -80,6 +98,13 @@ public final class ServerConnection extends ConnectionEngine {
             onExtensionCall(frame, vers, proc);
             return true;
         }
+        if (draining) {
+            final int serial = Frames.serial(frame);
+            frame.release();
+            sendError(prog, vers, proc, serial, drainRefusal(prog, vers, proc, serial));
+            return true;
+        }
+        lastCallSerial = Frames.serial(frame);
         final ProcedureRegistry.Entry entry = registry.lookup(prog, vers, proc);
         if (entry == null) {
             final int serial = Frames.serial(frame);
@@ -205,6 +230,92 @@ public final class ServerConnection extends ConnectionEngine {
         return false;
     }
 
+    // ------------------------------------------------------------------ drain
+
+    /**
+     * Begins a graceful drain: from the reader context, soon. Any thread; idempotent.
+     *
+     * @param reason why, for the peer's messages ("the server is shutting down")
+     */
+    public void drain(final String reason) {
+        drainReason = reason;
+        final dev.braid.spi.Transport t = transport;
+        if (t == null) {
+            return; // not open yet: BraidServer's closed flag makes it abort itself as it opens
+        }
+        t.execute(this::beginDrain);
+    }
+
+    /** Reader context: the drain starts between two frames. */
+    private void beginDrain() {
+        if (draining || closedReason != null) {
+            return;
+        }
+        drainLastSerial = lastCallSerial;
+        draining = true;
+        if (drainFeature) {
+            sendDrain(lastCallSerial);
+        }
+        checkDrained();
+    }
+
+    /** Whether a drain began on this connection. */
+    public boolean draining() {
+        return draining;
+    }
+
+    /** The remote_error a CALL read after the drain began gets: names the drain, marked for braid clients. */
+    private RemoteError drainRefusal(final int prog, final int vers, final int proc, final int serial) {
+        return new RemoteError(RemoteError.VIR_ERR_RPC, RemoteError.VIR_FROM_RPC, "draining: " + drainReason
+                + "; call " + new dev.braid.Procedure(prog, vers, proc) + " serial " + Integer.toUnsignedString(serial)
+                + " was not executed (the last call served is serial " + Integer.toUnsignedString(drainLastSerial)
+                + "); retry it on another connection", RemoteError.VIR_ERR_ERROR, null, null, null, null,
+                Extension.DRAIN_REFUSAL_MARKER, drainLastSerial, null);
+    }
+
+    /**
+     * The client's DRAIN: it starts no new calls here. Nothing to do: the server serves what still comes (calls
+     * queued before the DRAIN left the client may follow it) and the client closes once it is done.
+     */
+    @Override
+    void onPeerDrain(final int lastSerial) {
+        // accepted, not counted as dropped
+    }
+
+    /**
+     * Any thread, after an answer was queued or a stream's slot freed: once draining with nothing in flight,
+     * a peer without the DRAIN feature is closed here (after what is queued is written); one with it closes
+     * the connection itself when it has read its last answer.
+     */
+    void checkDrained() {
+        if (!draining || closedReason != null || inFlight.get() > 0 || openStreams.get() > 0) {
+            return;
+        }
+        if (!drainFeature) {
+            closeAfterFlush();
+        }
+    }
+
+    /**
+     * Ends the connection now, with a reason the peer sees: every call still running is answered with an
+     * ERROR naming {@code reason} (its handler's later answer is dropped), every open stream is aborted with
+     * it, and the connection closes once that is written, or after {@code flushMillis} at the latest.
+     * Any thread.
+     */
+    public void shutdownNow(final String reason, final long flushMillis) {
+        draining = true;
+        for (IncomingCallImpl c : unanswered) {
+            c.failForShutdown(reason);
+        }
+        streams.abortAll(reason);
+        closeAfterFlush();
+        try {
+            rt.timer.schedule(this::abort, Math.max(1, flushMillis), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            abort(); // braid is closing: no timer left to wait on
+        }
+    }
+
     /** A call was answered (or dropped with the connection). Any thread. Returns the calls still in flight. */
     int callDone() {
         callsServed.increment();
@@ -236,6 +347,9 @@ public final class ServerConnection extends ConnectionEngine {
         extensionsNegotiated = true;
         enqueue(frameOf(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO, TYPE_REPLY, serial, STATUS_OK,
                 Extension.HELLO_LENGTH, mine::encode), false);
+        if (draining && drainFeature) {
+            sendDrain(drainLastSerial); // negotiated while draining: the client learns it at once
+        }
     }
 
     /** Sends an ERROR reply. Any thread. */
@@ -277,6 +391,7 @@ public final class ServerConnection extends ConnectionEngine {
             Frames.commit(f, Extension.PROGRAM, Extension.VERSION, Extension.PROC_RELEASE, TYPE_MESSAGE, 0, STATUS_OK);
             enqueue(f, false); // after the stream's own last packets, which left through the stream lane
         }
+        checkDrained();
     }
 
     @Override

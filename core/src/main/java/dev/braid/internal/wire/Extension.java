@@ -16,7 +16,10 @@ import java.nio.ByteBuffer;
  *   proc 1  HELLO   CALL/REPLY   args and reply: braid_hello
  *   proc 2  CREDIT  MESSAGE      {unsigned serial; unsigned bytes}: the receiver of stream serial consumed
  *                                bytes; the sender may send that many more
- *   proc 3  DRAIN   MESSAGE      reserved for graceful drain
+ *   proc 3  DRAIN   MESSAGE      {unsigned last_serial}: the sender starts no new calls or streams here.
+ *                                Server to client: the last CALL it read and will answer normally; every
+ *                                later CALL is refused with a drain error. Client to server: the last
+ *                                CALL it sent (it sends none after this frame). Feature bit 4.
  *   proc 4  RELEASE MESSAGE      {unsigned serial}: server to client, the stream's server side is done
  *                                (handler returned): the client may reuse its stream slot
  *
@@ -39,6 +42,14 @@ public final class Extension {
     public static final int PROC_RELEASE = 4;
     public static final int CREDIT_LENGTH = 8;
     public static final int RELEASE_LENGTH = 4;
+    public static final int DRAIN_LENGTH = 4;
+    public static final int DRAIN_LAST_SERIAL_OFFSET = 0;
+    /**
+     * {@code int1} of the remote_error a draining server answers a refused CALL with ("brid"): a braid
+     * client turns that answer into a {@link dev.braid.DrainingException} with or without extensions; a
+     * libvirt client reads the message. {@code int2} carries the DRAIN's last_serial.
+     */
+    public static final int DRAIN_REFUSAL_MARKER = PROGRAM;
 
     /** Feature bit: per-stream byte windows with CREDIT messages. */
     public static final int FEATURE_FLOW_CONTROL = 1;
@@ -52,10 +63,13 @@ public final class Extension {
      */
     public static final int MIN_PACKET_COST = 512;
 
+    /** Feature bit: graceful drain with DRAIN messages both ways. */
+    public static final int FEATURE_DRAIN = 4;
+
     /** Extension protocol version this build speaks. */
     public static final int PROTOCOL_VERSION = 1;
     /** Feature bits this build supports. */
-    public static final int SUPPORTED_FEATURES = FEATURE_FLOW_CONTROL | FEATURE_STREAM_RELEASE;
+    public static final int SUPPORTED_FEATURES = FEATURE_FLOW_CONTROL | FEATURE_STREAM_RELEASE | FEATURE_DRAIN;
 
     public static final int HELLO_LENGTH = 24;
     public static final int HELLO_VERSION_OFFSET = 0;

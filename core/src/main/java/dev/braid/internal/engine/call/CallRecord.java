@@ -147,7 +147,7 @@ public abstract class CallRecord {
      * Reader thread: the server answered with an ERROR. Returns false if the call was already completed.
      * Like {@link #completeExceptionally}; a kind that recycles its record after a reply overrides it.
      */
-    boolean completeWithRemoteError(final dev.braid.RemoteException error) {
+    boolean completeWithRemoteError(final dev.braid.BraidException error) {
         return completeExceptionally(error);
     }
 

@@ -51,14 +51,18 @@ import static dev.braid.internal.wire.FrameHeader.STATUS_OK;
  *
  * <h2>Threads</h2>
  * Every method may be called from any thread except {@link #onReply} (the connection's reader). The
- * timer thread enforces timeouts. Outcomes are delivered on the thread that finishes the call: usually
- * the reader (futures' dependent stages, reply handlers), the timer (timeouts), or the closing thread.
+ * timer thread enforces timeouts. An outcome is decided on the thread that finishes the call (usually the
+ * reader, the timer for timeouts, or the closing thread) and delivered through {@link Callbacks}: on the
+ * callback executor (futures' completion and their dependent stages, reply handlers), or right there with
+ * {@code DIRECT_CALLBACKS}. A blocking caller is woken on its own thread either way.
  */
 public final class ClientCalls {
     /** Idle records kept per kind and connection: enough for the calls a connection keeps in flight in practice. */
     static final int RECORD_POOL = 256;
 
     private final BraidConfig cfg;
+    /** Where futures complete and reply handlers run. */
+    final Callbacks callbacks;
     private final ScheduledExecutorService timer;
     private final Outbound outbound;
     /** Calls by serial; guarded by its own monitor. */
@@ -70,7 +74,7 @@ public final class ClientCalls {
     final AtomicInteger queuedCalls = new AtomicInteger();
     private final AtomicInteger lastSerial = new AtomicInteger();
     private final LongAdder callsStarted = new LongAdder();
-    private volatile long lateReplies;
+    private final java.util.concurrent.atomic.AtomicLong lateReplies = new java.util.concurrent.atomic.AtomicLong();
     private volatile int maxOutstanding;
     /** 1 while HELLO, sent without a slot, is outstanding: it returns one when it finishes. */
     private volatile int helloSlot;
@@ -78,9 +82,17 @@ public final class ClientCalls {
     private volatile boolean serialsWrapped;
     private volatile boolean closing;
     private volatile ConnectionClosedException closed;
+    /** Draining (issue 14 §1): new calls fail with {@link #drainRefusal}; {@link #onOutcome} runs after each outcome. */
+    private volatile boolean draining;
+    private volatile String drainReason;
+    private volatile Runnable onOutcome;
+    /** Told (once per refusal) when the server refused a call because it is draining. */
+    private volatile java.util.function.Consumer<String> serverDraining = reason -> { };
 
-    public ClientCalls(final BraidConfig cfg, final ScheduledExecutorService timer, final Outbound outbound) {
+    public ClientCalls(final BraidConfig cfg, final Callbacks callbacks, final ScheduledExecutorService timer,
+                       final Outbound outbound) {
         this.cfg = cfg;
+        this.callbacks = callbacks;
         this.timer = timer;
         this.outbound = outbound;
     }
@@ -99,6 +111,11 @@ public final class ClientCalls {
         return s;
     }
 
+    /** The last serial given to a call (0 before the first). */
+    public int lastSerial() {
+        return lastSerial.get();
+    }
+
     /** Whether {@code serial} was given to some call (before the first wrap: exactly; after: approximately). */
     boolean issued(final int serial) {
         if (serial == 0) {
@@ -108,8 +125,14 @@ public final class ClientCalls {
         return serialsWrapped ? last - serial >= 0 : Integer.compareUnsigned(serial, last) <= 0;
     }
 
+    /** A record whose future completes on the callback executor. */
     public FutureCall futureCall() {
-        return new FutureCall(this);
+        return new FutureCall(this, callbacks);
+    }
+
+    /** A record for braid's own use (HELLO) whose future completes on the thread that decides it. */
+    public FutureCall internalFutureCall() {
+        return new FutureCall(this, Callbacks.DIRECT);
     }
 
     /** A (recycled) record for a reply handler, with the caller's attachment (or null). */
@@ -150,7 +173,7 @@ public final class ClientCalls {
         }
     }
 
-    /** Reader thread: a handler call ran cleanly to its end. */
+    /** A handler call ran cleanly to its end (the thread that delivered its outcome). */
     void recycle(final HandlerCall call) {
         freeHandlers.offer(call);
     }
@@ -182,6 +205,10 @@ public final class ClientCalls {
         queuedCalls.incrementAndGet();
         callsStarted.increment();
         register(call);
+        if (draining) {
+            failIfPending(call, drainRefusal(call)); // raced with the drain (or its close): never sent
+            return;
+        }
         if (closed != null || closing) {
             failIfPending(call, closedOrClosing()); // raced with close: whoever removes the call fails it
             return;
@@ -310,6 +337,7 @@ public final class ClientCalls {
         }
         unregister(call);
         waiting.remove(call);
+        afterOutcome(); // it may have been the last thing a drain waited for
         return true;
     }
 
@@ -317,6 +345,7 @@ public final class ClientCalls {
         if (unregister(call)) {
             call.finish();
             call.completeExceptionally(error);
+            afterOutcome();
         }
     }
 
@@ -346,7 +375,7 @@ public final class ClientCalls {
                 throw new ProtocolException("REPLY for a serial no call used: " + what);
             }
             frame.release();
-            lateReplies++;
+            lateReplies.incrementAndGet();
             return;
         }
         call.finish();
@@ -361,8 +390,9 @@ public final class ClientCalls {
         if (Frames.status(frame) == STATUS_OK) {
             if (!call.completeWithReply(frame)) {
                 frame.release();
-                lateReplies++;
+                lateReplies.incrementAndGet();
             }
+            afterOutcome();
             return;
         }
         final RemoteError error;
@@ -374,8 +404,71 @@ public final class ClientCalls {
         } finally {
             frame.release();
         }
-        if (!call.completeWithRemoteError(new RemoteException(error))) {
-            lateReplies++;
+        final BraidException failure;
+        if (error.int1() == dev.braid.internal.wire.Extension.DRAIN_REFUSAL_MARKER
+                && error.domain() == RemoteError.VIR_FROM_RPC) {
+            failure = new dev.braid.DrainingException(error.message(), true); // not executed: retry elsewhere
+            serverDraining.accept(error.message());
+        } else {
+            failure = new RemoteException(error);
+        }
+        if (!call.completeWithRemoteError(failure)) {
+            lateReplies.incrementAndGet();
+        }
+        afterOutcome();
+    }
+
+    // ------------------------------------------------------------------ draining
+
+    /**
+     * Where a refusal by a draining server is reported (the connection begins its own drain). Set once,
+     * before the connection is published.
+     */
+    public void onServerDraining(final java.util.function.Consumer<String> listener) {
+        serverDraining = listener;
+    }
+
+    /**
+     * The connection drains: new calls fail with a {@link dev.braid.DrainingException} naming
+     * {@code reason}; calls still waiting for a slot (never sent) fail with it now; {@code afterEachOutcome}
+     * runs after every later outcome (the connection checks whether it is idle). Any thread; once.
+     */
+    public void drain(final String reason, final Runnable afterEachOutcome) {
+        drainReason = reason;
+        onOutcome = afterEachOutcome;
+        draining = true;
+        CallRecord w;
+        while ((w = waiting.poll()) != null) {
+            if (w.finishIfQueued()) { // never sent: the server never saw it
+                if (unregister(w)) {
+                    w.completeExceptionally(drainRefusal(w));
+                }
+            }
+        }
+    }
+
+    /** Whether the connection drains. */
+    public boolean draining() {
+        return draining;
+    }
+
+    /** The failure of a call this side refuses because it drains (never sent). */
+    public dev.braid.DrainingException drainRefusal(final Object what) {
+        return new dev.braid.DrainingException("connection is draining (" + drainReason + "): " + what
+                + " was not sent; retry it on another connection", false);
+    }
+
+    /** Whether nothing is pending: every call sent was answered (late replies included) and none waits. */
+    public boolean idle() {
+        return pendingCount() == 0 && queuedCalls.get() == 0;
+    }
+
+    private void afterOutcome() {
+        if (draining) {
+            final Runnable r = onOutcome;
+            if (r != null) {
+                r.run();
+            }
         }
     }
 
@@ -405,13 +498,23 @@ public final class ClientCalls {
     /** The connection closed: every call not yet answered fails with {@code reason}, once. */
     public void failAll(final ConnectionClosedException reason) {
         closed = reason;
-        for (CallRecord call : snapshot()) {
-            failIfPending(call, reason);
-        }
         CallRecord w;
-        while ((w = waiting.poll()) != null) {
-            failIfPending(w, reason);
+        while ((w = waiting.poll()) != null) { // first: a slot freed by the failures below must not send them
+            if (w.finishIfQueued()) {
+                failIfPending(w, notSent(reason));
+            }
         }
+        for (CallRecord call : snapshot()) {
+            failIfPending(call, call.wasSent() ? reason : notSent(reason));
+        }
+    }
+
+    /** The failure of a call that never left: the connection's reason, marked as not sent (safe to retry). */
+    private static ConnectionClosedException notSent(final ConnectionClosedException reason) {
+        final String m = reason.getMessage();
+        final String prefix = reason.reason().text();
+        final String detail = m.startsWith(prefix + ": ") ? m.substring(prefix.length() + 2) : m.equals(prefix) ? null : m;
+        return new ConnectionClosedException(reason.reason(), detail, reason.getCause(), true); // same message
     }
 
     private List<CallRecord> snapshot() {
@@ -442,7 +545,12 @@ public final class ClientCalls {
     }
 
     public long lateReplies() {
-        return lateReplies;
+        return lateReplies.get();
+    }
+
+    /** A reply handed to the callback executor found its future already cancelled: counted as late. */
+    void lateReply() {
+        lateReplies.incrementAndGet();
     }
 
     /**

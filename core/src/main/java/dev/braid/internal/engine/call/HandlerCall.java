@@ -14,11 +14,18 @@ import java.lang.invoke.VarHandle;
  * A call whose outcome goes to a {@link ReplyHandler}, or, for a typed call, is decoded by the reply
  * {@link Marshaller} and goes to a {@link TypedReplyHandler}; either way with the caller's attachment.
  * Recycled after a clean run: no allocation per call.
- * The first of {@link #completeWithReply} and {@link #completeExceptionally} to flip {@code done} calls the
- * handler; a record is returned to its connection's pool only after the handler returned, and only if no
- * timer or slot queue saw it (see {@link CallRecord}).
+ * The first of {@link #completeWithReply} and {@link #completeExceptionally} to flip {@code done} decides the
+ * outcome. With {@code DIRECT_CALLBACKS} it calls the handler right there; otherwise it parks the outcome in
+ * the record ({@link #outFrame}, which then owns the reply frame, or {@link #outError}) and hands the record
+ * itself, a {@link Runnable}, to the callback executor: braid allocates no task for it. A record is returned
+ * to its connection's pool only after the handler returned, and only if no timer or slot queue saw it (see
+ * {@link CallRecord}).
+ *
+ * <p><b>Threads.</b> The deciding thread writes {@code outFrame} / {@code outError} / {@code recycleAfter}
+ * before {@code Executor.execute}; {@link #run} reads them on the executor's thread after it (the
+ * executor's happens-before edge). Nobody else touches them: the record is not reused before run() ends.
  */
-public final class HandlerCall extends CallRecord {
+public final class HandlerCall extends CallRecord implements Runnable {
     private static final System.Logger LOG = System.getLogger("dev.braid.call");
     private static final VarHandle DONE_FLAG;
 
@@ -40,10 +47,15 @@ public final class HandlerCall extends CallRecord {
     /**
      * Typed calls: the last reply decoded by this record, and the marshaller that decoded it. The next typed
      * call with the same marshaller decodes into it ({@link Marshaller#read(java.nio.ByteBuffer, Object)}), so
-     * a recycled record allocates nothing for replies of a mutable type. Reader-owned.
+     * a recycled record allocates nothing for replies of a mutable type. Touched only by the thread that
+     * delivers this record's outcome (one at a time: a record is reused only after its delivery ended).
      */
     private Object lastReply;
     private Marshaller<Object> lastReplyMarshaller;
+    /** An outcome waiting for the callback executor: the reply frame (owned) or the error. */
+    private PooledBuffer outFrame;
+    private Throwable outError;
+    private boolean recycleAfter;
 
     HandlerCall(final ClientCalls calls) {
         super(calls);
@@ -73,6 +85,38 @@ public final class HandlerCall extends CallRecord {
         if (!DONE_FLAG.compareAndSet(this, false, true)) {
             return false;
         }
+        if (!calls.callbacks.direct()) {
+            outFrame = frame;
+            outError = null;
+            recycleAfter = true;
+            calls.callbacks.execute(this);
+            return true;
+        }
+        deliverReply(frame);
+        recycle();
+        return true;
+    }
+
+    /** Callback executor: delivers the outcome parked by the deciding thread. */
+    @Override
+    public void run() {
+        final PooledBuffer f = outFrame;
+        final Throwable e = outError;
+        final boolean r = recycleAfter;
+        outFrame = null;
+        outError = null;
+        if (f != null) {
+            deliverReply(f);
+        } else {
+            deliverFailure(e);
+        }
+        if (r) {
+            recycle();
+        }
+    }
+
+    /** Hands the reply to the handler and releases its frame. */
+    private void deliverReply(final PooledBuffer frame) {
         try {
             if (typed != null) {
                 deliverTyped(frame);
@@ -84,15 +128,33 @@ public final class HandlerCall extends CallRecord {
         } finally {
             frame.release();
         }
-        recycle();
-        return true;
     }
 
     @Override
     boolean completeExceptionally(final Throwable error) {
+        return fail(error, false);
+    }
+
+    /** Decides a failure; {@code recycle}: the record may be reused once the handler heard it. */
+    private boolean fail(final Throwable error, final boolean recycle) {
         if (!DONE_FLAG.compareAndSet(this, false, true)) {
             return false;
         }
+        if (!calls.callbacks.direct()) {
+            outFrame = null;
+            outError = error;
+            recycleAfter = recycle;
+            calls.callbacks.execute(this);
+            return true;
+        }
+        deliverFailure(error);
+        if (recycle) {
+            recycle();
+        }
+        return true;
+    }
+
+    private void deliverFailure(final Throwable error) {
         try {
             if (typed != null) {
                 typed.onFailure(serial, ClientCalls.unwrap(error), attachment);
@@ -102,10 +164,9 @@ public final class HandlerCall extends CallRecord {
         } catch (RuntimeException | Error e) {
             LOG.log(Level.WARNING, "reply handler for " + this + " failed", e);
         }
-        return true;
     }
 
-    /** Reader thread: decodes the reply (outside the handler's own exceptions) and hands it over. */
+    /** Decodes the reply (outside the handler's own exceptions) and hands it over. */
     private void deliverTyped(final PooledBuffer frame) {
         final Object reply;
         try {
@@ -122,7 +183,7 @@ public final class HandlerCall extends CallRecord {
         typed.onReply(serial, reply, attachment);
     }
 
-    /** Reader thread, after a reply was handed over: back to the pool if nobody else can still see it. */
+    /** After the handler heard the outcome: back to the pool if nobody else can still see it. */
     private void recycle() {
         if (!queued && timeout.isZero()) { // a timer, even cancelled, may still be running: never reuse then
             handler = null;
@@ -140,11 +201,7 @@ public final class HandlerCall extends CallRecord {
 
     /** Reader thread: an ERROR reply was decoded into {@code error}; the record is recycled like after a reply. */
     @Override
-    boolean completeWithRemoteError(final dev.braid.RemoteException error) {
-        if (!completeExceptionally(error)) {
-            return false;
-        }
-        recycle();
-        return true;
+    boolean completeWithRemoteError(final dev.braid.BraidException error) {
+        return fail(error, true);
     }
 }

@@ -367,7 +367,7 @@ final class StreamImpl implements StreamHandle {
             if (e != null) {
                 final Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null
                         ? e.getCause() : e;
-                outcome.completeExceptionally(cause instanceof BraidException ? cause
+                table.callbacks.fail(outcome, cause instanceof BraidException ? cause
                         : new BraidException(BraidException.Category.IO, "stream " + this + ": " + cause, cause));
                 return;
             }
@@ -379,7 +379,7 @@ final class StreamImpl implements StreamHandle {
                 r.release();
             }
             completeDone();
-            outcome.complete(copy);
+            table.callbacks.complete(outcome, copy); // the caller's stages run on the callback executor
         });
         return outcome;
     }

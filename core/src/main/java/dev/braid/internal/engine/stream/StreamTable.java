@@ -63,6 +63,8 @@ public final class StreamTable {
     private volatile boolean closed;
     private ScheduledFuture<?> idleTask;
     final java.util.concurrent.Executor blockingExecutor;
+    /** Where {@code finishAsync}'s future completes (the runtime's callback executor). */
+    final dev.braid.internal.engine.call.Callbacks callbacks;
     /** The runtime's timer, from {@link #start} (null before: unit tests that never start a table). */
     private volatile ScheduledExecutorService timer;
     /** Packets and CREDITs for no open stream (ended here with data in flight): dropped, as libvirt does. */
@@ -81,7 +83,19 @@ public final class StreamTable {
     public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
                        final StreamScheduler scheduler, final ReadGate gate, final Role role,
                        final java.util.concurrent.Executor blockingExecutor) {
+        this(cfg, pool, outbound, scheduler, gate, role, blockingExecutor, dev.braid.internal.engine.call.Callbacks.DIRECT);
+    }
+
+    /**
+     * @param blockingExecutor as above
+     * @param callbacks        where the futures of a stream's non-blocking operations complete
+     */
+    public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
+                       final StreamScheduler scheduler, final ReadGate gate, final Role role,
+                       final java.util.concurrent.Executor blockingExecutor,
+                       final dev.braid.internal.engine.call.Callbacks callbacks) {
         this.blockingExecutor = blockingExecutor;
+        this.callbacks = callbacks;
         this.cfg = cfg;
         this.pool = pool;
         this.outbound = outbound;
@@ -257,6 +271,13 @@ public final class StreamTable {
         }
         for (StreamImpl s : streams.values()) {
             s.connectionClosed(reason);
+        }
+    }
+
+    /** Aborts every open stream with {@code reason} (the peer gets the abort). Any thread. */
+    public void abortAll(final String reason) {
+        for (StreamImpl s : streams.values()) {
+            s.abort(reason);
         }
     }
 
