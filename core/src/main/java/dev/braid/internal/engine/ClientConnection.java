@@ -63,8 +63,8 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     private volatile boolean closing;
 
     public ClientConnection(final BraidRuntime rt) {
-        super(rt);
-        this.calls = new ClientCalls(cfg, rt.timer, outbound);
+        super(rt, dev.braid.BraidObserver.Side.CLIENT);
+        this.calls = new ClientCalls(cfg, rt.timer, outbound, obs);
     }
 
     /** Completes when the connection is usable (after HELLO, or at once without extensions). */
@@ -383,10 +383,10 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     }
 
     private LimitExceededException noSlot(final StreamOptions options) {
-        return new LimitExceededException("maxConcurrentStreams", limits.maxConcurrentStreams(),
+        return obs.refused(new LimitExceededException("maxConcurrentStreams", limits.maxConcurrentStreams(),
                 "no free stream slot on this connection" + (options.waitForSlot().isZero() ? ""
                         : " after waiting " + options.waitForSlot().toMillis() + " ms") + " (" + streams.size()
-                        + " streams open here)");
+                        + " streams open here)"));
     }
 
     /** Non-blocking opens: a slot now, or (waitForSlot) one awaited on the handler executor, never here. */

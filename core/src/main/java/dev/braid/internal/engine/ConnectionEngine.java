@@ -1,6 +1,7 @@
 package dev.braid.internal.engine;
 
 import dev.braid.BraidConfig;
+import dev.braid.BraidObserver;
 import dev.braid.BraidException;
 import dev.braid.ConnectionClosedException;
 import dev.braid.ConnectionClosedException.Reason;
@@ -22,6 +23,7 @@ import dev.braid.internal.engine.stream.StreamHandle;
 import dev.braid.internal.engine.stream.StreamScheduler;
 import dev.braid.internal.engine.stream.StreamTable;
 import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.observe.Observation;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.FrameDecoder;
 import dev.braid.internal.wire.Frames;
@@ -83,6 +85,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     final BufferPool pool;
     private final FrameDecoder decoder;
     final ReadGate gate = new ReadGate();
+    /** Where this connection reports to the observer and the flight recorder (see Observation). */
+    final Observation obs;
     final Outbound outbound;
     private final Keepalive keepalive;
     /** Deadlines on the peer's progress (set on open, read on close: reader, then onClosed after it). */
@@ -114,15 +118,17 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     volatile long framesDropped;
     final java.util.concurrent.atomic.LongAdder eventsSent = new java.util.concurrent.atomic.LongAdder();
 
-    ConnectionEngine(final BraidRuntime rt) {
+    ConnectionEngine(final BraidRuntime rt, final BraidObserver.Side side) {
         this.rt = rt;
         this.cfg = rt.config;
+        this.obs = new Observation(cfg.observer(), this, side, cfg.slowCallThreshold());
+        gate.observe(obs);
         this.pool = rt.pool;
         this.maxOutboundMessage = cfg.maxMessageSize();
         this.decoder = new FrameDecoder(pool, cfg.maxMessageSize(), cfg.readBufferSize());
         final StreamScheduler scheduler = new StreamScheduler();
         this.outbound = new Outbound(scheduler, gate);
-        this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this, rt.handlers);
+        this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this, rt.handlers, obs);
         this.keepalive = new Keepalive(cfg.keepaliveInterval(), cfg.keepaliveCount(), pool, outbound, gate);
         this.events = new EventDelivery(rt, gate, this);
         rt.register(this);
@@ -139,6 +145,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         deadlines = new PeerDeadlines(cfg.frameTimeout(), cfg.minFrameRate(), firstFrameTimeout(), decoder, gate);
         deadlines.start(transport, rt.timer);
         streams.start(transport, rt.timer);
+        obs.connectionOpened();
         opened();
     }
 
@@ -186,6 +193,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** Reader context: the peer broke the protocol. Closes the connection with that reason. */
     final void protocolError(final ProtocolException e) {
         rt.peerErrors.log(this, "protocol error: " + e.getMessage());
+        obs.protocolError(e);
         final Transport t = transport;
         final ConnectionClosedException reason = new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e);
         if (t != null) {
@@ -350,8 +358,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     final void checkOutboundSize(final int payloadLength, final String what) {
         final long frameLength = (long) HEADER_LENGTH + payloadLength;
         if (payloadLength < 0 || frameLength > maxOutboundMessage) {
-            throw new LimitExceededException("maxMessageSize", maxOutboundMessage, what + " of " + frameLength
-                    + " bytes (payload " + payloadLength + ") is larger than the largest message");
+            throw obs.refused(new LimitExceededException("maxMessageSize", maxOutboundMessage, what + " of "
+                    + frameLength + " bytes (payload " + payloadLength + ") is larger than the largest message"));
         }
     }
 
@@ -429,8 +437,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     private void checkEventQueue(final Procedure p) {
         final long queued = outbound.queuedBytes();
         if (queued > cfg.maxQueuedEventBytes()) {
-            throw new LimitExceededException("maxQueuedEventBytes", cfg.maxQueuedEventBytes(), "event " + p
-                    + " refused: " + queued + " bytes already wait to be sent (the peer is not reading)");
+            throw obs.refused(new LimitExceededException("maxQueuedEventBytes", cfg.maxQueuedEventBytes(), "event "
+                    + p + " refused: " + queued + " bytes already wait to be sent (the peer is not reading)"));
         }
     }
 
@@ -520,6 +528,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             closed(cce);
         } finally {
             rt.unregister(this);
+            obs.connectionClosed(cce);
             closeFuture.complete(cce);
         }
     }

@@ -1,5 +1,7 @@
 package dev.braid.internal.engine.io;
 
+import dev.braid.BraidObserver;
+import dev.braid.internal.observe.Observation;
 import dev.braid.spi.Transport;
 
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -34,22 +36,36 @@ public final class ReadGate {
     /** What a hold stands for (for counters and messages). */
     public enum Reason {
         /** Server: the outstanding-call limit is reached. */
-        CALL_LIMIT,
+        CALL_LIMIT(BraidObserver.Suspension.CALL_LIMIT),
         /** Server: answers pile up because the peer does not read them. */
-        UNREAD_ANSWERS,
+        UNREAD_ANSWERS(BraidObserver.Suspension.UNREAD_ANSWERS),
         /** Event listeners are slower than the peer's events. */
-        SLOW_EVENT_LISTENERS,
+        SLOW_EVENT_LISTENERS(BraidObserver.Suspension.SLOW_EVENT_LISTENERS),
         /** libvirt-compatible mode: a stream's receive queue is full. */
-        STREAM_QUEUE_FULL
+        STREAM_QUEUE_FULL(BraidObserver.Suspension.STREAM_QUEUE_FULL);
+
+        /** The same reason as the observer sees it. */
+        final BraidObserver.Suspension observed;
+
+        Reason(final BraidObserver.Suspension observed) {
+            this.observed = observed;
+        }
     }
 
     private Transport transport;
+    /** Where suspensions are reported; set once by the connection before the gate is used. */
+    private Observation obs = Observation.NONE;
     private int holds;
     private final long[] pauses = new long[Reason.values().length];
 
     /** Reader, once, before any hold is taken. */
     public void attach(final Transport t) {
         transport = t;
+    }
+
+    /** The connection's observation, once, at construction (before any hold is taken). */
+    public void observe(final Observation o) {
+        obs = o;
     }
 
     /** A new reason to stop reading, of kind {@code reason}. Any thread. */
@@ -67,23 +83,28 @@ public final class ReadGate {
         return pauses[reason.ordinal()];
     }
 
-    private synchronized void take(final Reason reason) {
-        pauses[reason.ordinal()]++;
+    private synchronized void take(final Hold h) {
+        h.since = System.nanoTime();
+        pauses[h.reason.ordinal()]++;
         if (holds++ == 0 && transport != null) {
             transport.setReadSuspended(true);
         }
     }
 
-    private synchronized void drop() {
+    /** Returns how long {@code h} was held (0 if its release overtook its take: see Hold#pause). */
+    private synchronized long drop(final Hold h) {
         if (--holds == 0 && transport != null) {
             transport.setReadSuspended(false);
         }
+        return Math.max(0, System.nanoTime() - h.since);
     }
 
     /** One reason to stop reading. See the class comment for who may call what. */
     public final class Hold {
         private final Reason reason;
         private final AtomicBoolean held = new AtomicBoolean();
+        /** When the hold was last taken (System.nanoTime); guarded by the gate's monitor (take/drop). */
+        private long since;
 
         private Hold(final Reason reason) {
             this.reason = reason;
@@ -98,7 +119,8 @@ public final class ReadGate {
             if (!held.compareAndSet(false, true)) {
                 return true;
             }
-            take(reason);
+            take(this);
+            obs.readSuspended(reason.observed);
             if (!blocked.getAsBoolean()) {
                 release();
                 return false;
@@ -109,7 +131,7 @@ public final class ReadGate {
         /** Any thread, after removing the cause: reading may resume (once every other hold is gone too). */
         public void release() {
             if (held.get() && held.compareAndSet(true, false)) {
-                drop();
+                obs.readResumed(reason.observed, drop(this));
             }
         }
 

@@ -8,6 +8,7 @@ import dev.braid.buffer.BufferPool;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.engine.io.Outbound;
 import dev.braid.internal.engine.io.ReadGate;
+import dev.braid.internal.observe.Observation;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.Frames;
 import dev.braid.spi.Transport;
@@ -55,6 +56,7 @@ public final class StreamTable {
     final ReadGate gate;
     final SendBudget sendBudget;
     private final Role role;
+    private final Observation obs;
     private final StreamScheduler scheduler;
     private final ConcurrentHashMap<Integer, StreamImpl> streams = new ConcurrentHashMap<>();
     /** Reader-owned, see {@link #streamFor}. */
@@ -70,18 +72,20 @@ public final class StreamTable {
 
     public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
                        final StreamScheduler scheduler, final ReadGate gate, final Role role) {
-        this(cfg, pool, outbound, scheduler, gate, role, task -> Thread.ofVirtual().start(task));
+        this(cfg, pool, outbound, scheduler, gate, role, task -> Thread.ofVirtual().start(task), Observation.NONE);
     }
 
     /**
+     * @param obs              where streams opening and ending are reported
      * @param blockingExecutor where a stream's non-blocking operation runs the part that has to wait (the
      *                         runtime's handler executor: virtual threads), e.g. {@code finishAsync} queuing
      *                         its end into a full send ring
      */
     public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
                        final StreamScheduler scheduler, final ReadGate gate, final Role role,
-                       final java.util.concurrent.Executor blockingExecutor) {
+                       final java.util.concurrent.Executor blockingExecutor, final Observation obs) {
         this.blockingExecutor = blockingExecutor;
+        this.obs = obs;
         this.cfg = cfg;
         this.pool = pool;
         this.outbound = outbound;
@@ -115,6 +119,7 @@ public final class StreamTable {
                                final int holds) {
         final StreamImpl s = new StreamImpl(this, procedure, serial, serverSide, flowControl,
                 cfg.initialStreamWindow(), sendWindow, maxOutbound, holds);
+        s.openedNanos = obs.streamOpened(procedure, serial); // before the table: its end may come at once
         streams.put(serial, s);
         return s;
     }
@@ -232,6 +237,7 @@ public final class StreamTable {
         s.unregistered = true;
         streams.remove(s.serial, s);
         s.flow.leaveBudget();
+        obs.streamEnded(s.procedure, s.serial, s.bytesWritten(), s.bytesRead(), s.openedNanos, s.failure());
         role.streamEnded(s);
     }
 
