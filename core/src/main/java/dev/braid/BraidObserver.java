@@ -24,10 +24,13 @@ package dev.braid;
  *
  * <h2>Order</h2>
  * For one connection: {@link #connectionOpened} comes before every other event of that connection and
- * {@link #connectionClosed} after every call and stream of it has ended. For one call, {@link #callStarted}
- * comes before {@link #callEnded}, which comes exactly once; likewise {@link #streamOpened} before
- * {@link #streamEnded}. A stream's opening call is also a call: its {@code callStarted} comes before
- * {@code streamOpened}. Events of different calls may interleave in any order.
+ * {@link #connectionClosed} after the ends of the calls and streams the close failed. For one call,
+ * {@link #callStarted} comes before {@link #callEnded}, which comes exactly once; likewise
+ * {@link #streamOpened} before {@link #streamEnded}. A stream's opening call is also a call: the stream is
+ * registered first, so {@code streamOpened} comes before that call's {@code callStarted}. Events of
+ * different calls may interleave in any order. A call's end is reported by the thread that settled it,
+ * right after the outcome was handed over: a caller may already have its reply (and have started another
+ * call) when {@code callEnded} of the first one arrives.
  */
 public interface BraidObserver {
 
