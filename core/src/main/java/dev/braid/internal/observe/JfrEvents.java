@@ -76,7 +76,7 @@ public final class JfrEvents {
         public long bytesReceived;
         @Label("Duration")
         @Timespan
-        public long durationNanos;
+        public long duration;
         @Label("Reason")
         public String reason;
     }
@@ -96,7 +96,7 @@ public final class JfrEvents {
         public String reason;
         @Label("Suspended For")
         @Timespan
-        public long suspendedNanos;
+        public long suspended;
     }
 
     /** A limit refused a call, event, stream or message. */
@@ -137,9 +137,9 @@ public final class JfrEvents {
         public String outcome;
         @Label("Latency")
         @Timespan
-        public long latencyNanos;
+        public long latency;
         @Label("Threshold")
         @Timespan
-        public long thresholdNanos;
+        public long threshold;
     }
 }

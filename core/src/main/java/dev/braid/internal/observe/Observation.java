@@ -185,8 +185,8 @@ public final class Observation {
                 e.procedure = String.valueOf(p);
                 e.serial = Integer.toUnsignedLong(serial);
                 e.outcome = outcome.name();
-                e.latencyNanos = latency;
-                e.thresholdNanos = slowNanos;
+                e.latency = latency;
+                e.threshold = slowNanos;
                 e.commit();
             }
         }
@@ -228,7 +228,7 @@ public final class Observation {
                 e.serial = Integer.toUnsignedLong(serial);
                 e.bytesSent = bytesSent;
                 e.bytesReceived = bytesReceived;
-                e.durationNanos = duration;
+                e.duration = duration;
                 e.reason = abortReason.getMessage();
                 e.commit();
             }
@@ -291,7 +291,7 @@ public final class Observation {
             e.remoteAddress = address();
             e.side = side.name();
             e.reason = reason.name();
-            e.suspendedNanos = nanos;
+            e.suspended = nanos;
             e.commit();
         }
     }
