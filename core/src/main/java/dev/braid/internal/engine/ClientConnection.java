@@ -627,15 +627,11 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     }
 
     @Override
-    ConnectionStats stats(final long bytesIn, final long bytesOut, final long evSent, final long evReceived,
-                          final long evDropped, final long dropped) {
+    public ConnectionStats stats() {
         final NegotiatedLimits l = limits;
-        final int inFlight = calls.inFlight();
         final java.util.concurrent.Semaphore slots = streamSlots;
         final long streamsHeld = l == null || slots == null ? 0 : l.maxConcurrentStreams() - slots.availablePermits();
-        return new ConnectionStats(calls.started(), inFlight, calls.queued(), calls.lateReplies(), 0, evSent,
-                evReceived, evDropped, dropped, bytesIn, bytesOut, 0, extensionsNegotiated(), streamsHeld,
-                slots == null ? 0 : slots.getQueueLength(), gate.pauses(ReadGate.Reason.STREAM_QUEUE_FULL),
-                gate.pauses(ReadGate.Reason.UNREAD_ANSWERS));
+        return stats(calls.started(), calls.inFlight(), calls.queued(), calls.lateReplies(), 0, extensionsNegotiated(),
+                streamsHeld, slots == null ? 0 : slots.getQueueLength());
     }
 }

@@ -610,15 +610,22 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         return rt.backend.name();
     }
 
-    /** Role-specific counters completed with the shared ones. */
-    abstract ConnectionStats stats(long bytesIn, long bytesOut, long evSent, long evReceived, long evDropped,
-                                   long dropped);
-
-
+    /** Role-specific counters: the role calls {@link #stats(long, long, long, long, long, boolean, long, long)}. */
     @Override
-    public ConnectionStats stats() {
-        return stats(bytesRead, outbound.bytesWritten(), eventsSent.sum(), events.received(), eventsDropped,
-                framesDropped + streams.dropped());
+    public abstract ConnectionStats stats();
+
+    /** The role's counters completed with the ones every connection keeps. Any thread. */
+    final ConnectionStats stats(final long callsStarted, final long callsInFlight, final long callsQueued,
+                                final long lateReplies, final long callsServed, final boolean extensions,
+                                final long streamsOpen, final long streamsWaiting) {
+        final StreamTable.Totals t = streams.totals();
+        return new ConnectionStats(callsStarted, callsInFlight, callsQueued, lateReplies, callsServed,
+                eventsSent.sum(), events.received(), eventsDropped, framesDropped + streams.dropped(), bytesRead,
+                outbound.bytesWritten(), gate.pauses(ReadGate.Reason.CALL_LIMIT), extensions, streamsOpen,
+                streamsWaiting, gate.pauses(ReadGate.Reason.STREAM_QUEUE_FULL),
+                gate.pauses(ReadGate.Reason.UNREAD_ANSWERS), gate.pauses(ReadGate.Reason.SLOW_EVENT_LISTENERS),
+                outbound.queuedBytes(), events.pendingBytes(), t.opened(), t.aborted(), t.bytesSent(),
+                t.bytesReceived(), t.queued(), t.sendQueued(), t.receiveWindow(), t.sendCredit());
     }
 
     @Override

@@ -67,6 +67,11 @@ final class EventDelivery {
         return received;
     }
 
+    /** Bytes of events handed to listeners and not yet delivered. Any thread. */
+    long pendingBytes() {
+        return pendingBytes.get();
+    }
+
     private void run(final EventListener listener, final EventImpl event) {
         try {
             listener.onEvent(event);

@@ -341,10 +341,7 @@ public final class ServerConnection extends ConnectionEngine {
     }
 
     @Override
-    ConnectionStats stats(final long bytesIn, final long bytesOut, final long evSent, final long evReceived,
-                          final long evDropped, final long dropped) {
-        return new ConnectionStats(0, inFlight.get(), 0, 0, callsServed.sum(), evSent, evReceived, evDropped, dropped,
-                bytesIn, bytesOut, gate.pauses(ReadGate.Reason.CALL_LIMIT), extensionsNegotiated, openStreams.get(), 0,
-                gate.pauses(ReadGate.Reason.STREAM_QUEUE_FULL), gate.pauses(ReadGate.Reason.UNREAD_ANSWERS));
+    public ConnectionStats stats() {
+        return stats(0, inFlight.get(), 0, 0, callsServed.sum(), extensionsNegotiated, openStreams.get(), 0);
     }
 }

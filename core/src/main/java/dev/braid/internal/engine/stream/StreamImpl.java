@@ -821,6 +821,16 @@ final class StreamImpl implements StreamHandle {
     }
 
     @Override
+    public long sendQueuedBytes() {
+        return sender.queuedBytes();
+    }
+
+    @Override
+    public long sendWindow() {
+        return flow.sendWindow;
+    }
+
+    @Override
     public long receiveWindow() {
         return flow.receiveWindow;
     }

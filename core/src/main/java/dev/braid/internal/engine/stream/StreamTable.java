@@ -69,6 +69,11 @@ public final class StreamTable {
     private volatile ScheduledExecutorService timer;
     /** Packets and CREDITs for no open stream (ended here with data in flight): dropped, as libvirt does. */
     private volatile long dropped;
+    /** Streams registered, streams that ended failed, and the payload bytes of the streams that ended. */
+    private final java.util.concurrent.atomic.LongAdder opened = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder aborted = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder endedBytesSent = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder endedBytesReceived = new java.util.concurrent.atomic.LongAdder();
 
     public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
                        final StreamScheduler scheduler, final ReadGate gate, final Role role) {
@@ -120,6 +125,7 @@ public final class StreamTable {
         final StreamImpl s = new StreamImpl(this, procedure, serial, serverSide, flowControl,
                 cfg.initialStreamWindow(), sendWindow, maxOutbound, holds);
         s.openedNanos = obs.streamOpened(procedure, serial); // before the table: its end may come at once
+        opened.increment();
         streams.put(serial, s);
         return s;
     }
@@ -237,6 +243,11 @@ public final class StreamTable {
         s.unregistered = true;
         streams.remove(s.serial, s);
         s.flow.leaveBudget();
+        endedBytesSent.add(s.bytesWritten());
+        endedBytesReceived.add(s.bytesRead());
+        if (s.failure() != null) {
+            aborted.increment();
+        }
         obs.streamEnded(s.procedure, s.serial, s.bytesWritten(), s.bytesRead(), s.openedNanos, s.failure());
         role.streamEnded(s);
     }
@@ -272,6 +283,44 @@ public final class StreamTable {
 
     public long dropped() {
         return dropped;
+    }
+
+    /**
+     * The table's counters and the sums over its open streams, for {@code ConnectionStats}. Any thread; the
+     * sums are read stream by stream without a lock (a snapshot, not an atomic one).
+     *
+     * @param opened        streams registered so far
+     * @param aborted       streams that ended failed (either side aborted, or the connection closed)
+     * @param bytesSent     payload bytes sent by this side on every stream, ended or open
+     * @param bytesReceived payload bytes read by this side on every stream, ended or open
+     * @param queued        received bytes (window cost) not yet read, over the open streams
+     * @param sendQueued    bytes written and waiting in the open streams' send rings
+     * @param receiveWindow the windows this side grants, summed over the open streams
+     * @param sendCredit    what the peer's windows still allow, summed over the open streams (flow control)
+     */
+    public record Totals(long opened, long aborted, long bytesSent, long bytesReceived, long queued,
+                         long sendQueued, long receiveWindow, long sendCredit) {
+    }
+
+    /** See {@link Totals}. Any thread. */
+    public Totals totals() {
+        long sent = endedBytesSent.sum();
+        long received = endedBytesReceived.sum();
+        long queued = 0;
+        long sendQueued = 0;
+        long window = 0;
+        long credit = 0;
+        for (StreamImpl s : streams.values()) {
+            sent += s.bytesWritten();
+            received += s.bytesRead();
+            queued += s.queuedBytes();
+            sendQueued += s.sendQueuedBytes();
+            window += s.receiveWindow();
+            if (s.flow.enabled) {
+                credit += Math.max(0, s.sendCredit());
+            }
+        }
+        return new Totals(opened.sum(), aborted.sum(), sent, received, queued, sendQueued, window, credit);
     }
 
     /** Timer thread: aborts streams whose received data nobody read for streamReadIdleTimeout. */
