@@ -540,7 +540,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         if (streamRelease && awaitingRelease.containsKey(s.serial())) {
             s.releaseTimer(rt.timer.schedule(() -> {
                 if (awaitingRelease.remove(s.serial(), s)) {
-                    BraidRuntime.LOG.log(Level.DEBUG, "no RELEASE for stream " + s + " within "
+                    CONNECTION_LOG.log(Level.DEBUG, "no RELEASE for stream " + s + " within "
                             + cfg.streamFinishTimeout().toMillis() + " ms; freeing its slot");
                     s.releaseHold();
                 }
@@ -606,7 +606,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         if (allDone) { // left: only abandoned calls
             closeAfterFlush();
         } else {
-            BraidRuntime.LOG.log(Level.DEBUG, this + ": " + calls.pendingCount()
+            CONNECTION_LOG.log(Level.DEBUG, this + ": " + calls.pendingCount()
                     + " calls still pending after closeTimeout");
             abort();
         }

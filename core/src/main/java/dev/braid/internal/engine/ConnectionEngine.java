@@ -80,6 +80,10 @@ import static dev.braid.internal.wire.FrameHeader.*;
 public abstract class ConnectionEngine implements ConnectionHandler, FrameDecoder.FrameSink, Peer,
         StreamTable.Role {
 
+    /** A connection's life: closing, late RELEASEs. */
+    static final System.Logger CONNECTION_LOG = System.getLogger("dev.braid.connection");
+    /** The wire: the full detail of a protocol error (the rate-limited line goes to dev.braid.peer). */
+    static final System.Logger WIRE_LOG = System.getLogger("dev.braid.wire");
     final BraidRuntime rt;
     final BraidConfig cfg;
     final BufferPool pool;
@@ -193,6 +197,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** Reader context: the peer broke the protocol. Closes the connection with that reason. */
     final void protocolError(final ProtocolException e) {
         rt.peerErrors.log(this, "protocol error: " + e.getMessage());
+        WIRE_LOG.log(Level.DEBUG, () -> this + ": protocol error", e);
         obs.protocolError(e);
         final Transport t = transport;
         final ConnectionClosedException reason = new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e);
@@ -573,7 +578,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         try {
             closeFuture.get(millis, TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
-            BraidRuntime.LOG.log(Level.WARNING, this + " did not close within " + millis + " ms");
+            CONNECTION_LOG.log(Level.WARNING, this + " did not close within " + millis + " ms");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (java.util.concurrent.ExecutionException e) {

@@ -39,7 +39,7 @@ final class EventDelivery {
     EventDelivery(final BraidRuntime rt, final ReadGate gate, final Peer peer) {
         this.peer = peer;
         this.hold = gate.newHold(ReadGate.Reason.SLOW_EVENT_LISTENERS);
-        this.executor = new SerialExecutor(rt.handlers, (t, e) -> BraidRuntime.LOG.log(Level.WARNING,
+        this.executor = new SerialExecutor(rt.handlers, (t, e) -> IncomingCallImpl.HANDLER_LOG.log(Level.WARNING,
                 "event listener failed on " + peer, e));
     }
 
@@ -76,7 +76,7 @@ final class EventDelivery {
         try {
             listener.onEvent(event);
         } catch (Throwable t) {
-            BraidRuntime.LOG.log(Level.WARNING, "event listener for " + event.procedure() + " failed on " + peer, t);
+            IncomingCallImpl.HANDLER_LOG.log(Level.WARNING, "event listener for " + event.procedure() + " failed on " + peer, t);
         } finally {
             event.release();
         }

@@ -42,6 +42,8 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         }
     }
 
+    /** Server handlers and event listeners that fail. */
+    static final System.Logger HANDLER_LOG = System.getLogger("dev.braid.handler");
     private final ServerConnection connection;
     private final ProcedureRegistry.Entry entry;
     private PooledBuffer frame;
@@ -154,7 +156,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
                 if (stream != null) {
                     stream.abortWithRemoteError(error); // the client's next read/write/finish reports it
                 } else {
-                    BraidRuntime.LOG.log(Level.WARNING, "handler for " + entry.procedure() + " threw after answering", t);
+                    HANDLER_LOG.log(Level.WARNING, "handler for " + entry.procedure() + " threw after answering", t);
                 }
             }
         } finally {
