@@ -151,11 +151,12 @@ public interface BraidObserver {
      * {@link BraidConfig#maxConcurrentStreams()} (refused with an error).
      *
      * @param connection the connection
+     * @param side       this side's role on it
      * @param limit      the limit's configuration name, for example {@code maxQueuedCalls}
      * @param value      its value in force
      * @param detail     what was refused
      */
-    default void limitRefused(Peer connection, String limit, long value, String detail) {
+    default void limitRefused(Peer connection, Side side, String limit, long value, String detail) {
     }
 
     /**
@@ -163,9 +164,10 @@ public interface BraidObserver {
      * {@link #connectionClosed} follows).
      *
      * @param connection the connection
+     * @param side       this side's role on it
      * @param error      what was wrong
      */
-    default void protocolError(Peer connection, ProtocolException error) {
+    default void protocolError(Peer connection, Side side, ProtocolException error) {
     }
 
     /**
@@ -173,18 +175,20 @@ public interface BraidObserver {
      * reading resumes when every reason is gone).
      *
      * @param connection the connection
+     * @param side       this side's role on it
      * @param reason     why
      */
-    default void readSuspended(Peer connection, Suspension reason) {
+    default void readSuspended(Peer connection, Side side, Suspension reason) {
     }
 
     /**
      * The reason given to {@link #readSuspended} went away.
      *
      * @param connection     the connection
+     * @param side           this side's role on it
      * @param reason         the reason that ended
      * @param suspendedNanos how long it held
      */
-    default void readResumed(Peer connection, Suspension reason, long suspendedNanos) {
+    default void readResumed(Peer connection, Side side, Suspension reason, long suspendedNanos) {
     }
 }

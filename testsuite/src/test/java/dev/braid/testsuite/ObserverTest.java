@@ -109,23 +109,23 @@ class ObserverTest extends TransportTest {
         }
 
         @Override
-        public void limitRefused(final Peer c, final String limit, final long value, final String detail) {
-            add(c, "limitRefused " + limit + " " + value);
+        public void limitRefused(final Peer c, final Side side, final String limit, final long value, final String detail) {
+            add(c, "limitRefused " + side + " " + limit + " " + value);
         }
 
         @Override
-        public void protocolError(final Peer c, final ProtocolException error) {
-            add(c, "protocolError");
+        public void protocolError(final Peer c, final Side side, final ProtocolException error) {
+            add(c, "protocolError " + side);
         }
 
         @Override
-        public void readSuspended(final Peer c, final Suspension reason) {
-            add(c, "readSuspended " + reason);
+        public void readSuspended(final Peer c, final Side side, final Suspension reason) {
+            add(c, "readSuspended " + side + " " + reason);
         }
 
         @Override
-        public void readResumed(final Peer c, final Suspension reason, final long suspendedNanos) {
-            add(c, "readResumed " + reason + (suspendedNanos >= 0 ? "" : " NEGATIVE"));
+        public void readResumed(final Peer c, final Side side, final Suspension reason, final long suspendedNanos) {
+            add(c, "readResumed " + side + " " + reason + (suspendedNanos >= 0 ? "" : " NEGATIVE"));
         }
     }
 
@@ -248,7 +248,7 @@ class ObserverTest extends TransportTest {
         assertThatThrownBy(() -> c.sendEvent(TICK, ByteBuffer.allocate(100_000))) // connect() waited for HELLO
                 .isInstanceOf(LimitExceededException.class);
         atClient.awaitSize(2);
-        assertThat(atClient.events()).containsExactly("opened CLIENT", "limitRefused maxMessageSize " + 64 * 1024);
+        assertThat(atClient.events()).containsExactly("opened CLIENT", "limitRefused CLIENT maxMessageSize " + 64 * 1024);
     }
 
     @Test
@@ -281,9 +281,9 @@ class ObserverTest extends TransportTest {
             atServer.awaitSize(9);
         }
         assertThat(atServer.events()).containsExactly("opened SERVER",
-                "callStarted " + SLOW, "callStarted " + SLOW, "readSuspended CALL_LIMIT",
-                "callEnded " + SLOW + " OK request " + HEADER + " reply " + HEADER, "readResumed CALL_LIMIT",
+                "callStarted " + SLOW, "callStarted " + SLOW, "readSuspended SERVER CALL_LIMIT",
+                "callEnded " + SLOW + " OK request " + HEADER + " reply " + HEADER, "readResumed SERVER CALL_LIMIT",
                 "callEnded " + SLOW + " OK request " + HEADER + " reply " + HEADER,
-                "protocolError", "closed SERVER PROTOCOL_ERROR");
+                "protocolError SERVER", "closed SERVER PROTOCOL_ERROR");
     }
 }

@@ -118,7 +118,7 @@ public final class Observation {
         final BraidObserver o = observer;
         if (o != null) {
             try {
-                o.protocolError(peer, error);
+                o.protocolError(peer, side, error);
             } catch (RuntimeException e) {
                 failed("protocolError", e);
             }
@@ -248,7 +248,7 @@ public final class Observation {
         final BraidObserver o = observer;
         if (o != null) {
             try {
-                o.limitRefused(peer, limit, value, detail);
+                o.limitRefused(peer, side, limit, value, detail);
             } catch (RuntimeException e) {
                 failed("limitRefused", e);
             }
@@ -269,7 +269,7 @@ public final class Observation {
         final BraidObserver o = observer;
         if (o != null) {
             try {
-                o.readSuspended(peer, reason);
+                o.readSuspended(peer, side, reason);
             } catch (RuntimeException e) {
                 failed("readSuspended", e);
             }
@@ -281,7 +281,7 @@ public final class Observation {
         final BraidObserver o = observer;
         if (o != null) {
             try {
-                o.readResumed(peer, reason, nanos);
+                o.readResumed(peer, side, reason, nanos);
             } catch (RuntimeException e) {
                 failed("readResumed", e);
             }
