@@ -46,8 +46,13 @@ final class BraidFixture implements AutoCloseable {
     final Connection connection;
 
     BraidFixture(final String backend) {
-        serverBraid = Braid.create(new BraidConfig().backend(backend));
-        clientBraid = Braid.create(new BraidConfig().backend(backend));
+        this(backend, Observers.NONE);
+    }
+
+    /** With {@code observer}'s observer (null for none) on both runtimes, each its own instance. */
+    BraidFixture(final String backend, final Observers observer) {
+        serverBraid = Braid.create(new BraidConfig().backend(backend).observer(observer.create()));
+        clientBraid = Braid.create(new BraidConfig().backend(backend).observer(observer.create()));
         server = serverBraid.server()
                 .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
                 .handle(TYPED, (sample, call) -> {

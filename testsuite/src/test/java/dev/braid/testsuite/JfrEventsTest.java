@@ -110,6 +110,7 @@ class JfrEventsTest extends TransportTest {
             assertThat(e.getString("procedure")).isEqualTo(ECHO.toString());
             assertThat(e.getString("side")).isEqualTo("CLIENT");
             assertThat(e.getString("outcome")).isEqualTo("OK");
+            assertThat(e.getLong("latency")).isGreaterThanOrEqualTo(e.getLong("threshold"));
         });
         assertThat(byName.get("dev.braid.SlowCall")).anySatisfy(e ->
                 assertThat(e.getString("side")).isEqualTo("SERVER"));
@@ -121,11 +122,14 @@ class JfrEventsTest extends TransportTest {
             assertThat(e.getString("side")).isEqualTo("CLIENT");
             assertThat(e.getLong("bytesSent")).isEqualTo(1000);
             assertThat(e.getString("reason")).contains("the test aborts it");
+            assertThat(e.getLong("lifetime")).isNotNegative();
         });
         assertThat(byName.get("dev.braid.StreamAborted")).anySatisfy(e ->
                 assertThat(e.getString("side")).isEqualTo("SERVER"));
-        assertThat(byName.get("dev.braid.ReadSuspended")).anySatisfy(e ->
-                assertThat(e.getString("reason")).isEqualTo("CALL_LIMIT"));
+        assertThat(byName.get("dev.braid.ReadSuspended")).anySatisfy(e -> {
+            assertThat(e.getString("reason")).isEqualTo("CALL_LIMIT");
+            assertThat(e.getLong("suspended")).isNotNegative();
+        });
         assertThat(byName.get("dev.braid.ProtocolError")).anySatisfy(e ->
                 assertThat(e.getString("side")).isEqualTo("SERVER"));
         assertThat(byName.get("dev.braid.ConnectionClosedAbnormally")).anySatisfy(e ->

@@ -74,9 +74,9 @@ public final class JfrEvents {
         @Label("Bytes Received")
         @jdk.jfr.DataAmount
         public long bytesReceived;
-        @Label("Duration")
+        @Label("Lifetime")
         @Timespan
-        public long duration;
+        public long lifetime;
         @Label("Reason")
         public String reason;
     }

@@ -228,7 +228,7 @@ public final class Observation {
                 e.serial = Integer.toUnsignedLong(serial);
                 e.bytesSent = bytesSent;
                 e.bytesReceived = bytesReceived;
-                e.duration = duration;
+                e.lifetime = duration;
                 e.reason = abortReason.getMessage();
                 e.commit();
             }
