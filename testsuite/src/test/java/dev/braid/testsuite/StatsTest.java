@@ -64,6 +64,18 @@ class StatsTest extends TransportTest {
         assertThat(s.streamQueuedBytes()).isEqualTo(down.queuedBytes());
         assertThat(s.streamReceiveWindow()).isEqualTo(WINDOW);
         assertThat(s.streamsOpened()).isEqualTo(1);
+        assertThat(peer.streams()).singleElement().satisfies(st -> {
+            assertThat(st.procedure()).isEqualTo(UPLOAD);
+            assertThat(st.serial()).isEqualTo(down.serial());
+            assertThat(st.queuedBytes()).isEqualTo(down.queuedBytes());
+            assertThat(st.receiveWindow()).isEqualTo(WINDOW);
+            assertThat(st.age()).isPositive();
+        });
+        assertThat(c.streams()).singleElement().satisfies(st -> {
+            assertThat(st.bytesSent()).isEqualTo(total);
+            assertThat(st.sendQueuedBytes()).isEqualTo(up.sendQueuedBytes());
+            assertThat(st.sendCredit()).isEqualTo(up.sendCredit());
+        });
         final ConnectionStats cs = c.stats();
         assertThat(cs.streamSendQueuedBytes()).isEqualTo(up.sendQueuedBytes());
         assertThat(cs.streamReceiveWindow()).isEqualTo(WINDOW / 2);
@@ -76,6 +88,7 @@ class StatsTest extends TransportTest {
         assertThat(c.stats().streamBytesSent()).isEqualTo(total);
         assertThat(c.stats().streamSendQueuedBytes()).isZero();
         assertThat(c.stats().streamsAborted()).isZero();
+        assertThat(c.streams()).isEmpty();
 
         final BraidStream dropped = c.openStream(UPLOAD, ByteBuffer.allocate(0), StreamOptions.DEFAULT);
         dropped.abort("counted");

@@ -619,6 +619,11 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     @Override
     public abstract ConnectionStats stats();
 
+    @Override
+    public java.util.List<dev.braid.StreamStats> streams() {
+        return streams.snapshot();
+    }
+
     /** The role's counters completed with the ones every connection keeps. Any thread. */
     final ConnectionStats stats(final long callsStarted, final long callsInFlight, final long callsQueued,
                                 final long lateReplies, final long callsServed, final boolean extensions,

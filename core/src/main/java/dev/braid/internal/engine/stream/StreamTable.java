@@ -302,6 +302,18 @@ public final class StreamTable {
                          long sendQueued, long receiveWindow, long sendCredit) {
     }
 
+    /** A snapshot of every open stream (see {@link dev.braid.Peer#streams()}). Any thread. */
+    public java.util.List<dev.braid.StreamStats> snapshot() {
+        final long now = System.nanoTime();
+        final java.util.List<dev.braid.StreamStats> list = new java.util.ArrayList<>(streams.size());
+        for (StreamImpl s : streams.values()) {
+            list.add(new dev.braid.StreamStats(s.procedure, s.serial, s.bytesWritten(), s.bytesRead(), s.queuedBytes(),
+                    s.sendQueuedBytes(), s.receiveWindow(), s.flow.enabled ? Math.max(0, s.sendCredit()) : 0,
+                    java.time.Duration.ofNanos(Math.max(0, now - s.openedNanos))));
+        }
+        return list;
+    }
+
     /** See {@link Totals}. Any thread. */
     public Totals totals() {
         long sent = endedBytesSent.sum();
