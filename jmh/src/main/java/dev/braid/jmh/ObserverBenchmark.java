@@ -30,7 +30,7 @@ public class ObserverBenchmark {
     @Param({"nio"})
     String backend;
 
-    @Param({"NONE", "COUNTING", "MICROMETER"})
+    @Param({"NONE", "COUNTING", "MICROMETER", "MICROMETER_FULL"})
     Observers observer;
 
     private BraidFixture fixture;

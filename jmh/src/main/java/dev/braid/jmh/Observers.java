@@ -10,7 +10,8 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The observers the benchmarks compare: none (braid's default), a counting one (the least an observer can
- * do: what the hooks themselves cost) and the Micrometer binding on a {@code SimpleMeterRegistry}.
+ * do: what the hooks themselves cost) and the Micrometer binding on a {@code SimpleMeterRegistry}, in its
+ * default form and with full timers.
  */
 public enum Observers {
     /** No observer: the hooks are null checks. */
@@ -27,11 +28,18 @@ public enum Observers {
             return new Counting();
         }
     },
-    /** {@link BraidMetrics} on a {@link SimpleMeterRegistry}. */
+    /** {@link BraidMetrics} on a {@link SimpleMeterRegistry} (its default: function timers over adders). */
     MICROMETER {
         @Override
         BraidObserver create() {
             return new BraidMetrics(new SimpleMeterRegistry());
+        }
+    },
+    /** {@link BraidMetrics} with full Micrometer timers (a maximum; histograms if a filter asks). */
+    MICROMETER_FULL {
+        @Override
+        BraidObserver create() {
+            return new BraidMetrics(new SimpleMeterRegistry(), Object::toString, true);
         }
     };
 

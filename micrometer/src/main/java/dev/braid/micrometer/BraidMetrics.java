@@ -9,6 +9,8 @@ import dev.braid.Peer;
 import dev.braid.Procedure;
 import dev.braid.ProtocolException;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.FunctionTimer;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
@@ -19,13 +21,15 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Function;
 import java.util.function.ToLongFunction;
 
 /**
  * A {@link BraidObserver} that records braid's events into a Micrometer {@link MeterRegistry}. Pass it to
  * {@link BraidConfig#observer(BraidObserver)}; one instance may serve several {@code Braid}s (their meters
- * add up).
+ * add up). Use one instance per registry: Micrometer keeps the first of two gauges with the same name and
+ * tags, so a second instance's gauges would not be seen.
  *
  * <pre>{@code
  * BraidMetrics metrics = new BraidMetrics(registry);
@@ -37,10 +41,10 @@ import java.util.function.ToLongFunction;
  * <table>
  *   <caption>braid's meters</caption>
  *   <tr><th>name</th><th>type</th><th>more tags</th><th>what</th></tr>
- *   <tr><td>{@code braid.calls}</td><td>timer</td><td>procedure, outcome</td><td>calls by how they ended
- *       ({@code ok}, {@code error}, {@code timeout}, {@code cancelled}, {@code closed},
- *       {@code protocol_error}), with their latency</td></tr>
- *   <tr><td>{@code braid.call.request.bytes}, {@code braid.call.reply.bytes}</td><td>counter</td>
+ *   <tr><td>{@code braid.calls}</td><td>function timer (a timer with {@code fullTimers})</td>
+ *       <td>procedure, outcome</td><td>calls by how they ended ({@code ok}, {@code error}, {@code timeout},
+ *       {@code cancelled}, {@code closed}, {@code protocol_error}), with their latency</td></tr>
+ *   <tr><td>{@code braid.call.request.bytes}, {@code braid.call.reply.bytes}</td><td>function counter</td>
  *       <td>procedure</td><td>bytes of the calls' and answers' frames</td></tr>
  *   <tr><td>{@code braid.streams}</td><td>timer</td><td>procedure, outcome ({@code finished},
  *       {@code aborted})</td><td>streams by how they ended, with their duration</td></tr>
@@ -68,8 +72,9 @@ import java.util.function.ToLongFunction;
  *
  * <h2>Cost</h2>
  * Per call, on the thread that ended it: one lookup in a map keyed by {@link Procedure} (no allocation: a
- * record's hash), a timer record and two counter increments. Meters are created the first time a
- * procedure, outcome, limit or reason is seen, never after.
+ * record's hash) and four {@link LongAdder} additions (count, latency, request and reply bytes), which the
+ * registry reads when it samples; with {@code fullTimers}, a Micrometer timer's record instead of the first
+ * two. Meters are created the first time a procedure, outcome, limit or reason is seen, never after.
  *
  * <h2>Threads</h2>
  * Thread-safe, as braid calls an observer from many threads (see {@link BraidObserver}).
@@ -79,6 +84,7 @@ public final class BraidMetrics implements BraidObserver {
     private static final int OUTCOMES = CallOutcome.values().length;
 
     private final MeterRegistry registry;
+    private final boolean fullTimers;
     private final Function<Procedure, String> procedureName;
     private final ConcurrentHashMap<Procedure, ProcedureMeters> procedures = new ConcurrentHashMap<>();
     /** Open connections, per side, for the gauges. */
@@ -108,8 +114,24 @@ public final class BraidMetrics implements BraidObserver {
      * @param procedureName the tag value for a procedure, for example its name in the application's protocol
      */
     public BraidMetrics(final MeterRegistry registry, final Function<Procedure, String> procedureName) {
+        this(registry, procedureName, false);
+    }
+
+    /**
+     * Meters in {@code registry}; with {@code fullTimers}, {@code braid.calls} is a Micrometer {@link Timer}
+     * (a maximum, and percentiles or histograms if a {@code MeterFilter} asks for them) rather than a
+     * {@link FunctionTimer} over two adders (count and total time: the rate and the mean latency, at about
+     * half the cost per call).
+     *
+     * @param registry      where the meters go
+     * @param procedureName the tag value for a procedure
+     * @param fullTimers    whether calls get full timers
+     */
+    public BraidMetrics(final MeterRegistry registry, final Function<Procedure, String> procedureName,
+                        final boolean fullTimers) {
         this.registry = Objects.requireNonNull(registry, "registry");
         this.procedureName = Objects.requireNonNull(procedureName, "procedureName");
+        this.fullTimers = fullTimers;
         for (int side = 0; side < 2; side++) {
             final Tags tags = Tags.of("side", SIDES[side]);
             final Set<Peer> peers = open.get(side);
@@ -152,13 +174,29 @@ public final class BraidMetrics implements BraidObserver {
         }).tags(tags).description(description).register(registry);
     }
 
+    /** A count and a total, read by a {@link FunctionTimer} or two {@link FunctionCounter}s. */
+    private static final class Tally {
+        final LongAdder count = new LongAdder();
+        final LongAdder total = new LongAdder();
+
+        double count() {
+            return count.sum();
+        }
+
+        double total() {
+            return total.sum();
+        }
+    }
+
     /** The meters of one procedure, created on first use of each side and outcome. */
     private final class ProcedureMeters {
         private final Procedure procedure;
-        /** [side * OUTCOMES + outcome]. */
-        private final AtomicReferenceArray<Timer> calls = new AtomicReferenceArray<>(2 * OUTCOMES);
-        /** [side * 2 + (0 request, 1 reply)]. */
-        private final AtomicReferenceArray<Counter> callBytes = new AtomicReferenceArray<>(4);
+        /** [side * OUTCOMES + outcome]: count and total latency (fast mode). */
+        private final AtomicReferenceArray<Tally> calls = new AtomicReferenceArray<>(2 * OUTCOMES);
+        /** [side * OUTCOMES + outcome]: full timers. */
+        private final AtomicReferenceArray<Timer> timers = new AtomicReferenceArray<>(2 * OUTCOMES);
+        /** [side]: request bytes (count) and reply bytes (total). */
+        private final AtomicReferenceArray<Tally> callBytes = new AtomicReferenceArray<>(2);
         /** [side * 2 + (0 finished, 1 aborted)]. */
         private final AtomicReferenceArray<Timer> streams = new AtomicReferenceArray<>(4);
         /** [side * 2 + (0 sent, 1 received)]. */
@@ -172,28 +210,49 @@ public final class BraidMetrics implements BraidObserver {
             return Tags.of("side", SIDES[side], "procedure", procedureName.apply(procedure));
         }
 
-        Timer call(final int side, final CallOutcome outcome) {
+        private String outcome(final CallOutcome outcome) {
+            return outcome.name().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        Tally call(final int side, final CallOutcome outcome) {
             final int i = side * OUTCOMES + outcome.ordinal();
-            final Timer t = calls.get(i);
+            final Tally t = calls.get(i);
             if (t != null) {
                 return t;
             }
-            calls.compareAndSet(i, null, Timer.builder("braid.calls").tags(tags(side))
-                    .tag("outcome", outcome.name().toLowerCase(java.util.Locale.ROOT))
-                    .description("calls by outcome, with their latency").register(registry));
+            final Tally fresh = new Tally();
+            if (calls.compareAndSet(i, null, fresh)) {
+                FunctionTimer.builder("braid.calls", fresh, x -> x.count.sum(), Tally::total, TimeUnit.NANOSECONDS)
+                        .tags(tags(side)).tag("outcome", outcome(outcome))
+                        .description("calls by outcome, with their latency").register(registry);
+            }
             return calls.get(i);
         }
 
-        Counter callBytes(final int side, final int which) {
-            final int i = side * 2 + which;
-            final Counter c = callBytes.get(i);
-            if (c != null) {
-                return c;
+        Timer timer(final int side, final CallOutcome outcome) {
+            final int i = side * OUTCOMES + outcome.ordinal();
+            final Timer t = timers.get(i);
+            if (t != null) {
+                return t;
             }
-            callBytes.compareAndSet(i, null, Counter.builder(which == 0 ? "braid.call.request.bytes"
-                    : "braid.call.reply.bytes").baseUnit("bytes").tags(tags(side))
-                    .description(which == 0 ? "bytes of call frames" : "bytes of answer frames").register(registry));
-            return callBytes.get(i);
+            timers.compareAndSet(i, null, Timer.builder("braid.calls").tags(tags(side)).tag("outcome", outcome(outcome))
+                    .description("calls by outcome, with their latency").register(registry));
+            return timers.get(i);
+        }
+
+        Tally callBytes(final int side) {
+            final Tally t = callBytes.get(side);
+            if (t != null) {
+                return t;
+            }
+            final Tally fresh = new Tally();
+            if (callBytes.compareAndSet(side, null, fresh)) {
+                FunctionCounter.builder("braid.call.request.bytes", fresh, Tally::count).baseUnit("bytes")
+                        .tags(tags(side)).description("bytes of call frames").register(registry);
+                FunctionCounter.builder("braid.call.reply.bytes", fresh, Tally::total).baseUnit("bytes")
+                        .tags(tags(side)).description("bytes of answer frames").register(registry);
+            }
+            return callBytes.get(side);
         }
 
         Timer stream(final int side, final boolean aborted) {
@@ -252,11 +311,16 @@ public final class BraidMetrics implements BraidObserver {
                           final long replyBytes) {
         final ProcedureMeters m = meters(procedure);
         final int s = side.ordinal();
-        m.call(s, outcome).record(latencyNanos, TimeUnit.NANOSECONDS);
-        m.callBytes(s, 0).increment(requestBytes);
-        if (replyBytes > 0) {
-            m.callBytes(s, 1).increment(replyBytes);
+        if (fullTimers) {
+            m.timer(s, outcome).record(latencyNanos, TimeUnit.NANOSECONDS);
+        } else {
+            final Tally t = m.call(s, outcome);
+            t.count.increment();
+            t.total.add(latencyNanos);
         }
+        final Tally bytes = m.callBytes(s);
+        bytes.count.add(requestBytes); // the request bytes (a counter read by FunctionCounter)
+        bytes.total.add(replyBytes);
     }
 
     @Override

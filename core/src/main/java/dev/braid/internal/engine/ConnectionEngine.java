@@ -180,6 +180,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             keepalive.received();
             bytesRead = bytesRead + bytes;
         }
+        obs.readStarted();
         try {
             if (beforeDecode()) {
                 decoder.decode(this);

@@ -77,10 +77,10 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     private long startNanos;
     private int requestBytes;
 
-    /** Reader thread, as the call arrives (new or reused record): reports it. */
+    /** Reader thread, in the pass that decoded the call (new or reused record): reports it. */
     private void started() {
         requestBytes = Frames.length(frame);
-        startNanos = connection.obs.callStart();
+        startNanos = connection.obs.callStartAtRead(); // the reader's clock for this pass: no clock read per call
         connection.obs.callStarted(entry.procedure(), serial);
     }
 

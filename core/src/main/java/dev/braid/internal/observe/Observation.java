@@ -45,6 +45,12 @@ public final class Observation {
     private final Peer peer;
     private final Side side;
     private final long slowNanos;
+    /**
+     * Reader-confined: the clock when the reader began its current pass over received bytes ({@link #readStarted}),
+     * 0 when calls were not timed then. Everything decoded in that pass (replies, calls) takes it as its time,
+     * so a batch of frames costs one clock read, not one each.
+     */
+    private long readClock;
 
     /**
      * @param observer  the configured observer, or null
@@ -143,8 +149,38 @@ public final class Observation {
         if (observer == null && !SLOW_CALL.isEnabled()) {
             return 0;
         }
-        final long t = System.nanoTime();
+        return nonZero(System.nanoTime());
+    }
+
+    /**
+     * Reader, before it decodes what it read: takes the clock for the frames of this pass if calls are timed
+     * (an observer, or a recording with the slow-call event), otherwise forgets it.
+     */
+    public void readStarted() {
+        readClock = observer != null || SLOW_CALL.isEnabled() ? nonZero(System.nanoTime()) : 0;
+    }
+
+    /** {@link #callStart()} for a call the reader decoded in this pass: the pass's clock. Reader only. */
+    public long callStartAtRead() {
+        return readClock;
+    }
+
+    private static long nonZero(final long t) {
         return t == 0 ? 1 : t;
+    }
+
+    /**
+     * {@link #callEnded} for a reply the reader decoded in this pass: the end is the pass's clock (or now, if
+     * calls were not timed when the pass began). Reader only.
+     */
+    public void callEndedAtRead(final Procedure p, final int serial, final CallOutcome outcome, final long start,
+                                final long requestBytes, final long replyBytes) {
+        if (start == 0) {
+            return;
+        }
+        final long clock = readClock;
+        ended(p, serial, outcome, (clock != 0 && clock - start >= 0 ? clock : System.nanoTime()) - start,
+                requestBytes, replyBytes);
     }
 
     /** A call started (client: made; server: received). Any thread. */
@@ -168,7 +204,11 @@ public final class Observation {
         if (start == 0) {
             return;
         }
-        final long latency = System.nanoTime() - start;
+        ended(p, serial, outcome, System.nanoTime() - start, requestBytes, replyBytes);
+    }
+
+    private void ended(final Procedure p, final int serial, final CallOutcome outcome, final long latency,
+                       final long requestBytes, final long replyBytes) {
         final BraidObserver o = observer;
         if (o != null) {
             try {

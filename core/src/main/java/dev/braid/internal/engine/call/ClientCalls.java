@@ -388,7 +388,7 @@ public final class ClientCalls {
                     + Frames.describe(frame.byteBuffer(), 0));
             frame.release();
             if (call.completeExceptionally(new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e))) {
-                obs.callEnded(p, serial, CallOutcome.PROTOCOL_ERROR, start, request, replyBytes);
+                obs.callEndedAtRead(p, serial, CallOutcome.PROTOCOL_ERROR, start, request, replyBytes);
             }
             throw e;
         }
@@ -397,7 +397,7 @@ public final class ClientCalls {
                 frame.release();
                 lateReplies++;
             } else {
-                obs.callEnded(p, serial, CallOutcome.OK, start, request, replyBytes);
+                obs.callEndedAtRead(p, serial, CallOutcome.OK, start, request, replyBytes);
             }
             return;
         }
@@ -406,7 +406,7 @@ public final class ClientCalls {
             error = RemoteErrorCodec.decode(Frames.payloadView(frame));
         } catch (ProtocolException e) {
             if (call.completeExceptionally(new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e))) {
-                obs.callEnded(p, serial, CallOutcome.PROTOCOL_ERROR, start, request, replyBytes);
+                obs.callEndedAtRead(p, serial, CallOutcome.PROTOCOL_ERROR, start, request, replyBytes);
             }
             throw e;
         } finally {
@@ -415,7 +415,7 @@ public final class ClientCalls {
         if (!call.completeWithRemoteError(new RemoteException(error))) {
             lateReplies++;
         } else {
-            obs.callEnded(p, serial, CallOutcome.ERROR, start, request, replyBytes);
+            obs.callEndedAtRead(p, serial, CallOutcome.ERROR, start, request, replyBytes);
         }
     }
 
