@@ -45,7 +45,10 @@ import java.util.function.ToLongFunction;
  *       <td>procedure, outcome</td><td>calls by how they ended ({@code ok}, {@code error}, {@code timeout},
  *       {@code cancelled}, {@code closed}, {@code protocol_error}), with their latency</td></tr>
  *   <tr><td>{@code braid.call.request.bytes}, {@code braid.call.reply.bytes}</td><td>function counter</td>
- *       <td>procedure</td><td>bytes of the calls' and answers' frames</td></tr>
+ *       <td>procedure</td><td>bytes of the calls' and answers' frames (with {@code fullTimers} only)</td></tr>
+ *   <tr><td>{@code braid.bytes}</td><td>function counter</td><td>direction ({@code read}, {@code written})
+ *       </td><td>bytes of every connection, closed ones included (from their counters: no cost per
+ *       call)</td></tr>
  *   <tr><td>{@code braid.streams}</td><td>timer</td><td>procedure, outcome ({@code finished},
  *       {@code aborted})</td><td>streams by how they ended, with their duration</td></tr>
  *   <tr><td>{@code braid.stream.bytes}</td><td>counter</td><td>procedure, direction ({@code sent},
@@ -72,9 +75,9 @@ import java.util.function.ToLongFunction;
  *
  * <h2>Cost</h2>
  * Per call, on the thread that ended it: one lookup in a map keyed by {@link Procedure} (no allocation: a
- * record's hash) and four {@link LongAdder} additions (count, latency, request and reply bytes), which the
- * registry reads when it samples; with {@code fullTimers}, a Micrometer timer's record instead of the first
- * two. Meters are created the first time a procedure, outcome, limit or reason is seen, never after.
+ * record's hash) and two {@link LongAdder} additions (count and latency), which the registry reads when it
+ * samples; with {@code fullTimers}, a Micrometer timer's record instead, and two more additions for the
+ * procedure's bytes. Meters are created the first time a procedure, outcome, limit or reason is seen, never after.
  *
  * <h2>Threads</h2>
  * Thread-safe, as braid calls an observer from many threads (see {@link BraidObserver}).
@@ -95,6 +98,8 @@ public final class BraidMetrics implements BraidObserver {
     private final ConcurrentHashMap<String, Counter> closed = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> refusals = new ConcurrentHashMap<>();
     private final Timer[][] suspensions = new Timer[2][Suspension.values().length];
+    /** Bytes read and written by connections that closed, per side: [side * 2 + (0 read, 1 written)]. */
+    private final LongAdder[] closedBytes = {new LongAdder(), new LongAdder(), new LongAdder(), new LongAdder()};
 
     /**
      * Meters in {@code registry}, procedures named by their {@link Procedure#toString()} (for example
@@ -120,8 +125,8 @@ public final class BraidMetrics implements BraidObserver {
     /**
      * Meters in {@code registry}; with {@code fullTimers}, {@code braid.calls} is a Micrometer {@link Timer}
      * (a maximum, and percentiles or histograms if a {@code MeterFilter} asks for them) rather than a
-     * {@link FunctionTimer} over two adders (count and total time: the rate and the mean latency, at about
-     * half the cost per call).
+     * {@link FunctionTimer} over two adders (count and total time: the rate and the mean latency, at a
+     * fraction of the cost per call), and each procedure's request and reply bytes are counted.
      *
      * @param registry      where the meters go
      * @param procedureName the tag value for a procedure
@@ -145,6 +150,13 @@ public final class BraidMetrics implements BraidObserver {
                         .description("times a connection stopped reading its socket, and for how long")
                         .register(registry);
             }
+            final int sideIndex = side;
+            FunctionCounter.builder("braid.bytes", peers, ps -> bytes(ps, sideIndex, 0)).baseUnit("bytes")
+                    .tags(tags).tag("direction", "read").description("bytes read from the sockets")
+                    .register(registry);
+            FunctionCounter.builder("braid.bytes", peers, ps -> bytes(ps, sideIndex, 1)).baseUnit("bytes")
+                    .tags(tags).tag("direction", "written").description("bytes written to the sockets")
+                    .register(registry);
             Gauge.builder("braid.connections", peers, Set::size).tags(tags)
                     .description("connections open now").register(registry);
             gauge("braid.calls.in.flight", tags, peers, ConnectionStats::callsInFlight,
@@ -161,6 +173,16 @@ public final class BraidMetrics implements BraidObserver {
             gauge("braid.outbound.queued.bytes", tags, peers, ConnectionStats::outboundQueuedBytes,
                     "bytes waiting for the socket in the connections' outbound lanes");
         }
+    }
+
+    /** Bytes read (0) or written (1) on {@code side}: the closed connections' and the open ones' counters. */
+    private double bytes(final Set<Peer> peers, final int side, final int direction) {
+        long sum = closedBytes[side * 2 + direction].sum();
+        for (Peer p : peers) {
+            final ConnectionStats cs = p.stats();
+            sum += direction == 0 ? cs.bytesRead() : cs.bytesWritten();
+        }
+        return sum;
     }
 
     private void gauge(final String name, final Tags tags, final Set<Peer> peers,
@@ -293,7 +315,11 @@ public final class BraidMetrics implements BraidObserver {
 
     @Override
     public void connectionClosed(final Peer connection, final Side side, final ConnectionClosedException reason) {
-        open.get(side.ordinal()).remove(connection);
+        if (open.get(side.ordinal()).remove(connection)) {
+            final ConnectionStats cs = connection.stats();
+            closedBytes[side.ordinal() * 2].add(cs.bytesRead());
+            closedBytes[side.ordinal() * 2 + 1].add(cs.bytesWritten());
+        }
         final String key = side.ordinal() + reason.reason().name();
         Counter c = closed.get(key);
         if (c == null) {
@@ -318,9 +344,11 @@ public final class BraidMetrics implements BraidObserver {
             t.count.increment();
             t.total.add(latencyNanos);
         }
-        final Tally bytes = m.callBytes(s);
-        bytes.count.add(requestBytes); // the request bytes (a counter read by FunctionCounter)
-        bytes.total.add(replyBytes);
+        if (fullTimers) { // per-procedure bytes: two more adders per call, so only in the detailed form
+            final Tally bytes = m.callBytes(s);
+            bytes.count.add(requestBytes); // the request bytes (a counter read by FunctionCounter)
+            bytes.total.add(replyBytes);
+        }
     }
 
     @Override
