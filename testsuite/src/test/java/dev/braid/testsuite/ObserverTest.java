@@ -207,7 +207,9 @@ class ObserverTest extends TransportTest {
         assertThat(s.subList(9, 12)).containsExactly("streamOpened " + UPLOAD, "callStarted " + UPLOAD,
                 "callEnded " + UPLOAD + " OK request " + HEADER + " reply " + HEADER);
         assertThat(s.get(12)).startsWith("streamEnded " + UPLOAD + " sent 0 received ").endsWith(" aborted");
-        assertThat(s.get(13)).isEqualTo("closed SERVER PEER_CLOSED");
+        // The client's close reaches the server as an orderly end of stream, or as a reset when the client's
+        // socket closed with bytes still unread (a backend's choice); the observer reports what the engine saw.
+        assertThat(s.get(13)).isIn("closed SERVER PEER_CLOSED", "closed SERVER RESET");
     }
 
     @Test
