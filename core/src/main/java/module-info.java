@@ -12,6 +12,7 @@
 @SuppressWarnings({"requires-automatic", "module"})
 module dev.braid {
     requires org.agrona;
+    requires jdk.jfr; // JDK Flight Recorder events for the rare and the slow (dev.braid.internal.observe)
 
     exports dev.braid;
     exports dev.braid.buffer;

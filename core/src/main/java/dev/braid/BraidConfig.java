@@ -72,6 +72,8 @@ public final class BraidConfig {
     private ExecutorService handlerExecutor;
     private java.util.concurrent.Executor callbackExecutor;
     private BufferPool bufferPool;
+    private BraidObserver observer;
+    private Duration slowCallThreshold = millis("braid.slowCallThresholdMillis", 1_000);
     private boolean concluded;
 
     /**
@@ -162,6 +164,7 @@ public final class BraidConfig {
         positive("connectTimeout", connectTimeout);
         nonNegative("keepaliveInterval", keepaliveInterval);
         nonNegative("closeTimeout", closeTimeout);
+        positive("slowCallThreshold", slowCallThreshold);
         if (backend == null || backend.isBlank()) {
             throw new BraidException(BraidException.Category.CONFIG, "backend must not be empty (use auto, nio, "
                     + "epoll, loom or a class name)");
@@ -531,6 +534,44 @@ public final class BraidConfig {
         mutable();
         bufferPool = v;
         return this;
+    }
+
+    /**
+     * Receives events about connections, calls, streams, limit refusals, protocol errors and read
+     * suspensions (see {@link BraidObserver} for its threads and costs). Default: none, and then braid does
+     * no work for it.
+     *
+     * @param v the observer, or null for none
+     * @return this configuration
+     */
+    public BraidConfig observer(final BraidObserver v) {
+        mutable();
+        observer = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #observer(BraidObserver)}, or null} */
+    public BraidObserver observer() {
+        return observer;
+    }
+
+    /**
+     * A call that takes at least this long to end is recorded as a {@code dev.braid.SlowCall} JDK Flight
+     * Recorder event (when a recording has that event enabled; docs/design.md, "What an operator sees").
+     * Default 1 s ({@code braid.slowCallThresholdMillis}).
+     *
+     * @param v the threshold, more than zero
+     * @return this configuration
+     */
+    public BraidConfig slowCallThreshold(final Duration v) {
+        mutable();
+        slowCallThreshold = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #slowCallThreshold(Duration)}, or its default} */
+    public Duration slowCallThreshold() {
+        return slowCallThreshold;
     }
 
     /** {@return the value set by {@link #backend(String)}, or its default} */

@@ -389,6 +389,22 @@ public interface BraidStream extends AutoCloseable {
     long queuedBytes();
 
     /**
+     * Bytes this side wrote and that still wait in the stream's send queue (frames, headers included): what
+     * a slow peer or a closed window holds back on this side. Bounded by the send queue's size. Any thread.
+     *
+     * @return the bytes waiting to be sent
+     */
+    long sendQueuedBytes();
+
+    /**
+     * The window the peer grants this stream (its advertised initial window): this side never has more than
+     * that in flight. {@code Long.MAX_VALUE / 2} without flow control (libvirt mode). Any thread.
+     *
+     * @return the window in bytes
+     */
+    long sendWindow();
+
+    /**
      * The window this side grants the peer for this stream. Any thread.
      *
      * @return the window in bytes

@@ -1,7 +1,7 @@
 package dev.braid;
 
 /**
- * A snapshot of a connection's counters. Values are read one by one without a lock, so a snapshot taken
+ * A snapshot of a connection's counters: everything the engine counts. {@code braid stat} shows them live. Values are read one by one without a lock, so a snapshot taken
  * while traffic flows may be slightly inconsistent between fields.
  *
  * @param callsStarted        calls made on this connection (client side)
@@ -24,10 +24,27 @@ package dev.braid;
  * @param streamReadSuspensions times a full stream queue stopped the connection's reads (compatible mode)
  * @param outboundSuspensions times reading stopped because the peer was not reading what this side sent
  *                            (more than 8 MiB waiting in braid's outbound lanes)
+ * @param slowListenerSuspensions times reading stopped because event listeners fell behind the peer's events
+ * @param outboundQueuedBytes bytes waiting in braid's outbound lanes for the socket now (calls, replies,
+ *                            events, control frames; stream data waits in the streams' own queues)
+ * @param eventBytesPending   bytes of received events handed to listeners and not yet delivered
+ * @param streamsOpened       streams opened on this connection so far
+ * @param streamsAborted      streams that ended failed (aborted by either side, or with the connection)
+ * @param streamBytesSent     payload bytes this side wrote on all its streams
+ * @param streamBytesReceived payload bytes this side read from all its streams
+ * @param streamQueuedBytes   bytes received on open streams and not yet read (their window cost)
+ * @param streamSendQueuedBytes bytes written on open streams and waiting in their send queues
+ * @param streamReceiveWindow the windows this side grants, summed over its open streams
+ * @param streamSendCredit    what the peer's windows still let this side send, summed over its open streams
+ *                            (0 without flow control)
  */
 public record ConnectionStats(long callsStarted, long callsInFlight, long callsQueued, long lateReplies,
                               long callsServed, long eventsSent, long eventsReceived, long eventsDropped,
                               long framesDropped, long bytesRead, long bytesWritten, long readSuspensions,
                               boolean extensionsNegotiated, long streamsOpen, long streamsWaiting,
-                              long streamReadSuspensions, long outboundSuspensions) {
+                              long streamReadSuspensions, long outboundSuspensions,
+                              long slowListenerSuspensions, long outboundQueuedBytes, long eventBytesPending,
+                              long streamsOpened, long streamsAborted, long streamBytesSent,
+                              long streamBytesReceived, long streamQueuedBytes, long streamSendQueuedBytes,
+                              long streamReceiveWindow, long streamSendCredit) {
 }

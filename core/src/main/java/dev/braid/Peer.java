@@ -61,6 +61,14 @@ public interface Peer extends AutoCloseable {
     ConnectionStats stats();
 
     /**
+     * A snapshot of the streams open on this connection now, one entry each, in no particular order (what
+     * {@code braid stat} shows). Any thread; builds a new list each time.
+     *
+     * @return the open streams' counters
+     */
+    java.util.List<StreamStats> streams();
+
+    /**
      * Name of the backend that carries this connection.
      *
      * @return the name

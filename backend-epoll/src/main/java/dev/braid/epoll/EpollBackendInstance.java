@@ -55,7 +55,7 @@ import java.util.function.Supplier;
  * threads cannot wait for the loops to end (it would wait for itself); it then only starts the shutdown.
  */
 final class EpollBackendInstance implements BackendInstance {
-    private static final System.Logger LOG = System.getLogger("dev.braid");
+    private static final System.Logger LOG = System.getLogger("dev.braid.epoll");
 
     /**
      * {@code TCP_NOTSENT_LOWAT} in bytes ({@code -Dbraid.epoll.notSentLowat}, default 128 KiB; 0 leaves the

@@ -99,7 +99,7 @@ import java.util.function.Supplier;
  * engine suspended meanwhile.
  */
 final class EpollConnection extends ChannelInboundHandlerAdapter implements Transport, ReadSuspension.Reads {
-    private static final System.Logger LOG = System.getLogger("dev.braid");
+    private static final System.Logger LOG = System.getLogger("dev.braid.epoll");
     /** Whether threads other than the loop may write (on by default; -Dbraid.epoll.writeThrough=false). */
     static final boolean WRITE_THROUGH = Boolean.parseBoolean(System.getProperty("braid.epoll.writeThrough", "true"));
     private static final int MAX_READS_PER_EVENT = 16;

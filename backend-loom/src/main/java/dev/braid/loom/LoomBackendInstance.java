@@ -44,7 +44,7 @@ import java.util.function.Supplier;
  * still be started.
  */
 final class LoomBackendInstance implements BackendInstance {
-    private static final System.Logger LOG = System.getLogger("dev.braid");
+    private static final System.Logger LOG = System.getLogger("dev.braid.loom");
     private static final int BACKLOG = 1024;
     /** After this, close() closes every socket and interrupts every thread still running. */
     private static final long FORCE_AFTER_MILLIS = 10_000;

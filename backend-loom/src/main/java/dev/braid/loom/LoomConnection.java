@@ -78,7 +78,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * </ol>
  */
 final class LoomConnection implements Transport {
-    private static final System.Logger LOG = System.getLogger("dev.braid");
+    private static final System.Logger LOG = System.getLogger("dev.braid.loom");
     /** How long the reader lets the writer's last flush run before it closes the socket under it. */
     static final long FINAL_FLUSH_MILLIS = 250;
     /** At most this much is written by the last flush (nio writes what the socket takes without blocking). */

@@ -16,7 +16,7 @@ import java.util.function.Supplier;
  * {@code accept} with {@code AsynchronousCloseException} and so the thread.
  */
 final class LoomListener implements BackendInstance.Listener {
-    private static final System.Logger LOG = System.getLogger("dev.braid");
+    private static final System.Logger LOG = System.getLogger("dev.braid.loom");
     /** Pause after an accept error (for example too many open files), so a persistent one does not spin. */
     private static final long ACCEPT_BACKOFF_MILLIS = 10;
 

@@ -36,7 +36,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * always finds the flag false and wakes the selector.
  */
 final class NioEventLoop implements Runnable {
-    private static final System.Logger LOG = System.getLogger("dev.braid");
+    private static final System.Logger LOG = System.getLogger("dev.braid.nio");
 
     private final NioBackendInstance backend;
     private final Selector selector;

@@ -33,7 +33,7 @@ final class NioListener implements BackendInstance.Listener {
             try {
                 ch = channel.accept();
             } catch (IOException e) {
-                System.getLogger("dev.braid").log(System.Logger.Level.WARNING, "accept failed on " + address, e);
+                System.getLogger("dev.braid.nio").log(System.Logger.Level.WARNING, "accept failed on " + address, e);
                 return;
             }
             if (ch == null) {
@@ -53,7 +53,7 @@ final class NioListener implements BackendInstance.Listener {
         try {
             channel.close(); // the selector drops the key at its next select
         } catch (IOException e) {
-            System.getLogger("dev.braid").log(System.Logger.Level.DEBUG, "closing listener " + address, e);
+            System.getLogger("dev.braid.nio").log(System.Logger.Level.DEBUG, "closing listener " + address, e);
         }
     }
 }

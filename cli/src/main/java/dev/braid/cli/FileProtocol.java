@@ -28,11 +28,20 @@ import java.util.List;
  *  3     UPLOAD               stream, client->srv  string path, u32 flags, hyper size  empty, then the bytes
  *  4     CONSOLE              stream, both ways    (none)                              empty, then terminal I/O
  *  5     CONSOLE_CLOSE_INPUT  call                 u32 serial of the CONSOLE stream    empty
+ *  6     STATS                call                 (none)                              stats (below)
  *
  *  listing:  u32 kind of the path itself, u32 count, count x entry
  *  entry:    u32 kind (1 file, 2 directory, 3 symbolic link, 4 other), hyper size, hyper mtime (ms since
  *            the epoch), string name (relative to the listed directory, '/'-separated; a file's own name
  *            when a file was listed)
+ *
+ *  stats:      string backend, hyper uptime (ms), u32 connections in all, u32 count, count x connection
+ *              (at most {@link #MAX_STATS_CONNECTIONS})
+ *  connection: string remote address, u32 n, n x hyper counter (the {@link #CONNECTION_FIELDS}, in that
+ *              order: a client reads those it knows), u32 streams in all, u32 count, count x stream (at
+ *              most {@link #MAX_STATS_STREAMS})
+ *  stream:     u32 prog, u32 vers, u32 proc, u32 serial, u32 n, n x hyper counter (the
+ *              {@link #STREAM_FIELDS}, in that order)
  * </pre>
  *
  * DOWNLOAD with flag 2 (resume, issue 14 §2) carries the offset the client already has; the server answers
@@ -53,6 +62,7 @@ final class FileProtocol {
     static final Procedure UPLOAD = Procedure.of(PROGRAM, VERSION, 3);
     static final Procedure CONSOLE = Procedure.of(PROGRAM, VERSION, 4);
     static final Procedure CONSOLE_CLOSE_INPUT = Procedure.of(PROGRAM, VERSION, 5);
+    static final Procedure STATS = Procedure.of(PROGRAM, VERSION, 6);
 
     static final int FLAG_RECURSIVE = 1;
     static final int FLAG_SPARSE = 1;
@@ -81,6 +91,21 @@ final class FileProtocol {
      * the free space, a transfer that made no progress for the stall timeout. The message names the limit.
      */
     static final int ERR_LIMIT = 7;
+    /** STATS on a server started without {@code --stats}. */
+    static final int ERR_STATS_OFF = 8;
+
+    /** A STATS reply lists at most this many connections (and says how many there are). */
+    static final int MAX_STATS_CONNECTIONS = 1000;
+    /** ... and at most this many streams of each. */
+    static final int MAX_STATS_STREAMS = 256;
+    /** A connection's counters in a STATS reply, in order (names as in dev.braid.ConnectionStats). */
+    static final List<String> CONNECTION_FIELDS = List.of("bytesRead", "bytesWritten", "callsInFlight",
+            "callsServed", "streamsOpen", "streamsOpened", "streamsAborted", "streamBytesSent", "streamBytesReceived",
+            "outboundQueuedBytes", "streamQueuedBytes", "streamSendQueuedBytes", "readSuspensions",
+            "outboundSuspensions", "eventsSent", "eventsReceived", "framesDropped");
+    /** A stream's counters in a STATS reply, in order (names as in dev.braid.StreamStats; age in ms). */
+    static final List<String> STREAM_FIELDS = List.of("bytesSent", "bytesReceived", "queuedBytes",
+            "sendQueuedBytes", "receiveWindow", "sendCredit", "ageMillis");
 
     /** Longest path, in UTF-8 bytes (Linux's PATH_MAX). */
     static final int MAX_PATH_BYTES = 4096;
@@ -101,6 +126,23 @@ final class FileProtocol {
     }
 
     record Listing(int kind, List<Entry> entries) {
+    }
+
+    /** A STATS reply. {@code counters} maps each field name the reader knows to its value. */
+    record Stats(String backend, long uptimeMillis, long connectionCount, List<ConnectionView> connections) {
+    }
+
+    record ConnectionView(String remote, java.util.Map<String, Long> counters, long streamCount,
+                          List<StreamView> streams) {
+        long get(final String field) {
+            return counters.getOrDefault(field, 0L);
+        }
+    }
+
+    record StreamView(Procedure procedure, int serial, java.util.Map<String, Long> counters) {
+        long get(final String field) {
+            return counters.getOrDefault(field, 0L);
+        }
     }
 
     // ------------------------------------------------------------------ encoding (dev.braid.xdr)
@@ -195,6 +237,93 @@ final class FileProtocol {
             XdrWriter.writeString(b, e.name());
         }
         return b.array();
+    }
+
+    /** Encodes a STATS reply from the server's connections (at most the MAX_STATS_* of them). */
+    static byte[] encode(final String backend, final long uptimeMillis, final List<dev.braid.Peer> peers) {
+        final java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        final ByteBuffer head = ByteBuffer.allocate(XdrWriter.sizeOfString(backend) + 16);
+        XdrWriter.writeString(head, backend);
+        XdrWriter.writeHyper(head, uptimeMillis);
+        XdrWriter.writeInt(head, peers.size());
+        final int n = Math.min(peers.size(), MAX_STATS_CONNECTIONS);
+        XdrWriter.writeInt(head, n);
+        bytes.writeBytes(head.array());
+        for (int i = 0; i < n; i++) {
+            final dev.braid.Peer p = peers.get(i);
+            final dev.braid.ConnectionStats cs = p.stats();
+            final List<dev.braid.StreamStats> streams = p.streams();
+            final String remote = String.valueOf(p.remoteAddress());
+            final long[] c = {cs.bytesRead(), cs.bytesWritten(), cs.callsInFlight(), cs.callsServed(),
+                    cs.streamsOpen(), cs.streamsOpened(), cs.streamsAborted(), cs.streamBytesSent(),
+                    cs.streamBytesReceived(), cs.outboundQueuedBytes(), cs.streamQueuedBytes(),
+                    cs.streamSendQueuedBytes(), cs.readSuspensions(), cs.outboundSuspensions(), cs.eventsSent(),
+                    cs.eventsReceived(), cs.framesDropped()};
+            final int m = Math.min(streams.size(), MAX_STATS_STREAMS);
+            final ByteBuffer b = ByteBuffer.allocate(XdrWriter.sizeOfString(remote) + 4 + 8 * c.length + 8
+                    + m * (20 + 8 * STREAM_FIELDS.size()));
+            XdrWriter.writeString(b, remote);
+            XdrWriter.writeInt(b, c.length);
+            for (long v : c) {
+                XdrWriter.writeHyper(b, v);
+            }
+            XdrWriter.writeInt(b, streams.size());
+            XdrWriter.writeInt(b, m);
+            for (int j = 0; j < m; j++) {
+                final dev.braid.StreamStats st = streams.get(j);
+                XdrWriter.writeInt(b, st.procedure().program());
+                XdrWriter.writeInt(b, st.procedure().version());
+                XdrWriter.writeInt(b, st.procedure().procedure());
+                XdrWriter.writeInt(b, st.serial());
+                XdrWriter.writeInt(b, STREAM_FIELDS.size());
+                XdrWriter.writeHyper(b, st.bytesSent());
+                XdrWriter.writeHyper(b, st.bytesReceived());
+                XdrWriter.writeHyper(b, st.queuedBytes());
+                XdrWriter.writeHyper(b, st.sendQueuedBytes());
+                XdrWriter.writeHyper(b, st.receiveWindow());
+                XdrWriter.writeHyper(b, st.sendCredit());
+                XdrWriter.writeHyper(b, st.age().toMillis());
+            }
+            bytes.write(b.array(), 0, b.position());
+        }
+        return bytes.toByteArray();
+    }
+
+    /** Decodes a STATS reply; a truncated or malformed one throws a {@link RemoteException} (code 6). */
+    static Stats decodeStats(final byte[] payload) {
+        final Args a = new Args(ByteBuffer.wrap(payload), "STATS reply");
+        final String backend = a.string("backend");
+        final long uptime = a.hyper("uptime");
+        final long total = Integer.toUnsignedLong(a.u32("connections in all"));
+        final long n = Integer.toUnsignedLong(a.u32("connection count"));
+        final List<ConnectionView> connections = new ArrayList<>((int) Math.min(n, MAX_STATS_CONNECTIONS));
+        for (long i = 0; i < n; i++) {
+            final String remote = a.string("remote address");
+            final java.util.Map<String, Long> counters = counters(a, CONNECTION_FIELDS, "connection counter");
+            final long streamTotal = Integer.toUnsignedLong(a.u32("streams in all"));
+            final long m = Integer.toUnsignedLong(a.u32("stream count"));
+            final List<StreamView> streams = new ArrayList<>((int) Math.min(m, MAX_STATS_STREAMS));
+            for (long j = 0; j < m; j++) {
+                final Procedure p = Procedure.of(a.u32("stream prog"), a.u32("stream vers"), a.u32("stream proc"));
+                final int serial = a.u32("stream serial");
+                streams.add(new StreamView(p, serial, counters(a, STREAM_FIELDS, "stream counter")));
+            }
+            connections.add(new ConnectionView(remote, counters, streamTotal, streams));
+        }
+        return new Stats(backend, uptime, total, connections);
+    }
+
+    /** {@code u32 n, n x hyper}: the first values named by {@code names}; values past them are skipped. */
+    private static java.util.Map<String, Long> counters(final Args a, final List<String> names, final String what) {
+        final long n = Integer.toUnsignedLong(a.u32(what + " count"));
+        final java.util.Map<String, Long> m = new java.util.HashMap<>();
+        for (long i = 0; i < n; i++) {
+            final long v = a.hyper(what);
+            if (i < names.size()) {
+                m.put(names.get((int) i), v);
+            }
+        }
+        return m;
     }
 
     /** Decodes a LIST reply; a truncated or malformed one throws a {@link RemoteException} (code 6). */

@@ -44,6 +44,23 @@ public final class FileServer implements AutoCloseable {
     public static FileServer start(final Path root, final InetSocketAddress address, final BraidConfig config,
                             final ServeLimits limits, final String console, final Consumer<String> log)
             throws IOException {
+        return start(root, address, config, limits, console, false, log);
+    }
+
+    /**
+     * Serves {@code root} on {@code address}; with {@code stats}, also answers STATS (every connection's and
+     * stream's counters, for {@code braid stat}).
+     *
+     * @param config  braid's configuration (backend and the engine's own limits)
+     * @param console the console command, or null for none
+     * @param stats   whether to answer STATS (off: it is refused with {@code ERR_STATS_OFF})
+     * @param log     takes one line per finished or failed transfer (thread-safe)
+     * @throws IOException if {@code root} is not a directory
+     * @throws RuntimeException if the address cannot be bound (braid's own exception)
+     */
+    public static FileServer start(final Path root, final InetSocketAddress address, final BraidConfig config,
+                                   final ServeLimits limits, final String console, final boolean stats,
+                                   final Consumer<String> log) throws IOException {
         final RootedPaths paths = new RootedPaths(root);
         final Braid braid = Braid.create(config);
         final TransferGate gate = new TransferGate(limits);
@@ -62,7 +79,21 @@ public final class FileServer implements AutoCloseable {
                             "this server offers no console (start it with braid serve --console CMD)");
                 });
             }
-            return new FileServer(paths, braid, b.bind(address), gate);
+            final java.util.concurrent.atomic.AtomicReference<BraidServer> self =
+                    new java.util.concurrent.atomic.AtomicReference<>();
+            final long started = System.nanoTime();
+            b.handle(FileProtocol.STATS, call -> {
+                if (!stats) {
+                    throw FileProtocol.error(FileProtocol.ERR_STATS_OFF,
+                            "this server does not share its statistics (start it with braid serve --stats)");
+                }
+                final BraidServer s = self.get();
+                call.reply(FileProtocol.encode(braid.backendName(), (System.nanoTime() - started) / 1_000_000,
+                        s == null ? java.util.List.of() : s.connections()));
+            });
+            final BraidServer server = b.bind(address);
+            self.set(server);
+            return new FileServer(paths, braid, server, gate);
         } catch (RuntimeException e) {
             gate.close();
             braid.close();

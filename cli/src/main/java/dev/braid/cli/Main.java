@@ -11,10 +11,10 @@ import picocli.CommandLine.Option;
 @Command(name = "braid", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "braid: many concurrent RPC calls and data streams over one libvirt-compatible TCP connection.",
         subcommands = {DemoCommand.class, ServeCommand.class, GetCommand.class, PutCommand.class, LsCommand.class,
-                ConsoleCommand.class, CommandLine.HelpCommand.class, AutoComplete.GenerateCompletion.class},
+                ConsoleCommand.class, StatCommand.class, CommandLine.HelpCommand.class, AutoComplete.GenerateCompletion.class},
         footer = {"", "Examples:", "  ./braid demo", "  ./braid demo --backend all",
                 "  ./braid demo --backend nio --duration 5s --streams 8",
-                "  ./braid serve --root ~/share", "  ./braid get 127.0.0.1:PORT remote.iso .", "  ./braid help put",
+                "  ./braid serve --root ~/share", "  ./braid stat 127.0.0.1:PORT", "  ./braid get 127.0.0.1:PORT remote.iso .", "  ./braid help put",
                 "  source <(braid generate-completion)   # completion in bash and zsh", "",
                 "Exit codes: 0 success, 1 failure, 2 bad usage."})
 public final class Main implements Runnable {

@@ -23,6 +23,7 @@ import java.util.concurrent.CountDownLatch;
                 "  braid serve --root ~/shared                      # loopback, a free port (printed)",
                 "  braid serve --root /srv/images --listen 0.0.0.0:16509",
                 "  braid serve --root . --listen :7000 --console /bin/bash",
+                "  braid serve --root . --listen :7000 --stats   # then: braid stat 127.0.0.1:7000",
                 "  braid serve --root . --console 'script -qfec /bin/bash /dev/null'   # a shell on a pseudo-terminal",
                 "  braid serve --root /srv --listen 0.0.0.0:7000 --max-transfers 32 --max-upload-size 4G --stall-timeout 30s",
                 "", "Limits: beyond --max-transfers or --max-client-transfers a transfer is refused (code 7, the limit "
@@ -71,6 +72,10 @@ final class ServeCommand implements Callable<Integer> {
             description = "Largest file an upload may create, holes included, e.g. 512M, 64G, 2T (default: 64G).")
     long maxUploadSize = ServeLimits.DEFAULT.maxUploadSize();
 
+    @Option(names = "--stats", description = "Answer 'braid stat': every connection's and stream's counters "
+            + "(client addresses included) to any client. Off unless given.")
+    boolean stats;
+
     @Option(names = "--max-consoles", paramLabel = "N", description = "Console sessions at once, with --console; "
             + "each is a process (default: ${DEFAULT-VALUE}).")
     int maxConsoles = ServeLimits.DEFAULT.maxConsoles();
@@ -92,7 +97,7 @@ final class ServeCommand implements Callable<Integer> {
         final PrintWriter err = spec.commandLine().getErr();
         final FileServer files;
         try {
-            files = FileServer.start(root, address, new BraidConfig().backend(backend), limits, console, line -> {
+            files = FileServer.start(root, address, new BraidConfig().backend(backend), limits, console, stats, line -> {
                 synchronized (out) {
                     out.println(line);
                     out.flush();
@@ -143,6 +148,9 @@ final class ServeCommand implements Callable<Integer> {
         out.printf("braid serve: limits: %d transfers (%d per client), stall timeout %s, uploads up to %s%n",
                 limits.maxTransfers(), limits.maxClientTransfers(), DurationConverter.format(limits.stallTimeout()),
                 Progress.size(limits.maxUploadSize()));
+        if (stats) {
+            out.printf("braid serve: stats on: braid stat %s:%d%n", bound.getAddress().getHostAddress(), bound.getPort());
+        }
         out.flush();
         stopped.await();
         return 0;

@@ -16,7 +16,10 @@ import java.util.Map;
  * {@code -prof gc}, which divides everything the JVM allocated (harness and profiler included) by the
  * operations, this names the thread that allocates, so braid's own threads are seen alone.
  *
- * <pre>java --enable-native-access=ALL-UNNAMED -cp jmh/target/benchmarks.jar dev.braid.jmh.AllocationProbe [backend] [ops]</pre>
+ * <pre>java --enable-native-access=ALL-UNNAMED -cp jmh/target/benchmarks.jar dev.braid.jmh.AllocationProbe [backend] [ops] [observer]</pre>
+ *
+ * {@code observer}: {@code none} (default), {@code counting} (a {@code BraidObserver} that counts calls: what
+ * the observer hooks cost) or {@code micrometer} (the {@code braid-micrometer} binding), on both runtimes.
  *
  * Same fixture as the benchmarks: a server and a client {@code Braid} on loopback, a non-blocking echo
  * handler, non-blocking stream handlers. Each path first runs {@code ops} operations to warm up (the JIT
@@ -29,9 +32,10 @@ public final class AllocationProbe {
     public static void main(final String[] args) throws Exception {
         final String backend = args.length > 0 ? args[0] : "nio";
         final int ops = args.length > 1 ? Integer.parseInt(args[1]) : 100_000;
-        try (BraidFixture f = new BraidFixture(backend)) {
-            System.out.printf(Locale.ROOT, "AllocationProbe: backend %s, %,d warm-up + %,d measured operations per path%n",
-                    f.connection.backendName(), ops, ops);
+        final Observers observer = args.length > 2 ? Observers.valueOf(args[2].toUpperCase(Locale.ROOT)) : Observers.NONE;
+        try (BraidFixture f = new BraidFixture(backend, observer)) {
+            System.out.printf(Locale.ROOT, "AllocationProbe: backend %s, observer %s, %,d warm-up + %,d measured operations"
+                    + " per path%n", f.connection.backendName(), observer.name().toLowerCase(Locale.ROOT), ops, ops);
             final ByteBuffer args0 = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
             final ByteBuffer reply = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
             measure("call round trip (blocking call into a buffer)", ops,

@@ -46,10 +46,16 @@ final class BraidFixture implements AutoCloseable {
     final Connection connection;
 
     BraidFixture(final String backend) {
-        serverBraid = Braid.create(new BraidConfig().backend(backend));
+        this(backend, Observers.NONE);
+    }
+
+    /** With {@code observer}'s observer (null for none) on both runtimes, each its own instance. */
+    BraidFixture(final String backend, final Observers observer) {
+        serverBraid = Braid.create(new BraidConfig().backend(backend).observer(observer.create()));
         // The pipelines' reply handlers never block: the direct form keeps the reply path allocation-free and
         // measures braid, not the hand-off to a callback executor (the default since issue 14).
-        clientBraid = Braid.create(new BraidConfig().backend(backend).callbackExecutor(BraidConfig.DIRECT_CALLBACKS));
+        clientBraid = Braid.create(new BraidConfig().backend(backend).observer(observer.create())
+                .callbackExecutor(BraidConfig.DIRECT_CALLBACKS));
         server = serverBraid.server()
                 .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
                 .handle(TYPED, (sample, call) -> {

@@ -31,7 +31,7 @@ public final class BackendSelector {
         if (value.equalsIgnoreCase("auto")) {
             for (Backend b : all) {
                 if (b.isAvailable()) {
-                    BraidRuntime.LOG.log(Level.INFO, "braid.backend=auto chose " + b.name() + " (" + reasonFor(b, all) + ")");
+                    System.getLogger("dev.braid.backend").log(Level.DEBUG, "braid.backend=auto chose " + b.name() + " (" + reasonFor(b, all) + ")");
                     return b;
                 }
             }

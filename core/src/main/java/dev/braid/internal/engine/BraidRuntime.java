@@ -19,7 +19,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * handler executor, callback executor and the running backend. Thread-safe.
  */
 public final class BraidRuntime {
-    static final Logger LOG = System.getLogger("dev.braid");
+    static final Logger LOG = System.getLogger("dev.braid.runtime");
     private static final AtomicInteger INSTANCES = new AtomicInteger();
 
     final BraidConfig config;

@@ -64,8 +64,8 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     private volatile boolean closing;
 
     public ClientConnection(final BraidRuntime rt) {
-        super(rt);
-        this.calls = new ClientCalls(cfg, rt.callbacks, rt.timer, outbound);
+        super(rt, dev.braid.BraidObserver.Side.CLIENT);
+        this.calls = new ClientCalls(cfg, rt.callbacks, rt.timer, outbound, obs);
         calls.onServerDraining(reason -> beginDrain("the server refused a call: " + reason));
     }
 
@@ -391,10 +391,10 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     }
 
     private LimitExceededException noSlot(final StreamOptions options) {
-        return new LimitExceededException("maxConcurrentStreams", limits.maxConcurrentStreams(),
+        return obs.refused(new LimitExceededException("maxConcurrentStreams", limits.maxConcurrentStreams(),
                 "no free stream slot on this connection" + (options.waitForSlot().isZero() ? ""
                         : " after waiting " + options.waitForSlot().toMillis() + " ms") + " (" + streams.size()
-                        + " streams open here)");
+                        + " streams open here)"));
     }
 
     /** Non-blocking opens: a slot now, or (waitForSlot) one awaited on the handler executor, never here. */
@@ -551,7 +551,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         if (streamRelease && awaitingRelease.containsKey(s.serial())) {
             s.releaseTimer(rt.timer.schedule(() -> {
                 if (awaitingRelease.remove(s.serial(), s)) {
-                    BraidRuntime.LOG.log(Level.DEBUG, "no RELEASE for stream " + s + " within "
+                    CONNECTION_LOG.log(Level.DEBUG, "no RELEASE for stream " + s + " within "
                             + cfg.streamFinishTimeout().toMillis() + " ms; freeing its slot");
                     s.releaseHold();
                 }
@@ -691,7 +691,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         if (allDone) { // left: only abandoned calls
             closeAfterFlush();
         } else {
-            BraidRuntime.LOG.log(Level.DEBUG, this + ": " + calls.pendingCount()
+            CONNECTION_LOG.log(Level.DEBUG, this + ": " + calls.pendingCount()
                     + " calls still pending after closeTimeout");
             abort();
         }
@@ -712,15 +712,11 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
     }
 
     @Override
-    ConnectionStats stats(final long bytesIn, final long bytesOut, final long evSent, final long evReceived,
-                          final long evDropped, final long dropped) {
+    public ConnectionStats stats() {
         final NegotiatedLimits l = limits;
-        final int inFlight = calls.inFlight();
         final java.util.concurrent.Semaphore slots = streamSlots;
         final long streamsHeld = l == null || slots == null ? 0 : l.maxConcurrentStreams() - slots.availablePermits();
-        return new ConnectionStats(calls.started(), inFlight, calls.queued(), calls.lateReplies(), 0, evSent,
-                evReceived, evDropped, dropped, bytesIn, bytesOut, 0, extensionsNegotiated(), streamsHeld,
-                slots == null ? 0 : slots.getQueueLength(), gate.pauses(ReadGate.Reason.STREAM_QUEUE_FULL),
-                gate.pauses(ReadGate.Reason.UNREAD_ANSWERS));
+        return stats(calls.started(), calls.inFlight(), calls.queued(), calls.lateReplies(), 0, extensionsNegotiated(),
+                streamsHeld, slots == null ? 0 : slots.getQueueLength());
     }
 }

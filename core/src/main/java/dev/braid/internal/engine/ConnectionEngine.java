@@ -1,6 +1,7 @@
 package dev.braid.internal.engine;
 
 import dev.braid.BraidConfig;
+import dev.braid.BraidObserver;
 import dev.braid.BraidException;
 import dev.braid.ConnectionClosedException;
 import dev.braid.ConnectionClosedException.Reason;
@@ -22,6 +23,7 @@ import dev.braid.internal.engine.stream.StreamHandle;
 import dev.braid.internal.engine.stream.StreamScheduler;
 import dev.braid.internal.engine.stream.StreamTable;
 import dev.braid.buffer.PooledBuffer;
+import dev.braid.internal.observe.Observation;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.FrameDecoder;
 import dev.braid.internal.wire.Frames;
@@ -78,11 +80,17 @@ import static dev.braid.internal.wire.FrameHeader.*;
 public abstract class ConnectionEngine implements ConnectionHandler, FrameDecoder.FrameSink, Peer,
         StreamTable.Role {
 
+    /** A connection's life: closing, late RELEASEs. */
+    static final System.Logger CONNECTION_LOG = System.getLogger("dev.braid.connection");
+    /** The wire: the full detail of a protocol error (the rate-limited line goes to dev.braid.peer). */
+    static final System.Logger WIRE_LOG = System.getLogger("dev.braid.wire");
     final BraidRuntime rt;
     final BraidConfig cfg;
     final BufferPool pool;
     private final FrameDecoder decoder;
     final ReadGate gate = new ReadGate();
+    /** Where this connection reports to the observer and the flight recorder (see Observation). */
+    final Observation obs;
     final Outbound outbound;
     private final Keepalive keepalive;
     /** Deadlines on the peer's progress (set on open, read on close: reader, then onClosed after it). */
@@ -116,15 +124,17 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     volatile long framesDropped;
     final java.util.concurrent.atomic.LongAdder eventsSent = new java.util.concurrent.atomic.LongAdder();
 
-    ConnectionEngine(final BraidRuntime rt) {
+    ConnectionEngine(final BraidRuntime rt, final BraidObserver.Side side) {
         this.rt = rt;
         this.cfg = rt.config;
+        this.obs = new Observation(cfg.observer(), this, side, cfg.slowCallThreshold());
+        gate.observe(obs);
         this.pool = rt.pool;
         this.maxOutboundMessage = cfg.maxMessageSize();
         this.decoder = new FrameDecoder(pool, cfg.maxMessageSize(), cfg.readBufferSize());
         final StreamScheduler scheduler = new StreamScheduler();
         this.outbound = new Outbound(scheduler, gate);
-        this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this, rt.handlers, rt.callbacks);
+        this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this, rt.handlers, rt.callbacks, obs);
         this.keepalive = new Keepalive(cfg.keepaliveInterval(), cfg.keepaliveCount(), pool, outbound, gate);
         this.events = new EventDelivery(rt, gate, this);
         rt.register(this);
@@ -148,6 +158,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         deadlines = new PeerDeadlines(cfg.frameTimeout(), cfg.minFrameRate(), firstFrameTimeout(), decoder, gate);
         deadlines.start(transport, rt.timer);
         streams.start(transport, rt.timer);
+        obs.connectionOpened();
         opened();
     }
 
@@ -193,6 +204,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             keepalive.received();
             bytesRead = bytesRead + bytes;
         }
+        obs.readStarted();
         try {
             if (beforeDecode()) {
                 decoder.decode(this);
@@ -210,6 +222,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** Reader context: the peer broke the protocol. Closes the connection with that reason. */
     final void protocolError(final ProtocolException e) {
         rt.peerErrors.log(this, "protocol error: " + e.getMessage());
+        WIRE_LOG.log(Level.DEBUG, () -> this + ": protocol error", e);
+        obs.protocolError(e);
         final Transport t = transport;
         final ConnectionClosedException reason = new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e);
         if (t != null) {
@@ -393,8 +407,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     final void checkOutboundSize(final int payloadLength, final String what) {
         final long frameLength = (long) HEADER_LENGTH + payloadLength;
         if (payloadLength < 0 || frameLength > maxOutboundMessage) {
-            throw new LimitExceededException("maxMessageSize", maxOutboundMessage, what + " of " + frameLength
-                    + " bytes (payload " + payloadLength + ") is larger than the largest message");
+            throw obs.refused(new LimitExceededException("maxMessageSize", maxOutboundMessage, what + " of "
+                    + frameLength + " bytes (payload " + payloadLength + ") is larger than the largest message"));
         }
     }
 
@@ -472,8 +486,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     private void checkEventQueue(final Procedure p) {
         final long queued = outbound.queuedBytes();
         if (queued > cfg.maxQueuedEventBytes()) {
-            throw new LimitExceededException("maxQueuedEventBytes", cfg.maxQueuedEventBytes(), "event " + p
-                    + " refused: " + queued + " bytes already wait to be sent (the peer is not reading)");
+            throw obs.refused(new LimitExceededException("maxQueuedEventBytes", cfg.maxQueuedEventBytes(), "event "
+                    + p + " refused: " + queued + " bytes already wait to be sent (the peer is not reading)"));
         }
     }
 
@@ -563,6 +577,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             closed(cce);
         } finally {
             rt.unregister(this);
+            obs.connectionClosed(cce);
             closeFuture.complete(cce);
         }
     }
@@ -607,7 +622,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         try {
             closeFuture.get(millis, TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
-            BraidRuntime.LOG.log(Level.WARNING, this + " did not close within " + millis + " ms");
+            CONNECTION_LOG.log(Level.WARNING, this + " did not close within " + millis + " ms");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (java.util.concurrent.ExecutionException e) {
@@ -644,15 +659,27 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         return rt.backend.name();
     }
 
-    /** Role-specific counters completed with the shared ones. */
-    abstract ConnectionStats stats(long bytesIn, long bytesOut, long evSent, long evReceived, long evDropped,
-                                   long dropped);
-
+    /** Role-specific counters: the role calls {@link #stats(long, long, long, long, long, boolean, long, long)}. */
+    @Override
+    public abstract ConnectionStats stats();
 
     @Override
-    public ConnectionStats stats() {
-        return stats(bytesRead, outbound.bytesWritten(), eventsSent.sum(), events.received(), eventsDropped,
-                framesDropped + streams.dropped());
+    public java.util.List<dev.braid.StreamStats> streams() {
+        return streams.snapshot();
+    }
+
+    /** The role's counters completed with the ones every connection keeps. Any thread. */
+    final ConnectionStats stats(final long callsStarted, final long callsInFlight, final long callsQueued,
+                                final long lateReplies, final long callsServed, final boolean extensions,
+                                final long streamsOpen, final long streamsWaiting) {
+        final StreamTable.Totals t = streams.totals();
+        return new ConnectionStats(callsStarted, callsInFlight, callsQueued, lateReplies, callsServed,
+                eventsSent.sum(), events.received(), eventsDropped, framesDropped + streams.dropped(), bytesRead,
+                outbound.bytesWritten(), gate.pauses(ReadGate.Reason.CALL_LIMIT), extensions, streamsOpen,
+                streamsWaiting, gate.pauses(ReadGate.Reason.STREAM_QUEUE_FULL),
+                gate.pauses(ReadGate.Reason.UNREAD_ANSWERS), gate.pauses(ReadGate.Reason.SLOW_EVENT_LISTENERS),
+                outbound.queuedBytes(), events.pendingBytes(), t.opened(), t.aborted(), t.bytesSent(),
+                t.bytesReceived(), t.queued(), t.sendQueued(), t.receiveWindow(), t.sendCredit());
     }
 
     @Override

@@ -39,7 +39,7 @@ final class EventDelivery {
     EventDelivery(final BraidRuntime rt, final ReadGate gate, final Peer peer) {
         this.peer = peer;
         this.hold = gate.newHold(ReadGate.Reason.SLOW_EVENT_LISTENERS);
-        this.executor = new SerialExecutor(rt.handlers, (t, e) -> BraidRuntime.LOG.log(Level.WARNING,
+        this.executor = new SerialExecutor(rt.handlers, (t, e) -> IncomingCallImpl.HANDLER_LOG.log(Level.WARNING,
                 "event listener failed on " + peer, e));
     }
 
@@ -67,11 +67,16 @@ final class EventDelivery {
         return received;
     }
 
+    /** Bytes of events handed to listeners and not yet delivered. Any thread. */
+    long pendingBytes() {
+        return pendingBytes.get();
+    }
+
     private void run(final EventListener listener, final EventImpl event) {
         try {
             listener.onEvent(event);
         } catch (Throwable t) {
-            BraidRuntime.LOG.log(Level.WARNING, "event listener for " + event.procedure() + " failed on " + peer, t);
+            IncomingCallImpl.HANDLER_LOG.log(Level.WARNING, "event listener for " + event.procedure() + " failed on " + peer, t);
         } finally {
             event.release();
         }

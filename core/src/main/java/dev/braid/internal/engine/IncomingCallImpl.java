@@ -42,6 +42,8 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         }
     }
 
+    /** Server handlers and event listeners that fail. */
+    static final System.Logger HANDLER_LOG = System.getLogger("dev.braid.handler");
     private final ServerConnection connection;
     private final ProcedureRegistry.Entry entry;
     private PooledBuffer frame;
@@ -68,6 +70,24 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         this.frame = frame;
         this.serial = Frames.serial(frame);
         this.stream = stream;
+        started();
+    }
+
+    /** {@code Observation.callStart()} when the call arrived (0: not timed), and its frame's size. */
+    private long startNanos;
+    private int requestBytes;
+
+    /** Reader thread, in the pass that decoded the call (new or reused record): reports it. */
+    private void started() {
+        requestBytes = Frames.length(frame);
+        startNanos = connection.obs.callStartAtRead(); // the reader's clock for this pass: no clock read per call
+        connection.obs.callStarted(entry.procedure(), serial);
+    }
+
+    /** The call ended with {@code outcome} (once, from the thread that settled it): reports it. */
+    private int ended(final dev.braid.BraidObserver.CallOutcome outcome, final int replyBytes) {
+        connection.obs.callEnded(entry.procedure(), serial, outcome, startNanos, requestBytes, replyBytes);
+        return connection.callDone();
     }
 
     /**
@@ -82,6 +102,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         this.abandoned = false;
         HOLDS.setVolatile(this, 2);
         ANSWERED.setVolatile(this, false);
+        started();
         return this;
     }
 
@@ -135,7 +156,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
                 if (stream != null) {
                     stream.abortWithRemoteError(error); // the client's next read/write/finish reports it
                 } else {
-                    BraidRuntime.LOG.log(Level.WARNING, "handler for " + entry.procedure() + " threw after answering", t);
+                    HANDLER_LOG.log(Level.WARNING, "handler for " + entry.procedure() + " threw after answering", t);
                 }
             }
         } finally {
@@ -164,6 +185,8 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
 
     /** The connection closed before this parked call was dispatched: release its arguments. */
     void discard() {
+        connection.obs.callEnded(entry.procedure(), serial, dev.braid.BraidObserver.CallOutcome.CLOSED, startNanos,
+                requestBytes, 0);
         frame.release();
         if (stream != null) {
             stream.releaseHold(); // the handler never ran
@@ -202,7 +225,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
     void abandon() {
         abandoned = true; // before the CAS: an answer racing with it must see it to stay silent
         if (ANSWERED.compareAndSet(this, false, true)) {
-            connection.callDone();
+            ended(dev.braid.BraidObserver.CallOutcome.CLOSED, 0);
             drop();
         }
     }
@@ -226,7 +249,7 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         if (stream != null) {
             stream.accept();
         }
-        final boolean alone = connection.callDone() == 0;
+        final boolean alone = ended(dev.braid.BraidObserver.CallOutcome.OK, Frames.length(reply)) == 0;
         connection.enqueue(reply, false, alone);
         connection.checkDrained(); // after the answer is queued: a drained connection closes behind it
         drop();
@@ -245,9 +268,10 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
         if (stream != null) {
             stream.fail(new RemoteException(error)); // refused: the client never had this stream
         }
-        connection.callDone();
-        connection.sendError(entry.procedure().program(), entry.procedure().version(), entry.procedure().procedure(),
-                serial, error);
+        final PooledBuffer f = connection.errorFrame(entry.procedure().program(), entry.procedure().version(),
+                entry.procedure().procedure(), serial, error);
+        ended(dev.braid.BraidObserver.CallOutcome.ERROR, Frames.length(f));
+        connection.enqueue(f, false);
         connection.checkDrained();
         drop();
         return true;

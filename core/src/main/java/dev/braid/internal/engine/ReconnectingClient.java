@@ -656,6 +656,11 @@ public final class ReconnectingClient implements ReconnectingConnection {
     }
 
     @Override
+    public java.util.List<dev.braid.StreamStats> streams() {
+        return last.streams(); // the current connection's (the last one's, while reconnecting)
+    }
+
+    @Override
     public String backendName() {
         return last.backendName();
     }

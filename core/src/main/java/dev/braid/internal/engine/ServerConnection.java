@@ -64,7 +64,7 @@ public final class ServerConnection extends ConnectionEngine {
 
     public ServerConnection(final BraidRuntime rt, final ProcedureRegistry registry,
                             final Consumer<ServerConnection> onOpen) {
-        super(rt);
+        super(rt, dev.braid.BraidObserver.Side.SERVER);
         this.registry = registry;
         this.onOpen = onOpen;
         this.limit = cfg.maxOutstandingCalls();
@@ -108,18 +108,27 @@ public final class ServerConnection extends ConnectionEngine {
         final ProcedureRegistry.Entry entry = registry.lookup(prog, vers, proc);
         if (entry == null) {
             final int serial = Frames.serial(frame);
+            final int length = Frames.length(frame);
             frame.release();
-            sendError(prog, vers, proc, serial, registry.unknown(prog, vers, proc));
+            if (obs.observed()) {
+                refuseCall(new dev.braid.Procedure(prog, vers, proc), serial, length, registry.unknown(prog, vers, proc));
+            } else {
+                sendError(prog, vers, proc, serial, registry.unknown(prog, vers, proc));
+            }
             return true;
         }
         StreamHandle stream = null;
         if (entry.isStream()) {
             final int serial = Frames.serial(frame);
             if (openStreams.get() >= cfg.maxConcurrentStreams()) {
+                final int length = Frames.length(frame);
                 frame.release();
-                sendError(prog, vers, proc, serial, RemoteError.of(RemoteError.VIR_ERR_RPC, RemoteError.VIR_FROM_RPC,
-                        "too many concurrent streams on this connection (limit maxConcurrentStreams = "
-                                + cfg.maxConcurrentStreams() + ")"));
+                final String why = "too many concurrent streams on this connection (limit maxConcurrentStreams = "
+                        + cfg.maxConcurrentStreams() + ")";
+                obs.limitRefused("maxConcurrentStreams", cfg.maxConcurrentStreams(), "stream " + entry.procedure()
+                        + " serial " + Integer.toUnsignedString(serial) + " refused: " + why);
+                refuseCall(entry.procedure(), serial, length, RemoteError.of(RemoteError.VIR_ERR_RPC,
+                        RemoteError.VIR_FROM_RPC, why));
                 return true;
             }
             if (streams.contains(serial)) {
@@ -354,10 +363,28 @@ public final class ServerConnection extends ConnectionEngine {
 
     /** Sends an ERROR reply. Any thread. */
     void sendError(final int prog, final int vers, final int proc, final int serial, final RemoteError error) {
+        enqueue(errorFrame(prog, vers, proc, serial, error), false);
+    }
+
+    /** An ERROR reply, fitted to the largest message; the caller owns it. Any thread. */
+    PooledBuffer errorFrame(final int prog, final int vers, final int proc, final int serial, final RemoteError error) {
         final RemoteError e = fit(error);
         final PooledBuffer f = Frames.claim(pool, RemoteErrorCodec.encodedSize(e));
         RemoteErrorCodec.encode(e, f.byteBuffer());
         Frames.commit(f, prog, vers, proc, TYPE_REPLY, serial, STATUS_ERROR);
+        return f;
+    }
+
+    /**
+     * Reader thread: a call answered with an error before any handler saw it (unknown procedure, refused
+     * stream): reported as a call that started and ended at once, then sent.
+     */
+    private void refuseCall(final dev.braid.Procedure p, final int serial, final int requestBytes,
+                            final RemoteError error) {
+        final long start = obs.callStart();
+        obs.callStarted(p, serial);
+        final PooledBuffer f = errorFrame(p.program(), p.version(), p.procedure(), serial, error);
+        obs.callEnded(p, serial, dev.braid.BraidObserver.CallOutcome.ERROR, start, requestBytes, Frames.length(f));
         enqueue(f, false);
     }
 
@@ -429,10 +456,7 @@ public final class ServerConnection extends ConnectionEngine {
     }
 
     @Override
-    ConnectionStats stats(final long bytesIn, final long bytesOut, final long evSent, final long evReceived,
-                          final long evDropped, final long dropped) {
-        return new ConnectionStats(0, inFlight.get(), 0, 0, callsServed.sum(), evSent, evReceived, evDropped, dropped,
-                bytesIn, bytesOut, gate.pauses(ReadGate.Reason.CALL_LIMIT), extensionsNegotiated, openStreams.get(), 0,
-                gate.pauses(ReadGate.Reason.STREAM_QUEUE_FULL), gate.pauses(ReadGate.Reason.UNREAD_ANSWERS));
+    public ConnectionStats stats() {
+        return stats(0, inFlight.get(), 0, 0, callsServed.sum(), extensionsNegotiated, openStreams.get(), 0);
     }
 }

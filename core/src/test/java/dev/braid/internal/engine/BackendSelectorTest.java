@@ -113,9 +113,14 @@ class BackendSelectorTest {
                 });
     }
 
+    /**
+     * The choice is logged at DEBUG on {@code dev.braid.backend}: silent at the default level (a command-line
+     * run does not print it each time), one line when that logger is turned up.
+     */
     @Test
     void autoFallsBackToTheBestAvailableAndSaysWhyInOneLine() {
         final Logger jul = Logger.getLogger("dev.braid");
+        final Logger backendLog = Logger.getLogger("dev.braid.backend");
         final StringBuilder logged = new StringBuilder();
         final Handler h = new Handler() {
             @Override
@@ -134,7 +139,11 @@ class BackendSelectorTest {
         jul.addHandler(h);
         try {
             assertThat(BackendSelector.select("auto")).isInstanceOf(Available.class);
+            assertThat(logged).as("nothing at the default level").isEmpty();
+            backendLog.setLevel(java.util.logging.Level.FINE);
+            assertThat(BackendSelector.select("auto")).isInstanceOf(Available.class);
         } finally {
+            backendLog.setLevel(null);
             jul.removeHandler(h);
         }
         assertThat(logged.toString()).isEqualTo("braid.backend=auto chose fake-ok (fake-native unavailable: "

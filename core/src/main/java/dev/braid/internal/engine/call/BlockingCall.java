@@ -100,6 +100,7 @@ public final class BlockingCall extends CallRecord {
         while ((int) OUTCOME.getAcquire(this) == PENDING) {
             if (Thread.interrupted()) {
                 if (giveUp()) {
+                    calls.ended(this, dev.braid.BraidObserver.CallOutcome.CANCELLED);
                     Thread.currentThread().interrupt();
                     throw new BraidException(BraidException.Category.CANCELLED, "interrupted while waiting for "
                             + this);
@@ -113,6 +114,7 @@ public final class BlockingCall extends CallRecord {
                 final long left = timeoutNanos - (System.nanoTime() - start);
                 if (left <= 0) {
                     if (giveUp()) {
+                        calls.ended(this, dev.braid.BraidObserver.CallOutcome.TIMEOUT);
                         throw new CallTimeoutException(procedure, serial, timeout);
                     }
                     break;

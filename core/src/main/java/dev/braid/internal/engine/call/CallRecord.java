@@ -55,6 +55,10 @@ public abstract class CallRecord {
     Procedure procedure;
     int serial;
     Duration timeout;
+    /** {@code Observation.callStart()} when the call started: 0 if not timed (no observer, no recording). */
+    long startNanos;
+    /** Bytes of the call's frame, for the observer. */
+    int requestBytes;
     /** Owned by this call while NEW; taken by admit() or released by finish(). */
     private PooledBuffer frame;
     @SuppressWarnings("unused") // accessed through STATE
@@ -72,7 +76,9 @@ public abstract class CallRecord {
         this.procedure = procedure;
         this.serial = serial;
         this.frame = frame;
+        this.requestBytes = dev.braid.internal.wire.Frames.length(frame);
         this.timeout = timeout;
+        this.startNanos = 0;
         this.timeoutTask = null;
         this.queued = false;
         STATE.setRelease(this, NEW);

@@ -16,6 +16,8 @@ import dev.braid.TypedReplyHandler;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.concurrent.MpmcArrayQueue;
 import dev.braid.internal.engine.io.Outbound;
+import dev.braid.internal.observe.Observation;
+import dev.braid.BraidObserver.CallOutcome;
 import dev.braid.internal.wire.Frames;
 import dev.braid.internal.wire.RemoteErrorCodec;
 import org.agrona.collections.Int2ObjectHashMap;
@@ -89,8 +91,16 @@ public final class ClientCalls {
     /** Told (once per refusal) when the server refused a call because it is draining. */
     private volatile java.util.function.Consumer<String> serverDraining = reason -> { };
 
+    private final Observation obs;
+
     public ClientCalls(final BraidConfig cfg, final Callbacks callbacks, final ScheduledExecutorService timer,
                        final Outbound outbound) {
+        this(cfg, callbacks, timer, outbound, Observation.NONE);
+    }
+
+    public ClientCalls(final BraidConfig cfg, final Callbacks callbacks, final ScheduledExecutorService timer,
+                       final Outbound outbound, final Observation obs) {
+        this.obs = obs;
         this.cfg = cfg;
         this.callbacks = callbacks;
         this.timer = timer;
@@ -187,8 +197,8 @@ public final class ClientCalls {
      */
     public void checkQueue() {
         if (slots.get() <= 0 && queuedCalls.get() >= cfg.maxQueuedCalls()) {
-            throw new LimitExceededException("maxQueuedCalls", cfg.maxQueuedCalls(), "too many calls waiting for one of "
-                    + maxOutstanding + " outstanding-call slots");
+            throw obs.refused(new LimitExceededException("maxQueuedCalls", cfg.maxQueuedCalls(),
+                    "too many calls waiting for one of " + maxOutstanding + " outstanding-call slots"));
         }
     }
 
@@ -202,6 +212,8 @@ public final class ClientCalls {
     public void start(final CallRecord call, final Procedure p, final int serial, final PooledBuffer frame,
                       final Duration timeout) {
         call.reset(p, serial, frame, timeout != null ? timeout : cfg.defaultCallTimeout());
+        call.startNanos = obs.callStart(); // before the record is published: the reply may come at once
+        obs.callStarted(p, serial);
         queuedCalls.incrementAndGet();
         callsStarted.increment();
         register(call);
@@ -273,7 +285,9 @@ public final class ClientCalls {
                 // the late reply, which is then dropped and counted; returning the slot now would let this
                 // client exceed the server's limit.
                 dropIfQueued(call);
-                call.completeExceptionally(new CallTimeoutException(call.procedure, call.serial, call.timeout));
+                if (call.completeExceptionally(new CallTimeoutException(call.procedure, call.serial, call.timeout))) {
+                    ended(call, CallOutcome.TIMEOUT); // never recycled: a timer saw it
+                }
             }, call.timeout.toNanos(), TimeUnit.NANOSECONDS);
             if (call.isCompleted()) { // finished before the task was stored: finish() could not cancel it
                 call.timeoutTask.cancel(false);
@@ -344,9 +358,23 @@ public final class ClientCalls {
     private void failIfPending(final CallRecord call, final Throwable error) {
         if (unregister(call)) {
             call.finish();
-            call.completeExceptionally(error);
+            final Procedure p = call.procedure; // read before the outcome: a record may be recycled after it
+            final int serial = call.serial;
+            final long start = call.startNanos;
+            final int request = call.requestBytes;
+            if (call.completeExceptionally(error)) {
+                obs.callEnded(p, serial, CallOutcome.CLOSED, start, request, 0);
+            }
             afterOutcome();
         }
+    }
+
+    /**
+     * The caller's end of {@code call} was set by this thread with {@code outcome}, and no other thread can
+     * recycle the record meanwhile (timeouts, cancels: such records are never reused). Reports it.
+     */
+    void ended(final CallRecord call, final CallOutcome outcome) {
+        obs.callEnded(call.procedure, call.serial, outcome, call.startNanos, call.requestBytes, 0);
     }
 
     /**
@@ -380,17 +408,25 @@ public final class ClientCalls {
         }
         call.finish();
         final Procedure p = call.procedure;
+        // Read before the outcome is set: a recycled record may serve another call right after it.
+        final long start = call.startNanos;
+        final int request = call.requestBytes;
+        final int replyBytes = Frames.length(frame);
         if (Frames.prog(frame) != p.program() || Frames.vers(frame) != p.version() || Frames.proc(frame) != p.procedure()) {
             final ProtocolException e = new ProtocolException("REPLY does not match its call " + p + ": "
                     + Frames.describe(frame.byteBuffer(), 0));
             frame.release();
-            call.completeExceptionally(new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e));
+            if (call.completeExceptionally(new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e))) {
+                obs.callEndedAtRead(p, serial, CallOutcome.PROTOCOL_ERROR, start, request, replyBytes);
+            }
             throw e;
         }
         if (Frames.status(frame) == STATUS_OK) {
             if (!call.completeWithReply(frame)) {
                 frame.release();
                 lateReplies.incrementAndGet();
+            } else {
+                obs.callEndedAtRead(p, serial, CallOutcome.OK, start, request, replyBytes);
             }
             afterOutcome();
             return;
@@ -399,7 +435,9 @@ public final class ClientCalls {
         try {
             error = RemoteErrorCodec.decode(Frames.payloadView(frame));
         } catch (ProtocolException e) {
-            call.completeExceptionally(new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e));
+            if (call.completeExceptionally(new ConnectionClosedException(Reason.PROTOCOL_ERROR, e.getMessage(), e))) {
+                obs.callEndedAtRead(p, serial, CallOutcome.PROTOCOL_ERROR, start, request, replyBytes);
+            }
             throw e;
         } finally {
             frame.release();
@@ -414,6 +452,8 @@ public final class ClientCalls {
         }
         if (!call.completeWithRemoteError(failure)) {
             lateReplies.incrementAndGet();
+        } else {
+            obs.callEndedAtRead(p, serial, CallOutcome.ERROR, start, request, replyBytes);
         }
         afterOutcome();
     }

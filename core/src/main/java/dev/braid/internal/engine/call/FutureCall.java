@@ -86,6 +86,7 @@ public final class FutureCall extends CallRecord {
             final boolean cancelled = super.cancel(mayInterruptIfRunning);
             if (cancelled) {
                 call.calls.abandon(call);
+                call.calls.ended(call, dev.braid.BraidObserver.CallOutcome.CANCELLED);
             }
             return cancelled;
         }

@@ -1,5 +1,7 @@
 package dev.braid.internal.engine.io;
 
+import dev.braid.BraidObserver;
+import dev.braid.internal.observe.Observation;
 import dev.braid.spi.Transport;
 
 import java.util.function.BooleanSupplier;
@@ -35,22 +37,36 @@ public final class ReadGate {
     /** What a hold stands for (for counters and messages). */
     public enum Reason {
         /** Server: the outstanding-call limit is reached. */
-        CALL_LIMIT,
+        CALL_LIMIT(BraidObserver.Suspension.CALL_LIMIT),
         /** Server: answers pile up because the peer does not read them. */
-        UNREAD_ANSWERS,
+        UNREAD_ANSWERS(BraidObserver.Suspension.UNREAD_ANSWERS),
         /** Event listeners are slower than the peer's events. */
-        SLOW_EVENT_LISTENERS,
+        SLOW_EVENT_LISTENERS(BraidObserver.Suspension.SLOW_EVENT_LISTENERS),
         /** libvirt-compatible mode: a stream's receive queue is full. */
-        STREAM_QUEUE_FULL
+        STREAM_QUEUE_FULL(BraidObserver.Suspension.STREAM_QUEUE_FULL);
+
+        /** The same reason as the observer sees it. */
+        final BraidObserver.Suspension observed;
+
+        Reason(final BraidObserver.Suspension observed) {
+            this.observed = observed;
+        }
     }
 
     private Transport transport;
+    /** Where suspensions are reported; set once by the connection before the gate is used. */
+    private Observation obs = Observation.NONE;
     private int holds;
     private final long[] pauses = new long[Reason.values().length];
 
     /** Reader, once, before any hold is taken. */
     public void attach(final Transport t) {
         transport = t;
+    }
+
+    /** The connection's observation, once, at construction (before any hold is taken). */
+    public void observe(final Observation o) {
+        obs = o;
     }
 
     /** A new reason to stop reading, of kind {@code reason}. Any thread. */
@@ -88,6 +104,8 @@ public final class ReadGate {
         private final Reason reason;
         /** Written only under the gate's monitor, together with the count; read anywhere (volatile). */
         private volatile boolean held;
+        /** When the hold was last taken (System.nanoTime); guarded by the gate's monitor, like the count. */
+        private long since;
 
         private Hold(final Reason reason) {
             this.reason = reason;
@@ -104,8 +122,10 @@ public final class ReadGate {
                     return true;
                 }
                 held = true; // with the count, so a release sees both or neither
+                since = System.nanoTime();
                 take(reason);
             }
+            obs.readSuspended(reason.observed);
             if (!blocked.getAsBoolean()) {
                 release();
                 return false;
@@ -118,12 +138,16 @@ public final class ReadGate {
             if (!held) {
                 return; // the common case (a call finishing below the limit): no monitor
             }
+            final long nanos;
             synchronized (ReadGate.this) {
-                if (held) {
-                    held = false;
-                    drop();
+                if (!held) {
+                    return;
                 }
+                held = false;
+                drop();
+                nanos = System.nanoTime() - since;
             }
+            obs.readResumed(reason.observed, nanos);
         }
 
         /** Whether this hold is taken. Any thread. */

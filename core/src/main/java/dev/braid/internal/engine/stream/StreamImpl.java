@@ -233,6 +233,8 @@ final class StreamImpl implements StreamHandle {
 
     /** Set (once, before it leaves the connection's map) when the stream is forgotten: see {@code streamFor}. */
     volatile boolean unregistered;
+    /** When the stream was registered (System.nanoTime), for the observer's duration. Set before publication. */
+    long openedNanos;
 
     // ================================================================== finishing and aborting
 
@@ -816,6 +818,16 @@ final class StreamImpl implements StreamHandle {
     @Override
     public long queuedBytes() {
         return flow.queued();
+    }
+
+    @Override
+    public long sendQueuedBytes() {
+        return sender.queuedBytes();
+    }
+
+    @Override
+    public long sendWindow() {
+        return flow.sendWindow;
     }
 
     @Override

@@ -447,6 +447,11 @@ final class StreamSender {
         return false;
     }
 
+    /** Bytes (frames, headers included) written by this side and waiting in the send ring. Any thread. */
+    long queuedBytes() {
+        return Math.max(0, ringBytes.get());
+    }
+
     /** Whether the writing thread must wait: no free slot, or the ring holds its byte bound. Any thread. */
     boolean isFull() {
         return ringBytes.get() >= OUT_RING_BYTES || out.isFullVolatile();

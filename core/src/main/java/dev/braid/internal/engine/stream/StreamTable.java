@@ -8,6 +8,7 @@ import dev.braid.buffer.BufferPool;
 import dev.braid.buffer.PooledBuffer;
 import dev.braid.internal.engine.io.Outbound;
 import dev.braid.internal.engine.io.ReadGate;
+import dev.braid.internal.observe.Observation;
 import dev.braid.internal.wire.Extension;
 import dev.braid.internal.wire.Frames;
 import dev.braid.spi.Transport;
@@ -55,6 +56,7 @@ public final class StreamTable {
     final ReadGate gate;
     final SendBudget sendBudget;
     private final Role role;
+    private final Observation obs;
     private final StreamScheduler scheduler;
     private final ConcurrentHashMap<Integer, StreamImpl> streams = new ConcurrentHashMap<>();
     /** Reader-owned, see {@link #streamFor}. */
@@ -69,6 +71,11 @@ public final class StreamTable {
     private volatile ScheduledExecutorService timer;
     /** Packets and CREDITs for no open stream (ended here with data in flight): dropped, as libvirt does. */
     private volatile long dropped;
+    /** Streams registered, streams that ended failed, and the payload bytes of the streams that ended. */
+    private final java.util.concurrent.atomic.LongAdder opened = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder aborted = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder endedBytesSent = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder endedBytesReceived = new java.util.concurrent.atomic.LongAdder();
 
     public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
                        final StreamScheduler scheduler, final ReadGate gate, final Role role) {
@@ -76,6 +83,8 @@ public final class StreamTable {
     }
 
     /**
+     * A table that reports to no observer, its non-blocking operations completing on the calling thread.
+     *
      * @param blockingExecutor where a stream's non-blocking operation runs the part that has to wait (the
      *                         runtime's handler executor: virtual threads), e.g. {@code finishAsync} queuing
      *                         its end into a full send ring
@@ -83,19 +92,22 @@ public final class StreamTable {
     public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
                        final StreamScheduler scheduler, final ReadGate gate, final Role role,
                        final java.util.concurrent.Executor blockingExecutor) {
-        this(cfg, pool, outbound, scheduler, gate, role, blockingExecutor, dev.braid.internal.engine.call.Callbacks.DIRECT);
+        this(cfg, pool, outbound, scheduler, gate, role, blockingExecutor, dev.braid.internal.engine.call.Callbacks.DIRECT,
+                Observation.NONE);
     }
 
     /**
      * @param blockingExecutor as above
      * @param callbacks        where the futures of a stream's non-blocking operations complete
+     * @param obs              where stream events are reported
      */
     public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
                        final StreamScheduler scheduler, final ReadGate gate, final Role role,
                        final java.util.concurrent.Executor blockingExecutor,
-                       final dev.braid.internal.engine.call.Callbacks callbacks) {
+                       final dev.braid.internal.engine.call.Callbacks callbacks, final Observation obs) {
         this.blockingExecutor = blockingExecutor;
         this.callbacks = callbacks;
+        this.obs = obs;
         this.cfg = cfg;
         this.pool = pool;
         this.outbound = outbound;
@@ -129,6 +141,8 @@ public final class StreamTable {
                                final int holds) {
         final StreamImpl s = new StreamImpl(this, procedure, serial, serverSide, flowControl,
                 cfg.initialStreamWindow(), sendWindow, maxOutbound, holds);
+        s.openedNanos = obs.streamOpened(procedure, serial); // before the table: its end may come at once
+        opened.increment();
         streams.put(serial, s);
         return s;
     }
@@ -246,6 +260,12 @@ public final class StreamTable {
         s.unregistered = true;
         streams.remove(s.serial, s);
         s.flow.leaveBudget();
+        endedBytesSent.add(s.bytesWritten());
+        endedBytesReceived.add(s.bytesRead());
+        if (s.failure() != null) {
+            aborted.increment();
+        }
+        obs.streamEnded(s.procedure, s.serial, s.bytesWritten(), s.bytesRead(), s.openedNanos, s.failure());
         role.streamEnded(s);
     }
 
@@ -287,6 +307,56 @@ public final class StreamTable {
 
     public long dropped() {
         return dropped;
+    }
+
+    /**
+     * The table's counters and the sums over its open streams, for {@code ConnectionStats}. Any thread; the
+     * sums are read stream by stream without a lock (a snapshot, not an atomic one).
+     *
+     * @param opened        streams registered so far
+     * @param aborted       streams that ended failed (either side aborted, or the connection closed)
+     * @param bytesSent     payload bytes sent by this side on every stream, ended or open
+     * @param bytesReceived payload bytes read by this side on every stream, ended or open
+     * @param queued        received bytes (window cost) not yet read, over the open streams
+     * @param sendQueued    bytes written and waiting in the open streams' send rings
+     * @param receiveWindow the windows this side grants, summed over the open streams
+     * @param sendCredit    what the peer's windows still allow, summed over the open streams (flow control)
+     */
+    public record Totals(long opened, long aborted, long bytesSent, long bytesReceived, long queued,
+                         long sendQueued, long receiveWindow, long sendCredit) {
+    }
+
+    /** A snapshot of every open stream (see {@link dev.braid.Peer#streams()}). Any thread. */
+    public java.util.List<dev.braid.StreamStats> snapshot() {
+        final long now = System.nanoTime();
+        final java.util.List<dev.braid.StreamStats> list = new java.util.ArrayList<>(streams.size());
+        for (StreamImpl s : streams.values()) {
+            list.add(new dev.braid.StreamStats(s.procedure, s.serial, s.bytesWritten(), s.bytesRead(), s.queuedBytes(),
+                    s.sendQueuedBytes(), s.receiveWindow(), s.flow.enabled ? Math.max(0, s.sendCredit()) : 0,
+                    java.time.Duration.ofNanos(Math.max(0, now - s.openedNanos))));
+        }
+        return list;
+    }
+
+    /** See {@link Totals}. Any thread. */
+    public Totals totals() {
+        long sent = endedBytesSent.sum();
+        long received = endedBytesReceived.sum();
+        long queued = 0;
+        long sendQueued = 0;
+        long window = 0;
+        long credit = 0;
+        for (StreamImpl s : streams.values()) {
+            sent += s.bytesWritten();
+            received += s.bytesRead();
+            queued += s.queuedBytes();
+            sendQueued += s.sendQueuedBytes();
+            window += s.receiveWindow();
+            if (s.flow.enabled) {
+                credit += Math.max(0, s.sendCredit());
+            }
+        }
+        return new Totals(opened.sum(), aborted.sum(), sent, received, queued, sendQueued, window, credit);
     }
 
     /** Timer thread: aborts streams whose received data nobody read for streamReadIdleTimeout. */
