@@ -12,6 +12,7 @@ import dev.braid.stress.link.DelayLine;
 import dev.braid.stress.link.LinkSpec;
 import dev.braid.stress.link.RelayConnection;
 import dev.braid.stress.link.TcpRelay;
+import dev.braid.testing.Await;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -58,11 +59,12 @@ class BraidThroughRelayTest {
                             StreamOptions.DEFAULT);
                     cs.upload(up, 8, 32 * 1024);
                     final DelayLine down2 = relay.connections().get(0).line(RelayConnection.Direction.TO_CLIENT);
-                    final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-                    while (down2.itemsOut() != down2.bytesOut() && System.nanoTime() < deadline) {
-                        Thread.sleep(10); // the relay's writer may still be counting its last write
-                    }
-                    assertThat(down2.itemsOut()).as("one write per byte").isEqualTo(down2.bytesOut());
+                    // A write of n > 1 bytes would leave the count of writes n - 1 behind the bytes for good; a
+                    // delivery between the two reads (keepalive, credit) can make them differ for a moment
+                    // only, so they must meet (they did not, when the reads were compared once after a wait).
+                    Await.until("one write per byte towards the client", Duration.ofSeconds(30),
+                            () -> down2.itemsOut() == down2.bytesOut(),
+                            () -> down2.itemsOut() + " writes, " + down2.bytesOut() + " bytes");
                 }
             }
             assertThat(Threads.awaitNoOutstanding(clientBraid.bufferPool(), Duration.ofSeconds(5))).isZero();
@@ -73,8 +75,10 @@ class BraidThroughRelayTest {
     @Test
     void aHalfCloseTowardsTheClientClosesTheConnectionAndFailsEachCallOnce() throws Exception {
         final CountDownLatch release = new CountDownLatch(1);
+        final java.util.concurrent.atomic.AtomicInteger started = new java.util.concurrent.atomic.AtomicInteger();
         try (Braid serverBraid = Braid.create(new BraidConfig()); Braid clientBraid = Braid.create(new BraidConfig())) {
             final BraidServer server = serverBraid.server().handle(WanFaults.SLOW, call -> {
+                started.incrementAndGet();
                 release.await(30, TimeUnit.SECONDS);
                 call.reply(call.args());
             }).bind(0);
@@ -84,7 +88,7 @@ class BraidThroughRelayTest {
                 for (int i = 0; i < 4; i++) {
                     calls.add(c.callAsync(WanFaults.SLOW, ByteBuffer.allocate(8), CallOptions.DEFAULT));
                 }
-                Thread.sleep(100);
+                Await.until("the server runs the 4 calls", () -> started.get() == 4, started::get);
                 relay.connections().get(0).halfClose(RelayConnection.Direction.TO_CLIENT);
                 final ConnectionClosedException closed = c.closeFuture().get(10, TimeUnit.SECONDS);
                 assertThat(closed.reason()).isEqualTo(ConnectionClosedException.Reason.PEER_CLOSED);
@@ -94,11 +98,7 @@ class BraidThroughRelayTest {
                     assertThat(t.getCause()).isInstanceOf(ConnectionClosedException.class);
                 }
                 release.countDown();
-                final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                while (!server.connections().isEmpty() && System.nanoTime() < deadline) {
-                    Thread.sleep(20);
-                }
-                assertThat(server.connections()).as("the server dropped it too").isEmpty();
+                Await.until("the server dropped it too", () -> server.connections().isEmpty(), server::connections);
             }
             assertThat(Threads.awaitNoOutstanding(clientBraid.bufferPool(), Duration.ofSeconds(5))).isZero();
             assertThat(Threads.awaitNoOutstanding(serverBraid.bufferPool(), Duration.ofSeconds(5))).isZero();

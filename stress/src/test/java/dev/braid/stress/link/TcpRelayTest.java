@@ -1,5 +1,6 @@
 package dev.braid.stress.link;
 
+import dev.braid.testing.Await;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -151,11 +152,11 @@ class TcpRelayTest {
         try (SocketChannel c = SocketChannel.open(relay.address())) {
             c.write(ByteBuffer.wrap(new byte[]{'E'}));
             Thread.sleep(50);
+            final long t0 = System.nanoTime(); // before the stall begins: nothing can arrive before t0 + 400 ms
             relay.control().stall(Duration.ofMillis(400));
-            final long t0 = System.nanoTime();
             c.write(ByteBuffer.wrap(new byte[64]));
             assertThat(readExactly(c, 64)).hasSize(64);
-            assertThat(System.nanoTime() - t0).isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(300));
+            assertThat(System.nanoTime() - t0).isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(400));
         }
     }
 
@@ -252,11 +253,10 @@ class TcpRelayTest {
             c.write(ByteBuffer.wrap(sent));
             assertThat(readExactly(c, sent.length)).isEqualTo(sent);
             final DelayLine up = relay.connections().get(0).line(RelayConnection.Direction.TO_TARGET);
-            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-            while (up.itemsOut() != up.bytesOut() && System.nanoTime() < deadline) {
-                Thread.sleep(10); // the relay's writer may still be counting its last write
-            }
-            assertThat(up.itemsOut()).as("one write per byte").isEqualTo(up.bytesOut());
+            // a write of n > 1 bytes leaves the writes n - 1 behind the bytes for good; the writer counts after
+            // writing, so the two meet once it has counted its last write
+            Await.until("one write per byte", Duration.ofSeconds(30), () -> up.itemsOut() == up.bytesOut(),
+                    () -> up.itemsOut() + " writes, " + up.bytesOut() + " bytes");
         }
     }
 
@@ -265,9 +265,8 @@ class TcpRelayTest {
         final TcpRelay relay = relayToProbe(LinkSpec.of(Duration.ofMillis(2), 0));
         TcpProbe.pingPong(relay.address(), 1, 8, rtt -> { });
         relay.close();
-        Thread.sleep(100);
-        assertThat(Thread.getAllStackTraces().keySet().stream().filter(Thread::isAlive)
-                .map(Thread::getName).filter(n -> n.startsWith("link-relay-"))).isEmpty();
+        Await.until("the relay's threads end", () -> Thread.getAllStackTraces().keySet().stream()
+                .filter(Thread::isAlive).map(Thread::getName).noneMatch(n -> n.startsWith("link-relay-")));
     }
 
     static byte[] random(final int n, final long seed) {
