@@ -61,7 +61,7 @@ final class LoomListener implements BackendInstance.Listener {
                 }
                 try {
                     backend.adopt(ch, handlers);
-                } catch (RuntimeException e) { // one connection's failure never stops the listener
+                } catch (RuntimeException | Error e) { // one connection's failure (even OutOfMemoryError) never stops the listener
                     LOG.log(System.Logger.Level.WARNING, "cannot adopt a connection accepted on " + address, e);
                     LoomBackendInstance.closeQuietly(ch);
                 }

@@ -39,7 +39,19 @@ final class NioListener implements BackendInstance.Listener {
             if (ch == null) {
                 return;
             }
-            backend.nextLoop().adopt(ch, handlers.get());
+            final ConnectionHandler handler;
+            try {
+                handler = handlers.get();
+            } catch (Throwable t) { // an Error too (the engine could not allocate): this socket only
+                NioEventLoop.FAILURES.warn("no handler for a connection accepted on " + address + "; closing it", t);
+                try {
+                    ch.close();
+                } catch (IOException e) {
+                    // closing anyway
+                }
+                continue;
+            }
+            backend.nextLoop().adopt(ch, handler);
         }
     }
 

@@ -44,6 +44,28 @@ public final class BufferPool {
     private final AtomicLong allocatedBytes = new AtomicLong();
     private final AtomicLong allocations = new AtomicLong();
     private final Map<PooledBuffer, Throwable> leakTraces;
+    private final Allocator allocator;
+
+    /**
+     * Where a pool's memory comes from: {@link #DIRECT} ({@code ByteBuffer.allocateDirect}) unless the pool
+     * was built with another. An allocator may refuse by throwing (an {@link OutOfMemoryError}, as the JDK
+     * does when direct memory is exhausted, or a runtime exception); the pool then counts nothing and the
+     * acquire throws the same. Tests use this to make one allocation fail where a real server would run out
+     * of memory. Called on whichever thread acquires; must be thread-safe.
+     */
+    @FunctionalInterface
+    public interface Allocator {
+        /**
+         * New memory for a pooled buffer.
+         *
+         * @param capacity the capacity wanted, in bytes
+         * @return a direct buffer of exactly {@code capacity} bytes, position 0, limit = capacity
+         */
+        ByteBuffer allocate(int capacity);
+    }
+
+    /** The default allocator: {@code ByteBuffer.allocateDirect}. */
+    public static final Allocator DIRECT = ByteBuffer::allocateDirect;
 
     /** A pool with the default retention and no leak tracking. */
     public BufferPool() {
@@ -57,8 +79,23 @@ public final class BufferPool {
      *                              buffers per class are always kept)
      * @param trackLeaks            record the acquiring stack of every outstanding buffer (slow; for tests)
      */
-    @SuppressWarnings({"unchecked", "rawtypes"})
     public BufferPool(final long retainedBytesPerClass, final boolean trackLeaks) {
+        this(retainedBytesPerClass, trackLeaks, DIRECT);
+    }
+
+    /**
+     * A pool that keeps up to {@code retainedBytesPerClass} bytes of free buffers in each size class and takes
+     * its memory from {@code allocator}.
+     *
+     * @param retainedBytesPerClass how many bytes of free buffers each size class may keep (at least 2
+     *                              buffers per class are always kept)
+     * @param trackLeaks            record the acquiring stack of every outstanding buffer (slow; for tests)
+     * @param allocator             where new memory comes from (see {@link Allocator})
+     * @throws NullPointerException if {@code allocator} is null
+     */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    public BufferPool(final long retainedBytesPerClass, final boolean trackLeaks, final Allocator allocator) {
+        this.allocator = java.util.Objects.requireNonNull(allocator, "allocator");
         if (retainedBytesPerClass < 0) {
             throw new IllegalArgumentException("retainedBytesPerClass must be >= 0: " + retainedBytesPerClass);
         }
@@ -180,7 +217,12 @@ public final class BufferPool {
     }
 
     private PooledBuffer allocate(final int cls, final int capacity) {
-        final PooledBuffer b = new PooledBuffer(this, cls, capacity); // may throw OutOfMemoryError: count only what exists
+        final ByteBuffer memory = allocator.allocate(capacity); // may throw OutOfMemoryError: count only what exists
+        if (!memory.isDirect() || memory.capacity() != capacity) {
+            throw new IllegalStateException("the pool's allocator returned " + memory + " for " + capacity
+                    + " bytes: it must return a direct buffer of exactly that capacity");
+        }
+        final PooledBuffer b = new PooledBuffer(this, cls, memory);
         allocations.incrementAndGet();
         allocatedBytes.addAndGet(capacity);
         return b;
