@@ -121,7 +121,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         this.maxOutboundMessage = cfg.maxMessageSize();
         this.decoder = new FrameDecoder(pool, cfg.maxMessageSize(), cfg.readBufferSize());
         final StreamScheduler scheduler = new StreamScheduler();
-        this.outbound = new Outbound(scheduler, gate);
+        this.outbound = new Outbound(scheduler, gate, cfg.maxQueuedControlReplies());
         this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this, rt.handlers);
         this.keepalive = new Keepalive(cfg.keepaliveInterval(), cfg.keepaliveCount(), pool, outbound, gate);
         this.events = new EventDelivery(rt, gate, this);
