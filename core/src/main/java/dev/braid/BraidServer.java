@@ -240,6 +240,7 @@ public final class BraidServer implements AutoCloseable {
             final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
             final Consumer<Peer> cb = onConnection;
             final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+            final dev.braid.internal.engine.ServerAdmission admission = new dev.braid.internal.engine.ServerAdmission(rt);
             final BackendInstance.Listener l = rt.io().listen(address, () -> new ServerConnection(rt, registry, c -> {
                 connections.add(c);
                 c.closeFuture().whenComplete((r, e) -> connections.remove(c));
@@ -250,7 +251,7 @@ public final class BraidServer implements AutoCloseable {
                 if (cb != null) {
                     cb.accept(c);
                 }
-            }));
+            }, admission));
             return new BraidServer(l, connections, closed);
         }
     }

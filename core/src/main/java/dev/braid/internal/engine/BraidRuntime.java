@@ -37,7 +37,7 @@ public final class BraidRuntime {
     public BraidRuntime(final BraidConfig config, final Backend backend) {
         this.config = config;
         this.name = "braid-" + INSTANCES.incrementAndGet();
-        this.pool = config.bufferPool() != null ? config.bufferPool() : new BufferPool();
+        this.pool = config.bufferPool() != null ? config.bufferPool() : new BufferPool(config.maxPooledBytes());
         this.timer = new ScheduledThreadPoolExecutor(1, r -> {
             final Thread t = new Thread(r, name + "-timer");
             t.setDaemon(true);

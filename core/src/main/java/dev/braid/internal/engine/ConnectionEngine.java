@@ -178,6 +178,13 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         }
     }
 
+    /** Reader-owned: a whole frame has arrived on this connection. */
+    private boolean firstFrameSeen;
+
+    /** Reader context, once: the connection's first whole frame arrived (a server stops counting it in HELLO). */
+    void firstFrame() {
+    }
+
     /** Reader context, before each decode: false keeps decoding paused. */
     boolean beforeDecode() {
         return true;
@@ -210,6 +217,10 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** Reader context: one whole, header-validated frame. Ownership of {@code frame} passes here. */
     @Override
     public final boolean onFrame(final PooledBuffer frame) {
+        if (!firstFrameSeen) {
+            firstFrameSeen = true;
+            firstFrame();
+        }
         deadlines.frameSeen();
         final int type = Frames.type(frame);
         final boolean more = switch (type) {

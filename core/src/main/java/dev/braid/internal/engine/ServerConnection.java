@@ -44,11 +44,28 @@ public final class ServerConnection extends ConnectionEngine {
     /** Reader-owned: a call received while the limit was reached, dispatched when a slot frees. */
     private IncomingCallImpl parked;
 
+    /** The server's connection bounds; null when none apply (a connection made by hand, in tests). */
+    private final ServerAdmission admission;
+    /** Set on the reader once admitted (then released once, in {@link #closed}). */
+    private volatile boolean admitted;
+    /** Admitted and no whole frame yet: counted in the server's connections in HELLO. */
+    private volatile boolean inHello;
+    private java.net.SocketAddress remote;
+
     public ServerConnection(final BraidRuntime rt, final ProcedureRegistry registry,
                             final Consumer<ServerConnection> onOpen) {
+        this(rt, registry, onOpen, null);
+    }
+
+    /**
+     * @param admission the server's connection bounds, checked as the connection opens (null: none)
+     */
+    public ServerConnection(final BraidRuntime rt, final ProcedureRegistry registry,
+                            final Consumer<ServerConnection> onOpen, final ServerAdmission admission) {
         super(rt);
         this.registry = registry;
         this.onOpen = onOpen;
+        this.admission = admission;
         this.limit = cfg.maxOutstandingCalls();
         this.atLimit = () -> inFlight.get() >= limit;
     }
@@ -66,8 +83,28 @@ public final class ServerConnection extends ConnectionEngine {
 
     @Override
     void opened() {
+        if (admission != null) {
+            remote = transport.remoteAddress();
+            final dev.braid.LimitExceededException refused = admission.admit(remote);
+            if (refused != null) {
+                rt.peerErrors.log(this, refused.getMessage());
+                transport.close(new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE,
+                        refused.getMessage(), refused));
+                return; // never announced to the server's onConnection
+            }
+            inHello = true;
+            admitted = true;
+        }
         if (onOpen != null) {
             onOpen.accept(this);
+        }
+    }
+
+    @Override
+    void firstFrame() {
+        if (inHello) {
+            inHello = false;
+            admission.leftHello();
         }
     }
 
@@ -293,6 +330,11 @@ public final class ServerConnection extends ConnectionEngine {
 
     @Override
     void closed(final ConnectionClosedException reason) {
+        if (admitted) {
+            admitted = false;
+            admission.release(remote, inHello);
+            inHello = false;
+        }
         // Handlers still running keep their args until they return; their replies are dropped by enqueue().
         final IncomingCallImpl call = parked;
         if (call != null) {
