@@ -55,6 +55,8 @@ final class NioEventLoop implements Runnable {
     final ArrayDeque<NioConnection> flushQueue = new ArrayDeque<>();
     private final List<NioConnection> connections = new ArrayList<>();
     private final List<PendingConnect> connects = new ArrayList<>();
+    /** Listeners whose accepting is paused after a failed accept (NioListener's backoff). Loop thread. */
+    private final List<NioListener> pausedListeners = new ArrayList<>();
     private volatile boolean running = true;
     private volatile boolean terminated;
 
@@ -118,6 +120,7 @@ final class NioEventLoop implements Runnable {
                     selector.selectNow(onSelected);
                 }
                 checkConnectDeadlines();
+                resumeListeners();
             }
         } catch (Throwable t) {
             LOG.log(System.Logger.Level.ERROR, thread.getName() + " failed; closing its connections", t);
@@ -238,15 +241,34 @@ final class NioEventLoop implements Runnable {
         }
     }
 
+    /** The select timeout: -1 for none, else at least 1 ms until the first connect deadline or listener resume. */
     private long connectTimeoutMillis() {
-        if (connects.isEmpty()) {
+        if (connects.isEmpty() && pausedListeners.isEmpty()) {
             return -1;
         }
         long first = Long.MAX_VALUE;
         for (PendingConnect p : connects) {
             first = Math.min(first, p.deadlineNanos);
         }
-        return TimeUnit.NANOSECONDS.toMillis(first - System.nanoTime());
+        for (NioListener l : pausedListeners) {
+            first = Math.min(first, l.resumeAtNanos);
+        }
+        return Math.max(1, TimeUnit.NANOSECONDS.toMillis(first - System.nanoTime())); // due already: 1 ms, never "forever"
+    }
+
+    /** Loop thread: a listener paused accepting (see NioListener); the select timeout now includes its resume. */
+    void acceptPaused(final NioListener l) {
+        if (!pausedListeners.contains(l)) {
+            pausedListeners.add(l);
+        }
+    }
+
+    private void resumeListeners() {
+        if (pausedListeners.isEmpty()) {
+            return;
+        }
+        final long now = System.nanoTime();
+        pausedListeners.removeIf(l -> !l.resumeIfDue(now));
     }
 
     private void checkConnectDeadlines() {
@@ -289,6 +311,7 @@ final class NioEventLoop implements Runnable {
         final CompletableFuture<Void> done = new CompletableFuture<>();
         execute(() -> {
             try {
+                l.loop = this;
                 l.key = l.channel.register(selector, SelectionKey.OP_ACCEPT, l);
                 done.complete(null);
             } catch (ClosedChannelException | RuntimeException e) { // RuntimeException: the loop has stopped
