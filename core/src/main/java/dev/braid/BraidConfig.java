@@ -45,6 +45,7 @@ public final class BraidConfig {
     private int readBufferSize = intProperty(Range.READ_BUFFER_SIZE, 131_072);
     private Duration frameTimeout = millis("braid.frameTimeoutMillis", 30_000);
     private long minFrameRate = SystemProperties.longValue("braid.minFrameRate", 65_536, 1, Long.MAX_VALUE);
+    private long maxStreamHole = SystemProperties.longValue("braid.maxStreamHole", 1L << 50, 1, Long.MAX_VALUE);
     private int maxQueuedControlReplies = intProperty(Range.MAX_QUEUED_CONTROL_REPLIES, 1024);
     private int maxConnections = intProperty(Range.MAX_CONNECTIONS, 5000);
     private int maxConnectionsPerAddress = intProperty(Range.MAX_CONNECTIONS_PER_ADDRESS, 1000);
@@ -139,6 +140,10 @@ public final class BraidConfig {
         range(Range.SOCKET_SEND_BUFFER_SIZE, socketSendBufferSize);
         range(Range.SOCKET_RECEIVE_BUFFER_SIZE, socketReceiveBufferSize);
         range(Range.MAX_QUEUED_CONTROL_REPLIES, maxQueuedControlReplies);
+        if (maxStreamHole < 1) {
+            throw new BraidException(BraidException.Category.CONFIG, "maxStreamHole = " + maxStreamHole
+                    + " is out of range [1, " + Long.MAX_VALUE + "]");
+        }
         range(Range.MAX_CONNECTIONS, maxConnections);
         range(Range.MAX_CONNECTIONS_PER_ADDRESS, maxConnectionsPerAddress);
         range(Range.MAX_CONNECTIONS_IN_HELLO, maxConnectionsInHello);
@@ -752,5 +757,26 @@ public final class BraidConfig {
     /** {@return the value set by {@link #maxPooledBytes(long)}, or its default} */
     public long maxPooledBytes() {
         return maxPooledBytes;
+    }
+
+    /**
+     * Most bytes one STREAM_HOLE may stand for. A hole costs the sender one small packet (512 bytes of window)
+     * whatever its length, and a reader that reads bytes ({@code BraidStream.read}) receives that many zeros:
+     * without a bound, one packet could keep a reader zero-filling for ever (2^63 bytes). A hole beyond it
+     * aborts its stream with a {@code PROTOCOL} error naming this limit; the connection stays open. Default
+     * 2^50 (1 PiB, {@code braid.maxStreamHole}): more than any disk image's hole.
+     *
+     * @param v bytes, at least 1
+     * @return this
+     */
+    public BraidConfig maxStreamHole(final long v) {
+        mutable();
+        maxStreamHole = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #maxStreamHole(long)}, or its default} */
+    public long maxStreamHole() {
+        return maxStreamHole;
     }
 }

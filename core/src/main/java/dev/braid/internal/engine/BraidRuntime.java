@@ -120,4 +120,9 @@ public final class BraidRuntime {
             Thread.currentThread().interrupt();
         }
     }
+
+    /** The configured close timeout (for callers outside this package). */
+    public java.time.Duration closeTimeout() {
+        return config.closeTimeout();
+    }
 }

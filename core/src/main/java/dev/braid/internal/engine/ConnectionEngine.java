@@ -570,6 +570,26 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         awaitClosed(cfg.closeTimeout().toMillis());
     }
 
+    /**
+     * Waits for {@link #onClosed} until {@code deadlineNanos} ({@code System.nanoTime()}), without logging: for a
+     * caller that waits on many connections against one deadline. Any thread that may block.
+     *
+     * @return whether the connection is closed
+     */
+    public final boolean awaitClosedUntil(final long deadlineNanos) {
+        try {
+            closeFuture.get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
+            return true;
+        } catch (TimeoutException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return closeFuture.isDone();
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** Waits up to {@code millis} for {@link #onClosed}. */
     final void awaitClosed(final long millis) {
         try {

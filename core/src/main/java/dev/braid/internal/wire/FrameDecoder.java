@@ -31,9 +31,11 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * keepalive PINGs and small calls, one read at a time) holds 2 KiB, not {@code readBufferSize}. A read that
  * fills it, or a frame that does not fit in it, moves the bytes to a buffer of {@code readBufferSize}
  * (one copy of at most 2 KiB). Once the connection has been idle for a while ({@link #trimWhenIdle()}, asked
- * by the connection's deadline check after a second without a read), the next decode that leaves the read
- * buffer empty gives it back to the pool, and the next read starts again at 2 KiB. (The buffer cannot be
- * taken back while no bytes arrive: a backend may be blocked in a read into it, as loom's reader is.)
+ * by the connection's deadline check after a second without a read), the next {@link #inboundBuffer()} that
+ * finds the read buffer empty gives it back to the pool and lends a 2 KiB one. The read buffer changes only
+ * in {@link #inboundBuffer()}, which a backend calls right before it reads: never in {@link #decode}, which
+ * may run in a task while a backend is blocked in a read into the buffer it was given (loom's reader). So
+ * a full buffer is given back only at the read after the idle second (a keepalive PING at the latest).
  *
  * <p><b>Progress.</b> {@link #partialSinceNanos()} and {@link #partialLength()} (volatile, written by the
  * reader at the end of each decode, read by the connection's deadline check on the timer thread) say since
@@ -73,7 +75,9 @@ public final class FrameDecoder {
     /** The read buffer, or null while the decoder holds none (before the first read, after a trim). */
     private PooledBuffer readBuffer;
     private ByteBuffer rb;
-    /** Set by any thread (the deadline check), applied by the reader at a decode that leaves no bytes. */
+    /** Set by a decode: the next {@link #inboundBuffer()} moves to a read buffer of readBufferSize. Reader only. */
+    private boolean growWanted;
+    /** Set by any thread (the deadline check), applied by the reader when it next asks for room with no bytes held. */
     private volatile boolean trimWanted;
     /** Decodes so far: the deadline check compares it between its runs to see an idle connection. */
     private volatile long decodes;
@@ -88,6 +92,8 @@ public final class FrameDecoder {
     /** Announced length of the current incomplete frame (0 while its length word has not arrived). */
     private volatile int partialLength;
     private boolean closed;
+    /** What {@link #inboundBuffer()} lends after {@link #close()}: not pooled, its bytes are ignored. */
+    private ByteBuffer afterClose;
 
     public FrameDecoder(final BufferPool pool, final int maxMessage, final int readBufferSize) {
         this(pool, maxMessage, readBufferSize, IDLE_READ_BYTES);
@@ -166,6 +172,24 @@ public final class FrameDecoder {
                 grow(); // full, the frame is not: move to a larger buffer before the next read
             }
             return direct.byteBuffer();
+        }
+        if (closed) {
+            // a backend may still ask once after a close it has not seen yet: room, but no pooled buffer to leak
+            if (afterClose == null) {
+                afterClose = ByteBuffer.allocateDirect(64);
+            }
+            return afterClose.clear();
+        }
+        // The read buffer changes only here, right before a read: a backend may be blocked in a read into the
+        // buffer it was last given (loom's reader) while a task decodes, so decode never swaps it.
+        if (growWanted) {
+            growWanted = false;
+            growReadBuffer(); // busy (a read filled it) or a frame that needs more room: the full size
+        } else if (trimWanted && rb != null && rb.position() == 0) {
+            trimWanted = false;
+            readBuffer.release(); // idle and empty: back to the pool; the read starts small again
+            readBuffer = null;
+            rb = null;
         }
         if (rb == null) {
             takeReadBuffer(idleReadBytes);
@@ -323,13 +347,7 @@ public final class FrameDecoder {
         }
         compact();
         if (smallReadBuffer() && (filled || rb.position() > parsePos)) {
-            growReadBuffer(); // busy (the read filled it) or a frame that needs more room: the full size
-        } else if (trimWanted && direct == null && rb.position() == 0) {
-            trimWanted = false;
-            readBuffer.release(); // idle and empty: back to the pool; the next read starts small again
-            readBuffer = null;
-            rb = null;
-            parsePos = 0;
+            growWanted = true; // applied by the next inboundBuffer(), never here (see there)
         }
         trackPartial(!more);
         return more;
