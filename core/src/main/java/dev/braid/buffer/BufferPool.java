@@ -35,8 +35,19 @@ public final class BufferPool {
     /** Largest one-off buffer: the largest int that is a multiple of 4 KiB (one-offs are rounded up to 4 KiB). */
     private static final int MAX_CAPACITY = Integer.MAX_VALUE & ~4095;
 
-    /** Default total bytes each size class may keep when idle. */
+    /** Default total bytes each size class may keep (at most; see {@link #trimIfIdle}). */
     public static final long DEFAULT_RETAINED_BYTES_PER_CLASS = 16L * 1024 * 1024;
+
+    /**
+     * What each size class keeps once the pool is idle (issue 11 §1.6): {@link #trimIfIdle} drops free buffers
+     * beyond it. With the minimum of two buffers per class, an idle pool retains at most about 15 MiB
+     * (1 MiB in each of the six smaller classes, two buffers of 1 MiB and two of 4 MiB), down from up to 16 MiB
+     * per class (128 MiB) after a flood.
+     */
+    public static final long IDLE_RETAINED_BYTES_PER_CLASS = 1L << 20;
+
+    /** How often a braid trims its own pool ({@link #trimIfIdle}), in seconds. */
+    public static final long IDLE_TRIM_PERIOD_SECONDS = 10;
 
     private final MpmcArrayQueue<PooledBuffer>[] free;
     private final LongAdder acquired = new LongAdder();
@@ -320,6 +331,27 @@ public final class BufferPool {
         }
         return dropped;
     }
+
+    /**
+     * Drops free buffers beyond {@code keepBytesPerClass} per size class ({@link #trim}) unless the pool has
+     * allocated since the last call: a pool that had to grow is busy, one that did not has more retained than
+     * its work needs. A braid calls it every {@link #IDLE_TRIM_PERIOD_SECONDS} on its own pool with
+     * {@link #IDLE_RETAINED_BYTES_PER_CLASS}, so after a flood its pool is back to its idle size within two
+     * periods of quiet (20 s). As {@link #trim} says, the JDK then frees the dropped memory at its next garbage
+     * collection. One caller at a time (the braid's timer thread).
+     *
+     * @param keepBytesPerClass bytes of free buffers each class may keep
+     * @return the bytes dropped (0 if the pool allocated since the last call)
+     */
+    public long trimIfIdle(final long keepBytesPerClass) {
+        final long a = allocations.get();
+        final boolean grew = a != allocationsAtLastTrim;
+        allocationsAtLastTrim = a;
+        return grew ? 0 : trim(keepBytesPerClass);
+    }
+
+    /** {@link #allocations} at the last {@link #trimIfIdle}; its one caller's. */
+    private volatile long allocationsAtLastTrim = -1;
 
     /**
      * The budget: most direct memory this pool may hold, lent out and retained.

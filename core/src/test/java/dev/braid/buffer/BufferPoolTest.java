@@ -46,6 +46,24 @@ class BufferPoolTest {
         LeakChecks.assertNoOutstandingBuffers(pool);
     }
 
+    /** Issue 11 §1.6: after a flood, an idle pool drops what it retains beyond its idle size; a growing one keeps it. */
+    @Test
+    void trimIfIdleDropsRetainedBuffersOnlyOnceThePoolStopsGrowing() {
+        final BufferPool pool = new BufferPool(BufferPool.DEFAULT_RETAINED_BYTES_PER_CLASS, false);
+        final List<PooledBuffer> flood = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            flood.add(pool.acquire(131_072)); // 12.5 MiB of the 128 KiB class
+        }
+        flood.forEach(PooledBuffer::release);
+        assertThat(pool.allocatedBytes()).as("all retained (16 MiB per class)").isEqualTo(100 * 131_072L);
+        assertThat(pool.trimIfIdle(BufferPool.IDLE_RETAINED_BYTES_PER_CLASS)).as("it grew since the last check").isZero();
+        pool.acquire(131_072).release(); // reused: no allocation
+        final long dropped = pool.trimIfIdle(BufferPool.IDLE_RETAINED_BYTES_PER_CLASS);
+        assertThat(dropped).isEqualTo(92 * 131_072L);
+        assertThat(pool.allocatedBytes()).as("back to the idle size: 1 MiB in this class").isEqualTo(1 << 20);
+        LeakChecks.assertNoOutstandingBuffers(pool);
+    }
+
     /** A failing allocator (out of memory) counts nothing and leaves the pool usable. */
     @Test
     void aFailedAllocationCountsNothing() {

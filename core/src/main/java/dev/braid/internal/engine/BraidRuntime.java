@@ -44,6 +44,10 @@ public final class BraidRuntime {
             return t;
         });
         timer.setRemoveOnCancelPolicy(true);
+        if (config.bufferPool() == null) { // braid's own pool: trimmed back to its idle size when it stops growing
+            timer.scheduleWithFixedDelay(() -> pool.trimIfIdle(BufferPool.IDLE_RETAINED_BYTES_PER_CLASS),
+                    BufferPool.IDLE_TRIM_PERIOD_SECONDS, BufferPool.IDLE_TRIM_PERIOD_SECONDS, TimeUnit.SECONDS);
+        }
         if (config.handlerExecutor() != null) {
             handlers = config.handlerExecutor();
             ownsHandlers = false;
