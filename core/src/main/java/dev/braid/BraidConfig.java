@@ -718,11 +718,12 @@ public final class BraidConfig {
 
     /**
      * Most connections one server holds that have not sent a whole first frame yet (a HELLO, or a first call
-     * from a peer without extensions): a new connection beyond it is closed at once, with a logged WARNING
-     * naming the limit. Such connections cost memory and say nothing; {@link #helloTimeout(Duration)} closes
-     * each after a while. Default 200 ({@code braid.maxConnectionsInHello}). libvirt's
-     * {@code max_anonymous_clients} is 20, but libvirt pauses accepting at that point (the rest wait in the
-     * listen backlog); braid refuses instead, so its default leaves room for a burst of honest clients.
+     * from a peer without extensions). Beyond it, each new connection closes the oldest one still without a
+     * frame (with a logged WARNING naming the limit): an honest client sends its HELLO at once and is almost
+     * never the oldest, while silent connections cost memory and say nothing ({@link #helloTimeout(Duration)}
+     * closes each after a while anyway). Default 200 ({@code braid.maxConnectionsInHello}). libvirt's
+     * {@code max_anonymous_clients} is 20 and pauses accepting when reached, which lets that many silent
+     * connections lock new clients out until they time out; braid evicts instead.
      *
      * @param v the count, at least 1
      * @return this

@@ -13,7 +13,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * One server's bounds on its connections (issue 11 §1.2): how many are open ({@code maxConnections}), how
  * many from one remote IP address ({@code maxConnectionsPerAddress}), and how many have not sent a whole
  * first frame yet ({@code maxConnectionsInHello}). A connection is admitted as it opens, before anything
- * else happens on it; one beyond a bound is refused and closed at once, and the refusal names the limit.
+ * else happens on it; one beyond the first two bounds is refused and closed at once, and the refusal names the
+ * limit. Beyond {@code maxConnectionsInHello} the new connection is admitted and the <em>oldest</em> connection
+ * still without a frame is closed instead (its reason names the limit): refusing the new one would let an
+ * attacker who keeps that many silent connections open lock every new client out until {@code helloTimeout};
+ * evicting the oldest makes the attacker reconnect all the time, while an honest client, which sends its HELLO
+ * at once, is almost never the oldest.
  *
  * <p><b>Threads.</b> Any thread: {@link #admit} runs on each connection's reader as it opens,
  * {@link #leftHello} on its reader at its first frame, {@link #release} wherever the connection closes. The
@@ -27,6 +32,9 @@ public final class ServerAdmission {
     private final AtomicInteger open = new AtomicInteger();
     private final AtomicInteger inHello = new AtomicInteger();
     private final ConcurrentHashMap<InetAddress, AtomicInteger> perAddress = new ConcurrentHashMap<>();
+    /** Connections in HELLO, oldest first (an evicted or departed one is removed, or skipped when found gone). */
+    private final java.util.concurrent.ConcurrentLinkedDeque<ServerConnection> helloOrder =
+            new java.util.concurrent.ConcurrentLinkedDeque<>();
 
     /**
      * @param rt the server braid (its configuration's three connection limits)
@@ -43,40 +51,54 @@ public final class ServerAdmission {
      *
      * @return null if admitted (the caller must {@link #release} it once), or the refusal naming the limit
      */
-    LimitExceededException admit(final SocketAddress remote) {
+    LimitExceededException admit(final ServerConnection c, final SocketAddress remote) {
         if (open.incrementAndGet() > maxConnections) {
             open.decrementAndGet();
             return new LimitExceededException("maxConnections", maxConnections, "connection from " + remote
                     + " refused: " + maxConnections + " connections are open");
         }
-        if (inHello.incrementAndGet() > maxInHello) {
-            inHello.decrementAndGet();
-            open.decrementAndGet();
-            return new LimitExceededException("maxConnectionsInHello", maxInHello, "connection from " + remote
-                    + " refused: " + maxInHello + " connections have not sent their first frame yet");
-        }
         final InetAddress a = address(remote);
         if (a != null) {
             final AtomicInteger n = perAddress.compute(a, (k, v) -> {
-                final AtomicInteger c = v != null ? v : new AtomicInteger();
-                c.incrementAndGet();
-                return c;
+                final AtomicInteger count = v != null ? v : new AtomicInteger();
+                count.incrementAndGet();
+                return count;
             });
             if (n.get() > maxPerAddress) {
                 decrement(a);
-                inHello.decrementAndGet();
                 open.decrementAndGet();
                 return new LimitExceededException("maxConnectionsPerAddress", maxPerAddress, "connection from "
                         + remote + " refused: " + maxPerAddress + " connections from " + a.getHostAddress()
                         + " are open");
             }
         }
+        helloOrder.addLast(c);
+        if (inHello.incrementAndGet() > maxInHello) {
+            evictOldestInHello(c);
+        }
         return null;
     }
 
+    /** Closes the oldest connection still in HELLO other than {@code newest}; it leaves the count as it closes. */
+    private void evictOldestInHello(final ServerConnection newest) {
+        ServerConnection oldest;
+        while ((oldest = helloOrder.pollFirst()) != null) {
+            if (oldest != newest && oldest.evictFromHello(new LimitExceededException("maxConnectionsInHello", maxInHello,
+                    "connection closed: it sent no frame, and it was the oldest of more than " + maxInHello
+                            + " connections without one"))) {
+                return;
+            }
+            if (oldest == newest) {
+                helloOrder.addLast(newest);
+                return;
+            }
+        }
+    }
+
     /** An admitted connection sent its first whole frame: no longer counted in HELLO. Once per connection. */
-    void leftHello() {
+    void leftHello(final ServerConnection c) {
         inHello.decrementAndGet();
+        helloOrder.remove(c);
     }
 
     /**
@@ -84,9 +106,10 @@ public final class ServerAdmission {
      *
      * @param stillInHello it never sent a whole frame ({@link #leftHello} was not called for it)
      */
-    void release(final SocketAddress remote, final boolean stillInHello) {
+    void release(final ServerConnection c, final SocketAddress remote, final boolean stillInHello) {
         if (stillInHello) {
             inHello.decrementAndGet();
+            helloOrder.remove(c);
         }
         final InetAddress a = address(remote);
         if (a != null) {

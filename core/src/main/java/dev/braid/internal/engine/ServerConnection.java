@@ -85,14 +85,15 @@ public final class ServerConnection extends ConnectionEngine {
     void opened() {
         if (admission != null) {
             remote = transport.remoteAddress();
-            final dev.braid.LimitExceededException refused = admission.admit(remote);
+            inHello = true; // before admit: from there on another admission may evict it
+            final dev.braid.LimitExceededException refused = admission.admit(this, remote);
             if (refused != null) {
+                inHello = false;
                 rt.peerErrors.log(this, refused.getMessage());
                 transport.close(new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE,
                         refused.getMessage(), refused));
                 return; // never announced to the server's onConnection
             }
-            inHello = true;
             admitted = true;
         }
         if (onOpen != null) {
@@ -102,10 +103,28 @@ public final class ServerConnection extends ConnectionEngine {
 
     @Override
     void firstFrame() {
-        if (inHello) {
+        if (inHello && !evicted) {
             inHello = false;
-            admission.leftHello();
+            admission.leftHello(this);
         }
+    }
+
+    /** Set once by {@link #evictFromHello}: the connection is closing for the HELLO bound. */
+    private volatile boolean evicted;
+
+    /**
+     * Any thread ({@link ServerAdmission}): closes this connection if it is still in HELLO, naming the limit.
+     *
+     * @return whether it was (and is now closing)
+     */
+    boolean evictFromHello(final dev.braid.LimitExceededException why) {
+        if (!inHello || evicted) {
+            return false;
+        }
+        evicted = true;
+        rt.peerErrors.log(this, why.getMessage());
+        transport.close(new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE, why.getMessage(), why));
+        return true;
     }
 
     @Override
@@ -332,7 +351,7 @@ public final class ServerConnection extends ConnectionEngine {
     void closed(final ConnectionClosedException reason) {
         if (admitted) {
             admitted = false;
-            admission.release(remote, inHello);
+            admission.release(this, remote, inHello);
             inHello = false;
         }
         // Handlers still running keep their args until they return; their replies are dropped by enqueue().
