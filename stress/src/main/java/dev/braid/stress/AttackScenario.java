@@ -62,7 +62,8 @@ final class AttackScenario implements Callable<Integer> {
     @Option(names = "--settle", description = "Longest wait for the server's memory to come back (default: ${DEFAULT-VALUE}).")
     String settle = "30s";
 
-    @Option(names = "--idle-calls", description = "Calls measured before the attack (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--idle-calls", description = "Calls measured before the attack, after as many unmeasured "
+            + "(default: ${DEFAULT-VALUE}).")
     int idleCalls = 2_000;
 
     @Option(names = "--max-p99-ratio", description = "Largest p99 under attack / idle p99 (default: ${DEFAULT-VALUE}).")
@@ -100,6 +101,9 @@ final class AttackScenario implements Callable<Integer> {
             final BufferPool pool = serverPool;
             final Connection good = clientBraid.connect(addr);
             final byte[] payload = new byte[64];
+            for (int i = 0; i < idleCalls; i++) {
+                good.call(ECHO, payload); // warm-up (JIT, pools): not measured
+            }
             final Histogram idle = Histograms.nanos();
             for (int i = 0; i < idleCalls; i++) {
                 final long t0 = System.nanoTime();
