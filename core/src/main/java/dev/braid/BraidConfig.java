@@ -64,6 +64,13 @@ public final class BraidConfig {
     private int readBufferSize = intProperty(Range.READ_BUFFER_SIZE, 131_072);
     private Duration frameTimeout = millis("braid.frameTimeoutMillis", 30_000);
     private long minFrameRate = SystemProperties.longValue("braid.minFrameRate", 65_536, 1, Long.MAX_VALUE);
+    private long maxStreamHole = SystemProperties.longValue("braid.maxStreamHole", 1L << 50, 1, Long.MAX_VALUE);
+    private int maxQueuedControlReplies = intProperty(Range.MAX_QUEUED_CONTROL_REPLIES, 1024);
+    private int maxConnections = intProperty(Range.MAX_CONNECTIONS, 5000);
+    private int maxConnectionsPerAddress = intProperty(Range.MAX_CONNECTIONS_PER_ADDRESS, 1000);
+    private int maxConnectionsInHello = intProperty(Range.MAX_CONNECTIONS_IN_HELLO, 200);
+    private long maxPooledBytes = SystemProperties.longValue("braid.maxPooledBytes", 1L << 30,
+            Range.MAX_POOLED_BYTES.min, Range.MAX_POOLED_BYTES.max);
     /** Default SO_SNDBUF: bounds the bytes a small call can find queued ahead of it in the kernel. */
     public static final int DEFAULT_SOCKET_SEND_BUFFER = 256 * 1024;
 
@@ -102,7 +109,12 @@ public final class BraidConfig {
         IO_THREADS("ioThreads", 1, 1024),
         READ_BUFFER_SIZE("readBufferSize", 4096, 64 << 20),
         SOCKET_SEND_BUFFER_SIZE("socketSendBufferSize", 0, Integer.MAX_VALUE),
-        SOCKET_RECEIVE_BUFFER_SIZE("socketReceiveBufferSize", 0, Integer.MAX_VALUE);
+        SOCKET_RECEIVE_BUFFER_SIZE("socketReceiveBufferSize", 0, Integer.MAX_VALUE),
+        MAX_QUEUED_CONTROL_REPLIES("maxQueuedControlReplies", 1, 1 << 20),
+        MAX_CONNECTIONS("maxConnections", 1, Integer.MAX_VALUE),
+        MAX_CONNECTIONS_PER_ADDRESS("maxConnectionsPerAddress", 1, Integer.MAX_VALUE),
+        MAX_CONNECTIONS_IN_HELLO("maxConnectionsInHello", 1, Integer.MAX_VALUE),
+        MAX_POOLED_BYTES("maxPooledBytes", 1L << 20, Long.MAX_VALUE);
 
         final String setting;
         final long min;
@@ -154,6 +166,15 @@ public final class BraidConfig {
         range(Range.READ_BUFFER_SIZE, readBufferSize);
         range(Range.SOCKET_SEND_BUFFER_SIZE, socketSendBufferSize);
         range(Range.SOCKET_RECEIVE_BUFFER_SIZE, socketReceiveBufferSize);
+        range(Range.MAX_QUEUED_CONTROL_REPLIES, maxQueuedControlReplies);
+        if (maxStreamHole < 1) {
+            throw new BraidException(BraidException.Category.CONFIG, "maxStreamHole = " + maxStreamHole
+                    + " is out of range [1, " + Long.MAX_VALUE + "]");
+        }
+        range(Range.MAX_CONNECTIONS, maxConnections);
+        range(Range.MAX_CONNECTIONS_PER_ADDRESS, maxConnectionsPerAddress);
+        range(Range.MAX_CONNECTIONS_IN_HELLO, maxConnectionsInHello);
+        range(Range.MAX_POOLED_BYTES, maxPooledBytes);
         nonNegative("frameTimeout", frameTimeout);
         if (minFrameRate < 1) {
             throw new BraidException(BraidException.Category.CONFIG, "minFrameRate = " + minFrameRate
@@ -737,5 +758,129 @@ public final class BraidConfig {
      */
     public long minFrameRate() {
         return minFrameRate;
+    }
+
+    /**
+     * How many answers to the peer's control frames (keepalive PONGs) may wait unwritten on one connection
+     * before the peer is closed as flooding PINGs without reading (a protocol error naming this limit).
+     * Default 1024 ({@code braid.maxQueuedControlReplies}); Netty caps its HTTP/2 control frames at 10,000,
+     * go-yamux its ping backlog at 32. A well-behaved peer sends one PING per keepalive interval.
+     *
+     * @param v the count, at least 1
+     * @return this
+     */
+    public BraidConfig maxQueuedControlReplies(final int v) {
+        mutable();
+        maxQueuedControlReplies = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #maxQueuedControlReplies(int)}, or its default} */
+    public int maxQueuedControlReplies() {
+        return maxQueuedControlReplies;
+    }
+
+    /**
+     * Most connections one server ({@link BraidServer}) keeps open at once; a connection accepted beyond it
+     * is closed at once, with a logged WARNING naming the limit (as libvirt's {@code max_clients}, whose
+     * default this is). Default 5000 ({@code braid.maxConnections}).
+     *
+     * @param v the count, at least 1
+     * @return this
+     */
+    public BraidConfig maxConnections(final int v) {
+        mutable();
+        maxConnections = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #maxConnections(int)}, or its default} */
+    public int maxConnections() {
+        return maxConnections;
+    }
+
+    /**
+     * Most connections one server keeps open at once from one remote IP address; beyond it a new connection
+     * from that address is closed at once, with a logged WARNING naming the limit. Default 1000
+     * ({@code braid.maxConnectionsPerAddress}): one address cannot take more than a fifth of
+     * {@link #maxConnections(int)}'s default.
+     *
+     * @param v the count, at least 1
+     * @return this
+     */
+    public BraidConfig maxConnectionsPerAddress(final int v) {
+        mutable();
+        maxConnectionsPerAddress = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #maxConnectionsPerAddress(int)}, or its default} */
+    public int maxConnectionsPerAddress() {
+        return maxConnectionsPerAddress;
+    }
+
+    /**
+     * Most connections one server holds that have not sent a whole first frame yet (a HELLO, or a first call
+     * from a peer without extensions). Beyond it, each new connection closes the oldest one still without a
+     * frame (with a logged WARNING naming the limit): an honest client sends its HELLO at once and is almost
+     * never the oldest, while silent connections cost memory and say nothing ({@link #helloTimeout(Duration)}
+     * closes each after a while anyway). Default 200 ({@code braid.maxConnectionsInHello}). libvirt's
+     * {@code max_anonymous_clients} is 20 and pauses accepting when reached, which lets that many silent
+     * connections lock new clients out until they time out; braid evicts instead.
+     *
+     * @param v the count, at least 1
+     * @return this
+     */
+    public BraidConfig maxConnectionsInHello(final int v) {
+        mutable();
+        maxConnectionsInHello = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #maxConnectionsInHello(int)}, or its default} */
+    public int maxConnectionsInHello() {
+        return maxConnectionsInHello;
+    }
+
+    /**
+     * Most direct memory the braid's own buffer pool may hold, lent out and retained together (used only when
+     * braid creates the pool: a pool given with {@link #bufferPool(BufferPool)} keeps its own budget). An
+     * acquire beyond it first drops retained free buffers, then fails with a {@link LimitExceededException}
+     * naming {@code maxPooledBytes}: the connection (or call, or stream) that needed it fails, not the process.
+     * Default 1 GiB ({@code braid.maxPooledBytes}).
+     *
+     * @param v bytes, at least 1 MiB
+     * @return this
+     */
+    public BraidConfig maxPooledBytes(final long v) {
+        mutable();
+        maxPooledBytes = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #maxPooledBytes(long)}, or its default} */
+    public long maxPooledBytes() {
+        return maxPooledBytes;
+    }
+
+    /**
+     * Most bytes one STREAM_HOLE may stand for. A hole costs the sender one small packet (512 bytes of window)
+     * whatever its length, and a reader that reads bytes ({@code BraidStream.read}) receives that many zeros:
+     * without a bound, one packet could keep a reader zero-filling for ever (2^63 bytes). A hole beyond it
+     * aborts its stream with a {@code PROTOCOL} error naming this limit; the connection stays open. Default
+     * 2^50 (1 PiB, {@code braid.maxStreamHole}): more than any disk image's hole.
+     *
+     * @param v bytes, at least 1
+     * @return this
+     */
+    public BraidConfig maxStreamHole(final long v) {
+        mutable();
+        maxStreamHole = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #maxStreamHole(long)}, or its default} */
+    public long maxStreamHole() {
+        return maxStreamHole;
     }
 }

@@ -329,7 +329,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         if (handler == null) {
             try {
                 attach(handlers.get()); // asked only now, so a socket that never became active costs no handler
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) { // an OutOfMemoryError too: this socket only
                 LOG.log(System.Logger.Level.WARNING, "no handler for the connection from " + remote + "; closing it", e);
                 closed = true;
                 channel.close();
@@ -428,8 +428,8 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
                 pending.add(buf);
                 deliverPending();
             }
-        } catch (RuntimeException e) {
-            close(e); // a failure in one connection's engine closes that connection, never the loop
+        } catch (RuntimeException | Error e) {
+            close(e); // a failure in one connection's engine (even OutOfMemoryError) closes that connection, never the loop
         }
     }
 

@@ -25,14 +25,22 @@ final class EpollListener implements BackendInstance.Listener {
         return address;
     }
 
-    /** Stops accepting; connections already accepted stay open. Waits for the socket to close unless called on its loop. */
+    /** Longest wait for the listening socket to close (its loop may be busy or stuck). */
+    static final long CLOSE_WAIT_MILLIS = 10_000;
+
+    /**
+     * Stops accepting; connections already accepted stay open. Waits for the socket to close unless called on
+     * its loop, at most {@link #CLOSE_WAIT_MILLIS} (a loop that does not run the close by then is logged, and
+     * the close goes on there without the caller).
+     */
     @Override
     public void close() {
         backend.forget(this);
         if (channel.eventLoop().inEventLoop()) {
             channel.close();
-        } else {
-            channel.close().awaitUninterruptibly();
+        } else if (!channel.close().awaitUninterruptibly(CLOSE_WAIT_MILLIS)) {
+            System.getLogger("dev.braid.epoll").log(System.Logger.Level.WARNING, "listener " + address
+                    + " not closed within " + CLOSE_WAIT_MILLIS + " ms (its event loop is busy); returning without waiting");
         }
     }
 }

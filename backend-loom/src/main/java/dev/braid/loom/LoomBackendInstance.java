@@ -222,7 +222,7 @@ final class LoomBackendInstance implements BackendInstance {
         final ConnectionHandler handler;
         try {
             handler = handlers.get();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) { // an OutOfMemoryError too: this socket only, never the listener
             LOG.log(System.Logger.Level.WARNING, "no handler for an accepted connection", e);
             closeQuietly(ch);
             return;
@@ -232,7 +232,7 @@ final class LoomBackendInstance implements BackendInstance {
         try {
             configure(ch);
             c = new LoomConnection(this, ch, handler, id);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | Error e) {
             LOG.log(System.Logger.Level.WARNING, "cannot set up an accepted connection", e);
             closeQuietly(ch);
             handler.onClosed(e); // never opened (as on nio)

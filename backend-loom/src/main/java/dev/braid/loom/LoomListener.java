@@ -17,8 +17,13 @@ import java.util.function.Supplier;
  */
 final class LoomListener implements BackendInstance.Listener {
     private static final System.Logger LOG = System.getLogger("dev.braid.loom");
-    /** Pause after an accept error (for example too many open files), so a persistent one does not spin. */
+    /**
+     * First pause after an accept error (for example too many open files), doubled on each error in a row up
+     * to {@link #MAX_BACKOFF_MILLIS}, so a persistent one neither spins nor floods the log: one WARNING starts
+     * an episode, one INFO ends it (as nio's listener, issue 11 §1.5).
+     */
     private static final long ACCEPT_BACKOFF_MILLIS = 10;
+    private static final long MAX_BACKOFF_MILLIS = 1_000;
 
     private final LoomBackendInstance backend;
     final ServerSocketChannel channel;
@@ -36,6 +41,8 @@ final class LoomListener implements BackendInstance.Listener {
 
     /** Body of the accept thread. */
     void acceptLoop() {
+        long backoff = 0;
+        long failures = 0;
         try {
             while (!closed) {
                 final SocketChannel ch;
@@ -47,9 +54,14 @@ final class LoomListener implements BackendInstance.Listener {
                     if (closed || !channel.isOpen()) {
                         return;
                     }
-                    LOG.log(System.Logger.Level.WARNING, "accept failed on " + address, e);
+                    if (failures++ == 0) {
+                        LOG.log(System.Logger.Level.WARNING, "accept failed on " + address + ": " + e
+                                + "; pausing accepts (retrying after " + ACCEPT_BACKOFF_MILLIS + " ms, then up to every "
+                                + MAX_BACKOFF_MILLIS + " ms; existing connections are served meanwhile)");
+                    }
+                    backoff = backoff == 0 ? ACCEPT_BACKOFF_MILLIS : Math.min(MAX_BACKOFF_MILLIS, backoff * 2);
                     try {
-                        Thread.sleep(ACCEPT_BACKOFF_MILLIS);
+                        Thread.sleep(backoff);
                     } catch (InterruptedException ie) {
                         return;
                     }
@@ -59,9 +71,15 @@ final class LoomListener implements BackendInstance.Listener {
                     LoomBackendInstance.closeQuietly(ch); // raced with close: stop accepting means this one too
                     return;
                 }
+                if (failures > 0) {
+                    LOG.log(System.Logger.Level.INFO, "accepting on " + address + " again after " + failures
+                            + " failed attempts");
+                    failures = 0;
+                    backoff = 0;
+                }
                 try {
                     backend.adopt(ch, handlers);
-                } catch (RuntimeException e) { // one connection's failure never stops the listener
+                } catch (RuntimeException | Error e) { // one connection's failure (even OutOfMemoryError) never stops the listener
                     LOG.log(System.Logger.Level.WARNING, "cannot adopt a connection accepted on " + address, e);
                     LoomBackendInstance.closeQuietly(ch);
                 }

@@ -229,6 +229,8 @@ final class NioConnection implements Transport, ReadSuspension.Reads {
             }
         } catch (IOException | RuntimeException e) {
             close(e); // a failure in one connection's engine closes that connection, never the loop
+        } catch (Error e) {
+            loop.failed(this, e); // an OutOfMemoryError too: this connection only, logged (rate-limited)
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.braid.nio;
 
 import dev.braid.ConnectionClosedException;
+import dev.braid.internal.backend.RateLimitedLog;
 import dev.braid.internal.concurrent.MpmcArrayQueue;
 import dev.braid.spi.ConnectionHandler;
 import dev.braid.spi.IoThreads;
@@ -54,6 +55,8 @@ final class NioEventLoop implements Runnable {
     final ArrayDeque<NioConnection> flushQueue = new ArrayDeque<>();
     private final List<NioConnection> connections = new ArrayList<>();
     private final List<PendingConnect> connects = new ArrayList<>();
+    /** Listeners whose accepting is paused after a failed accept (NioListener's backoff). Loop thread. */
+    private final List<NioListener> pausedListeners = new ArrayList<>();
     private volatile boolean running = true;
     private volatile boolean terminated;
 
@@ -117,6 +120,7 @@ final class NioEventLoop implements Runnable {
                     selector.selectNow(onSelected);
                 }
                 checkConnectDeadlines();
+                resumeListeners();
             }
         } catch (Throwable t) {
             LOG.log(System.Logger.Level.ERROR, thread.getName() + " failed; closing its connections", t);
@@ -145,30 +149,56 @@ final class NioEventLoop implements Runnable {
     private void flushAll() {
         NioConnection c;
         while ((c = flushQueue.poll()) != null) {
-            c.flush();
+            try {
+                c.flush();
+            } catch (Throwable t) {
+                failed(c, t);
+            }
         }
     }
 
-    /** Loop thread: one ready key (the selector's action form, which fills no selected-key set). */
+    /**
+     * Loop thread: one ready key (the selector's action form, which fills no selected-key set). Whatever one
+     * key's work throws, an {@link Error} such as {@link OutOfMemoryError} included, stays with that key: a
+     * connection closes with it as the reason, a listener logs it and keeps accepting, and the loop goes on
+     * serving every other key (issue 11 §1.1).
+     */
     private void onSelected(final SelectionKey k) {
         final Object a = k.attachment();
         if (!k.isValid()) {
             return;
         }
-        if (a instanceof NioConnection c) {
-            final int ready = k.readyOps();
-            if ((ready & SelectionKey.OP_WRITE) != 0) {
-                c.flush();
+        try {
+            if (a instanceof NioConnection c) {
+                final int ready = k.readyOps();
+                if ((ready & SelectionKey.OP_WRITE) != 0) {
+                    c.flush();
+                }
+                if ((ready & SelectionKey.OP_READ) != 0 && k.isValid()) {
+                    c.onReadable();
+                }
+            } else if (a instanceof NioListener l) {
+                l.acceptAll();
+            } else if (a instanceof PendingConnect p) {
+                finishConnect(k, p);
             }
-            if ((ready & SelectionKey.OP_READ) != 0 && k.isValid()) {
-                c.onReadable();
-            }
-        } else if (a instanceof NioListener l) {
-            l.acceptAll();
-        } else if (a instanceof PendingConnect p) {
-            finishConnect(k, p);
+        } catch (Throwable t) {
+            failed(a, t);
         }
     }
+
+    /** Loop thread: what one key's work threw closes that key's connection only (or is logged, for a listener). */
+    void failed(final Object owner, final Throwable t) {
+        if (owner instanceof NioConnection c) {
+            FAILURES.warn(thread.getName() + ": closing " + c.remoteAddress() + " after a failure while serving it", t);
+            c.close(t);
+        } else {
+            FAILURES.warn(thread.getName() + ": failure on " + owner + "; the loop goes on", t);
+        }
+    }
+
+    /** Failures caught on a loop (one connection's, or a listener's), rate-limited across every loop. */
+    static final RateLimitedLog FAILURES = new RateLimitedLog(LOG);
 
     // ------------------------------------------------------------------ connect and accept
 
@@ -189,7 +219,7 @@ final class NioEventLoop implements Runnable {
                     ch.register(selector, SelectionKey.OP_CONNECT, p);
                     connects.add(p);
                 }
-            } catch (IOException | RuntimeException e) {
+            } catch (Throwable e) { // an Error too: the caller learns it, the loop goes on
                 closeQuietly(ch);
                 f.completeExceptionally(e);
             }
@@ -204,22 +234,41 @@ final class NioEventLoop implements Runnable {
                 open(p.channel, p.handler, k);
                 p.future.complete(null);
             }
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) { // an Error too: the caller learns it, the loop goes on
             k.cancel();
             closeQuietly(p.channel);
             p.future.completeExceptionally(e);
         }
     }
 
+    /** The select timeout: -1 for none, else at least 1 ms until the first connect deadline or listener resume. */
     private long connectTimeoutMillis() {
-        if (connects.isEmpty()) {
+        if (connects.isEmpty() && pausedListeners.isEmpty()) {
             return -1;
         }
         long first = Long.MAX_VALUE;
         for (PendingConnect p : connects) {
             first = Math.min(first, p.deadlineNanos);
         }
-        return TimeUnit.NANOSECONDS.toMillis(first - System.nanoTime());
+        for (NioListener l : pausedListeners) {
+            first = Math.min(first, l.resumeAtNanos);
+        }
+        return Math.max(1, TimeUnit.NANOSECONDS.toMillis(first - System.nanoTime())); // due already: 1 ms, never "forever"
+    }
+
+    /** Loop thread: a listener paused accepting (see NioListener); the select timeout now includes its resume. */
+    void acceptPaused(final NioListener l) {
+        if (!pausedListeners.contains(l)) {
+            pausedListeners.add(l);
+        }
+    }
+
+    private void resumeListeners() {
+        if (pausedListeners.isEmpty()) {
+            return;
+        }
+        final long now = System.nanoTime();
+        pausedListeners.removeIf(l -> !l.resumeIfDue(now));
     }
 
     private void checkConnectDeadlines() {
@@ -245,10 +294,15 @@ final class NioEventLoop implements Runnable {
                 ch.configureBlocking(false);
                 configure(ch);
                 open(ch, handler, null);
-            } catch (IOException | RuntimeException e) {
-                LOG.log(System.Logger.Level.WARNING, "cannot set up an accepted connection", e);
+            } catch (Throwable e) { // an Error too: this socket fails, never the loop
+                FAILURES.warn(thread.getName() + ": cannot set up an accepted connection", e);
+                // open() catches what onOpen throws: a failure here came before the handler was opened
                 closeQuietly(ch);
-                handler.onClosed(e);
+                try {
+                    handler.onClosed(e);
+                } catch (Throwable again) {
+                    FAILURES.warn(thread.getName() + ": onClosed failed for a connection that never opened", again);
+                }
             }
         });
     }
@@ -257,6 +311,7 @@ final class NioEventLoop implements Runnable {
         final CompletableFuture<Void> done = new CompletableFuture<>();
         execute(() -> {
             try {
+                l.loop = this;
                 l.key = l.channel.register(selector, SelectionKey.OP_ACCEPT, l);
                 done.complete(null);
             } catch (ClosedChannelException | RuntimeException e) { // RuntimeException: the loop has stopped
@@ -295,7 +350,7 @@ final class NioEventLoop implements Runnable {
         connections.add(c);
         try {
             handler.onOpen(c);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             c.close(e); // closes in a task: forgets the connection and calls onClosed once
         }
     }

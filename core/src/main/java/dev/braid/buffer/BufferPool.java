@@ -35,8 +35,19 @@ public final class BufferPool {
     /** Largest one-off buffer: the largest int that is a multiple of 4 KiB (one-offs are rounded up to 4 KiB). */
     private static final int MAX_CAPACITY = Integer.MAX_VALUE & ~4095;
 
-    /** Default total bytes each size class may keep when idle. */
+    /** Default total bytes each size class may keep (at most; see {@link #trimIfIdle}). */
     public static final long DEFAULT_RETAINED_BYTES_PER_CLASS = 16L * 1024 * 1024;
+
+    /**
+     * What each size class keeps once the pool is idle (issue 11 §1.6): {@link #trimIfIdle} drops free buffers
+     * beyond it. With the minimum of two buffers per class, an idle pool retains at most about 15 MiB
+     * (1 MiB in each of the six smaller classes, two buffers of 1 MiB and two of 4 MiB), down from up to 16 MiB
+     * per class (128 MiB) after a flood.
+     */
+    public static final long IDLE_RETAINED_BYTES_PER_CLASS = 1L << 20;
+
+    /** How often a braid trims its own pool ({@link #trimIfIdle}), in seconds. */
+    public static final long IDLE_TRIM_PERIOD_SECONDS = 10;
 
     private final MpmcArrayQueue<PooledBuffer>[] free;
     private final LongAdder acquired = new LongAdder();
@@ -44,10 +55,47 @@ public final class BufferPool {
     private final AtomicLong allocatedBytes = new AtomicLong();
     private final AtomicLong allocations = new AtomicLong();
     private final Map<PooledBuffer, Throwable> leakTraces;
+    private final Allocator allocator;
+    /** Most bytes {@link #allocatedBytes} may reach (lent out and retained); Long.MAX_VALUE: no budget. */
+    private final long maxAllocatedBytes;
+
+    /**
+     * Where a pool's memory comes from: {@link #DIRECT} ({@code ByteBuffer.allocateDirect}) unless the pool
+     * was built with another. An allocator may refuse by throwing (an {@link OutOfMemoryError}, as the JDK
+     * does when direct memory is exhausted, or a runtime exception); the pool then counts nothing and the
+     * acquire throws the same. Tests use this to make one allocation fail where a real server would run out
+     * of memory. Called on whichever thread acquires; must be thread-safe.
+     */
+    @FunctionalInterface
+    public interface Allocator {
+        /**
+         * New memory for a pooled buffer.
+         *
+         * @param capacity the capacity wanted, in bytes
+         * @return a direct buffer of exactly {@code capacity} bytes, position 0, limit = capacity
+         */
+        ByteBuffer allocate(int capacity);
+    }
+
+    /** The default allocator: {@code ByteBuffer.allocateDirect}. */
+    public static final Allocator DIRECT = ByteBuffer::allocateDirect;
 
     /** A pool with the default retention and no leak tracking. */
     public BufferPool() {
         this(DEFAULT_RETAINED_BYTES_PER_CLASS, SystemProperties.booleanValue("braid.pool.trackLeaks", false));
+    }
+
+    /**
+     * A pool with the default retention that holds at most {@code maxAllocatedBytes} of direct memory, lent
+     * out and retained together. An acquire that would go beyond it first drops the free buffers the pool
+     * retains, then fails with a {@link dev.braid.LimitExceededException} naming {@code maxPooledBytes}.
+     *
+     * @param maxAllocatedBytes the budget in bytes, at least 1
+     * @throws IllegalArgumentException if the budget is below 1
+     */
+    public BufferPool(final long maxAllocatedBytes) {
+        this(DEFAULT_RETAINED_BYTES_PER_CLASS, SystemProperties.booleanValue("braid.pool.trackLeaks", false),
+                DIRECT, maxAllocatedBytes);
     }
 
     /**
@@ -57,8 +105,44 @@ public final class BufferPool {
      *                              buffers per class are always kept)
      * @param trackLeaks            record the acquiring stack of every outstanding buffer (slow; for tests)
      */
-    @SuppressWarnings({"unchecked", "rawtypes"})
     public BufferPool(final long retainedBytesPerClass, final boolean trackLeaks) {
+        this(retainedBytesPerClass, trackLeaks, DIRECT);
+    }
+
+    /**
+     * A pool that keeps up to {@code retainedBytesPerClass} bytes of free buffers in each size class and takes
+     * its memory from {@code allocator}.
+     *
+     * @param retainedBytesPerClass how many bytes of free buffers each size class may keep (at least 2
+     *                              buffers per class are always kept)
+     * @param trackLeaks            record the acquiring stack of every outstanding buffer (slow; for tests)
+     * @param allocator             where new memory comes from (see {@link Allocator})
+     * @throws NullPointerException if {@code allocator} is null
+     */
+    public BufferPool(final long retainedBytesPerClass, final boolean trackLeaks, final Allocator allocator) {
+        this(retainedBytesPerClass, trackLeaks, allocator, Long.MAX_VALUE);
+    }
+
+    /**
+     * A pool with every setting given.
+     *
+     * @param retainedBytesPerClass how many bytes of free buffers each size class may keep (at least 2
+     *                              buffers per class are always kept)
+     * @param trackLeaks            record the acquiring stack of every outstanding buffer (slow; for tests)
+     * @param allocator             where new memory comes from (see {@link Allocator})
+     * @param maxAllocatedBytes     most direct memory the pool may hold, lent out and retained (see
+     *                              {@link #BufferPool(long)}); {@code Long.MAX_VALUE} for no budget
+     * @throws NullPointerException     if {@code allocator} is null
+     * @throws IllegalArgumentException if a size is negative or the budget below 1
+     */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    public BufferPool(final long retainedBytesPerClass, final boolean trackLeaks, final Allocator allocator,
+                      final long maxAllocatedBytes) {
+        if (maxAllocatedBytes < 1) {
+            throw new IllegalArgumentException("maxAllocatedBytes must be >= 1: " + maxAllocatedBytes);
+        }
+        this.maxAllocatedBytes = maxAllocatedBytes;
+        this.allocator = java.util.Objects.requireNonNull(allocator, "allocator");
         if (retainedBytesPerClass < 0) {
             throw new IllegalArgumentException("retainedBytesPerClass must be >= 0: " + retainedBytesPerClass);
         }
@@ -180,10 +264,102 @@ public final class BufferPool {
     }
 
     private PooledBuffer allocate(final int cls, final int capacity) {
-        final PooledBuffer b = new PooledBuffer(this, cls, capacity); // may throw OutOfMemoryError: count only what exists
+        reserve(capacity);
+        final ByteBuffer memory;
+        try {
+            memory = allocator.allocate(capacity); // may throw OutOfMemoryError: count only what exists
+        } catch (Throwable t) {
+            allocatedBytes.addAndGet(-capacity);
+            throw t;
+        }
+        if (!memory.isDirect() || memory.capacity() != capacity) {
+            throw new IllegalStateException("the pool's allocator returned " + memory + " for " + capacity
+                    + " bytes: it must return a direct buffer of exactly that capacity");
+        }
+        final PooledBuffer b = new PooledBuffer(this, cls, memory);
         allocations.incrementAndGet();
-        allocatedBytes.addAndGet(capacity);
         return b;
+    }
+
+    /**
+     * Counts {@code capacity} more bytes against the budget before allocating them; beyond it, drops the
+     * free buffers retained and tries once more, then refuses.
+     */
+    private void reserve(final int capacity) {
+        if (allocatedBytes.addAndGet(capacity) <= maxAllocatedBytes) {
+            return;
+        }
+        allocatedBytes.addAndGet(-capacity);
+        trim(0);
+        final long after = allocatedBytes.addAndGet(capacity);
+        if (after > maxAllocatedBytes) {
+            allocatedBytes.addAndGet(-capacity);
+            throw new dev.braid.LimitExceededException("maxPooledBytes", maxAllocatedBytes, "cannot lend a buffer of "
+                    + capacity + " bytes: the pool holds " + (after - capacity) + " bytes of direct memory");
+        }
+    }
+
+    /**
+     * Drops free buffers until each size class retains at most {@code keepBytesPerClass} bytes (at least none),
+     * and returns how many bytes it dropped. The pool stops counting them at once; the JDK frees a dropped
+     * buffer's direct memory when the garbage collector finds it unreachable (its cleaner runs then), so the
+     * process's memory follows at the next GC, not at this call. Any thread.
+     *
+     * @param keepBytesPerClass bytes of free buffers each class may keep
+     * @return the bytes dropped
+     */
+    public long trim(final long keepBytesPerClass) {
+        long dropped = 0;
+        for (int i = 0; i < free.length; i++) {
+            final long keep = Math.max(0, keepBytesPerClass) / CLASS_SIZES[i];
+            final List<PooledBuffer> kept = new ArrayList<>();
+            PooledBuffer b;
+            while ((b = free[i].poll()) != null) {
+                if (kept.size() < keep) {
+                    kept.add(b);
+                } else {
+                    dropped += b.capacity();
+                    allocatedBytes.addAndGet(-b.capacity());
+                }
+            }
+            for (PooledBuffer k : kept) {
+                if (!free[i].offer(k)) { // released buffers arrived meanwhile: this one goes
+                    dropped += k.capacity();
+                    allocatedBytes.addAndGet(-k.capacity());
+                }
+            }
+        }
+        return dropped;
+    }
+
+    /**
+     * Drops free buffers beyond {@code keepBytesPerClass} per size class ({@link #trim}) unless the pool has
+     * allocated since the last call: a pool that had to grow is busy, one that did not has more retained than
+     * its work needs. A braid calls it every {@link #IDLE_TRIM_PERIOD_SECONDS} on its own pool with
+     * {@link #IDLE_RETAINED_BYTES_PER_CLASS}, so after a flood its pool is back to its idle size within two
+     * periods of quiet (20 s). As {@link #trim} says, the JDK then frees the dropped memory at its next garbage
+     * collection. One caller at a time (the braid's timer thread).
+     *
+     * @param keepBytesPerClass bytes of free buffers each class may keep
+     * @return the bytes dropped (0 if the pool allocated since the last call)
+     */
+    public long trimIfIdle(final long keepBytesPerClass) {
+        final long a = allocations.get();
+        final boolean grew = a != allocationsAtLastTrim;
+        allocationsAtLastTrim = a;
+        return grew ? 0 : trim(keepBytesPerClass);
+    }
+
+    /** {@link #allocations} at the last {@link #trimIfIdle}; its one caller's. */
+    private volatile long allocationsAtLastTrim = -1;
+
+    /**
+     * The budget: most direct memory this pool may hold, lent out and retained.
+     *
+     * @return bytes, {@code Long.MAX_VALUE} when there is none
+     */
+    public long maxAllocatedBytes() {
+        return maxAllocatedBytes;
     }
 
     private static int sizeClassOf(final int capacity) {

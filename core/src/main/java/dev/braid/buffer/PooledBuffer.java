@@ -51,10 +51,10 @@ public final class PooledBuffer extends QueueLink {
     /** For buffers {@link BufferPool#wrap wrapping the caller's memory}: run on release instead of recycling. */
     private final Runnable onRelease;
 
-    PooledBuffer(final BufferPool pool, final int sizeClass, final int capacity) {
+    PooledBuffer(final BufferPool pool, final int sizeClass, final ByteBuffer memory) {
         this.pool = pool;
         this.sizeClass = sizeClass;
-        this.buffer = ByteBuffer.allocateDirect(capacity).order(ByteOrder.BIG_ENDIAN);
+        this.buffer = memory.clear().order(ByteOrder.BIG_ENDIAN);
         this.state = FREE;
         this.onRelease = null;
     }

@@ -22,6 +22,66 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class BufferPoolTest {
 
+    /** Issue 11 §1.2: a pool's budget bounds its direct memory; retained buffers are dropped before a refusal. */
+    @Test
+    void theBudgetDropsRetainedBuffersThenRefusesNamingTheLimit() {
+        final int mib = 1 << 20;
+        final BufferPool pool = new BufferPool(BufferPool.DEFAULT_RETAINED_BYTES_PER_CLASS, false, BufferPool.DIRECT,
+                2L * mib);
+        final PooledBuffer a = pool.acquire(mib);
+        pool.acquire(100).release(); // retained: 512 bytes free
+        assertThat(pool.allocatedBytes()).isEqualTo(mib + 512);
+        final PooledBuffer b = pool.acquire(mib); // fits once the retained 512 bytes are dropped
+        assertThat(pool.allocatedBytes()).isEqualTo(2L * mib);
+        assertThatThrownBy(() -> pool.acquire(100))
+                .isInstanceOfSatisfying(dev.braid.LimitExceededException.class, e -> {
+                    assertThat(e.limit()).isEqualTo("maxPooledBytes");
+                    assertThat(e.value()).isEqualTo(2L * mib);
+                });
+        assertThat(pool.allocatedBytes()).as("a refusal counts nothing").isEqualTo(2L * mib);
+        a.release();
+        b.release();
+        assertThat(pool.trim(0)).as("trim drops every free buffer").isEqualTo(2L * mib);
+        assertThat(pool.allocatedBytes()).isZero();
+        LeakChecks.assertNoOutstandingBuffers(pool);
+    }
+
+    /** Issue 11 §1.6: after a flood, an idle pool drops what it retains beyond its idle size; a growing one keeps it. */
+    @Test
+    void trimIfIdleDropsRetainedBuffersOnlyOnceThePoolStopsGrowing() {
+        final BufferPool pool = new BufferPool(BufferPool.DEFAULT_RETAINED_BYTES_PER_CLASS, false);
+        final List<PooledBuffer> flood = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            flood.add(pool.acquire(131_072)); // 12.5 MiB of the 128 KiB class
+        }
+        flood.forEach(PooledBuffer::release);
+        assertThat(pool.allocatedBytes()).as("all retained (16 MiB per class)").isEqualTo(100 * 131_072L);
+        assertThat(pool.trimIfIdle(BufferPool.IDLE_RETAINED_BYTES_PER_CLASS)).as("it grew since the last check").isZero();
+        pool.acquire(131_072).release(); // reused: no allocation
+        final long dropped = pool.trimIfIdle(BufferPool.IDLE_RETAINED_BYTES_PER_CLASS);
+        assertThat(dropped).isEqualTo(92 * 131_072L);
+        assertThat(pool.allocatedBytes()).as("back to the idle size: 1 MiB in this class").isEqualTo(1 << 20);
+        LeakChecks.assertNoOutstandingBuffers(pool);
+    }
+
+    /** A failing allocator (out of memory) counts nothing and leaves the pool usable. */
+    @Test
+    void aFailedAllocationCountsNothing() {
+        final boolean[] fail = {true};
+        final BufferPool pool = new BufferPool(BufferPool.DEFAULT_RETAINED_BYTES_PER_CLASS, false, c -> {
+            if (fail[0]) {
+                throw new OutOfMemoryError("injected");
+            }
+            return ByteBuffer.allocateDirect(c);
+        });
+        assertThatThrownBy(() -> pool.acquire(1000)).isInstanceOf(OutOfMemoryError.class);
+        assertThat(pool.allocatedBytes()).isZero();
+        assertThat(pool.outstanding()).isZero();
+        fail[0] = false;
+        pool.acquire(1000).release();
+        assertThat(pool.allocatedBytes()).isEqualTo(2048);
+    }
+
     /** Wrapped caller memory: lent at once, counted, its callback run exactly once by the one release. */
     @Test
     void wrappedMemoryIsCountedAndItsCallbackRunsOnRelease() {

@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         description = "braid's long-running stress scenarios. Backend: -Dbraid.backend=... (default auto).",
         subcommands = {CallsScenario.class, FairnessScenario.class, ConnectionsScenario.class, StreamsScenario.class,
                 SlowConsumersScenario.class, SoakScenario.class, ServeSlowReadersScenario.class,
-                WanScenario.class, LinkCheckScenario.class, CommandLine.HelpCommand.class})
+                WanScenario.class, LinkCheckScenario.class, AttackScenario.class, CommandLine.HelpCommand.class})
 public final class StressMain implements Runnable {
     @Override
     public void run() {

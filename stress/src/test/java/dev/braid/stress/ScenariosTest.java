@@ -22,6 +22,18 @@ class ScenariosTest {
         assertPasses("connections", "--connections", "50", "--batch", "10", "--calls", "3");
     }
 
+    /**
+     * Issue 11 §3, short forms: each attack for a second or two with a few attackers. The p99 ratio is not
+     * judged here (a loaded 2-CPU machine makes it noise at this length); the long runs in docs/stress.md do.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"large-header", "dribble", "connections", "ping-flood",
+            "call-flood", "open-abort"})
+    void attack(final String attack) {
+        assertPasses("attack", "--attack", attack, "--attackers", "8", "--duration", "1500ms", "--idle-calls", "200",
+                "--max-p99-ratio", "1e9", "--max-hello", "10s", "--settle", "30s");
+    }
+
     @Test
     void streams() {
         assertPasses("streams", "--streams", "200", "--bytes", "16384", "--timeout", "30s");

@@ -974,6 +974,22 @@ class BadInputTest extends TransportTest {
                 .isInstanceOf(BraidException.class).hasMessageContaining("hole");
     }
 
+    /** Issue 11: one hole packet (512 bytes of window) must not stand for 2^63 - 1 zeros. */
+    @Test
+    void clientAbortsAStreamOnAHoleBeyondMaxStreamHole() throws Exception {
+        final Fake fake = fakeServer(clientConfig().maxStreamHole(1 << 20), defaultHello());
+        final BraidStream stream = openFakeStream(fake);
+        fake.server().send(frame(STREAM_PROC.program(), 1, STREAM_PROC.procedure(), TYPE_STREAM_HOLE, stream.serial(),
+                STATUS_CONTINUE, concat(words(Integer.MAX_VALUE, -1), words(0))));
+        final ByteBuffer dst = ByteBuffer.allocate(16);
+        assertThatThrownBy(() -> stream.read(dst, Duration.ofMillis(WAIT_MILLIS)))
+                .isInstanceOfSatisfying(dev.braid.LimitExceededException.class, e -> {
+                    assertThat(e.limit()).isEqualTo("maxStreamHole");
+                    assertThat(e.getMessage()).contains("a hole of " + Long.MAX_VALUE + " bytes");
+                });
+        assertThat(fake.client().isOpen()).as("the connection stays open").isTrue();
+    }
+
     @Test
     void clientClosesAServerThatDoesNotAnswerKeepalive() throws Exception {
         final Fake fake = fakeServer(clientConfig().keepaliveInterval(Duration.ofMillis(50)).keepaliveCount(2),

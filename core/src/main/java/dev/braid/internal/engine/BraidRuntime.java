@@ -41,13 +41,17 @@ public final class BraidRuntime {
     public BraidRuntime(final BraidConfig config, final Backend backend) {
         this.config = config;
         this.name = "braid-" + INSTANCES.incrementAndGet();
-        this.pool = config.bufferPool() != null ? config.bufferPool() : new BufferPool();
+        this.pool = config.bufferPool() != null ? config.bufferPool() : new BufferPool(config.maxPooledBytes());
         this.timer = new ScheduledThreadPoolExecutor(1, r -> {
             final Thread t = new Thread(r, name + "-timer");
             t.setDaemon(true);
             return t;
         });
         timer.setRemoveOnCancelPolicy(true);
+        if (config.bufferPool() == null) { // braid's own pool: trimmed back to its idle size when it stops growing
+            timer.scheduleWithFixedDelay(() -> pool.trimIfIdle(BufferPool.IDLE_RETAINED_BYTES_PER_CLASS),
+                    BufferPool.IDLE_TRIM_PERIOD_SECONDS, BufferPool.IDLE_TRIM_PERIOD_SECONDS, TimeUnit.SECONDS);
+        }
         if (config.handlerExecutor() != null) {
             handlers = config.handlerExecutor();
             ownsHandlers = false;
@@ -153,5 +157,10 @@ public final class BraidRuntime {
             executor.shutdownNow();
             Thread.currentThread().interrupt();
         }
+    }
+
+    /** The configured close timeout (for callers outside this package). */
+    public java.time.Duration closeTimeout() {
+        return config.closeTimeout();
     }
 }

@@ -133,7 +133,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         this.maxOutboundMessage = cfg.maxMessageSize();
         this.decoder = new FrameDecoder(pool, cfg.maxMessageSize(), cfg.readBufferSize());
         final StreamScheduler scheduler = new StreamScheduler();
-        this.outbound = new Outbound(scheduler, gate);
+        this.outbound = new Outbound(scheduler, gate, cfg.maxQueuedControlReplies());
         this.streams = new StreamTable(cfg, pool, outbound, scheduler, gate, this, rt.handlers, rt.callbacks, obs);
         this.keepalive = new Keepalive(cfg.keepaliveInterval(), cfg.keepaliveCount(), pool, outbound, gate);
         this.events = new EventDelivery(rt, gate, this);
@@ -214,6 +214,13 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         }
     }
 
+    /** Reader-owned: a whole frame has arrived on this connection. */
+    private boolean firstFrameSeen;
+
+    /** Reader context, once: the connection's first whole frame arrived (a server stops counting it in HELLO). */
+    void firstFrame() {
+    }
+
     /** Reader context, before each decode: false keeps decoding paused. */
     boolean beforeDecode() {
         return true;
@@ -248,6 +255,10 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** Reader context: one whole, header-validated frame. Ownership of {@code frame} passes here. */
     @Override
     public final boolean onFrame(final PooledBuffer frame) {
+        if (!firstFrameSeen) {
+            firstFrameSeen = true;
+            firstFrame();
+        }
         deadlines.frameSeen();
         final int type = Frames.type(frame);
         final boolean more = switch (type) {
@@ -615,6 +626,26 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     /** Waits up to the close timeout for {@link #onClosed}. */
     public final void awaitClosed() {
         awaitClosed(cfg.closeTimeout().toMillis());
+    }
+
+    /**
+     * Waits for {@link #onClosed} until {@code deadlineNanos} ({@code System.nanoTime()}), without logging: for a
+     * caller that waits on many connections against one deadline. Any thread that may block.
+     *
+     * @return whether the connection is closed
+     */
+    public final boolean awaitClosedUntil(final long deadlineNanos) {
+        try {
+            closeFuture.get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
+            return true;
+        } catch (TimeoutException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return closeFuture.isDone();
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Waits up to {@code millis} for {@link #onClosed}. */

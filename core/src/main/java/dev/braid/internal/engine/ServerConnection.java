@@ -62,11 +62,28 @@ public final class ServerConnection extends ConnectionEngine {
     /** Why calls are refused, for messages: "server is shutting down" by default. */
     private volatile String drainReason = "the server is shutting down";
 
+    /** The server's connection bounds; null when none apply (a connection made by hand, in tests). */
+    private final ServerAdmission admission;
+    /** Set on the reader once admitted (then released once, in {@link #closed}). */
+    private volatile boolean admitted;
+    /** Admitted and no whole frame yet: counted in the server's connections in HELLO. */
+    private volatile boolean inHello;
+    private java.net.SocketAddress remote;
+
     public ServerConnection(final BraidRuntime rt, final ProcedureRegistry registry,
                             final Consumer<ServerConnection> onOpen) {
+        this(rt, registry, onOpen, null);
+    }
+
+    /**
+     * @param admission the server's connection bounds, checked as the connection opens (null: none)
+     */
+    public ServerConnection(final BraidRuntime rt, final ProcedureRegistry registry,
+                            final Consumer<ServerConnection> onOpen, final ServerAdmission admission) {
         super(rt, dev.braid.BraidObserver.Side.SERVER);
         this.registry = registry;
         this.onOpen = onOpen;
+        this.admission = admission;
         this.limit = cfg.maxOutstandingCalls();
         this.atLimit = () -> inFlight.get() >= limit;
     }
@@ -84,9 +101,48 @@ public final class ServerConnection extends ConnectionEngine {
 
     @Override
     void opened() {
+        if (admission != null) {
+            remote = transport.remoteAddress();
+            inHello = true; // before admit: from there on another admission may evict it
+            final dev.braid.LimitExceededException refused = admission.admit(this, remote);
+            if (refused != null) {
+                inHello = false;
+                rt.peerErrors.log(this, refused.getMessage());
+                transport.close(new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE,
+                        refused.getMessage(), refused));
+                return; // never announced to the server's onConnection
+            }
+            admitted = true;
+        }
         if (onOpen != null) {
             onOpen.accept(this);
         }
+    }
+
+    @Override
+    void firstFrame() {
+        if (inHello && !evicted) {
+            inHello = false;
+            admission.leftHello(this);
+        }
+    }
+
+    /** Set once by {@link #evictFromHello}: the connection is closing for the HELLO bound. */
+    private volatile boolean evicted;
+
+    /**
+     * Any thread ({@link ServerAdmission}): closes this connection if it is still in HELLO, naming the limit.
+     *
+     * @return whether it was (and is now closing)
+     */
+    boolean evictFromHello(final dev.braid.LimitExceededException why) {
+        if (!inHello || evicted) {
+            return false;
+        }
+        evicted = true;
+        rt.peerErrors.log(this, why.getMessage());
+        transport.close(new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE, why.getMessage(), why));
+        return true;
     }
 
     @Override
@@ -435,6 +491,11 @@ public final class ServerConnection extends ConnectionEngine {
 
     @Override
     void closed(final ConnectionClosedException reason) {
+        if (admitted) {
+            admitted = false;
+            admission.release(this, remote, inHello);
+            inHello = false;
+        }
         // Handlers still running keep their args until they return; their replies are dropped by enqueue().
         final IncomingCallImpl call = parked;
         if (call != null) {

@@ -26,6 +26,17 @@ import static dev.braid.internal.wire.FrameHeader.*;
  * the decoder hold about 264 KiB, not 32 MiB, and what it holds is never more than about four times what
  * the peer really sent.
  *
+ * <p><b>Idle connections hold little (issue 11 §1.2).</b> The read buffer is taken only when the backend first
+ * asks for room, and then at {@link #IDLE_READ_BYTES}: a connection that never sends anything (or only
+ * keepalive PINGs and small calls, one read at a time) holds 2 KiB, not {@code readBufferSize}. A read that
+ * fills it, or a frame that does not fit in it, moves the bytes to a buffer of {@code readBufferSize}
+ * (one copy of at most 2 KiB). Once the connection has been idle for a while ({@link #trimWhenIdle()}, asked
+ * by the connection's deadline check after a second without a read), the next {@link #inboundBuffer()} that
+ * finds the read buffer empty gives it back to the pool and lends a 2 KiB one. The read buffer changes only
+ * in {@link #inboundBuffer()}, which a backend calls right before it reads: never in {@link #decode}, which
+ * may run in a task while a backend is blocked in a read into the buffer it was given (loom's reader). So
+ * a full buffer is given back only at the read after the idle second (a keepalive PING at the latest).
+ *
  * <p><b>Progress.</b> {@link #partialSinceNanos()} and {@link #partialLength()} (volatile, written by the
  * reader at the end of each decode, read by the connection's deadline check on the timer thread) say since
  * when a frame has been incomplete and how long it announced itself, so a peer that starts a frame and
@@ -54,11 +65,22 @@ public final class FrameDecoder {
 
     /** Largest first buffer of a large frame: a maximal libvirt stream packet, header included. */
     public static final int FIRST_DIRECT_BYTES = HEADER_LENGTH + MAX_STREAM_PAYLOAD;
+    /** The read buffer of a connection that has not needed more (see the class comment). */
+    public static final int IDLE_READ_BYTES = 2048;
 
     private final BufferPool pool;
     private final int maxMessage;
-    private final PooledBuffer readBuffer;
-    private final ByteBuffer rb;
+    private final int readBufferSize;
+    private final int idleReadBytes;
+    /** The read buffer, or null while the decoder holds none (before the first read, after a trim). */
+    private PooledBuffer readBuffer;
+    private ByteBuffer rb;
+    /** Set by a decode: the next {@link #inboundBuffer()} moves to a read buffer of readBufferSize. Reader only. */
+    private boolean growWanted;
+    /** Set by any thread (the deadline check), applied by the reader when it next asks for room with no bytes held. */
+    private volatile boolean trimWanted;
+    /** Decodes so far: the deadline check compares it between its runs to see an idle connection. */
+    private volatile long decodes;
     /** Start of the first undecoded byte in {@link #rb}; bytes up to rb.position() are received. */
     private int parsePos;
     /** A large frame being filled directly from the socket, or null. */
@@ -70,8 +92,18 @@ public final class FrameDecoder {
     /** Announced length of the current incomplete frame (0 while its length word has not arrived). */
     private volatile int partialLength;
     private boolean closed;
+    /** What {@link #inboundBuffer()} lends after {@link #close()}: not pooled, its bytes are ignored. */
+    private ByteBuffer afterClose;
 
     public FrameDecoder(final BufferPool pool, final int maxMessage, final int readBufferSize) {
+        this(pool, maxMessage, readBufferSize, IDLE_READ_BYTES);
+    }
+
+    /**
+     * @param idleReadBytes the read buffer a connection starts with and returns to when idle (at most
+     *                      {@code readBufferSize}; equal to it, the decoder never starts small)
+     */
+    public FrameDecoder(final BufferPool pool, final int maxMessage, final int readBufferSize, final int idleReadBytes) {
         if (maxMessage < HEADER_LENGTH) {
             throw new IllegalArgumentException("maxMessage " + maxMessage + " is below the 28-byte header");
         }
@@ -80,8 +112,56 @@ public final class FrameDecoder {
         }
         this.pool = pool;
         this.maxMessage = maxMessage;
-        this.readBuffer = pool.acquire(readBufferSize);
-        this.rb = readBuffer.byteBuffer();
+        this.readBufferSize = readBufferSize;
+        this.idleReadBytes = Math.max(HEADER_LENGTH, Math.min(idleReadBytes, readBufferSize));
+    }
+
+    /** Takes a read buffer of {@code size} bytes, empty. */
+    private void takeReadBuffer(final int size) {
+        readBuffer = pool.acquire(size);
+        rb = readBuffer.byteBuffer();
+        parsePos = 0;
+    }
+
+    /** Whether the read buffer is the small one an idle connection starts with. */
+    private boolean smallReadBuffer() {
+        return rb != null && rb.capacity() < readBufferSize;
+    }
+
+    /** Moves the bytes not decoded yet to a read buffer of {@code readBufferSize} (one copy, at most 2 KiB). */
+    private void growReadBuffer() {
+        final PooledBuffer old = readBuffer;
+        final ByteBuffer o = rb;
+        final int n = o.position() - parsePos;
+        final PooledBuffer full = pool.acquire(readBufferSize);
+        final ByteBuffer f = full.byteBuffer();
+        f.put(0, o, parsePos, n);
+        f.position(n);
+        old.release();
+        readBuffer = full;
+        rb = f;
+        parsePos = 0;
+    }
+
+    /**
+     * Asks the reader to give the read buffer back at the next decode that leaves it empty (the connection
+     * has been idle). Any thread.
+     */
+    public void trimWhenIdle() {
+        if (!trimWanted && readBuffer != null) { // a racy read of readBuffer: at worst one needless flag
+            trimWanted = true;
+        }
+    }
+
+    /** Decodes so far (any thread; for the idle check). */
+    public long decodes() {
+        return decodes;
+    }
+
+    /** Direct bytes the read buffer holds now (0 if none). Reader thread, or racily for diagnostics. */
+    public int readBufferBytes() {
+        final PooledBuffer b = readBuffer;
+        return b == null ? 0 : b.capacity();
     }
 
     /** Where the next socket read should go. Always has at least one byte of room (unless closed). */
@@ -92,6 +172,27 @@ public final class FrameDecoder {
                 grow(); // full, the frame is not: move to a larger buffer before the next read
             }
             return direct.byteBuffer();
+        }
+        if (closed) {
+            // a backend may still ask once after a close it has not seen yet: room, but no pooled buffer to leak
+            if (afterClose == null) {
+                afterClose = ByteBuffer.allocateDirect(64);
+            }
+            return afterClose.clear();
+        }
+        // The read buffer changes only here, right before a read: a backend may be blocked in a read into the
+        // buffer it was last given (loom's reader) while a task decodes, so decode never swaps it.
+        if (growWanted) {
+            growWanted = false;
+            growReadBuffer(); // busy (a read filled it) or a frame that needs more room: the full size
+        } else if (trimWanted && rb != null && rb.position() == 0) {
+            trimWanted = false;
+            readBuffer.release(); // idle and empty: back to the pool; the read starts small again
+            readBuffer = null;
+            rb = null;
+        }
+        if (rb == null) {
+            takeReadBuffer(idleReadBytes);
         }
         return rb;
     }
@@ -129,6 +230,9 @@ public final class FrameDecoder {
         if (direct != null) {
             return true;
         }
+        if (rb == null) {
+            return false;
+        }
         final int avail = rb.position() - parsePos;
         if (avail == 0) {
             return false;
@@ -147,7 +251,7 @@ public final class FrameDecoder {
 
     /** Bytes received that are not yet a whole frame. */
     public long partialBytes() {
-        return direct != null ? direct.byteBuffer().position() : rb.position() - parsePos;
+        return direct != null ? direct.byteBuffer().position() : rb == null ? 0 : rb.position() - parsePos;
     }
 
     /** Reader, at the end of each decode: records whether a frame is incomplete and since when. */
@@ -157,7 +261,7 @@ public final class FrameDecoder {
         if (direct != null) {
             partial = true;
             length = directLength;
-        } else if (!paused && rb.position() > parsePos) {
+        } else if (!paused && rb != null && rb.position() > parsePos) {
             partial = true; // everything whole was decoded: what is left is the start of a frame
             length = rb.position() - parsePos >= LENGTH_FIELD_LENGTH ? rb.getInt(parsePos) : 0;
         }
@@ -186,6 +290,7 @@ public final class FrameDecoder {
         if (closed) {
             return false;
         }
+        decodes = decodes + 1; // single writer (the reader)
         if (direct != null) {
             final ByteBuffer d = direct.byteBuffer();
             if (d.position() < directLength) {
@@ -200,6 +305,11 @@ public final class FrameDecoder {
                 return false;
             }
         }
+        if (rb == null) {
+            trackPartial(false);
+            return true; // no read buffer: nothing was read into one
+        }
+        final boolean filled = !rb.hasRemaining();
         boolean more = true;
         while (more) {
             final int avail = rb.position() - parsePos;
@@ -219,7 +329,7 @@ public final class FrameDecoder {
                 f.limit(length).position(0);
                 parsePos += length;
                 more = sink.onFrame(frame);
-            } else if (length > rb.capacity() / 2) {
+            } else if (length > readBufferSize / 2) {
                 // Large frame: give it its own buffer now and let the socket fill it directly. The buffer
                 // holds at most FIRST_DIRECT_BYTES at first and grows as the bytes arrive (class comment).
                 final int first = Math.min(length, Math.max(FIRST_DIRECT_BYTES, avail));
@@ -236,6 +346,9 @@ public final class FrameDecoder {
             }
         }
         compact();
+        if (smallReadBuffer() && (filled || rb.position() > parsePos)) {
+            growWanted = true; // applied by the next inboundBuffer(), never here (see there)
+        }
         trackPartial(!more);
         return more;
     }
@@ -337,6 +450,10 @@ public final class FrameDecoder {
             direct.release();
             direct = null;
         }
-        readBuffer.release();
+        if (readBuffer != null) {
+            readBuffer.release();
+            readBuffer = null;
+            rb = null;
+        }
     }
 }

@@ -31,9 +31,11 @@ class FrameDecoderTest {
         LeakChecks.assertNoOutstandingBuffers(pool);
     }
 
+    /** A decoder that reads at readBufferSize from the start (the idle start is tested on its own), its buffer taken. */
     private FrameDecoder decoder(final int maxMessage, final int readBufferSize) {
-        final FrameDecoder d = new FrameDecoder(pool, maxMessage, readBufferSize);
+        final FrameDecoder d = new FrameDecoder(pool, maxMessage, readBufferSize, readBufferSize);
         decoders.add(d);
+        d.inboundBuffer();
         return d;
     }
 
@@ -268,6 +270,44 @@ class FrameDecoderTest {
         got.get(0).release();
         assertThat(d2.hasPartialFrame()).isFalse();
         assertThat(d2.inboundBuffer()).as("back to the read buffer").isNotSameAs(direct);
+    }
+
+    /** Issue 11 §1.2: no read buffer before the first read, 2 KiB while traffic is small, back to none when idle. */
+    @Test
+    void anIdleConnectionsReadBufferIsSmallTakenLazilyAndGivenBack() {
+        final FrameDecoder d = new FrameDecoder(pool, 1 << 20, 131_072);
+        decoders.add(d);
+        assertThat(d.readBufferBytes()).as("nothing before the first read").isZero();
+        assertThat(pool.outstanding()).isZero();
+
+        assertThat(d.inboundBuffer().capacity()).isEqualTo(FrameDecoder.IDLE_READ_BYTES);
+        final List<PooledBuffer> got = new ArrayList<>();
+        d.inboundBuffer().put(frame(TYPE_CALL, 1, STATUS_OK, 100));
+        d.decode(f -> got.add(f));
+        assertThat(got).hasSize(1);
+        assertThat(d.readBufferBytes()).as("a small frame keeps it small").isEqualTo(FrameDecoder.IDLE_READ_BYTES);
+
+        // a frame larger than the small buffer (but gathered, below half of readBufferSize): moved to the full size
+        final byte[] big = frame(TYPE_CALL, 2, STATUS_OK, 10_000);
+        int off = 0;
+        while (off < big.length) {
+            final ByteBuffer dst = d.inboundBuffer();
+            final int n = Math.min(dst.remaining(), big.length - off);
+            dst.put(big, off, n);
+            off += n;
+            d.decode(f -> got.add(f));
+        }
+        assertThat(got).hasSize(2);
+        WireTesting.assertSameBytes(WireTesting.bytesOf(got.get(1)), big);
+        assertThat(d.readBufferBytes()).isEqualTo(131_072);
+
+        // idle: given back when room is next asked for with nothing held, and a small one lent instead
+        d.trimWhenIdle();
+        got.forEach(PooledBuffer::release);
+        assertThat(pool.outstanding()).as("the read buffer only").isEqualTo(1);
+        assertThat(d.inboundBuffer().capacity()).isEqualTo(FrameDecoder.IDLE_READ_BYTES);
+        assertThat(d.readBufferBytes()).as("the full one given back").isEqualTo(FrameDecoder.IDLE_READ_BYTES);
+        assertThat(pool.outstanding()).isEqualTo(1);
     }
 
     @Test

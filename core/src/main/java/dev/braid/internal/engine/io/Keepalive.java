@@ -79,7 +79,7 @@ public final class Keepalive {
 
     /**
      * Reader: a MESSAGE on the keepalive program; takes ownership of {@code frame}. Answers a PING with a
-     * PONG (a control frame). Returns false if it was neither a PING nor a PONG of version 1 (the caller
+     * PONG (a control reply, bounded in count: see {@link Outbound#enqueueControlReply}). Returns false if it was neither a PING nor a PONG of version 1 (the caller
      * counts it as dropped).
      */
     public boolean onMessage(final PooledBuffer frame) {
@@ -87,8 +87,12 @@ public final class Keepalive {
         final int vers = Frames.vers(frame);
         frame.release();
         if (vers == Extension.KEEPALIVE_VERSION && proc == Extension.KEEPALIVE_PING) {
-            outbound.enqueue(Frames.empty(pool, Extension.KEEPALIVE_PROGRAM, Extension.KEEPALIVE_VERSION,
-                    Extension.KEEPALIVE_PONG, TYPE_MESSAGE, 0, STATUS_OK), true, false);
+            if (!outbound.enqueueControlReply(Frames.empty(pool, Extension.KEEPALIVE_PROGRAM,
+                    Extension.KEEPALIVE_VERSION, Extension.KEEPALIVE_PONG, TYPE_MESSAGE, 0, STATUS_OK))) {
+                throw new dev.braid.ProtocolException("the peer sent PINGs faster than it reads the PONGs: "
+                        + outbound.maxQueuedControlReplies() + " PONGs wait unread (limit maxQueuedControlReplies = "
+                        + outbound.maxQueuedControlReplies() + ")");
+            }
             return true;
         }
         return vers == Extension.KEEPALIVE_VERSION && proc == Extension.KEEPALIVE_PONG;

@@ -23,10 +23,19 @@ import java.nio.ByteBuffer;
  * bytes). A batch holds at most {@link #MAX_BATCH} frames and about {@link #MAX_BATCH_BYTES} bytes.
  *
  * <h2>Lanes</h2>
- * {@link #controlLane} before {@link #mainLane}. Each is an intrusive MPSC queue: producers offer with a
- * CAS (release), the writer takes with an acquiring swap, so a frame's bytes written by the producer are
- * visible to the writer. {@link #laneBytes} counts the bytes waiting in both (counted before the offer,
- * taken off by the writer), which the server uses to stop reading a peer that does not read its answers.
+ * {@link #replyLane} (PONGs: answers to the peer's control frames), then {@link #controlLane}, then
+ * {@link #mainLane}. Each is an intrusive MPSC queue: producers offer with a CAS (release), the writer takes
+ * with an acquiring swap, so a frame's bytes written by the producer are visible to the writer.
+ *
+ * <h2>What a queued frame holds (issue 11 §1.3)</h2>
+ * {@link #laneBytes} counts what the frames waiting in the lanes really hold, not their frame bytes: each
+ * frame costs its pooled buffer's capacity plus {@link #FRAME_OVERHEAD} (the buffer's objects), counted
+ * before the offer and taken off by the writer. A 28-byte PONG thus counts 512 + 192 bytes. The server stops
+ * reading a peer whose answers hold more than {@link #LANE_HIGH_WATER} (it does not read them), so a peer
+ * that floods calls (or anything answered) and never reads pins at most about 8 MiB of memory, whatever the
+ * answers' size. Answers to the peer's control frames are bounded in count as well: more than
+ * {@code maxQueuedControlReplies} PONGs waiting ({@link #enqueueControlReply}) is a peer flooding PINGs
+ * without reading, and closes the connection (a client never stops reading, so this is its only bound).
  *
  * <h2>Flush handshake</h2>
  * A producer calls {@link #scheduleFlush()} after offering, which asks the backend to write only when
@@ -54,7 +63,13 @@ public final class Outbound {
             + dev.braid.internal.wire.FrameHeader.MAX_STREAM_PAYLOAD;
     static final int MAX_BATCH = 64;
     static final int MAX_BATCH_BYTES = 1 << 20;
-    /** Answers queued beyond this stop the server's reads (the peer is not reading them) ... */
+    /**
+     * What one queued frame holds besides its buffer's capacity: the {@code PooledBuffer}, its
+     * {@code DirectByteBuffer} with its cleaner, and a view (about 190 bytes on a 64-bit JVM with compressed
+     * references). An estimate; it makes a flood of tiny frames count for what it costs.
+     */
+    public static final int FRAME_OVERHEAD = 192;
+    /** Answers queued beyond this (counted as held memory) stop the server's reads (the peer is not reading them) ... */
     static final long LANE_HIGH_WATER = 8L << 20;
     /** ... until the writer has brought them below this. */
     static final long LANE_LOW_WATER = 2L << 20;
@@ -77,7 +92,11 @@ public final class Outbound {
         int pump(PooledBuffer[] batch, int count, int max, long budget);
     }
 
+    private final MpscBufferQueue replyLane = new MpscBufferQueue();
     private final MpscBufferQueue controlLane = new MpscBufferQueue();
+    /** PONGs in {@link #replyLane}: added by the reader, taken off by the writer. */
+    private final java.util.concurrent.atomic.AtomicInteger queuedReplies = new java.util.concurrent.atomic.AtomicInteger();
+    private final int maxQueuedReplies;
     private final MpscBufferQueue mainLane = new MpscBufferQueue();
     private final Object closeLock = new Object();
     private final java.util.concurrent.atomic.AtomicLong laneBytes = new java.util.concurrent.atomic.AtomicLong();
@@ -102,8 +121,13 @@ public final class Outbound {
     /** Single writer (the writer context), read racily by stats. */
     private volatile long bytesWritten;
 
-    public Outbound(final StreamSource streams, final ReadGate gate) {
+    /**
+     * @param maxQueuedControlReplies how many answers to the peer's control frames (PONGs) may wait unwritten
+     *                                before the peer is closed for not reading them
+     */
+    public Outbound(final StreamSource streams, final ReadGate gate, final int maxQueuedControlReplies) {
         this.streams = streams;
+        this.maxQueuedReplies = maxQueuedControlReplies;
         this.unreadAnswers = gate.newHold(ReadGate.Reason.UNREAD_ANSWERS);
     }
 
@@ -130,7 +154,7 @@ public final class Outbound {
         }
         // Counted before the offer: the writer subtracts once it takes the frame, so the count never goes
         // below what is really queued (counted after, it went briefly negative and reads resumed early).
-        laneBytes.addAndGet(frame.byteBuffer().remaining());
+        laneBytes.addAndGet(held(frame));
         (control ? controlLane : mainLane).offer(frame);
         if (closed) {
             drainAfterClose();
@@ -142,6 +166,49 @@ public final class Outbound {
             scheduleFlush();
         }
         return true;
+    }
+
+    /**
+     * Reader: queues an answer to the peer's control frame (a PONG), unless {@code maxQueuedControlReplies}
+     * already wait unwritten: the peer sends them faster than it reads the answers. Ownership of
+     * {@code frame} passes here in every case (released at once when refused or closed).
+     *
+     * @param frame the answer, ready to write
+     * @return false if refused for the bound (the caller closes the connection naming it); true otherwise
+     */
+    public boolean enqueueControlReply(final PooledBuffer frame) {
+        if (closed) {
+            frame.release();
+            return true;
+        }
+        if (queuedReplies.incrementAndGet() > maxQueuedReplies) {
+            queuedReplies.decrementAndGet();
+            frame.release();
+            return false;
+        }
+        laneBytes.addAndGet(held(frame));
+        replyLane.offer(frame);
+        if (closed) {
+            drainAfterClose();
+            return true;
+        }
+        scheduleFlush();
+        return true;
+    }
+
+    /** The bound {@link #enqueueControlReply} enforces. */
+    public int maxQueuedControlReplies() {
+        return maxQueuedReplies;
+    }
+
+    /** Answers to the peer's control frames waiting unwritten. Any thread. */
+    public int queuedControlReplies() {
+        return queuedReplies.get();
+    }
+
+    /** What a queued frame holds: its buffer's capacity and its objects (see the class comment). */
+    static long held(final PooledBuffer frame) {
+        return (long) frame.byteBuffer().capacity() + FRAME_OVERHEAD;
     }
 
     /** Asks the backend for a writer pass, unless one is already due. Any thread. */
@@ -170,7 +237,7 @@ public final class Outbound {
         scheduleFlush();
     }
 
-    /** Bytes waiting in the lanes (not yet taken by the writer). Any thread. */
+    /** Memory held by the frames waiting in the lanes (capacities plus overhead, see the class comment). Any thread. */
     public long queuedBytes() {
         return laneBytes.get();
     }
@@ -206,17 +273,15 @@ public final class Outbound {
         final int max = Math.min(dst.length, MAX_BATCH);
         long taken = 0;
         while (batchCount < max && bytes < MAX_BATCH_BYTES) {
-            PooledBuffer f = controlLane.poll();
-            if (f == null) {
-                f = mainLane.poll();
-                if (f == null) {
-                    break;
-                }
+            PooledBuffer f = replyLane.poll();
+            if (f != null) {
+                queuedReplies.decrementAndGet();
+            } else if ((f = controlLane.poll()) == null && (f = mainLane.poll()) == null) {
+                break;
             }
             batch[batchCount++] = f;
-            final int n = f.byteBuffer().remaining();
-            bytes += n;
-            taken += n;
+            bytes += f.byteBuffer().remaining();
+            taken += held(f);
         }
         if (taken > 0 && laneBytes.addAndGet(-taken) < LANE_LOW_WATER) {
             unreadAnswers.release();
@@ -290,12 +355,17 @@ public final class Outbound {
     private void drainAfterClose() {
         synchronized (closeLock) {
             PooledBuffer f;
+            while ((f = replyLane.poll()) != null) {
+                queuedReplies.decrementAndGet();
+                laneBytes.addAndGet(-held(f));
+                f.release();
+            }
             while ((f = controlLane.poll()) != null) {
-                laneBytes.addAndGet(-f.byteBuffer().remaining());
+                laneBytes.addAndGet(-held(f));
                 f.release();
             }
             while ((f = mainLane.poll()) != null) {
-                laneBytes.addAndGet(-f.byteBuffer().remaining());
+                laneBytes.addAndGet(-held(f));
                 f.release();
             }
         }

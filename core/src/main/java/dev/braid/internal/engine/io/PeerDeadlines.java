@@ -40,6 +40,8 @@ public final class PeerDeadlines {
     /** Timer thread: the decoder's partialSince the check last judged, and the restart after a pause. */
     private long pausedAt;
     private long pausedFor;
+    /** Timer thread: the decoder's decode count at the last check (an unchanged count: an idle connection). */
+    private long lastDecodes = -1;
     private ScheduledFuture<?> task;
 
     /**
@@ -88,6 +90,11 @@ public final class PeerDeadlines {
     private void check() {
         final Transport t = transport;
         final long now = System.nanoTime();
+        final long d = decoder.decodes();
+        if (d == lastDecodes) {
+            decoder.trimWhenIdle(); // no read since the last check: the read buffer goes back at the next one
+        }
+        lastDecodes = d;
         if (gate.paused()) {
             if (pausedAt == 0) {
                 pausedAt = now;

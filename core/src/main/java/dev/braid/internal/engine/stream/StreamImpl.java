@@ -124,6 +124,8 @@ final class StreamImpl implements StreamHandle {
     /** Listener delivery (see StreamSignals for where callbacks run). */
     final StreamSignals signals = new StreamSignals(this);
     private final Duration finishTimeout;
+    /** Most bytes one received hole may stand for ({@code maxStreamHole}). */
+    private final long maxHole;
 
     StreamImpl(final StreamTable table, final Procedure procedure, final int serial, final boolean serverSide,
                final boolean flowControl, final long receiveWindow, final long sendWindow, final int maxOutbound,
@@ -138,6 +140,7 @@ final class StreamImpl implements StreamHandle {
         // A packet must fit the peer's window whole, or it could never be sent.
         this.sender = new StreamSender(this, flow, table.maxPacket(flowControl, sendWindow, maxOutbound));
         this.finishTimeout = table.cfg.streamFinishTimeout();
+        this.maxHole = table.cfg.maxStreamHole();
         this.maxOutbound = maxOutbound;
         this.holds = new java.util.concurrent.atomic.AtomicInteger(holds);
     }
@@ -655,6 +658,14 @@ final class StreamImpl implements StreamHandle {
             f.release();
             abortWith(new BraidException(BraidException.Category.PROTOCOL, "stream " + this
                     + ": the peer sent a hole of invalid length " + hole), "invalid hole length " + hole);
+            return;
+        }
+        if (type == TYPE_STREAM_HOLE && f.byteBuffer().getLong(PAYLOAD_OFFSET) > maxHole) {
+            final long hole = f.byteBuffer().getLong(PAYLOAD_OFFSET);
+            f.release();
+            abortWith(new dev.braid.LimitExceededException("maxStreamHole", maxHole, "stream " + this
+                    + ": the peer sent a hole of " + hole + " bytes"), "hole of " + hole
+                    + " bytes exceeds the limit maxStreamHole = " + maxHole);
             return;
         }
         final long cost = StreamFlowControl.cost(length + HEADER_LENGTH, length);

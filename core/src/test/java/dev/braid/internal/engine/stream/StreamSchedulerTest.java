@@ -28,7 +28,7 @@ class StreamSchedulerTest {
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
     private final StreamScheduler scheduler = new StreamScheduler();
     private final ReadGate gate = new ReadGate();
-    private final Outbound outbound = new Outbound(scheduler, gate);
+    private final Outbound outbound = new Outbound(scheduler, gate, 1024);
     private final StreamTable table = new StreamTable(new BraidConfig(), pool, outbound, scheduler, gate,
             new StreamTable.Role() {
                 @Override

@@ -39,7 +39,7 @@ class WriterPolicyTest {
     private final FakeTransport transport = new FakeTransport();
     private final ReadGate gate = new ReadGate();
     private final StreamScheduler scheduler = new StreamScheduler();
-    private final Outbound outbound = new Outbound(scheduler, gate);
+    private final Outbound outbound = new Outbound(scheduler, gate, 1024);
     private final List<StreamImpl> streams = new ArrayList<>();
     private StreamTable table;
 

@@ -1,0 +1,103 @@
+package dev.braid.testsuite;
+
+import dev.braid.BraidException;
+import dev.braid.BraidServer;
+import dev.braid.Connection;
+import dev.braid.Procedure;
+import dev.braid.buffer.BufferPool;
+import dev.braid.testing.Await;
+import dev.braid.testing.LeakChecks;
+import org.junit.jupiter.api.Test;
+
+import java.net.Socket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Issue 11 §1.2: a server's global bounds. Connections beyond {@code maxConnections},
+ * {@code maxConnectionsPerAddress} or {@code maxConnectionsInHello} are closed as they open, while the ones
+ * admitted go on; and idle connections hold a small read buffer, not {@code readBufferSize}. Before the fix
+ * nothing bounded the count, and 5,000 idle connections held 640 MB of read buffers.
+ */
+class ConnectionLimitsTest extends TransportTest {
+    static final Procedure ECHO = Procedure.of(0x4c494d43, 1, 1); // "LIMC"
+
+    private BraidServer server(final dev.braid.BraidConfig config) {
+        return server(config.keepaliveInterval(Duration.ZERO).helloTimeout(Duration.ofSeconds(60)),
+                s -> s.handle(ECHO, call -> call.reply(call.args())));
+    }
+
+    private Connection client(final BraidServer server) {
+        return connect(config(false).keepaliveInterval(Duration.ZERO), server);
+    }
+
+    private static Socket raw(final BraidServer server) throws Exception {
+        return new Socket(server.address().getAddress(), server.address().getPort());
+    }
+
+    @Test
+    void connectionsBeyondMaxConnectionsAreRefusedAndTheOthersGoOn() throws Exception {
+        final BraidServer server = server(config(true).maxConnections(2));
+        final Connection a = client(server);
+        final Connection b = client(server);
+        assertThatThrownBy(() -> client(server)).isInstanceOf(BraidException.class);
+        assertThat(a.call(ECHO, new byte[]{1})).containsExactly(1);
+        assertThat(b.call(ECHO, new byte[]{2})).containsExactly(2);
+        a.close();
+        Await.until("the server forgot the closed connection", () -> server.connections().size() == 1);
+        assertThat(client(server).call(ECHO, new byte[]{3})).as("room again").containsExactly(3);
+    }
+
+    @Test
+    void connectionsBeyondMaxConnectionsPerAddressAreRefused() throws Exception {
+        final BraidServer server = server(config(true).maxConnections(100).maxConnectionsPerAddress(2));
+        final Connection a = client(server);
+        client(server);
+        assertThatThrownBy(() -> client(server)).isInstanceOf(BraidException.class);
+        assertThat(a.call(ECHO, new byte[]{1})).containsExactly(1);
+    }
+
+    @Test
+    void beyondMaxConnectionsInHelloTheOldestSilentConnectionIsClosedAndNewClientsGetIn() throws Exception {
+        final BraidServer server = server(config(true).maxConnectionsInHello(2));
+        try (Socket quiet1 = raw(server)) {
+            Await.until("the first quiet connection admitted", () -> server.connections().size() == 1);
+            try (Socket quiet2 = raw(server)) {
+                Await.until("the second quiet connection admitted", () -> server.connections().size() == 2);
+                try (Socket third = raw(server)) {
+                    LoopSurvivalTest.assertClosedByServer(quiet1); // the oldest without a frame (helloTimeout is 60 s)
+                    // an honest client gets in (the oldest silent one, quiet2, makes room) and is served
+                    assertThat(client(server).call(ECHO, new byte[]{4})).containsExactly(4);
+                    LoopSurvivalTest.assertClosedByServer(quiet2);
+                    assertThat(third.isClosed()).isFalse();
+                }
+            }
+        }
+    }
+
+    @Test
+    void idleConnectionsHoldASmallReadBufferNotReadBufferSize() throws Exception {
+        final BufferPool serverPool = new BufferPool(BufferPool.DEFAULT_RETAINED_BYTES_PER_CLASS, true);
+        closeLater(() -> LeakChecks.assertNoOutstandingBuffers(serverPool)); // runs after the server closed
+        final BraidServer server = server(config(true).bufferPool(serverPool));
+        final int n = 40;
+        final List<Socket> quiet = new ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) {
+                quiet.add(raw(server));
+            }
+            Await.until("every quiet connection open at the server", () -> server.connections().size() == n);
+            // before: n x 128 KiB (5 MiB); now at most one 2 KiB buffer each, taken at the first read
+            assertThat(serverPool.allocatedBytes()).as("direct memory of " + n + " idle connections")
+                    .isLessThanOrEqualTo(n * 2048L);
+        } finally {
+            for (Socket s : quiet) {
+                s.close();
+            }
+        }
+    }
+}
