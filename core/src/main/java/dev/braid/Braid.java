@@ -131,7 +131,14 @@ public final class Braid implements AutoCloseable {
      * @return completes with the connection, or with the failure
      */
     public CompletableFuture<Connection> connectAsync(final InetSocketAddress address) {
+        return connectAsync(address, c -> { });
+    }
+
+    /** {@link #connectAsync(InetSocketAddress)}, with {@code beforeOpen} run on the new connection first. */
+    private CompletableFuture<Connection> connectAsync(final InetSocketAddress address,
+                                                       final java.util.function.Consumer<Connection> beforeOpen) {
         final ClientConnection c = new ClientConnection(rt);
+        beforeOpen.accept(c); // e.g. a reconnecting connection's event listeners: on before any frame arrives
         final CompletableFuture<Connection> result = new CompletableFuture<>();
         rt.io().connect(address, c).whenComplete((v, e) -> {
             if (e != null) {

@@ -47,6 +47,8 @@ class ReconnectTest extends TransportTest {
 
     private final CountDownLatch gate = new CountDownLatch(1);
     private final AtomicInteger gatedRunning = new AtomicInteger();
+    /** When set, each new server connection is greeted with this event at once (before HELLO is answered). */
+    private volatile Integer greeting;
 
     private BraidServer serverOn(final int port) {
         return serverOn(port, dev.braid.BraidConfig.DEFAULT_MAX_OUTSTANDING_CALLS);
@@ -54,6 +56,12 @@ class ReconnectTest extends TransportTest {
 
     private BraidServer serverOn(final int port, final int maxOutstandingCalls) {
         final BraidServer s = braid(config(true).maxOutstandingCalls(maxOutstandingCalls)).server()
+                .onConnection(peer -> {
+                    final Integer g = greeting;
+                    if (g != null) {
+                        peer.sendEvent(EVENT, ByteBuffer.allocate(4).putInt(0, g));
+                    }
+                })
                 .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
                 .handle(GATED, call -> {
                     gatedRunning.incrementAndGet();
@@ -151,6 +159,27 @@ class ReconnectTest extends TransportTest {
         assertThat(c.state()).isEqualTo(State.CLOSED);
         assertThat(c.closeFuture().get(30, TimeUnit.SECONDS).getMessage()).contains("closed");
         assertThatThrownBy(() -> c.call(ECHO, new byte[1])).isInstanceOf(ConnectionClosedException.class);
+    }
+
+    /**
+     * An event the new server sends the moment the connection opens, before the HELLO is done, reaches the
+     * listener registered once on the reconnecting connection: the listeners are on each new connection before
+     * its socket opens. (They were added only once the connection was up, and such an event was dropped.)
+     */
+    @Test
+    void anEventSentAsTheNewConnectionOpensReachesTheListener() throws Exception {
+        final BraidServer first = serverOn(0);
+        final int port = first.address().getPort();
+        final ReconnectingConnection c = braid(config(false)).connectReconnecting(first.address(), FAST);
+        closeLater(c::abort);
+        final List<Integer> events = new CopyOnWriteArrayList<>();
+        c.onEvent(EVENT, e -> events.add(e.payload().getInt(0)));
+        greeting = 42;
+        first.close();
+        restartOn(port, dev.braid.BraidConfig.DEFAULT_MAX_OUTSTANDING_CALLS);
+        Await.until("connected again", () -> c.reconnects() == 1 && c.state() == State.CONNECTED, c::state);
+        assertThat(c.call(ECHO, new byte[]{1})).containsExactly(1); // anything sent before this reply has arrived
+        Await.until("the greeting of the new server", () -> events.contains(42), events::toString);
     }
 
     /**

@@ -76,7 +76,8 @@ public final class ReconnectingClient implements ReconnectingConnection {
     private final BraidRuntime rt;
     private final InetSocketAddress address;
     private final ReconnectPolicy policy;
-    private final Function<InetSocketAddress, CompletableFuture<Connection>> connector;
+    private final java.util.function.BiFunction<InetSocketAddress, java.util.function.Consumer<Connection>,
+            CompletableFuture<Connection>> connector;
     private final ConcurrentHashMap<Procedure, EventListener> listeners = new ConcurrentHashMap<>();
     private final CopyOnWriteArrayList<StateListener> stateListeners = new CopyOnWriteArrayList<>();
     private final SerialExecutor stateEvents;
@@ -96,10 +97,12 @@ public final class ReconnectingClient implements ReconnectingConnection {
 
     /**
      * @param first     the connection made by {@code connectReconnecting} (HELLO done)
-     * @param connector makes each new connection (HELLO included)
+     * @param connector makes each new connection (HELLO included), calling its second argument with the new
+     *                  connection before the socket opens, so the event listeners are on it before any frame
      */
     public ReconnectingClient(final BraidRuntime rt, final InetSocketAddress address, final ReconnectPolicy policy,
-                              final Function<InetSocketAddress, CompletableFuture<Connection>> connector,
+                              final java.util.function.BiFunction<InetSocketAddress,
+                                      java.util.function.Consumer<Connection>, CompletableFuture<Connection>> connector,
                               final Connection first) {
         this.rt = rt;
         this.address = address;
@@ -162,7 +165,7 @@ public final class ReconnectingClient implements ReconnectingConnection {
         }
         final CompletableFuture<Connection> f;
         try {
-            f = connector.apply(address);
+            f = connector.apply(address, c -> listeners.forEach(c::onEvent)); // before HELLO: no event missed
         } catch (RuntimeException e) {
             failedAttempt(n, e);
             return;
