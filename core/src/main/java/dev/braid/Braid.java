@@ -2,6 +2,7 @@ package dev.braid;
 
 import dev.braid.buffer.BufferPool;
 import dev.braid.internal.engine.BackendSelector;
+import dev.braid.internal.tls.TlsConnection;
 import dev.braid.internal.engine.BraidRuntime;
 import dev.braid.internal.engine.ClientConnection;
 
@@ -77,7 +78,8 @@ public final class Braid implements AutoCloseable {
     public Connection connect(final InetSocketAddress address) {
         dev.braid.spi.IoThreads.checkBlockingAllowed("Braid.connect");
         final CompletableFuture<Connection> f = connectAsync(address);
-        final long waitMillis = rt.config().connectTimeout().toMillis() + rt.config().helloTimeout().toMillis();
+        final long waitMillis = rt.config().connectTimeout().toMillis() + rt.config().helloTimeout().toMillis()
+                + (rt.config().tls() == null ? 0 : rt.config().tls().handshakeTimeout().toMillis());
         try {
             return f.get(waitMillis, TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
@@ -117,7 +119,10 @@ public final class Braid implements AutoCloseable {
     public CompletableFuture<Connection> connectAsync(final InetSocketAddress address) {
         final ClientConnection c = new ClientConnection(rt);
         final CompletableFuture<Connection> result = new CompletableFuture<>();
-        rt.io().connect(address, c).whenComplete((v, e) -> {
+        final TlsOptions tls = rt.config().tls();
+        final dev.braid.spi.ConnectionHandler handler = tls == null ? c : new TlsConnection(c, tls, true,
+                address.getHostString(), address.getPort(), rt.pool(), rt.timer(), null);
+        rt.io().connect(address, handler).whenComplete((v, e) -> {
             if (e != null) {
                 final Throwable cause = e instanceof java.util.concurrent.CompletionException ? e.getCause() : e;
                 result.completeExceptionally(cause instanceof BraidException ? cause
