@@ -32,8 +32,22 @@ public final class BraidServer implements AutoCloseable {
         this.closed = closed;
     }
 
-    /** {@return the address the server listens on, with the real port when it bound port 0} */
+    /**
+     * The TCP address the server listens on, with the real port when it bound port 0.
+     *
+     * @return the address
+     * @throws IllegalStateException if the server listens on a Unix domain socket (see {@link #localAddress()})
+     */
     public InetSocketAddress address() {
+        if (listener.localAddress() instanceof InetSocketAddress a) {
+            return a;
+        }
+        throw new IllegalStateException("the server listens on a Unix domain socket (" + listener.localAddress()
+                + "), not a TCP address: use localAddress()");
+    }
+
+    /** {@return the address the server listens on: a TCP address or a Unix domain socket path} */
+    public java.net.SocketAddress localAddress() {
         return listener.localAddress();
     }
 
@@ -254,6 +268,18 @@ public final class BraidServer implements AutoCloseable {
          * @return the running server
          */
         public BraidServer bind(final InetSocketAddress address) {
+            return bind((java.net.SocketAddress) address);
+        }
+
+        /**
+         * Starts serving on a TCP address or a Unix domain socket ({@link java.net.UnixDomainSocketAddress}:
+         * a stale socket file a crashed server left is replaced, a live server's is refused; the file's
+         * permissions decide who may connect; it is removed when the server closes). A builder binds once.
+         *
+         * @param address where to listen
+         * @return the running server
+         */
+        public BraidServer bind(final java.net.SocketAddress address) {
             if (bound) {
                 throw new IllegalStateException("this builder already bound a server");
             }

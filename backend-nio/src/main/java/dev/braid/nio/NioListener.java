@@ -4,7 +4,7 @@ import dev.braid.spi.BackendInstance;
 import dev.braid.spi.ConnectionHandler;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -15,7 +15,7 @@ final class NioListener implements BackendInstance.Listener {
     private final NioBackendInstance backend;
     final ServerSocketChannel channel;
     private final Supplier<ConnectionHandler> handlers;
-    private final InetSocketAddress address;
+    private final SocketAddress address;
     SelectionKey key;
 
     NioListener(final NioBackendInstance backend, final ServerSocketChannel channel,
@@ -23,7 +23,7 @@ final class NioListener implements BackendInstance.Listener {
         this.backend = backend;
         this.channel = channel;
         this.handlers = handlers;
-        this.address = (InetSocketAddress) channel.getLocalAddress();
+        this.address = channel.getLocalAddress();
     }
 
     /** Loop thread: accept everything pending and hand each socket to a loop. */
@@ -44,7 +44,7 @@ final class NioListener implements BackendInstance.Listener {
     }
 
     @Override
-    public InetSocketAddress localAddress() {
+    public SocketAddress localAddress() {
         return address;
     }
 
@@ -52,6 +52,7 @@ final class NioListener implements BackendInstance.Listener {
     public void close() {
         try {
             channel.close(); // the selector drops the key at its next select
+            dev.braid.internal.backend.UnixSockets.removeAfterClose(address);
         } catch (IOException e) {
             System.getLogger("dev.braid").log(System.Logger.Level.DEBUG, "closing listener " + address, e);
         }
