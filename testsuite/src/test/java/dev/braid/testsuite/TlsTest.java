@@ -349,6 +349,45 @@ class TlsTest extends TransportTest {
         }
     }
 
+    /**
+     * A TLS 1.2 client that asks for a second handshake on an established connection: braid refuses to
+     * renegotiate and closes the connection, naming why; the client sees the connection end.
+     */
+    @Test
+    void renegotiationIsRefused() throws Exception {
+        final List<Reason> closeReasons = new CopyOnWriteArrayList<>();
+        final List<String> closeMessages = new CopyOnWriteArrayList<>();
+        final BraidServer server = server(longTimeouts(config(true)).tls(serverTls(serverId)), s -> s
+                .onConnection(p -> p.closeFuture().thenAccept(r -> {
+                    closeMessages.add(r.getMessage());
+                    closeReasons.add(r.reason());
+                }))
+                .handle(ECHO, call -> call.reply(call.args())));
+        final SSLContext ctx = TlsOptions.fromPem(null, null, ca.caCertificate()).context();
+        try (Socket s = new Socket(server.address().getAddress(), server.address().getPort());
+             SSLSocket tls = (SSLSocket) ctx.getSocketFactory().createSocket(s, "127.0.0.1", s.getPort(), true)) {
+            tls.setEnabledProtocols(new String[]{"TLSv1.2"});
+            tls.setSoTimeout((int) LONG.toMillis());
+            tls.startHandshake();
+            final ByteBuffer call = ByteBuffer.allocate(32).putInt(32).putInt(PROG).putInt(1).putInt(1).putInt(0)
+                    .putInt(1).putInt(0).putInt(7);
+            tls.getOutputStream().write(call.array());
+            tls.getOutputStream().flush();
+            readFrame(tls.getInputStream());
+            onlyConnection(server);
+            tls.startHandshake(); // renegotiation: a new ClientHello on the established session
+            assertThatThrownBy(() -> {
+                tls.getOutputStream().write(call.array());
+                tls.getOutputStream().flush();
+                readFrame(tls.getInputStream());
+                readFrame(tls.getInputStream());
+            }).isInstanceOf(IOException.class);
+        }
+        Await.until("the server closed the connection", () -> !closeMessages.isEmpty());
+        assertThat(closeReasons.get(0)).isEqualTo(Reason.TLS_FAILED);
+        assertThat(closeMessages.get(0)).contains("renegotiation refused");
+    }
+
     // ------------------------------------------------------------------ helpers
 
     /** Reads until end of stream (true) or a read error (true: reset); false never: the timeout throws. */
