@@ -307,6 +307,8 @@ class TlsTest extends TransportTest {
                     final SSLSocket tls = (SSLSocket) ctx.getSocketFactory().createSocket(s, null, s.getPort(), false);
                     tls.setUseClientMode(false);
                     tls.startHandshake();
+                    tls.getOutputStream().write(1); // libvirt's confirmation byte, as a libvirt daemon sends it
+                    tls.getOutputStream().flush();
                     readFrame(tls.getInputStream()); // the call that will never be answered
                     s.close(); // TCP close under the TLS session: no close_notify
                 } catch (IOException e) {
@@ -335,6 +337,7 @@ class TlsTest extends TransportTest {
             final SSLSocket tls = (SSLSocket) ctx.getSocketFactory().createSocket(s, "127.0.0.1", s.getPort(), false);
             tls.setUseClientMode(true);
             tls.startHandshake();
+            assertThat(tls.getInputStream().read()).as("libvirt's confirmation byte").isEqualTo(1);
             // a libvirt CALL to ECHO with a 4-byte payload, without braid's HELLO (a plain libvirt client)
             final ByteBuffer call = ByteBuffer.allocate(32).putInt(32).putInt(PROG).putInt(1).putInt(1).putInt(0)
                     .putInt(1).putInt(0).putInt(7);
@@ -369,6 +372,7 @@ class TlsTest extends TransportTest {
             tls.setEnabledProtocols(new String[]{"TLSv1.2"});
             tls.setSoTimeout((int) LONG.toMillis());
             tls.startHandshake();
+            assertThat(tls.getInputStream().read()).as("libvirt's confirmation byte").isEqualTo(1);
             final ByteBuffer call = ByteBuffer.allocate(32).putInt(32).putInt(PROG).putInt(1).putInt(1).putInt(0)
                     .putInt(1).putInt(0).putInt(7);
             tls.getOutputStream().write(call.array());

@@ -77,6 +77,13 @@ import java.util.function.Consumer;
  * during the handshake, a failure, or the deadline is {@link Reason#TLS_FAILED} with a message that says which.
  */
 public final class TlsConnection implements ConnectionHandler {
+    /**
+     * libvirt's TLS confirmation: once the handshake is done, the server sends this one byte of application
+     * data (libvirt's server after its own checks of the client's certificate and address; 0 would mean
+     * refused), and the client reads it before anything else (libvirt's virNetClient does). braid does the
+     * same on both sides, so it interoperates with libvirt's daemons and clients in either role.
+     */
+    static final byte CONFIRMATION = 1;
     /** Most the reader may queue for the writer (handshake flights, alerts, key-update answers). */
     static final int MAX_CONTROL_BYTES = 256 * 1024;
     /** Records per {@code netOut}: fewer system calls, each batch still bounded. */
@@ -106,6 +113,8 @@ public final class TlsConnection implements ConnectionHandler {
     /** TLS failed: the alert is queued, no close_notify follows. */
     private volatile boolean failed;
     private volatile TlsIdentity identity;
+    /** Client: the handshake is done, libvirt's confirmation byte has not arrived yet (reader). */
+    private boolean awaitingConfirmation;
 
     // reader
     private PooledBuffer netIn;
@@ -260,6 +269,9 @@ public final class TlsConnection implements ConnectionHandler {
                 }
                 if (!direct) {
                     st.flip();
+                    if (awaitingConfirmation && st.hasRemaining()) {
+                        confirmed(st.get());
+                    }
                     if (!st.hasRemaining()) {
                         releaseStaged();
                     }
@@ -377,30 +389,35 @@ public final class TlsConnection implements ConnectionHandler {
         }
     }
 
+    /** Under wrapLock: {@code control} exists and has room for one more packet (within the bound). */
+    private void ensureControlRoom() throws SSLException {
+        final int packet = ssl.getSession().getPacketBufferSize();
+        if (control == null) {
+            control = pool.acquire(2 * packet);
+            ctl = control.byteBuffer();
+            ctl.clear();
+        } else if (ctl.remaining() < packet) {
+            final int need = ctl.position() + packet;
+            if (need > MAX_CONTROL_BYTES) {
+                throw new SSLException("TLS control records waiting to be sent exceed " + MAX_CONTROL_BYTES
+                        + " bytes (the peer does not read what this side must answer)");
+            }
+            final PooledBuffer bigger = pool.acquire(need);
+            final ByteBuffer b = bigger.byteBuffer();
+            b.clear();
+            ctl.flip();
+            b.put(ctl);
+            control.release();
+            control = bigger;
+            ctl = b;
+        }
+    }
+
     /** Reader (or a failure on any context): wraps what the SSLEngine must send into {@code control}. */
     private void wrapControl() throws SSLException {
         synchronized (wrapLock) {
             while (true) {
-                final int packet = ssl.getSession().getPacketBufferSize();
-                if (control == null) {
-                    control = pool.acquire(2 * packet);
-                    ctl = control.byteBuffer();
-                    ctl.clear();
-                } else if (ctl.remaining() < packet) {
-                    final int need = ctl.position() + packet;
-                    if (need > MAX_CONTROL_BYTES) {
-                        throw new SSLException("TLS control records waiting to be sent exceed " + MAX_CONTROL_BYTES
-                                + " bytes (the peer does not read what this side must answer)");
-                    }
-                    final PooledBuffer bigger = pool.acquire(need);
-                    final ByteBuffer b = bigger.byteBuffer();
-                    b.clear();
-                    ctl.flip();
-                    b.put(ctl);
-                    control.release();
-                    control = bigger;
-                    ctl = b;
-                }
+                ensureControlRoom();
                 final SSLEngineResult r = ssl.wrap(EMPTY, ctl);
                 if (r.getHandshakeStatus() == HandshakeStatus.FINISHED) {
                     finishedSeen = true;
@@ -420,17 +437,44 @@ public final class TlsConnection implements ConnectionHandler {
         }
     }
 
-    /** Reader: the handshake is done; opens the engine, which may now read and write plaintext. */
-    private void handshakeFinished() {
+    /**
+     * Reader: the handshake is done. A server sends libvirt's confirmation byte and opens the engine; a
+     * client waits for that byte first ({@link #confirmed}).
+     */
+    private void handshakeFinished() throws SSLException {
         handshakeDone = true;
+        identity = identityOf(ssl.getSession());
+        if (client) {
+            awaitingConfirmation = true;
+            return;
+        }
+        synchronized (wrapLock) {
+            ensureControlRoom();
+            ssl.wrap(ByteBuffer.wrap(new byte[]{CONFIRMATION}), ctl); // before any frame: the writer drains control first
+        }
+        openEngine();
+    }
+
+    /** Reader, client: the server's first byte of plaintext. */
+    private void confirmed(final byte b) throws SSLException {
+        if (b != CONFIRMATION) {
+            throw new SSLException("the server refused this client after the TLS handshake (libvirt's confirmation "
+                    + "byte was " + b + ", not " + CONFIRMATION + "): server verification of this client's "
+                    + "certificate or address failed");
+        }
+        awaitingConfirmation = false;
+        openEngine();
+    }
+
+    /** Reader: the engine may now read and write plaintext. */
+    private void openEngine() {
         final ScheduledFuture<?> d = deadline;
         if (d != null) {
             d.cancel(false);
         }
-        identity = identityOf(ssl.getSession());
         engineOpen = true;
         engine.onOpen(upper);
-        backend.requestFlush(); // what the engine queued while opening
+        backend.requestFlush(); // libvirt's confirmation (server) and what the engine queued while opening
     }
 
     private static TlsIdentity identityOf(final SSLSession s) {
@@ -474,7 +518,11 @@ public final class TlsConnection implements ConnectionHandler {
             return;
         }
         inputDone = true;
-        if (!handshakeDone) {
+        if (handshakeDone && !engineOpen) {
+            close(new ConnectionClosedException(Reason.TLS_FAILED, "TLS with " + remote() + " failed: the server "
+                    + "closed the connection right after the handshake, without confirming it (libvirt's "
+                    + "confirmation byte): it refused this client's certificate or address", null));
+        } else if (!handshakeDone) {
             close(new ConnectionClosedException(Reason.TLS_FAILED, "TLS handshake with " + remote() + " failed: "
                     + "the peer closed the connection " + (cipherBytesIn == 0 ? "without sending anything (does it "
                     + "speak TLS? did it refuse this side's certificate or protocol?)" : "in the middle of the handshake"),
