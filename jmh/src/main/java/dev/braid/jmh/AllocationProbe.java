@@ -38,6 +38,8 @@ public final class AllocationProbe {
             final SslEngineFloor floor = new SslEngineFloor();
             measure("the JDK's SSLEngine alone (a 92-byte call and its reply, each wrapped and unwrapped: the "
                     + "records of one TLS call round trip)", ops, floor::roundTrip);
+            measure("the JDK's SSLEngine alone (256 KiB one way as full records, wrapped and unwrapped: the "
+                    + "records of one stream operation)", ops / 10, floor::chunk);
         }
         try (BraidFixture f = new BraidFixture(backend, tls)) {
             System.out.printf(Locale.ROOT, "AllocationProbe: backend %s%s, %,d warm-up + %,d measured operations per path%n",
@@ -75,6 +77,7 @@ public final class AllocationProbe {
         private final javax.net.ssl.SSLEngine client;
         private final javax.net.ssl.SSLEngine server;
         private final ByteBuffer frame = ByteBuffer.allocateDirect(92);
+        private final ByteBuffer chunk = ByteBuffer.allocateDirect(256 * 1024);
         private final ByteBuffer net = ByteBuffer.allocateDirect(32 * 1024);
         private final ByteBuffer app = ByteBuffer.allocateDirect(32 * 1024);
 
@@ -104,6 +107,20 @@ public final class AllocationProbe {
             if (!(done(client) && done(server))) {
                 throw new IllegalStateException("in-memory TLS handshake did not finish");
             }
+            drain(client, s2c, sink); // the server's NewSessionTicket: the client's read sequence must catch up
+            drain(server, c2s, sink);
+        }
+
+        private static void drain(final javax.net.ssl.SSLEngine e, final ByteBuffer in, final ByteBuffer sink)
+                throws Exception {
+            in.flip();
+            while (in.hasRemaining()) {
+                final javax.net.ssl.SSLEngineResult r = e.unwrap(in, sink.clear());
+                if (r.bytesConsumed() == 0) {
+                    break;
+                }
+            }
+            in.compact();
         }
 
         private static boolean done(final javax.net.ssl.SSLEngine e) {
@@ -141,6 +158,20 @@ public final class AllocationProbe {
             try {
                 once(client, server);
                 once(server, client);
+            } catch (javax.net.ssl.SSLException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+
+        /** 256 KiB from the client to the server, one full record at a time. */
+        void chunk() {
+            try {
+                chunk.clear();
+                while (chunk.hasRemaining()) {
+                    client.wrap(chunk, net.clear());
+                    net.flip();
+                    server.unwrap(net, app.clear());
+                }
             } catch (javax.net.ssl.SSLException e) {
                 throw new IllegalStateException(e);
             }
