@@ -311,7 +311,9 @@ public final class BraidServer implements AutoCloseable {
                 sc.closeFuture().whenComplete((r, e) -> opening.remove(sc));
                 final TlsConnection[] self = new TlsConnection[1];
                 self[0] = new TlsConnection(sc, tls, false, null, 0, rt.pool(), rt.timer(), reason -> {
-                    rt.logPeerError(sc, reason.getMessage());
+                    if (reason.reason() != ConnectionClosedException.Reason.LOCAL_CLOSE) {
+                        rt.logPeerError(sc, reason.getMessage()); // the peer's doing, not this side's close
+                    }
                     if (failed != null) {
                         failed.accept(self[0].remoteAddress(), reason);
                     }

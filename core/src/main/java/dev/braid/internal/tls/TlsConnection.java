@@ -564,6 +564,9 @@ public final class TlsConnection implements ConnectionHandler {
         } catch (SSLException | RuntimeException e) {
             fail(e);
         }
+        if (out == null) {
+            return 0; // failed before a buffer was taken
+        }
         if (!out.hasRemaining()) {
             netOut.release();
             netOut = null;
