@@ -143,6 +143,9 @@ class TlsTest extends TransportTest {
             random.nextBytes(payload);
             assertThat(c.call(ECHO, payload)).as("payload of %d bytes", size).isEqualTo(payload);
         }
+        // the suite's JVM updates keys every MiB (src/test/resources/tls-key-limits.security): the 16 MiB below
+        // and the 4 MB echo above go through key updates in both directions
+        assertThat(java.security.Security.getProperty("jdk.tls.keyLimits")).contains("KeyUpdate 2^20");
         final long size = 16L << 20;
         final BraidStream down = c.openStream(DOWNLOAD, ByteBuffer.allocate(8).putLong(0, size),
                 dev.braid.StreamOptions.DEFAULT);
