@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # A real libvirt daemon for braid's interop test (testsuite LibvirtInteropTest): libvirtd with only its
-# built-in test driver (test:///default), listening on TCP 127.0.0.1 without authentication, with its
-# configuration, sockets, pid file and log in a private directory (no systemd, no /etc/libvirt changes).
+# built-in test driver (test:///default), listening on TCP 127.0.0.1 without authentication, on TLS
+# (the next free port, client certificates required, a throwaway CA made here with openssl in libvirt's own
+# file layout) and on its Unix socket, with its configuration, certificates, sockets, pid file and log in a
+# private directory (no systemd, no /etc/libvirt or /etc/pki changes).
+#
+# Files the interop test reads from the state directory:
+#   tls-port                        the TLS port
+#   run/libvirt-sock                the read-write Unix socket
+#   pki/cacert.pem                  the CA libvirtd and braid trust (libvirt: /etc/pki/CA/cacert.pem)
+#   pki/servercert.pem, pki/private/serverkey.pem   libvirtd's (/etc/pki/libvirt/...)
+#   pki/clientcert.pem, pki/private/clientkey.pem   the client's (/etc/pki/libvirt/...)
+#   pki/other-cacert.pem            a CA that signed nothing here (a client trusting only it must refuse libvirtd)
 #
 #   scripts/libvirtd-test-peer.sh [start]   install libvirtd if missing, start it (if not already running)
 #                                           and print its TCP port alone on stdout
@@ -26,6 +36,8 @@ DIR=${BRAID_LIBVIRTD_DIR:-/tmp/braid-libvirtd}
 FIRST_PORT=${BRAID_LIBVIRTD_PORT:-16519}
 PIDFILE=$DIR/libvirtd.pid
 PORTFILE=$DIR/port
+TLSPORTFILE=$DIR/tls-port
+PKI=$DIR/pki
 LOG=$DIR/libvirtd.log
 
 say() { echo "libvirtd-test-peer: $*" >&2; }
@@ -76,7 +88,39 @@ install_daemon() {
 status() {
     find_libvirtd || return 1
     running_pid >/dev/null && [ -s "$PORTFILE" ] && port_open "$(cat "$PORTFILE")" || return 1
+    [ -s "$TLSPORTFILE" ] && port_open "$(cat "$TLSPORTFILE")" || return 1 # a daemon from before TLS: restart it
     cat "$PORTFILE"
+}
+
+make_pki() { # a throwaway CA and libvirt's certificate layout, EC P-256, valid two days
+    command -v openssl >/dev/null 2>&1 || apt_install openssl
+    rm -rf "$PKI"
+    mkdir -p "$PKI/private"
+    chmod 700 "$PKI/private"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/O=braid/CN=libvirtd test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$PKI/private/cakey.pem" -out "$PKI/cacert.pem" 2>/dev/null
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/O=braid/CN=another CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -keyout "$PKI/private/other-cakey.pem" -out "$PKI/other-cacert.pem" 2>/dev/null
+    local who cn ext
+    for who in server client; do
+        if [ $who = server ]; then
+            cn=localhost
+            ext="subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth
+keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement"
+        else
+            cn=braid-interop-client
+            ext="extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement"
+        fi
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=braid/CN=$cn" \
+            -keyout "$PKI/private/${who}key.pem" -out "$PKI/$who.csr" 2>/dev/null
+        printf '%s\n' "$ext" > "$PKI/$who.ext"
+        openssl x509 -req -in "$PKI/$who.csr" -CA "$PKI/cacert.pem" -CAkey "$PKI/private/cakey.pem" \
+            -CAcreateserial -days 2 -extfile "$PKI/$who.ext" -out "$PKI/${who}cert.pem" 2>/dev/null
+        rm -f "$PKI/$who.csr" "$PKI/$who.ext"
+    done
 }
 
 start() {
@@ -89,14 +133,26 @@ start() {
     fi
     mkdir -p "$DIR/run" "$DIR/drivers" "$DIR/xdg/config" "$DIR/xdg/cache" "$DIR/xdg/runtime"
     chmod 700 "$DIR/xdg/runtime"
-    rm -f "$PIDFILE" "$PORTFILE" "$DIR"/run/*
+    rm -f "$PIDFILE" "$PORTFILE" "$TLSPORTFILE" "$DIR"/run/*
+    make_pki
     local port=$FIRST_PORT
     while port_open "$port"; do
         port=$((port + 1))
     done
+    local tls_port=$((port + 1))
+    while port_open "$tls_port"; do
+        tls_port=$((tls_port + 1))
+    done
     cat > "$DIR/libvirtd.conf" <<EOF
 # written by scripts/libvirtd-test-peer.sh
-listen_tls = 0
+listen_tls = 1
+tls_port = "$tls_port"
+key_file = "$PKI/private/serverkey.pem"
+cert_file = "$PKI/servercert.pem"
+ca_file = "$PKI/cacert.pem"
+# client certificates required and checked against the CA (libvirt's default, said out loud)
+tls_no_verify_certificate = 0
+auth_tls = "none"
 listen_tcp = 1
 listen_addr = "127.0.0.1"
 tcp_port = "$port"
@@ -119,8 +175,9 @@ EOF
     }
     local i
     for i in $(seq 1 100); do
-        if [ -s "$PIDFILE" ] && port_open "$port"; then
+        if [ -s "$PIDFILE" ] && port_open "$port" && port_open "$tls_port"; then
             echo "$port" > "$PORTFILE"
+            echo "$tls_port" > "$TLSPORTFILE"
             if command -v virsh >/dev/null 2>&1 \
                     && ! virsh -q -c "test+tcp://127.0.0.1:$port/default" list --all >&2; then
                 say "libvirtd listens on $port but virsh cannot use its test driver; log ($LOG):"
@@ -128,7 +185,8 @@ EOF
                 exit 1
             fi
             say "libvirtd $(libvirtd --version | awk '{print $NF}') (pid $(cat "$PIDFILE")) listens on" \
-                "127.0.0.1:$port, test driver at test+tcp://127.0.0.1:$port/default"
+                "127.0.0.1:$port, test driver at test+tcp://127.0.0.1:$port/default; TLS on 127.0.0.1:$tls_port" \
+                "(client certificates from $PKI/cacert.pem); Unix socket $DIR/run/libvirt-sock"
             echo "$port"
             return 0
         fi
@@ -154,7 +212,7 @@ stop() {
         fi
         say "stopped libvirtd (pid $pid)"
     fi
-    rm -f "$PIDFILE" "$PORTFILE"
+    rm -f "$PIDFILE" "$PORTFILE" "$TLSPORTFILE"
     [ -d "$DIR/run" ] && rm -f "$DIR"/run/*
     return 0
 }

@@ -2,10 +2,12 @@ package dev.braid;
 
 import dev.braid.buffer.BufferPool;
 import dev.braid.internal.engine.BackendSelector;
+import dev.braid.internal.tls.TlsConnection;
 import dev.braid.internal.engine.BraidRuntime;
 import dev.braid.internal.engine.ClientConnection;
 
 import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -75,9 +77,22 @@ public final class Braid implements AutoCloseable {
      * @return the connection; close it when done
      */
     public Connection connect(final InetSocketAddress address) {
+        return connect((SocketAddress) address);
+    }
+
+    /**
+     * Connects to a TCP address or a Unix domain socket ({@link java.net.UnixDomainSocketAddress}) and
+     * negotiates, like {@link #connect(InetSocketAddress)}. Over a Unix domain socket with TLS, the server's
+     * certificate is checked against {@link TlsOptions#serverName}.
+     *
+     * @param address the server
+     * @return the connection; close it when done
+     */
+    public Connection connect(final SocketAddress address) {
         dev.braid.spi.IoThreads.checkBlockingAllowed("Braid.connect");
         final CompletableFuture<Connection> f = connectAsync(address);
-        final long waitMillis = rt.config().connectTimeout().toMillis() + rt.config().helloTimeout().toMillis();
+        final long waitMillis = rt.config().connectTimeout().toMillis() + rt.config().helloTimeout().toMillis()
+                + (rt.config().tls() == null ? 0 : rt.config().tls().handshakeTimeout().toMillis());
         try {
             return f.get(waitMillis, TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
@@ -131,16 +146,37 @@ public final class Braid implements AutoCloseable {
      * @return completes with the connection, or with the failure
      */
     public CompletableFuture<Connection> connectAsync(final InetSocketAddress address) {
+        return connectAsync((SocketAddress) address);
+    }
+
+    /**
+     * Connects to a TCP address or a Unix domain socket without blocking; the future completes once HELLO
+     * is done.
+     *
+     * @param address the server
+     * @return completes with the connection, or with the failure
+     */
+    public CompletableFuture<Connection> connectAsync(final SocketAddress address) {
         return connectAsync(address, c -> { });
     }
 
-    /** {@link #connectAsync(InetSocketAddress)}, with {@code beforeOpen} run on the new connection first. */
-    private CompletableFuture<Connection> connectAsync(final InetSocketAddress address,
+    /** {@link #connectAsync(SocketAddress)}, with {@code beforeOpen} run on the new connection first. */
+    private CompletableFuture<Connection> connectAsync(final SocketAddress address,
                                                        final java.util.function.Consumer<Connection> beforeOpen) {
         final ClientConnection c = new ClientConnection(rt);
         beforeOpen.accept(c); // e.g. a reconnecting connection's event listeners: on before any frame arrives
         final CompletableFuture<Connection> result = new CompletableFuture<>();
-        rt.io().connect(address, c).whenComplete((v, e) -> {
+        final TlsOptions tls = rt.config().tls();
+        final dev.braid.spi.ConnectionHandler handler;
+        try {
+            handler = tls == null ? c : new TlsConnection(c, tls, true,
+                    address instanceof InetSocketAddress i ? i.getHostString() : null,
+                    address instanceof InetSocketAddress i ? i.getPort() : -1, rt.pool(), rt.timer(), null);
+        } catch (RuntimeException e) {
+            c.onClosed(e); // never opened: release what it holds
+            throw e;
+        }
+        rt.io().connect(address, handler).whenComplete((v, e) -> {
             if (e != null) {
                 final Throwable cause = e instanceof java.util.concurrent.CompletionException ? e.getCause() : e;
                 result.completeExceptionally(cause instanceof BraidException ? cause

@@ -78,6 +78,7 @@ public final class BraidConfig {
     private int socketReceiveBufferSize = intProperty(Range.SOCKET_RECEIVE_BUFFER_SIZE, 0);
     private ExecutorService handlerExecutor;
     private java.util.concurrent.Executor callbackExecutor;
+    private TlsOptions tls;
     private BufferPool bufferPool;
     private BraidObserver observer;
     private Duration slowCallThreshold = millis("braid.slowCallThresholdMillis", 1_000);
@@ -378,6 +379,25 @@ public final class BraidConfig {
         mutable();
         defaultCallTimeout = v;
         return this;
+    }
+
+    /**
+     * TLS on every connection this braid makes and accepts (default: none, plaintext). A client then
+     * verifies the server (and presents its own certificate if the options have one); a server presents its
+     * certificate and asks for clients' as {@link TlsOptions#clientAuth()} says.
+     *
+     * @param v the options, or null for plaintext
+     * @return this configuration
+     */
+    public BraidConfig tls(final TlsOptions v) {
+        mutable();
+        tls = v;
+        return this;
+    }
+
+    /** {@return the TLS options, or null for plaintext} */
+    public TlsOptions tls() {
+        return tls;
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.braid;
 import dev.braid.internal.engine.BraidRuntime;
 import dev.braid.internal.engine.ProcedureRegistry;
 import dev.braid.internal.engine.ServerConnection;
+import dev.braid.internal.tls.TlsConnection;
 import dev.braid.spi.BackendInstance;
 
 import java.net.InetSocketAddress;
@@ -33,22 +34,39 @@ import java.util.function.Consumer;
 public final class BraidServer implements AutoCloseable {
     private final BackendInstance.Listener listener;
     private final Set<ServerConnection> connections;
-
+    /** TLS connections still handshaking (not yet in {@link #connections}). */
+    private final Set<ServerConnection> opening;
     private final java.util.concurrent.atomic.AtomicBoolean closed;
     private final BraidRuntime rt;
     private final java.time.Duration closeTimeout;
 
     private BraidServer(final BraidRuntime rt, final BackendInstance.Listener listener,
-                        final Set<ServerConnection> connections, final java.util.concurrent.atomic.AtomicBoolean closed) {
+                        final Set<ServerConnection> connections, final Set<ServerConnection> opening,
+                        final java.util.concurrent.atomic.AtomicBoolean closed) {
         this.rt = rt;
         this.closeTimeout = rt.closeTimeout();
         this.listener = listener;
         this.connections = connections;
+        this.opening = opening;
         this.closed = closed;
     }
 
-    /** {@return the address the server listens on, with the real port when it bound port 0} */
+    /**
+     * The TCP address the server listens on, with the real port when it bound port 0.
+     *
+     * @return the address
+     * @throws IllegalStateException if the server listens on a Unix domain socket (see {@link #localAddress()})
+     */
     public InetSocketAddress address() {
+        if (listener.localAddress() instanceof InetSocketAddress a) {
+            return a;
+        }
+        throw new IllegalStateException("the server listens on a Unix domain socket (" + listener.localAddress()
+                + "), not a TCP address: use localAddress()");
+    }
+
+    /** {@return the address the server listens on: a TCP address or a Unix domain socket path} */
+    public java.net.SocketAddress localAddress() {
         return listener.localAddress();
     }
 
@@ -139,7 +157,8 @@ public final class BraidServer implements AutoCloseable {
         dev.braid.spi.IoThreads.checkBlockingAllowed("BraidServer.close");
         closed.set(true); // a connection accepted while we close aborts itself when it opens
         listener.close();
-        final List<ServerConnection> open = List.copyOf(connections);
+        final List<ServerConnection> open = new java.util.ArrayList<>(connections);
+        open.addAll(opening);
         for (ServerConnection c : open) {
             c.abort();
         }
@@ -162,6 +181,7 @@ public final class BraidServer implements AutoCloseable {
         private final BraidRuntime rt;
         private final ProcedureRegistry registry = new ProcedureRegistry();
         private Consumer<Peer> onConnection;
+        private java.util.function.BiConsumer<java.net.SocketAddress, ConnectionClosedException> onConnectionFailed;
         private boolean bound;
 
         Builder(final BraidRuntime rt) {
@@ -314,6 +334,21 @@ public final class BraidServer implements AutoCloseable {
         }
 
         /**
+         * Called when an accepted connection closes before it opened: its TLS handshake failed (the reason
+         * names the certificate problem, the missing client certificate, a plaintext client) or did not
+         * complete in time. Such failures are also logged (rate-limited) on {@code dev.braid.peer}. Runs on
+         * the thread that closes the connection (an I/O thread); must not block.
+         *
+         * @param callback receives the client's address (null if unknown) and the reason
+         * @return this builder
+         */
+        public Builder onConnectionFailed(
+                final java.util.function.BiConsumer<java.net.SocketAddress, ConnectionClosedException> callback) {
+            onConnectionFailed = callback;
+            return this;
+        }
+
+        /**
          * Starts serving on the loopback address.
          *
          * @param port the port; 0 for any free one
@@ -330,6 +365,18 @@ public final class BraidServer implements AutoCloseable {
          * @return the running server
          */
         public BraidServer bind(final InetSocketAddress address) {
+            return bind((java.net.SocketAddress) address);
+        }
+
+        /**
+         * Starts serving on a TCP address or a Unix domain socket ({@link java.net.UnixDomainSocketAddress}:
+         * a stale socket file a crashed server left is replaced, a live server's is refused; the file's
+         * permissions decide who may connect; it is removed when the server closes). A builder binds once.
+         *
+         * @param address where to listen
+         * @return the running server
+         */
+        public BraidServer bind(final java.net.SocketAddress address) {
             if (bound) {
                 throw new IllegalStateException("this builder already bound a server");
             }
@@ -338,18 +385,40 @@ public final class BraidServer implements AutoCloseable {
             final Consumer<Peer> cb = onConnection;
             final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
             final dev.braid.internal.engine.ServerAdmission admission = new dev.braid.internal.engine.ServerAdmission(rt);
-            final BackendInstance.Listener l = rt.io().listen(address, () -> new ServerConnection(rt, registry, c -> {
-                connections.add(c);
-                c.closeFuture().whenComplete((r, e) -> connections.remove(c));
-                if (closed.get()) {
-                    c.abort();
-                    return;
+            final Set<ServerConnection> opening = ConcurrentHashMap.newKeySet();
+            final TlsOptions tls = rt.config().tls();
+            final java.util.function.BiConsumer<java.net.SocketAddress, ConnectionClosedException> failed =
+                    onConnectionFailed;
+            final BackendInstance.Listener l = rt.io().listen(address, () -> {
+                final ServerConnection sc = new ServerConnection(rt, registry, c -> {
+                    opening.remove(c);
+                    connections.add(c);
+                    c.closeFuture().whenComplete((r, e) -> connections.remove(c));
+                    if (closed.get()) {
+                        c.abort();
+                        return;
+                    }
+                    if (cb != null) {
+                        cb.accept(c);
+                    }
+                }, admission);
+                if (tls == null) {
+                    return sc;
                 }
-                if (cb != null) {
-                    cb.accept(c);
-                }
-            }, admission));
-            return new BraidServer(rt, l, connections, closed);
+                opening.add(sc); // aborted by close() while it handshakes; one accepted after it aborts on open
+                sc.closeFuture().whenComplete((r, e) -> opening.remove(sc));
+                final TlsConnection[] self = new TlsConnection[1];
+                self[0] = new TlsConnection(sc, tls, false, null, 0, rt.pool(), rt.timer(), reason -> {
+                    if (reason.reason() != ConnectionClosedException.Reason.LOCAL_CLOSE) {
+                        rt.logPeerError(sc, reason.getMessage()); // the peer's doing, not this side's close
+                    }
+                    if (failed != null) {
+                        failed.accept(self[0].remoteAddress(), reason);
+                    }
+                });
+                return self[0];
+            });
+            return new BraidServer(rt, l, connections, opening, closed);
         }
     }
 }

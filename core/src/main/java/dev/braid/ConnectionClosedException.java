@@ -19,6 +19,16 @@ public final class ConnectionClosedException extends BraidException {
         LOCAL_CLOSE("closed locally"),
         /** Keepalive pings, or the HELLO, went unanswered. */
         PEER_NOT_RESPONDING("peer not responding"),
+        /**
+         * The TLS handshake failed or timed out, or TLS broke afterwards (a bad record, a refused
+         * renegotiation); the message says which, and names the certificate problem when there is one.
+         */
+        TLS_FAILED("TLS failed"),
+        /**
+         * The peer's TCP connection ended without a TLS close_notify: the data may have been cut short (a
+         * truncation attack, or a peer that crashed).
+         */
+        TLS_TRUNCATED("connection cut without a TLS close_notify (truncation)"),
         /** A bug inside braid or in a callback run on the I/O thread; see the cause. */
         INTERNAL_ERROR("internal error");
 

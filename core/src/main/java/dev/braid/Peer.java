@@ -41,6 +41,15 @@ public interface Peer extends AutoCloseable {
      */
     <T> void sendEvent(Procedure procedure, Marshaller<T> marshaller, T value);
 
+    /**
+     * The TLS session's identity and parameters (the peer's certificate chain and principal, the protocol
+     * and cipher suite), or empty on a plaintext connection. Handlers and a client's connection always see
+     * the handshake done.
+     *
+     * @return the identity, or empty without TLS
+     */
+    java.util.Optional<TlsIdentity> tls();
+
     /** {@return the other side's socket address} */
     SocketAddress remoteAddress();
 

@@ -14,13 +14,17 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannelConfig;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.FastThreadLocalThread;
 
-import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -132,8 +136,31 @@ final class EpollBackendInstance implements BackendInstance {
     // ------------------------------------------------------------------ connect and listen
 
     @Override
-    public CompletableFuture<Void> connect(final InetSocketAddress remote, final ConnectionHandler handler) {
+    public CompletableFuture<Void> connect(final SocketAddress remote, final ConnectionHandler handler) {
         final CompletableFuture<Void> connected = new CompletableFuture<>();
+        if (remote instanceof UnixDomainSocketAddress u) {
+            final Bootstrap b = new Bootstrap()
+                    .group(group)
+                    .channel(EpollDomainSocketChannel.class)
+                    .handler(new ChannelInitializer<EpollDomainSocketChannel>() {
+                        @Override
+                        protected void initChannel(final EpollDomainSocketChannel ch) {
+                            ch.config().setAllowHalfClosure(true);
+                            ch.pipeline().addLast(new EpollConnection(EpollBackendInstance.this, ch, handler, null,
+                                    connected));
+                        }
+                    });
+            try {
+                b.connect(new DomainSocketAddress(u.getPath().toString())).addListener((ChannelFuture f) -> {
+                    if (!f.isSuccess()) {
+                        connected.completeExceptionally(f.cause());
+                    }
+                });
+            } catch (RuntimeException e) {
+                connected.completeExceptionally(e);
+            }
+            return connected;
+        }
         final Bootstrap b = new Bootstrap()
                 .group(group)
                 .channel(EpollSocketChannel.class)
@@ -160,7 +187,10 @@ final class EpollBackendInstance implements BackendInstance {
     }
 
     @Override
-    public Listener listen(final InetSocketAddress local, final Supplier<ConnectionHandler> handlers) {
+    public Listener listen(final SocketAddress local, final Supplier<ConnectionHandler> handlers) {
+        if (local instanceof UnixDomainSocketAddress u) {
+            return listenUnix(u, handlers);
+        }
         final ServerBootstrap b = new ServerBootstrap()
                 .group(group)
                 .channel(EpollServerSocketChannel.class)
@@ -188,6 +218,45 @@ final class EpollBackendInstance implements BackendInstance {
             l.close(); // raced with close(): do not leave a socket listening on a stopped backend
         }
         return l;
+    }
+
+    /** A Unix domain socket listener (Netty's domain-socket channels); a stale socket file is replaced first. */
+    private Listener listenUnix(final UnixDomainSocketAddress local, final Supplier<ConnectionHandler> handlers) {
+        try {
+            dev.braid.internal.backend.UnixSockets.clearStale(local);
+        } catch (java.io.IOException e) {
+            throw new BraidException(BraidException.Category.IO, "cannot listen on " + local + ": " + e.getMessage(), e);
+        }
+        final ServerBootstrap b = new ServerBootstrap()
+                .group(group)
+                .channel(EpollServerDomainSocketChannel.class)
+                .option(ChannelOption.SO_BACKLOG, BACKLOG)
+                .childHandler(new ChannelInitializer<EpollDomainSocketChannel>() {
+                    @Override
+                    protected void initChannel(final EpollDomainSocketChannel ch) {
+                        ch.config().setAllowHalfClosure(true);
+                        ch.pipeline().addLast(new EpollConnection(EpollBackendInstance.this, ch, null, handlers, null));
+                    }
+                });
+        final ChannelFuture bound = b.bind(new DomainSocketAddress(local.getPath().toString())).awaitUninterruptibly();
+        if (!bound.isSuccess()) {
+            final Throwable cause = bound.cause();
+            throw new BraidException(BraidException.Category.IO, "cannot listen on " + local + ": " + cause.getMessage(), cause);
+        }
+        final EpollListener l = new EpollListener(this, bound.channel());
+        listeners.add(l);
+        if (closing.get()) {
+            l.close();
+        }
+        return l;
+    }
+
+    /** Netty's domain-socket address as the JDK's (what braid's API shows); other addresses unchanged. */
+    static SocketAddress toJdk(final SocketAddress a) {
+        if (a instanceof DomainSocketAddress d) {
+            return d.path() == null || d.path().isEmpty() ? UnixDomainSocketAddress.of("") : UnixDomainSocketAddress.of(d.path());
+        }
+        return a;
     }
 
     /** Options for a connection's socket; applied before the channel is registered (so before connect or the first read). */

@@ -13,6 +13,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.EventLoop;
 import io.netty.channel.VoidChannelPromise;
+import io.netty.channel.epoll.AbstractEpollStreamChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.unix.FileDescriptor;
@@ -108,7 +109,8 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     private static final int VIEW_CACHE = 16;
 
     private final EpollBackendInstance backend;
-    private final EpollSocketChannel channel;
+    /** An {@link EpollSocketChannel} (TCP) or an {@code EpollDomainSocketChannel} (Unix domain socket). */
+    private final AbstractEpollStreamChannel channel;
     private final EventLoop loop;
     /** Server side: where the handler comes from, asked once the socket is active. Null on the client side. */
     private final Supplier<ConnectionHandler> handlers;
@@ -166,7 +168,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     /** Bytes Netty read that the handler could not take yet (suspended); owned here until copied or released. */
     private ArrayDeque<ByteBuf> pending;
 
-    EpollConnection(final EpollBackendInstance backend, final EpollSocketChannel channel, final ConnectionHandler handler,
+    EpollConnection(final EpollBackendInstance backend, final AbstractEpollStreamChannel channel, final ConnectionHandler handler,
                     final Supplier<ConnectionHandler> handlers, final CompletableFuture<Void> connected) {
         this.backend = backend;
         this.channel = channel;
@@ -324,8 +326,8 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     @Override
     public void channelActive(final ChannelHandlerContext ctx) {
         fd = channel.fd();
-        local = channel.localAddress();
-        remote = channel.remoteAddress();
+        local = EpollBackendInstance.toJdk(channel.localAddress());
+        remote = EpollBackendInstance.toJdk(channel.remoteAddress());
         if (handler == null) {
             try {
                 attach(handlers.get()); // asked only now, so a socket that never became active costs no handler
@@ -592,7 +594,7 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
     }
 
     /** The Netty channel, for tests that check socket options. */
-    EpollSocketChannel channel() {
+    AbstractEpollStreamChannel channel() {
         return channel;
     }
 

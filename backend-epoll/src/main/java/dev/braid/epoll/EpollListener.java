@@ -3,25 +3,26 @@ package dev.braid.epoll;
 import dev.braid.spi.BackendInstance;
 import io.netty.channel.Channel;
 
-import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 
 /**
- * A listening socket (a Netty {@code EpollServerSocketChannel} on one of the loops). Accepted sockets go to the
+ * A listening socket (a Netty {@code EpollServerSocketChannel}, or {@code EpollServerDomainSocketChannel} for a
+ * Unix domain socket, on one of the loops). Accepted sockets go to the
  * group's loops round-robin, each with a fresh {@link EpollConnection}. Thread-safe.
  */
 final class EpollListener implements BackendInstance.Listener {
     private final EpollBackendInstance backend;
     private final Channel channel;
-    private final InetSocketAddress address;
+    private final SocketAddress address;
 
     EpollListener(final EpollBackendInstance backend, final Channel channel) {
         this.backend = backend;
         this.channel = channel;
-        this.address = (InetSocketAddress) channel.localAddress();
+        this.address = EpollBackendInstance.toJdk(channel.localAddress());
     }
 
     @Override
-    public InetSocketAddress localAddress() {
+    public SocketAddress localAddress() {
         return address;
     }
 
@@ -42,5 +43,6 @@ final class EpollListener implements BackendInstance.Listener {
             System.getLogger("dev.braid.epoll").log(System.Logger.Level.WARNING, "listener " + address
                     + " not closed within " + CLOSE_WAIT_MILLIS + " ms (its event loop is busy); returning without waiting");
         }
+        dev.braid.internal.backend.UnixSockets.removeAfterClose(address);
     }
 }

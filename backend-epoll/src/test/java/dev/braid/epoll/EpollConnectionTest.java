@@ -205,7 +205,7 @@ class EpollConnectionTest {
             return h;
         }));
         final byte[] data = pattern(3_000_000, 7);
-        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), l.localAddress().getPort())) {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ((java.net.InetSocketAddress) l.localAddress()).getPort())) {
             final RecordingHandler h = accepted.poll(WAIT, TimeUnit.SECONDS);
             assertThat(h).isNotNull();
             h.opened.get(WAIT, TimeUnit.SECONDS);
@@ -266,8 +266,9 @@ class EpollConnectionTest {
         backend.connect(loopback(server.getLocalPort()), h).get(WAIT, TimeUnit.SECONDS);
         later(server.accept());
         final EpollConnection c = (EpollConnection) h.transport();
-        return new EpollSocketChannelView(c.channel().config().getTcpNotSentLowAt(), c.channel().config().isTcpNoDelay(),
-                c.channel().config().getSendBufferSize());
+        final io.netty.channel.epoll.EpollSocketChannelConfig config =
+                ((io.netty.channel.epoll.EpollSocketChannel) c.channel()).config();
+        return new EpollSocketChannelView(config.getTcpNotSentLowAt(), config.isTcpNoDelay(), config.getSendBufferSize());
     }
 
     @Test

@@ -10,7 +10,7 @@ import dev.braid.spi.IoThreads;
 
 import java.io.IOException;
 import java.net.ConnectException;
-import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.net.SocketTimeoutException;
 import java.net.StandardSocketOptions;
 import java.nio.channels.NetworkChannel;
@@ -96,7 +96,7 @@ final class LoomBackendInstance implements BackendInstance {
     // ------------------------------------------------------------------ connect
 
     @Override
-    public CompletableFuture<Void> connect(final InetSocketAddress remote, final ConnectionHandler handler) {
+    public CompletableFuture<Void> connect(final SocketAddress remote, final ConnectionHandler handler) {
         final CompletableFuture<Void> f = new CompletableFuture<>();
         final long id = connectionIds.incrementAndGet();
         final Thread t = newThread("-r-" + id, () -> connectAndRead(remote, handler, f, id));
@@ -116,18 +116,22 @@ final class LoomBackendInstance implements BackendInstance {
     }
 
     /** Body of a connecting reader thread. The handler is never called unless the connect succeeded. */
-    private void connectAndRead(final InetSocketAddress remote, final ConnectionHandler handler,
+    private void connectAndRead(final SocketAddress remote, final ConnectionHandler handler,
                                 final CompletableFuture<Void> f, final long id) {
         SocketChannel ch = null;
         final LoomConnection c;
         try {
-            ch = SocketChannel.open();
+            ch = dev.braid.internal.backend.UnixSockets.openFor(remote);
             if (!register(ch)) {
                 throw closing();
             }
             try {
                 configure(ch);
-                ch.socket().connect(remote, (int) Math.min(Integer.MAX_VALUE, settings.connectTimeoutMillis()));
+                if (dev.braid.internal.backend.UnixSockets.isUnix(remote)) {
+                    ch.connect(remote); // local: completes or fails at once (no socket adaptor for this family)
+                } else {
+                    ch.socket().connect(remote, (int) Math.min(Integer.MAX_VALUE, settings.connectTimeoutMillis()));
+                }
             } finally {
                 connecting.remove(ch);
             }
@@ -146,7 +150,7 @@ final class LoomBackendInstance implements BackendInstance {
         c.runReader(f);
     }
 
-    private Throwable connectFailure(final InetSocketAddress remote, final Throwable e) {
+    private Throwable connectFailure(final SocketAddress remote, final Throwable e) {
         if (closed) {
             return closing();
         }
@@ -180,12 +184,12 @@ final class LoomBackendInstance implements BackendInstance {
     // ------------------------------------------------------------------ listen and accept
 
     @Override
-    public Listener listen(final InetSocketAddress local, final Supplier<ConnectionHandler> handlers) {
+    public Listener listen(final SocketAddress local, final Supplier<ConnectionHandler> handlers) {
         final LoomListener l;
         try {
-            final ServerSocketChannel ssc = ServerSocketChannel.open();
+            final ServerSocketChannel ssc = dev.braid.internal.backend.UnixSockets.openServerFor(local);
             try {
-                if (settings.receiveBufferSize() > 0) {
+                if (settings.receiveBufferSize() > 0 && !dev.braid.internal.backend.UnixSockets.isUnix(local)) {
                     // before bind, so that accepted sockets can advertise a window scale for it
                     ssc.setOption(StandardSocketOptions.SO_RCVBUF, settings.receiveBufferSize());
                 }
@@ -260,6 +264,9 @@ final class LoomBackendInstance implements BackendInstance {
     }
 
     private void configure(final NetworkChannel ch) throws IOException {
+        if (!ch.supportedOptions().contains(StandardSocketOptions.TCP_NODELAY)) {
+            return; // a Unix domain socket: no TCP options; the kernel's buffers as they are
+        }
         ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         if (settings.sendBufferSize() > 0) {
             ch.setOption(StandardSocketOptions.SO_SNDBUF, settings.sendBufferSize());

@@ -4,7 +4,7 @@ import dev.braid.spi.BackendInstance;
 import dev.braid.spi.ConnectionHandler;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -28,7 +28,7 @@ final class LoomListener implements BackendInstance.Listener {
     private final LoomBackendInstance backend;
     final ServerSocketChannel channel;
     private final Supplier<ConnectionHandler> handlers;
-    private final InetSocketAddress address;
+    private final SocketAddress address;
     private volatile boolean closed;
 
     LoomListener(final LoomBackendInstance backend, final ServerSocketChannel channel,
@@ -36,7 +36,7 @@ final class LoomListener implements BackendInstance.Listener {
         this.backend = backend;
         this.channel = channel;
         this.handlers = handlers;
-        this.address = (InetSocketAddress) channel.getLocalAddress();
+        this.address = channel.getLocalAddress();
     }
 
     /** Body of the accept thread. */
@@ -90,7 +90,7 @@ final class LoomListener implements BackendInstance.Listener {
     }
 
     @Override
-    public InetSocketAddress localAddress() {
+    public SocketAddress localAddress() {
         return address;
     }
 
@@ -102,5 +102,6 @@ final class LoomListener implements BackendInstance.Listener {
         } catch (IOException e) {
             LOG.log(System.Logger.Level.DEBUG, "closing listener " + address, e);
         }
+        dev.braid.internal.backend.UnixSockets.removeAfterClose(address);
     }
 }

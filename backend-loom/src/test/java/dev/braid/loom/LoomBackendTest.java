@@ -319,7 +319,7 @@ class LoomBackendTest {
             }
         };
         final BackendInstance.Listener l = io.listen(LOOPBACK, () -> server);
-        try (Socket s = new Socket(l.localAddress().getAddress(), l.localAddress().getPort())) {
+        try (Socket s = new Socket(((java.net.InetSocketAddress) l.localAddress()).getAddress(), ((java.net.InetSocketAddress) l.localAddress()).getPort())) {
             final InputStream in = s.getInputStream();
             assertThat(in.readAllBytes()).isEqualTo(answer);
         }
@@ -331,7 +331,7 @@ class LoomBackendTest {
     void closingAConnectionWhosePeerDoesNotReadTakesOnlyTheLastFlushsGrace() throws Exception {
         final RecordingHandler server = new RecordingHandler(false);
         final BackendInstance.Listener l = io.listen(LOOPBACK, () -> server);
-        try (Socket s = new Socket(l.localAddress().getAddress(), l.localAddress().getPort())) {
+        try (Socket s = new Socket(((java.net.InetSocketAddress) l.localAddress()).getAddress(), ((java.net.InetSocketAddress) l.localAddress()).getPort())) {
             s.setReceiveBufferSize(4096); // and it never reads
             awaitUntil(() -> server.transport != null);
             for (int i = 0; i < 64; i++) {

@@ -7,7 +7,7 @@ import dev.braid.spi.ConnectionHandler;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.nio.channels.ServerSocketChannel;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -44,14 +44,14 @@ final class NioBackendInstance implements BackendInstance {
     }
 
     @Override
-    public CompletableFuture<Void> connect(final InetSocketAddress remote, final ConnectionHandler handler) {
+    public CompletableFuture<Void> connect(final SocketAddress remote, final ConnectionHandler handler) {
         return nextLoop().connect(remote, handler);
     }
 
     @Override
-    public Listener listen(final InetSocketAddress local, final Supplier<ConnectionHandler> handlers) {
+    public Listener listen(final SocketAddress local, final Supplier<ConnectionHandler> handlers) {
         try {
-            final ServerSocketChannel ssc = ServerSocketChannel.open();
+            final ServerSocketChannel ssc = dev.braid.internal.backend.UnixSockets.openServerFor(local);
             try {
                 ssc.bind(local, 1024);
                 ssc.configureBlocking(false);

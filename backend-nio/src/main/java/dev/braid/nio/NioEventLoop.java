@@ -8,7 +8,7 @@ import dev.braid.spi.IoThreads;
 
 import java.io.IOException;
 import java.net.ConnectException;
-import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SelectionKey;
@@ -61,7 +61,7 @@ final class NioEventLoop implements Runnable {
     private volatile boolean terminated;
 
     private record PendingConnect(SocketChannel channel, ConnectionHandler handler, CompletableFuture<Void> future,
-                                  long deadlineNanos, InetSocketAddress remote) {
+                                  long deadlineNanos, SocketAddress remote) {
     }
 
     NioEventLoop(final NioBackendInstance backend, final String name) throws IOException {
@@ -202,12 +202,12 @@ final class NioEventLoop implements Runnable {
 
     // ------------------------------------------------------------------ connect and accept
 
-    CompletableFuture<Void> connect(final InetSocketAddress remote, final ConnectionHandler handler) {
+    CompletableFuture<Void> connect(final SocketAddress remote, final ConnectionHandler handler) {
         final CompletableFuture<Void> f = new CompletableFuture<>();
         execute(() -> {
             SocketChannel ch = null;
             try {
-                ch = SocketChannel.open();
+                ch = dev.braid.internal.backend.UnixSockets.openFor(remote);
                 ch.configureBlocking(false);
                 configure(ch);
                 final PendingConnect p = new PendingConnect(ch, handler, f,
@@ -328,6 +328,9 @@ final class NioEventLoop implements Runnable {
     }
 
     private void configure(final SocketChannel ch) throws IOException {
+        if (!ch.supportedOptions().contains(StandardSocketOptions.TCP_NODELAY)) {
+            return; // a Unix domain socket: no TCP options; the kernel's buffers as they are
+        }
         ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         if (backend.settings.sendBufferSize() > 0) {
             ch.setOption(StandardSocketOptions.SO_SNDBUF, backend.settings.sendBufferSize());

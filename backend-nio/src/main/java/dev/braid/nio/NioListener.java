@@ -4,7 +4,7 @@ import dev.braid.spi.BackendInstance;
 import dev.braid.spi.ConnectionHandler;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -43,7 +43,7 @@ final class NioListener implements BackendInstance.Listener {
     NioEventLoop loop;
     final ServerSocketChannel channel;
     private final Supplier<ConnectionHandler> handlers;
-    private final InetSocketAddress address;
+    private final SocketAddress address;
     SelectionKey key;
     Acceptor acceptor;
     // ---- loop thread: the current episode of failures
@@ -63,7 +63,7 @@ final class NioListener implements BackendInstance.Listener {
         this.backend = backend;
         this.channel = channel;
         this.handlers = handlers;
-        this.address = (InetSocketAddress) channel.getLocalAddress();
+        this.address = channel.getLocalAddress();
         this.acceptor = channel::accept;
     }
 
@@ -145,7 +145,7 @@ final class NioListener implements BackendInstance.Listener {
     }
 
     @Override
-    public InetSocketAddress localAddress() {
+    public SocketAddress localAddress() {
         return address;
     }
 
@@ -153,6 +153,7 @@ final class NioListener implements BackendInstance.Listener {
     public void close() {
         try {
             channel.close(); // the selector drops the key at its next select
+            dev.braid.internal.backend.UnixSockets.removeAfterClose(address);
         } catch (IOException e) {
             System.getLogger("dev.braid.nio").log(System.Logger.Level.DEBUG, "closing listener " + address, e);
         }

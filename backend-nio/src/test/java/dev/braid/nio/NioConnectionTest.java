@@ -129,7 +129,7 @@ class NioConnectionTest {
             return h;
         }));
         final byte[] data = pattern(3_000_000, 7);
-        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), l.localAddress().getPort())) {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ((java.net.InetSocketAddress) l.localAddress()).getPort())) {
             final RecordingHandler h = accepted.poll(WAIT, TimeUnit.SECONDS);
             assertThat(h).isNotNull();
             h.opened.get(WAIT, TimeUnit.SECONDS);

@@ -54,7 +54,7 @@ class NioListenerBackoffTest {
                     return h;
                 });
         // an existing connection on the same loop, echoing
-        try (Socket existing = new Socket(InetAddress.getLoopbackAddress(), l.localAddress().getPort())) {
+        try (Socket existing = new Socket(InetAddress.getLoopbackAddress(), ((java.net.InetSocketAddress) l.localAddress()).getPort())) {
             final RecordingHandler h = accepted.poll(10, TimeUnit.SECONDS);
             assertThat(h).isNotNull();
             h.opened.get(10, TimeUnit.SECONDS);
@@ -73,7 +73,7 @@ class NioListenerBackoffTest {
                 };
                 return null;
             });
-            try (Socket waiting = new Socket(InetAddress.getLoopbackAddress(), l.localAddress().getPort())) {
+            try (Socket waiting = new Socket(InetAddress.getLoopbackAddress(), ((java.net.InetSocketAddress) l.localAddress()).getPort())) {
                 Await.until("several failed attempts", () -> attempts.get() >= 4);
                 assertThat(onLoop(l, () -> l.episodes)).as("one episode, logged once").isEqualTo(1);
                 // between attempts the listener waits with OP_ACCEPT off, instead of spinning on a ready socket

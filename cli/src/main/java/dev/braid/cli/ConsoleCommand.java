@@ -36,18 +36,22 @@ import java.util.concurrent.CompletableFuture;
                 "When stdin is not a terminal it is sent as is; its end closes CMD's stdin, and the command ends "
                 + "when CMD does."},
         footer = {"", "Examples:", "  braid console 127.0.0.1:7000",
-                "  echo 'uname -a' | braid console 127.0.0.1:7000", "",
+                "  echo 'uname -a' | braid console 127.0.0.1:7000",
+                "  braid console --tls-ca ca.pem --tls-cert me.pem --tls-key me.key host.example:7000   # mutual TLS", "",
                 "Exit codes: 0 detached or the console command ended, 1 the connection or the stream failed, "
                 + "2 bad usage."})
 final class ConsoleCommand implements Callable<Integer> {
     /** Ctrl-]: telnet's escape character. */
     static final int ESCAPE = 0x1d;
 
-    @Parameters(index = "0", paramLabel = "HOST:PORT", description = "The server.")
+    @Parameters(index = "0", paramLabel = "HOST:PORT", description = "The server: HOST:PORT, or unix:PATH for a Unix domain socket.")
     String endpoint;
 
     @Option(names = "--backend", description = "I/O backend (default: the braid.backend property, else auto).")
     String backend = System.getProperty("braid.backend", "auto");
+
+    @picocli.CommandLine.Mixin
+    TlsCliOptions tls;
 
     @Spec
     CommandSpec spec;
@@ -58,7 +62,7 @@ final class ConsoleCommand implements Callable<Integer> {
         final var address = Endpoints.parse(cmd, endpoint, -1);
         final boolean terminal = Progress.isTerminal() && System.console() != null;
         final PrintStream stdout = System.out;
-        try (Braid braid = TransferOptions.braid(backend);
+        try (Braid braid = TransferOptions.braid(backend, tls.client(cmd));
              Connection c = TransferOptions.connect(braid, address, endpoint)) {
             final BraidStream s;
             try {

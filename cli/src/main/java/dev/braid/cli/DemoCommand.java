@@ -51,6 +51,7 @@ import java.util.concurrent.Callable;
                 "  ./braid demo --backend all          # each backend that can run here",
                 "  ./braid demo --backend nio --duration 5s --streams 8",
                 "  ./braid demo --chart /tmp/latency.png",
+                "  ./braid demo --tls                  # plaintext, then the same over TLS 1.3",
                 "  BRAID_JAVA_OPTS=-Dbraid.backend=loom ./braid demo",
                 "  ./braid demo --server in-process --client-streams virtual   # the first demo's setup",
                 "",
@@ -102,6 +103,11 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--no-raw", description = "Skip the plain-socket floor.")
     boolean noRaw;
 
+    @Option(names = "--tls", description = "Run each backend's calls and streams a second time over TLS 1.3 "
+            + "(a throwaway CA and certificate, made for the run and deleted after it), beside the plaintext "
+            + "figures, so the cost of TLS shows (rows BACKEND+tls).")
+    boolean tls;
+
     @Spec
     CommandSpec spec;
 
@@ -145,21 +151,31 @@ final class DemoCommand implements Callable<Integer> {
         out.flush();
 
         final List<DemoRun.Result> results = new ArrayList<>();
-        for (String name : toRun) {
-            try {
-                results.add(new DemoRun(name, settings, progress).run());
-            } catch (IOException | RuntimeException e) {
-                if (!all) {
-                    throw e;
-                }
-                problems.add(name + " failed: " + Main.oneLine(e));
-                out.println(name + ": failed: " + Main.oneLine(e));
-                if (verbose()) {
-                    e.printStackTrace(err);
+        final DemoTls certificates = tls ? DemoTls.create() : null;
+        try {
+            for (String name : toRun) {
+                try {
+                    results.add(new DemoRun(name, settings, progress).run());
+                    if (certificates != null) {
+                        results.add(new DemoRun(name, settings, progress, certificates).run());
+                    }
+                } catch (IOException | RuntimeException e) {
+                    if (!all) {
+                        throw e;
+                    }
+                    problems.add(name + " failed: " + Main.oneLine(e));
+                    out.println(name + ": failed: " + Main.oneLine(e));
+                    if (verbose()) {
+                        e.printStackTrace(err);
+                    }
                 }
             }
-        }
 
+        } finally {
+            if (certificates != null) {
+                certificates.close();
+            }
+        }
         DemoRun.Result raw = null;
         if (!noRaw && !results.isEmpty()) {
             try {
@@ -189,6 +205,25 @@ final class DemoCommand implements Callable<Integer> {
         } else {
             out.printf(Locale.ROOT, "On %d CPUs part of it is the machine's own contention (docs/benchmarks.md, "
                     + "\"Fairness\").%n", Runtime.getRuntime().availableProcessors());
+        }
+        for (DemoRun.Result t : results) {
+            if (!t.backend().endsWith("+tls")) {
+                continue;
+            }
+            for (DemoRun.Result p : results) {
+                if (p.backend().equals(t.backend().substring(0, t.backend().length() - 4))) {
+                    out.printf(Locale.ROOT, "%s against %s: calls alone p50 %.1f µs (%.2f x plaintext), p99 %.1f "
+                                    + "µs (%.2f x); streams %.1f MB/s (%.2f x plaintext); p99 ratio %.2f (plaintext "
+                                    + "%.2f)%n", t.backend(), p.backend(),
+                            t.alone().latency().getValueAtPercentile(50) / 1e3,
+                            t.alone().latency().getValueAtPercentile(50)
+                                    / (double) Math.max(1, p.alone().latency().getValueAtPercentile(50)),
+                            p99(t.alone()), p99(t.alone()) / p99(p.alone()),
+                            t.beside().streamMegabytesPerSecond(),
+                            t.beside().streamMegabytesPerSecond() / p.beside().streamMegabytesPerSecond(),
+                            p99(t.beside()) / p99(t.alone()), p99(p.beside()) / p99(p.alone()));
+                }
+            }
         }
         out.println("MB = 10^6 bytes.");
         for (DemoRun.Result r : results) {
@@ -282,7 +317,7 @@ final class DemoCommand implements Callable<Integer> {
         return all;
     }
 
-    static final String HEADER = String.format(Locale.ROOT, "%-8s %-18s %9s %9s %9s %9s %9s %9s %13s %10s",
+    static final String HEADER = String.format(Locale.ROOT, "%-10s %-18s %9s %9s %9s %9s %9s %9s %13s %10s",
             "backend", "phase", "calls", "calls/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "streams MB/s",
             "p99 ratio");
 
@@ -304,7 +339,7 @@ final class DemoCommand implements Callable<Integer> {
     private static void row(final PrintWriter out, final String backend, final DemoRun.Phase p, final String mbps,
                             final String ratio) {
         final Histogram h = p.latency();
-        out.printf(Locale.ROOT, "%-8s %-18s %9d %9.0f %9.1f %9.1f %9.1f %9.1f %13s %10s%n", backend, p.name(),
+        out.printf(Locale.ROOT, "%-10s %-18s %9d %9.0f %9.1f %9.1f %9.1f %9.1f %13s %10s%n", backend, p.name(),
                 p.calls(), p.callsPerSecond(), h.getValueAtPercentile(50) / 1e3, p99(p),
                 h.getValueAtPercentile(99.9) / 1e3, h.getMaxValue() / 1e3, mbps, ratio);
     }

@@ -137,10 +137,18 @@ final class DemoRun {
     private final Settings settings;
     private final DemoProgress progress;
 
+    /** Null: plaintext; else the throwaway certificates the run's connection uses. */
+    private final DemoTls tls;
+
     DemoRun(final String backend, final Settings settings, final DemoProgress progress) {
+        this(backend, settings, progress, null);
+    }
+
+    DemoRun(final String backend, final Settings settings, final DemoProgress progress, final DemoTls tls) {
         this.backend = backend;
         this.settings = settings;
         this.progress = progress;
+        this.tls = tls;
     }
 
     /**
@@ -152,7 +160,7 @@ final class DemoRun {
         if (settings.serverProcess()) {
             // fail here, with braid's message, if the backend cannot run: the child would only say it died
             Braid.create(new BraidConfig().backend(backend)).close();
-            final DemoServerProcess server = DemoServerProcess.start(backend, false);
+            final DemoServerProcess server = DemoServerProcess.start(backend, false, tls);
             try (server) {
                 final Client c = client(server.backend, server.braid, "a separate JVM");
                 final long serverOutstanding = server.closeAndCount();
@@ -160,7 +168,8 @@ final class DemoRun {
                         serverOutstanding < 0 ? -1 : c.outstanding + serverOutstanding);
             }
         }
-        final DemoServers server = DemoServers.start(backend, false);
+        final DemoServers server = DemoServers.start(backend, false,
+                tls == null ? null : DemoTls.serverOptions(tls.server.certificate(), tls.server.key()));
         Client c = null;
         try {
             c = client(server.backendName(), server.server.address(), "this JVM");
@@ -181,8 +190,9 @@ final class DemoRun {
             throws InterruptedException {
         final Phase alone;
         final Phase beside;
-        final Braid clientBraid = Braid.create(new BraidConfig().backend(serverBackend)); // auto chose once, there
-        final String name = clientBraid.backendName();
+        final Braid clientBraid = Braid.create(new BraidConfig().backend(serverBackend) // auto chose once, there
+                .tls(tls == null ? null : tls.clientOptions()));
+        final String name = clientBraid.backendName() + (tls == null ? "" : "+tls");
         try (clientBraid; Connection c = clientBraid.connect(address)) {
             progress.note(String.format(Locale.ROOT, "[%s] server %s in %s, one connection; %d-byte echo calls, "
                             + "%d in flight; streams: %s", name, address, where, settings.payload(),

@@ -44,8 +44,17 @@ final class DemoServerProcess implements AutoCloseable {
     /** The child: {@code backend} (or {@link #RAW_ONLY}) and whether to run the raw server too ("raw"). */
     public static void main(final String[] args) throws Exception {
         final boolean rawOnly = RAW_ONLY.equals(args[0]);
-        final boolean withRaw = rawOnly || (args.length > 1 && args[1].equals("raw"));
-        final DemoServers s = DemoServers.start(rawOnly ? null : args[0], withRaw);
+        boolean withRaw = rawOnly;
+        dev.braid.TlsOptions tls = null;
+        for (int i = 1; i < args.length; i++) {
+            if (args[i].equals("raw")) {
+                withRaw = true;
+            } else if (args[i].equals("tls")) {
+                tls = DemoTls.serverOptions(java.nio.file.Path.of(args[i + 1]), java.nio.file.Path.of(args[i + 2]));
+                i += 2;
+            }
+        }
+        final DemoServers s = DemoServers.start(rawOnly ? null : args[0], withRaw, tls);
         System.out.println(READY + (s.server == null ? 0 : s.server.address().getPort()) + " "
                 + (s.raw == null ? 0 : s.raw.address().getPort()) + " " + (rawOnly ? "-" : s.backendName()));
         System.out.flush();
@@ -59,6 +68,11 @@ final class DemoServerProcess implements AutoCloseable {
 
     /** Starts a child running a braid server on {@code backend} (or {@link #RAW_ONLY}), and the raw server if asked. */
     static DemoServerProcess start(final String backend, final boolean withRaw) throws IOException {
+        return start(backend, withRaw, null);
+    }
+
+    /** As {@link #start(String, boolean)}; with {@code tls}, the braid server presents its certificate. */
+    static DemoServerProcess start(final String backend, final boolean withRaw, final DemoTls tls) throws IOException {
         final List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java"));
         cmd.add("--enable-native-access=ALL-UNNAMED"); // Netty epoll loads its native library
@@ -73,6 +87,11 @@ final class DemoServerProcess implements AutoCloseable {
         cmd.add(backend);
         if (withRaw) {
             cmd.add("raw");
+        }
+        if (tls != null) {
+            cmd.add("tls");
+            cmd.add(tls.server.certificate().toString());
+            cmd.add(tls.server.key().toString());
         }
         final Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         final BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));

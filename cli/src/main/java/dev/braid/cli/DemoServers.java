@@ -56,12 +56,18 @@ final class DemoServers implements AutoCloseable {
      * on loopback ports of their own.
      */
     static DemoServers start(final String backend, final boolean withRaw) throws IOException {
+        return start(backend, withRaw, null);
+    }
+
+    /** As {@link #start(String, boolean)}, the braid server with TLS when {@code tls} is not null. */
+    static DemoServers start(final String backend, final boolean withRaw, final dev.braid.TlsOptions tls)
+            throws IOException {
         Braid b = null;
         BraidServer s = null;
         RawServer r = null;
         try {
             if (backend != null) {
-                b = Braid.create(new BraidConfig().backend(backend));
+                b = Braid.create(new BraidConfig().backend(backend).tls(tls));
                 s = b.server()
                         .handle(DemoRun.ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
                         .stream(DemoRun.UPLOAD, (call, stream) -> {

@@ -5,7 +5,7 @@ import dev.braid.BraidConfig;
 import dev.braid.BraidServer;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.function.Consumer;
@@ -41,7 +41,7 @@ public final class FileServer implements AutoCloseable {
      * @throws IOException if {@code root} is not a directory
      * @throws RuntimeException if the address cannot be bound (braid's own exception)
      */
-    public static FileServer start(final Path root, final InetSocketAddress address, final BraidConfig config,
+    public static FileServer start(final Path root, final SocketAddress address, final BraidConfig config,
                             final ServeLimits limits, final String console, final Consumer<String> log)
             throws IOException {
         return start(root, address, config, limits, console, false, log);
@@ -58,7 +58,7 @@ public final class FileServer implements AutoCloseable {
      * @throws IOException if {@code root} is not a directory
      * @throws RuntimeException if the address cannot be bound (braid's own exception)
      */
-    public static FileServer start(final Path root, final InetSocketAddress address, final BraidConfig config,
+    public static FileServer start(final Path root, final SocketAddress address, final BraidConfig config,
                                    final ServeLimits limits, final String console, final boolean stats,
                                    final Consumer<String> log) throws IOException {
         final RootedPaths paths = new RootedPaths(root);
@@ -101,8 +101,8 @@ public final class FileServer implements AutoCloseable {
         }
     }
 
-    public InetSocketAddress address() {
-        return server.address();
+    public SocketAddress address() {
+        return server.localAddress();
     }
 
     Path root() {

@@ -31,9 +31,11 @@ import java.util.concurrent.Callable;
                 "  braid get 127.0.0.1:7000 photos ./photos-copy        # a whole directory",
                 "  braid get --sparse 127.0.0.1:7000 vm/disk.img disk.img",
                 "  braid get --resume 127.0.0.1:7000 big.iso .          # again after a lost connection: continues",
+                "  braid get unix:/run/braid/files.sock notes.txt .",
+                "  braid get --tls-ca ca.pem --tls-cert me.pem --tls-key me.key files.example:7000 notes.txt .",
                 "", "Exit codes: 0 every file arrived, 1 a file or the connection failed, 2 bad usage."})
 final class GetCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "HOST:PORT", description = "The server.")
+    @Parameters(index = "0", paramLabel = "HOST:PORT", description = "The server: HOST:PORT, or unix:PATH for a Unix domain socket.")
     String endpoint;
 
     @Parameters(index = "1..*", arity = "2..*", paramLabel = "PATH",
@@ -61,7 +63,7 @@ final class GetCommand implements Callable<Integer> {
         final Path dest = Path.of(paths.get(paths.size() - 1));
         final PrintWriter out = cmd.getOut();
         final PrintWriter err = cmd.getErr();
-        try (Braid braid = TransferOptions.braid(options.backend);
+        try (Braid braid = TransferOptions.braid(options.backend, options.tls.client(cmd));
              Connection c = TransferOptions.connect(braid, address, endpoint)) {
             final FileClient client = new FileClient(c, braid.bufferPool(), options.sparse, rate, resume);
             final boolean intoDir = sources.size() > 1 || Files.isDirectory(dest);

@@ -31,6 +31,8 @@ import java.util.stream.Stream;
                 "  braid put a.iso b.iso c.iso 127.0.0.1:7000 isos/",
                 "  braid put ./photos 127.0.0.1:7000 backup/photos      # a whole directory",
                 "  braid put --sparse disk.img 127.0.0.1:7000 vm/disk.img",
+                "  braid put disk.img unix:/run/braid/files.sock vm/disk.img",
+                "  braid put --tls-ca ca.pem --tls-cert me.pem --tls-key me.key notes.txt files.example:7000 .",
                 "", "Exit codes: 0 every file arrived, 1 a file or the connection failed, 2 bad usage."})
 final class PutCommand implements Callable<Integer> {
     @Parameters(arity = "3..*", paramLabel = "ARG",
@@ -61,7 +63,7 @@ final class PutCommand implements Callable<Integer> {
         final var address = Endpoints.parse(cmd, endpoint, -1);
         final PrintWriter out = cmd.getOut();
         final PrintWriter err = cmd.getErr();
-        try (Braid braid = TransferOptions.braid(options.backend);
+        try (Braid braid = TransferOptions.braid(options.backend, options.tls.client(cmd));
              Connection c = TransferOptions.connect(braid, address, endpoint)) {
             final FileClient client = new FileClient(c, braid.bufferPool(), options.sparse, rate);
             final FileProtocol.Listing there = client.list(remote, false, true);

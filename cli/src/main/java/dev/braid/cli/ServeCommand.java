@@ -7,7 +7,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
-import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -18,14 +18,21 @@ import java.util.concurrent.CountDownLatch;
         description = {"Serve a directory for 'braid get', 'braid put' and 'braid ls' (paths are confined to it: "
                 + "absolute paths, '..' and symbolic links leading out are refused), and optionally a console "
                 + "command for 'braid console'. Runs until interrupted (Ctrl-C).",
-                "Listens on loopback unless --listen names another address; prints the address it listens on."},
+                "Listens on loopback unless --listen names another address; prints the address it listens on.",
+                "Exposure: anyone who reaches the server reads and writes the directory (and runs the console "
+                + "command). So a listen address other than loopback or a unix: socket needs TLS (--tls-cert and "
+                + "--tls-key), or --insecure, which prints what is exposed; --console there needs client "
+                + "certificates (--tls-ca). See docs/security.md."},
         footer = {"", "Examples:",
                 "  braid serve --root ~/shared                      # loopback, a free port (printed)",
-                "  braid serve --root /srv/images --listen 0.0.0.0:16509",
-                "  braid serve --root . --listen :7000 --console /bin/bash",
-                "  braid serve --root . --listen :7000 --stats   # then: braid stat 127.0.0.1:7000",
-                "  braid serve --root . --console 'script -qfec /bin/bash /dev/null'   # a shell on a pseudo-terminal",
-                "  braid serve --root /srv --listen 0.0.0.0:7000 --max-transfers 32 --max-upload-size 4G --stall-timeout 30s",
+                "  braid serve --root ~/shared --listen unix:/run/user/1000/braid.sock   # the file's permissions decide who connects",
+                "  braid serve --root /srv/images --listen 0.0.0.0:16514 --tls-cert server.pem --tls-key server.key",
+                "  braid serve --root /srv --listen 0.0.0.0:16514 --tls-cert server.pem --tls-key server.key "
+                + "--tls-ca ca.pem --console /bin/bash   # mutual TLS: only clients with a certificate from ca.pem",
+                "  braid serve --root . --listen :7000 --console 'script -qfec /bin/bash /dev/null'   # loopback: a shell on a pseudo-terminal",
+                "  braid serve --root /srv --listen 0.0.0.0:7000 --tls-cert server.pem --tls-key server.key --max-transfers 32 "
+                + "--max-upload-size 4G --stall-timeout 30s",
+                "  braid serve --root . --stats                     # then: braid stat 127.0.0.1:PORT",
                 "", "Limits: beyond --max-transfers or --max-client-transfers a transfer is refused (code 7, the limit "
                 + "named); one that moves no data for --stall-timeout is aborted. Every limit: docs/cli.md.",
                 "", "Stopping: on Ctrl-C or SIGTERM it drains: stops listening, refuses new transfers (clients are told), "
@@ -43,8 +50,16 @@ final class ServeCommand implements Callable<Integer> {
     Path root;
 
     @Option(names = "--listen", paramLabel = "HOST:PORT", description = "Address to listen on (default: "
-            + "127.0.0.1 and a free port; ':PORT' is loopback too; 0.0.0.0:PORT for every interface).")
+            + "127.0.0.1 and a free port; ':PORT' is loopback too; 0.0.0.0:PORT for every interface, which needs "
+            + "TLS or --insecure; unix:PATH for a Unix domain socket).")
     String listen = "127.0.0.1:0";
+
+    @Option(names = "--insecure", description = "Listen on a non-loopback address without TLS: anyone who reaches "
+            + "it reads and writes the directory, unencrypted. A warning says so. Never allows --console there.")
+    boolean insecure;
+
+    @picocli.CommandLine.Mixin
+    TlsCliOptions tls;
 
     @Option(names = "--console", paramLabel = "CMD", description = "Offer a console: each 'braid console' "
             + "client gets its own '/bin/sh -c CMD' with stdin and stdout (stderr merged) attached. Off unless given.")
@@ -83,9 +98,43 @@ final class ServeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    /**
+     * The exposure rules: a non-loopback address needs TLS unless --insecure (then the warning returned says
+     * what is exposed); a console there needs client certificates whatever else is said. Loopback and unix:
+     * sockets are this machine's (and the socket file's permissions).
+     *
+     * @return the warning to print, or null
+     * @throws picocli.CommandLine.ParameterException (exit code 2) when the rules refuse
+     */
+    private String exposure(final SocketAddress address, final boolean tlsOn) {
+        if (Endpoints.isLocal(address)) {
+            return null;
+        }
+        final String where = Endpoints.format(address);
+        if (console != null && !tls.requiresClientCertificates()) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "refusing to offer the console '"
+                    + console + "' on " + where + ", which other machines can reach, without client certificates: "
+                    + "give --tls-cert, --tls-key and --tls-ca (only clients with a certificate from that CA get in), "
+                    + "or listen on loopback or a unix: socket");
+        }
+        if (tlsOn) {
+            return null;
+        }
+        if (!insecure) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "refusing to serve '" + root
+                    + "' on " + where + " without TLS: anyone who can reach it could read and overwrite every file "
+                    + "there. Give --tls-cert and --tls-key (and --tls-ca to require client certificates), listen on "
+                    + "loopback or a unix: socket, or say --insecure if the network is trusted");
+        }
+        return "braid serve: WARNING (--insecure): every file under '" + root + "' can be read and overwritten by "
+                + "anyone who can reach " + where + ", unencrypted and unauthenticated";
+    }
+
     @Override
     public Integer call() throws Exception {
-        final InetSocketAddress address = Endpoints.parse(spec.commandLine(), listen, 0);
+        final SocketAddress address = Endpoints.parse(spec.commandLine(), listen, 0);
+        final dev.braid.TlsOptions tlsOptions = tls.server(spec.commandLine());
+        final String exposureWarning = exposure(address, tlsOptions != null);
         final ServeLimits limits;
         try {
             limits = new ServeLimits(maxTransfers, maxClientTransfers, stallTimeout, maxUploadSize,
@@ -97,7 +146,7 @@ final class ServeCommand implements Callable<Integer> {
         final PrintWriter err = spec.commandLine().getErr();
         final FileServer files;
         try {
-            files = FileServer.start(root, address, new BraidConfig().backend(backend), limits, console, stats, line -> {
+            files = FileServer.start(root, address, new BraidConfig().backend(backend).tls(tlsOptions), limits, console, stats, line -> {
                 synchronized (out) {
                     out.println(line);
                     out.flush();
@@ -141,15 +190,20 @@ final class ServeCommand implements Callable<Integer> {
             }
             stopped.countDown();
         }, "braid-serve-shutdown"));
-        final InetSocketAddress bound = files.address();
-        out.printf("braid serve: serving %s on %s:%d (backend %s, console %s); Ctrl-C stops%n", files.root(),
-                bound.getAddress().getHostAddress(), bound.getPort(), files.backendName(),
+        final SocketAddress bound = files.address();
+        out.printf("braid serve: serving %s on %s (backend %s, %s, console %s); Ctrl-C stops%n", files.root(),
+                Endpoints.format(bound), files.backendName(), tlsOptions == null ? "plaintext"
+                        : tls.requiresClientCertificates() ? "TLS, client certificates required" : "TLS",
                 console == null ? "off" : "'" + console + "'");
+        if (exposureWarning != null) {
+            err.println(exposureWarning);
+            err.flush();
+        }
         out.printf("braid serve: limits: %d transfers (%d per client), stall timeout %s, uploads up to %s%n",
                 limits.maxTransfers(), limits.maxClientTransfers(), DurationConverter.format(limits.stallTimeout()),
                 Progress.size(limits.maxUploadSize()));
         if (stats) {
-            out.printf("braid serve: stats on: braid stat %s:%d%n", bound.getAddress().getHostAddress(), bound.getPort());
+            out.printf("braid serve: stats on: braid stat %s%n", Endpoints.format(bound));
         }
         out.flush();
         stopped.await();

@@ -69,11 +69,19 @@ final class TransferOptions {
         }
     }
 
+    @picocli.CommandLine.Mixin
+    TlsCliOptions tls;
+
     static Braid braid(final String backend) {
-        return Braid.create(new BraidConfig().backend(backend));
+        return braid(backend, null);
     }
 
-    static Connection connect(final Braid braid, final InetSocketAddress address, final String text) {
+    /** A braid on {@code backend}, with TLS when {@code tls} is not null. */
+    static Braid braid(final String backend, final dev.braid.TlsOptions tls) {
+        return Braid.create(new BraidConfig().backend(backend).tls(tls));
+    }
+
+    static Connection connect(final Braid braid, final java.net.SocketAddress address, final String text) {
         try {
             return braid.connect(address);
         } catch (RuntimeException e) {

@@ -45,7 +45,7 @@ class StatCommandTest {
     }
 
     private String endpoint() {
-        final InetSocketAddress a = server.address();
+        final InetSocketAddress a = (InetSocketAddress) server.address();
         return a.getAddress().getHostAddress() + ":" + a.getPort();
     }
 

@@ -32,7 +32,7 @@ public final class InMemoryBackend implements Backend, BackendInstance {
     private static volatile InMemoryBackend last;
 
     private volatile Supplier<ConnectionHandler> listener;
-    private volatile InetSocketAddress listenAddress;
+    private volatile java.net.SocketAddress listenAddress;
     private final Queue<Pipe> connected = new ConcurrentLinkedQueue<>();
 
     /** The instance the most recent {@code Braid} with this backend started. */
@@ -68,7 +68,7 @@ public final class InMemoryBackend implements Backend, BackendInstance {
     }
 
     @Override
-    public CompletableFuture<Void> connect(final InetSocketAddress remote, final ConnectionHandler handler) {
+    public CompletableFuture<Void> connect(final java.net.SocketAddress remote, final ConnectionHandler handler) {
         final Pipe p = new Pipe(handler, remote);
         p.open();
         connected.add(p);
@@ -81,12 +81,12 @@ public final class InMemoryBackend implements Backend, BackendInstance {
     }
 
     @Override
-    public Listener listen(final InetSocketAddress local, final Supplier<ConnectionHandler> handlers) {
+    public Listener listen(final java.net.SocketAddress local, final Supplier<ConnectionHandler> handlers) {
         listener = handlers;
         listenAddress = local;
         return new Listener() {
             @Override
-            public InetSocketAddress localAddress() {
+            public java.net.SocketAddress localAddress() {
                 return local;
             }
 
@@ -118,7 +118,7 @@ public final class InMemoryBackend implements Backend, BackendInstance {
         private static final InetSocketAddress PEER = new InetSocketAddress("127.0.0.1", 40000);
 
         private final ConnectionHandler handler;
-        private final InetSocketAddress local;
+        private final java.net.SocketAddress local;
         private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
         private final ByteBuffer[] gather = new ByteBuffer[64];
         private volatile Throwable closeReason;
@@ -128,7 +128,7 @@ public final class InMemoryBackend implements Backend, BackendInstance {
         private long written;
         private java.io.ByteArrayOutputStream recorded; // null: not recording
 
-        Pipe(final ConnectionHandler handler, final InetSocketAddress local) {
+        Pipe(final ConnectionHandler handler, final java.net.SocketAddress local) {
             this.handler = handler;
             this.local = local;
         }

@@ -45,16 +45,48 @@ final class BraidFixture implements AutoCloseable {
     final BraidServer server;
     final Connection connection;
 
+    /** The throwaway certificates of a TLS fixture, or null; deleted on close. */
+    private final java.nio.file.Path pkiDir;
+
     BraidFixture(final String backend) {
-        this(backend, Observers.NONE);
+        this(backend, Observers.NONE, false);
     }
 
     /** With {@code observer}'s observer (null for none) on both runtimes, each its own instance. */
     BraidFixture(final String backend, final Observers observer) {
-        serverBraid = Braid.create(new BraidConfig().backend(backend).observer(observer.create()));
+        this(backend, observer, false);
+    }
+
+    /** Plaintext or TLS, no observer. */
+    BraidFixture(final String backend, final boolean tls) {
+        this(backend, Observers.NONE, tls);
+    }
+
+    /**
+     * @param observer the observer on both runtimes, each its own instance
+     * @param tls      true: both sides on TLS 1.3 (a throwaway CA made here; the client checks the server's name)
+     */
+    BraidFixture(final String backend, final Observers observer, final boolean tls) {
+        dev.braid.TlsOptions serverTls = null;
+        dev.braid.TlsOptions clientTls = null;
+        if (tls) {
+            try {
+                pkiDir = java.nio.file.Files.createTempDirectory("braid-jmh-tls");
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            final dev.braid.tooling.ThrowawayPki pki = dev.braid.tooling.ThrowawayPki.create(pkiDir, "jmh");
+            final dev.braid.tooling.ThrowawayPki.Identity id = pki.issue("server", java.util.List.of("localhost"),
+                    java.util.List.of("127.0.0.1", "::1"));
+            serverTls = dev.braid.TlsOptions.fromPem(id.certificate(), id.key(), null);
+            clientTls = dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate());
+        } else {
+            pkiDir = null;
+        }
+        serverBraid = Braid.create(new BraidConfig().backend(backend).tls(serverTls).observer(observer.create()));
         // The pipelines' reply handlers never block: the direct form keeps the reply path allocation-free and
         // measures braid, not the hand-off to a callback executor (the default since issue 14).
-        clientBraid = Braid.create(new BraidConfig().backend(backend).observer(observer.create())
+        clientBraid = Braid.create(new BraidConfig().backend(backend).tls(clientTls).observer(observer.create())
                 .callbackExecutor(BraidConfig.DIRECT_CALLBACKS));
         server = serverBraid.server()
                 .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
@@ -137,6 +169,15 @@ final class BraidFixture implements AutoCloseable {
         }
         check(clientBraid);
         check(serverBraid);
+        if (pkiDir != null) {
+            try (var files = java.nio.file.Files.walk(pkiDir)) {
+                for (java.nio.file.Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    java.nio.file.Files.deleteIfExists(p);
+                }
+            } catch (java.io.IOException e) {
+                // a temporary directory: best effort
+            }
+        }
     }
 
     private static void check(final Braid b) {

@@ -31,7 +31,9 @@ public final class EchoServerProcess {
 
     public static void main(final String[] args) throws IOException {
         final String backend = args.length > 0 ? args[0] : "auto";
-        try (Braid braid = Braid.create(new BraidConfig().backend(backend));
+        final dev.braid.TlsOptions tls = args.length > 2
+                ? dev.braid.TlsOptions.fromPem(java.nio.file.Path.of(args[1]), java.nio.file.Path.of(args[2]), null) : null;
+        try (Braid braid = Braid.create(new BraidConfig().backend(backend).tls(tls));
              BraidServer server = braid.server()
                      .handle(BraidFixture.ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
                      .bind(0)) {
@@ -77,6 +79,12 @@ public final class EchoServerProcess {
      * {@code jvmArgs} go before the main class (for example {@code -Xmx256m}).
      */
     static Handle start(final String backend, final List<String> jvmArgs) throws IOException, InterruptedException {
+        return start(backend, jvmArgs, List.of());
+    }
+
+    /** As {@link #start(String, List)}; {@code tlsFiles} (certificate chain, key) make the server TLS. */
+    static Handle start(final String backend, final List<String> jvmArgs, final List<String> tlsFiles)
+            throws IOException, InterruptedException {
         final List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java"));
         cmd.add("--enable-native-access=ALL-UNNAMED"); // Netty epoll loads its native library
@@ -85,6 +93,7 @@ public final class EchoServerProcess {
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(EchoServerProcess.class.getName());
         cmd.add(backend);
+        cmd.addAll(tlsFiles);
         final Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         final BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         String line;

@@ -49,6 +49,21 @@ public class TwoProcessCallBenchmark {
     String server;
 
     private EchoServerProcess.Handle serverProcess;
+    private java.nio.file.Path pkiDir;
+    private dev.braid.tooling.ThrowawayPki.Identity serverId;
+
+    /** Whether both processes run TLS ({@link TlsTwoProcessCallBenchmark}). */
+    boolean tls() {
+        return false;
+    }
+
+    /** A throwaway CA and the server's certificate; returns the client's options (trusting the CA). */
+    private dev.braid.TlsOptions makeCertificates() throws IOException {
+        pkiDir = java.nio.file.Files.createTempDirectory("braid-jmh-2p-tls");
+        final dev.braid.tooling.ThrowawayPki pki = dev.braid.tooling.ThrowawayPki.create(pkiDir, "jmh");
+        serverId = pki.issue("server", List.of("localhost"), List.of("127.0.0.1", "::1"));
+        return dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate());
+    }
     private Braid braid;
     private Connection connection;
     private final ByteBuffer args = ByteBuffer.allocateDirect(BraidFixture.PAYLOAD);
@@ -61,8 +76,10 @@ public class TwoProcessCallBenchmark {
         if (!extra.isEmpty()) {
             jvmArgs.addAll(List.of(extra.split("\\s+")));
         }
-        serverProcess = EchoServerProcess.start("same".equals(server) ? backend : server, jvmArgs);
-        braid = Braid.create(new BraidConfig().backend(backend));
+        final dev.braid.TlsOptions clientTls = tls() ? makeCertificates() : null;
+        serverProcess = EchoServerProcess.start("same".equals(server) ? backend : server, jvmArgs,
+                clientTls == null ? List.of() : List.of(serverId.certificate().toString(), serverId.key().toString()));
+        braid = Braid.create(new BraidConfig().backend(backend).tls(clientTls));
         connection = braid.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), serverProcess.port));
     }
 
@@ -73,6 +90,13 @@ public class TwoProcessCallBenchmark {
             braid.close();
         } finally {
             serverProcess.close();
+            if (pkiDir != null) {
+                try (var files = java.nio.file.Files.walk(pkiDir)) {
+                    for (java.nio.file.Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                        java.nio.file.Files.deleteIfExists(p);
+                    }
+                }
+            }
         }
         final long out = braid.bufferPool().outstanding();
         if (out != 0) {

@@ -97,7 +97,7 @@ final class ServeSlowReadersScenario implements Callable<Integer> {
         final Braid attackerBraid = Braid.create(new BraidConfig());
         final Braid clientBraid = Braid.create(new BraidConfig());
         try {
-            final InetSocketAddress address = server.address();
+            final InetSocketAddress address = (InetSocketAddress) server.address(); // bound to 127.0.0.1 above
             out.printf(Locale.ROOT, "serve-slow-readers: backend %s, %d attackers x %d downloads of %s, limits: %d "
                             + "transfers, stall timeout %s; attack %s%n", server.braid().backendName(), attackers,
                     perConnection, Memory.mib(fileSize), maxTransfers, stallTimeout, Durations.format(attack));

@@ -40,7 +40,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * braid against a real libvirt daemon: its test driver ({@code test:///default}) over TCP without auth.
+ * braid against a real libvirt daemon: its test driver ({@code test:///default}) over TCP without auth, over
+ * TLS with a client certificate (libvirt's certificate layout, a throwaway CA) and over its Unix socket; the
+ * TLS port, the socket and the certificates are read from the daemon's state directory
+ * ({@code BRAID_LIBVIRTD_DIR}, default /tmp/braid-libvirtd, as scripts/libvirtd-test-peer.sh writes it).
  * Skipped unless {@code BRAID_LIBVIRTD=host:port} is set (system property or environment variable):
  *
  * <pre>
@@ -198,7 +201,18 @@ class LibvirtInteropTest extends TransportTest {
     @Test
     void aScreenshotStreamKeepsItsMimeTypeAndFinishesWithLibvirtd() throws Exception {
         final Connection c = connect(daemon);
+        screenshotStream(c);
+    }
+
+    /** CONNECT_OPEN, the screenshot stream of domain 1 read to its end and finished, CONNECT_CLOSE. */
+    private static void screenshotStream(final Connection c) throws Exception {
         open(c);
+        screenshotOfDomainOne(c);
+        closeConnect(c);
+    }
+
+    /** On an opened connection: the screenshot stream of domain 1, its MIME type, read to EOF, finished. */
+    private static void screenshotOfDomainOne(final Connection c) throws Exception {
         final Dom dom = Dom.decode(call(c, PROC_DOMAIN_LOOKUP_BY_ID, xdrInts(1)));
         final dev.braid.ProcedureDescriptor<Dom, String> screenshot = dev.braid.ProcedureDescriptor.of(
                 Procedure.of(REMOTE_PROGRAM, REMOTE_VERSION, PROC_DOMAIN_SCREENSHOT),
@@ -220,6 +234,72 @@ class LibvirtInteropTest extends TransportTest {
         assertThat(Arrays.copyOf(image, 8)).as("PNG signature").containsExactly(0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a);
         System.out.println("libvirtd screenshot of " + dom.name + ": " + s.openingReply(screenshot.reply()) + ", "
                 + image.length + " bytes");
+    }
+
+    // ------------------------------------------------------------------ TLS and the Unix socket (issue 12 §3)
+
+    /**
+     * The daemon's state directory (scripts/libvirtd-test-peer.sh): its Unix socket, its TLS port and the
+     * certificates in libvirt's layout. {@code BRAID_LIBVIRTD_DIR}, default /tmp/braid-libvirtd.
+     */
+    private static java.nio.file.Path daemonDir() {
+        String d = System.getProperty("BRAID_LIBVIRTD_DIR");
+        if (d == null || d.isBlank()) {
+            d = System.getenv("BRAID_LIBVIRTD_DIR");
+        }
+        return java.nio.file.Path.of(d == null || d.isBlank() ? "/tmp/braid-libvirtd" : d);
+    }
+
+    private static InetSocketAddress tlsAddress() throws java.io.IOException {
+        final java.nio.file.Path portFile = daemonDir().resolve("tls-port");
+        assumeTrue(java.nio.file.Files.exists(portFile), "the daemon has no TLS port (" + portFile + "): start it "
+                + "with this version of scripts/libvirtd-test-peer.sh");
+        return new InetSocketAddress("127.0.0.1", Integer.parseInt(java.nio.file.Files.readString(portFile).trim()));
+    }
+
+    private static dev.braid.TlsOptions clientTls(final String caFile) {
+        final java.nio.file.Path pki = daemonDir().resolve("pki");
+        return dev.braid.TlsOptions.fromPem(pki.resolve("clientcert.pem"), pki.resolve("private/clientkey.pem"),
+                pki.resolve(caFile));
+    }
+
+    /** Calls and a data stream from libvirtd over TLS, with a client certificate, as virsh's test+tls:// does. */
+    @Test
+    void callsAndAStreamOverTlsWithAClientCertificate() throws Exception {
+        final Connection c = connect(config(false).tls(clientTls("cacert.pem")), tlsAddress());
+        final dev.braid.TlsIdentity id = c.tls().orElseThrow();
+        System.out.println("libvirtd over TLS: " + id);
+        assertThat(id.peerPrincipal().getName()).contains("CN=localhost");
+        assertThat(id.localCertificates()).isNotEmpty();
+        open(c);
+        assertThat(numOfDomains(c)).isEqualTo(1);
+        screenshotOfDomainOne(c);
+        closeConnect(c);
+    }
+
+    /** braid's TLS client refuses a daemon whose certificate is not from a CA it trusts. */
+    @Test
+    void tlsClientRejectsTheDaemonWhenTheCaDoesNotMatch() throws Exception {
+        final InetSocketAddress where = tlsAddress();
+        org.assertj.core.api.Assertions.assertThatThrownBy(
+                        () -> connect(config(false).tls(clientTls("other-cacert.pem")), where))
+                .isInstanceOfSatisfying(dev.braid.ConnectionClosedException.class, e -> {
+                    System.out.println("braid against libvirtd with the wrong CA: " + e.getMessage());
+                    assertThat(e.reason()).isEqualTo(dev.braid.ConnectionClosedException.Reason.TLS_FAILED);
+                    assertThat(e).hasMessageContaining("certificate is not trusted");
+                });
+    }
+
+    /** Calls and a data stream over libvirtd's Unix socket, as virsh's local URIs do. */
+    @Test
+    void callsAndAStreamOverTheUnixSocket() throws Exception {
+        final java.nio.file.Path sock = daemonDir().resolve("run/libvirt-sock");
+        assumeTrue(java.nio.file.Files.exists(sock), "no libvirtd socket at " + sock);
+        final Connection c = connect(config(false), java.net.UnixDomainSocketAddress.of(sock));
+        assertThat(c.remoteAddress()).isInstanceOf(java.net.UnixDomainSocketAddress.class);
+        open(c);
+        assertThat(numOfDomains(c)).isEqualTo(1);
+        screenshotOfDomainOne(c);
         closeConnect(c);
     }
 
@@ -437,7 +517,7 @@ class LibvirtInteropTest extends TransportTest {
         return connect(config(false), address);
     }
 
-    private Connection connect(final BraidConfig config, final InetSocketAddress address) {
+    private Connection connect(final BraidConfig config, final java.net.SocketAddress address) {
         final Connection c = braid(config).connect(address);
         closeLater(c::abort);
         return c;
@@ -471,9 +551,15 @@ class LibvirtInteropTest extends TransportTest {
         } catch (Exception e) {
             throw new AssertionError("libvirtd did not close the connection within 10 s of CONNECT_CLOSE", e);
         }
-        // RESET only if a keepalive PING of ours crossed libvirtd's close
-        assertThat(closed.reason()).as("%s", closed).isIn(ConnectionClosedException.Reason.PEER_CLOSED,
-                ConnectionClosedException.Reason.RESET);
+        // RESET only if a keepalive PING of ours crossed libvirtd's close. Over TLS libvirtd closes the socket
+        // without a close_notify (it never calls gnutls_bye), which braid reports as what it is: TLS_TRUNCATED.
+        if (c.tls().isPresent()) {
+            assertThat(closed.reason()).as("%s", closed).isIn(ConnectionClosedException.Reason.TLS_TRUNCATED,
+                    ConnectionClosedException.Reason.RESET);
+        } else {
+            assertThat(closed.reason()).as("%s", closed).isIn(ConnectionClosedException.Reason.PEER_CLOSED,
+                    ConnectionClosedException.Reason.RESET);
+        }
         c.close();
         assertThat(c.isOpen()).isFalse();
     }

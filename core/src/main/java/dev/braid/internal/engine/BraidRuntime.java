@@ -91,6 +91,16 @@ public final class BraidRuntime {
         return config;
     }
 
+    /** {@return the timer thread (deadlines; its tasks must be short and never block)} */
+    public java.util.concurrent.ScheduledExecutorService timer() {
+        return timer;
+    }
+
+    /** Logs a peer's fault (rate-limited, WARNING on dev.braid.peer). Any thread. */
+    public void logPeerError(final Object connection, final String message) {
+        peerErrors.log(connection, message);
+    }
+
     public BufferPool pool() {
         return pool;
     }

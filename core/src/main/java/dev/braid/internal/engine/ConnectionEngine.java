@@ -84,6 +84,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     static final System.Logger CONNECTION_LOG = System.getLogger("dev.braid.connection");
     /** The wire: the full detail of a protocol error (the rate-limited line goes to dev.braid.peer). */
     static final System.Logger WIRE_LOG = System.getLogger("dev.braid.wire");
+    /** The first bytes checked for a TLS record on a plaintext connection. */
+    private static final int TLS_SNIFF_BYTES = 3;
     final BraidRuntime rt;
     final BraidConfig cfg;
     final BufferPool pool;
@@ -97,6 +99,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     private PeerDeadlines deadlines;
     private final Object closeLock = new Object();
     volatile Transport transport;
+    /** A transport that may be closed before the connection opens (TLS: during the handshake), or null. */
+    private volatile Transport preOpenTransport;
 
     // close state
     volatile ConnectionClosedException closedReason;
@@ -141,6 +145,16 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     }
 
     // ------------------------------------------------------------------ reader side
+
+    /**
+     * Reader, before {@link #onOpen}: the transport this connection will open on, known early so that
+     * {@link #abort()} (a cancelled connect, braid closing) can close it while TLS is still handshaking.
+     *
+     * @param t the transport
+     */
+    public final void preOpen(final Transport t) {
+        preOpenTransport = t;
+    }
 
     @Override
     public void onOpen(final Transport transport) {
@@ -201,6 +215,11 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     @Override
     public void onInbound(final int bytes) {
         if (bytes > 0) {
+            if (bytesRead < TLS_SNIFF_BYTES && cfg.tls() == null && decoder.startsWithTlsRecord()) {
+                protocolError(new ProtocolException("the peer speaks TLS (a TLS record arrived where a braid frame "
+                        + "was expected): configure TLS on this side too (BraidConfig.tls)"));
+                return;
+            }
             keepalive.received();
             bytesRead = bytesRead + bytes;
         }
@@ -617,7 +636,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     @Override
     public void abort() {
-        final Transport t = transport;
+        final Transport t = transport != null ? transport : preOpenTransport;
         if (t != null) {
             t.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "aborted", null));
         }
@@ -674,14 +693,20 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     }
 
     @Override
+    public java.util.Optional<dev.braid.TlsIdentity> tls() {
+        return transport instanceof dev.braid.internal.tls.TlsConnection.TlsTransport t
+                ? java.util.Optional.ofNullable(t.identity()) : java.util.Optional.empty();
+    }
+
+    @Override
     public SocketAddress remoteAddress() {
-        final Transport t = transport;
+        final Transport t = transport != null ? transport : preOpenTransport;
         return t == null ? null : t.remoteAddress();
     }
 
     @Override
     public SocketAddress localAddress() {
-        final Transport t = transport;
+        final Transport t = transport != null ? transport : preOpenTransport;
         return t == null ? null : t.localAddress();
     }
 

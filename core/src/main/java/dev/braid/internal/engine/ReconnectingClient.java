@@ -659,6 +659,11 @@ public final class ReconnectingClient implements ReconnectingConnection {
     }
 
     @Override
+    public java.util.Optional<dev.braid.TlsIdentity> tls() {
+        return last.tls(); // the current connection's (the last one's, while reconnecting)
+    }
+
+    @Override
     public java.util.List<dev.braid.StreamStats> streams() {
         return last.streams(); // the current connection's (the last one's, while reconnecting)
     }

@@ -197,6 +197,19 @@ public final class FrameDecoder {
         return rb;
     }
 
+    /**
+     * Whether the bytes received so far begin like a TLS record (a handshake or an alert, protocol major
+     * version 3) rather than a frame: a length word of 0x1603.... or 0x1503.... is over 350 MB, past any
+     * sane maximum, so a plaintext side can say "the peer speaks TLS" instead of "frame too large". Reader.
+     */
+    public boolean startsWithTlsRecord() {
+        if (direct != null || parsePos != 0 || rb.position() < 2) {
+            return false;
+        }
+        final int type = rb.get(0);
+        return (type == 0x16 || type == 0x15) && rb.get(1) == 0x03;
+    }
+
     /** Since when (System.nanoTime) a frame has been incomplete, or 0. Any thread (volatile). */
     public long partialSinceNanos() {
         return partialSince;

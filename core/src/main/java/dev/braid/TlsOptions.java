@@ -1,0 +1,199 @@
+package dev.braid;
+
+import dev.braid.internal.tls.PemFiles;
+
+import javax.net.ssl.SSLContext;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * TLS for every connection of a {@link Braid} (set with {@link BraidConfig#tls(TlsOptions)}): the same
+ * options serve a client (what it trusts, and its certificate for mutual TLS) and a server (its certificate,
+ * and whether it asks for clients' certificates). Immutable: each {@code with}-style method returns a copy.
+ *
+ * <p>Defaults: TLS 1.3 and 1.2 (1.3 preferred); a client verifies that the server's certificate names the
+ * host it connected to; a server does not ask for client certificates; the handshake must complete within
+ * 10 s. Renegotiation is always refused; TLS 1.3 key updates are handled.
+ *
+ * <pre>{@code
+ * // server, mutual TLS
+ * TlsOptions server = TlsOptions.fromPem(Path.of("server.pem"), Path.of("server.key"), Path.of("ca.pem"))
+ *         .clientAuth(TlsOptions.ClientAuth.REQUIRED);
+ * // client with its own certificate
+ * TlsOptions client = TlsOptions.fromPem(Path.of("client.pem"), Path.of("client.key"), Path.of("ca.pem"));
+ * }</pre>
+ */
+public final class TlsOptions {
+    /** Whether a server asks for, and requires, client certificates. */
+    public enum ClientAuth {
+        /** Not asked for: any client that trusts the server may connect. */
+        NONE,
+        /** Asked for; a client without one is let in ({@link TlsIdentity#peerPrincipal()} is then null). */
+        OPTIONAL,
+        /** Required (mutual TLS): a client without a certificate signed by a trusted CA is refused. */
+        REQUIRED
+    }
+
+    /** The protocols allowed by default, preferred first. */
+    public static final List<String> DEFAULT_PROTOCOLS = List.of("TLSv1.3", "TLSv1.2");
+    /** How long a handshake may take by default. */
+    public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
+
+    private final SSLContext context;
+    private final String source;
+    private final ClientAuth clientAuth;
+    private final boolean verifyHostname;
+    private final List<String> protocols;
+    private final Duration handshakeTimeout;
+    private final String serverName;
+
+    private TlsOptions(final SSLContext context, final String source, final ClientAuth clientAuth,
+                       final boolean verifyHostname, final List<String> protocols, final Duration handshakeTimeout,
+                       final String serverName) {
+        this.context = context;
+        this.source = source;
+        this.clientAuth = clientAuth;
+        this.verifyHostname = verifyHostname;
+        this.protocols = protocols;
+        this.handshakeTimeout = handshakeTimeout;
+        this.serverName = serverName;
+    }
+
+    /**
+     * TLS with an {@link SSLContext} the application built (its key managers give this side's certificate,
+     * its trust managers decide which peers are trusted).
+     *
+     * @param context the context
+     * @return the options, with the defaults
+     */
+    public static TlsOptions of(final SSLContext context) {
+        return new TlsOptions(Objects.requireNonNull(context, "context"), "SSLContext " + context.getProtocol(),
+                ClientAuth.NONE, true, DEFAULT_PROTOCOLS, DEFAULT_HANDSHAKE_TIMEOUT, null);
+    }
+
+    /**
+     * TLS from PEM files, the common case (and libvirt's layout: {@code servercert.pem}, {@code serverkey.pem},
+     * {@code cacert.pem}). The certificate file holds this side's certificate first, then any intermediate
+     * CAs; the key file an unencrypted private key (PKCS#8 {@code PRIVATE KEY}, PKCS#1 {@code RSA PRIVATE KEY}
+     * or SEC1 {@code EC PRIVATE KEY}); the CA file one or more trusted CA certificates.
+     *
+     * @param certificateChain this side's certificate chain, or null for none (a client without a
+     *                         certificate; a server needs one)
+     * @param privateKey       the key of the chain's first certificate, or null when there is no chain
+     * @param trustedCas       the CAs whose certificates this side trusts, or null for the JDK's default
+     *                         trust store
+     * @return the options, with the defaults
+     * @throws BraidException (category CONFIG) naming the file and what is wrong with it
+     */
+    public static TlsOptions fromPem(final Path certificateChain, final Path privateKey, final Path trustedCas) {
+        final SSLContext ctx = PemFiles.sslContext(certificateChain, privateKey, trustedCas);
+        return new TlsOptions(ctx, "PEM " + (certificateChain == null ? "(no certificate)" : certificateChain)
+                + (trustedCas == null ? ", default trust store" : ", CAs " + trustedCas),
+                ClientAuth.NONE, true, DEFAULT_PROTOCOLS, DEFAULT_HANDSHAKE_TIMEOUT, null);
+    }
+
+    /**
+     * Server: whether clients must present a certificate (default {@link ClientAuth#NONE}).
+     *
+     * @param v the policy
+     * @return a copy with it
+     */
+    public TlsOptions clientAuth(final ClientAuth v) {
+        return new TlsOptions(context, source, Objects.requireNonNull(v, "clientAuth"), verifyHostname, protocols,
+                handshakeTimeout, serverName);
+    }
+
+    /**
+     * Client: whether the server's certificate must name the host connected to (default true). Turn it
+     * off only where something else pins the server's identity.
+     *
+     * @param v true to verify
+     * @return a copy with it
+     */
+    public TlsOptions verifyHostname(final boolean v) {
+        return new TlsOptions(context, source, clientAuth, v, protocols, handshakeTimeout, serverName);
+    }
+
+    /**
+     * The protocols allowed, from {@code TLSv1.3} and {@code TLSv1.2} (default both).
+     *
+     * @param v the protocol names
+     * @return a copy with them
+     * @throws BraidException (category CONFIG) for an empty list or a protocol other than those two
+     */
+    public TlsOptions protocols(final String... v) {
+        if (v.length == 0) {
+            throw new BraidException(BraidException.Category.CONFIG, "TLS protocols must not be empty");
+        }
+        for (String p : v) {
+            if (!DEFAULT_PROTOCOLS.contains(p)) {
+                throw new BraidException(BraidException.Category.CONFIG, "TLS protocol " + p
+                        + " is not supported (use " + String.join(" or ", DEFAULT_PROTOCOLS) + ")");
+            }
+        }
+        return new TlsOptions(context, source, clientAuth, verifyHostname, List.of(v), handshakeTimeout, serverName);
+    }
+
+    /**
+     * How long the TLS handshake may take before the connection is closed (default 10 s).
+     *
+     * @param v a positive duration
+     * @return a copy with it
+     * @throws BraidException (category CONFIG) if {@code v} is not positive
+     */
+    public TlsOptions handshakeTimeout(final Duration v) {
+        if (v == null || v.isNegative() || v.isZero()) {
+            throw new BraidException(BraidException.Category.CONFIG, "handshakeTimeout = " + v + " must be > 0");
+        }
+        return new TlsOptions(context, source, clientAuth, verifyHostname, protocols, v, serverName);
+    }
+
+    /**
+     * Client: the host name to verify the server's certificate against and to send as SNI, instead of the
+     * host connected to (needed over a Unix domain socket, which has no host name).
+     *
+     * @param v the name, or null for the host connected to
+     * @return a copy with it
+     */
+    public TlsOptions serverName(final String v) {
+        return new TlsOptions(context, source, clientAuth, verifyHostname, protocols, handshakeTimeout, v);
+    }
+
+    /** {@return the SSL context engines are made from} */
+    public SSLContext context() {
+        return context;
+    }
+
+    /** {@return the server's client-certificate policy} */
+    public ClientAuth clientAuth() {
+        return clientAuth;
+    }
+
+    /** {@return whether a client verifies the server's host name} */
+    public boolean verifyHostname() {
+        return verifyHostname;
+    }
+
+    /** {@return the protocols allowed, preferred first} */
+    public List<String> protocols() {
+        return protocols;
+    }
+
+    /** {@return how long a handshake may take} */
+    public Duration handshakeTimeout() {
+        return handshakeTimeout;
+    }
+
+    /** {@return the name a client verifies and sends as SNI, or null for the host connected to} */
+    public String serverName() {
+        return serverName;
+    }
+
+    @Override
+    public String toString() {
+        return "TLS(" + source + ", " + String.join("/", protocols) + ", client certificates " + clientAuth
+                + (verifyHostname ? "" : ", host name not verified") + ")";
+    }
+}
