@@ -27,8 +27,8 @@ public final class BraidConfig {
     private int maxOutstandingCalls = intProperty(Range.MAX_OUTSTANDING_CALLS, DEFAULT_MAX_OUTSTANDING_CALLS);
     private int maxQueuedCalls = intProperty(Range.MAX_QUEUED_CALLS, 65_536);
     private int maxConcurrentStreams = intProperty(Range.MAX_CONCURRENT_STREAMS, 64);
-    private int initialStreamWindow = intProperty(Range.INITIAL_STREAM_WINDOW, 1 << 20);
-    private int streamSendBudget = intProperty(Range.STREAM_SEND_BUDGET, 1 << 20);
+    private int initialStreamWindow = intProperty(Range.INITIAL_STREAM_WINDOW, DEFAULT_STREAM_WINDOW);
+    private int streamSendBudget = intProperty(Range.STREAM_SEND_BUDGET, DEFAULT_STREAM_WINDOW);
     private long maxQueuedEventBytes = SystemProperties.longValue("braid.maxQueuedEventBytes", 64L << 20,
             Range.MAX_QUEUED_EVENT_BYTES.min, Range.MAX_QUEUED_EVENT_BYTES.max);
     private int maxStreamPacket = intProperty(Range.MAX_STREAM_PACKET, FrameHeader.MAX_STREAM_PAYLOAD);
@@ -47,6 +47,12 @@ public final class BraidConfig {
     private long minFrameRate = SystemProperties.longValue("braid.minFrameRate", 65_536, 1, Long.MAX_VALUE);
     /** Default SO_SNDBUF: bounds the bytes a small call can find queued ahead of it in the kernel. */
     public static final int DEFAULT_SOCKET_SEND_BUFFER = 256 * 1024;
+    /**
+     * Default {@link #initialStreamWindow} and {@link #streamSendBudget}: four maximal stream packets at their
+     * window cost (4 x (262,120 payload + 28 header) = 1,048,592 bytes), so four whole packets fit, not three
+     * and a partial one as with 1 MiB.
+     */
+    public static final int DEFAULT_STREAM_WINDOW = 4 * (FrameHeader.HEADER_LENGTH + FrameHeader.MAX_STREAM_PAYLOAD);
 
     private int socketSendBufferSize = intProperty(Range.SOCKET_SEND_BUFFER_SIZE, DEFAULT_SOCKET_SEND_BUFFER);
     private int socketReceiveBufferSize = intProperty(Range.SOCKET_RECEIVE_BUFFER_SIZE, 0);
@@ -232,7 +238,8 @@ public final class BraidConfig {
     }
 
     /**
-     * Initial per-stream flow-control window in bytes (advertised in HELLO).
+     * Initial per-stream flow-control window in bytes (advertised in HELLO). Default
+     * {@link #DEFAULT_STREAM_WINDOW}, four whole packets ({@code -Dbraid.initialStreamWindow}).
      *
      * @param v the value
      * @return this configuration
@@ -249,7 +256,7 @@ public final class BraidConfig {
      * {@code streamSendBudget / N} in flight (always at least one packet), within its own window. One stream
      * alone uses its whole window; several share the budget, so what a small call can find queued ahead of
      * it in the kernel stays about the same however many streams run (measured in docs/benchmarks.md). Local:
-     * not negotiated, the peer's windows still apply. Default 1 MiB ({@code -Dbraid.streamSendBudget}).
+     * not negotiated, the peer's windows still apply. Default {@link #DEFAULT_STREAM_WINDOW} ({@code -Dbraid.streamSendBudget}).
      *
      * @param v the value
      * @return this configuration

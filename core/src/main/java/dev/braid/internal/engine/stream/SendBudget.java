@@ -5,8 +5,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * A connection's stream send budget ({@code BraidConfig.streamSendBudget}): the bytes of stream data this
  * side keeps in flight (sent, not yet credited back) on one connection, shared among the streams that have
- * data in flight. With N such streams each may have {@code budget / N} in flight, within its own window; a
- * stream with nothing in flight may always send one packet, so every stream progresses.
+ * data in flight. With N such streams each may have {@code max(budget / N, one maximal packet)} in flight,
+ * within its own window; a stream with nothing in flight may always send one packet, so every stream
+ * progresses.
  *
  * <p><b>Threads.</b> Any thread. {@link #sharing()} is a plain volatile read; the count changes only through
  * {@link StreamFlowControl}, which enters and leaves it once per period in flight with a CAS of its own.
@@ -19,9 +20,14 @@ final class SendBudget {
         this.budget = budget;
     }
 
-    /** The share of the budget each stream with data in flight may have in flight now. */
+    /**
+     * The share of the budget each stream with data in flight may have in flight now: never below one
+     * maximal packet's cost ({@link StreamFlowControl#FULL_PACKET_COST}), so that each stream keeps at least
+     * one whole packet in flight whatever the number of streams (below that, a stream would wait a round
+     * trip for every packet and half of them would be partial).
+     */
     long share() {
-        return budget / Math.max(1, streamsInFlight.get());
+        return Math.max(budget / Math.max(1, streamsInFlight.get()), StreamFlowControl.FULL_PACKET_COST);
     }
 
     /** Streams with data in flight now. */

@@ -40,6 +40,13 @@ final class StreamFlowControl {
      * packet.
      */
     static final int MIN_PACKET_COST = dev.braid.internal.wire.Extension.MIN_PACKET_COST;
+    /**
+     * Window cost of a maximal stream packet: header (28 bytes) plus libvirt's largest payload (262,120),
+     * 262,148 bytes. Default windows and budgets are whole multiples of it, and a stream's share of the send
+     * budget is never below it.
+     */
+    static final long FULL_PACKET_COST = dev.braid.internal.wire.FrameHeader.HEADER_LENGTH
+            + dev.braid.internal.wire.FrameHeader.MAX_STREAM_PAYLOAD;
     private static final long UNLIMITED = Long.MAX_VALUE / 2;
     private static final VarHandle IN_FLIGHT_COUNTED;
     private static final VarHandle WAITING_CREDIT;

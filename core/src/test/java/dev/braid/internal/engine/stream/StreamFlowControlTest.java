@@ -51,22 +51,52 @@ class StreamFlowControlTest {
 
     @Test
     void aStreamWaitsForCreditAndForItsShareOfTheBudget() {
-        final SendBudget budget = new SendBudget(64 << 10);
-        final StreamFlowControl a = new StreamFlowControl(true, 1 << 20, 1 << 20, budget);
-        final StreamFlowControl b = new StreamFlowControl(true, 1 << 20, 1 << 20, budget);
-        assertThat(a.mustWait(40_000)).as("nothing in flight: one packet may always go").isFalse();
-        a.took(40_000);
+        final long full = StreamFlowControl.FULL_PACKET_COST;
+        final SendBudget budget = new SendBudget(4 * full);
+        final StreamFlowControl a = new StreamFlowControl(true, 16 * full, 16 * full, budget);
+        final StreamFlowControl b = new StreamFlowControl(true, 16 * full, 16 * full, budget);
+        assertThat(a.mustWait(full)).as("nothing in flight: one packet may always go").isFalse();
+        a.took(3 * full);
         assertThat(budget.sharing()).isEqualTo(1);
-        assertThat(a.mustWait(30_000)).as("alone, 70,000 in flight would pass the 65,536 budget").isTrue();
-        b.took(20_000);
+        assertThat(a.mustWait(full)).as("alone, its fourth packet fits the budget of four").isFalse();
+        a.took(full);
+        assertThat(a.mustWait(512)).as("alone, the budget is used up").isTrue();
+        b.took(full);
         assertThat(budget.sharing()).isEqualTo(2);
-        assertThat(b.mustWait(20_000)).as("two sharing: 32 KiB each").isTrue();
-        assertThat(b.parkForCredit(20_000)).isTrue();
-        assertThat(b.creditReturned(20_000)).as("the credit re-offers the parked stream once").isTrue();
+        assertThat(b.mustWait(full)).as("two sharing: two packets each").isFalse();
+        assertThat(a.mustWait(512)).isTrue();
+        b.took(full);
+        assertThat(b.mustWait(512)).isTrue();
+        assertThat(b.parkForCredit(512)).isTrue();
+        assertThat(b.creditReturned(2 * full)).as("the credit re-offers the parked stream once").isTrue();
         assertThat(b.creditReturned(0)).isFalse();
         assertThat(budget.sharing()).as("b has nothing in flight any more").isEqualTo(1);
         a.leaveBudget();
         assertThat(budget.sharing()).isZero();
+    }
+
+    /**
+     * Issue 13: four streams sharing a 1 MiB budget each had 256 KiB, below one maximal packet (262,148), so
+     * each kept one packet in flight and waited a round trip for the next. The share never drops below one
+     * whole packet.
+     */
+    @Test
+    void aStreamsShareOfTheBudgetIsNeverBelowOneFullPacket() {
+        final long full = StreamFlowControl.FULL_PACKET_COST;
+        final SendBudget budget = new SendBudget(1 << 20);
+        final List<StreamFlowControl> streams = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            final StreamFlowControl f = new StreamFlowControl(true, 1 << 22, 1 << 22, budget);
+            f.took(full - 4096);
+            streams.add(f);
+        }
+        assertThat(budget.sharing()).isEqualTo(8);
+        assertThat(budget.share()).isEqualTo(full);
+        assertThat(streams.get(0).mustWait(4096)).as("a whole packet's share: the rest of one packet may go").isFalse();
+        assertThat(streams.get(0).mustWait(4097)).isTrue();
+        for (StreamFlowControl f : streams) {
+            f.leaveBudget();
+        }
     }
 
     @Test
