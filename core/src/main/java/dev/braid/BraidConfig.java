@@ -28,6 +28,8 @@ public final class BraidConfig {
     private int maxQueuedCalls = intProperty(Range.MAX_QUEUED_CALLS, 65_536);
     private int maxConcurrentStreams = intProperty(Range.MAX_CONCURRENT_STREAMS, 64);
     private int initialStreamWindow = intProperty(Range.INITIAL_STREAM_WINDOW, DEFAULT_STREAM_WINDOW);
+    private boolean windowAutoTuning = SystemProperties.booleanValue("braid.windowAutoTuning", true);
+    private int maxStreamWindow = intProperty(Range.MAX_STREAM_WINDOW, DEFAULT_MAX_STREAM_WINDOW);
     private int streamSendBudget = intProperty(Range.STREAM_SEND_BUDGET, DEFAULT_STREAM_WINDOW);
     private long maxQueuedEventBytes = SystemProperties.longValue("braid.maxQueuedEventBytes", 64L << 20,
             Range.MAX_QUEUED_EVENT_BYTES.min, Range.MAX_QUEUED_EVENT_BYTES.max);
@@ -53,6 +55,11 @@ public final class BraidConfig {
      * and a partial one as with 1 MiB.
      */
     public static final int DEFAULT_STREAM_WINDOW = 4 * (FrameHeader.HEADER_LENGTH + FrameHeader.MAX_STREAM_PAYLOAD);
+    /**
+     * Default {@link #maxStreamWindow}: 32 maximal packets (8,388,736 bytes), 5/4 of the bandwidth-delay
+     * product of 125 MB/s (1 Gbit/s) at a 50 ms round trip, with room to spare.
+     */
+    public static final int DEFAULT_MAX_STREAM_WINDOW = 32 * (FrameHeader.HEADER_LENGTH + FrameHeader.MAX_STREAM_PAYLOAD);
 
     private int socketSendBufferSize = intProperty(Range.SOCKET_SEND_BUFFER_SIZE, DEFAULT_SOCKET_SEND_BUFFER);
     private int socketReceiveBufferSize = intProperty(Range.SOCKET_RECEIVE_BUFFER_SIZE, 0);
@@ -80,6 +87,7 @@ public final class BraidConfig {
         MAX_CONCURRENT_STREAMS("maxConcurrentStreams", 0, 1 << 20),
         INITIAL_STREAM_WINDOW("initialStreamWindow", 4096, Integer.MAX_VALUE),
         STREAM_SEND_BUDGET("streamSendBudget", 4096, Integer.MAX_VALUE),
+        MAX_STREAM_WINDOW("maxStreamWindow", 4096, Integer.MAX_VALUE),
         KEEPALIVE_COUNT("keepaliveCount", 1, 1000),
         MAX_STREAM_PACKET("maxStreamPacket", 1, FrameHeader.MAX_STREAM_PAYLOAD),
         MAX_QUEUED_EVENT_BYTES("maxQueuedEventBytes", 0, Long.MAX_VALUE),
@@ -124,6 +132,7 @@ public final class BraidConfig {
         range(Range.MAX_CONCURRENT_STREAMS, maxConcurrentStreams);
         range(Range.INITIAL_STREAM_WINDOW, initialStreamWindow);
         range(Range.STREAM_SEND_BUDGET, streamSendBudget);
+        range(Range.MAX_STREAM_WINDOW, maxStreamWindow);
         range(Range.KEEPALIVE_COUNT, keepaliveCount);
         range(Range.MAX_STREAM_PACKET, maxStreamPacket);
         range(Range.MAX_QUEUED_EVENT_BYTES, maxQueuedEventBytes);
@@ -248,6 +257,48 @@ public final class BraidConfig {
         mutable();
         initialStreamWindow = v;
         return this;
+    }
+
+    /**
+     * Window auto-tuning (default on, {@code -Dbraid.windowAutoTuning}): with a braid peer that supports it,
+     * this side measures the connection's round trip (PING/PONG on braid's extension program) and delivery
+     * rate, and moves the per-stream window it grants towards 5/4 of the bandwidth-delay product, between
+     * {@link #initialStreamWindow} and {@link #maxStreamWindow}, telling the peer with WINDOW messages; the
+     * stream send budget and the socket's send buffer follow the windows the peer grants. Off: windows,
+     * budget and socket buffers stay as configured (this side still answers the peer's PINGs and applies its
+     * WINDOWs). docs/design.md, "Window auto-tuning".
+     *
+     * @param v the value
+     * @return this configuration
+     */
+    public BraidConfig windowAutoTuning(final boolean v) {
+        mutable();
+        windowAutoTuning = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #windowAutoTuning(boolean)}, or its default} */
+    public boolean windowAutoTuning() {
+        return windowAutoTuning;
+    }
+
+    /**
+     * Largest per-stream window auto-tuning may grant, in bytes (default {@link #DEFAULT_MAX_STREAM_WINDOW},
+     * {@code -Dbraid.maxStreamWindow}); below {@link #initialStreamWindow} it is the initial window. It is
+     * also the most the send budget may grow to. The memory bound (docs/design.md section 8) counts it.
+     *
+     * @param v the value
+     * @return this configuration
+     */
+    public BraidConfig maxStreamWindow(final int v) {
+        mutable();
+        maxStreamWindow = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #maxStreamWindow(int)}, or its default} */
+    public int maxStreamWindow() {
+        return maxStreamWindow;
     }
 
     /**

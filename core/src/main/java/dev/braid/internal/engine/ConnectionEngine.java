@@ -101,6 +101,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     volatile boolean flowControl;
     /** Negotiated: the server announces freed stream slots with RELEASE. */
     volatile boolean streamRelease;
+    /** Negotiated: PING/PONG and WINDOW (auto-tuned stream windows). */
+    volatile boolean windowTuning;
     /** Window the peer grants each of our streams (its advertised initial window). */
     volatile long peerStreamWindow;
 
@@ -148,6 +150,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         flowControl = (l.features() & Extension.FEATURE_FLOW_CONTROL) != 0;
         streamRelease = (l.features() & Extension.FEATURE_STREAM_RELEASE) != 0;
         peerStreamWindow = l.initialStreamWindow();
+        windowTuning = flowControl && (l.features() & Extension.FEATURE_WINDOW_TUNING) != 0;
+        streams.windowTuning(windowTuning);
     }
 
     /** How long the peer has to send its first frame after connecting (servers); zero: no deadline. */
@@ -239,6 +243,12 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         try {
             if (proc == Extension.PROC_CREDIT && flowControl) {
                 streams.onCredit(p);
+            } else if (proc == Extension.PROC_PING && windowTuning) {
+                streams.onPing(p);
+            } else if (proc == Extension.PROC_PONG && windowTuning) {
+                streams.onPong(p);
+            } else if (proc == Extension.PROC_WINDOW && windowTuning) {
+                streams.onWindow(p);
             } else if (proc == Extension.PROC_RELEASE && streamRelease) {
                 if (p.remaining() != Extension.RELEASE_LENGTH) {
                     throw new ProtocolException("malformed RELEASE: " + p.remaining() + " bytes, expected "

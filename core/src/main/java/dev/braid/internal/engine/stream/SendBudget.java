@@ -13,11 +13,27 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link StreamFlowControl}, which enters and leaves it once per period in flight with a CAS of its own.
  */
 final class SendBudget {
-    private final long budget;
+    private final long configured;
+    private volatile long budget;
     private final AtomicInteger streamsInFlight = new AtomicInteger();
 
     SendBudget(final long budget) {
+        this.configured = budget;
         this.budget = budget;
+    }
+
+    /**
+     * Reader: the peer's auto-tuned stream window is now {@code peerWindow} (its estimate of the connection's
+     * bandwidth-delay product, with headroom): the budget becomes the larger of it and the configured
+     * budget, so all streams together keep about one window in flight, not one each.
+     */
+    void follow(final long peerWindow) {
+        budget = Math.max(configured, peerWindow);
+    }
+
+    /** The budget now. */
+    long budget() {
+        return budget;
     }
 
     /**

@@ -300,7 +300,7 @@ final class StreamReceiver {
     }
 
     void resumeReadsIfPaused() {
-        if (s.readHold != null && s.readHold.isHeld() && (s.failure != null || s.flow.queued() < s.flow.receiveWindow / 2)) {
+        if (s.readHold != null && s.readHold.isHeld() && (s.failure != null || s.flow.queued() < s.flow.receiveWindow() / 2)) {
             s.readHold.release();
         }
     }

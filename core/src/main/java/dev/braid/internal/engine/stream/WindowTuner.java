@@ -1,0 +1,192 @@
+package dev.braid.internal.engine.stream;
+
+/**
+ * Receive-window auto-tuning for one connection (issue 13): estimates the connection's bandwidth-delay
+ * product as it runs and moves the per-stream window this side grants ({@link ReceiveWindow}) towards it,
+ * telling the peer with WINDOW messages (docs/protocol.md, "Window auto-tuning").
+ *
+ * <h2>Estimate</h2>
+ * When stream data arrives and no PING is out (and the last one went at least {@link #MIN_PING_INTERVAL}
+ * ago), a PING goes to the peer on the extension program; the peer answers PONG at once on its control
+ * lane. The PONG closes a sample: its round trip, and the stream bytes that arrived while it was out
+ * (a delivery rate: bytes / round trip). The estimate keeps the smallest round trip and the largest rate
+ * of the last {@link #FILTER_NANOS} (a round trip that includes a queue is not the link's, a rate measured
+ * while little was sent is not the link's): bandwidth-delay product = largest rate x smallest round trip.
+ *
+ * <h2>Window</h2>
+ * The target is the estimate rounded up to whole maximal packets, within [initial window, maximum]: not
+ * above it, because what a sender has in flight beyond the product only waits in queues (its kernel, the
+ * bottleneck) ahead of every call; and credit comes back a packet at a time at most
+ * ({@link StreamFlowControl#consumed}), so a window of one product keeps the link busy. To find a long link
+ * quickly the tuner starts by <em>probing</em>: while a sample shows the window was the limit (at least 3/4
+ * of it arrived in one round trip, and that round trip was within 1/8 + 0.25 ms of the smallest: a queue
+ * would lengthen it) and the largest rate grew by at least 1/4 since the last growth, the
+ * window doubles; when the rate stops following, the pipe is full and the estimate decides from then on.
+ * The sample right after a growth is skipped (it began before the peer had the new window). Every
+ * {@link #FILTER_NANOS} it probes again, so a link that can carry more is found. The window grows as soon as
+ * the target is above it and shrinks when the target is more than 1/8 below it (hysteresis). When stream
+ * data arrives after more than {@link #IDLE_NANOS} without any, the estimate starts again from the initial
+ * window: the link may have changed meanwhile.
+ *
+ * <p>Keeping the window near one product, not above it, is what keeps calls fast beside streams: what a
+ * sender has in flight beyond the product only waits in queues (its kernel, the bottleneck) ahead of every
+ * call. The sender's budget follows this window ({@link SendBudget#follow}), so N streams together keep
+ * about one window in flight.
+ *
+ * <p><b>Threads.</b> The connection's reader only (stream data, PONG), with the current time passed in; its
+ * outputs go through {@link Signals} and {@link ReceiveWindow} (volatile, read anywhere).
+ */
+final class WindowTuner {
+    /** Least time between two PINGs: bounds the PINGs on a short link (at most 200 a second). */
+    static final long MIN_PING_INTERVAL = 5_000_000L;
+    /** How long the smallest round trip and the largest rate are kept: a link that changes is followed. */
+    static final long FILTER_NANOS = 10_000_000_000L;
+    /** No stream data for this long: the estimate starts again from the initial window. */
+    static final long IDLE_NANOS = 2_000_000_000L;
+    /** A PING unanswered for this long is given up (another may go). */
+    static final long PING_GIVE_UP_NANOS = 10_000_000_000L;
+
+    /** Where the tuner's messages go (the connection's control lane). */
+    interface Signals {
+        /** Sends a PING carrying {@code token}. */
+        void sendPing(long token);
+
+        /** Sends a WINDOW: each stream's window is now {@code window} bytes. */
+        void sendWindow(long window);
+    }
+
+    private final long initial;
+    private final long max;
+    private final ReceiveWindow window;
+    private final Signals signals;
+    private long received;
+    private long lastData = Long.MIN_VALUE;
+    private boolean pingOut;
+    private long pingToken;
+    private long pingSent;
+    private boolean pinged;
+    private long receivedAtPing;
+    private long minRtt = Long.MAX_VALUE;
+    private long minRttAt;
+    private double maxRate;
+    private long maxRateAt;
+    private long samples;
+    /** Doubling the window while the rate follows (start-up, and a probe now and then). */
+    private boolean probing = true;
+    private double rateAtGrowth;
+    private long probedAt;
+    /** Samples to ignore: they began before the last WINDOW could take effect. */
+    private int skip;
+
+    WindowTuner(final long initial, final long max, final ReceiveWindow window, final Signals signals) {
+        this.initial = initial;
+        this.max = Math.max(initial, max);
+        this.window = window;
+        this.signals = signals;
+    }
+
+    /** Reader: a stream packet of {@code bytes} (frame length) arrived at {@code now} (System.nanoTime). */
+    void onData(final long bytes, final long now) {
+        if (lastData != Long.MIN_VALUE && now - lastData > IDLE_NANOS) {
+            restart();
+        }
+        lastData = now;
+        received += bytes;
+        if (pingOut && now - pingSent > PING_GIVE_UP_NANOS) {
+            pingOut = false;
+        }
+        if (!pingOut && (!pinged || now - pingSent >= MIN_PING_INTERVAL)) {
+            pinged = true;
+            pingOut = true;
+            pingSent = now;
+            pingToken = now;
+            receivedAtPing = received;
+            signals.sendPing(pingToken);
+        }
+    }
+
+    /**
+     * Reader: a PONG carrying {@code token} arrived at {@code now}. A token other than the outstanding
+     * PING's (stale, or made up by the peer) is ignored.
+     */
+    void onPong(final long token, final long now) {
+        if (!pingOut || token != pingToken) {
+            return;
+        }
+        pingOut = false;
+        final long rtt = Math.max(1, now - pingSent);
+        final long bytes = received - receivedAtPing;
+        samples++;
+        if (rtt <= minRtt || now - minRttAt > FILTER_NANOS) {
+            minRtt = rtt;
+            minRttAt = now;
+        }
+        final double rate = bytes * 1e9 / rtt;
+        if (rate >= maxRate || now - maxRateAt > FILTER_NANOS) {
+            maxRate = rate;
+            maxRateAt = now;
+        }
+        final long current = window.current();
+        final long estimate = wholePackets((long) Math.ceil(maxRate * minRtt / 1e9));
+        long target = estimate;
+        if (skip > 0) {
+            skip--; // the window the last growth granted had not reached the sender when this sample began
+            return;
+        }
+        if (probing) {
+            // the window was the limit: most of it arrived in a round trip that no queue lengthened
+            final boolean windowLimited = bytes >= current * 3 / 4 && rtt <= minRtt + minRtt / 8 + 250_000L;
+            if (windowLimited && (rateAtGrowth == 0 || maxRate >= rateAtGrowth * 5 / 4)) {
+                rateAtGrowth = maxRate;
+                target = Math.max(estimate, 2 * current);
+            } else {
+                probing = false; // the rate stopped growing with the window: the pipe is full
+                probedAt = now;
+            }
+        } else if (now - probedAt > FILTER_NANOS) {
+            probing = true; // look again now and then: the link may carry more than it did
+            rateAtGrowth = 0;
+        }
+        target = Math.min(max, Math.max(initial, target));
+        if (target > current || target < current - current / 8) {
+            if (target > current) {
+                skip = 1;
+            }
+            setWindow(target);
+        }
+    }
+
+    /** Estimate, after the first sample: the smallest round trip in nanoseconds (for tests and stats). */
+    long minRtt() {
+        return minRtt;
+    }
+
+    /** Samples taken (PONGs that closed one). */
+    long samples() {
+        return samples;
+    }
+
+    private void restart() {
+        minRtt = Long.MAX_VALUE;
+        maxRate = 0;
+        pingOut = false;
+        probing = true;
+        rateAtGrowth = 0;
+        skip = 0;
+        if (window.current() != initial) {
+            setWindow(initial);
+        }
+    }
+
+    private void setWindow(final long w) {
+        window.set(w);
+        signals.sendWindow(w);
+    }
+
+    /** {@code bytes} rounded up to whole maximal packets (at least one), within [initial, max]. */
+    private long wholePackets(final long bytes) {
+        final long full = StreamFlowControl.FULL_PACKET_COST;
+        final long rounded = (Math.max(bytes, 1) + full - 1) / full * full;
+        return Math.min(max, Math.max(initial, rounded));
+    }
+}
