@@ -14,15 +14,17 @@ package dev.braid.internal.engine.stream;
  * while little was sent is not the link's): bandwidth-delay product = largest rate x smallest round trip.
  *
  * <h2>Window</h2>
- * The target is the estimate rounded up to whole maximal packets, within [initial window, maximum]: not
- * above it, because what a sender has in flight beyond the product only waits in queues (its kernel, the
- * bottleneck) ahead of every call; and credit comes back a packet at a time at most
- * ({@link StreamFlowControl#consumed}), so a window of one product keeps the link busy. To find a long link
- * quickly the tuner starts by <em>probing</em>: while a sample shows the window was the limit (at least 3/4
- * of it arrived in one round trip, and that round trip was within 1/8 + 0.25 ms of the smallest: a queue
- * would lengthen it) and the largest rate grew by at least 1/4 since the last growth, the
- * window doubles; when the rate stops following, the pipe is full and the estimate decides from then on.
- * The sample right after a growth is skipped (it began before the peer had the new window). Every
+ * The target is the estimate rounded up to whole maximal packets, plus two packets, within [initial
+ * window, maximum]. Not more: what a sender has in flight beyond the product only waits in queues (its
+ * kernel, the bottleneck) ahead of every call. Not less: besides the product, the in-flight count of a
+ * sender includes what the receiver holds until a packet is consumed and credited (credit comes back a
+ * packet at a time at most, {@link StreamFlowControl#consumed}) and the packet being serialized, two packets
+ * that sit in no queue. To find a long link quickly the tuner starts by <em>probing</em>: while a sample
+ * shows the window was the limit (at least half of it arrived in one round trip, and that round trip was
+ * within 1/4 + 1 ms of the smallest: a queue would lengthen it) and the largest rate grew by at least 1/4
+ * since the last growth, the window doubles; when twice in a row the rate does not follow, the pipe is full
+ * and the estimate decides from then on. The sample right after a growth is skipped (it began before the
+ * peer had the new window). Every
  * {@link #FILTER_NANOS} it probes again, so a link that can carry more is found. The window grows as soon as
  * the target is above it and shrinks when the target is more than 1/8 below it (hysteresis). When stream
  * data arrives after more than {@link #IDLE_NANOS} without any, the estimate starts again from the initial
@@ -45,6 +47,8 @@ final class WindowTuner {
     static final long IDLE_NANOS = 2_000_000_000L;
     /** A PING unanswered for this long is given up (another may go). */
     static final long PING_GIVE_UP_NANOS = 10_000_000_000L;
+
+    private static final boolean DEBUG = Boolean.getBoolean("braid.debugTuner");
 
     /** Where the tuner's messages go (the connection's control lane). */
     interface Signals {
@@ -74,6 +78,8 @@ final class WindowTuner {
     /** Doubling the window while the rate follows (start-up, and a probe now and then). */
     private boolean probing = true;
     private double rateAtGrowth;
+    /** Probing samples in a row in which the rate did not follow the window. */
+    private int flat;
     private long probedAt;
     /** Samples to ignore: they began before the last WINDOW could take effect. */
     private int skip;
@@ -127,25 +133,31 @@ final class WindowTuner {
             maxRateAt = now;
         }
         final long current = window.current();
-        final long estimate = wholePackets((long) Math.ceil(maxRate * minRtt / 1e9));
+        if (DEBUG) System.err.println("TUNER rtt=" + rtt / 1e6 + " bytes=" + bytes + " minRtt=" + minRtt / 1e6 + " maxRate=" + maxRate / 1e6 + " window=" + current + " probing=" + probing + " skip=" + skip);
+        // In flight beyond the product: what the receiver holds until a packet is consumed and credited
+        // (a packet at a time) and the packet being serialized; two packets cover both without a queue.
+        final long estimate = wholePackets((long) Math.ceil(maxRate * minRtt / 1e9)) + 2 * StreamFlowControl.FULL_PACKET_COST;
+        // (the initial window and the maximum bound it below, after the probe)
         long target = estimate;
         if (skip > 0) {
             skip--; // the window the last growth granted had not reached the sender when this sample began
             return;
         }
         if (probing) {
-            // the window was the limit: most of it arrived in a round trip that no queue lengthened
-            final boolean windowLimited = bytes >= current * 3 / 4 && rtt <= minRtt + minRtt / 8 + 250_000L;
+            // the window was the limit: at least half of it arrived in a round trip no queue lengthened
+            final boolean windowLimited = bytes >= current / 2 && rtt <= minRtt + minRtt / 4 + 1_000_000L;
             if (windowLimited && (rateAtGrowth == 0 || maxRate >= rateAtGrowth * 5 / 4)) {
                 rateAtGrowth = maxRate;
+                flat = 0;
                 target = Math.max(estimate, 2 * current);
-            } else {
-                probing = false; // the rate stopped growing with the window: the pipe is full
+            } else if (++flat >= 2) {
+                probing = false; // twice the rate did not follow the window: the pipe is full
                 probedAt = now;
             }
         } else if (now - probedAt > FILTER_NANOS) {
             probing = true; // look again now and then: the link may carry more than it did
             rateAtGrowth = 0;
+            flat = 0;
         }
         target = Math.min(max, Math.max(initial, target));
         if (target > current || target < current - current / 8) {
@@ -172,6 +184,7 @@ final class WindowTuner {
         pingOut = false;
         probing = true;
         rateAtGrowth = 0;
+        flat = 0;
         skip = 0;
         if (window.current() != initial) {
             setWindow(initial);
@@ -183,10 +196,9 @@ final class WindowTuner {
         signals.sendWindow(w);
     }
 
-    /** {@code bytes} rounded up to whole maximal packets (at least one), within [initial, max]. */
-    private long wholePackets(final long bytes) {
+    /** {@code bytes} rounded up to whole maximal packets. */
+    private static long wholePackets(final long bytes) {
         final long full = StreamFlowControl.FULL_PACKET_COST;
-        final long rounded = (Math.max(bytes, 1) + full - 1) / full * full;
-        return Math.min(max, Math.max(initial, rounded));
+        return (Math.max(bytes, 0) + full - 1) / full * full;
     }
 }

@@ -58,7 +58,7 @@ class WindowTunerTest {
         final long w = window.current();
         assertThat(w % FULL).as("whole packets").isZero();
         assertThat(w).as("at least the product").isGreaterThanOrEqualTo(6_250_000L);
-        assertThat(w).as("not above it by a packet or more").isLessThan(6_250_000L + FULL);
+        assertThat(w).as("not above it by three packets or more").isLessThan(6_250_000L + 3 * FULL);
         assertThat(window.limit()).as("the probe went beyond it once").isGreaterThan(w);
         assertThat(windows).as("each change told the peer").isNotEmpty().last().isEqualTo(w);
         final int changes = windows.size();
@@ -68,12 +68,13 @@ class WindowTunerTest {
 
     /**
      * Product 250 KB, below the initial window: the initial window's excess queues from the first round
-     * trip on, so the smallest round trip seen includes it and the estimate is about the initial window.
+     * trip on, so the smallest round trip seen includes it and the estimate is about the initial window
+     * (plus the two packets): it does not run away.
      */
     @Test
     void aShortLinkStaysNearTheInitialWindow() {
         run(50, 125e6, 2_000_000L);
-        assertThat(window.current()).isLessThanOrEqualTo(INITIAL + FULL);
+        assertThat(window.current()).isLessThanOrEqualTo(INITIAL + 2 * FULL);
     }
 
     @Test
@@ -91,8 +92,8 @@ class WindowTunerTest {
         tuner.onData(FULL, now);
         assertThat(window.current()).isEqualTo(INITIAL);
         assertThat(windows).last().isEqualTo(INITIAL);
-        run(40, 125e6, 20_000_000L); // product 2.5 MB: 9.5 packets
-        assertThat(window.current()).as("windows %s", windows).isEqualTo(10 * FULL);
+        run(40, 125e6, 20_000_000L); // product 2.5 MB: 9.5 packets, plus two
+        assertThat(window.current()).as("windows %s", windows).isEqualTo(12 * FULL);
     }
 
     @Test
