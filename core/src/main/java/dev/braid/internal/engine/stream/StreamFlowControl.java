@@ -82,6 +82,8 @@ final class StreamFlowControl {
     private final SendBudget budget;
     private final AtomicLong sendCredit;
     private final AtomicLong queued = new AtomicLong();
+    /** Sent and not yet credited back, as the send budget's total counts it (window changes aside). */
+    private final AtomicLong outstanding = new AtomicLong();
     private final AtomicLong toReturn = new AtomicLong();
     @SuppressWarnings("unused") // accessed through IN_FLIGHT_COUNTED
     private volatile boolean inFlightCounted;
@@ -117,7 +119,7 @@ final class StreamFlowControl {
             return true;
         }
         final long inFlight = sendWindow - credit;
-        return inFlight > 0 && inFlight + cost > budget.share();
+        return inFlight > 0 && !budget.allows(inFlight, cost);
     }
 
     /**
@@ -139,6 +141,8 @@ final class StreamFlowControl {
         if (cost == 0 || !enabled) {
             return;
         }
+        outstanding.addAndGet(cost);
+        budget.sent(cost);
         final long before = sendCredit.getAndAdd(-cost);
         if (before >= sendWindow && IN_FLIGHT_COUNTED.compareAndSet(this, false, true)) {
             budget.enter();
@@ -151,6 +155,25 @@ final class StreamFlowControl {
      * @return true if the stream was parked for credit: the caller must offer it to the scheduler again
      */
     boolean creditReturned(final long bytes) {
+        returned(bytes);
+        return windowGrew(bytes);
+    }
+
+    /** Reader: {@code bytes} of what this stream sent came back: they leave the budget's total. */
+    private void returned(final long bytes) {
+        long o;
+        long back;
+        do {
+            o = outstanding.get();
+            back = Math.min(o, bytes);
+        } while (back > 0 && !outstanding.compareAndSet(o, o - back));
+        if (back > 0) {
+            budget.returned(back);
+        }
+    }
+
+    /** Credit added (returned or granted): leaves the budget's count if nothing is in flight. */
+    private boolean windowGrew(final long bytes) {
         if (sendCredit.addAndGet(bytes) >= sendWindow) {
             leaveBudget();
         }
@@ -161,6 +184,15 @@ final class StreamFlowControl {
     void leaveBudget() {
         if (IN_FLIGHT_COUNTED.compareAndSet(this, true, false)) {
             budget.leave();
+        }
+    }
+
+    /** The stream is over: what it still had in flight leaves the budget's total (credit will not come). */
+    void ended() {
+        leaveBudget();
+        final long o = outstanding.getAndSet(0);
+        if (o > 0) {
+            budget.returned(o);
         }
     }
 
@@ -180,7 +212,7 @@ final class StreamFlowControl {
         final long before = sendWindow;
         if (window > before) {
             sendWindow = window;
-            return creditReturned(window - before);
+            return windowGrew(window - before);
         }
         sendCredit.addAndGet(window - before);
         sendWindow = window;

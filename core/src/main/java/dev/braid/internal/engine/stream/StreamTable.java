@@ -380,7 +380,7 @@ public final class StreamTable {
     void done(final StreamImpl s) {
         s.unregistered = true;
         streams.remove(s.serial, s);
-        s.flow.leaveBudget();
+        s.flow.ended();
         role.streamEnded(s);
     }
 

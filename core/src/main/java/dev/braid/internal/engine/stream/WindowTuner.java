@@ -9,9 +9,12 @@ package dev.braid.internal.engine.stream;
  * When stream data arrives and no PING is out (and the last one went at least {@link #MIN_PING_INTERVAL}
  * ago), a PING goes to the peer on the extension program; the peer answers PONG at once on its control
  * lane. The PONG closes a sample: its round trip, and the stream bytes that arrived while it was out
- * (a delivery rate: bytes / round trip). The estimate keeps the smallest round trip and the largest rate
- * of the last {@link #FILTER_NANOS} (a round trip that includes a queue is not the link's, a rate measured
- * while little was sent is not the link's): bandwidth-delay product = largest rate x smallest round trip.
+ * (a delivery rate: bytes / round trip). The estimate keeps the smallest round trip of the last
+ * {@link #FILTER_NANOS} (a round trip that includes a queue is not the link's) and the second largest of the
+ * last nine rates measured since the window last grew (a rate measured under a smaller window is not the link's, and
+ * one measured while the reader caught up on a backlog is more than the link's): bandwidth-delay product =
+ * that rate x the smallest round trip. A sample whose round trip is more than twice the smallest is a
+ * stall (a thread of either side that waited for a CPU, a link that stopped) and is left out.
  *
  * <h2>Window</h2>
  * The target is the estimate rounded up to whole maximal packets, plus two packets, within [initial
@@ -20,15 +23,18 @@ package dev.braid.internal.engine.stream;
  * sender includes what the receiver holds until a packet is consumed and credited (credit comes back a
  * packet at a time at most, {@link StreamFlowControl#consumed}) and the packet being serialized, two packets
  * that sit in no queue. To find a long link quickly the tuner starts by <em>probing</em>: while a sample
- * shows the window was the limit (at least half of it arrived in one round trip, and that round trip was
- * within 1/4 + 1 ms of the smallest: a queue would lengthen it) and the largest rate grew by at least 1/4
+ * shows the window was the limit (at least half of it arrived in one round trip) and found no queue (see
+ * below), and the largest rate grew by at least 1/4
  * since the last growth, the window doubles; when twice in a row the rate does not follow, the pipe is full
- * and the estimate decides from then on. The sample right after a growth is skipped (it began before the
- * peer had the new window). Every
- * {@link #FILTER_NANOS} it probes again, so a link that can carry more is found. The window grows as soon as
- * the target is above it and shrinks when the target is more than 1/8 below it (hysteresis). When stream
- * data arrives after more than {@link #IDLE_NANOS} without any, the estimate starts again from the initial
- * window: the link may have changed meanwhile.
+ * and the estimate decides from then on. After the probe the window follows the queue: a sample whose round
+ * trip is within {@link #QUEUE_SLACK_NANOS} + 1/64 of the smallest found no queue, so if the window was the
+ * limit (half of it or more arrived in the round trip) the link has room and the window grows by one
+ * packet; samples that found a queue measured the link's own rate, and when three in a row did (one alone may be
+ * a thread that waited for a CPU) the window shrinks to the estimate if that is more than a packet below it
+ * (so does a window the writers leave mostly unused). The sample
+ * right after a growth is skipped (it began before the peer had the new window). Every
+ * {@link #FILTER_NANOS} it probes again. When stream data arrives after more than {@link #IDLE_NANOS}
+ * without any, the estimate starts again from the initial window: the link may have changed meanwhile.
  *
  * <p>Keeping the window near one product, not above it, is what keeps calls fast beside streams: what a
  * sender has in flight beyond the product only waits in queues (its kernel, the bottleneck) ahead of every
@@ -45,10 +51,13 @@ final class WindowTuner {
     static final long FILTER_NANOS = 10_000_000_000L;
     /** No stream data for this long: the estimate starts again from the initial window. */
     static final long IDLE_NANOS = 2_000_000_000L;
+    /**
+     * A round trip longer than the smallest by more than this (plus 1/64 of the smallest) means a queue:
+     * about one maximal packet at 125 MB/s, the call latency issue 13 allows beside streams.
+     */
+    static final long QUEUE_SLACK_NANOS = 1_000_000L;
     /** A PING unanswered for this long is given up (another may go). */
     static final long PING_GIVE_UP_NANOS = 10_000_000_000L;
-
-    private static final boolean DEBUG = Boolean.getBoolean("braid.debugTuner");
 
     /** Where the tuner's messages go (the connection's control lane). */
     interface Signals {
@@ -78,6 +87,12 @@ final class WindowTuner {
     /** Doubling the window while the rate follows (start-up, and a probe now and then). */
     private boolean probing = true;
     private double rateAtGrowth;
+    /** The last rates (bytes/s) measured since the window last grew; the estimate takes their second largest. */
+    private final double[] rates = new double[9];
+    private int rateCount;
+    private final double[] sorted = new double[9];
+    /** Samples in a row that found a queue (one alone may be a thread that waited for a CPU). */
+    private int queued;
     /** Probing samples in a row in which the rate did not follow the window. */
     private int flat;
     private long probedAt;
@@ -127,28 +142,35 @@ final class WindowTuner {
             minRtt = rtt;
             minRttAt = now;
         }
+        if (rtt > 2 * minRtt + QUEUE_SLACK_NANOS) {
+            return; // a stall (a thread that waited for a CPU, a link that stopped): says nothing of the link
+        }
         final double rate = bytes * 1e9 / rtt;
         if (rate >= maxRate || now - maxRateAt > FILTER_NANOS) {
             maxRate = rate;
             maxRateAt = now;
         }
+        rates[rateCount++ % rates.length] = rate;
         final long current = window.current();
-        if (DEBUG) System.err.println("TUNER rtt=" + rtt / 1e6 + " bytes=" + bytes + " minRtt=" + minRtt / 1e6 + " maxRate=" + maxRate / 1e6 + " window=" + current + " probing=" + probing + " skip=" + skip);
         // In flight beyond the product: what the receiver holds until a packet is consumed and credited
         // (a packet at a time) and the packet being serialized; two packets cover both without a queue.
-        final long estimate = wholePackets((long) Math.ceil(maxRate * minRtt / 1e9)) + 2 * StreamFlowControl.FULL_PACKET_COST;
-        // (the initial window and the maximum bound it below, after the probe)
-        long target = estimate;
+        final long estimate = wholePackets((long) Math.ceil(rateEstimate() * minRtt / 1e9))
+                + 2 * StreamFlowControl.FULL_PACKET_COST;
         if (skip > 0) {
             skip--; // the window the last growth granted had not reached the sender when this sample began
             return;
         }
+        // A queue (the bottleneck's, the kernels') lengthens the round trip: without one, the link has room.
+        final boolean queue = rtt > minRtt + minRtt / 64 + QUEUE_SLACK_NANOS;
+        queued = queue ? queued + 1 : 0;
+        // The window was the limit: most of it arrived within the round trip (else the writers were).
+        final boolean windowLimited = bytes >= current / 2;
+        long target = estimate;
         if (probing) {
-            // the window was the limit: at least half of it arrived in a round trip no queue lengthened
-            final boolean windowLimited = bytes >= current / 2 && rtt <= minRtt + minRtt / 4 + 1_000_000L;
-            if (windowLimited && (rateAtGrowth == 0 || maxRate >= rateAtGrowth * 5 / 4)) {
+            if (windowLimited && !queue && (rateAtGrowth == 0 || maxRate >= rateAtGrowth * 5 / 4)) {
                 rateAtGrowth = maxRate;
                 flat = 0;
+                rateCount = 0; // the rates at the old window say nothing of the new one
                 target = Math.max(estimate, 2 * current);
             } else if (++flat >= 2) {
                 probing = false; // twice the rate did not follow the window: the pipe is full
@@ -159,13 +181,33 @@ final class WindowTuner {
             rateAtGrowth = 0;
             flat = 0;
         }
-        target = Math.min(max, Math.max(initial, target));
-        if (target > current || target < current - current / 8) {
-            if (target > current) {
-                skip = 1;
-            }
-            setWindow(target);
+        if (!probing && windowLimited && !queue) {
+            target = Math.max(estimate, current + StreamFlowControl.FULL_PACKET_COST); // room: one more packet
         }
+        target = Math.min(max, Math.max(initial, target));
+        if (target > current) {
+            skip = 1;
+            setWindow(target);
+        } else if (target < current - StreamFlowControl.FULL_PACKET_COST && (queued >= 3 || !windowLimited)) {
+            setWindow(target); // a queue stayed, or the writers do not use the window: back to the estimate
+        }
+    }
+
+    /**
+     * Nearly the largest of the rates measured since the window last grew (of the last nine, the second
+     * largest): not the largest, because a sample in which the reader caught up after its thread waited for
+     * a CPU counts more bytes than the link carried in that time; not the median or a quartile, because
+     * samples in which the window was the limit measure less than the link and pull the window down with
+     * them (measured: the window settled 20-30 % below the product on this 2-CPU machine).
+     */
+    private double rateEstimate() {
+        final int n = Math.min(rateCount, rates.length);
+        if (n == 0) {
+            return maxRate;
+        }
+        System.arraycopy(rates, 0, sorted, 0, n);
+        java.util.Arrays.sort(sorted, 0, n);
+        return sorted[n - 1 - n / 8];
     }
 
     /** Estimate, after the first sample: the smallest round trip in nanoseconds (for tests and stats). */
@@ -186,6 +228,8 @@ final class WindowTuner {
         rateAtGrowth = 0;
         flat = 0;
         skip = 0;
+        rateCount = 0;
+        queued = 0;
         if (window.current() != initial) {
             setWindow(initial);
         }
