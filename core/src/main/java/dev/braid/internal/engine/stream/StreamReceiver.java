@@ -292,6 +292,7 @@ final class StreamReceiver {
     void packetConsumed(final PooledBuffer f) {
         final long wire = StreamFlowControl.cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH);
         f.release();
+        s.table.consumed(wire);
         final long credit = s.flow.consumed(wire, s.failure == null && !s.done);
         if (credit > 0) {
             s.table.sendCredit(s.serial, credit);

@@ -68,7 +68,7 @@ public final class StreamTable {
     /** The window this side grants each stream now, and the most it ever granted (auto-tuning moves it). */
     final ReceiveWindow receiveWindow;
     /** Reader-owned: moves {@link #receiveWindow}; null until {@link #windowTuning} turns it on. */
-    private WindowTuner tuner;
+    private volatile WindowTuner tuner;
     /** Whether the peer speaks PING/PONG/WINDOW (negotiated): set once, before any stream. */
     private volatile boolean tuningNegotiated;
     /**
@@ -77,6 +77,8 @@ public final class StreamTable {
      * {@link #register}, so no stream misses a change.
      */
     private long peerWindow = -1;
+    /** Cost of the stream packets the applications consumed on this connection (the tuner's delivery rate). */
+    private final java.util.concurrent.atomic.LongAdder consumedBytes = new java.util.concurrent.atomic.LongAdder();
     private final Object windowLock = new Object();
     /** Packets and CREDITs for no open stream (ended here with data in flight): dropped, as libvirt does. */
     private volatile long dropped;
@@ -162,7 +164,7 @@ public final class StreamTable {
         final long token = pingToken(p, "PONG");
         final WindowTuner t = tuner;
         if (t != null) {
-            t.onPong(token, System.nanoTime());
+            t.onPong(token, consumedBytes.sum(), System.nanoTime());
         }
     }
 
@@ -281,7 +283,7 @@ public final class StreamTable {
     public boolean onPacket(final PooledBuffer frame) {
         final WindowTuner t = tuner;
         if (t != null) {
-            t.onData(Frames.length(frame), System.nanoTime());
+            t.onData(consumedBytes.sum(), System.nanoTime());
         }
         final StreamImpl s = streamFor(Frames.serial(frame));
         if (s == null || Frames.prog(frame) != s.procedure.program() || Frames.vers(frame) != s.procedure.version()
@@ -360,6 +362,13 @@ public final class StreamTable {
             return t.schedule(task, nanos, TimeUnit.NANOSECONDS);
         } catch (java.util.concurrent.RejectedExecutionException e) {
             return null; // braid is closing: the close fails the stream anyway
+        }
+    }
+
+    /** Any thread: the application consumed a packet costing {@code cost} (counted for the tuner). */
+    void consumed(final long cost) {
+        if (tuner != null) {
+            consumedBytes.add(cost);
         }
     }
 

@@ -8,8 +8,9 @@ package dev.braid.internal.engine.stream;
  * <h2>Estimate</h2>
  * When stream data arrives and no PING is out (and the last one went at least {@link #MIN_PING_INTERVAL}
  * ago), a PING goes to the peer on the extension program; the peer answers PONG at once on its control
- * lane. The PONG closes a sample: its round trip, and the stream bytes that arrived while it was out
- * (a delivery rate: bytes / round trip). The estimate keeps the smallest round trip of the last
+ * lane. The PONG closes a sample: its round trip, and the stream bytes the applications consumed while it
+ * was out (a delivery rate: bytes / round trip; consumed, not received, so that a reader that does not read
+ * never makes its window grow). The estimate keeps the smallest round trip of the last
  * {@link #FILTER_NANOS} (a round trip that includes a queue is not the link's) and the second largest of the
  * last nine rates measured since the window last grew (a rate measured under a smaller window is not the link's, and
  * one measured while the reader caught up on a backlog is more than the link's): bandwidth-delay product =
@@ -72,6 +73,7 @@ final class WindowTuner {
     private final long max;
     private final ReceiveWindow window;
     private final Signals signals;
+    /** Cost consumed by the applications so far, as last seen. */
     private long received;
     private long lastData = Long.MIN_VALUE;
     private boolean pingOut;
@@ -106,13 +108,16 @@ final class WindowTuner {
         this.signals = signals;
     }
 
-    /** Reader: a stream packet of {@code bytes} (frame length) arrived at {@code now} (System.nanoTime). */
-    void onData(final long bytes, final long now) {
+    /**
+     * Reader: a stream packet arrived at {@code now} (System.nanoTime); the applications have consumed
+     * {@code consumed} bytes of packet cost on this connection so far.
+     */
+    void onData(final long consumed, final long now) {
         if (lastData != Long.MIN_VALUE && now - lastData > IDLE_NANOS) {
             restart();
         }
         lastData = now;
-        received += bytes;
+        received = consumed;
         if (pingOut && now - pingSent > PING_GIVE_UP_NANOS) {
             pingOut = false;
         }
@@ -127,13 +132,15 @@ final class WindowTuner {
     }
 
     /**
-     * Reader: a PONG carrying {@code token} arrived at {@code now}. A token other than the outstanding
-     * PING's (stale, or made up by the peer) is ignored.
+     * Reader: a PONG carrying {@code token} arrived at {@code now}, with {@code consumed} bytes of packet
+     * cost consumed by the applications so far. A token other than the outstanding PING's (stale, or made up
+     * by the peer) is ignored.
      */
-    void onPong(final long token, final long now) {
+    void onPong(final long token, final long consumed, final long now) {
         if (!pingOut || token != pingToken) {
             return;
         }
+        received = consumed;
         pingOut = false;
         final long rtt = Math.max(1, now - pingSent);
         final long bytes = received - receivedAtPing;

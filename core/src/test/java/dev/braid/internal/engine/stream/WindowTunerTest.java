@@ -33,6 +33,8 @@ class WindowTunerTest {
         }
     });
     private long now = 1_000_000_000L;
+    /** What the receiving application consumed so far (it reads as fast as packets arrive here). */
+    private long consumed;
 
     /** Runs {@code rounds} round trips of a link of {@code rate} bytes/s and round trip {@code rtt} ns. */
     private void run(final int rounds, final double rate, final long rtt) {
@@ -41,12 +43,12 @@ class WindowTunerTest {
             final long w = window.current();
             final long queued = (long) Math.max(0, w - bdp);
             final long measured = rtt + (long) (queued / rate * 1e9);
-            tuner.onData(1, now); // the first bytes of the round: a PING goes if none is out
+            tuner.onData(consumed += 1, now); // the first bytes of the round: a PING goes if none is out
             final int ping = pings.size() - 1;
             now += measured / 2;
-            tuner.onData(Math.min(w, (long) (rate * measured / 1e9)), now); // what arrives while it is out
+            tuner.onData(consumed += Math.min(w, (long) (rate * measured / 1e9)), now); // consumed meanwhile
             now += measured - measured / 2;
-            tuner.onPong(pings.get(ping), now);
+            tuner.onPong(pings.get(ping), consumed, now);
         }
     }
 
@@ -89,21 +91,34 @@ class WindowTunerTest {
         run(40, 125e6, 50_000_000L);
         assertThat(window.current()).isGreaterThan(INITIAL);
         now += WindowTuner.IDLE_NANOS + 1;
-        tuner.onData(FULL, now);
+        tuner.onData(consumed += FULL, now);
         assertThat(window.current()).isEqualTo(INITIAL);
         assertThat(windows).last().isEqualTo(INITIAL);
         run(40, 125e6, 20_000_000L); // product 2.5 MB: 9.5 packets, plus two
         assertThat(window.current()).as("windows %s", windows).isEqualTo(12 * FULL);
     }
 
+    /** A reader that does not read: data arrives, nothing is consumed, the window never grows. */
+    @Test
+    void aWindowNeverGrowsForDataTheApplicationDoesNotConsume() {
+        for (int i = 0; i < 50; i++) {
+            tuner.onData(0, now);
+            now += 50_000_000L;
+            tuner.onPong(pings.get(pings.size() - 1), 0, now);
+            now += 1_000_000L;
+        }
+        assertThat(window.current()).isEqualTo(INITIAL);
+        assertThat(windows).isEmpty();
+    }
+
     @Test
     void aPongThatAnswersNoPingIsIgnored() {
         tuner.onData(FULL, now);
-        tuner.onPong(pings.get(0) + 1, now + 1_000_000);
+        tuner.onPong(pings.get(0) + 1, FULL, now + 1_000_000);
         assertThat(tuner.samples()).isZero();
-        tuner.onPong(pings.get(0), now + 2_000_000);
+        tuner.onPong(pings.get(0), FULL, now + 2_000_000);
         assertThat(tuner.samples()).isEqualTo(1);
-        tuner.onPong(pings.get(0), now + 3_000_000);
+        tuner.onPong(pings.get(0), FULL, now + 3_000_000);
         assertThat(tuner.samples()).as("answered once").isEqualTo(1);
     }
 }
