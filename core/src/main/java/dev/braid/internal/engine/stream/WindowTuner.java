@@ -34,7 +34,8 @@ package dev.braid.internal.engine.stream;
  * a thread that waited for a CPU) the window shrinks to the estimate if that is more than a packet below it
  * (so does a window the writers leave mostly unused). The sample
  * right after a growth is skipped (it began before the peer had the new window). Every
- * {@link #FILTER_NANOS} it probes again. When stream data arrives after more than {@link #IDLE_NANOS}
+ * {@link #FILTER_NANOS} it probes again. The window grows only when the applications consumed at least
+ * half of it in the sample's round trip: a reader that does not read never makes it grow. When stream data arrives after more than {@link #IDLE_NANOS}
  * without any, the estimate starts again from the initial window: the link may have changed meanwhile.
  *
  * <p>Keeping the window near one product, not above it, is what keeps calls fast beside streams: what a
@@ -192,7 +193,7 @@ final class WindowTuner {
             target = Math.max(estimate, current + StreamFlowControl.FULL_PACKET_COST); // room: one more packet
         }
         target = Math.min(max, Math.max(initial, target));
-        if (target > current) {
+        if (target > current && windowLimited) { // grow only a window the applications used
             skip = 1;
             setWindow(target);
         } else if (target < current - StreamFlowControl.FULL_PACKET_COST && (queued >= 3 || !windowLimited)) {
