@@ -46,8 +46,10 @@ public final class BraidConfig {
     private int maxOutstandingCalls = intProperty(Range.MAX_OUTSTANDING_CALLS, DEFAULT_MAX_OUTSTANDING_CALLS);
     private int maxQueuedCalls = intProperty(Range.MAX_QUEUED_CALLS, 65_536);
     private int maxConcurrentStreams = intProperty(Range.MAX_CONCURRENT_STREAMS, 64);
-    private int initialStreamWindow = intProperty(Range.INITIAL_STREAM_WINDOW, 1 << 20);
-    private int streamSendBudget = intProperty(Range.STREAM_SEND_BUDGET, 1 << 20);
+    private int initialStreamWindow = intProperty(Range.INITIAL_STREAM_WINDOW, DEFAULT_STREAM_WINDOW);
+    private boolean windowAutoTuning = SystemProperties.booleanValue("braid.windowAutoTuning", true);
+    private int maxStreamWindow = intProperty(Range.MAX_STREAM_WINDOW, DEFAULT_MAX_STREAM_WINDOW);
+    private int streamSendBudget = intProperty(Range.STREAM_SEND_BUDGET, DEFAULT_STREAM_WINDOW);
     private long maxQueuedEventBytes = SystemProperties.longValue("braid.maxQueuedEventBytes", 64L << 20,
             Range.MAX_QUEUED_EVENT_BYTES.min, Range.MAX_QUEUED_EVENT_BYTES.max);
     private int maxStreamPacket = intProperty(Range.MAX_STREAM_PACKET, FrameHeader.MAX_STREAM_PAYLOAD);
@@ -73,6 +75,17 @@ public final class BraidConfig {
             Range.MAX_POOLED_BYTES.min, Range.MAX_POOLED_BYTES.max);
     /** Default SO_SNDBUF: bounds the bytes a small call can find queued ahead of it in the kernel. */
     public static final int DEFAULT_SOCKET_SEND_BUFFER = 256 * 1024;
+    /**
+     * Default {@link #initialStreamWindow} and {@link #streamSendBudget}: four maximal stream packets at their
+     * window cost (4 x (262,120 payload + 28 header) = 1,048,592 bytes), so four whole packets fit, not three
+     * and a partial one as with 1 MiB.
+     */
+    public static final int DEFAULT_STREAM_WINDOW = 4 * (FrameHeader.HEADER_LENGTH + FrameHeader.MAX_STREAM_PAYLOAD);
+    /**
+     * Default {@link #maxStreamWindow}: 32 maximal packets (8,388,736 bytes), 5/4 of the bandwidth-delay
+     * product of 125 MB/s (1 Gbit/s) at a 50 ms round trip, with room to spare.
+     */
+    public static final int DEFAULT_MAX_STREAM_WINDOW = 32 * (FrameHeader.HEADER_LENGTH + FrameHeader.MAX_STREAM_PAYLOAD);
 
     private int socketSendBufferSize = intProperty(Range.SOCKET_SEND_BUFFER_SIZE, DEFAULT_SOCKET_SEND_BUFFER);
     private int socketReceiveBufferSize = intProperty(Range.SOCKET_RECEIVE_BUFFER_SIZE, 0);
@@ -104,6 +117,7 @@ public final class BraidConfig {
         MAX_CONCURRENT_STREAMS("maxConcurrentStreams", 0, 1 << 20),
         INITIAL_STREAM_WINDOW("initialStreamWindow", 4096, Integer.MAX_VALUE),
         STREAM_SEND_BUDGET("streamSendBudget", 4096, Integer.MAX_VALUE),
+        MAX_STREAM_WINDOW("maxStreamWindow", 4096, Integer.MAX_VALUE),
         KEEPALIVE_COUNT("keepaliveCount", 1, 1000),
         MAX_STREAM_PACKET("maxStreamPacket", 1, FrameHeader.MAX_STREAM_PAYLOAD),
         MAX_QUEUED_EVENT_BYTES("maxQueuedEventBytes", 0, Long.MAX_VALUE),
@@ -158,6 +172,7 @@ public final class BraidConfig {
         range(Range.MAX_CONCURRENT_STREAMS, maxConcurrentStreams);
         range(Range.INITIAL_STREAM_WINDOW, initialStreamWindow);
         range(Range.STREAM_SEND_BUDGET, streamSendBudget);
+        range(Range.MAX_STREAM_WINDOW, maxStreamWindow);
         range(Range.KEEPALIVE_COUNT, keepaliveCount);
         range(Range.MAX_STREAM_PACKET, maxStreamPacket);
         range(Range.MAX_QUEUED_EVENT_BYTES, maxQueuedEventBytes);
@@ -282,7 +297,8 @@ public final class BraidConfig {
     }
 
     /**
-     * Initial per-stream flow-control window in bytes (advertised in HELLO).
+     * Initial per-stream flow-control window in bytes (advertised in HELLO). Default
+     * {@link #DEFAULT_STREAM_WINDOW}, four whole packets ({@code -Dbraid.initialStreamWindow}).
      *
      * @param v the value
      * @return this configuration
@@ -294,12 +310,54 @@ public final class BraidConfig {
     }
 
     /**
+     * Window auto-tuning (default on, {@code -Dbraid.windowAutoTuning}): with a braid peer that supports it,
+     * this side measures the connection's round trip (PING/PONG on braid's extension program) and delivery
+     * rate, and moves the per-stream window it grants towards 5/4 of the bandwidth-delay product, between
+     * {@link #initialStreamWindow} and {@link #maxStreamWindow}, telling the peer with WINDOW messages; the
+     * stream send budget and the socket's send buffer follow the windows the peer grants. Off: windows,
+     * budget and socket buffers stay as configured (this side still answers the peer's PINGs and applies its
+     * WINDOWs). docs/design.md, "Window auto-tuning".
+     *
+     * @param v the value
+     * @return this configuration
+     */
+    public BraidConfig windowAutoTuning(final boolean v) {
+        mutable();
+        windowAutoTuning = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #windowAutoTuning(boolean)}, or its default} */
+    public boolean windowAutoTuning() {
+        return windowAutoTuning;
+    }
+
+    /**
+     * Largest per-stream window auto-tuning may grant, in bytes (default {@link #DEFAULT_MAX_STREAM_WINDOW},
+     * {@code -Dbraid.maxStreamWindow}); below {@link #initialStreamWindow} it is the initial window. It is
+     * also the most the send budget may grow to. The memory bound (docs/design.md section 8) counts it.
+     *
+     * @param v the value
+     * @return this configuration
+     */
+    public BraidConfig maxStreamWindow(final int v) {
+        mutable();
+        maxStreamWindow = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #maxStreamWindow(int)}, or its default} */
+    public int maxStreamWindow() {
+        return maxStreamWindow;
+    }
+
+    /**
      * Bytes of stream data this side keeps in flight (sent, not yet credited back by the peer) on one
      * connection, shared among its sending streams: with N streams sending, each may have
      * {@code streamSendBudget / N} in flight (always at least one packet), within its own window. One stream
      * alone uses its whole window; several share the budget, so what a small call can find queued ahead of
      * it in the kernel stays about the same however many streams run (measured in docs/benchmarks.md). Local:
-     * not negotiated, the peer's windows still apply. Default 1 MiB ({@code -Dbraid.streamSendBudget}).
+     * not negotiated, the peer's windows still apply. Default {@link #DEFAULT_STREAM_WINDOW} ({@code -Dbraid.streamSendBudget}).
      *
      * @param v the value
      * @return this configuration

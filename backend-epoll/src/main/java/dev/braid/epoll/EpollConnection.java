@@ -272,6 +272,23 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         return remote;
     }
 
+    /**
+     * Window auto-tuning's send buffer: {@code SO_SNDBUF} through the channel's config (setsockopt, safe from
+     * any thread); {@code TCP_NOTSENT_LOWAT} still bounds what waits unsent in it. A channel already closed
+     * leaves the old size.
+     */
+    @Override
+    public void setSocketSendBuffer(final int bytes) {
+        if (bytes <= 0) {
+            return;
+        }
+        try {
+            channel.config().setOption(io.netty.channel.ChannelOption.SO_SNDBUF, bytes); // TCP and Unix sockets alike
+        } catch (RuntimeException e) {
+            // closed or refused: the connection goes on with the size it had
+        }
+    }
+
     @Override
     public String backendName() {
         return "epoll";

@@ -322,6 +322,22 @@ final class LoomConnection implements Transport {
         return remote;
     }
 
+    /**
+     * Window auto-tuning's send buffer: {@code SO_SNDBUF} set at once (setsockopt is safe from any thread);
+     * a channel already closed, or an option the OS refuses, leaves the old size.
+     */
+    @Override
+    public void setSocketSendBuffer(final int bytes) {
+        if (bytes <= 0) {
+            return;
+        }
+        try {
+            channel.setOption(java.net.StandardSocketOptions.SO_SNDBUF, bytes);
+        } catch (java.io.IOException | RuntimeException e) {
+            // closed or refused: the connection goes on with the size it had
+        }
+    }
+
     @Override
     public String backendName() {
         return "loom";

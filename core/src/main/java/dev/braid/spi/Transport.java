@@ -83,6 +83,18 @@ public interface Transport {
      */
     void close(Throwable reason);
 
+    /**
+     * Sets the socket's send buffer ({@code SO_SNDBUF}) to {@code bytes}, as window auto-tuning asks when the
+     * peer's stream window grows or shrinks (docs/design.md, "Window auto-tuning"): room for a
+     * bandwidth-delay product of data in flight. 0 leaves it alone. Any thread; the backend applies it on
+     * its own thread soon, and a failure to apply it is not an error (the connection goes on with the old
+     * size). The default does nothing (a backend that cannot change it).
+     *
+     * @param bytes the send buffer size in bytes, or 0 to leave it
+     */
+    default void setSocketSendBuffer(final int bytes) {
+    }
+
     /** {@return this side's socket address} */
     SocketAddress localAddress();
 

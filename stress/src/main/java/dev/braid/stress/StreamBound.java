@@ -9,7 +9,8 @@ import java.util.Locale;
  * that side's configuration:
  *
  * <pre>
- *   received: streams × initialStreamWindow of packet cost, × 4 in pooled memory at worst (tiny packets)
+ *   received: streams × the largest window (initialStreamWindow, or maxStreamWindow with window auto-tuning)
+ *             of packet cost, × 4 in pooled memory at worst (tiny packets)
  *   queued to send: streams × 8 ring packets × the pooled buffer of one maximal frame
  *   plus the connection's read buffer
  * </pre>
@@ -29,7 +30,9 @@ record StreamBound(int streams, long window, int frame, int readBuffer) {
     /** The bound for {@code streams} open streams when both sides use {@code cfg}. */
     static StreamBound of(final BraidConfig cfg, final int streams) {
         final int payload = Math.min(cfg.maxStreamPacket(), cfg.initialStreamWindow() - HEADER);
-        return new StreamBound(streams, cfg.initialStreamWindow(), payload + HEADER, cfg.readBufferSize());
+        final long window = cfg.windowAutoTuning() && cfg.extensions()
+                ? Math.max(cfg.initialStreamWindow(), cfg.maxStreamWindow()) : cfg.initialStreamWindow();
+        return new StreamBound(streams, window, payload + HEADER, cfg.readBufferSize());
     }
 
     /** Received data: window cost × streams, × 4 for the pool's rounding at worst. */

@@ -47,6 +47,8 @@ import static dev.braid.internal.wire.Extension.PROC_CREDIT;
 import static dev.braid.internal.wire.Extension.PROC_DRAIN;
 import static dev.braid.internal.wire.Extension.PROC_HELLO;
 import static dev.braid.internal.wire.Extension.PROC_RELEASE;
+import static dev.braid.internal.wire.Extension.PROC_PING;
+import static dev.braid.internal.wire.Extension.PROC_WINDOW;
 import static dev.braid.internal.wire.FrameHeader.STATUS_CONTINUE;
 import static dev.braid.internal.wire.FrameHeader.STATUS_ERROR;
 import static dev.braid.internal.wire.FrameHeader.STATUS_OK;
@@ -259,7 +261,8 @@ class BadInputTest extends TransportTest {
         // version: the server's own; features: the server's AND the client's; max_message: the smaller; the
         // rest: the server's configuration.
         assertThat(reply.hello()).isEqualTo(
-                new Extension.Hello(1, Extension.SUPPORTED_FEATURES & 0xff, 1 << 20, 7, 64, 1 << 20));
+                new Extension.Hello(1, Extension.SUPPORTED_FEATURES & 0xff, 1 << 20, 7, 64,
+                        BraidConfig.DEFAULT_STREAM_WINDOW));
         // A second HELLO is refused: the limits negotiated first stay in force.
         raw.send(frame(BRID, 1, PROC_HELLO, TYPE_CALL, 43, STATUS_OK, hello(1, 0, 1 << 16, 3, 2, 1 << 19)));
         final RawPeer.Frame again = raw.readFrame();
@@ -474,6 +477,57 @@ class BadInputTest extends TransportTest {
         assertThat(peer.stats().framesDropped()).isZero();
     }
 
+    /** Window auto-tuning negotiated: a PING is answered with a PONG carrying its token (protocol.md §9). */
+    @Test
+    void serverAnswersAPingWithAPongCarryingItsToken() throws Exception {
+        final BraidServer server = target(serverConfig());
+        final RawPeer raw = rawClient(server);
+        final Peer peer = acceptedPeer();
+        negotiate(raw, Extension.SUPPORTED_FEATURES);
+        raw.send(frame(BRID, 1, PROC_PING, TYPE_MESSAGE, 0, STATUS_OK, words(0x01020304, 0x05060708)));
+        final RawPeer.Frame pong = raw.readFrame();
+        assertThat(pong.toString()).isEqualTo("MESSAGE/OK prog 0x62726964 vers 1 proc 6 serial 0 payload 8 bytes");
+        assertThat(pong.payloadBuffer().getLong(0)).isEqualTo(0x0102030405060708L);
+        assertThat(peer.isOpen()).isTrue();
+    }
+
+    /** Without the feature (a braid peer from before it): PING and WINDOW are dropped and counted. */
+    @Test
+    void serverDropsPingAndWindowWhenTuningIsNotNegotiated() throws Exception {
+        final BraidServer server = target(serverConfig());
+        final RawPeer raw = rawClient(server);
+        final Peer peer = acceptedPeer();
+        negotiate(raw, Extension.FEATURE_FLOW_CONTROL);
+        raw.send(frame(BRID, 1, PROC_PING, TYPE_MESSAGE, 0, STATUS_OK, words(1, 2)),
+                frame(BRID, 1, PROC_WINDOW, TYPE_MESSAGE, 0, STATUS_OK, words(1 << 22)));
+        pingPong(raw);
+        assertThat(peer.stats().framesDropped()).isEqualTo(2);
+        assertThat(peer.isOpen()).isTrue();
+    }
+
+    @Test
+    void serverClosesOnAMalformedWindow() throws Exception {
+        final BraidServer server = target(serverConfig());
+        final RawPeer raw = rawClient(server);
+        final Peer peer = acceptedPeer();
+        negotiate(raw, Extension.SUPPORTED_FEATURES);
+        raw.send(frame(BRID, 1, PROC_WINDOW, TYPE_MESSAGE, 0, STATUS_OK, words(1 << 22, 0)));
+        assertThat(raw.readUntilClosed()).isEmpty();
+        assertClosed(peer, Reason.PROTOCOL_ERROR, "protocol error: malformed WINDOW: 8 bytes, expected 4");
+    }
+
+    @Test
+    void serverClosesOnAWindowThatCannotCarryAPacket() throws Exception {
+        final BraidServer server = target(serverConfig());
+        final RawPeer raw = rawClient(server);
+        final Peer peer = acceptedPeer();
+        negotiate(raw, Extension.SUPPORTED_FEATURES);
+        raw.send(frame(BRID, 1, PROC_WINDOW, TYPE_MESSAGE, 0, STATUS_OK, words(511)));
+        assertThat(raw.readUntilClosed()).isEmpty();
+        assertClosed(peer, Reason.PROTOCOL_ERROR,
+                "protocol error: WINDOW of 511 bytes is outside 512..2147483647");
+    }
+
     @Test
     void serverRefusesAStreamBeyondMaxConcurrentStreams() throws Exception {
         final BraidServer server = streamTarget(serverConfig().maxConcurrentStreams(1));
@@ -675,7 +729,8 @@ class BadInputTest extends TransportTest {
         final Connection c = connecting.get(WAIT_MILLIS, MILLISECONDS);
         closeLater(c::abort);
         assertThat(c.extensionsNegotiated()).isFalse();
-        assertThat(c.limits()).isEqualTo(new NegotiatedLimits(0, 0, config.maxMessageSize(), 9, 64, 1 << 20));
+        assertThat(c.limits()).isEqualTo(new NegotiatedLimits(0, 0, config.maxMessageSize(), 9, 64,
+                BraidConfig.DEFAULT_STREAM_WINDOW));
         final CompletableFuture<Reply> call = call(c, "hi");
         final RawPeer.Frame sent = server.readFrame();
         assertThat(sent.toString()).isEqualTo("CALL/OK prog 0x1234 vers 1 proc 1 serial 2 payload 2 bytes");

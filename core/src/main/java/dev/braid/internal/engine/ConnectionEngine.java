@@ -115,6 +115,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
     volatile boolean streamRelease;
     /** Negotiated: graceful drain with DRAIN messages both ways. */
     volatile boolean drainFeature;
+    /** Negotiated: PING/PONG and WINDOW (auto-tuned stream windows). */
+    volatile boolean windowTuning;
     /** Window the peer grants each of our streams (its advertised initial window). */
     volatile long peerStreamWindow;
 
@@ -183,6 +185,8 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         streamRelease = (l.features() & Extension.FEATURE_STREAM_RELEASE) != 0;
         drainFeature = (l.features() & Extension.FEATURE_DRAIN) != 0;
         peerStreamWindow = l.initialStreamWindow();
+        windowTuning = flowControl && (l.features() & Extension.FEATURE_WINDOW_TUNING) != 0;
+        streams.windowTuning(windowTuning);
     }
 
     /**
@@ -307,6 +311,12 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         try {
             if (proc == Extension.PROC_CREDIT && flowControl) {
                 streams.onCredit(p);
+            } else if (proc == Extension.PROC_PING && windowTuning) {
+                streams.onPing(p);
+            } else if (proc == Extension.PROC_PONG && windowTuning) {
+                streams.onPong(p);
+            } else if (proc == Extension.PROC_WINDOW && windowTuning) {
+                streams.onWindow(p);
             } else if (proc == Extension.PROC_RELEASE && streamRelease) {
                 if (p.remaining() != Extension.RELEASE_LENGTH) {
                     throw new ProtocolException("malformed RELEASE: " + p.remaining() + " bytes, expected "

@@ -22,6 +22,13 @@ import java.nio.ByteBuffer;
  *                                CALL it sent (it sends none after this frame). Feature bit 4.
  *   proc 4  RELEASE MESSAGE      {unsigned serial}: server to client, the stream's server side is done
  *                                (handler returned): the client may reuse its stream slot
+ *   proc 5  PING    MESSAGE      {unsigned hyper token}: answer with a PONG carrying the same token, at once
+ *                                (window auto-tuning measures the round trip with it)
+ *   proc 6  PONG    MESSAGE      {unsigned hyper token}: the answer to a PING
+ *   proc 7  WINDOW  MESSAGE      {unsigned window}: from now on the sender of this message grants each of
+ *                                the receiver's streams, open and future, a window of {@code window} bytes;
+ *                                the difference from the previous window is credit given (or taken back)
+ * (5-7 only when both HELLOs carry FEATURE_WINDOW_TUNING, feature bit 8)
  *
  * struct braid_hello {              offset
  *     unsigned version;              0   extension protocol version (1)
@@ -40,7 +47,14 @@ public final class Extension {
     public static final int PROC_CREDIT = 2;
     public static final int PROC_DRAIN = 3;
     public static final int PROC_RELEASE = 4;
+    public static final int PROC_PING = 5;
+    public static final int PROC_PONG = 6;
+    public static final int PROC_WINDOW = 7;
     public static final int CREDIT_LENGTH = 8;
+    /** PING and PONG payload: one unsigned hyper (the token). */
+    public static final int PING_LENGTH = 8;
+    /** WINDOW payload: one unsigned int (the new per-stream window). */
+    public static final int WINDOW_LENGTH = 4;
     public static final int RELEASE_LENGTH = 4;
     public static final int DRAIN_LENGTH = 4;
     public static final int DRAIN_LAST_SERIAL_OFFSET = 0;
@@ -55,6 +69,8 @@ public final class Extension {
     public static final int FEATURE_FLOW_CONTROL = 1;
     /** Feature bit: the server tells the client when a stream's slot is free (RELEASE). */
     public static final int FEATURE_STREAM_RELEASE = 2;
+    /** Feature bit: PING/PONG on this program and WINDOW messages (auto-tuned stream windows). */
+    public static final int FEATURE_WINDOW_TUNING = 8;
 
     /**
      * Smallest window cost of a stream data or hole packet: {@code max(frame length, 512)}. Both sides
@@ -69,7 +85,8 @@ public final class Extension {
     /** Extension protocol version this build speaks. */
     public static final int PROTOCOL_VERSION = 1;
     /** Feature bits this build supports. */
-    public static final int SUPPORTED_FEATURES = FEATURE_FLOW_CONTROL | FEATURE_STREAM_RELEASE | FEATURE_DRAIN;
+    public static final int SUPPORTED_FEATURES = FEATURE_FLOW_CONTROL | FEATURE_STREAM_RELEASE | FEATURE_DRAIN
+            | FEATURE_WINDOW_TUNING;
 
     public static final int HELLO_LENGTH = 24;
     public static final int HELLO_VERSION_OFFSET = 0;

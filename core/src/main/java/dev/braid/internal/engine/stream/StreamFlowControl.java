@@ -17,11 +17,15 @@ import java.util.concurrent.atomic.AtomicLong;
  * ({@link #creditReturned} returns true exactly once per park).
  *
  * <h2>Receiving</h2>
- * The receiver advertises {@link #receiveWindow}. Each packet received adds its cost to {@link #queued}
- * ({@link #admit}); a peer that would exceed the window is refused (the caller aborts the stream). Each
+ * The receiver advertises {@link #receiveWindow}, the connection's (a {@link ReceiveWindow}, which
+ * auto-tuning moves). Each packet received adds its cost to {@link #queued} ({@link #admit}); a peer that
+ * would exceed the largest window this side ever granted on the connection is refused (the caller aborts
+ * the stream): a window that shrank may still have the old window's bytes in flight. Each
  * packet consumed by the application ({@link #consumed}, on any thread: packets may be closed anywhere)
  * moves its cost from {@code queued} to {@link #toReturn}; the caller then sends a CREDIT for whatever
- * {@code consumed} hands back: a quarter of the window batches credit, and an empty queue returns what is
+ * {@code consumed} hands back: a quarter of the window, at most one maximal packet's cost, batches credit
+ * (with large auto-tuned windows a sender then never waits long for credit a window of about one
+ * bandwidth-delay product needs back), and an empty queue returns what is
  * held whatever its size, because the sender may be waiting for exactly that (with a window under four
  * maximal packets, credit held back here while the next big packet needs it would stop both sides).
  *
@@ -40,6 +44,13 @@ final class StreamFlowControl {
      * packet.
      */
     static final int MIN_PACKET_COST = dev.braid.internal.wire.Extension.MIN_PACKET_COST;
+    /**
+     * Window cost of a maximal stream packet: header (28 bytes) plus libvirt's largest payload (262,120),
+     * 262,148 bytes. Default windows and budgets are whole multiples of it, and a stream's share of the send
+     * budget is never below it.
+     */
+    static final long FULL_PACKET_COST = dev.braid.internal.wire.FrameHeader.HEADER_LENGTH
+            + dev.braid.internal.wire.FrameHeader.MAX_STREAM_PAYLOAD;
     private static final long UNLIMITED = Long.MAX_VALUE / 2;
     private static final VarHandle IN_FLIGHT_COUNTED;
     private static final VarHandle WAITING_CREDIT;
@@ -61,11 +72,18 @@ final class StreamFlowControl {
 
     /** With extensions: windows and credits. Without (libvirt mode): no window, sending is never held. */
     final boolean enabled;
-    final long sendWindow;
-    final long receiveWindow;
+    /**
+     * The window the peer grants this stream now: its HELLO's initial window, then what its WINDOW messages
+     * say (auto-tuning). Written by the reader only ({@link #peerWindowChanged}), read by the writer.
+     */
+    private volatile long sendWindow;
+    /** The window this side grants: the connection's, shared by its streams (auto-tuning moves it). */
+    private final ReceiveWindow receiveWindow;
     private final SendBudget budget;
     private final AtomicLong sendCredit;
     private final AtomicLong queued = new AtomicLong();
+    /** Sent and not yet credited back, as the send budget's total counts it (window changes aside). */
+    private final AtomicLong outstanding = new AtomicLong();
     private final AtomicLong toReturn = new AtomicLong();
     @SuppressWarnings("unused") // accessed through IN_FLIGHT_COUNTED
     private volatile boolean inFlightCounted;
@@ -73,6 +91,11 @@ final class StreamFlowControl {
     private volatile boolean waitingCredit;
 
     StreamFlowControl(final boolean enabled, final long sendWindow, final long receiveWindow,
+                      final SendBudget budget) {
+        this(enabled, sendWindow, new ReceiveWindow(receiveWindow), budget);
+    }
+
+    StreamFlowControl(final boolean enabled, final long sendWindow, final ReceiveWindow receiveWindow,
                       final SendBudget budget) {
         this.enabled = enabled;
         this.sendWindow = enabled ? sendWindow : UNLIMITED;
@@ -96,7 +119,7 @@ final class StreamFlowControl {
             return true;
         }
         final long inFlight = sendWindow - credit;
-        return inFlight > 0 && inFlight + cost > budget.share();
+        return inFlight > 0 && !budget.allows(inFlight, cost);
     }
 
     /**
@@ -118,6 +141,8 @@ final class StreamFlowControl {
         if (cost == 0 || !enabled) {
             return;
         }
+        outstanding.addAndGet(cost);
+        budget.sent(cost);
         final long before = sendCredit.getAndAdd(-cost);
         if (before >= sendWindow && IN_FLIGHT_COUNTED.compareAndSet(this, false, true)) {
             budget.enter();
@@ -130,6 +155,25 @@ final class StreamFlowControl {
      * @return true if the stream was parked for credit: the caller must offer it to the scheduler again
      */
     boolean creditReturned(final long bytes) {
+        returned(bytes);
+        return windowGrew(bytes);
+    }
+
+    /** Reader: {@code bytes} of what this stream sent came back: they leave the budget's total. */
+    private void returned(final long bytes) {
+        long o;
+        long back;
+        do {
+            o = outstanding.get();
+            back = Math.min(o, bytes);
+        } while (back > 0 && !outstanding.compareAndSet(o, o - back));
+        if (back > 0) {
+            budget.returned(back);
+        }
+    }
+
+    /** Credit added (returned or granted): leaves the budget's count if nothing is in flight. */
+    private boolean windowGrew(final long bytes) {
         if (sendCredit.addAndGet(bytes) >= sendWindow) {
             leaveBudget();
         }
@@ -141,6 +185,53 @@ final class StreamFlowControl {
         if (IN_FLIGHT_COUNTED.compareAndSet(this, true, false)) {
             budget.leave();
         }
+    }
+
+    /** The stream is over: what it still had in flight leaves the budget's total (credit will not come). */
+    void ended() {
+        leaveBudget();
+        final long o = outstanding.getAndSet(0);
+        if (o > 0) {
+            budget.returned(o);
+        }
+    }
+
+    /**
+     * Reader: the peer's window for this stream is now {@code window} (a WINDOW message). The difference is
+     * credit given (or, when it shrinks, taken back: the stream then waits until enough is returned), so
+     * what is in flight ({@code window - credit}) stays what it was. Growing, the window is raised before
+     * the credit; shrinking, the credit is lowered first: a writer reading the two in between sees more in
+     * flight than there is, never less, and at worst waits for the next CREDIT.
+     *
+     * @return true if the stream was parked for credit: the caller must offer it to the scheduler again
+     */
+    boolean peerWindowChanged(final long window) {
+        if (!enabled) {
+            return false;
+        }
+        final long before = sendWindow;
+        if (window > before) {
+            sendWindow = window;
+            return windowGrew(window - before);
+        }
+        sendCredit.addAndGet(window - before);
+        sendWindow = window;
+        return false;
+    }
+
+    /** The peer's window for this stream now. Any thread. */
+    long sendWindow() {
+        return sendWindow;
+    }
+
+    /** The window this side grants each stream now (the connection's). Any thread. */
+    long receiveWindow() {
+        return receiveWindow.current();
+    }
+
+    /** The most a peer may have queued here unconsumed: the largest window granted on the connection. */
+    long receiveLimit() {
+        return receiveWindow.limit();
     }
 
     /** Credit left in the peer's window (for stats and tests). */
@@ -157,7 +248,7 @@ final class StreamFlowControl {
      */
     long admit(final long cost) {
         final long before = queued.get();
-        if (enabled && before + cost > receiveWindow) {
+        if (enabled && before + cost > receiveWindow.limit()) {
             return -1;
         }
         return queued.getAndAdd(cost);
@@ -174,7 +265,7 @@ final class StreamFlowControl {
             return 0;
         }
         final long held = toReturn.addAndGet(cost);
-        if (held >= Math.max(receiveWindow / 4, 1) || left == 0) {
+        if (held >= Math.max(Math.min(receiveWindow.current() / 4, FULL_PACKET_COST), 1) || left == 0) {
             return toReturn.getAndSet(0);
         }
         return 0;

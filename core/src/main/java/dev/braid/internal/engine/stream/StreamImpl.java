@@ -128,13 +128,12 @@ final class StreamImpl implements StreamHandle {
     private final long maxHole;
 
     StreamImpl(final StreamTable table, final Procedure procedure, final int serial, final boolean serverSide,
-               final boolean flowControl, final long receiveWindow, final long sendWindow, final int maxOutbound,
-               final int holds) {
+               final boolean flowControl, final long sendWindow, final int maxOutbound, final int holds) {
         this.table = table;
         this.procedure = procedure;
         this.serial = serial;
         this.serverSide = serverSide;
-        this.flow = new StreamFlowControl(flowControl, sendWindow, receiveWindow, table.sendBudget);
+        this.flow = new StreamFlowControl(flowControl, sendWindow, table.receiveWindow, table.sendBudget);
         this.readHold = flowControl ? null : table.gate.newHold(ReadGate.Reason.STREAM_QUEUE_FULL);
         this.queueFull = () -> this.failure == null && shouldPauseReads();
         // A packet must fit the peer's window whole, or it could never be sent.
@@ -674,7 +673,7 @@ final class StreamImpl implements StreamHandle {
             f.release();
             abortWith(new BraidException(BraidException.Category.PROTOCOL, "stream " + this + ": the peer sent "
                     + (flow.queued() + cost) + " bytes of packets unconsumed, beyond the flow-control window of "
-                    + flow.receiveWindow), "peer exceeded the flow-control window of " + flow.receiveWindow + " bytes");
+                    + flow.receiveLimit()), "peer exceeded the flow-control window of " + flow.receiveLimit() + " bytes");
             return;
         }
         if (before == 0) {
@@ -690,7 +689,7 @@ final class StreamImpl implements StreamHandle {
 
     /** Compatible mode: whether this stream's queue is full enough to stop the connection's reads. */
     boolean shouldPauseReads() {
-        return !flow.enabled && flow.queued() >= flow.receiveWindow;
+        return !flow.enabled && flow.queued() >= flow.receiveWindow();
     }
 
     private void wakeReader() {
@@ -838,12 +837,12 @@ final class StreamImpl implements StreamHandle {
 
     @Override
     public long sendWindow() {
-        return flow.sendWindow;
+        return flow.sendWindow();
     }
 
     @Override
     public long receiveWindow() {
-        return flow.receiveWindow;
+        return flow.receiveWindow();
     }
 
     @Override

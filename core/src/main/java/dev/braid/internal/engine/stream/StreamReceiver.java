@@ -292,6 +292,7 @@ final class StreamReceiver {
     void packetConsumed(final PooledBuffer f) {
         final long wire = StreamFlowControl.cost(Frames.length(f), Frames.length(f) - HEADER_LENGTH);
         f.release();
+        s.table.consumed(wire);
         final long credit = s.flow.consumed(wire, s.failure == null && !s.done);
         if (credit > 0) {
             s.table.sendCredit(s.serial, credit);
@@ -300,7 +301,7 @@ final class StreamReceiver {
     }
 
     void resumeReadsIfPaused() {
-        if (s.readHold != null && s.readHold.isHeld() && (s.failure != null || s.flow.queued() < s.flow.receiveWindow / 2)) {
+        if (s.readHold != null && s.readHold.isHeld() && (s.failure != null || s.flow.queued() < s.flow.receiveWindow() / 2)) {
             s.readHold.release();
         }
     }

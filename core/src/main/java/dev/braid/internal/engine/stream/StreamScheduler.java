@@ -133,17 +133,31 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
      */
     private PooledBuffer visit(final StreamSender s, final int room) {
         if (s.s.failed()) {
-            PooledBuffer f;
-            while ((f = s.pollRing()) != null) {
-                f.release();
+            if (s.releaseQueued()) {
+                remove(s);
+            } else {
+                rotate(s); // the writing thread is appending to its open packet: it drains after
             }
-            remove(s);
             return null;
         }
         final PooledBuffer f = s.out.peek();
         if (f == null) {
             remove(s);
             return null;
+        }
+        if (s.isOpen(f)) {
+            // The open packet (a write's remainder, which the next write may still fill): it goes now if a
+            // full packet of this stream could, else it waits with the stream and grows meanwhile.
+            final long most = StreamFlowControl.cost(HEADER_LENGTH + s.maxPacket, s.maxPacket);
+            if (s.flow.mustWait(most) && s.flow.parkForCredit(most)) {
+                active.pollFirst();
+                s.inActive = false;
+                return null;
+            }
+            if (!s.sealIfOpen(f)) {
+                rotate(s); // being appended to: the writing thread schedules the stream when it is done
+                return null;
+            }
         }
         // A packet whose payload is the caller's memory is two ring entries, header then payload, offered
         // together: its length word says the whole frame, the header buffer holds only the header.

@@ -59,6 +59,14 @@ final class StreamSender {
     private static final VarHandle IN_READY;
     private static final VarHandle OUT_TOKEN;
     private static final VarHandle WANT_WRITABLE;
+    private static final VarHandle OPEN_PACKET;
+    private static final VarHandle OPEN_STATE;
+    /** {@link #openState}: no open packet (or it was sealed). */
+    private static final int SEALED = 0;
+    /** {@link #openState}: the open packet may be appended to by the writing thread or sealed by a consumer. */
+    private static final int OPEN = 1;
+    /** {@link #openState}: the writing thread is appending to the open packet (consumers leave it alone). */
+    private static final int APPENDING = 2;
 
     static {
         try {
@@ -67,6 +75,8 @@ final class StreamSender {
             IN_READY = l.findVarHandle(StreamSender.class, "inReady", boolean.class);
             OUT_TOKEN = l.findVarHandle(StreamSender.class, "outToken", boolean.class);
             WANT_WRITABLE = l.findVarHandle(StreamSender.class, "wantWritable", boolean.class);
+            OPEN_PACKET = l.findVarHandle(StreamSender.class, "openPacket", PooledBuffer.class);
+            OPEN_STATE = l.findVarHandle(StreamSender.class, "openState", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -86,6 +96,14 @@ final class StreamSender {
     private volatile boolean scheduled;
     @SuppressWarnings("unused") // accessed through OUT_TOKEN
     private volatile boolean outToken;
+    /** Writing thread only: the open packet it may still append to (see "Whole packets"), or null. */
+    private PooledBuffer carry;
+    /** The open packet, for consumers to recognise at the ring's head; written before it is offered. */
+    @SuppressWarnings("unused") // accessed through OPEN_PACKET
+    private volatile PooledBuffer openPacket;
+    /** SEALED, OPEN or APPENDING: who may touch the open packet now (CAS by the writing thread and consumers). */
+    @SuppressWarnings("unused") // accessed through OPEN_STATE
+    private volatile int openState;
     /** Writer-owned scheduling state (see StreamScheduler). */
     boolean inActive;
     long deficit;
@@ -98,18 +116,13 @@ final class StreamSender {
     }
 
 
+    /**
+     * Writing thread: copies {@code src}'s remaining bytes into packets, blocking while the ring is full.
+     * Whole packets: the bytes go first into the open packet a previous write left (see "Whole packets"),
+     * then into full packets; the remainder of a write that completed a packet stays open for the next write.
+     */
     void write(final ByteBuffer src) {
-        while (src.hasRemaining()) {
-            final int n = Math.min(src.remaining(), maxPacket);
-            final PooledBuffer f = dataPacket(n);
-            final ByteBuffer b = f.byteBuffer();
-            final int limit = src.limit();
-            src.limit(src.position() + n);
-            b.put(src);
-            src.limit(limit);
-            commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, true);
-            bytesWritten += n;
-        }
+        put(src, true);
     }
 
     void write(final byte[] bytes, final int off, final int len) {
@@ -206,10 +219,24 @@ final class StreamSender {
     }
 
     int tryWrite(final ByteBuffer src) {
+        return put(src, false);
+    }
+
+    /**
+     * Writing thread: the copying write paths. {@code block} false: stops (returning what it took) when the
+     * ring is full, after asking the writer for onWritable.
+     */
+    private int put(final ByteBuffer src, final boolean block) {
         checkWritable();
         int total = 0;
+        boolean completed = false; // this write completed a packet: its remainder stays open
+        if (carry != null && src.hasRemaining()) {
+            final int n = appendToOpen(src);
+            total += n;
+            completed = carry == null && n > 0;
+        }
         while (src.hasRemaining()) {
-            if (isFull()) {
+            if (!block && isFull()) {
                 // Ask the writer for onWritable, then look again: a slot freed before the flag was seen
                 // would otherwise go unannounced.
                 wantWritable = true;
@@ -219,16 +246,113 @@ final class StreamSender {
                 wantWritable = false;
             }
             final int n = Math.min(src.remaining(), maxPacket);
-            final PooledBuffer f = dataPacket(n);
+            final boolean open = completed && n < maxPacket;
+            final PooledBuffer f = dataPacket(open ? maxPacket : n);
+            final ByteBuffer b = f.byteBuffer();
             final int limit = src.limit();
             src.limit(src.position() + n);
-            f.byteBuffer().put(src);
+            b.put(src);
             src.limit(limit);
-            commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, false);
+            if (open) {
+                queueOpen(f, block);
+            } else {
+                commitAndQueue(f, TYPE_STREAM, STATUS_CONTINUE, block);
+            }
             total += n;
             bytesWritten += n;
+            completed = true;
         }
         return total;
+    }
+
+    /**
+     * Writing thread: appends what fits of {@code src} to the open packet, if the scheduler has not sealed it
+     * yet; seals it when full. Returns the bytes taken (0: it was sealed, {@link #carry} is now null).
+     */
+    private int appendToOpen(final ByteBuffer src) {
+        final PooledBuffer c = carry;
+        if (!OPEN_STATE.compareAndSet(this, OPEN, APPENDING)) {
+            carry = null; // the scheduler (or a drainer) sealed it: it is on its way
+            return 0;
+        }
+        final ByteBuffer b = c.byteBuffer();
+        final int n = Math.min(src.remaining(), PAYLOAD_OFFSET + maxPacket - b.position());
+        final int limit = src.limit();
+        src.limit(src.position() + n);
+        b.put(src);
+        src.limit(limit);
+        ringBytes.addAndGet(n);
+        bytesWritten += n;
+        if (b.position() == PAYLOAD_OFFSET + maxPacket) {
+            commitOpen(c);
+            carry = null;
+            OPEN_STATE.setVolatile(this, SEALED);
+        } else {
+            OPEN_STATE.setVolatile(this, OPEN);
+        }
+        s.table.schedule(this); // the scheduler may have passed it by while it was being appended to
+        if (s.failure != null) {
+            drainOutbound(); // aborted meanwhile: a drainer stopped at this packet and left it to us
+        }
+        return n;
+    }
+
+    /** Writing thread: queues {@code f} (payload written, header not yet) as the open packet. */
+    private void queueOpen(final PooledBuffer f, final boolean block) {
+        final int length = f.byteBuffer().position();
+        carry = f;
+        OPEN_PACKET.setVolatile(this, f);
+        OPEN_STATE.setVolatile(this, OPEN);
+        try {
+            queue(f, length, block, Long.MAX_VALUE);
+        } catch (RuntimeException | Error e) {
+            carry = null; // never reached the ring (queue released it): the scheduler never saw it
+            OPEN_STATE.setVolatile(this, SEALED);
+            throw e;
+        }
+    }
+
+    /**
+     * Writing thread: seals the open packet, if any, so that nothing is appended to it behind a packet
+     * queued after it. Called before anything else is queued (holes, zero-copy packets, the end).
+     */
+    private void sealOpen() {
+        final PooledBuffer c = carry;
+        if (c == null) {
+            return;
+        }
+        carry = null;
+        if (OPEN_STATE.compareAndSet(this, OPEN, APPENDING)) {
+            commitOpen(c);
+            OPEN_STATE.setVolatile(this, SEALED);
+        }
+    }
+
+    /**
+     * Consumer (the scheduler or a drainer, holding the token), with {@code f} at the ring's head: if
+     * {@code f} is the open packet, seals it (the writing thread appends no more; its header is written).
+     * Returns false if the writing thread is appending to it right now: look again later (it schedules
+     * the stream, and drains it if the stream failed, when it is done).
+     */
+    boolean sealIfOpen(final PooledBuffer f) {
+        if (f != OPEN_PACKET.getVolatile(this)) {
+            return true;
+        }
+        if (OPEN_STATE.compareAndSet(this, OPEN, SEALED)) {
+            commitOpen(f);
+            return true;
+        }
+        return (int) OPEN_STATE.getVolatile(this) != APPENDING;
+    }
+
+    /** Whether {@code f} (at the ring's head) is the open packet, still unsealed. Consumer. */
+    boolean isOpen(final PooledBuffer f) {
+        return f == OPEN_PACKET.getVolatile(this) && (int) OPEN_STATE.getVolatile(this) != SEALED;
+    }
+
+    private void commitOpen(final PooledBuffer f) {
+        Frames.commit(f, s.procedure.program(), s.procedure.version(), s.procedure.procedure(), TYPE_STREAM,
+                s.serial, STATUS_CONTINUE);
     }
 
     void sendHole(final long length) {
@@ -269,8 +393,13 @@ final class StreamSender {
     /** As above; a blocking offer gives up at {@code deadline} (System.nanoTime), aborting the stream. */
     void commitAndQueue(final PooledBuffer f, final int type, final int status, final boolean block,
                                 final long deadline) {
+        sealOpen();
         Frames.commit(f, s.procedure.program(), s.procedure.version(), s.procedure.procedure(), type, s.serial, status);
-        final int length = f.byteBuffer().remaining();
+        queue(f, f.byteBuffer().remaining(), block, deadline);
+    }
+
+    /** Offers {@code f} ({@code length} bytes counted against the ring's bound), waiting as commitAndQueue says. */
+    private void queue(final PooledBuffer f, final int length, final boolean block, final long deadline) {
         while (!tryOffer(f, length)) {
             if (!block) {
                 f.release();
@@ -294,7 +423,13 @@ final class StreamSender {
             }
             writeWaiter = Thread.currentThread();
             if (isFull() && s.failure == null) {
-                IoThreads.checkBlockingAllowed("BraidStream.write (the send ring is full)");
+                try {
+                    IoThreads.checkBlockingAllowed("BraidStream.write (the send ring is full)");
+                } catch (RuntimeException e) {
+                    writeWaiter = null;
+                    f.release();
+                    throw e;
+                }
                 s.park(left); // onRingSpace and fail unpark it
             }
             writeWaiter = null;
@@ -311,6 +446,7 @@ final class StreamSender {
      * caller's callback).
      */
     private void queuePair(final PooledBuffer header, final PooledBuffer payload) {
+        sealOpen();
         final int length = header.byteBuffer().remaining() + payload.byteBuffer().remaining();
         while (true) {
             if (!isFull()) {
@@ -414,14 +550,14 @@ final class StreamSender {
             if (!takeOutToken()) {
                 return; // the holder drains when it sees the s.failure
             }
+            final boolean all;
             try {
-                PooledBuffer f;
-                while ((f = out.poll()) != null) {
-                    tookFromRing(f);
-                    f.release();
-                }
+                all = releaseQueued();
             } finally {
                 releaseOutToken();
+            }
+            if (!all) {
+                break; // the writing thread is appending to the open packet: it drains when it is done
             }
             // a producer may have offered after our last poll and failed to get the token: look again
         } while (s.failure != null && !out.isEmpty());
@@ -429,6 +565,23 @@ final class StreamSender {
         if (w != null) {
             LockSupport.unpark(w);
         }
+    }
+
+    /**
+     * Consumer holding the token: releases every queued packet. Returns false if it stopped at the open
+     * packet because the writing thread is appending to it (that thread drains after it, see
+     * {@link #appendToOpen}).
+     */
+    boolean releaseQueued() {
+        PooledBuffer f;
+        while ((f = out.peek()) != null) {
+            if (!sealIfOpen(f)) {
+                return false;
+            }
+            pollRing();
+            f.release();
+        }
+        return true;
     }
 
     /**

@@ -69,6 +69,21 @@ public final class StreamTable {
     final dev.braid.internal.engine.call.Callbacks callbacks;
     /** The runtime's timer, from {@link #start} (null before: unit tests that never start a table). */
     private volatile ScheduledExecutorService timer;
+    /** The window this side grants each stream now, and the most it ever granted (auto-tuning moves it). */
+    final ReceiveWindow receiveWindow;
+    /** Reader-owned: moves {@link #receiveWindow}; null until {@link #windowTuning} turns it on. */
+    private volatile WindowTuner tuner;
+    /** Whether the peer speaks PING/PONG/WINDOW (negotiated): set once, before any stream. */
+    private volatile boolean tuningNegotiated;
+    /**
+     * The window the peer grants each of our streams as its last WINDOW said, or -1 (none yet: the HELLO's
+     * applies). Written under {@link #windowLock} with the update of every open stream, read under it by
+     * {@link #register}, so no stream misses a change.
+     */
+    private long peerWindow = -1;
+    /** Cost of the stream packets the applications consumed on this connection (the tuner's delivery rate). */
+    private final java.util.concurrent.atomic.LongAdder consumedBytes = new java.util.concurrent.atomic.LongAdder();
+    private final Object windowLock = new Object();
     /** Packets and CREDITs for no open stream (ended here with data in flight): dropped, as libvirt does. */
     private volatile long dropped;
     /** Streams registered, streams that ended failed, and the payload bytes of the streams that ended. */
@@ -115,6 +130,133 @@ public final class StreamTable {
         this.gate = gate;
         this.role = role;
         this.sendBudget = new SendBudget(cfg.streamSendBudget());
+        this.receiveWindow = new ReceiveWindow(cfg.initialStreamWindow());
+    }
+
+    /**
+     * Once, after the HELLO and before any stream: the peer speaks PING/PONG/WINDOW
+     * ({@code Extension.FEATURE_WINDOW_TUNING}, both sides). This side then answers PINGs and applies the
+     * peer's WINDOWs; if its own {@code BraidConfig.windowAutoTuning} is on, it also tunes the window it
+     * grants ({@link WindowTuner}).
+     */
+    public void windowTuning(final boolean negotiated) {
+        tuningNegotiated = negotiated;
+        if (negotiated && cfg.windowAutoTuning()) {
+            tuner = new WindowTuner(cfg.initialStreamWindow(), cfg.maxStreamWindow(), receiveWindow,
+                    new WindowTuner.Signals() {
+                        @Override
+                        public void sendPing(final long token) {
+                            sendLong(Extension.PROC_PING, token);
+                        }
+
+                        @Override
+                        public void sendWindow(final long window) {
+                            final PooledBuffer f = Frames.claim(pool, Extension.WINDOW_LENGTH);
+                            f.byteBuffer().putInt((int) Math.min(window, Integer.MAX_VALUE));
+                            Frames.commit(f, Extension.PROGRAM, Extension.VERSION, Extension.PROC_WINDOW,
+                                    TYPE_MESSAGE, 0, STATUS_OK);
+                            outbound.enqueue(f, true, false);
+                        }
+                    });
+        }
+    }
+
+    private void sendLong(final int proc, final long value) {
+        final PooledBuffer f = Frames.claim(pool, Extension.PING_LENGTH);
+        f.byteBuffer().putLong(value);
+        Frames.commit(f, Extension.PROGRAM, Extension.VERSION, proc, TYPE_MESSAGE, 0, STATUS_OK);
+        outbound.enqueue(f, true, false);
+    }
+
+    /**
+     * Reader: a PING's payload (a reusable view): answered at once with a PONG carrying the same token, on
+     * the control lane. Ignored unless the feature was negotiated.
+     *
+     * @throws ProtocolException if the payload is malformed
+     */
+    public void onPing(final ByteBuffer p) {
+        final long token = pingToken(p, "PING");
+        if (tuningNegotiated) {
+            sendLong(Extension.PROC_PONG, token);
+        }
+    }
+
+    /**
+     * Reader: a PONG's payload (a reusable view): closes the tuner's sample if it answers its PING.
+     *
+     * @throws ProtocolException if the payload is malformed
+     */
+    public void onPong(final ByteBuffer p) {
+        final long token = pingToken(p, "PONG");
+        final WindowTuner t = tuner;
+        if (t != null) {
+            t.onPong(token, consumedBytes.sum(), System.nanoTime());
+        }
+    }
+
+    private static long pingToken(final ByteBuffer p, final String what) {
+        if (p.remaining() != Extension.PING_LENGTH) {
+            throw new ProtocolException("malformed " + what + ": " + p.remaining() + " bytes, expected "
+                    + Extension.PING_LENGTH);
+        }
+        return p.getLong(p.position());
+    }
+
+    /**
+     * Reader: a WINDOW's payload (a reusable view): every open stream's send window becomes the new one
+     * (streams parked for credit that now have it go back to the scheduler), and so does every stream
+     * opened from now on; the send budget follows it (if this side tunes), and so does the socket's send
+     * buffer.
+     *
+     * @throws ProtocolException if the payload is malformed or the window is below the HELLO minimum
+     */
+    public void onWindow(final ByteBuffer p) {
+        if (p.remaining() != Extension.WINDOW_LENGTH) {
+            throw new ProtocolException("malformed WINDOW: " + p.remaining() + " bytes, expected "
+                    + Extension.WINDOW_LENGTH);
+        }
+        final long window = p.getInt(p.position()) & 0xFFFF_FFFFL;
+        if (window < Extension.MIN_PACKET_COST || window > Integer.MAX_VALUE) {
+            throw new ProtocolException("WINDOW of " + window + " bytes is outside " + Extension.MIN_PACKET_COST
+                    + ".." + Integer.MAX_VALUE);
+        }
+        if (!tuningNegotiated) {
+            dropped++;
+            return;
+        }
+        boolean offered = false;
+        synchronized (windowLock) {
+            peerWindow = window;
+            for (StreamImpl s : streams.values()) {
+                if (s.flow.peerWindowChanged(window)) {
+                    scheduler.offer(s.sender);
+                    offered = true;
+                }
+            }
+        }
+        if (cfg.windowAutoTuning()) {
+            sendBudget.follow(Math.min(window, Math.max(cfg.maxStreamWindow(), cfg.initialStreamWindow())));
+            final Transport t = transport;
+            if (t != null) {
+                t.setSocketSendBuffer(socketSendBufferFor(window));
+            }
+        }
+        if (offered) {
+            outbound.scheduleFlush();
+        }
+    }
+
+    /**
+     * The send buffer a peer window asks for: room for the whole window of stream data in flight plus a
+     * quarter for calls and credit (the kernel doubles what it is given, for its bookkeeping), never below
+     * the configured size (0, the OS's autotuning, stays 0).
+     */
+    int socketSendBufferFor(final long window) {
+        final int configured = cfg.socketSendBufferSize();
+        if (configured == 0) {
+            return 0;
+        }
+        return (int) Math.min(Integer.MAX_VALUE, Math.max(configured, window + window / 4));
     }
 
     /** Reader, once, when the connection opens: starts the idle-stream check if configured. */
@@ -139,12 +281,17 @@ public final class StreamTable {
     public StreamHandle register(final Procedure procedure, final int serial, final boolean serverSide,
                                final boolean flowControl, final long sendWindow, final int maxOutbound,
                                final int holds) {
-        final StreamImpl s = new StreamImpl(this, procedure, serial, serverSide, flowControl,
-                cfg.initialStreamWindow(), sendWindow, maxOutbound, holds);
-        s.openedNanos = obs.streamOpened(procedure, serial); // before the table: its end may come at once
-        opened.increment();
-        streams.put(serial, s);
-        return s;
+        synchronized (windowLock) {
+            final StreamImpl s = new StreamImpl(this, procedure, serial, serverSide, flowControl,
+                    sendWindow, maxOutbound, holds);
+            if (peerWindow > 0) {
+                s.flow.peerWindowChanged(peerWindow); // nothing in flight yet: the credit is the new window
+            }
+            s.openedNanos = obs.streamOpened(procedure, serial); // before the table: its end may come at once
+            opened.increment();
+            streams.put(serial, s);
+            return s;
+        }
     }
 
     public boolean contains(final int serial) {
@@ -162,6 +309,10 @@ public final class StreamTable {
      * libvirt-compatible mode holds the reads; the resume re-enters the decoder).
      */
     public boolean onPacket(final PooledBuffer frame) {
+        final WindowTuner t = tuner;
+        if (t != null) {
+            t.onData(consumedBytes.sum(), System.nanoTime());
+        }
         final StreamImpl s = streamFor(Frames.serial(frame));
         if (s == null || Frames.prog(frame) != s.procedure.program() || Frames.vers(frame) != s.procedure.version()
                 || Frames.proc(frame) != s.procedure.procedure()) {
@@ -242,6 +393,13 @@ public final class StreamTable {
         }
     }
 
+    /** Any thread: the application consumed a packet costing {@code cost} (counted for the tuner). */
+    void consumed(final long cost) {
+        if (tuner != null) {
+            consumedBytes.add(cost);
+        }
+    }
+
     /** Tells the peer that {@code bytes} of stream {@code serial} were consumed (a control frame). */
     void sendCredit(final int serial, final long bytes) {
         final PooledBuffer f = Frames.claim(pool, Extension.CREDIT_LENGTH);
@@ -259,7 +417,7 @@ public final class StreamTable {
     void done(final StreamImpl s) {
         s.unregistered = true;
         streams.remove(s.serial, s);
-        s.flow.leaveBudget();
+        s.flow.ended();
         endedBytesSent.add(s.bytesWritten());
         endedBytesReceived.add(s.bytesRead());
         if (s.failure() != null) {

@@ -51,22 +51,82 @@ class StreamFlowControlTest {
 
     @Test
     void aStreamWaitsForCreditAndForItsShareOfTheBudget() {
-        final SendBudget budget = new SendBudget(64 << 10);
-        final StreamFlowControl a = new StreamFlowControl(true, 1 << 20, 1 << 20, budget);
-        final StreamFlowControl b = new StreamFlowControl(true, 1 << 20, 1 << 20, budget);
-        assertThat(a.mustWait(40_000)).as("nothing in flight: one packet may always go").isFalse();
-        a.took(40_000);
+        final long full = StreamFlowControl.FULL_PACKET_COST;
+        final SendBudget budget = new SendBudget(4 * full);
+        final StreamFlowControl a = new StreamFlowControl(true, 16 * full, 16 * full, budget);
+        final StreamFlowControl b = new StreamFlowControl(true, 16 * full, 16 * full, budget);
+        assertThat(a.mustWait(full)).as("nothing in flight: one packet may always go").isFalse();
+        a.took(3 * full);
         assertThat(budget.sharing()).isEqualTo(1);
-        assertThat(a.mustWait(30_000)).as("alone, 70,000 in flight would pass the 65,536 budget").isTrue();
-        b.took(20_000);
+        assertThat(a.mustWait(full)).as("alone, its fourth packet fits the budget of four").isFalse();
+        a.took(full);
+        assertThat(a.mustWait(512)).as("alone, the budget is used up").isTrue();
+        assertThat(b.mustWait(full)).as("nothing in flight: b's first packet may go all the same").isFalse();
+        b.took(full);
         assertThat(budget.sharing()).isEqualTo(2);
-        assertThat(b.mustWait(20_000)).as("two sharing: 32 KiB each").isTrue();
-        assertThat(b.parkForCredit(20_000)).isTrue();
-        assertThat(b.creditReturned(20_000)).as("the credit re-offers the parked stream once").isTrue();
+        assertThat(budget.inFlight()).isEqualTo(5 * full);
+        assertThat(b.mustWait(512)).as("two sharing, the total passed: b waits").isTrue();
+        assertThat(a.creditReturned(3 * full)).isFalse();
+        assertThat(budget.inFlight()).isEqualTo(2 * full);
+        assertThat(b.mustWait(full)).as("two sharing: two packets each, and the total has room").isFalse();
+        assertThat(a.mustWait(full)).isFalse();
+        b.took(full);
+        assertThat(b.mustWait(512)).as("b has its share").isTrue();
+        assertThat(b.parkForCredit(512)).isTrue();
+        assertThat(b.creditReturned(2 * full)).as("the credit re-offers the parked stream once").isTrue();
         assertThat(b.creditReturned(0)).isFalse();
         assertThat(budget.sharing()).as("b has nothing in flight any more").isEqualTo(1);
-        a.leaveBudget();
+        a.ended();
         assertThat(budget.sharing()).isZero();
+        assertThat(budget.inFlight()).as("an ended stream's bytes in flight leave the total").isZero();
+    }
+
+    /**
+     * Issue 13: four streams sharing a 1 MiB budget each had 256 KiB, below one maximal packet (262,148), so
+     * each kept one packet in flight and waited a round trip for the next. The share never drops below one
+     * whole packet.
+     */
+    @Test
+    void aStreamsShareOfTheBudgetIsNeverBelowOneFullPacket() {
+        final long full = StreamFlowControl.FULL_PACKET_COST;
+        final SendBudget budget = new SendBudget(1 << 20);
+        final List<StreamFlowControl> streams = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            final StreamFlowControl f = new StreamFlowControl(true, 1 << 22, 1 << 22, budget);
+            f.took(full - 4096);
+            streams.add(f);
+        }
+        assertThat(budget.sharing()).isEqualTo(4);
+        assertThat(budget.share()).isEqualTo(full);
+        assertThat(streams.get(0).mustWait(4096)).as("a whole packet's share: the rest of one packet may go").isFalse();
+        assertThat(streams.get(0).mustWait(4097)).isTrue();
+        for (StreamFlowControl f : streams) {
+            f.ended();
+        }
+    }
+
+    /**
+     * Shares are whole packets: with a budget of 17 packets and four streams, each may have five in flight
+     * (not four: 16 in all would leave a packet of the budget unused), and all together 17.
+     */
+    @Test
+    void sharesAreRoundedUpToWholePacketsWithinTheBudgetsTotal() {
+        final long full = StreamFlowControl.FULL_PACKET_COST;
+        final SendBudget budget = new SendBudget(17 * full);
+        final List<StreamFlowControl> streams = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            final StreamFlowControl f = new StreamFlowControl(true, 32 * full, 32 * full, budget);
+            f.took(4 * full);
+            streams.add(f);
+        }
+        assertThat(streams.get(0).mustWait(full)).as("a fifth packet: within 5 and the total 17").isFalse();
+        streams.get(0).took(full);
+        assertThat(streams.get(1).mustWait(full)).as("17 in flight: the total is used up").isTrue();
+        assertThat(streams.get(0).mustWait(512)).as("its share of five is used up").isTrue();
+        for (StreamFlowControl f : streams) {
+            f.ended();
+        }
+        assertThat(budget.inFlight()).isZero();
     }
 
     @Test
