@@ -659,7 +659,8 @@ class LoomBackendTest {
             closed.complete(reason);
         }
 
-        void assertClean() {
+        void assertClean() throws Exception {
+            closed.get(10, TimeUnit.SECONDS); // each side's onClosed comes when its own threads end, in either order
             assertThat(violations).isEmpty();
             assertThat(closedCalls.get()).isEqualTo(1);
         }

@@ -84,6 +84,62 @@ class TlsTest extends TransportTest {
         }
     }
 
+    /**
+     * Connections still in their TLS handshake count against the server's connection bounds from the moment
+     * they are accepted (issue 11 §1.2 with issue 12): two silent sockets fill maxConnections = 2, a third is
+     * closed at once, and once the silent ones go a TLS client gets in. Before, a connection was counted only
+     * when its handshake finished, so silent handshakes were bounded by nothing but handshakeTimeout (here
+     * 120 s: the third socket stayed open).
+     */
+    @Test
+    void connectionsInTheirHandshakeCountAgainstTheServersBounds() throws Exception {
+        final BraidServer server = server(longTimeouts(config(true)).maxConnections(2)
+                .tls(serverTls(serverId).handshakeTimeout(Duration.ofSeconds(120))),
+                s -> s.handle(ECHO, call -> call.reply(call.args())));
+        final java.net.InetSocketAddress at = server.address();
+        try (java.net.Socket quiet1 = new java.net.Socket(at.getAddress(), at.getPort());
+             java.net.Socket quiet2 = new java.net.Socket(at.getAddress(), at.getPort());
+             java.net.Socket quiet3 = new java.net.Socket(at.getAddress(), at.getPort())) {
+            // which one is refused depends on which I/O thread counts it first (they open in parallel)
+            final List<java.net.Socket> all = List.of(quiet1, quiet2, quiet3);
+            final boolean[] ended = new boolean[3];
+            Await.until("one of the three silent sockets closed by the server", () -> {
+                for (int i = 0; i < 3; i++) {
+                    ended[i] |= endedByServer(all.get(i));
+                }
+                return ended[0] || ended[1] || ended[2];
+            });
+            Await.during("the other two stay open", Duration.ofMillis(200), () -> {
+                int n = 0;
+                for (int i = 0; i < 3; i++) {
+                    ended[i] |= endedByServer(all.get(i));
+                    n += ended[i] ? 1 : 0;
+                }
+                return n == 1;
+            }, () -> java.util.Arrays.toString(ended));
+        }
+        Await.until("a TLS client gets in once the silent sockets are gone", () -> {
+            try {
+                final Connection c = connect(longTimeouts(config(false)).tls(clientTls()), server);
+                return c.call(ECHO, new byte[]{5})[0] == 5;
+            } catch (dev.braid.BraidException e) {
+                return false; // the server has not seen the silent sockets close yet
+            }
+        });
+    }
+
+    /** Whether the server ended {@code s} (end of stream or reset), waiting at most 20 ms for a sign. */
+    private static boolean endedByServer(final java.net.Socket s) {
+        try {
+            s.setSoTimeout(20);
+            return s.getInputStream().read() < 0;
+        } catch (java.net.SocketTimeoutException e) {
+            return false;
+        } catch (IOException e) {
+            return true;
+        }
+    }
+
     private static TlsOptions serverTls(final ThrowawayPki.Identity id) {
         return TlsOptions.fromPem(id.certificate(), id.key(), ca.caCertificate()).handshakeTimeout(LONG);
     }

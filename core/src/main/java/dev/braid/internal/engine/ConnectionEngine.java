@@ -158,6 +158,23 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
         preOpenTransport = t;
     }
 
+    /** {@return the transport given to {@link #preOpen}, or null} Any thread. */
+    final Transport preOpenTransport() {
+        return preOpenTransport;
+    }
+
+    /**
+     * Reader, as the socket is accepted, before a TLS handshake (after {@link #preOpen}): a server counts the
+     * connection against its connection bounds now, so handshakes in progress are bounded like connections in
+     * HELLO. Closes {@code t} naming the limit and returns false if a bound refuses it.
+     *
+     * @param t the transport the connection will open on
+     * @return whether the connection may go on
+     */
+    public boolean admitBeforeOpen(final Transport t) {
+        return true;
+    }
+
     @Override
     public void onOpen(final Transport transport) {
         final ConnectionClosedException already = closedReason;

@@ -1,6 +1,7 @@
 package dev.braid.internal.engine;
 
 import dev.braid.ConnectionClosedException;
+import dev.braid.spi.Transport;
 import dev.braid.ConnectionStats;
 import dev.braid.HandlerMode;
 import dev.braid.ProtocolException;
@@ -99,20 +100,41 @@ public final class ServerConnection extends ConnectionEngine {
         return true;
     }
 
+    /** Reader: the connection bounds were checked (at accept, before TLS; or as it opened). */
+    private boolean admissionChecked;
+
+    @Override
+    public boolean admitBeforeOpen(final Transport t) {
+        return admit(t);
+    }
+
+    /** Reader, once: counts the connection in, or closes {@code t} naming the bound that refused it. */
+    private boolean admit(final Transport t) {
+        admissionChecked = true;
+        if (admission == null) {
+            return true;
+        }
+        remote = t.remoteAddress();
+        inHello = true; // before admit: from there on another admission may evict it
+        final dev.braid.LimitExceededException refused = admission.admit(this, remote);
+        if (refused != null) {
+            inHello = false;
+            rt.peerErrors.log(this, refused.getMessage());
+            t.close(new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE,
+                    refused.getMessage(), refused));
+            return false; // never announced to the server's onConnection
+        }
+        admitted = true;
+        return true;
+    }
+
     @Override
     void opened() {
-        if (admission != null) {
-            remote = transport.remoteAddress();
-            inHello = true; // before admit: from there on another admission may evict it
-            final dev.braid.LimitExceededException refused = admission.admit(this, remote);
-            if (refused != null) {
-                inHello = false;
-                rt.peerErrors.log(this, refused.getMessage());
-                transport.close(new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE,
-                        refused.getMessage(), refused));
-                return; // never announced to the server's onConnection
-            }
-            admitted = true;
+        if (!admissionChecked && !admit(transport)) {
+            return;
+        }
+        if (evicted) {
+            return; // evicted while its TLS handshake ran: closing
         }
         if (onOpen != null) {
             onOpen.accept(this);
@@ -141,7 +163,10 @@ public final class ServerConnection extends ConnectionEngine {
         }
         evicted = true;
         rt.peerErrors.log(this, why.getMessage());
-        transport.close(new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE, why.getMessage(), why));
+        final Transport t = transport != null ? transport : preOpenTransport(); // still in its TLS handshake
+        if (t != null) {
+            t.close(new ConnectionClosedException(ConnectionClosedException.Reason.LOCAL_CLOSE, why.getMessage(), why));
+        }
         return true;
     }
 

@@ -219,6 +219,9 @@ public final class TlsConnection implements ConnectionHandler {
         netIn = pool.acquire(ssl.getSession().getPacketBufferSize());
         in = netIn.byteBuffer();
         in.clear();
+        if (!engine.admitBeforeOpen(upper)) {
+            return; // refused by a connection bound (server): closing, no handshake spent on it
+        }
         final long millis = options.handshakeTimeout().toMillis();
         deadline = timer.schedule(() -> handshakeTimedOut(millis), millis, TimeUnit.MILLISECONDS);
         try {
