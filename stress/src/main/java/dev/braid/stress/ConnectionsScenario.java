@@ -72,8 +72,16 @@ final class ConnectionsScenario implements Callable<Integer> {
         try (Braid serverBraid = Braid.create(new BraidConfig()); Braid clientBraid = Braid.create(new BraidConfig())) {
             final BraidServer server = serverBraid.server().handle(ECHO, call -> call.reply(call.args())).bind(0);
             // one connection first: braid starts some threads lazily (each Braid's timer), they are not per connection
-            try (Connection warm = clientBraid.connect(server.address())) {
-                warm.call(ECHO, new byte[8]);
+            // Warm every I/O loop on both sides (a loop's thread starts with its first connection, and connections
+            // are spread over the loops in turn), so that a loop thread is not counted as new after the close.
+            final int loops = Math.max(clientBraid.config().ioThreads(), serverBraid.config().ioThreads());
+            final List<Connection> warm = new ArrayList<>();
+            for (int i = 0; i < loops; i++) {
+                warm.add(clientBraid.connect(server.address()));
+            }
+            for (Connection w : warm) {
+                w.call(ECHO, new byte[8]);
+                w.close();
             }
             awaitServerConnections(server, 0);
             final List<String> namesBefore = Threads.braidNames();
