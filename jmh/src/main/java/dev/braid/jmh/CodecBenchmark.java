@@ -60,7 +60,7 @@ public class CodecBenchmark {
         pool = new BufferPool();
         body = ByteBuffer.allocateDirect(payload);
         error = RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC, "handler failed: x".repeat(4));
-        decoder = new FrameDecoder(pool, FrameHeader.DEFAULT_MAX_MESSAGE, 131_072);
+        decoder = new FrameDecoder(pool, FrameHeader.DEFAULT_MAX_MESSAGE, 131_072, 131_072); // full-size from the start: the benchmark puts a whole frame in at once
         final PooledBuffer f = frame();
         wire = new byte[f.byteBuffer().remaining()];
         f.byteBuffer().get(wire);
