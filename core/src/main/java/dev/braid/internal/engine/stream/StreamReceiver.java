@@ -197,41 +197,12 @@ final class StreamReceiver {
     /** Reading thread: the next packet, blocking; null at EOF. */
     StreamPacket readPacket() {
         while (true) {
-            if (!IN_TOKEN.compareAndSet(this, false, true)) {
-                s.throwIfFailed();
-                Thread.onSpinWait();
-                continue;
-            }
-            PooledBuffer f = null;
-            boolean eof = false;
-            try {
-                if (s.failure == null) {
-                    if (current != null) {
-                        throw new IllegalStateException("readPacket() after a partial read(): finish reading the packet first");
-                    }
-                    f = in.poll();
-                    if (f == null && s.remoteEof) {
-                        f = in.poll(); // the EOF flag follows the last packet: a second look is final
-                        eof = f == null;
-                    }
-                }
-            } finally {
-                IN_TOKEN.setVolatile(this, false);
-            }
-            if (s.failure != null) {
-                if (f != null) {
-                    packetConsumed(f);
-                }
-                drainInbound();
-                throw s.failure();
-            }
-            if (f != null) {
-                lastReadNanos = System.nanoTime();
-                return new StreamPacketImpl(s, f);
-            }
-            if (eof) {
-                eofDelivered = true;
+            final StreamPacket p = take(true, "readPacket()");
+            if (p == StreamPacket.EOF) {
                 return null;
+            }
+            if (p != null) {
+                return p;
             }
             if (Thread.currentThread().isInterrupted()) {
                 throw s.interrupted("reading");
@@ -250,16 +221,28 @@ final class StreamReceiver {
      * {@link StreamPacket#EOF} once the peer's end was reached (every packet before it read).
      */
     StreamPacket tryReadPacket() {
-        if (!IN_TOKEN.compareAndSet(this, false, true)) {
+        return take(false, "tryReadPacket()");
+    }
+
+    /**
+     * Reading thread: one look at the receive queue, for both packet reads. Returns the next packet,
+     * {@link StreamPacket#EOF} once the peer's end was reached, or null when nothing is queued now (or, when
+     * {@code spinWhileBusy} is false, when a drain holds the token). Throws the stream's failure.
+     */
+    private StreamPacket take(final boolean spinWhileBusy, final String method) {
+        while (!IN_TOKEN.compareAndSet(this, false, true)) {
             s.throwIfFailed(); // only a drain takes the token from the reader: the stream failed
-            return null;
+            if (!spinWhileBusy) {
+                return null;
+            }
+            Thread.onSpinWait();
         }
         PooledBuffer f = null;
         boolean eof = false;
         try {
             if (s.failure == null) {
                 if (current != null) {
-                    throw new IllegalStateException("tryReadPacket() after a partial read(): finish reading the packet first");
+                    throw new IllegalStateException(method + " after a partial read(): finish reading the packet first");
                 }
                 f = in.poll();
                 if (f == null && s.remoteEof) {
