@@ -651,10 +651,12 @@ class BadInputTest extends TransportTest {
 
     @Test
     void serverKeepsAClientThatAnswersKeepalive() throws Exception {
-        final BraidServer server = target(serverConfig().keepaliveInterval(Duration.ofMillis(50)).keepaliveCount(5));
+        // 20 PINGs 100 ms apart may go unanswered (2 s): a loaded machine may stall this thread between reading
+        // a PING and answering it (a count of 5 at 50 ms closed the connection once under stress-ng --cpu 2).
+        final BraidServer server = target(serverConfig().keepaliveInterval(Duration.ofMillis(100)).keepaliveCount(20));
         final RawPeer raw = rawClient(server);
         final Peer peer = acceptedPeer();
-        for (int i = 0; i < 7; i++) { // more PINGs than keepaliveCount: each PONG reset the count
+        for (int i = 0; i < 22; i++) { // more PINGs than keepaliveCount: each PONG reset the count
             assertThat(raw.readFrame().isKeepalive(KEEPALIVE_PING)).isTrue();
             raw.send(PONG);
         }
