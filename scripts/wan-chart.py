@@ -3,6 +3,8 @@
 
     python3 scripts/wan-chart.py WAN_OUTPUT.txt docs/wan-throughput.svg [TITLE]
 
+e.g. python3 scripts/wan-chart.py docs/data/wan-2026-12-05.txt docs/wan-throughput.svg
+
 Reads the table the scenario prints at the end (rows `| form | round trip | backend | plain TCP MB/s |
 braid 1 stream MB/s | braid N streams MB/s | ...`, as in docs/benchmarks.md); `cli` rows are left out. One
 panel per link form; in each, one group of bars per round trip: plain TCP, then one stream and N streams for
