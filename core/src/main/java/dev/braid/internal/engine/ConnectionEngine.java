@@ -623,6 +623,10 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             }
             closedReason = cce;
         }
+        if (cce.reason() == Reason.INTERNAL_ERROR) {
+            // a bug of ours, not the peer's: the peer only sees its connection drop, so say it here, once
+            CONNECTION_LOG.log(Level.WARNING, this + " closed on an internal error", cce.getCause());
+        }
         keepalive.stop();
         if (deadlines != null) {
             deadlines.stop();

@@ -38,6 +38,39 @@ import static dev.braid.internal.wire.FrameHeader.TYPE_STREAM_HOLE;
  * drainer takes it to empty the ring, and whoever holds it when the failure is set drains after releasing
  * it. Nobody ever waits for the token.
  *
+ * <h2>The open packet (whole packets): who owns it when</h2>
+ * A write's remainder may stay <em>open</em> in the ring (see "Whole packets" in docs/design.md): queued, its
+ * header not yet written, so the next write can append to it. One word, {@link #open}, says who owns it,
+ * and it names the packet itself, never only a state, so a compare-and-set on it can only ever act on the
+ * packet it names:
+ * <ul>
+ *   <li>{@code open == f}: {@code f} is open. The writing thread may take it ({@code f → APPENDING}) to
+ *       append; a consumer holding the token, with {@code f} at the ring's head, may seal it
+ *       ({@code f → null}) and then owns it: it writes the header and sends (or drops) it, and the writing
+ *       thread never touches it again (its next CAS from {@code f} fails).</li>
+ *   <li>{@code open == APPENDING}: the writing thread owns {@link #carry} (which is {@link #lastOpen}): it
+ *       appends, or writes the header when it fills or seals the packet, then hands it back with a release
+ *       store ({@code → carry}, still open) or gives it up ({@code → null}, sealed, header written).
+ *       Consumers leave a packet at the head that is {@code lastOpen} alone meanwhile; the writing thread
+ *       schedules the stream (and drains it, if it failed) after its release store.</li>
+ *   <li>{@code open == null}, or another packet: a packet at the ring's head that is not named is sealed,
+ *       its header written. Whoever set {@code open} away from a packet wrote its header before (writing
+ *       thread, release store) or writes it after (the sealing consumer, which alone holds it then).</li>
+ * </ul>
+ * Memory ordering: the writing thread's appends and header happen before its release store of {@code open}
+ * (a volatile set or a successful CAS); a consumer's volatile read of {@code open} (acquire) that sees that
+ * store or a later one sees them. {@code lastOpen} is written (volatile) before the packet is offered, and
+ * changes only when the next open packet is queued, which needs this one given up first; so a consumer that
+ * reads {@code APPENDING} and then {@code lastOpen == f} may be wrong only towards waiting (the writing
+ * thread has since handed {@code f} back or sealed it; its schedule call brings the consumer back), never
+ * towards reading a packet still being written.
+ * A packet is never released while {@code open} names it: sealing sets {@code open} away from it first.
+ * (Before this word named the packet, an int state OPEN/APPENDING/SEALED and a separate {@code openPacket}
+ * let a consumer read {@code openPacket == P}, the writing thread fill and seal P and queue the next
+ * remainder Q as OPEN, and the consumer's CAS OPEN→SEALED succeed on Q's state: it wrote P's header a second
+ * time (limit 0: {@code Frames.length} threw IndexOutOfBoundsException, INTERNAL_ERROR) and sent Q without
+ * a header. {@code OpenPacketRaceTest} and the jcstress {@code OpenPacketTests} cover it.)
+ *
  * <h2>Waiting</h2>
  * A blocked writer parks after publishing itself in {@code writeWaiter} (volatile) and re-checking that the
  * ring is full; the scheduler reads the waiter after freeing a slot and unparks it (Dekker-style: each
@@ -59,23 +92,14 @@ final class StreamSender {
     private static final VarHandle IN_READY;
     private static final VarHandle OUT_TOKEN;
     private static final VarHandle WANT_WRITABLE;
-    private static final VarHandle OPEN_PACKET;
-    private static final VarHandle OPEN_STATE;
+    private static final VarHandle OPEN;
     /**
-     * Whether a write's remainder stays open for the next write to fill (whole packets, issue 13). Off: under
-     * load the scheduler was seen reading a packet already released (IndexOutOfBoundsException in
-     * {@code StreamScheduler.visit}'s {@code Frames.length}, closing the connection with INTERNAL_ERROR; about
-     * one run in four of StreamsTest's 1 GiB transfers), a race between the open packet's hand-over and the
-     * scheduler not yet found. Each write's remainder goes as a packet of its own until it is;
-     * {@code -Dbraid.carryRemainder=true} turns the carry on to reproduce it.
+     * Whether a write's remainder stays open for the next write to fill (whole packets, issue 13). On unless
+     * {@code -Dbraid.carryRemainder=false}: then each write's remainder goes as a packet of its own.
      */
-    static final boolean CARRY_REMAINDER = Boolean.getBoolean("braid.carryRemainder");
-    /** {@link #openState}: no open packet (or it was sealed). */
-    private static final int SEALED = 0;
-    /** {@link #openState}: the open packet may be appended to by the writing thread or sealed by a consumer. */
-    private static final int OPEN = 1;
-    /** {@link #openState}: the writing thread is appending to the open packet (consumers leave it alone). */
-    private static final int APPENDING = 2;
+    static final boolean CARRY_REMAINDER = !"false".equalsIgnoreCase(System.getProperty("braid.carryRemainder"));
+    /** {@link #open}: the writing thread is appending to {@link #carry} (consumers leave it alone). */
+    private static final Object APPENDING = new Object();
 
     static {
         try {
@@ -84,8 +108,7 @@ final class StreamSender {
             IN_READY = l.findVarHandle(StreamSender.class, "inReady", boolean.class);
             OUT_TOKEN = l.findVarHandle(StreamSender.class, "outToken", boolean.class);
             WANT_WRITABLE = l.findVarHandle(StreamSender.class, "wantWritable", boolean.class);
-            OPEN_PACKET = l.findVarHandle(StreamSender.class, "openPacket", PooledBuffer.class);
-            OPEN_STATE = l.findVarHandle(StreamSender.class, "openState", int.class);
+            OPEN = l.findVarHandle(StreamSender.class, "open", Object.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -107,12 +130,14 @@ final class StreamSender {
     private volatile boolean outToken;
     /** Writing thread only: the open packet it may still append to (see "Whole packets"), or null. */
     private PooledBuffer carry;
-    /** The open packet, for consumers to recognise at the ring's head; written before it is offered. */
-    @SuppressWarnings("unused") // accessed through OPEN_PACKET
-    private volatile PooledBuffer openPacket;
-    /** SEALED, OPEN or APPENDING: who may touch the open packet now (CAS by the writing thread and consumers). */
-    @SuppressWarnings("unused") // accessed through OPEN_STATE
-    private volatile int openState;
+    /**
+     * The last packet queued open: written by the writing thread before it is offered, for consumers that
+     * find {@link #open} at {@code APPENDING} (see "The open packet" above).
+     */
+    private volatile PooledBuffer lastOpen;
+    /** Who owns the open packet now: the packet itself, {@code APPENDING}, or null (see above). */
+    @SuppressWarnings("unused") // accessed through OPEN
+    private volatile Object open;
     /** Writer-owned scheduling state (see StreamScheduler). */
     boolean inActive;
     long deficit;
@@ -280,7 +305,7 @@ final class StreamSender {
      */
     private int appendToOpen(final ByteBuffer src) {
         final PooledBuffer c = carry;
-        if (!OPEN_STATE.compareAndSet(this, OPEN, APPENDING)) {
+        if (!OPEN.compareAndSet(this, c, APPENDING)) {
             carry = null; // the scheduler (or a drainer) sealed it: it is on its way
             return 0;
         }
@@ -295,9 +320,9 @@ final class StreamSender {
         if (b.position() == PAYLOAD_OFFSET + maxPacket) {
             commitOpen(c);
             carry = null;
-            OPEN_STATE.setVolatile(this, SEALED);
+            OPEN.setVolatile(this, null);
         } else {
-            OPEN_STATE.setVolatile(this, OPEN);
+            OPEN.setVolatile(this, c);
         }
         s.table.schedule(this); // the scheduler may have passed it by while it was being appended to
         if (s.failure != null) {
@@ -310,13 +335,15 @@ final class StreamSender {
     private void queueOpen(final PooledBuffer f, final boolean block) {
         final int length = f.byteBuffer().position();
         carry = f;
-        OPEN_PACKET.setVolatile(this, f);
-        OPEN_STATE.setVolatile(this, OPEN);
+        lastOpen = f;
+        OPEN.setVolatile(this, f); // before the offer: a consumer that sees f at the head finds it named
         try {
             queue(f, length, block, Long.MAX_VALUE);
         } catch (RuntimeException | Error e) {
-            carry = null; // never reached the ring (queue released it): the scheduler never saw it
-            OPEN_STATE.setVolatile(this, SEALED);
+            // never reached the ring (queue released it), so no consumer saw it; nothing names it after this
+            carry = null;
+            lastOpen = null;
+            OPEN.setVolatile(this, null);
             throw e;
         }
     }
@@ -331,10 +358,11 @@ final class StreamSender {
             return;
         }
         carry = null;
-        if (OPEN_STATE.compareAndSet(this, OPEN, APPENDING)) {
+        if (OPEN.compareAndSet(this, c, APPENDING)) {
             commitOpen(c);
-            OPEN_STATE.setVolatile(this, SEALED);
-        }
+            OPEN.setVolatile(this, null);
+        } // else a consumer sealed it: it is on its way, and no longer ours
+
     }
 
     /**
@@ -344,19 +372,23 @@ final class StreamSender {
      * the stream, and drains it if the stream failed, when it is done).
      */
     boolean sealIfOpen(final PooledBuffer f) {
-        if (f != OPEN_PACKET.getVolatile(this)) {
+        final Object o = OPEN.compareAndExchange(this, f, null);
+        if (o == f) {
+            commitOpen(f); // ours alone now: the writing thread's next CAS from f fails
             return true;
         }
-        if (OPEN_STATE.compareAndSet(this, OPEN, SEALED)) {
-            commitOpen(f);
-            return true;
-        }
-        return (int) OPEN_STATE.getVolatile(this) != APPENDING;
+        // f is not named: sealed, its header written (true); or it is the packet being appended to (false:
+        // the writing thread schedules the stream when it hands it back)
+        return !(o == APPENDING && f == lastOpen);
     }
 
-    /** Whether {@code f} (at the ring's head) is the open packet, still unsealed. Consumer. */
+    /**
+     * Whether {@code f} (at the ring's head) is the open packet, still unsealed (or, being appended to, may
+     * be: a consumer then waits, see "The open packet"). Consumer.
+     */
     boolean isOpen(final PooledBuffer f) {
-        return f == OPEN_PACKET.getVolatile(this) && (int) OPEN_STATE.getVolatile(this) != SEALED;
+        final Object o = OPEN.getVolatile(this);
+        return o == f || (o == APPENDING && f == lastOpen);
     }
 
     private void commitOpen(final PooledBuffer f) {

@@ -11,7 +11,10 @@ package dev.braid.internal.engine.stream;
  * lane. The PONG closes a sample: its round trip, and the stream bytes the applications consumed while it
  * was out (a delivery rate: bytes / round trip; consumed, not received, so that a reader that does not read
  * never makes its window grow). The estimate keeps the smallest round trip of the last
- * {@link #FILTER_NANOS} (a round trip that includes a queue is not the link's) and the second largest of the
+ * {@link #FILTER_NANOS} (a round trip that includes a queue is not the link's; when the smallest is that
+ * old, the window is cut to the product for a round trip, so that the queue drains, and the next sample is
+ * the new smallest: taking the current sample instead took its queue for the link, and the window grew
+ * into it, a packet or two more every {@link #FILTER_NANOS}, and the queue ahead of calls with it) and the second largest of the
  * last nine rates measured since the window last grew (a rate measured under a smaller window is not the link's, and
  * one measured while the reader caught up on a backlog is more than the link's): bandwidth-delay product =
  * that rate x the smallest round trip. A sample whose round trip is more than twice the smallest is a
@@ -27,14 +30,16 @@ package dev.braid.internal.engine.stream;
  * shows the window was the limit (at least half of it arrived in one round trip) and found no queue (see
  * below), and the largest rate grew by at least 1/4
  * since the last growth, the window doubles; when twice in a row the rate does not follow, the pipe is full
- * and the estimate decides from then on. After the probe the window follows the queue: a sample whose round
+ * and the estimate decides from then on. Later probes (every {@link #FILTER_NANOS}) start from a window
+ * near the product, so they step by a quarter of the window (the rate must grow by 1/8): doubling there
+ * queued a whole product ahead of every call for a few round trips. After the probe the window follows the queue: a sample whose round
  * trip is within {@link #QUEUE_SLACK_NANOS} + 1/64 of the smallest found no queue, so if the window was the
  * limit (half of it or more arrived in the round trip) the link has room and the window grows by one
  * packet; samples that found a queue measured the link's own rate, and when three in a row did (one alone may be
  * a thread that waited for a CPU) the window shrinks to the estimate if that is more than a packet below it
  * (so does a window the writers leave mostly unused). The sample
  * right after a growth is skipped (it began before the peer had the new window). Every
- * {@link #FILTER_NANOS} it probes again. The window grows only when the applications consumed at least
+ * {@link #FILTER_NANOS} it probes again (by quarters, above). The window grows only when the applications consumed at least
  * half of it in the sample's round trip: a reader that does not read never makes it grow. When stream data arrives after more than {@link #IDLE_NANOS}
  * without any, the estimate starts again from the initial window: the link may have changed meanwhile.
  *
@@ -87,8 +92,15 @@ final class WindowTuner {
     private double maxRate;
     private long maxRateAt;
     private long samples;
-    /** Doubling the window while the rate follows (start-up, and a probe now and then). */
+    /** Growing the window by steps while the rate follows (start-up, and a probe now and then). */
     private boolean probing = true;
+    /**
+     * The probe since the (re)start: it doubles the window. A later probe (every {@link #FILTER_NANOS})
+     * grows it by a quarter a step: it starts from a window near the product, so doubling it put a whole
+     * product in the bottleneck queue, ahead of every call, for the few round trips it took to see the rate
+     * not follow (at 50 ms, calls 50 ms late every 10 s: the p99 beside streams).
+     */
+    private boolean startup = true;
     private double rateAtGrowth;
     /** The last rates (bytes/s) measured since the window last grew; the estimate takes their second largest. */
     private final double[] rates = new double[9];
@@ -101,6 +113,11 @@ final class WindowTuner {
     private long probedAt;
     /** Samples to ignore: they began before the last WINDOW could take effect. */
     private int skip;
+    /**
+     * Draining before a new smallest round trip is taken (see {@link #onPong}): 2 after the window was cut
+     * to the product (the next sample began before the cut), 1 for the sample that measures the link.
+     */
+    private int draining;
 
     WindowTuner(final long initial, final long max, final ReceiveWindow window, final Signals signals) {
         this.initial = initial;
@@ -146,8 +163,28 @@ final class WindowTuner {
         final long rtt = Math.max(1, now - pingSent);
         final long bytes = received - receivedAtPing;
         samples++;
-        if (rtt <= minRtt || now - minRttAt > FILTER_NANOS) {
+        if (draining > 0) {
+            if (--draining > 0) {
+                return; // began before the peer had the drained window
+            }
+            minRtt = rtt; // the link's round trip now, with the queue drained: longer or shorter than before
+            minRttAt = now;
+        } else if (rtt <= minRtt) {
             minRtt = rtt;
+            minRttAt = now;
+        } else if (now - minRttAt > FILTER_NANOS) {
+            // The smallest round trip is old. Taking this sample instead would take whatever queue it found
+            // for the link's (and then the window would grow into that queue, and the next expiry take a
+            // longer one: calls later every 10 s). So first drain: the product alone for a round trip.
+            final long drained = Math.max(initial, wholePackets((long) Math.ceil(rateEstimate() * minRtt / 1e9)));
+            if (drained < window.current()) {
+                draining = 2;
+                probing = false;
+                flat = 0;
+                setWindow(drained);
+                return;
+            }
+            minRtt = rtt; // nothing to drain: the window is already at most the product
             minRttAt = now;
         }
         if (rtt > 2 * minRtt + QUEUE_SLACK_NANOS) {
@@ -175,13 +212,17 @@ final class WindowTuner {
         final boolean windowLimited = bytes >= current / 2;
         long target = estimate;
         if (probing) {
-            if (windowLimited && !queue && (rateAtGrowth == 0 || maxRate >= rateAtGrowth * 5 / 4)) {
+            // start-up doubles and wants the rate up by 1/4; a later probe steps by 1/4 and wants it up by 1/8
+            final double follows = startup ? 1.25 : 1.125;
+            if (windowLimited && !queue && (rateAtGrowth == 0 || maxRate >= rateAtGrowth * follows)) {
                 rateAtGrowth = maxRate;
                 flat = 0;
                 rateCount = 0; // the rates at the old window say nothing of the new one
-                target = Math.max(estimate, 2 * current);
+                target = Math.max(estimate, startup ? 2 * current
+                        : current + Math.max(StreamFlowControl.FULL_PACKET_COST, wholePackets(current / 4)));
             } else if (++flat >= 2) {
                 probing = false; // twice the rate did not follow the window: the pipe is full
+                startup = false;
                 probedAt = now;
             }
         } else if (now - probedAt > FILTER_NANOS) {
@@ -233,9 +274,11 @@ final class WindowTuner {
         maxRate = 0;
         pingOut = false;
         probing = true;
+        startup = true;
         rateAtGrowth = 0;
         flat = 0;
         skip = 0;
+        draining = 0;
         rateCount = 0;
         queued = 0;
         if (window.current() != initial) {

@@ -16,7 +16,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class WindowTunerTest {
     private static final long FULL = StreamFlowControl.FULL_PACKET_COST;
     private static final long INITIAL = 4 * FULL;
-    private static final long MAX = 32 * FULL;
+    private static final long MAX = 64 * FULL;
 
     private final List<Long> pings = new ArrayList<>();
     private final List<Long> windows = new ArrayList<>();
@@ -35,13 +35,21 @@ class WindowTunerTest {
     private long now = 1_000_000_000L;
     /** What the receiving application consumed so far (it reads as fast as packets arrive here). */
     private long consumed;
+    /**
+     * Bytes in flight that wait in no queue besides the product (the packet the receiver holds until it is
+     * credited, the one being serialized): 0, the worst case, unless a test says otherwise.
+     */
+    private long free;
+    /** The largest window any round of {@link #run} used. */
+    private long largest;
 
     /** Runs {@code rounds} round trips of a link of {@code rate} bytes/s and round trip {@code rtt} ns. */
     private void run(final int rounds, final double rate, final long rtt) {
         final double bdp = rate * rtt / 1e9;
         for (int i = 0; i < rounds; i++) {
             final long w = window.current();
-            final long queued = (long) Math.max(0, w - bdp);
+            largest = Math.max(largest, w);
+            final long queued = (long) Math.max(0, w - bdp - free);
             final long measured = rtt + (long) (queued / rate * 1e9);
             tuner.onData(consumed += 1, now); // the first bytes of the round: a PING goes if none is out
             final int ping = pings.size() - 1;
@@ -66,6 +74,27 @@ class WindowTunerTest {
         final int changes = windows.size();
         run(20, rate, rtt);
         assertThat(windows).as("steady: no WINDOW per sample").hasSize(changes);
+    }
+
+    /**
+     * Past 10 s the smallest round trip expires: the tuner drains the queue before it takes a new one, so the
+     * window does not creep up (it took the current sample, queue included, and grew a packet or two every
+     * 10 s: 26, 28, 30 packets in this run before). The probe every 10 s starts from a window near the
+     * product: it steps by a quarter, so what it puts in the bottleneck queue ahead of calls is a quarter of
+     * a product for a few round trips, not a whole one.
+     */
+    @Test
+    void theWindowStaysNearTheProductPastTheFiltersAndLaterProbesDoNotDoubleIt() {
+        final double rate = 125e6;
+        final long rtt = 50_000_000L;
+        free = 2 * FULL; // as the tuner assumes: so a window near the product finds no queue, and probes
+        run(40, rate, rtt);
+        final long settled = window.current();
+        largest = 0;
+        run(400, rate, rtt); // 20 s and more: at least one probe
+        assertThat(largest).as("a probe adds a quarter and a packet at most").isLessThanOrEqualTo(settled + settled / 4 + 2 * FULL);
+        assertThat(window.current()).as("near the product, as before the filters expired")
+                .isLessThanOrEqualTo(settled);
     }
 
     /**
