@@ -126,16 +126,35 @@ public final class Braid implements AutoCloseable {
     /**
      * Connects like {@link #connect(InetSocketAddress)}, and returns a connection that reconnects by itself
      * whenever it is lost, as {@code policy} says (see {@link ReconnectingConnection} for what happens to
-     * calls, streams and listeners then). The first connection must succeed: this throws as
-     * {@code connect} does when it cannot be made.
+     * calls, streams and listeners then). The first connection: by default it must succeed, and this
+     * throws as {@code connect} does when it cannot be made (the message names
+     * {@link ReconnectPolicy#retryFirstConnect()}); with {@code policy.retryFirstConnect()} this returns at
+     * once and connects in the background, retrying with the policy's backoff, while calls made meanwhile
+     * wait for it (bounded by {@link BraidConfig#maxQueuedCalls()} and their timeouts); giving up after
+     * {@code maxAttempts} closes the connection, as after a loss.
      *
      * @param address the server
-     * @param policy  backoff, jitter, cap and attempts ({@link ReconnectPolicy#DEFAULT})
+     * @param policy  backoff, jitter, cap, attempts and whether the first connection is retried
+     *                ({@link ReconnectPolicy#DEFAULT}: not)
      * @return the connection; close it when done
+     * @throws BraidException when the first connection cannot be made and the policy does not retry it
      */
     public ReconnectingConnection connectReconnecting(final InetSocketAddress address, final ReconnectPolicy policy) {
         java.util.Objects.requireNonNull(policy, "policy");
-        final Connection first = connect(address);
+        if (policy.retryFirstConnect()) {
+            return new dev.braid.internal.engine.ReconnectingClient(rt, address, policy, this::connectAsync, null);
+        }
+        final Connection first;
+        try {
+            first = connect(address);
+        } catch (BraidException e) {
+            if (e.getClass() == BraidException.class && (e.category() == BraidException.Category.IO
+                    || e.category() == BraidException.Category.TIMEOUT)) {
+                throw new BraidException(e.category(), e.getMessage() + " (the first connection of a reconnecting "
+                        + "connection is not retried unless ReconnectPolicy.retryFirstConnect is set)", e);
+            }
+            throw e;
+        }
         return new dev.braid.internal.engine.ReconnectingClient(rt, address, policy, this::connectAsync, first);
     }
 

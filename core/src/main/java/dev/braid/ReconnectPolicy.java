@@ -17,13 +17,45 @@ import java.time.Duration;
  * @param jitter         the share of each wait that is random, in [0, 1]: 0.2 waits 80 to 100 % of it
  * @param maxAttempts    attempts in a row before giving up (the connection then closes for good and every
  *                       parked call fails); 0 for no limit
+ * @param retryFirstConnect whether the first connection is retried like a lost one. false (the default):
+ *                       {@link Braid#connectReconnecting} connects once, and throws if it cannot (a wrong
+ *                       address or a server that is down is reported at once). true: it returns at once, in
+ *                       state {@link ReconnectingConnection.State#RECONNECTING}, and connects in the
+ *                       background, the first attempt at once and the next ones after the backoff above (up
+ *                       to {@code maxAttempts} in all); calls made meanwhile wait as during a reconnection
+ *                       (for a server that starts after its clients)
  */
 public record ReconnectPolicy(Duration initialBackoff, Duration maxBackoff, double multiplier, double jitter,
-                              int maxAttempts) {
+                              int maxAttempts, boolean retryFirstConnect) {
 
-    /** 100 ms doubling up to 10 s, 20 % jitter, no limit on attempts. */
+    /** 100 ms doubling up to 10 s, 20 % jitter, no limit on attempts; the first connection is not retried. */
     public static final ReconnectPolicy DEFAULT = new ReconnectPolicy(Duration.ofMillis(100), Duration.ofSeconds(10),
             2.0, 0.2, 0);
+
+    /**
+     * A policy that does not retry the first connection ({@code retryFirstConnect} false).
+     *
+     * @param initialBackoff the wait before the first attempt, &gt; 0
+     * @param maxBackoff     the cap on any wait, &ge; initialBackoff
+     * @param multiplier     growth per failed attempt, &ge; 1
+     * @param jitter         the share of each wait that is random, in [0, 1]
+     * @param maxAttempts    attempts in a row before giving up; 0 for no limit
+     * @throws BraidException CONFIG naming the value out of range
+     */
+    public ReconnectPolicy(final Duration initialBackoff, final Duration maxBackoff, final double multiplier,
+                           final double jitter, final int maxAttempts) {
+        this(initialBackoff, maxBackoff, multiplier, jitter, maxAttempts, false);
+    }
+
+    /**
+     * This policy, with the first connection retried or not.
+     *
+     * @param retry whether {@link Braid#connectReconnecting} retries the first connection (see above)
+     * @return the new policy
+     */
+    public ReconnectPolicy withRetryFirstConnect(final boolean retry) {
+        return new ReconnectPolicy(initialBackoff, maxBackoff, multiplier, jitter, maxAttempts, retry);
+    }
 
     /**
      * Checks the values.

@@ -22,9 +22,19 @@ package dev.braid;
  *       a failure reports serial 0 (the call may have had several, one per connection it was sent on).</li>
  * </ul>
  *
+ * <p><b>The first connection.</b> Made by {@link Braid#connectReconnecting}, which throws if it cannot, unless
+ * {@link ReconnectPolicy#retryFirstConnect()}: then the connection starts in {@link State#RECONNECTING} and
+ * connects in the background like after a loss; until it is up, {@link #limits()} throws
+ * {@link IllegalStateException}, {@link #remoteAddress()} is the target, {@link #localAddress()} null and
+ * {@link #stats()} all zeros; {@link #reconnects()} does not count that first connection.
+ *
  * <p><b>Threads.</b> Thread-safe, like {@link Connection}. State listeners run one at a time, in the order
- * of the transitions, on the callback executor ({@link BraidConfig#callbackExecutor}). This connection's
- * own bookkeeping allocates per call (it keeps each unsent call's arguments to send it again).
+ * of the transitions, on the callback executor ({@link BraidConfig#callbackExecutor}).
+ *
+ * <p><b>Cost.</b> The blocking calls ({@code call} into a buffer, the typed {@code call}s) go straight to the
+ * current connection and allocate nothing more than on a plain connection: the caller's thread keeps the
+ * arguments and makes a call that was not sent again itself. The asynchronous forms ({@code callAsync},
+ * {@code openStream*}) keep a copy of the arguments and a future per call, to send it again.
  *
  * <p>{@link #close()} and {@link #abort()} stop reconnecting and close for good; {@link #shutdown()} drains
  * the current connection and then stops. {@link #closeFuture()} completes only then.

@@ -52,6 +52,10 @@ final class FileClient {
     private final long rateLimit;
     /** get --resume: downloads go through {@link Transfers#resumeTemp} and continue what is there. */
     private final boolean resume;
+    /** get --reconnect: how many times one file's download is resumed after it was cut off (0: never). */
+    private int resumeRetries;
+    /** Where the retries are announced (get --reconnect); null with no retries. */
+    private PrintWriter notes;
 
     /** @param pool lends the blocks uploads read files into (the connection's braid's pool; null for listings only) */
     FileClient(final Connection connection, final BufferPool pool, final boolean sparse, final long rateLimit) {
@@ -66,6 +70,19 @@ final class FileClient {
         this.sparse = sparse;
         this.rateLimit = rateLimit;
         this.resume = resume;
+    }
+
+    /**
+     * get --reconnect: a resumed download cut off after its stream opened (the connection lost, the server
+     * stopping) is resumed again, up to {@code retries} times per file, on the connection's next connection
+     * (a {@link dev.braid.ReconnectingConnection} waits for it), each retry announced on {@code notes}.
+     *
+     * @return this client
+     */
+    FileClient resumingAfterLoss(final int retries, final PrintWriter notes) {
+        this.resumeRetries = retries;
+        this.notes = notes;
+        return this;
     }
 
     static StreamOptions streamOptions() {
@@ -135,6 +152,43 @@ final class FileClient {
      * fails the check is deleted: it was not a prefix of the server's file).
      */
     private void downloadResuming(final Job job, final Progress progress) throws Exception {
+        for (int retry = 1; ; retry++) {
+            final boolean[] opened = {false};
+            final int connections = connection instanceof dev.braid.ReconnectingConnection rc ? rc.reconnects() : 0;
+            try {
+                downloadResumingOnce(job, progress, opened);
+                return;
+            } catch (Exception e) {
+                // Retried, while the connection may still come back: a transfer cut off after its stream opened,
+                // for a reason other than one of ours (a failed checksum, a bad offset: CliFailure); or an
+                // opening lost with its connection (a download's opening only reads: sending it again is safe,
+                // even if the lost one reached the server).
+                final Throwable cause = e.getCause();
+                final boolean lost = cause instanceof dev.braid.ConnectionClosedException;
+                if (retry > resumeRetries || !connection.isOpen() || cause == null
+                        || cause instanceof Endpoints.CliFailure || !(opened[0] || lost)) {
+                    throw e;
+                }
+                final Path tmp = Transfers.resumeTemp(job.local());
+                synchronized (notes) {
+                    notes.println("braid: get " + job.remote() + ": cut off at " + (Files.exists(tmp) ? Files.size(tmp) : 0)
+                            + " bytes (" + Endpoints.describe(e.getCause()) + "); resuming on the next connection ("
+                            + retry + " of " + resumeRetries + ")");
+                    notes.flush();
+                }
+                if (lost && connection instanceof dev.braid.ReconnectingConnection rc) {
+                    // The loss may not have reached the connection yet: wait for the next one (or for the policy
+                    // to give up), so the retry does not go to the connection that just failed.
+                    while (rc.reconnects() == connections && rc.isOpen()) {
+                        Thread.sleep(20);
+                    }
+                }
+            }
+        }
+    }
+
+    private void downloadResumingOnce(final Job job, final Progress progress, final boolean[] opened)
+            throws Exception {
         final Path parent = job.local().toAbsolutePath().getParent();
         Files.createDirectories(parent);
         final Path tmp = Transfers.resumeTemp(job.local());
@@ -143,6 +197,7 @@ final class FileClient {
         try (RandomAccessFile raf = new RandomAccessFile(tmp.toFile(), "rw")) {
             s = connection.openStream(FileProtocol.DOWNLOAD, ByteBuffer.wrap(FileProtocol.downloadRequest(job.remote(),
                     (sparse ? FileProtocol.FLAG_SPARSE : 0) | FileProtocol.FLAG_RESUME, have)), streamOptions());
+            opened[0] = true;
             final ByteBuffer opening = s.openingReply();
             final long from = opening.remaining() >= 8 ? opening.getLong(opening.position()) : 0; // 0: cannot resume
             if (from < 0 || from > have) {

@@ -31,6 +31,7 @@ import java.util.concurrent.Callable;
                 "  braid get 127.0.0.1:7000 photos ./photos-copy        # a whole directory",
                 "  braid get --sparse 127.0.0.1:7000 vm/disk.img disk.img",
                 "  braid get --resume 127.0.0.1:7000 big.iso .          # again after a lost connection: continues",
+                "  braid get --reconnect 127.0.0.1:7000 big.iso .       # waits for a restarted server and continues",
                 "  braid get unix:/run/braid/files.sock notes.txt .",
                 "  braid get --tls-ca ca.pem --tls-cert me.pem --tls-key me.key files.example:7000 notes.txt .",
                 "", "Exit codes: 0 every file arrived, 1 a file or the connection failed, 2 bad usage."})
@@ -50,6 +51,17 @@ final class GetCommand implements Callable<Integer> {
             + "the next time; the whole file is then checked against the server's SHA-256.")
     boolean resume;
 
+    @picocli.CommandLine.Option(names = "--reconnect", description = "Survive a lost connection or a server "
+            + "restart (implies --resume): reconnect with backoff (200 ms doubling up to 5 s, with jitter) and "
+            + "continue each unfinished file from what arrived. Gives up after --reconnect-attempts failed "
+            + "attempts in a row. HOST:PORT only.")
+    boolean reconnect;
+
+    @picocli.CommandLine.Option(names = "--reconnect-attempts", paramLabel = "N", defaultValue = "20",
+            description = "With --reconnect: connection attempts in a row before giving up, and times one file "
+                    + "is resumed (default: ${DEFAULT-VALUE}).")
+    int reconnectAttempts;
+
     @Spec
     CommandSpec spec;
 
@@ -63,9 +75,19 @@ final class GetCommand implements Callable<Integer> {
         final Path dest = Path.of(paths.get(paths.size() - 1));
         final PrintWriter out = cmd.getOut();
         final PrintWriter err = cmd.getErr();
+        if (reconnect && !(address instanceof java.net.InetSocketAddress)) {
+            throw new CommandLine.ParameterException(cmd, "--reconnect needs HOST:PORT, not a Unix domain socket");
+        }
+        if (reconnectAttempts < 1) {
+            throw new CommandLine.ParameterException(cmd, "--reconnect-attempts must be at least 1");
+        }
         try (Braid braid = TransferOptions.braid(options.backend, options.tls.client(cmd));
-             Connection c = TransferOptions.connect(braid, address, endpoint)) {
-            final FileClient client = new FileClient(c, braid.bufferPool(), options.sparse, rate, resume);
+             Connection c = reconnect ? connectReconnecting(braid, (java.net.InetSocketAddress) address, err)
+                     : TransferOptions.connect(braid, address, endpoint)) {
+            final FileClient client = new FileClient(c, braid.bufferPool(), options.sparse, rate, resume || reconnect);
+            if (reconnect) {
+                client.resumingAfterLoss(reconnectAttempts, err);
+            }
             final boolean intoDir = sources.size() > 1 || Files.isDirectory(dest);
             final List<FileClient.Job> jobs = new ArrayList<>();
             int skipped = 0;
@@ -93,5 +115,34 @@ final class GetCommand implements Callable<Integer> {
             }
             return FileClient.transferAll("get", "from", jobs, skipped, client::download, options, endpoint, out, err);
         }
+    }
+
+    /** --reconnect: a connection that comes back after a loss, each transition announced on {@code err}. */
+    private dev.braid.ReconnectingConnection connectReconnecting(final Braid braid,
+                                                                final java.net.InetSocketAddress address,
+                                                                final PrintWriter err) {
+        final dev.braid.ReconnectingConnection c;
+        try {
+            c = braid.connectReconnecting(address, new dev.braid.ReconnectPolicy(java.time.Duration.ofMillis(200),
+                    java.time.Duration.ofSeconds(5), 2.0, 0.2, reconnectAttempts));
+        } catch (RuntimeException e) {
+            throw Endpoints.failure("cannot connect to " + endpoint + ": " + Endpoints.describe(e), e);
+        }
+        c.addStateListener((from, to, cause) -> {
+            synchronized (err) {
+                switch (to) {
+                    case RECONNECTING -> err.println("braid: get: lost the connection to " + endpoint + " ("
+                            + (cause == null ? "?" : Endpoints.describe(cause)) + "); reconnecting");
+                    case CONNECTED -> err.println("braid: get: reconnected to " + endpoint);
+                    case CLOSED -> {
+                        if (cause != null && from == dev.braid.ReconnectingConnection.State.RECONNECTING) {
+                            err.println("braid: get: " + Endpoints.describe(cause));
+                        }
+                    }
+                }
+                err.flush();
+            }
+        });
+        return c;
     }
 }

@@ -334,6 +334,9 @@ class FileCommandsTest {
         assertThat(bad.code()).isEqualTo(2);
         final Result badPort = run("ls", "localhost:notaport");
         assertThat(badPort.code()).isEqualTo(2);
+        final Result reconnectUnix = run("get", "--reconnect", "unix:/nonexistent.sock", "a", "b");
+        assertThat(reconnectUnix.code()).isEqualTo(2);
+        assertThat(reconnectUnix.err()).contains("--reconnect needs HOST:PORT");
         assertThat(badPort.err()).contains("is not HOST:PORT");
         for (String c : List.of("serve", "get", "put", "ls", "console")) {
             final Result help = run(c, "--help");

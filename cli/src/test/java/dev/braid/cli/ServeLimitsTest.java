@@ -559,6 +559,61 @@ class ServeLimitsTest {
         assertThat(tmp).doesNotExist();
     }
 
+    /**
+     * Issue 14 §2, {@code get --reconnect}: the download runs on a reconnecting connection; the server is
+     * killed mid-transfer and a new one started on the same port over the same root; the same download goes
+     * on by itself on the next connection from the bytes already written (announced on the notes), and the
+     * file arrives whole (checked against the server's SHA-256, then against the original here).
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"nio", "epoll", "loom"})
+    void getReconnectResumesByItselfOnTheRestartedServer(final String backend) throws Exception {
+        serve(backend, ServeLimits.DEFAULT);
+        final int size = 3 << 20;
+        final Path big = file("big", size, 24);
+        final Path dest = Files.createDirectories(base.resolve("dest"));
+        final FileClient.Job job = new FileClient.Job("big", dest.resolve("big"), size);
+        final Path tmp = Transfers.resumeTemp(job.local());
+        final InetSocketAddress address = (InetSocketAddress) server.address();
+        final dev.braid.ReconnectingConnection c = clients.connectReconnecting(address,
+                new dev.braid.ReconnectPolicy(java.time.Duration.ofMillis(20), java.time.Duration.ofMillis(200), 2.0,
+                        0.2, 200));
+        final java.io.StringWriter notes = new java.io.StringWriter();
+        final java.io.PrintWriter notesOut = new java.io.PrintWriter(notes, true);
+        final Progress progress = quietProgress(size);
+        final java.util.concurrent.CompletableFuture<Void> download = java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try {
+                new FileClient(c, clients.bufferPool(), false, 1 << 20, true).resumingAfterLoss(3, notesOut)
+                        .download(job, progress);
+            } catch (Exception e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+        await("part of the file arrived", () -> Files.exists(tmp) && sizeOf(tmp) >= 256 << 10);
+        server.close(); // the server is killed mid-transfer
+        LeakChecks.assertNoOutstandingBuffers(serverPool);
+        await("the cut is noticed", () -> notes.toString().contains("resuming on the next connection"));
+        await("the port is free again", () -> {
+            try {
+                server = FileServer.start(root, address, new BraidConfig().backend(backend), ServeLimits.DEFAULT,
+                        null, log::add);
+                return true;
+            } catch (RuntimeException | java.io.IOException e) {
+                return false;
+            }
+        });
+        serverPool = server.braid().bufferPool();
+        download.get(60, TimeUnit.SECONDS);
+        progress.close();
+        assertThat(notes.toString()).contains("braid: get big: cut off at ").contains("(1 of 3)");
+        assertThat(progress.bytes.get()).as("every byte moved once").isEqualTo(size);
+        assertThat(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(job.local())))
+                .isEqualTo(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(big)));
+        assertThat(tmp).doesNotExist();
+        assertThat(c.reconnects()).isEqualTo(1);
+        c.close();
+    }
+
     /** A partial file that is not a prefix of the server's file fails the checksum and is deleted, never renamed. */
     @Test
     void aResumedDownloadThatFailsItsChecksumLeavesNoFile() throws Exception {

@@ -62,6 +62,16 @@ public final class AllocationProbe {
                 request.value++;
                 f.connection.call(BraidFixture.TYPED, request, replyInto, CallOptions.DEFAULT);
             });
+            try (dev.braid.ReconnectingConnection rc = f.clientBraid.connectReconnecting(f.server.address(),
+                    dev.braid.ReconnectPolicy.DEFAULT)) { // the same calls through a reconnecting connection, steady state
+                measure("reconnecting connection: call round trip (blocking call into a buffer)", ops,
+                        () -> rc.call(BraidFixture.ECHO, args0.clear(), reply.clear(), CallOptions.DEFAULT));
+                measure("reconnecting connection: typed call round trip (blocking, decoded into the caller's object)",
+                        ops, () -> {
+                            request.value++;
+                            rc.call(BraidFixture.TYPED, request, replyInto, CallOptions.DEFAULT);
+                        });
+            }
             final TypedPipeline typed = new TypedPipeline(f.connection, 64);
             measure("typed pipelined calls (64 in flight, TypedReplyHandler with an attachment)", ops, typed::next);
             typed.drain();

@@ -74,9 +74,10 @@ import java.util.function.ToLongFunction;
  * cost is per sample and per connection, never per call).
  *
  * <h2>Cost</h2>
- * Per call, on the thread that ended it: one lookup in a map keyed by {@link Procedure} (no allocation: a
- * record's hash) and two {@link LongAdder} additions (count and latency), which the registry reads when it
- * samples; with {@code fullTimers}, a Micrometer timer's record instead, and two more additions for the
+ * Per call, on the thread that ended it: a look in a small array indexed by the procedure's number (the
+ * map keyed by {@link Procedure} only when a procedure is new or shares its slot), an array read for the
+ * side and outcome, and two {@link LongAdder} additions (count and latency), which the registry reads when
+ * it samples; nothing for {@code callStarted}; with {@code fullTimers}, a Micrometer timer's record instead, and two more additions for the
  * procedure's bytes. Meters are created the first time a procedure, outcome, limit or reason is seen, never after.
  *
  * <h2>Threads</h2>
@@ -90,6 +91,10 @@ public final class BraidMetrics implements BraidObserver {
     private final boolean fullTimers;
     private final Function<Procedure, String> procedureName;
     private final ConcurrentHashMap<Procedure, ProcedureMeters> procedures = new ConcurrentHashMap<>();
+    /** Size of {@link #recent}, a power of two. */
+    private static final int RECENT = 64;
+    /** The meters last used, by procedure number modulo {@link #RECENT} (see {@link #meters}). */
+    private final ProcedureMeters[] recent = new ProcedureMeters[RECENT];
     /** Open connections, per side, for the gauges. */
     private final java.util.List<Set<Peer>> open = java.util.List.of(ConcurrentHashMap.newKeySet(),
             ConcurrentHashMap.newKeySet());
@@ -302,9 +307,29 @@ public final class BraidMetrics implements BraidObserver {
         }
     }
 
+    /**
+     * The meters of {@code p}: first from {@link #recent}, a direct-mapped cache indexed by the procedure's
+     * number (an identity check, then {@code equals}; no hashing, no allocation), else from the map, which
+     * then replaces the cache's entry. The cache's entries are written and read without synchronization: a
+     * {@code ProcedureMeters} has only final fields, so a thread that sees one sees it whole, and a stale or
+     * missing entry only sends that thread to the map.
+     */
     private ProcedureMeters meters(final Procedure p) {
-        final ProcedureMeters m = procedures.get(p);
-        return m != null ? m : procedures.computeIfAbsent(p, ProcedureMeters::new);
+        final int i = p.procedure() & (RECENT - 1);
+        final ProcedureMeters m = recent[i];
+        if (m != null && (m.procedure == p || m.procedure.equals(p))) {
+            return m;
+        }
+        return metersSlow(p, i);
+    }
+
+    private ProcedureMeters metersSlow(final Procedure p, final int i) {
+        ProcedureMeters m = procedures.get(p);
+        if (m == null) {
+            m = procedures.computeIfAbsent(p, ProcedureMeters::new);
+        }
+        recent[i] = m;
+        return m;
     }
 
     @Override

@@ -145,4 +145,31 @@ class BraidMetricsTest {
                     .count()).as("a closed connection's bytes stay counted").isGreaterThanOrEqualTo(written);
         }
     }
+
+    /** Procedures sharing a slot of the binding's cache (numbers 64 apart, or other programs) keep their own meters. */
+    @Test
+    void proceduresSharingACacheSlotKeepTheirOwnMeters() {
+        final BraidMetrics m = new BraidMetrics(registry);
+        final Procedure a = Procedure.of(0x4d4d, 1, 5);
+        final Procedure b = Procedure.of(0x4d4d, 1, 5 + 64);
+        final Procedure c = Procedure.of(0x4d4e, 1, 5);
+        final int[] counts = {3, 5, 7};
+        final Procedure[] ps = {a, b, c};
+        for (int round = 0; round < 7; round++) {
+            for (int k = 0; k < 3; k++) {
+                if (round < counts[k]) { // interleaved, so each procedure keeps evicting the others from the slot
+                    m.callEnded(null, dev.braid.BraidObserver.Side.CLIENT, Procedure.of(ps[k].program(),
+                                    ps[k].version(), ps[k].procedure()), round, dev.braid.BraidObserver.CallOutcome.OK,
+                            1000 * (k + 1), 0, 0);
+                }
+            }
+        }
+        for (int k = 0; k < 3; k++) {
+            final FunctionTimer t = registry.find("braid.calls").tags("side", "client", "procedure", ps[k].toString(),
+                    "outcome", "ok").functionTimer();
+            assertThat(t).as(ps[k].toString()).isNotNull();
+            assertThat(t.count()).as(ps[k].toString()).isEqualTo(counts[k]);
+            assertThat(t.totalTime(TimeUnit.NANOSECONDS)).isEqualTo(counts[k] * 1000.0 * (k + 1));
+        }
+    }
 }

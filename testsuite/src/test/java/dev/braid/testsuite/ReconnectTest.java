@@ -43,9 +43,13 @@ class ReconnectTest extends TransportTest {
     static final Procedure GATED = Procedure.of(PROG, 1, 2);
     static final Procedure DOWNLOAD = Procedure.of(PROG, 1, 3);
     static final Procedure EVENT = Procedure.of(PROG, 1, 4);
+    /** Counts each id it executes (the first 4 bytes of the arguments) in {@link #executions}, then echoes. */
+    static final Procedure COUNTED = Procedure.of(PROG, 1, 5);
     static final ReconnectPolicy FAST = new ReconnectPolicy(Duration.ofMillis(5), Duration.ofMillis(100), 2.0, 0.5, 0);
 
     private final CountDownLatch gate = new CountDownLatch(1);
+    private final java.util.concurrent.ConcurrentHashMap<Integer, AtomicInteger> executions =
+            new java.util.concurrent.ConcurrentHashMap<>();
     private final AtomicInteger gatedRunning = new AtomicInteger();
     /** When set, each new server connection is greeted with this event at once (before HELLO is answered). */
     private volatile Integer greeting;
@@ -63,6 +67,10 @@ class ReconnectTest extends TransportTest {
                     }
                 })
                 .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
+                .handle(COUNTED, call -> {
+                    executions.computeIfAbsent(call.args().getInt(0), k -> new AtomicInteger()).incrementAndGet();
+                    call.reply(call.args());
+                }, HandlerMode.NON_BLOCKING)
                 .handle(GATED, call -> {
                     gatedRunning.incrementAndGet();
                     try {
@@ -242,5 +250,161 @@ class ReconnectTest extends TransportTest {
                 .hasMessageContaining("timed out after 50 ms waiting for the connection").hasMessageContaining("not sent");
         c.abort();
         assertThat(c.state()).isEqualTo(State.CLOSED);
+    }
+
+    /** A port nothing listens on (a server bound and closed: nothing else binds loopback ports here). */
+    private int freePort() throws Exception {
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return probe.getLocalPort();
+        }
+    }
+
+    /** By default the first connection is not retried: a server that is down is reported at once, saying how to wait for it. */
+    @Test
+    void withoutRetryFirstConnectAServerThatIsDownFailsAtOnceSayingHowToWait() throws Exception {
+        final InetSocketAddress nobody = new InetSocketAddress(InetAddress.getLoopbackAddress(), freePort());
+        assertThatThrownBy(() -> braid(config(false)).connectReconnecting(nobody, FAST))
+                .isInstanceOf(BraidException.class).hasMessageContaining("cannot connect")
+                .hasMessageContaining("ReconnectPolicy.retryFirstConnect");
+    }
+
+    /**
+     * With retryFirstConnect, a client started before its server returns at once, its calls (blocking and
+     * not) wait, and go out on the first connection once the server is up; nothing before it pretends to be a
+     * connection (no limits; the target as remote address; zero counters).
+     */
+    @Test
+    void retryFirstConnectWaitsForAServerThatStartsLater() throws Exception {
+        final int port = freePort();
+        final InetSocketAddress target = new InetSocketAddress(InetAddress.getLoopbackAddress(), port);
+        final ReconnectingConnection c = braid(config(false)).connectReconnecting(target,
+                FAST.withRetryFirstConnect(true));
+        closeLater(c::abort);
+        final List<String> transitions = new CopyOnWriteArrayList<>();
+        c.addStateListener((from, to, cause) -> transitions.add(from + "->" + to));
+        assertThat(c.state()).isEqualTo(State.RECONNECTING);
+        assertThat(c.isOpen()).isTrue();
+        assertThat(c.remoteAddress()).isEqualTo(target);
+        assertThat(c.stats().callsStarted()).isZero();
+        assertThat(c.extensionsNegotiated()).isFalse();
+        assertThatThrownBy(c::limits).isInstanceOf(IllegalStateException.class).hasMessageContaining("no connection");
+        final CompletableFuture<Reply> async = c.callAsync(ECHO, ByteBuffer.wrap(new byte[]{4}), CallOptions.DEFAULT);
+        final CompletableFuture<Integer> blocking = CompletableFuture.supplyAsync(() -> {
+            final ByteBuffer reply = ByteBuffer.allocate(8);
+            c.call(ECHO, ByteBuffer.wrap(new byte[]{5, 6}), reply, CallOptions.DEFAULT);
+            return reply.flip().remaining() == 2 ? reply.get(1) & 0xff : -1;
+        });
+        restartOn(port, dev.braid.BraidConfig.DEFAULT_MAX_OUTSTANDING_CALLS); // the server starts late
+        try (Reply r = async.get(30, TimeUnit.SECONDS)) {
+            assertThat(r.toByteArray()).containsExactly(4);
+        }
+        assertThat(blocking.get(30, TimeUnit.SECONDS)).isEqualTo(6);
+        Await.until("connected", () -> c.state() == State.CONNECTED);
+        assertThat(c.reconnects()).isZero(); // the first connection is not a reconnection
+        assertThat(c.limits()).isNotNull();
+        Await.until("the transition reported", () -> transitions.size() == 1, transitions::toString);
+        assertThat(transitions).containsExactly("RECONNECTING->CONNECTED");
+    }
+
+    /** retryFirstConnect with maxAttempts: a server that never starts closes the connection; what waited fails, not sent. */
+    @Test
+    void retryFirstConnectGivesUpAfterMaxAttempts() throws Exception {
+        final InetSocketAddress nobody = new InetSocketAddress(InetAddress.getLoopbackAddress(), freePort());
+        final ReconnectingConnection c = braid(config(false)).connectReconnecting(nobody,
+                new ReconnectPolicy(Duration.ofMillis(5), Duration.ofMillis(20), 2.0, 0.0, 3, true));
+        closeLater(c::abort);
+        final CompletableFuture<Integer> blocking = CompletableFuture.supplyAsync(
+                () -> c.call(ECHO, ByteBuffer.allocate(1), ByteBuffer.allocate(8), CallOptions.DEFAULT));
+        final ConnectionClosedException why = c.closeFuture().get(30, TimeUnit.SECONDS);
+        assertThat(why).hasMessageContaining("gave up connecting").hasMessageContaining("after 3 attempts");
+        assertThat(c.state()).isEqualTo(State.CLOSED);
+        assertThatThrownBy(() -> blocking.get(30, TimeUnit.SECONDS)).cause()
+                .isInstanceOfSatisfying(ConnectionClosedException.class, e -> assertThat(e.callNotSent()).isTrue());
+    }
+
+    /**
+     * Calls racing a server killed and restarted three times, from four threads (blocking calls into a buffer,
+     * typed blocking calls and async calls): each call either returns (the server executed it exactly once),
+     * or fails saying it may have executed (executed at most once), or fails unsent (never executed); none is
+     * executed twice, none is left without an outcome.
+     */
+    @Test
+    void callsRacingReconnectionsAreSentOnceOrFailSayingTheyMayHaveExecuted() throws Exception {
+        final BraidServer first = serverOn(0);
+        final int port = first.address().getPort();
+        final ReconnectingConnection c = braid(config(false)).connectReconnecting(first.address(), FAST);
+        closeLater(c::abort);
+        final java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        final java.util.concurrent.atomic.AtomicInteger ids = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.ConcurrentHashMap<Integer, String> outcomes = new java.util.concurrent.ConcurrentHashMap<>();
+        final CallOptions options = new CallOptions(Duration.ofSeconds(30));
+        final dev.braid.ProcedureDescriptor<Integer, Integer> typed = dev.braid.ProcedureDescriptor.of(COUNTED,
+                dev.braid.xdr.XdrCodec.INT, dev.braid.xdr.XdrCodec.INT);
+        final List<CompletableFuture<Void>> workers = new java.util.ArrayList<>();
+        for (int w = 0; w < 4; w++) {
+            final int kind = w % 3;
+            workers.add(CompletableFuture.runAsync(() -> {
+                final ByteBuffer args = ByteBuffer.allocate(4);
+                final ByteBuffer reply = ByteBuffer.allocate(16);
+                for (int n = 0; n < 20_000 && !stop.get(); n++) {
+                    final int id = ids.incrementAndGet();
+                    String outcome;
+                    try {
+                        if (kind == 0) {
+                            c.call(COUNTED, args.clear().putInt(0, id), reply.clear(), options);
+                            outcome = reply.getInt(0) == id ? "ok" : "wrong reply";
+                        } else if (kind == 1) {
+                            outcome = c.call(typed, id, options) == id ? "ok" : "wrong reply";
+                        } else {
+                            try (Reply r = c.callAsync(COUNTED, ByteBuffer.allocate(4).putInt(0, id), options)
+                                    .get(60, TimeUnit.SECONDS)) {
+                                outcome = r.payload().getInt(0) == id ? "ok" : "wrong reply";
+                            }
+                        }
+                    } catch (ExecutionException e) {
+                        outcome = classify(e.getCause());
+                    } catch (Exception e) {
+                        outcome = classify(e);
+                    }
+                    outcomes.put(id, outcome);
+                }
+            }));
+        }
+        BraidServer server = first;
+        for (int restart = 0; restart < 3; restart++) {
+            final int before = ids.get();
+            Await.until("calls flow", () -> ids.get() > before + 50);
+            server.close(); // killed mid-traffic
+            server = restartOn(port, dev.braid.BraidConfig.DEFAULT_MAX_OUTSTANDING_CALLS);
+        }
+        final int before = ids.get();
+        Await.until("calls flow on the last server", () -> ids.get() > before + 50);
+        stop.set(true);
+        CompletableFuture.allOf(workers.toArray(CompletableFuture[]::new)).get(120, TimeUnit.SECONDS);
+        assertThat(c.reconnects()).isEqualTo(3);
+        assertThat(outcomes).hasSize(ids.get()); // every call has an outcome
+        final java.util.Map<String, Integer> tally = new java.util.TreeMap<>();
+        outcomes.forEach((id, outcome) -> {
+            tally.merge(outcome, 1, Integer::sum);
+            final AtomicInteger ran = executions.get(id);
+            final int times = ran == null ? 0 : ran.get();
+            switch (outcome) {
+                case "ok" -> assertThat(times).as("call %d answered", id).isEqualTo(1);
+                case "may have executed" -> assertThat(times).as("call %d may have executed", id).isLessThanOrEqualTo(1);
+                case "not sent" -> assertThat(times).as("call %d not sent", id).isZero();
+                default -> throw new AssertionError("call " + id + ": " + outcome);
+            }
+        });
+        assertThat(tally.get("ok")).isGreaterThan(200);
+    }
+
+    private static String classify(final Throwable e) {
+        if (e instanceof ConnectionClosedException cce && cce.getMessage().contains("it may have executed")) {
+            return "may have executed";
+        }
+        if (e instanceof ConnectionClosedException cce && cce.callNotSent()) {
+            return "not sent";
+        }
+        return "unexpected: " + e;
     }
 }

@@ -586,7 +586,11 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         if (calls.draining()) { // also once the drain closed the connection: the caller should go elsewhere
             throw calls.drainRefusal("the new call");
         }
-        checkOpen();
+        try {
+            checkOpen();
+        } catch (ConnectionClosedException e) { // refused before anything was sent: say so (safe to retry)
+            throw ClientCalls.notSent(e);
+        }
     }
 
     @Override

@@ -235,22 +235,25 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     @Override
     public void onInbound(final int bytes) {
+        final long now = System.nanoTime();
         if (bytes > 0) {
             if (bytesRead < TLS_SNIFF_BYTES && cfg.tls() == null && decoder.startsWithTlsRecord()) {
                 protocolError(new ProtocolException("the peer speaks TLS (a TLS record arrived where a braid frame "
                         + "was expected): configure TLS on this side too (BraidConfig.tls)"));
                 return;
             }
-            keepalive.received();
+            keepalive.received(now);
             bytesRead = bytesRead + bytes;
         }
-        obs.readStarted();
+        obs.readStarted(now); // one clock read per pass, shared by the keepalive and the observer
         try {
             if (beforeDecode()) {
                 decoder.decode(this);
             }
         } catch (ProtocolException e) {
             protocolError(e);
+        } finally {
+            obs.readEnded();
         }
     }
 

@@ -86,17 +86,26 @@ public final class ReconnectingClient implements ReconnectingConnection {
     private final CompletableFuture<ConnectionClosedException> closeFuture = new CompletableFuture<>();
     private final java.util.concurrent.atomic.AtomicReference<State> state =
             new java.util.concurrent.atomic.AtomicReference<>(State.CONNECTED);
-    private volatile Connection current;
-    /** The last connection that was up (never null): stats, limits and addresses come from it. */
+    /** A connection that is up and its generation, published together (one volatile read gives both). */
+    private record Link(Connection connection, int generation) {
+    }
+
+    /** The connection in use, or null while none is up. */
+    private volatile Link current;
+    /** The last connection that was up (null only before the first one): stats, limits and addresses come from it. */
     private volatile Connection last;
-    /** +1 per connection that came up; an attempt that failed on generation g waits for one above g. */
+    /**
+     * +1 per connection that came up; an attempt that failed on generation g waits for one above g. Written
+     * only by {@link #up} (never two at once: one attempt at a time), before the link that carries it.
+     */
     private volatile int generation;
     private volatile boolean closing;
     private volatile ScheduledFuture<?> nextAttempt;
     private final AtomicInteger reconnects = new AtomicInteger();
 
     /**
-     * @param first     the connection made by {@code connectReconnecting} (HELLO done)
+     * @param first     the connection made by {@code connectReconnecting} (HELLO done), or null to make the
+     *                  first one here, as a reconnection after a loss ({@link ReconnectPolicy#retryFirstConnect()})
      * @param connector makes each new connection (HELLO included), calling its second argument with the new
      *                  connection before the socket opens, so the event listeners are on it before any frame
      */
@@ -111,7 +120,16 @@ public final class ReconnectingClient implements ReconnectingConnection {
         this.stateEvents = new SerialExecutor(rt.callbacks::execute, (t, e) -> BraidRuntime.LOG.log(Level.WARNING,
                 "a ReconnectingConnection state listener failed", e));
         this.last = first;
-        up(first);
+        if (first != null) {
+            up(first);
+        } else {
+            state.set(State.RECONNECTING); // nothing is up yet: calls wait for the first connection
+            try {
+                nextAttempt = rt.timer.schedule(() -> attempt(1), 0, TimeUnit.NANOSECONDS);
+            } catch (RejectedExecutionException e) {
+                giveUp(new ConnectionClosedException(Reason.LOCAL_CLOSE, "braid is closing", e));
+            }
+        }
     }
 
     // ------------------------------------------------------------------ connections coming and going
@@ -119,21 +137,23 @@ public final class ReconnectingClient implements ReconnectingConnection {
     /** A connection is up: listeners on it, publish it, watch its close, send what waited. */
     private void up(final Connection c) {
         listeners.forEach(c::onEvent);
-        current = c;
+        final int gen = generation + 1;
+        generation = gen;
+        last = c;
+        current = new Link(c, gen);
         if (closing) { // close() ran meanwhile: it set closing before reading current, so one of us sees the other
             current = null;
             c.abort();
             return;
         }
-        last = c;
-        generation++;
         c.closeFuture().whenComplete((why, e) -> lost(c, why));
         flushParked();
     }
 
     /** {@code c} closed, for whatever reason: reconnect, unless we are closing. */
     private void lost(final Connection c, final ConnectionClosedException why) {
-        if (current != c) {
+        final Link l = current;
+        if (l == null || l.connection != c) {
             return;
         }
         current = null;
@@ -180,16 +200,19 @@ public final class ReconnectingClient implements ReconnectingConnection {
                 c.abort();
                 return;
             }
-            reconnects.incrementAndGet();
+            if (last != null) {
+                reconnects.incrementAndGet(); // not for the first connection of a retryFirstConnect policy
+            }
             up(c);
             transition(State.RECONNECTING, State.CONNECTED, null);
         });
     }
 
     private void failedAttempt(final int n, final Throwable e) {
-        BraidRuntime.LOG.log(Level.DEBUG, "reconnecting to " + address + ": attempt " + n + " failed: " + e);
+        final String verb = last == null ? "connecting" : "reconnecting";
+        BraidRuntime.LOG.log(Level.DEBUG, verb + " to " + address + ": attempt " + n + " failed: " + e);
         if (policy.maxAttempts() > 0 && n >= policy.maxAttempts()) {
-            giveUp(new ConnectionClosedException(Reason.RESET, "gave up reconnecting to " + address + " after "
+            giveUp(new ConnectionClosedException(Reason.RESET, "gave up " + verb + " to " + address + " after "
                     + n + " attempts (ReconnectPolicy.maxAttempts); the last failed with: " + e.getMessage(), e));
         } else {
             schedule(n + 1);
@@ -262,10 +285,9 @@ public final class ReconnectingClient implements ReconnectingConnection {
      * it (bounded by maxQueuedCalls, timed by {@code timeout} when it has one).
      */
     private void submit(final Attempt a, final int failedOn, final java.time.Duration timeout) {
-        final Connection c = current;
-        final int gen = generation;
-        if (c != null && gen > failedOn && state.get() == State.CONNECTED) {
-            a.run(c, gen);
+        final Link l = current;
+        if (l != null && l.generation > failedOn && state.get() == State.CONNECTED) {
+            a.run(l.connection, l.generation);
             return;
         }
         if (state.get() == State.CLOSED || closing) {
@@ -295,8 +317,8 @@ public final class ReconnectingClient implements ReconnectingConnection {
                 }
             }, t.toNanos(), TimeUnit.NANOSECONDS);
         }
-        final Connection now = current;
-        if (now != null && generation > failedOn) {
+        final Link now = current;
+        if (now != null && now.generation > failedOn) {
             flushParked(); // a connection came up while we parked: do not wait for the next one
         }
         if (state.get() == State.CLOSED && p.taken.compareAndSet(false, true)) { // closed while we parked
@@ -318,12 +340,12 @@ public final class ReconnectingClient implements ReconnectingConnection {
             if (t != null) {
                 t.cancel(false);
             }
-            final Connection c = current;
-            if (c == null) { // lost again meanwhile: back in line for the next one
+            final Link l = current;
+            if (l == null) { // lost again meanwhile: back in line for the next one
                 submitAgain(p.attempt, generation, null);
                 continue;
             }
-            p.attempt.run(c, generation);
+            p.attempt.run(l.connection, l.generation);
         }
     }
 
@@ -417,17 +439,6 @@ public final class ReconnectingClient implements ReconnectingConnection {
         return result;
     }
 
-    /** A request's encoding, kept to send it again on a new connection. */
-    private static <Q> ByteBuffer encode(final Marshaller<Q> m, final Q value) {
-        final ByteBuffer whole = m.encode(value);
-        if (whole != null) {
-            return copy(whole);
-        }
-        final ByteBuffer b = ByteBuffer.allocate(m.size(value));
-        m.write(value, b);
-        return b.flip();
-    }
-
     private static ByteBuffer copy(final ByteBuffer args) {
         return ByteBuffer.allocate(args.remaining()).put(args.duplicate()).flip();
     }
@@ -465,16 +476,67 @@ public final class ReconnectingClient implements ReconnectingConnection {
         return callAsync(p, a.flip(), options);
     }
 
+    /**
+     * The connection a blocking call goes on: the current one if it is up and newer than generation
+     * {@code failedOn}, else the next one, waited for like a parked call (bounded by maxQueuedCalls, its
+     * timeout, the close). Allocates only when it has to wait.
+     */
+    private Link linkFor(final int failedOn, final java.time.Duration timeout, final Procedure p) {
+        final Link l = current;
+        if (l != null && l.generation > failedOn && state.get() == State.CONNECTED) {
+            return l;
+        }
+        final CompletableFuture<Link> next = new CompletableFuture<>();
+        submit(new Attempt() {
+            @Override
+            public void run(final Connection c, final int gen) {
+                next.complete(new Link(c, gen)); // false if the caller gave up (interrupted): nothing was sent
+            }
+
+            @Override
+            public void fail(final BraidException e) {
+                next.completeExceptionally(e);
+            }
+
+            @Override
+            public String what() {
+                return "call " + p;
+            }
+        }, failedOn, timeout);
+        return await(next, "Connection.call");
+    }
+
+    /**
+     * A blocking call's failure on {@code l}: returns the generation to wait past if the call was not sent
+     * (the caller then tries again on the next connection, with the same arguments), or throws what the
+     * caller sees: the failure, or for a sent call lost with its connection the "may have executed" error.
+     */
+    private static int retryOrThrow(final BraidException e, final Link l, final Procedure p) {
+        if (notSent(e)) {
+            return l.generation;
+        }
+        final Throwable t = mayHaveExecuted(e, "call " + p);
+        throw t instanceof BraidException b ? b : e;
+    }
+
+    /*
+     * The blocking calls run on the current connection directly (the plain client's allocation-free path:
+     * no copy of the arguments, no future); the caller's thread holds the arguments while it waits, so a call
+     * that was not sent is made again from them on the next connection.
+     */
     @Override
     public int call(final Procedure p, final ByteBuffer args, final ByteBuffer replyInto, final CallOptions options) {
-        try (Reply r = await(callAsync(p, args, options), "Connection.call")) {
-            final ByteBuffer payload = r.payload();
-            if (payload.remaining() > replyInto.remaining()) {
-                throw new ReplyTooLargeException(p, replyInto.remaining(), copy(payload));
+        final int position = args.position();
+        final int limit = args.limit();
+        int failedOn = 0;
+        while (true) {
+            final Link l = linkFor(failedOn, options.timeout(), p);
+            try {
+                return l.connection.call(p, args, replyInto, options);
+            } catch (ConnectionClosedException | DrainingException e) {
+                failedOn = retryOrThrow(e, l, p);
+                args.limit(limit).position(position);
             }
-            final int n = payload.remaining();
-            replyInto.put(payload);
-            return n;
         }
     }
 
@@ -501,19 +563,28 @@ public final class ReconnectingClient implements ReconnectingConnection {
 
     @Override
     public <Q, R> R call(final ProcedureDescriptor<Q, R> d, final Q request, final CallOptions options) {
-        return await(callAsync(d, request, options), "Connection.call");
+        int failedOn = 0;
+        while (true) {
+            final Link l = linkFor(failedOn, options.timeout(), d.procedure());
+            try {
+                return l.connection.call(d, request, options);
+            } catch (ConnectionClosedException | DrainingException e) {
+                failedOn = retryOrThrow(e, l, d.procedure());
+            }
+        }
     }
 
     @Override
     public <Q, R> R call(final ProcedureDescriptor<Q, R> d, final Q request, final R replyInto,
                          final CallOptions options) {
-        final ByteBuffer encoded = encode(d.request(), request);
-        try (Reply r = await(retrying("call " + d.procedure(), options.timeout(),
-                c -> c.callAsync(d.procedure(), encoded.duplicate(), options), Reply::close),
-                "Connection.call")) {
-            return d.reply().read(r.payload(), replyInto);
-        } catch (RuntimeException e) {
-            throw e instanceof BraidException b ? b : ClientCalls.undecodable(d.procedure(), e);
+        int failedOn = 0;
+        while (true) {
+            final Link l = linkFor(failedOn, options.timeout(), d.procedure());
+            try {
+                return l.connection.call(d, request, replyInto, options);
+            } catch (ConnectionClosedException | DrainingException e) {
+                failedOn = retryOrThrow(e, l, d.procedure());
+            }
         }
     }
 
@@ -576,14 +647,15 @@ public final class ReconnectingClient implements ReconnectingConnection {
     @Override
     public void onEvent(final Procedure procedure, final EventListener listener) {
         listeners.put(procedure, listener);
-        final Connection c = current;
-        if (c != null) {
-            c.onEvent(procedure, listener);
+        final Link l = current;
+        if (l != null) {
+            l.connection.onEvent(procedure, listener);
         }
     }
 
     private Connection live() {
-        final Connection c = current;
+        final Link l = current;
+        final Connection c = l == null ? null : l.connection;
         if (c == null) {
             throw new ConnectionClosedException(Reason.RESET, "not connected to " + address + " (state " + state.get()
                     + "); the event was not sent", null, true);
@@ -623,24 +695,37 @@ public final class ReconnectingClient implements ReconnectingConnection {
         return reconnects.get();
     }
 
+    /** Before the first connection ({@link ReconnectPolicy#retryFirstConnect()}): what has no value yet. */
+    private IllegalStateException notConnectedYet(final String what) {
+        return new IllegalStateException("no connection to " + address + " was made yet (state " + state.get()
+                + "): no " + what);
+    }
+
     @Override
     public boolean extensionsNegotiated() {
-        return last.extensionsNegotiated();
+        final Connection l = last;
+        return l != null && l.extensionsNegotiated();
     }
 
     @Override
     public NegotiatedLimits limits() {
-        return last.limits();
+        final Connection l = last;
+        if (l == null) {
+            throw notConnectedYet("limits were negotiated");
+        }
+        return l.limits();
     }
 
     @Override
     public SocketAddress remoteAddress() {
-        return last.remoteAddress();
+        final Connection l = last;
+        return l != null ? l.remoteAddress() : address;
     }
 
     @Override
     public SocketAddress localAddress() {
-        return last.localAddress();
+        final Connection l = last;
+        return l != null ? l.localAddress() : null;
     }
 
     @Override
@@ -655,22 +740,26 @@ public final class ReconnectingClient implements ReconnectingConnection {
 
     @Override
     public ConnectionStats stats() {
-        return last.stats();
+        final Connection l = last;
+        return l != null ? l.stats() : new ConnectionStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false, 0, 0, 0, 0,
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     }
 
     @Override
     public java.util.Optional<dev.braid.TlsIdentity> tls() {
-        return last.tls(); // the current connection's (the last one's, while reconnecting)
+        final Connection l = last; // the current connection's (the last one's, while reconnecting)
+        return l != null ? l.tls() : java.util.Optional.empty();
     }
 
     @Override
     public java.util.List<dev.braid.StreamStats> streams() {
-        return last.streams(); // the current connection's (the last one's, while reconnecting)
+        final Connection l = last; // the current connection's (the last one's, while reconnecting)
+        return l != null ? l.streams() : java.util.List.of();
     }
 
     @Override
     public String backendName() {
-        return last.backendName();
+        return rt.backend.name();
     }
 
     // ------------------------------------------------------------------ closing
@@ -687,7 +776,8 @@ public final class ReconnectingClient implements ReconnectingConnection {
     @Override
     public void shutdown() {
         stopReconnecting();
-        final Connection c = current;
+        final Link l = current;
+        final Connection c = l == null ? null : l.connection;
         if (c != null) {
             c.shutdown(); // closes once drained; lost() then completes the close
         } else {
@@ -697,8 +787,8 @@ public final class ReconnectingClient implements ReconnectingConnection {
 
     @Override
     public boolean isDraining() {
-        final Connection c = current;
-        return closing || c != null && c.isDraining();
+        final Link l = current;
+        return closing || l != null && l.connection.isDraining();
     }
 
     @Override
@@ -720,7 +810,8 @@ public final class ReconnectingClient implements ReconnectingConnection {
     @Override
     public void close() {
         stopReconnecting();
-        final Connection c = current;
+        final Link l = current;
+        final Connection c = l == null ? null : l.connection;
         if (c != null) {
             c.close();
         }
@@ -730,7 +821,8 @@ public final class ReconnectingClient implements ReconnectingConnection {
     @Override
     public void abort() {
         stopReconnecting();
-        final Connection c = current;
+        final Link l = current;
+        final Connection c = l == null ? null : l.connection;
         if (c != null) {
             c.abort();
         }

@@ -31,7 +31,8 @@ import java.time.Duration;
  * only when a recording has it enabled.
  *
  * <h2>Threads</h2>
- * Any thread; immutable. An observer that throws is logged ({@code dev.braid.observer}, WARNING) and
+ * Any thread. Immutable but for the reader's pass state (the pass clock and the ends deferred to the pass's
+ * end: reader-confined, see {@link #readStarted}). An observer that throws is logged ({@code dev.braid.observer}, WARNING) and
  * otherwise ignored: what braid does never depends on it.
  */
 public final class Observation {
@@ -51,6 +52,48 @@ public final class Observation {
      * so a batch of frames costs one clock read, not one each.
      */
     private long readClock;
+
+    /*
+     * Ends deferred to the end of the reader's pass. A call answered on the reader's own thread while the pass
+     * runs (a NON_BLOCKING handler's inline reply) is reported when the pass ends ({@link #readEnded}), all of
+     * them with one clock read: its end is then the pass's end, not the handler's return.
+     *
+     * Reader-confined, except passState: the reader moves it IDLE -> IN_PASS -> IDLE around a pass; a close
+     * reported by another thread during a pass moves it IN_PASS -> CLOSE_PENDING and leaves the report of the
+     * close to the reader, after the deferred ends (connectionClosed stays the connection's last event); one
+     * reported by another thread between passes moves it IDLE -> CLOSED, after which no pass defers. The
+     * closer writes pendingClose before its CAS and the reader reads it after its own CAS failed (the CASes
+     * order them).
+     * Only used with an observer.
+     */
+    private static final int IDLE = 0;
+    private static final int IN_PASS = 1;
+    private static final int CLOSE_PENDING = 2;
+    private static final int CLOSED = 3;
+    private static final int DEFERRED_MAX = 32;
+    private static final java.lang.invoke.VarHandle PASS_STATE;
+
+    static {
+        try {
+            PASS_STATE = java.lang.invoke.MethodHandles.lookup().findVarHandle(Observation.class, "passState", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    @SuppressWarnings("unused") // through PASS_STATE
+    private volatile int passState;
+    /** The reader's thread while a pass runs (plain: read only by the thread that wrote it). */
+    private Thread passThread;
+    /** The close to report once the pass ends (written before the CAS to CLOSE_PENDING, read after it fails). */
+    private ConnectionClosedException pendingClose;
+    private int deferred;
+    private Procedure[] deferredProcedure;
+    private int[] deferredSerial;
+    private CallOutcome[] deferredOutcome;
+    private long[] deferredStart;
+    private long[] deferredRequest;
+    private long[] deferredReply;
 
     /**
      * @param observer  the configured observer, or null
@@ -95,6 +138,32 @@ public final class Observation {
     /** The connection closed. Once, after its calls and streams ended. */
     public void connectionClosed(final ConnectionClosedException reason) {
         final BraidObserver o = observer;
+        if (o != null) {
+            if (passThread == Thread.currentThread()) {
+                flushDeferred(); // closed from inside the reader's pass: its deferred ends come first
+            } else {
+                pendingClose = reason;
+                while (true) {
+                    final int st = (int) PASS_STATE.getVolatile(this);
+                    if (st == IN_PASS && PASS_STATE.compareAndSet(this, IN_PASS, CLOSE_PENDING)) {
+                        return; // the reader reports it when its pass ends, after the ends it deferred
+                    }
+                    if (st == IDLE && PASS_STATE.compareAndSet(this, IDLE, CLOSED)) {
+                        break; // no later pass defers anything: nothing can follow this report
+                    }
+                    if (st == CLOSE_PENDING || st == CLOSED) {
+                        break;
+                    }
+                }
+                pendingClose = null;
+            }
+            reportClosed(o, reason);
+        } else {
+            reportClosed(null, reason);
+        }
+    }
+
+    private void reportClosed(final BraidObserver o, final ConnectionClosedException reason) {
         if (o != null) {
             try {
                 o.connectionClosed(peer, side, reason);
@@ -156,8 +225,69 @@ public final class Observation {
      * Reader, before it decodes what it read: takes the clock for the frames of this pass if calls are timed
      * (an observer, or a recording with the slow-call event), otherwise forgets it.
      */
-    public void readStarted() {
-        readClock = observer != null || SLOW_CALL.isEnabled() ? nonZero(System.nanoTime()) : 0;
+    public void readStarted(final long now) {
+        readClock = observer != null || SLOW_CALL.isEnabled() ? nonZero(now) : 0;
+        if (observer != null && PASS_STATE.compareAndSet(this, IDLE, IN_PASS)) {
+            passThread = Thread.currentThread();
+        }
+    }
+
+    /**
+     * Reader, after a pass over received bytes (also when it threw): reports the ends it deferred, with one
+     * clock read for all of them, then a close another thread reported meanwhile.
+     */
+    public void readEnded() {
+        if (passThread == null) {
+            return;
+        }
+        flushDeferred();
+        passThread = null;
+        if (!PASS_STATE.compareAndSet(this, IN_PASS, IDLE)) { // CLOSE_PENDING: the close waited for this pass
+            final ConnectionClosedException reason = pendingClose;
+            pendingClose = null;
+            reportClosed(observer, reason);
+        }
+    }
+
+    /** Reader: reports the deferred ends, at one clock read. */
+    private void flushDeferred() {
+        final int n = deferred;
+        if (n == 0) {
+            return;
+        }
+        deferred = 0;
+        final long now = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            final Procedure p = deferredProcedure[i];
+            deferredProcedure[i] = null;
+            ended(p, deferredSerial[i], deferredOutcome[i], now - deferredStart[i], deferredRequest[i],
+                    deferredReply[i]);
+        }
+    }
+
+    /** Reader, in a pass: keeps a call's end for {@link #flushDeferred}; false when there is no room. */
+    private boolean defer(final Procedure p, final int serial, final CallOutcome outcome, final long start,
+                          final long requestBytes, final long replyBytes) {
+        final int n = deferred;
+        if (n == DEFERRED_MAX) {
+            return false;
+        }
+        if (deferredProcedure == null) { // on the first pass that answers inline: a connection never doing so pays nothing
+            deferredProcedure = new Procedure[DEFERRED_MAX];
+            deferredSerial = new int[DEFERRED_MAX];
+            deferredOutcome = new CallOutcome[DEFERRED_MAX];
+            deferredStart = new long[DEFERRED_MAX];
+            deferredRequest = new long[DEFERRED_MAX];
+            deferredReply = new long[DEFERRED_MAX];
+        }
+        deferredProcedure[n] = p;
+        deferredSerial[n] = serial;
+        deferredOutcome[n] = outcome;
+        deferredStart[n] = start;
+        deferredRequest[n] = requestBytes;
+        deferredReply[n] = replyBytes;
+        deferred = n + 1;
+        return true;
     }
 
     /** {@link #callStart()} for a call the reader decoded in this pass: the pass's clock. Reader only. */
@@ -203,6 +333,10 @@ public final class Observation {
                           final long requestBytes, final long replyBytes) {
         if (start == 0) {
             return;
+        }
+        if (passThread == Thread.currentThread() && observer != null
+                && defer(p, serial, outcome, start, requestBytes, replyBytes)) {
+            return; // answered inside the reader's pass: reported at its end (readEnded)
         }
         ended(p, serial, outcome, System.nanoTime() - start, requestBytes, replyBytes);
     }

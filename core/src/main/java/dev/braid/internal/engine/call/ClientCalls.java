@@ -550,7 +550,7 @@ public final class ClientCalls {
     }
 
     /** The failure of a call that never left: the connection's reason, marked as not sent (safe to retry). */
-    private static ConnectionClosedException notSent(final ConnectionClosedException reason) {
+    public static ConnectionClosedException notSent(final ConnectionClosedException reason) {
         final String m = reason.getMessage();
         final String prefix = reason.reason().text();
         final String detail = m.startsWith(prefix + ": ") ? m.substring(prefix.length() + 2) : m.equals(prefix) ? null : m;

@@ -69,9 +69,9 @@ public final class Keepalive {
         }
     }
 
-    /** Reader: bytes arrived from the peer: it is alive. */
-    public void received() {
-        lastReceivedNanos = System.nanoTime();
+    /** Reader: bytes arrived from the peer at {@code now} (System.nanoTime): it is alive. */
+    public void received(final long now) {
+        lastReceivedNanos = now;
         if (unanswered.get() != 0) {
             unanswered.set(0);
         }
