@@ -11,6 +11,8 @@ import dev.braid.Procedure;
 import dev.braid.ProcedureDescriptor;
 import dev.braid.StreamListener;
 
+import org.openjdk.jmh.infra.BenchmarkParams;
+
 import java.nio.ByteBuffer;
 
 /**
@@ -143,6 +145,20 @@ final class BraidFixture implements AutoCloseable {
                 // the client aborted it at the end of the trial
             }
         }
+    }
+
+    /**
+     * Whether a benchmark runs over TLS, for state classes shared by a plaintext benchmark and its TLS subclass
+     * (JMH gives a state the running benchmark's name, not its class): the {@code GrpcTls*} and {@code Tls*}
+     * benchmarks are the TLS ones.
+     *
+     * @param params the running benchmark's parameters
+     * @return true for a TLS benchmark
+     */
+    static boolean tls(final BenchmarkParams params) {
+        final String name = params.getBenchmark();
+        final String simple = name.substring(0, name.lastIndexOf('.'));
+        return simple.substring(simple.lastIndexOf('.') + 1).contains("Tls");
     }
 
     BraidStream open(final Procedure p) {

@@ -17,6 +17,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
@@ -43,8 +44,8 @@ public class FairnessBenchmark {
         BraidFixture fixture;
 
         @Setup(Level.Trial)
-        public void setUp() {
-            fixture = new BraidFixture(backend);
+        public void setUp(final BenchmarkParams params) {
+            fixture = new BraidFixture(backend, BraidFixture.tls(params)); // TlsFairnessBenchmark: TLS
         }
 
         @TearDown(Level.Trial)

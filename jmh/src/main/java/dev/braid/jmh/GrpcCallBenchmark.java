@@ -52,9 +52,14 @@ public class GrpcCallBenchmark {
         }
     };
 
+    /** Whether the peer runs TLS ({@link GrpcTlsCallBenchmark}). */
+    boolean tls() {
+        return false;
+    }
+
     @Setup(Level.Trial)
     public void setup() throws IOException {
-        peer = new GrpcPeer();
+        peer = new GrpcPeer(tls());
     }
 
     @TearDown(Level.Trial)

@@ -12,6 +12,7 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 import java.io.IOException;
 import java.util.concurrent.TimeUnit;
@@ -34,8 +35,8 @@ public class GrpcFairnessBenchmark {
         GrpcPeer peer;
 
         @Setup(Level.Trial)
-        public void setup() throws IOException {
-            peer = new GrpcPeer();
+        public void setup(final BenchmarkParams params) throws IOException {
+            peer = new GrpcPeer(BraidFixture.tls(params)); // GrpcTlsFairnessBenchmark: TLS
         }
 
         @TearDown(Level.Trial)

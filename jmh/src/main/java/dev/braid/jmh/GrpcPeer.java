@@ -8,6 +8,8 @@ import io.grpc.ManagedChannel;
 import io.grpc.MethodDescriptor;
 import io.grpc.Server;
 import io.grpc.ServerServiceDefinition;
+import dev.braid.tooling.ThrowawayPki;
+import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
@@ -20,6 +22,9 @@ import io.grpc.netty.shaded.io.netty.channel.epoll.EpollSocketChannel;
 import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioSocketChannel;
+import io.grpc.netty.shaded.io.netty.handler.ssl.SslContext;
+import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
+import io.grpc.netty.shaded.io.netty.handler.ssl.SslProvider;
 import io.grpc.netty.shaded.io.netty.util.concurrent.DefaultThreadFactory;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientCalls;
@@ -35,6 +40,9 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -46,7 +54,7 @@ import java.util.logging.Logger;
 
 /**
  * The gRPC peer of the braid benchmarks (support class, not a benchmark): one in-process gRPC-java server and one
- * {@link ManagedChannel} to it on 127.0.0.1, plaintext, over gRPC's <em>shaded</em> Netty (epoll when available),
+ * {@link ManagedChannel} to it on 127.0.0.1, plaintext or TLS 1.3 ({@link #GrpcPeer(boolean)}), over gRPC's <em>shaded</em> Netty (epoll when available),
  * with event loops and executors owned here so that {@link #close()} leaves no thread behind.
  *
  * <p>No protobuf: messages are {@code byte[]} with a marshaller whose serialised form is a {@link Drainable}
@@ -80,6 +88,10 @@ final class GrpcPeer {
     static final Integer ON_READY_THRESHOLD = Integer.getInteger("braid.jmh.grpc.onReadyThreshold");
 
     private static final String SERVICE = "braid.bench.Peer";
+    private static final String[] TLS_PROTOCOLS = {"TLSv1.3"};
+    /** The JDK's default TLS 1.3 suites in its own order (AES-256 first), what braid's SSLEngine negotiates. */
+    private static final List<String> JDK_TLS13_SUITES = List.of("TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256",
+            "TLS_CHACHA20_POLY1305_SHA256");
 
     /**
      * Teardown cancels the endless download calls; the server's Netty handler then logs each pending 256 KiB
@@ -173,8 +185,40 @@ final class GrpcPeer {
     private final Server server;
     private final List<EventLoopGroup> groups = new ArrayList<>();
     private final List<ExecutorService> executors = new ArrayList<>();
+    /** The throwaway CA and server certificate of a TLS peer (deleted on close), or null. */
+    private final Path pkiDir;
 
+    /** A plaintext peer. */
     GrpcPeer() throws IOException {
+        this(false);
+    }
+
+    /**
+     * @param tls true: TLS 1.3 over gRPC's Netty transport with the JDK's provider ({@link SslProvider#JDK}),
+     *            a throwaway CA made here, the channel checking the server's address against its certificate,
+     *            and the JDK's own cipher suite order (so it negotiates {@code TLS_AES_256_GCM_SHA384}, as braid
+     *            and the raw {@code SSLSocket} benchmarks do; gRPC's default list would put AES-128 first)
+     */
+    GrpcPeer(final boolean tls) throws IOException {
+        SslContext serverSsl = null;
+        SslContext clientSsl = null;
+        if (tls) {
+            pkiDir = Files.createTempDirectory("braid-jmh-grpc-tls");
+            try {
+                final ThrowawayPki pki = ThrowawayPki.create(pkiDir, "grpc");
+                final ThrowawayPki.Identity id = pki.issue("server", List.of("localhost"), List.of("127.0.0.1"));
+                serverSsl = GrpcSslContexts.configure(SslContextBuilder.forServer(id.certificate().toFile(),
+                        id.key().toFile()), SslProvider.JDK).protocols(TLS_PROTOCOLS).ciphers(JDK_TLS13_SUITES).build();
+                clientSsl = GrpcSslContexts.configure(SslContextBuilder.forClient()
+                        .trustManager(pki.caCertificate().toFile()), SslProvider.JDK)
+                        .protocols(TLS_PROTOCOLS).ciphers(JDK_TLS13_SUITES).build();
+            } catch (IOException | RuntimeException e) {
+                deletePki();
+                throw e;
+            }
+        } else {
+            pkiDir = null;
+        }
         final boolean epoll = Epoll.isAvailable();
         final IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         final InetAddress loopback = InetAddress.getByName("127.0.0.1");
@@ -184,6 +228,9 @@ final class GrpcPeer {
                 .workerEventLoopGroup(group(io, "grpc-peer-server"))
                 .maxInboundMessageSize(2 * CHUNK_BYTES)
                 .addService(service());
+        if (serverSsl != null) {
+            sb.sslContext(serverSsl);
+        }
         final EventLoopGroup clientLoop = group(io, "grpc-peer-client");
         Server started = null;
         ManagedChannel connected = null;
@@ -198,8 +245,12 @@ final class GrpcPeer {
             final NettyChannelBuilder cb = NettyChannelBuilder.forAddress(new InetSocketAddress(loopback, port))
                     .channelType(epoll ? EpollSocketChannel.class : NioSocketChannel.class)
                     .eventLoopGroup(clientLoop)
-                    .usePlaintext()
                     .maxInboundMessageSize(2 * CHUNK_BYTES);
+            if (clientSsl != null) {
+                cb.sslContext(clientSsl).useTransportSecurity();
+            } else {
+                cb.usePlaintext();
+            }
             if (EXECUTOR.equals("direct")) {
                 cb.directExecutor();
             } else {
@@ -219,6 +270,7 @@ final class GrpcPeer {
                 g.shutdownGracefully(0, TIMEOUT_SECONDS, TimeUnit.SECONDS);
             }
             executors.forEach(ExecutorService::shutdownNow);
+            deletePki();
             throw e;
         }
         server = started;
@@ -294,8 +346,22 @@ final class GrpcPeer {
             server.shutdownNow().awaitTermination(TIMEOUT_SECONDS, TimeUnit.SECONDS);
         }
         errors.append(shutdownLoops());
+        deletePki();
         if (!errors.isEmpty()) {
             throw new IllegalStateException("gRPC peer teardown: " + errors);
+        }
+    }
+
+    private void deletePki() {
+        if (pkiDir == null) {
+            return;
+        }
+        try (var files = Files.walk(pkiDir)) {
+            for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            // a temporary directory: best effort
         }
     }
 

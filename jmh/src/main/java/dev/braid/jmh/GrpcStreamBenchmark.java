@@ -10,6 +10,7 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 import java.io.IOException;
 import java.util.concurrent.TimeUnit;
@@ -44,8 +45,8 @@ public class GrpcStreamBenchmark {
         GrpcPeer.Upload stream;
 
         @Setup(Level.Trial)
-        public void setup() throws IOException, InterruptedException {
-            peer = new GrpcPeer();
+        public void setup(final BenchmarkParams params) throws IOException, InterruptedException {
+            peer = new GrpcPeer(BraidFixture.tls(params));
             stream = peer.upload();
         }
 
@@ -66,8 +67,8 @@ public class GrpcStreamBenchmark {
         GrpcPeer.Download stream;
 
         @Setup(Level.Trial)
-        public void setup() throws IOException {
-            peer = new GrpcPeer();
+        public void setup(final BenchmarkParams params) throws IOException {
+            peer = new GrpcPeer(BraidFixture.tls(params));
             stream = peer.download();
         }
 

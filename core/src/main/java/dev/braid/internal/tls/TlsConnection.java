@@ -113,6 +113,12 @@ public final class TlsConnection implements ConnectionHandler {
     /** TLS failed: the alert is queued, no close_notify follows. */
     private volatile boolean failed;
     private volatile TlsIdentity identity;
+    /**
+     * The session's packet buffer size, read once the handshake is done (the reader writes it before
+     * {@link #handshakeDone}); 0 before: {@link #packetSize()} then asks the session. Saves the JDK's session
+     * lock on every flush.
+     */
+    private volatile int packetSize;
     /** Client: the handshake is done, libvirt's confirmation byte has not arrived yet (reader). */
     private boolean awaitingConfirmation;
 
@@ -205,6 +211,12 @@ public final class TlsConnection implements ConnectionHandler {
         return s.indexOf(':') >= 0 || s.chars().allMatch(c -> c == '.' || Character.isDigit(c));
     }
 
+    /** {@return the most one TLS record takes on the wire} Any thread. */
+    private int packetSize() {
+        final int p = packetSize;
+        return p != 0 ? p : ssl.getSession().getPacketBufferSize();
+    }
+
     /** {@return the peer's identity once the handshake is done, else null} Any thread. */
     public TlsIdentity identity() {
         return identity;
@@ -290,12 +302,13 @@ public final class TlsConnection implements ConnectionHandler {
                 if (r.getHandshakeStatus() == HandshakeStatus.FINISHED) {
                     finishedSeen = true;
                 }
-                if (handshakeDone && r.getHandshakeStatus() != HandshakeStatus.NOT_HANDSHAKING
-                        && !"TLSv1.3".equals(ssl.getSession().getProtocol())) {
-                    throw new SSLException("TLS renegotiation refused: the peer started a new " + ssl.getSession()
-                            .getProtocol() + " handshake on an established connection (braid never renegotiates)");
+                if (!handshakeDone || r.getHandshakeStatus() != HandshakeStatus.NOT_HANDSHAKING) {
+                    if (handshakeDone && !"TLSv1.3".equals(ssl.getSession().getProtocol())) {
+                        throw new SSLException("TLS renegotiation refused: the peer started a new " + ssl.getSession()
+                                .getProtocol() + " handshake on an established connection (braid never renegotiates)");
+                    }
+                    advanceHandshake(); // (an application record of an established session needs none of it)
                 }
-                advanceHandshake();
                 if (direct && r.bytesProduced() > 0) {
                     engine.onInbound(r.bytesProduced());
                 } else if (st != null && engineOpen && !deliverStaged()) {
@@ -445,6 +458,7 @@ public final class TlsConnection implements ConnectionHandler {
      * client waits for that byte first ({@link #confirmed}).
      */
     private void handshakeFinished() throws SSLException {
+        packetSize = ssl.getSession().getPacketBufferSize();
         handshakeDone = true;
         identity = identityOf(ssl.getSession());
         if (client) {
@@ -546,7 +560,7 @@ public final class TlsConnection implements ConnectionHandler {
         try {
             synchronized (wrapLock) {
                 if (out == null) {
-                    netOut = pool.acquire(RECORDS_PER_WRITE * ssl.getSession().getPacketBufferSize());
+                    netOut = pool.acquire(RECORDS_PER_WRITE * packetSize());
                     out = netOut.byteBuffer();
                 }
                 out.clear();
@@ -605,7 +619,7 @@ public final class TlsConnection implements ConnectionHandler {
      * when the engine has nothing more.
      */
     private boolean wrapApplicationData() throws SSLException {
-        final int packet = ssl.getSession().getPacketBufferSize();
+        final int packet = packetSize();
         while (out.remaining() >= packet) {
             final int n = engine.gatherOutbound(plain);
             if (n == 0) {

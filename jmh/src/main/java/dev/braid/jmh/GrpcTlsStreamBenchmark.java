@@ -1,0 +1,9 @@
+package dev.braid.jmh;
+
+/**
+ * {@link GrpcStreamBenchmark} over TLS 1.3 (gRPC's Netty transport with the JDK's provider, a throwaway CA, the
+ * same cipher suite as braid's: {@link GrpcPeer#GrpcPeer(boolean)}): the peer of {@link TlsStreamBenchmark}.
+ * The states see the benchmark's name ({@link BraidFixture#tls}).
+ */
+public class GrpcTlsStreamBenchmark extends GrpcStreamBenchmark {
+}
