@@ -26,9 +26,33 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * One blocking socket driven by two virtual threads. The writer flag, the gather loop, the read switch and
- * the first close reason are core's shared backend code ({@code dev.braid.internal.backend}); this class
- * holds the blocking reads and writes and the two threads.
+ * One socket driven by two virtual threads. The writer flag, the gather loop, the read switch and the first
+ * close reason are core's shared backend code ({@code dev.braid.internal.backend}); this class holds the
+ * reads and writes and the two threads.
+ *
+ * <h2>Non-blocking socket</h2>
+ * From JDK 24 on ({@link #NON_BLOCKING}; before, the socket is blocking and the rest of this paragraph and
+ * the next do not apply) the channel is in non-blocking mode, so that any thread may try a write without being able to block on a
+ * full socket, and without the {@code InterruptibleChannel} rule (an interrupt during a blocking channel
+ * operation closes the channel) applying: a non-blocking channel operation ignores the interrupt and leaves
+ * the thread's interrupt status as it was. The reader waits for bytes, and the writer for a full socket to
+ * drain, each in a {@link Selector} of its own ({@code readSelector} with {@code OP_READ}, {@code writeSelector}
+ * with {@code OP_WRITE}, opened on the thread's first wait and closed by that thread as it ends); a virtual
+ * thread parks in {@code select} (the JDK polls the selector's descriptor for it), as it would in a blocking
+ * read. The close and {@link #closeChannel} wake both selectors. The JDK closes the socket's descriptor only
+ * once no selector holds the channel, so each selector is closed by its thread on every path.
+ *
+ * <h2>Write-through</h2>
+ * A latency-sensitive frame ({@link #requestUrgentFlush()}) is written by the thread that produced it, with
+ * one non-blocking gathering write of at most {@link OutboundWriter#WRITE_THROUGH_BUDGET} bytes under the
+ * writer flag; what the socket does not take is the writer thread's (a flush request). An application thread
+ * writes at once, unless the writer waits for the socket to drain, a close was asked for, or it is one of
+ * braid's I/O threads (another connection's reader, say: it hands the write over, as before). The reader
+ * writes an urgent frame asked for inside its handler call (the answer of a non-blocking handler) right
+ * after that call, outside the reader context: the answer leaves without waking the writer thread. Either
+ * way the writing thread runs the writer context for that batch, so what {@code gatherOutbound} raises (a
+ * stream's freed send space) is delivered there, or, on an application thread, handed to the reader
+ * context with {@link #execute}. {@code -Dbraid.loom.writeThrough=false} turns it off.
  *
  * <h2>Threads</h2>
  * <ul>
@@ -86,9 +110,19 @@ final class LoomConnection implements Transport {
     static final long FINAL_FLUSH_MILLIS = 250;
     /** At most this much is written by the last flush (nio writes what the socket takes without blocking). */
     static final long FINAL_FLUSH_BYTES = 1 << 20;
-    /** Whether application threads may write their urgent frames (on by default; -Dbraid.loom.writeThrough=false). */
-    static final boolean WRITE_THROUGH = Boolean.parseBoolean(System.getProperty("braid.loom.writeThrough", "true"));
-    /** Experimental: how long the reader retries a read (yielding) before it parks in its selector. */
+    /**
+     * Whether the socket is non-blocking (see the class comment): from JDK 24 on, where a virtual thread
+     * waiting in {@code Selector.select} parks (JEP 491); on JDK 21-23 it would pin its carrier there, so the
+     * socket stays blocking and nothing is written through.
+     */
+    static final boolean NON_BLOCKING = Runtime.version().feature() >= 24;
+    /** Whether urgent frames are written through (on by default where the socket is non-blocking; -Dbraid.loom.writeThrough=false). */
+    static final boolean WRITE_THROUGH = NON_BLOCKING
+            && Boolean.parseBoolean(System.getProperty("braid.loom.writeThrough", "true"));
+    /**
+     * How long the reader retries a read (yielding its carrier in between) before it parks in its selector:
+     * 0, off, by default (measured: docs/benchmarks.md). {@code -Dbraid.loom.spinMicros}.
+     */
     static final long SPIN_NANOS = Long.getLong("braid.loom.spinMicros", 0) * 1000;
     /** {@code select(action)} fills no selected-key set: a wake-up allocates nothing. */
     private static final java.util.function.Consumer<SelectionKey> IGNORE = k -> { };
@@ -121,7 +155,6 @@ final class LoomConnection implements Transport {
     private volatile Thread readerThread;
     /** An urgent flush asked on the reader, inside a handler call: written right after it (reader only). */
     private boolean urgentAfterRead;
-    static final boolean READER_WRITE_THROUGH = Boolean.parseBoolean(System.getProperty("braid.loom.readerWriteThrough", "true"));
     private final Writer out;
     private final ReadSuspension reads;
     /** The reader's readiness wait (OP_READ): opened, used and closed by the reader thread only; null until its first wait. */
@@ -147,7 +180,10 @@ final class LoomConnection implements Transport {
     /** The non-blocking gathering write; counts what it wrote (holder of the writer flag only). */
     private final class Writer extends OutboundWriter {
         long written;
-        /** The writer thread waits for a full socket to drain (no write-through then: the socket is full). */
+        /**
+         * The writer thread waits for a full socket to drain (no write-through then: the socket is full), or,
+         * on a blocking socket, is inside {@code write}.
+         */
         volatile boolean inWrite;
         /** The last flush: the only writing allowed once the close has begun. */
         volatile boolean lastFlush;
@@ -161,9 +197,19 @@ final class LoomConnection implements Transport {
             if (!lastFlush && closeReason.isSet()) {
                 return 0; // closing: the last flush takes over (what is left stays at the head of the batch)
             }
-            final long n = channel.write(srcs, 0, count); // non-blocking: what the socket takes now
-            written += n;
-            return n;
+            if (NON_BLOCKING) {
+                final long n = channel.write(srcs, 0, count); // what the socket takes now
+                written += n;
+                return n;
+            }
+            inWrite = true;
+            try {
+                final long n = channel.write(srcs, 0, count); // blocks until the socket takes something
+                written += n;
+                return n;
+            } finally {
+                inWrite = false;
+            }
         }
     }
 
@@ -188,7 +234,9 @@ final class LoomConnection implements Transport {
         this.remote = channel.getRemoteAddress();
         this.out = new Writer();
         this.reads = new ReadSuspension(handler, NO_INTEREST);
-        channel.configureBlocking(false); // see the class comment, "Non-blocking socket"
+        if (NON_BLOCKING) {
+            channel.configureBlocking(false); // see the class comment, "Non-blocking socket"
+        }
     }
 
     // ------------------------------------------------------------------ Transport (any thread)
@@ -209,7 +257,7 @@ final class LoomConnection implements Transport {
      */
     @Override
     public void requestUrgentFlush() {
-        if (READER_WRITE_THROUGH && Thread.currentThread() == readerThread) {
+        if (WRITE_THROUGH && Thread.currentThread() == readerThread) {
             urgentAfterRead = true;
             return;
         }
@@ -464,8 +512,8 @@ final class LoomConnection implements Transport {
                 awaitRoom();
                 continue;
             }
-            int n = channel.read(buf);
-            while (n == 0 && !closing()) {
+            int n = channel.read(buf); // blocking socket: blocks outside the reader context
+            while (n == 0 && NON_BLOCKING && !closing()) {
                 n = awaitReadable(buf); // outside the reader context: tasks may run meanwhile
             }
             if (closing()) {
@@ -654,8 +702,10 @@ final class LoomConnection implements Transport {
                 drainTasks();
                 int r;
                 while ((r = out.flush(Long.MAX_VALUE)) == OutboundWriter.SOCKET_FULL && !closing()) {
-                    awaitWritable(0); // then write the rest
-                    drainTasks();
+                    if (NON_BLOCKING) {
+                        awaitWritable(0); // then write the rest
+                        drainTasks();
+                    } // blocking: a short write only means write the rest
                 }
             }
             if (!(closeReason.get() instanceof IOException) && channel.isOpen()) {
@@ -687,7 +737,9 @@ final class LoomConnection implements Transport {
             if (ms <= 0) {
                 break;
             }
-            awaitWritable(ms);
+            if (NON_BLOCKING) {
+                awaitWritable(ms);
+            }
         }
     }
 
