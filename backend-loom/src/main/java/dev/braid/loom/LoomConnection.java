@@ -6,6 +6,7 @@ import dev.braid.internal.backend.CloseReason;
 import dev.braid.internal.backend.OutboundWriter;
 import dev.braid.internal.backend.ReadSuspension;
 import dev.braid.spi.ConnectionHandler;
+import dev.braid.spi.IoThreads;
 import dev.braid.spi.Transport;
 
 import java.io.IOException;
@@ -13,6 +14,8 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -23,9 +26,33 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * One blocking socket driven by two virtual threads. The writer flag, the gather loop, the read switch and
- * the first close reason are core's shared backend code ({@code dev.braid.internal.backend}); this class
- * holds the blocking reads and writes and the two threads.
+ * One socket driven by two virtual threads. The writer flag, the gather loop, the read switch and the first
+ * close reason are core's shared backend code ({@code dev.braid.internal.backend}); this class holds the
+ * reads and writes and the two threads.
+ *
+ * <h2>Non-blocking socket</h2>
+ * From JDK 24 on ({@link #NON_BLOCKING}; before, the socket is blocking and the rest of this paragraph and
+ * the next do not apply) the channel is in non-blocking mode, so that any thread may try a write without being able to block on a
+ * full socket, and without the {@code InterruptibleChannel} rule (an interrupt during a blocking channel
+ * operation closes the channel) applying: a non-blocking channel operation ignores the interrupt and leaves
+ * the thread's interrupt status as it was. The reader waits for bytes, and the writer for a full socket to
+ * drain, each in a {@link Selector} of its own ({@code readSelector} with {@code OP_READ}, {@code writeSelector}
+ * with {@code OP_WRITE}, opened on the thread's first wait and closed by that thread as it ends); a virtual
+ * thread parks in {@code select} (the JDK polls the selector's descriptor for it), as it would in a blocking
+ * read. The close and {@link #closeChannel} wake both selectors. The JDK closes the socket's descriptor only
+ * once no selector holds the channel, so each selector is closed by its thread on every path.
+ *
+ * <h2>Write-through</h2>
+ * A latency-sensitive frame ({@link #requestUrgentFlush()}) is written by the thread that produced it, with
+ * one non-blocking gathering write of at most {@link OutboundWriter#WRITE_THROUGH_BUDGET} bytes under the
+ * writer flag; what the socket does not take is the writer thread's (a flush request). An application thread
+ * writes at once, unless the writer waits for the socket to drain, a close was asked for, or it is one of
+ * braid's I/O threads (another connection's reader, say: it hands the write over, as before). The reader
+ * writes an urgent frame asked for inside its handler call (the answer of a non-blocking handler) right
+ * after that call, outside the reader context: the answer leaves without waking the writer thread. Either
+ * way the writing thread runs the writer context for that batch, so what {@code gatherOutbound} raises (a
+ * stream's freed send space) is delivered there, or, on an application thread, handed to the reader
+ * context with {@link #execute}. {@code -Dbraid.loom.writeThrough=false} turns it off.
  *
  * <h2>Threads</h2>
  * <ul>
@@ -83,6 +110,22 @@ final class LoomConnection implements Transport {
     static final long FINAL_FLUSH_MILLIS = 250;
     /** At most this much is written by the last flush (nio writes what the socket takes without blocking). */
     static final long FINAL_FLUSH_BYTES = 1 << 20;
+    /**
+     * Whether the socket is non-blocking (see the class comment): from JDK 24 on, where a virtual thread
+     * waiting in {@code Selector.select} parks (JEP 491); on JDK 21-23 it would pin its carrier there, so the
+     * socket stays blocking and nothing is written through.
+     */
+    static final boolean NON_BLOCKING = Runtime.version().feature() >= 24;
+    /** Whether urgent frames are written through (on by default where the socket is non-blocking; -Dbraid.loom.writeThrough=false). */
+    static final boolean WRITE_THROUGH = NON_BLOCKING
+            && Boolean.parseBoolean(System.getProperty("braid.loom.writeThrough", "true"));
+    /**
+     * How long the reader retries a read (yielding its carrier in between) before it parks in its selector:
+     * 0, off, by default (measured: docs/benchmarks.md). {@code -Dbraid.loom.spinMicros}.
+     */
+    static final long SPIN_NANOS = Long.getLong("braid.loom.spinMicros", 0) * 1000;
+    /** {@code select(action)} fills no selected-key set: a wake-up allocates nothing. */
+    private static final java.util.function.Consumer<SelectionKey> IGNORE = k -> { };
     private static final VarHandle FLUSH_REQUESTED;
     private static final VarHandle TASK_RUNNER;
 
@@ -108,8 +151,16 @@ final class LoomConnection implements Transport {
     private volatile boolean flushRequested;
     /** Set by the reader before it starts the writer; read by {@link #requestFlush} and {@link #close}. */
     private volatile Thread writer;
+    /** The reader thread, set by itself before its first handler call. */
+    private volatile Thread readerThread;
+    /** An urgent flush asked on the reader, inside a handler call: written right after it (reader only). */
+    private boolean urgentAfterRead;
     private final Writer out;
     private final ReadSuspension reads;
+    /** The reader's readiness wait (OP_READ): opened, used and closed by the reader thread only; null until its first wait. */
+    private volatile Selector readSelector;
+    /** The writer's wait for a full socket to drain (OP_WRITE): opened, used and closed by the writer thread only. */
+    private volatile Selector writeSelector;
 
     /** The reader context: held by the reader around its handler calls and by whoever runs tasks. */
     private final ReentrantLock readerContext = new ReentrantLock();
@@ -126,10 +177,13 @@ final class LoomConnection implements Transport {
     /** Reader and writer contexts that have not made their last call yet. */
     private final AtomicInteger contexts = new AtomicInteger(2);
 
-    /** The blocking gathering write; counts what it wrote (holder of the writer flag only). */
+    /** The non-blocking gathering write; counts what it wrote (holder of the writer flag only). */
     private final class Writer extends OutboundWriter {
         long written;
-        /** The writer thread is inside {@code write}, possibly parked on a full socket. */
+        /**
+         * The writer thread waits for a full socket to drain (no write-through then: the socket is full), or,
+         * on a blocking socket, is inside {@code write}.
+         */
         volatile boolean inWrite;
         /** The last flush: the only writing allowed once the close has begun. */
         volatile boolean lastFlush;
@@ -142,6 +196,11 @@ final class LoomConnection implements Transport {
         protected long write(final ByteBuffer[] srcs, final int count) throws IOException {
             if (!lastFlush && closeReason.isSet()) {
                 return 0; // closing: the last flush takes over (what is left stays at the head of the batch)
+            }
+            if (NON_BLOCKING) {
+                final long n = channel.write(srcs, 0, count); // what the socket takes now
+                written += n;
+                return n;
             }
             inWrite = true;
             try {
@@ -175,6 +234,9 @@ final class LoomConnection implements Transport {
         this.remote = channel.getRemoteAddress();
         this.out = new Writer();
         this.reads = new ReadSuspension(handler, NO_INTEREST);
+        if (NON_BLOCKING) {
+            channel.configureBlocking(false); // see the class comment, "Non-blocking socket"
+        }
     }
 
     // ------------------------------------------------------------------ Transport (any thread)
@@ -185,6 +247,50 @@ final class LoomConnection implements Transport {
             final Thread w = writer;
             if (w != null) {
                 LockSupport.unpark(w);
+            }
+        }
+    }
+
+    /**
+     * An application thread writes its urgent frame itself (see the class comment, "Write-through"); braid's
+     * own threads, a socket known to be full or a close in progress hand it to the writer.
+     */
+    @Override
+    public void requestUrgentFlush() {
+        if (WRITE_THROUGH && Thread.currentThread() == readerThread) {
+            urgentAfterRead = true;
+            return;
+        }
+        if (WRITE_THROUGH && !out.inWrite && !closing() && !IoThreads.isIoThread()) {
+            writeThrough();
+        } else {
+            requestFlush();
+        }
+    }
+
+    private void writeThrough() {
+        {
+            final int result;
+            try {
+                result = out.flushThrough(OutboundWriter.WRITE_THROUGH_BUDGET);
+            } catch (IOException | RuntimeException e) {
+                close(e);
+                return;
+            }
+            if (result != OutboundWriter.DRAINED && result != OutboundWriter.BUSY) {
+                requestFlush(); // socket full (the writer waits for it to drain) or past the budget
+            }
+        }
+    }
+
+    /** Reader, after a handler call: writes the urgent frame it produced, unless the socket is full. */
+    private void afterRead() {
+        if (urgentAfterRead) {
+            urgentAfterRead = false;
+            if (!out.inWrite && !closing()) {
+                writeThrough();
+            } else {
+                requestFlush();
             }
         }
     }
@@ -295,6 +401,7 @@ final class LoomConnection implements Transport {
         if (w != null) {
             LockSupport.unpark(w);
         }
+        wakeSelectors();
         readLock.lock();
         try {
             readable.signalAll();
@@ -356,6 +463,7 @@ final class LoomConnection implements Transport {
      */
     void runReader(final CompletableFuture<Void> connected) {
         try {
+            readerThread = Thread.currentThread();
             enterReader();
             try {
                 handler.onOpen(this);
@@ -365,6 +473,7 @@ final class LoomConnection implements Transport {
                 exitReader();
             }
             startWriter();
+            afterRead(); // an urgent flush asked in onOpen
             if (connected != null) {
                 connected.complete(null);
             }
@@ -389,6 +498,7 @@ final class LoomConnection implements Transport {
                 } finally {
                     exitReader();
                 }
+                afterRead();
                 continue; // it may have suspended again
             }
             final ByteBuffer buf;
@@ -402,7 +512,10 @@ final class LoomConnection implements Transport {
                 awaitRoom();
                 continue;
             }
-            final int n = channel.read(buf); // blocks outside the reader context: tasks may run meanwhile
+            int n = channel.read(buf); // blocking socket: blocks outside the reader context
+            while (n == 0 && NON_BLOCKING && !closing()) {
+                n = awaitReadable(buf); // outside the reader context: tasks may run meanwhile
+            }
             if (closing()) {
                 return; // closing: as on nio, nothing more is handed to the handler
             }
@@ -417,10 +530,84 @@ final class LoomConnection implements Transport {
                 } finally {
                     exitReader();
                 }
+                afterRead();
             }
             if (n < 0) {
                 close(new ConnectionClosedException(Reason.PEER_CLOSED, String.valueOf(remote), null));
                 return;
+            }
+        }
+    }
+
+    /**
+     * Reader: the socket had nothing; waits until it is readable (or the close wakes the selector), then
+     * reads again. With {@code braid.loom.spinMicros} it first retries for that long, yielding in between.
+     */
+    private int awaitReadable(final ByteBuffer buf) throws IOException {
+        if (SPIN_NANOS > 0) {
+            final long deadline = System.nanoTime() + SPIN_NANOS;
+            do {
+                Thread.yield();
+                final int n = channel.read(buf);
+                if (n != 0) {
+                    return n;
+                }
+            } while (System.nanoTime() - deadline < 0 && !closing());
+        }
+        Selector s = readSelector;
+        if (s == null) {
+            s = Selector.open();
+            readSelector = s; // before the close check: a close after it wakes this selector
+            channel.register(s, SelectionKey.OP_READ);
+            if (closing()) {
+                return 0;
+            }
+        }
+        s.select(IGNORE); // a virtual thread parks here; level-triggered: returns at once if bytes are waiting
+        return closing() ? 0 : channel.read(buf);
+    }
+
+    /**
+     * Writer: waits up to {@code millis} (0: no limit) for the full socket to drain, or for the close or
+     * {@link #closeChannel} to wake its selector.
+     */
+    private void awaitWritable(final long millis) throws IOException {
+        Selector s = writeSelector;
+        if (s == null) {
+            s = Selector.open();
+            writeSelector = s; // before the close check: a close after it wakes this selector
+            channel.register(s, SelectionKey.OP_WRITE);
+        }
+        out.inWrite = true;
+        try {
+            if (out.lastFlush || !closing()) {
+                s.select(IGNORE, millis);
+            }
+        } finally {
+            out.inWrite = false;
+        }
+    }
+
+    /** Any thread: makes a reader or writer waiting in its selector look again (at the close). */
+    private void wakeSelectors() {
+        final Selector r = readSelector;
+        if (r != null) {
+            r.wakeup();
+        }
+        final Selector w = writeSelector;
+        if (w != null) {
+            w.wakeup();
+        }
+    }
+
+    /** The thread that opened {@code s}, last: closing it deregisters the channel (whose descriptor the JDK
+     * closes once no selector holds it). */
+    private static void closeSelector(final Selector s) {
+        if (s != null) {
+            try {
+                s.close();
+            } catch (IOException | RuntimeException e) {
+                // closing anyway
             }
         }
     }
@@ -482,7 +669,8 @@ final class LoomConnection implements Transport {
                 Thread.currentThread().interrupt();
             }
         }
-        closeChannel(); // unblocks a writer still stuck in a write to a peer that does not read
+        closeChannel(); // wakes a writer still waiting to write to a peer that does not read
+        closeSelector(readSelector);
         readerContext.lock();
         try {
             runTasksHeld();
@@ -513,9 +701,12 @@ final class LoomConnection implements Transport {
                 }
                 drainTasks();
                 int r;
-                do {
-                    r = out.flush(Long.MAX_VALUE); // a short write (SOCKET_FULL) only means: write the rest
-                } while (r == OutboundWriter.SOCKET_FULL && !closing());
+                while ((r = out.flush(Long.MAX_VALUE)) == OutboundWriter.SOCKET_FULL && !closing()) {
+                    if (NON_BLOCKING) {
+                        awaitWritable(0); // then write the rest
+                        drainTasks();
+                    } // blocking: a short write only means write the rest
+                }
             }
             if (!(closeReason.get() instanceof IOException) && channel.isOpen()) {
                 lastFlush();
@@ -524,6 +715,7 @@ final class LoomConnection implements Transport {
             failed(t);
         } finally {
             closeChannel();
+            closeSelector(writeSelector);
             endContext();
         }
     }
@@ -536,12 +728,19 @@ final class LoomConnection implements Transport {
     private void lastFlush() throws IOException {
         out.lastFlush = true;
         final long start = out.written;
+        final long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(FINAL_FLUSH_MILLIS);
         long left = FINAL_FLUSH_BYTES;
         int r;
-        do {
-            r = out.flush(left);
-            left = FINAL_FLUSH_BYTES - (out.written - start);
-        } while (r == OutboundWriter.SOCKET_FULL && left > 0);
+        while ((r = out.flush(left)) == OutboundWriter.SOCKET_FULL
+                && (left = FINAL_FLUSH_BYTES - (out.written - start)) > 0 && channel.isOpen()) {
+            final long ms = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+            if (ms <= 0) {
+                break;
+            }
+            if (NON_BLOCKING) {
+                awaitWritable(ms);
+            }
+        }
     }
 
     // ------------------------------------------------------------------ both threads
@@ -573,12 +772,16 @@ final class LoomConnection implements Transport {
         }
     }
 
-    /** Any thread. Idempotent; wakes a blocked read or write with {@code AsynchronousCloseException}. */
+    /**
+     * Any thread. Idempotent; wakes the reader and the writer from their selectors. The JDK closes the
+     * descriptor once no selector holds the channel (each thread closes its own selector as it ends).
+     */
     void closeChannel() {
         try {
             channel.close();
         } catch (IOException e) {
             // closing anyway
         }
+        wakeSelectors();
     }
 }

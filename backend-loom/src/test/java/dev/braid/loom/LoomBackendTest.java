@@ -335,17 +335,100 @@ class LoomBackendTest {
             s.setReceiveBufferSize(4096); // and it never reads
             awaitUntil(() -> server.transport != null);
             for (int i = 0; i < 64; i++) {
-                server.send(new byte[1 << 20]); // far more than the socket buffers take: the writer blocks
+                server.send(new byte[1 << 20]); // far more than the socket buffers take: the writer waits
             }
-            Await.until("the writer is blocked in a write to the peer that does not read",
-                    () -> writerBlockedInWrite(prefix));
-            // The writer would stay blocked for ever: the close ends only because the reader, after the last
-            // flush's grace, closes the socket under it. No bound in time (it would measure the machine).
+            Await.until("the writer waits for the socket of the peer that does not read to drain",
+                    () -> writerWaitsForWritable(prefix));
+            // The writer would wait for ever: the close ends only because the last flush gives up after its
+            // grace (and the reader closes the socket after it). No bound in time (it would measure the machine).
             server.transport.close(new ConnectionClosedException(Reason.PEER_NOT_RESPONDING, "stuck", null));
             assertThat(server.closed.get(30, TimeUnit.SECONDS)).hasMessageContaining("stuck");
             assertThat(server.written.get()).isLessThan(64L << 20);
         }
         server.assertClean();
+    }
+
+    @Test
+    void anUrgentFlushIsWrittenByTheCallingThreadEvenAnInterruptedOneAndTheConnectionStaysOpen() throws Exception {
+        final RecordingHandler server = new RecordingHandler(false);
+        server.writeThroughAllowed = true;
+        final BackendInstance.Listener l = io.listen(LOOPBACK, () -> server);
+        try (Socket s = new Socket(((java.net.InetSocketAddress) l.localAddress()).getAddress(), ((java.net.InetSocketAddress) l.localAddress()).getPort())) {
+            awaitUntil(() -> server.transport != null);
+            final byte[] frame = new byte[64];
+            java.util.Arrays.fill(frame, (byte) 7);
+            for (int round = 0; round < 2; round++) {
+                server.out.add(ByteBuffer.wrap(frame.clone()));
+                if (round == 1) {
+                    Thread.currentThread().interrupt(); // a blocking channel's write would close the channel now
+                }
+                try {
+                    server.transport.requestUrgentFlush(); // this thread writes: no hand-over to the writer
+                    assertThat(Thread.currentThread().isInterrupted()).as("the interrupt is left as it was").isEqualTo(round == 1);
+                } finally {
+                    Thread.interrupted();
+                }
+                assertThat(server.written.get()).as("written before requestUrgentFlush returned").isEqualTo(64L * (round + 1));
+                assertThat(s.getInputStream().readNBytes(64)).isEqualTo(frame);
+            }
+            assertThat(server.writerThreads).containsOnly(Thread.currentThread().getName());
+            server.send(new byte[] {1, 2, 3}); // the connection is still open: the writer thread writes this
+            assertThat(s.getInputStream().readNBytes(3)).containsExactly(1, 2, 3);
+            assertThat(server.closed).isNotDone();
+            server.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "done", null));
+            assertThat(server.closed.get(10, TimeUnit.SECONDS)).hasMessageContaining("done");
+        }
+        server.assertClean();
+    }
+
+    @Test
+    void whenTheSocketIsFullAnUrgentFlushIsLeftToTheWriterAndTheCallerDoesNotWait() throws Exception {
+        final RecordingHandler server = new RecordingHandler(false);
+        server.writeThroughAllowed = true;
+        final BackendInstance.Listener l = io.listen(LOOPBACK, () -> server);
+        try (Socket s = new Socket()) {
+            s.setReceiveBufferSize(4096); // before the connect: a small window; it reads nothing until the end
+            s.connect(l.localAddress());
+            awaitUntil(() -> server.transport != null);
+            final byte[] bulk = new byte[4 << 20];
+            for (int i = 0; i < bulk.length; i++) {
+                bulk[i] = (byte) (i % 251);
+            }
+            for (int off = 0; off < bulk.length; off += 256 * 1024) { // far more than the socket buffers take
+                final ByteBuffer chunk = ByteBuffer.allocateDirect(256 * 1024).put(bulk, off, 256 * 1024).flip();
+                server.out.add(chunk);
+            }
+            server.transport.requestFlush(); // the writer writes what it can, then waits for the socket to drain
+            Await.until("the writer waits for the socket to drain", () -> writerWaitsForWritable(prefix));
+            final byte[] frame = new byte[64];
+            server.out.add(ByteBuffer.wrap(frame));
+            server.transport.requestUrgentFlush(); // returns although the socket is full
+            assertThat(server.writerThreads).as("this thread did not write: the socket is full")
+                    .doesNotContain(Thread.currentThread().getName());
+            s.setReceiveBufferSize(1 << 20); // now read it all quickly
+            final byte[] got = s.getInputStream().readNBytes(bulk.length + frame.length);
+            assertThat(got.length).as("written: " + server.written.get()).isEqualTo(bulk.length + frame.length);
+            assertThat(java.util.Arrays.copyOf(got, bulk.length)).isEqualTo(bulk);
+            assertThat(java.util.Arrays.copyOfRange(got, bulk.length, got.length)).isEqualTo(frame);
+            server.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "done", null));
+            server.closed.get(10, TimeUnit.SECONDS);
+        }
+        server.assertClean();
+    }
+
+    @Test
+    void anUrgentFlushAskedInsideAReadIsWrittenByTheReaderRightAfterIt() throws Exception {
+        final RecordingHandler server = new RecordingHandler(true);
+        server.urgentEcho = true;
+        final RecordingHandler client = new RecordingHandler(false);
+        connectPair(server, client);
+        client.send(new byte[] {0, 1, 2, 3});
+        awaitUntil(() -> client.received.get() == 4);
+        assertThat(server.writerThreads).as("the echo left from the reader, not the writer thread")
+                .allSatisfy(n -> assertThat(n).startsWith(prefix + "-r-")).isNotEmpty();
+        client.transport.close(new ConnectionClosedException(Reason.LOCAL_CLOSE, "done", null));
+        server.assertClean();
+        client.assertClean();
     }
 
     @Test
@@ -476,7 +559,7 @@ class LoomBackendTest {
     }
 
     /** Whether a writer thread of this backend is blocked in a socket write (read from a JSON thread dump). */
-    private static boolean writerBlockedInWrite(final String prefix) {
+    private static boolean writerWaitsForWritable(final String prefix) {
         try {
             final Path dump = Files.createTempFile("braid-threads", ".json");
             Files.delete(dump); // dumpThreads refuses to overwrite
@@ -484,7 +567,7 @@ class LoomBackendTest {
                 ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class)
                         .dumpThreads(dump.toString(), HotSpotDiagnosticMXBean.ThreadDumpFormat.JSON);
                 for (String thread : Files.readString(dump).split("\"tid\"")) {
-                    if (thread.contains("\"name\": \"" + prefix + "-w-") && thread.contains("SocketChannelImpl.write")) {
+                    if (thread.contains("\"name\": \"" + prefix + "-w-") && thread.contains("LoomConnection.awaitWritable")) {
                         return true;
                     }
                 }
@@ -531,6 +614,10 @@ class LoomBackendTest {
         final AtomicLong checksumErrors = new AtomicLong();
         final CompletableFuture<Throwable> closed = new CompletableFuture<>();
         volatile Transport transport;
+        /** The writer context may run on a thread that is not an I/O thread (a write-through). */
+        volatile boolean writeThroughAllowed;
+        /** Echoes with {@code requestUrgentFlush} instead of {@code requestFlush}. */
+        volatile boolean urgentEcho;
 
         RecordingHandler(final boolean echo) {
             this.echo = echo;
@@ -548,7 +635,7 @@ class LoomBackendTest {
             if ((reader ? insideWriter : insideReader).get() != 0) {
                 overlaps.incrementAndGet();
             }
-            if (!dev.braid.spi.IoThreads.isIoThread()) {
+            if (!dev.braid.spi.IoThreads.isIoThread() && (reader || !writeThroughAllowed)) {
                 violations.add(what + " on " + Thread.currentThread().getName() + ", not marked as an I/O thread");
             }
             if (closedCalls.get() != 0) {
@@ -603,7 +690,11 @@ class LoomBackendTest {
                     received.addAndGet(b.length);
                     if (echo) {
                         out.add(ByteBuffer.wrap(b));
-                        transport.requestFlush();
+                        if (urgentEcho) {
+                            transport.requestUrgentFlush();
+                        } else {
+                            transport.requestFlush();
+                        }
                     }
                 }
                 in.clear();

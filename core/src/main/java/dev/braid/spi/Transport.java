@@ -24,10 +24,12 @@ public interface Transport {
      * provided it keeps {@link ConnectionHandler#gatherOutbound} and {@link ConnectionHandler#onOutboundWritten}
      * to one thread at a time, never blocks the caller on a full socket, and never writes into a descriptor
      * that may have been closed. The calling thread then runs the writer context for one short batch: what
-     * {@code gatherOutbound} does (including any callback it makes) runs on it, and it is not an I/O thread
-     * ({@link IoThreads#isIoThread()} is false there). nio and epoll write through; loom hands the write to
-     * its writer thread (a blocking socket: an application thread could block on a full socket, and an
-     * interrupt during the write would close the channel). The default is {@link #requestFlush()}.
+     * {@code gatherOutbound} does (including any callback it makes) runs on it; an application thread is not
+     * an I/O thread ({@link IoThreads#isIoThread()} is false there). A backend may also let one of its own
+     * threads other than the writer write through (loom's reader writes the answer it just produced). nio and epoll write through, and so does loom from JDK 24
+     * on (its socket is non-blocking there; on JDK 21-23 it is blocking, where an application thread could
+     * block on a full socket and an interrupt during the write would close the channel, so loom hands the
+     * write to its writer thread). The default is {@link #requestFlush()}.
      */
     default void requestUrgentFlush() {
         requestFlush();
