@@ -381,6 +381,12 @@ public final class BraidServer implements AutoCloseable {
                 throw new IllegalStateException("this builder already bound a server");
             }
             bound = true;
+            // The logging backend reads its configuration (java.util.logging: conf/logging.properties) at its
+            // first use. If that first use is a listener's "accept failed" under descriptor exhaustion, the file
+            // cannot be opened, the backend is left without handlers and every line after is lost, the
+            // episode's end included (seen running the descriptors attack under prlimit, issue 11 §1.5). Asking
+            // now, while descriptors are there, makes the backend read it.
+            System.getLogger("dev.braid").isLoggable(System.Logger.Level.WARNING);
             final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
             final Consumer<Peer> cb = onConnection;
             final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();

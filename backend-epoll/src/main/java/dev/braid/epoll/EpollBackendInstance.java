@@ -196,6 +196,7 @@ final class EpollBackendInstance implements BackendInstance {
                 .channel(EpollServerSocketChannel.class)
                 .option(ChannelOption.SO_BACKLOG, BACKLOG)
                 .option(ChannelOption.SO_REUSEADDR, true) // what java.nio's ServerSocketChannel does on Linux
+                .handler(new AcceptBackoff()) // accept failing (no descriptor left): pause, log once per episode
                 .childHandler(new ChannelInitializer<EpollSocketChannel>() {
                     @Override
                     protected void initChannel(final EpollSocketChannel ch) {
@@ -231,6 +232,7 @@ final class EpollBackendInstance implements BackendInstance {
                 .group(group)
                 .channel(EpollServerDomainSocketChannel.class)
                 .option(ChannelOption.SO_BACKLOG, BACKLOG)
+                .handler(new AcceptBackoff())
                 .childHandler(new ChannelInitializer<EpollDomainSocketChannel>() {
                     @Override
                     protected void initChannel(final EpollDomainSocketChannel ch) {

@@ -50,8 +50,28 @@ final class AttackScenario implements Callable<Integer> {
     private static final int HEADER = 28;
 
     @Option(names = "--attack", required = true, description = "large-header, dribble, connections, ping-flood, "
-            + "call-flood or open-abort.")
+            + "call-flood, open-abort or descriptors.")
     String attack;
+
+    @Option(names = "--fd-limit", description = "descriptors: the server process's descriptor limit, prlimit "
+            + "--nofile (default: ${DEFAULT-VALUE}).")
+    int fdLimit = 256;
+
+    @Option(names = "--exhausted-for", description = "descriptors: how long descriptors stay exhausted while log "
+            + "lines and CPU time are counted (default: ${DEFAULT-VALUE}).")
+    String exhaustedFor = "3s";
+
+    @Option(names = "--max-cpu", description = "descriptors: the server's CPU time while exhausted, at most this "
+            + "share of one CPU (default: ${DEFAULT-VALUE}).")
+    double maxCpu = 0.25;
+
+    @Option(names = "--max-log-lines", description = "descriptors: log lines the server may write while exhausted "
+            + "(default: ${DEFAULT-VALUE}).")
+    int maxLogLines = 2;
+
+    @Option(names = "--recover", description = "descriptors: longest wait, once the attacker left, for a new client "
+            + "to be served (default: ${DEFAULT-VALUE}).")
+    String recover = "10s";
 
     @Option(names = "--attackers", description = "Attacking connections (default: ${DEFAULT-VALUE}).")
     int attackers = 100;
@@ -79,6 +99,10 @@ final class AttackScenario implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if ("descriptors".equals(attack)) {
+            return new DescriptorAttack(out, fdLimit, Durations.parse(exhaustedFor), maxCpu, maxLogLines,
+                    Durations.parse(recover)).run();
+        }
         final Duration attackFor = Durations.parse(duration);
         final Duration settleFor = Durations.parse(settle);
         final long helloBound = Durations.parse(maxHello).toNanos();
