@@ -2,6 +2,7 @@ package dev.braid.epoll;
 
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.MaxMessagesRecvByteBufAllocator;
 
 import java.net.SocketAddress;
 import java.util.concurrent.TimeUnit;
@@ -13,7 +14,8 @@ import java.util.concurrent.TimeUnit;
  * are short. This handler takes the failure instead: it turns auto-read off for {@link #MIN_BACKOFF_MILLIS},
  * doubling on each failure in a row up to {@link #MAX_BACKOFF_MILLIS} (as nio's and loom's listeners do), logs
  * one WARNING when an episode starts (the error's message, no stack trace) and one INFO with the count of failed
- * attempts when the next connection is accepted. The loops go on serving their connections meanwhile.
+ * attempts when the next connection is accepted. The loops go on serving their connections meanwhile. It also
+ * sets how many connections the listener accepts per wake-up ({@link EpollBackendInstance#ACCEPTS_PER_WAKEUP}).
  *
  * <p><b>Threads.</b> The listening channel's event loop only (Netty calls a handler on its channel's loop, and
  * the re-enable task is scheduled there).
@@ -30,6 +32,13 @@ final class AcceptBackoff extends ChannelInboundHandlerAdapter {
     private long failuresInEpisode;
     private long episodeStartNanos;
 
+    /** Before the listener binds: it accepts up to {@link EpollBackendInstance#ACCEPTS_PER_WAKEUP} per wake-up. */
+    @Override
+    public void handlerAdded(final ChannelHandlerContext ctx) {
+        ctx.channel().config().<MaxMessagesRecvByteBufAllocator>getRecvByteBufAllocator()
+                .maxMessagesPerRead(EpollBackendInstance.ACCEPTS_PER_WAKEUP);
+    }
+
     @Override
     public void channelRead(final ChannelHandlerContext ctx, final Object msg) {
         if (failuresInEpisode > 0) {
@@ -44,12 +53,6 @@ final class AcceptBackoff extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(final ChannelHandlerContext ctx, final Throwable cause) {
-        if (failuresInEpisode++ == 0) {
-            episodeStartNanos = System.nanoTime();
-            LOG.log(System.Logger.Level.WARNING, "accept failed on " + local(ctx) + ": " + cause
-                    + "; pausing accepts (retrying after " + MIN_BACKOFF_MILLIS + " ms, then up to every "
-                    + MAX_BACKOFF_MILLIS + " ms; existing connections are served meanwhile)");
-        }
         backoffMillis = backoffMillis == 0 ? MIN_BACKOFF_MILLIS : Math.min(MAX_BACKOFF_MILLIS, backoffMillis * 2);
         if (ctx.channel().config().isAutoRead()) {
             ctx.channel().config().setAutoRead(false);
@@ -58,6 +61,16 @@ final class AcceptBackoff extends ChannelInboundHandlerAdapter {
                     ctx.channel().config().setAutoRead(true); // re-arms EPOLLIN: a waiting connection is reported at once
                 }
             }, backoffMillis, TimeUnit.MILLISECONDS);
+        }
+        if (failuresInEpisode++ == 0) { // after the pause: the log may fail too
+            episodeStartNanos = System.nanoTime();
+            try {
+                LOG.log(System.Logger.Level.WARNING, "accept failed on " + local(ctx) + ": " + cause
+                        + "; pausing accepts (retrying after " + MIN_BACKOFF_MILLIS + " ms, then up to every "
+                        + MAX_BACKOFF_MILLIS + " ms; existing connections are served meanwhile)");
+            } catch (RuntimeException | Error logFailed) {
+                // a logging backend that needs a descriptor too: the line is lost, the backoff holds
+            }
         }
         // not passed on: Netty's acceptor would pause again and the tail would log the stack trace
     }

@@ -40,7 +40,9 @@ import java.util.concurrent.atomic.LongAdder;
  * <p>Attacks: {@code large-header} (headers announcing 32 MiB frames, then a byte a second), {@code dribble}
  * (a valid call sent a byte every 100 ms), {@code connections} (many connections that say nothing),
  * {@code ping-flood} and {@code call-flood} (requests without ever reading the answers, a 4 KiB receive
- * buffer), {@code open-abort} (braid clients opening a stream and aborting it at once, in a loop).
+ * buffer), {@code open-abort} (braid clients opening a stream and aborting it at once, in a loop),
+ * {@code descriptors} (a server in a child process under {@code prlimit --nofile} whose descriptors an attacker
+ * exhausts: {@link DescriptorAttack}, with checks of its own).
  */
 @Command(name = "attack", mixinStandardHelpOptions = true,
         description = "An attack on a server while a good client calls: p99, HELLO time, server memory.")
@@ -109,7 +111,10 @@ final class AttackScenario implements Callable<Integer> {
         final Verdict verdict = new Verdict(out);
         BufferPool serverPool = null;
         try (Braid serverBraid = Braid.create(new BraidConfig().maxPooledBytes(budget)); // its own pool, trimmed when idle
-             Braid clientBraid = Braid.create(new BraidConfig())) {
+             Braid clientBraid = Braid.create(new BraidConfig());
+             // the attackers' braid clients (open-abort) have I/O threads of their own, as another host would:
+             // sharing the good client's client-side loops, they measured the client's contention, not the server's
+             Braid attackBraid = Braid.create(new BraidConfig())) {
             serverPool = serverBraid.bufferPool();
             final BraidServer server = serverBraid.server()
                     .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
@@ -142,7 +147,7 @@ final class AttackScenario implements Callable<Integer> {
             final List<Thread> threads = new java.util.ArrayList<>();
             for (int i = 0; i < attackers; i++) {
                 threads.add(Thread.ofVirtual().name("attacker-" + i).start(() -> attack(addr, stop, opened, attackOps,
-                        clientBraid)));
+                        attackBraid)));
             }
             final Memory.PeakSampler peaks = new Memory.PeakSampler(50, List.of(pool));
             final Histogram underAttack = Histograms.nanos();

@@ -14,7 +14,7 @@ import java.net.InetSocketAddress;
  * {@code prlimit --nofile=N:N} so that its descriptors, not the attacker's, run out: a braid server answering
  * {@link AttackScenario#ECHO} on loopback. It prints {@code PORT <port>} on stdout once it listens, then serves
  * until its stdin ends (the scenario closes it) or {@link #MAX_LIFETIME_MILLIS} has passed, so it never
- * outlives the scenario. Its log (java.util.logging, one line a record) goes to stderr, which the scenario reads.
+ * outlives the scenario. Before it says it listens it serves two calls of its own (see {@code main}). Its log (java.util.logging, one line a record) goes to stderr, which the scenario reads.
  */
 final class DescriptorServer {
     /** The longest the child runs, whatever the scenario does. */
@@ -43,6 +43,20 @@ final class DescriptorServer {
             final BraidServer server = braid.server()
                     .handle(AttackScenario.ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
                     .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+            // serve a client first, as a server under attack has: the classes of accepting, HELLO, a call and the
+            // closes are loaded while files can be opened (a class path of directories opens one file a class,
+            // and a class that fails to load under EMFILE stays failed)
+            try (Braid warm = Braid.create(new BraidConfig())) {
+                for (int i = 0; i < 2; i++) {
+                    final dev.braid.Connection c = warm.connect(server.address());
+                    c.call(AttackScenario.ECHO, new byte[8]);
+                    if (i == 0) {
+                        c.close();
+                    } else {
+                        c.abort();
+                    }
+                }
+            }
             System.out.println("PORT " + server.address().getPort());
             System.out.flush();
             final InputStream in = System.in;
