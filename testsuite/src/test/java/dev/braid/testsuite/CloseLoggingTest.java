@@ -73,7 +73,7 @@ class CloseLoggingTest extends TransportTest {
         assertThat(logged).as("one line for the close: " + messages(logged)).hasSize(1);
         final LogRecord r = logged.get(0);
         assertThat(r.getLevel()).isEqualTo(Level.WARNING);
-        assertThat(r.getLoggerName()).isEqualTo("dev.braid");
+        assertThat(r.getLoggerName()).isEqualTo("dev.braid.connection");
         assertThat(r.getMessage()).contains("127.0.0.1" + peer).contains("internal error")
                 .contains("onConnection failed on purpose");
         assertThat(causedBy(r.getThrown(), boom)).as("the stack trace is the exception's").isTrue();

@@ -28,7 +28,7 @@ public final class BraidRuntime {
     /** Protocol violations and limit refusals by peers: WARNING, rate-limited (see PeerErrorLog). */
     final PeerErrorLog peerErrors = new PeerErrorLog();
     /** Connections closed by an internal error (a bug, or a callback that threw): WARNING with the stack trace. */
-    final PeerErrorLog internalErrors = new PeerErrorLog(System.getLogger("dev.braid"));
+    final PeerErrorLog internalErrors = new PeerErrorLog(System.getLogger("dev.braid.connection"));
     final ExecutorService handlers;
     private final boolean ownsHandlers;
     /** Where client callbacks run (futures, reply handlers); see BraidConfig.callbackExecutor. */

@@ -645,7 +645,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
      * connection (and so the peer's address) and the reason (issue 11 §1.7). A protocol violation or a peer
      * that stopped responding (keepalive, HELLO, a frame or a first frame not completed in time) goes to
      * {@code dev.braid.peer}; an internal error (an exception in the engine or in a callback run on the I/O
-     * thread) goes to {@code dev.braid} with its stack trace, once. Limit refusals and evictions are logged where
+     * thread) goes to {@code dev.braid.connection} with its stack trace, once. Limit refusals and evictions are logged where
      * they are decided ({@link ServerConnection}); closes this side asked for, and orderly or reset ends, are not.
      */
     private void logClose(final ConnectionClosedException cce) {

@@ -9,7 +9,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * them at the default level), with the connection (and so the peer's address), and rate-limited per
  * runtime so that a peer, or many, cannot flood the log: at most {@link #PER_SECOND} lines a second; the
  * next line allowed says how many were suppressed meanwhile. Logger {@code dev.braid.peer}; a second instance
- * on {@code dev.braid} logs connections closed by an internal error, each line with its stack trace.
+ * on {@code dev.braid.connection} logs connections closed by an internal error, each line with its stack trace.
  *
  * <p><b>Threads.</b> Any thread; lock-free (one CAS per allowed line on the window start).
  */
