@@ -79,7 +79,7 @@ final class EpollBackendInstance implements BackendInstance {
     static final int BUSY_POLL_MICROS = SystemProperties.intValue("braid.epoll.busyPollMicros", 0, 0,
             Integer.MAX_VALUE);
 
-    private static final int BACKLOG = 4096;
+    private static final int BACKLOG = 1024;
     /**
      * Connections a listener accepts per wake-up of its loop (Netty's default is 16). With 16, a burst of 5,000
      * connects (the stress suite's attack) filled the backlog faster than the loop drained it between its other
