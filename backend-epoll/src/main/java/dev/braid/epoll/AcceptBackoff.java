@@ -2,7 +2,6 @@ package dev.braid.epoll;
 
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.MaxMessagesRecvByteBufAllocator;
 
 import java.net.SocketAddress;
 import java.util.concurrent.TimeUnit;
@@ -14,8 +13,7 @@ import java.util.concurrent.TimeUnit;
  * are short. This handler takes the failure instead: it turns auto-read off for {@link #MIN_BACKOFF_MILLIS},
  * doubling on each failure in a row up to {@link #MAX_BACKOFF_MILLIS} (as nio's and loom's listeners do), logs
  * one WARNING when an episode starts (the error's message, no stack trace) and one INFO with the count of failed
- * attempts when the next connection is accepted. The loops go on serving their connections meanwhile. It also
- * sets how many connections the listener accepts per wake-up ({@link EpollBackendInstance#ACCEPTS_PER_WAKEUP}).
+ * attempts when the next connection is accepted. The loops go on serving their connections meanwhile.
  *
  * <p><b>Threads.</b> The listening channel's event loop only (Netty calls a handler on its channel's loop, and
  * the re-enable task is scheduled there).
@@ -31,13 +29,6 @@ final class AcceptBackoff extends ChannelInboundHandlerAdapter {
     private long backoffMillis;
     private long failuresInEpisode;
     private long episodeStartNanos;
-
-    /** Before the listener binds: it accepts up to {@link EpollBackendInstance#ACCEPTS_PER_WAKEUP} per wake-up. */
-    @Override
-    public void handlerAdded(final ChannelHandlerContext ctx) {
-        ctx.channel().config().<MaxMessagesRecvByteBufAllocator>getRecvByteBufAllocator()
-                .maxMessagesPerRead(EpollBackendInstance.ACCEPTS_PER_WAKEUP);
-    }
 
     @Override
     public void channelRead(final ChannelHandlerContext ctx, final Object msg) {

@@ -79,18 +79,13 @@ final class EpollBackendInstance implements BackendInstance {
     static final int BUSY_POLL_MICROS = SystemProperties.intValue("braid.epoll.busyPollMicros", 0, 0,
             Integer.MAX_VALUE);
 
-    private static final int BACKLOG = 1024;
     /**
-     * Connections a listener accepts per wake-up of its loop (Netty's default is 16). With 16, a burst of 5,000
-     * connects (the stress suite's attack) filled the backlog faster than the loop drained it between its other
-     * work; with the backlog full the kernel drops new SYNs (ListenOverflows), and a well-behaved client's
-     * connect then waited for its SYN's retransmission, 1 s later: HELLO took 1.1 to 2.1 s. Not the whole backlog
-     * either: each accept past maxConnectionsInHello (200 by default) evicts the oldest connection still in
-     * HELLO, so a wake-up that accepted hundreds would evict connections it had just accepted, a good client's
-     * among them, before its loop read their HELLO. 64, under half of that bound, leaves every connection at
-     * least one pass of its loop to be read.
+     * The listener's backlog (the kernel caps it at net.core.somaxconn, 4096 by default since Linux 5.4). At
+     * 1024, a burst of 5,000 connects (the stress suite's attack) overflowed it faster than the loop accepted:
+     * the kernel then drops SYNs, and a well-behaved client's connect waited for its SYN's retransmission, 1 s
+     * later (HELLO 1.0 to 2.4 s; 3,251 overflows in one run on a quiet machine, 51 and 286 with 4096).
      */
-    static final int ACCEPTS_PER_WAKEUP = 64;
+    static final int BACKLOG = 4096;
     private static final long SHUTDOWN_WAIT_SECONDS = 30;
 
     private final BackendSettings settings;
@@ -207,8 +202,7 @@ final class EpollBackendInstance implements BackendInstance {
                 .channel(EpollServerSocketChannel.class)
                 .option(ChannelOption.SO_BACKLOG, BACKLOG)
                 .option(ChannelOption.SO_REUSEADDR, true) // what java.nio's ServerSocketChannel does on Linux
-                // accept failing (no descriptor left): pause, log once per episode; and up to ACCEPTS_PER_WAKEUP
-                .handler(new AcceptBackoff())
+                .handler(new AcceptBackoff()) // accept failing (no descriptor left): pause, log once per episode
                 .childHandler(new ChannelInitializer<EpollSocketChannel>() {
                     @Override
                     protected void initChannel(final EpollSocketChannel ch) {
