@@ -381,6 +381,14 @@ public final class BraidServer implements AutoCloseable {
                 throw new IllegalStateException("this builder already bound a server");
             }
             bound = true;
+            // The JDK's logging opens files at its first use: java.util.logging its configuration
+            // (conf/logging.properties), and the first line it formats the time-zone database (lib/tzdb.dat,
+            // through ZoneId.systemDefault()). If that first use is a listener's "accept failed" under
+            // descriptor exhaustion, the time zone's class fails to initialize, for good: that line and every
+            // later one throws java.lang.Error instead of being written (seen running the descriptors attack
+            // under prlimit, issue 11 §1.5). Both are done now, while descriptors are there.
+            System.getLogger("dev.braid").isLoggable(System.Logger.Level.WARNING);
+            java.time.ZoneId.systemDefault();
             final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
             final Consumer<Peer> cb = onConnection;
             final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();

@@ -45,7 +45,7 @@ import java.util.function.Supplier;
  */
 final class LoomBackendInstance implements BackendInstance {
     private static final System.Logger LOG = System.getLogger("dev.braid.loom");
-    private static final int BACKLOG = 1024;
+    private static final int BACKLOG = 4096; // as epoll's (EpollBackendInstance.BACKLOG says why)
     /** After this, close() closes every socket and interrupts every thread still running. */
     private static final long FORCE_AFTER_MILLIS = 10_000;
     /** After this, close() gives up waiting (and logs the threads left). */

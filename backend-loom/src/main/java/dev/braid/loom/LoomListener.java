@@ -55,9 +55,13 @@ final class LoomListener implements BackendInstance.Listener {
                         return;
                     }
                     if (failures++ == 0) {
-                        LOG.log(System.Logger.Level.WARNING, "accept failed on " + address + ": " + e
-                                + "; pausing accepts (retrying after " + ACCEPT_BACKOFF_MILLIS + " ms, then up to every "
-                                + MAX_BACKOFF_MILLIS + " ms; existing connections are served meanwhile)");
+                        try {
+                            LOG.log(System.Logger.Level.WARNING, "accept failed on " + address + ": " + e
+                                    + "; pausing accepts (retrying after " + ACCEPT_BACKOFF_MILLIS + " ms, then up to "
+                                    + "every " + MAX_BACKOFF_MILLIS + " ms; existing connections are served meanwhile)");
+                        } catch (RuntimeException | Error logFailed) {
+                            // a logging backend that needs a descriptor too: the line is lost, the thread goes on
+                        }
                     }
                     backoff = backoff == 0 ? ACCEPT_BACKOFF_MILLIS : Math.min(MAX_BACKOFF_MILLIS, backoff * 2);
                     try {

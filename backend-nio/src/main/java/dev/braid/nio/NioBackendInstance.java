@@ -53,7 +53,7 @@ final class NioBackendInstance implements BackendInstance {
         try {
             final ServerSocketChannel ssc = dev.braid.internal.backend.UnixSockets.openServerFor(local);
             try {
-                ssc.bind(local, 1024);
+                ssc.bind(local, 4096); // the backlog, as epoll's (EpollBackendInstance.BACKLOG says why)
                 ssc.configureBlocking(false);
             } catch (IOException e) {
                 ssc.close();

@@ -108,15 +108,19 @@ final class NioListener implements BackendInstance.Listener {
     /** Loop thread: accept failed; pause accepting for the next backoff, logging only an episode's first failure. */
     private void acceptFailed(final IOException e) {
         failedAccepts++;
+        backoffMillis = backoffMillis == 0 ? MIN_BACKOFF_MILLIS : Math.min(MAX_BACKOFF_MILLIS, backoffMillis * 2);
+        pause(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(backoffMillis)); // first: the log may fail too
         if (failuresInEpisode++ == 0) {
             episodes++;
             episodeStartNanos = System.nanoTime();
-            LOG.log(System.Logger.Level.WARNING, "accept failed on " + address + ": " + e
-                    + "; pausing accepts (retrying after " + MIN_BACKOFF_MILLIS + " ms, then up to every "
-                    + MAX_BACKOFF_MILLIS + " ms; existing connections are served meanwhile)");
+            try {
+                LOG.log(System.Logger.Level.WARNING, "accept failed on " + address + ": " + e
+                        + "; pausing accepts (retrying after " + MIN_BACKOFF_MILLIS + " ms, then up to every "
+                        + MAX_BACKOFF_MILLIS + " ms; existing connections are served meanwhile)");
+            } catch (RuntimeException | Error logFailed) {
+                // a logging backend that needs a descriptor too: the line is lost, the backoff holds
+            }
         }
-        backoffMillis = backoffMillis == 0 ? MIN_BACKOFF_MILLIS : Math.min(MAX_BACKOFF_MILLIS, backoffMillis * 2);
-        pause(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(backoffMillis));
     }
 
     /** Loop thread: OP_ACCEPT off until {@code at}; the loop resumes it ({@link #resumeIfDue}). */

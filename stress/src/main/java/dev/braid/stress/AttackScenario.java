@@ -40,7 +40,9 @@ import java.util.concurrent.atomic.LongAdder;
  * <p>Attacks: {@code large-header} (headers announcing 32 MiB frames, then a byte a second), {@code dribble}
  * (a valid call sent a byte every 100 ms), {@code connections} (many connections that say nothing),
  * {@code ping-flood} and {@code call-flood} (requests without ever reading the answers, a 4 KiB receive
- * buffer), {@code open-abort} (braid clients opening a stream and aborting it at once, in a loop).
+ * buffer), {@code open-abort} (braid clients opening a stream and aborting it at once, in a loop),
+ * {@code descriptors} (a server in a child process under {@code prlimit --nofile} whose descriptors an attacker
+ * exhausts: {@link DescriptorAttack}, with checks of its own).
  */
 @Command(name = "attack", mixinStandardHelpOptions = true,
         description = "An attack on a server while a good client calls: p99, HELLO time, server memory.")
@@ -50,8 +52,28 @@ final class AttackScenario implements Callable<Integer> {
     private static final int HEADER = 28;
 
     @Option(names = "--attack", required = true, description = "large-header, dribble, connections, ping-flood, "
-            + "call-flood or open-abort.")
+            + "call-flood, open-abort or descriptors.")
     String attack;
+
+    @Option(names = "--fd-limit", description = "descriptors: the server process's descriptor limit, prlimit "
+            + "--nofile (default: ${DEFAULT-VALUE}).")
+    int fdLimit = 256;
+
+    @Option(names = "--exhausted-for", description = "descriptors: how long descriptors stay exhausted while log "
+            + "lines and CPU time are counted (default: ${DEFAULT-VALUE}).")
+    String exhaustedFor = "3s";
+
+    @Option(names = "--max-cpu", description = "descriptors: the server's CPU time while exhausted, at most this "
+            + "share of one CPU (default: ${DEFAULT-VALUE}).")
+    double maxCpu = 0.25;
+
+    @Option(names = "--max-log-lines", description = "descriptors: log lines the server may write while exhausted "
+            + "(default: ${DEFAULT-VALUE}).")
+    int maxLogLines = 2;
+
+    @Option(names = "--recover", description = "descriptors: longest wait, once the attacker left, for a new client "
+            + "to be served (default: ${DEFAULT-VALUE}).")
+    String recover = "10s";
 
     @Option(names = "--attackers", description = "Attacking connections (default: ${DEFAULT-VALUE}).")
     int attackers = 100;
@@ -79,13 +101,20 @@ final class AttackScenario implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if ("descriptors".equals(attack)) {
+            return new DescriptorAttack(out, fdLimit, Durations.parse(exhaustedFor), maxCpu, maxLogLines,
+                    Durations.parse(recover)).run();
+        }
         final Duration attackFor = Durations.parse(duration);
         final Duration settleFor = Durations.parse(settle);
         final long helloBound = Durations.parse(maxHello).toNanos();
         final Verdict verdict = new Verdict(out);
         BufferPool serverPool = null;
         try (Braid serverBraid = Braid.create(new BraidConfig().maxPooledBytes(budget)); // its own pool, trimmed when idle
-             Braid clientBraid = Braid.create(new BraidConfig())) {
+             Braid clientBraid = Braid.create(new BraidConfig());
+             // the attackers' braid clients (open-abort) have I/O threads of their own, as another host would:
+             // sharing the good client's client-side loops, they measured the client's contention, not the server's
+             Braid attackBraid = Braid.create(new BraidConfig())) {
             serverPool = serverBraid.bufferPool();
             final BraidServer server = serverBraid.server()
                     .handle(ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
@@ -118,7 +147,7 @@ final class AttackScenario implements Callable<Integer> {
             final List<Thread> threads = new java.util.ArrayList<>();
             for (int i = 0; i < attackers; i++) {
                 threads.add(Thread.ofVirtual().name("attacker-" + i).start(() -> attack(addr, stop, opened, attackOps,
-                        clientBraid)));
+                        attackBraid)));
             }
             final Memory.PeakSampler peaks = new Memory.PeakSampler(50, List.of(pool));
             final Histogram underAttack = Histograms.nanos();

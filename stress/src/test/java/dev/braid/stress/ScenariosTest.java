@@ -34,6 +34,20 @@ class ScenariosTest {
                 "--max-p99-ratio", "1e9", "--max-hello", "10s", "--settle", "30s");
     }
 
+    /**
+     * Issue 11 §1.5 for real: a server process under {@code prlimit --nofile=160}, its descriptors exhausted for
+     * a second. Asserted: one log line at most while exhausted (no line per attempt), no busy loop (CPU bound
+     * loose: a loaded machine), the connection opened before still answered, new clients served after. Skipped
+     * where prlimit or /proc is missing.
+     */
+    @Test
+    void attackDescriptors() {
+        final String unavailable = DescriptorAttack.unavailableBecause();
+        org.junit.jupiter.api.Assumptions.assumeTrue(unavailable == null, () -> "skipped: " + unavailable);
+        assertPasses("attack", "--attack", "descriptors", "--fd-limit", "160", "--exhausted-for", "1s",
+                "--max-cpu", "0.5", "--recover", "30s");
+    }
+
     @Test
     void streams() {
         assertPasses("streams", "--streams", "200", "--bytes", "16384", "--timeout", "30s");

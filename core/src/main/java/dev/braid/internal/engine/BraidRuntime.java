@@ -27,6 +27,8 @@ public final class BraidRuntime {
     final ScheduledThreadPoolExecutor timer;
     /** Protocol violations and limit refusals by peers: WARNING, rate-limited (see PeerErrorLog). */
     final PeerErrorLog peerErrors = new PeerErrorLog();
+    /** Connections closed by an internal error (a bug, or a callback that threw): WARNING with the stack trace. */
+    final PeerErrorLog internalErrors = new PeerErrorLog(System.getLogger("dev.braid.connection"));
     final ExecutorService handlers;
     private final boolean ownsHandlers;
     /** Where client callbacks run (futures, reply handlers); see BraidConfig.callbackExecutor. */

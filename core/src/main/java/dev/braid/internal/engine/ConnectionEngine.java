@@ -271,7 +271,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
 
     /** Reader context: the peer broke the protocol. Closes the connection with that reason. */
     final void protocolError(final ProtocolException e) {
-        rt.peerErrors.log(this, "protocol error: " + e.getMessage());
+        // logged (dev.braid.peer, rate-limited) when the close it causes lands, in logClose
         WIRE_LOG.log(Level.DEBUG, () -> this + ": protocol error", e);
         obs.protocolError(e);
         final Transport t = transport;
@@ -626,10 +626,7 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             }
             closedReason = cce;
         }
-        if (cce.reason() == Reason.INTERNAL_ERROR) {
-            // a bug of ours, not the peer's: the peer only sees its connection drop, so say it here, once
-            CONNECTION_LOG.log(Level.WARNING, this + " closed on an internal error", cce.getCause());
-        }
+        logClose(cce);
         keepalive.stop();
         if (deadlines != null) {
             deadlines.stop();
@@ -643,6 +640,24 @@ public abstract class ConnectionEngine implements ConnectionHandler, FrameDecode
             rt.unregister(this);
             obs.connectionClosed(cce);
             closeFuture.complete(cce);
+        }
+    }
+
+    /**
+     * Once, from {@link #onClosed}: a close an operator must see is logged at WARNING, rate-limited, naming the
+     * connection (and so the peer's address) and the reason (issue 11 §1.7). A protocol violation or a peer
+     * that stopped responding (keepalive, HELLO, a frame or a first frame not completed in time) goes to
+     * {@code dev.braid.peer}; an internal error (an exception in the engine or in a callback run on the I/O
+     * thread) goes to {@code dev.braid.connection} with its stack trace, once. Limit refusals and evictions are logged where
+     * they are decided ({@link ServerConnection}); closes this side asked for, and orderly or reset ends, are not.
+     */
+    private void logClose(final ConnectionClosedException cce) {
+        switch (cce.reason()) {
+            case PROTOCOL_ERROR, PEER_NOT_RESPONDING -> rt.peerErrors.log(this, "closed: " + cce.getMessage());
+            case INTERNAL_ERROR -> rt.internalErrors.log(this, "closed: " + cce.getMessage(),
+                    cce.getCause() != null ? cce.getCause() : cce);
+            default -> {
+            }
         }
     }
 
