@@ -67,7 +67,8 @@ class RegressionCheckTest {
         final Run r = run("--baselines", "baselines.json", Fixtures.path(Fixtures.CHECK_REAL).toString());
         assertThat(r.exit()).as(r.out() + r.err()).isZero();
         assertThat(r.out()).contains("codec-encode-call-64-alloc", "pool-2-threads-alloc", "call-nio-p50-vs-raw",
-                "stream-epoll-download-vs-raw", "RegressionCheck: OK, 22 of 22 checks passed");
+                "stream-epoll-download-vs-raw", "tls-call-nio-alloc-vs-jdk", "tls-stream-epoll-download-vs-jdk",
+                "RegressionCheck: OK, 28 of 28 checks passed");
     }
 
     @Test
