@@ -684,6 +684,7 @@ final class LoomConnection implements Transport {
     // ------------------------------------------------------------------ writer thread
 
     private void runWriter() {
+        boolean held = false;
         try {
             while (true) {
                 if (!(boolean) FLUSH_REQUESTED.getAndSet(this, false)) {
@@ -708,12 +709,20 @@ final class LoomConnection implements Transport {
                     } // blocking: a short write only means write the rest
                 }
             }
+            // From here on only this thread gathers: a caller or the reader writing through finishes its batch
+            // first, later ones are refused. Without this a write-through that passed its closing() check could
+            // gather (TLS: take its netOut buffer) after onClosed released everything, and leak it.
+            out.takeForGood();
+            held = true;
             if (!(closeReason.get() instanceof IOException) && channel.isOpen()) {
                 lastFlush();
             }
         } catch (Throwable t) {
             failed(t);
         } finally {
+            if (!held) {
+                out.takeForGood(); // not held here: flush released the flag before the exception left it
+            }
             closeChannel();
             closeSelector(writeSelector);
             endContext();
@@ -731,7 +740,7 @@ final class LoomConnection implements Transport {
         final long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(FINAL_FLUSH_MILLIS);
         long left = FINAL_FLUSH_BYTES;
         int r;
-        while ((r = out.flush(left)) == OutboundWriter.SOCKET_FULL
+        while ((r = out.writeHeld(left)) == OutboundWriter.SOCKET_FULL
                 && (left = FINAL_FLUSH_BYTES - (out.written - start)) > 0 && channel.isOpen()) {
             final long ms = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
             if (ms <= 0) {
