@@ -119,11 +119,6 @@ final class LoomConnection implements Transport {
     /** Whether urgent frames are written through (on by default where the socket is non-blocking; -Dbraid.loom.writeThrough=false). */
     static final boolean WRITE_THROUGH = NON_BLOCKING
             && Boolean.parseBoolean(System.getProperty("braid.loom.writeThrough", "true"));
-    /**
-     * How long the reader retries a read (yielding its carrier in between) before it parks in its selector:
-     * 0, off, by default (measured: docs/benchmarks.md). {@code -Dbraid.loom.spinMicros}.
-     */
-    static final long SPIN_NANOS = Long.getLong("braid.loom.spinMicros", 0) * 1000;
     /** {@code select(action)} fills no selected-key set: a wake-up allocates nothing. */
     private static final java.util.function.Consumer<SelectionKey> IGNORE = k -> { };
     private static final VarHandle FLUSH_REQUESTED;
@@ -269,17 +264,15 @@ final class LoomConnection implements Transport {
     }
 
     private void writeThrough() {
-        {
-            final int result;
-            try {
-                result = out.flushThrough(OutboundWriter.WRITE_THROUGH_BUDGET);
-            } catch (IOException | RuntimeException e) {
-                close(e);
-                return;
-            }
-            if (result != OutboundWriter.DRAINED && result != OutboundWriter.BUSY) {
-                requestFlush(); // socket full (the writer waits for it to drain) or past the budget
-            }
+        final int result;
+        try {
+            result = out.flushThrough(OutboundWriter.WRITE_THROUGH_BUDGET);
+        } catch (IOException | RuntimeException e) {
+            close(e);
+            return;
+        }
+        if (result != OutboundWriter.DRAINED && result != OutboundWriter.BUSY) {
+            requestFlush(); // socket full (the writer waits for it to drain) or past the budget
         }
     }
 
@@ -541,19 +534,9 @@ final class LoomConnection implements Transport {
 
     /**
      * Reader: the socket had nothing; waits until it is readable (or the close wakes the selector), then
-     * reads again. With {@code braid.loom.spinMicros} it first retries for that long, yielding in between.
+     * reads again.
      */
     private int awaitReadable(final ByteBuffer buf) throws IOException {
-        if (SPIN_NANOS > 0) {
-            final long deadline = System.nanoTime() + SPIN_NANOS;
-            do {
-                Thread.yield();
-                final int n = channel.read(buf);
-                if (n != 0) {
-                    return n;
-                }
-            } while (System.nanoTime() - deadline < 0 && !closing());
-        }
         Selector s = readSelector;
         if (s == null) {
             s = Selector.open();
