@@ -37,6 +37,18 @@ class InMemoryBackendTest {
         return b.array();
     }
 
+    /**
+     * Past the PINGs at the start of {@code out}: with window auto-tuning negotiated, each side measures the
+     * link's round trip with a few PINGs as soon as the connection is ready (WindowTuner.start).
+     */
+    private static ByteBuffer skipPings(final ByteBuffer out) {
+        while (out.remaining() >= 28 && out.getInt(out.position() + 4) == Extension.PROGRAM
+                && out.getInt(out.position() + 12) == Extension.PROC_PING) {
+            out.position(out.position() + out.getInt(out.position()));
+        }
+        return out.slice();
+    }
+
     @Test
     void aServerPipeNegotiatesAndAnswersACallAndAClientPipeConnects() throws Exception {
         final BufferPool pool;
@@ -58,7 +70,7 @@ class InMemoryBackendTest {
             assertThat(out.getInt(24)).as("status").isEqualTo(STATUS_OK);
             server.feed(InMemoryBackend.frame(0x1234, 1, 1, TYPE_CALL, 8, STATUS_OK, "hi!!".getBytes(StandardCharsets.UTF_8)), 3);
             server.pump();
-            out = ByteBuffer.wrap(server.recorded());
+            out = skipPings(ByteBuffer.wrap(server.recorded()));
             assertThat(out.getInt(0)).isEqualTo(32);
             assertThat(out.getInt(20)).isEqualTo(8);
             assertThat(new String(out.array(), 28, 4, StandardCharsets.UTF_8)).isEqualTo("hi!!");

@@ -112,6 +112,7 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         limits = l;
         negotiated(l);
         startKeepalive(); // not before: a PING on the control lane could overtake the HELLO
+        streams.startTuning();
         streamSlots = new java.util.concurrent.Semaphore(l.maxConcurrentStreams());
         calls.useLimits(l.maxOutstandingCalls());
         ready.complete(this);

@@ -437,6 +437,7 @@ public final class ServerConnection extends ConnectionEngine {
         extensionsNegotiated = true;
         enqueue(frameOf(Extension.PROGRAM, Extension.VERSION, Extension.PROC_HELLO, TYPE_REPLY, serial, STATUS_OK,
                 Extension.HELLO_LENGTH, mine::encode), false);
+        streams.startTuning(); // its PINGs go behind the answer
         if (draining && drainFeature) {
             sendDrain(drainLastSerial); // negotiated while draining: the client learns it at once
         }

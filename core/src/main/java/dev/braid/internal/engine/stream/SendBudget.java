@@ -1,36 +1,148 @@
 package dev.braid.internal.engine.stream;
 
+import dev.braid.internal.wire.FrameHeader;
+
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A connection's stream send budget ({@code BraidConfig.streamSendBudget}): the bytes of stream data this
  * side keeps in flight (sent, not yet credited back) on one connection, shared among the streams that have
- * data in flight. With N such streams each may have {@code max(budget / N, one maximal packet)} in flight,
- * rounded up to whole maximal packets, within its own window, as long as all of them together stay within
+ * data in flight. With N such streams each may have {@code max(budget / N, one packet)} in flight,
+ * rounded up to whole packets, within its own window, as long as all of them together stay within
  * the budget; a stream with nothing in flight may always send one packet, so every stream progresses.
+ *
+ * <h2>Packet size</h2>
+ * With window auto-tuning on this side ({@link #adaptive}), it also chooses how large the stream packets it
+ * sends are ({@link #packetPayload()}): the largest of libvirt's largest payload, 131,044, 32,740 and 8,164
+ * bytes (each fills a pool buffer class with its header) that goes in {@link #PACKET_TIME_NANOS} at the
+ * connection's delivery rate (the rate at which the peer credits data back, the largest of the last
+ * {@link #RATE_SAMPLES} intervals of at least {@link #RATE_INTERVAL_NANOS}; loopback and LANs keep libvirt's
+ * largest), and never more than a quarter of the peer's window (at least the smallest). Why: a packet the writer hands to the socket is a burst that sits in the bottleneck's queue
+ * ahead of any call queued after it, and the window a sender needs beyond the bandwidth-delay product is a
+ * couple of packets; with libvirt's 262,120-byte packets, at 125 MB/s each is 2.1 ms, so a call beside
+ * streams waited 4-6 ms more than the round trip however well the window followed the link (issue 13).
+ * Until a rate is known, and with auto-tuning off, packets are the largest.
  *
  * <p><b>Threads.</b> Any thread. {@link #sharing()} is a plain volatile read; the count changes only through
  * {@link StreamFlowControl}, which enters and leaves it once per period in flight with a CAS of its own.
+ * {@link #credited} and {@link #follow} run on the connection's reader only (the rate's fields are its own);
+ * {@link #packetPayload()} is a volatile read.
  */
 final class SendBudget {
-    private final long configured;
+    /** How long one packet may take at the connection's delivery rate (see "Packet size"). */
+    static final long PACKET_TIME_NANOS = 500_000L;
+    /**
+     * The payloads an adaptive packet may have, largest first: libvirt's largest, then what fills the buffer
+     * pool's 128, 32 and 8 KiB classes with the 28-byte header (a 32 KiB payload would take a 128 KiB
+     * buffer: the server's pool peak went from 9.5 to 40 MiB in the wan scenario).
+     */
+    private static final int[] PAYLOADS = {FrameHeader.MAX_STREAM_PAYLOAD, 131_072 - FrameHeader.HEADER_LENGTH,
+            32_768 - FrameHeader.HEADER_LENGTH, 8_192 - FrameHeader.HEADER_LENGTH};
+    /** Smallest payload an adaptive packet has. */
+    static final int MIN_PACKET_PAYLOAD = PAYLOADS[PAYLOADS.length - 1];
+    /** Shortest interval the delivery rate is measured over. */
+    static final long RATE_INTERVAL_NANOS = 10_000_000L;
+    /** Intervals whose largest rate counts. */
+    static final int RATE_SAMPLES = 4;
+    private static final int MAX_PAYLOAD = FrameHeader.MAX_STREAM_PAYLOAD;
+    private static final int HEADER = FrameHeader.HEADER_LENGTH;
     private volatile long budget;
+    /** Whether this side sizes its packets by the delivery rate (its window auto-tuning is on and negotiated). */
+    private volatile boolean adaptive;
+    /** Payload of the packets streams send now. */
+    private volatile int packetPayload = MAX_PAYLOAD;
+    /** Reader only: the delivery-rate measurement. */
+    private long intervalStart = Long.MIN_VALUE;
+    private long intervalBytes;
+    private final double[] rates = new double[RATE_SAMPLES];
+    private int rateCount;
+    /** Reader only: the peer's last window (-1: none yet). */
+    private long peerWindow = -1;
     private final AtomicInteger streamsInFlight = new AtomicInteger();
     /** Bytes sent by all streams and not yet credited back. */
     private final java.util.concurrent.atomic.AtomicLong inFlight = new java.util.concurrent.atomic.AtomicLong();
 
     SendBudget(final long budget) {
-        this.configured = budget;
         this.budget = budget;
     }
 
     /**
      * Reader: the peer's auto-tuned stream window is now {@code peerWindow} (its estimate of the connection's
-     * bandwidth-delay product, with headroom): the budget becomes the larger of it and the configured
-     * budget, so all streams together keep about one window in flight, not one each.
+     * bandwidth-delay product, with headroom): the budget becomes that window (at least two packets), above
+     * or below the configured one, so that all streams together keep about one window in flight, not one
+     * each, and no more than the link needs (the configured budget holds until the first WINDOW).
      */
     void follow(final long peerWindow) {
-        budget = Math.max(configured, peerWindow);
+        this.peerWindow = peerWindow;
+        budget = Math.max(peerWindow, 2 * packetCost());
+        updatePacket();
+    }
+
+    /**
+     * Once, when the extensions are known: whether this side sizes its packets by the delivery rate (see
+     * "Packet size"): its window auto-tuning is on and the peer speaks the messages.
+     */
+    void adaptive(final boolean on) {
+        adaptive = on;
+    }
+
+    /**
+     * Reader: the peer credited {@code bytes} back at {@code now} (System.nanoTime): the delivery rate, and
+     * with it the packet size, follow.
+     */
+    void credited(final long bytes, final long now) {
+        if (!adaptive) {
+            return;
+        }
+        if (intervalStart == Long.MIN_VALUE) {
+            intervalStart = now;
+            intervalBytes = 0;
+            return; // what this CREDIT returns was sent before the interval began
+        }
+        intervalBytes += bytes;
+        final long elapsed = now - intervalStart;
+        if (elapsed >= RATE_INTERVAL_NANOS) {
+            rates[rateCount++ % RATE_SAMPLES] = intervalBytes * 1e9 / elapsed;
+            intervalStart = now;
+            intervalBytes = 0;
+            updatePacket();
+        }
+    }
+
+    private void updatePacket() {
+        final int n = Math.min(rateCount, RATE_SAMPLES);
+        if (!adaptive || n == 0) {
+            return;
+        }
+        double rate = 0;
+        for (int i = 0; i < n; i++) {
+            rate = Math.max(rate, rates[i]);
+        }
+        packetPayload = payloadFor(rate, peerWindow);
+    }
+
+    /**
+     * The payload of a packet for a delivery rate of {@code bytesPerSecond} and a peer window of
+     * {@code window} bytes (-1: none): see "Packet size".
+     */
+    static int payloadFor(final double bytesPerSecond, final long window) {
+        final double fits = bytesPerSecond * PACKET_TIME_NANOS / 1e9;
+        for (int p : PAYLOADS) {
+            if (p == MIN_PACKET_PAYLOAD || (p <= fits && (window <= 0 || 4L * (p + HEADER) <= window))) {
+                return p;
+            }
+        }
+        throw new AssertionError(); // the last payload always returns
+    }
+
+    /** Payload of the stream packets this connection sends now (see "Packet size"). Any thread. */
+    int packetPayload() {
+        return packetPayload;
+    }
+
+    /** Window cost of a packet of {@link #packetPayload()} bytes. Any thread. */
+    long packetCost() {
+        return HEADER + (long) packetPayload;
     }
 
     /** The budget now. */
@@ -40,21 +152,22 @@ final class SendBudget {
 
     /**
      * The share of the budget each stream with data in flight may have in flight now: never below one
-     * maximal packet's cost ({@link StreamFlowControl#FULL_PACKET_COST}), so that each stream keeps at least
-     * one whole packet in flight whatever the number of streams (below that, a stream would wait a round
-     * trip for every packet and half of them would be partial).
+     * packet's cost ({@link #packetCost()}: the largest, {@link StreamFlowControl#FULL_PACKET_COST}, unless
+     * packets follow the delivery rate), so that each stream keeps at least one whole packet in flight
+     * whatever the number of streams (below that, a stream would wait a round trip for every packet and half
+     * of them would be partial).
      */
     long share() {
-        return Math.max(budget / Math.max(1, streamsInFlight.get()), StreamFlowControl.FULL_PACKET_COST);
+        return Math.max(budget / Math.max(1, streamsInFlight.get()), packetCost());
     }
 
     /**
      * Writer: whether a stream with {@code streamInFlight} bytes in flight may send a packet costing
-     * {@code cost}: within its share rounded up to whole maximal packets (so that N streams together can use
+     * {@code cost}: within its share rounded up to whole packets (so that N streams together can use
      * the budget whole, not lose up to a packet each to rounding), and within the budget in total.
      */
     boolean allows(final long streamInFlight, final long cost) {
-        final long full = StreamFlowControl.FULL_PACKET_COST;
+        final long full = packetCost();
         final long share = (share() + full - 1) / full * full;
         return streamInFlight + cost <= share && inFlight.get() + cost <= budget;
     }

@@ -23,9 +23,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * the stream): a window that shrank may still have the old window's bytes in flight. Each
  * packet consumed by the application ({@link #consumed}, on any thread: packets may be closed anywhere)
  * moves its cost from {@code queued} to {@link #toReturn}; the caller then sends a CREDIT for whatever
- * {@code consumed} hands back: a quarter of the window, at most one maximal packet's cost, batches credit
- * (with large auto-tuned windows a sender then never waits long for credit a window of about one
- * bandwidth-delay product needs back), and an empty queue returns what is
+ * {@code consumed} hands back: a quarter of the window, at most the packet's cost ({@link #creditBatch}),
+ * batches credit (with large auto-tuned windows a sender then never waits long for credit a window of about
+ * one bandwidth-delay product needs back), and an empty queue returns what is
  * held whatever its size, because the sender may be waiting for exactly that (with a window under four
  * maximal packets, credit held back here while the next big packet needs it would stop both sides).
  *
@@ -51,6 +51,8 @@ final class StreamFlowControl {
      */
     static final long FULL_PACKET_COST = dev.braid.internal.wire.FrameHeader.HEADER_LENGTH
             + dev.braid.internal.wire.FrameHeader.MAX_STREAM_PAYLOAD;
+    /** Least credit a receiver batches before a CREDIT goes (see {@link #creditBatch}). */
+    static final long MIN_CREDIT_BATCH = 32 * 1024;
     private static final long UNLIMITED = Long.MAX_VALUE / 2;
     private static final VarHandle IN_FLIGHT_COUNTED;
     private static final VarHandle WAITING_CREDIT;
@@ -265,10 +267,20 @@ final class StreamFlowControl {
             return 0;
         }
         final long held = toReturn.addAndGet(cost);
-        if (held >= Math.max(Math.min(receiveWindow.current() / 4, FULL_PACKET_COST), 1) || left == 0) {
+        if (held >= creditBatch(receiveWindow.current(), cost) || left == 0) {
             return toReturn.getAndSet(0);
         }
         return 0;
+    }
+
+    /**
+     * Credit held back before a CREDIT goes, after a packet costing {@code cost} was consumed under a window
+     * of {@code window}: a quarter of the window, but at most the packet (so a window of about one
+     * bandwidth-delay product plus a couple of packets keeps the link busy, whatever size the sender's
+     * packets are), and at least {@link #MIN_CREDIT_BATCH} (tiny packets are credited in batches).
+     */
+    static long creditBatch(final long window, final long cost) {
+        return Math.max(Math.min(window / 4, Math.max(cost, MIN_CREDIT_BATCH)), 1);
     }
 
     /** Any thread: a queued packet was dropped (abort, close): it leaves the window without credit. */

@@ -148,7 +148,8 @@ public final class StreamScheduler implements dev.braid.internal.engine.io.Outbo
         if (s.isOpen(f)) {
             // The open packet (a write's remainder, which the next write may still fill): it goes now if a
             // full packet of this stream could, else it waits with the stream and grows meanwhile.
-            final long most = StreamFlowControl.cost(HEADER_LENGTH + s.maxPacket, s.maxPacket);
+            final int size = s.packetSize();
+            final long most = StreamFlowControl.cost(HEADER_LENGTH + size, size);
             if (s.flow.mustWait(most) && s.flow.parkForCredit(most)) {
                 active.pollFirst();
                 s.inActive = false;

@@ -151,6 +151,15 @@ final class StreamSender {
 
 
     /**
+     * The payload of a full packet of this stream now: the connection's packet size
+     * ({@link SendBudget#packetPayload()}, which follows the delivery rate when this side tunes windows),
+     * within this stream's largest ({@link #maxPacket}). Any thread.
+     */
+    int packetSize() {
+        return Math.min(maxPacket, s.table.sendBudget.packetPayload());
+    }
+
+    /**
      * Writing thread: copies {@code src}'s remaining bytes into packets, blocking while the ring is full.
      * Whole packets: the bytes go first into the open packet a previous write left (see "Whole packets"),
      * then into full packets; the remainder of a write that completed a packet stays open for the next write.
@@ -210,12 +219,13 @@ final class StreamSender {
             return;
         }
         final int total = src.remaining();
-        final int packets = (total + maxPacket - 1) / maxPacket;
+        final int size = packetSize();
+        final int packets = (total + size - 1) / size;
         final ReleaseCountdown countdown = new ReleaseCountdown(packets, onRelease);
         int queued = 0;
         try {
             while (src.hasRemaining()) {
-                final int n = Math.min(src.remaining(), maxPacket);
+                final int n = Math.min(src.remaining(), size);
                 final PooledBuffer header = s.table.pool.acquire(dev.braid.internal.wire.FrameHeader.HEADER_LENGTH);
                 final ByteBuffer h = header.byteBuffer();
                 Frames.writeHeader(h, dev.braid.internal.wire.FrameHeader.HEADER_LENGTH + n, s.procedure.program(),
@@ -262,6 +272,7 @@ final class StreamSender {
      */
     private int put(final ByteBuffer src, final boolean block) {
         checkWritable();
+        final int size = packetSize();
         int total = 0;
         boolean completed = false; // this write completed a packet: its remainder stays open
         if (carry != null && src.hasRemaining()) {
@@ -279,10 +290,13 @@ final class StreamSender {
                 }
                 wantWritable = false;
             }
-            final int n = Math.min(src.remaining(), maxPacket);
-            final boolean open = CARRY_REMAINDER && completed && n < maxPacket;
-            final PooledBuffer f = dataPacket(open ? maxPacket : n);
+            final int n = Math.min(src.remaining(), size);
+            final boolean open = CARRY_REMAINDER && completed && n < size;
+            final PooledBuffer f = dataPacket(open ? size : n);
             final ByteBuffer b = f.byteBuffer();
+            if (open) {
+                b.limit(PAYLOAD_OFFSET + size); // the open packet is full, and sealed, at this size
+            }
             final int limit = src.limit();
             src.limit(src.position() + n);
             b.put(src);
@@ -310,14 +324,14 @@ final class StreamSender {
             return 0;
         }
         final ByteBuffer b = c.byteBuffer();
-        final int n = Math.min(src.remaining(), PAYLOAD_OFFSET + maxPacket - b.position());
+        final int n = Math.min(src.remaining(), b.limit() - b.position());
         final int limit = src.limit();
         src.limit(src.position() + n);
         b.put(src);
         src.limit(limit);
         ringBytes.addAndGet(n);
         bytesWritten += n;
-        if (b.position() == PAYLOAD_OFFSET + maxPacket) {
+        if (b.position() == b.limit()) {
             commitOpen(c);
             carry = null;
             OPEN.setVolatile(this, null);

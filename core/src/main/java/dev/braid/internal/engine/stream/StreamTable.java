@@ -141,12 +141,13 @@ public final class StreamTable {
      */
     public void windowTuning(final boolean negotiated) {
         tuningNegotiated = negotiated;
+        sendBudget.adaptive(negotiated && cfg.windowAutoTuning());
         if (negotiated && cfg.windowAutoTuning()) {
             tuner = new WindowTuner(cfg.initialStreamWindow(), cfg.maxStreamWindow(), receiveWindow,
                     new WindowTuner.Signals() {
                         @Override
-                        public void sendPing(final long token) {
-                            sendLong(Extension.PROC_PING, token);
+                        public void sendPing(final long token, final boolean first) {
+                            sendLong(Extension.PROC_PING, token, !first);
                         }
 
                         @Override
@@ -161,11 +162,27 @@ public final class StreamTable {
         }
     }
 
+    /**
+     * Reader, once, after the HELLO's answer is queued (a server) or has arrived (a client): the tuner, if
+     * any, measures the link's round trip while nothing is queued on it ({@code WindowTuner.start}).
+     */
+    public void startTuning() {
+        final WindowTuner t = tuner;
+        if (t != null) {
+            t.start(System.nanoTime());
+        }
+    }
+
     private void sendLong(final int proc, final long value) {
+        sendLong(proc, value, true);
+    }
+
+    /** {@code control}: on the control lane (ahead of replies and data), else behind what is queued. */
+    private void sendLong(final int proc, final long value, final boolean control) {
         final PooledBuffer f = Frames.claim(pool, Extension.PING_LENGTH);
         f.byteBuffer().putLong(value);
         Frames.commit(f, Extension.PROGRAM, Extension.VERSION, proc, TYPE_MESSAGE, 0, STATUS_OK);
-        outbound.enqueue(f, true, false);
+        outbound.enqueue(f, control, false);
     }
 
     /**
@@ -311,7 +328,7 @@ public final class StreamTable {
     public boolean onPacket(final PooledBuffer frame) {
         final WindowTuner t = tuner;
         if (t != null) {
-            t.onData(consumedBytes.sum(), System.nanoTime());
+            t.onData(consumedBytes.sum(), Frames.length(frame), System.nanoTime());
         }
         final StreamImpl s = streamFor(Frames.serial(frame));
         if (s == null || Frames.prog(frame) != s.procedure.program() || Frames.vers(frame) != s.procedure.version()
@@ -341,6 +358,7 @@ public final class StreamTable {
             dropped++; // the stream ended here already
             return;
         }
+        sendBudget.credited(bytes, System.nanoTime());
         if (s.flow.creditReturned(bytes)) {
             scheduler.offer(s.sender);
             outbound.scheduleFlush();

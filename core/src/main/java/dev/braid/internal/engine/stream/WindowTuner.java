@@ -3,45 +3,47 @@ package dev.braid.internal.engine.stream;
 /**
  * Receive-window auto-tuning for one connection (issue 13): estimates the connection's bandwidth-delay
  * product as it runs and moves the per-stream window this side grants ({@link ReceiveWindow}) towards it,
- * telling the peer with WINDOW messages (docs/protocol.md, "Window auto-tuning").
+ * telling the peer with WINDOW messages (docs/protocol.md, "Window auto-tuning"; docs/design.md §8 has the
+ * measurements behind each rule).
  *
  * <h2>Estimate</h2>
- * When stream data arrives and no PING is out (and the last one went at least {@link #MIN_PING_INTERVAL}
- * ago), a PING goes to the peer on the extension program; the peer answers PONG at once on its control
- * lane. The PONG closes a sample: its round trip, and the stream bytes the applications consumed while it
- * was out (a delivery rate: bytes / round trip; consumed, not received, so that a reader that does not read
- * never makes its window grow). The estimate keeps the smallest round trip of the last
- * {@link #FILTER_NANOS} (a round trip that includes a queue is not the link's; when the smallest is that
- * old, the window is cut to the product for a round trip, so that the queue drains, and the next sample is
- * the new smallest: taking the current sample instead took its queue for the link, and the window grew
- * into it, a packet or two more every {@link #FILTER_NANOS}, and the queue ahead of calls with it) and the second largest of the
- * last nine rates measured since the window last grew (a rate measured under a smaller window is not the link's, and
- * one measured while the reader caught up on a backlog is more than the link's): bandwidth-delay product =
- * that rate x the smallest round trip. A sample whose round trip is more than twice the smallest is a
- * stall (a thread of either side that waited for a CPU, a link that stopped) and is left out.
+ * <ul>
+ * <li><b>The link's round trip.</b> When the connection opens, up to {@link #IDLE_PINGS} PINGs go one after
+ * the other while no stream data arrives ({@link #start}): nothing is queued, so the least of them is the
+ * link's round trip. Later, when stream data arrives and no PING is out (at most one per
+ * {@link #MIN_PING_INTERVAL}), a PING goes; the peer answers PONG at once on its control lane. A shorter round
+ * trip replaces the smallest at once. When the smallest is {@link #FILTER_NANOS} old, and once when start-up
+ * has filled the pipe, the tuner <em>drains</em>: three quarters of the product for one round trip, the
+ * sample after that is the new smallest (unless it looks like a stall: then again, and after three misses
+ * taken anyway), and the window goes back to what it was. Taken under load instead, the round trip included
+ * the queue, and the window grew into it (on a 2 ms link the initial window's queue made it 10.8 ms).</li>
+ * <li><b>The rate.</b> A PONG closes a sample: the stream bytes the applications consumed while it was out
+ * over its round trip (consumed, not received, so that a reader that does not read never makes its window
+ * grow). The estimate takes nearly the largest of the last nine (the second largest): a rate measured under
+ * a smaller window is less than the link's, one measured while the reader caught up is more.</li>
+ * <li><b>The packet.</b> The window is counted in the peer's packets ({@link #unit}: the largest of the
+ * last sample), which a braid peer sizes by the delivery rate ({@link SendBudget}).</li>
+ * </ul>
+ * Product = rate x smallest round trip. A sample whose round trip is more than twice the smallest plus
+ * {@link #QUEUE_SLACK_NANOS} is a stall (a thread that waited for a CPU) or a queue longer than the link:
+ * it never grows the window, but counts as a queue.
  *
  * <h2>Window</h2>
- * The target is the estimate rounded up to whole maximal packets, plus two packets, within [initial
- * window, maximum]. Not more: what a sender has in flight beyond the product only waits in queues (its
- * kernel, the bottleneck) ahead of every call. Not less: besides the product, the in-flight count of a
- * sender includes what the receiver holds until a packet is consumed and credited (credit comes back a
- * packet at a time at most, {@link StreamFlowControl#consumed}) and the packet being serialized, two packets
- * that sit in no queue. To find a long link quickly the tuner starts by <em>probing</em>: while a sample
- * shows the window was the limit (at least half of it arrived in one round trip) and found no queue (see
- * below), and the largest rate grew by at least 1/4
- * since the last growth, the window doubles; when twice in a row the rate does not follow, the pipe is full
- * and the estimate decides from then on. Later probes (every {@link #FILTER_NANOS}) start from a window
- * near the product, so they step by a quarter of the window (the rate must grow by 1/8): doubling there
- * queued a whole product ahead of every call for a few round trips. After the probe the window follows the queue: a sample whose round
- * trip is within {@link #QUEUE_SLACK_NANOS} + 1/64 of the smallest found no queue, so if the window was the
- * limit (half of it or more arrived in the round trip) the link has room and the window grows by one
- * packet; samples that found a queue measured the link's own rate, and when three in a row did (one alone may be
- * a thread that waited for a CPU) the window shrinks to the estimate if that is more than a packet below it
- * (so does a window the writers leave mostly unused). The sample
- * right after a growth is skipped (it began before the peer had the new window). Every
- * {@link #FILTER_NANOS} it probes again (by quarters, above). The window grows only when the applications consumed at least
- * half of it in the sample's round trip: a reader that does not read never makes it grow. When stream data arrives after more than {@link #IDLE_NANOS}
- * without any, the estimate starts again from the initial window: the link may have changed meanwhile.
+ * The target is the product in whole packets plus two packets (what the receiver holds until a packet is
+ * consumed and credited, and the credit a sender waits to fill a packet: they sit in no queue), up to the
+ * maximum; below the initial window only after a queue stayed (three samples in a row), or once there. To
+ * find a long link quickly the tuner starts by <em>probing</em>: while the window was the limit and a sample
+ * found room, and the rate grew by 1/4 since the last growth, the window doubles; when twice in a row the
+ * rate does not follow, the pipe is full. Later probes (every {@link #FILTER_NANOS}) step by a quarter (the
+ * rate must grow by 1/8). After that the window follows the queue, with two thresholds: a round trip within
+ * {@link #QUEUE_SLACK_NANOS} (+1/256) of the smallest found <em>room</em>, and if the window was the limit it
+ * grows by a packet, then two, four... while room lasts; one longer than twice that (+1/128) found a
+ * <em>queue</em>, and three in a row shrink the window to the estimate; in between it holds (a scheduler's
+ * jitter then neither grows nor shrinks it). "The window was the limit": half of it or more was consumed in
+ * the round trip, and the rate times the link's round trip fills half of it (on loopback under load a slow
+ * round trip made a window look full, and it grew to 4 MiB with calls waiting behind it). The sample right
+ * after a change is skipped (it began before the peer had it). When stream data arrives after more than
+ * {@link #IDLE_NANOS} without any, the window starts again from the initial one (the round trip stays).
  *
  * <p>Keeping the window near one product, not above it, is what keeps calls fast beside streams: what a
  * sender has in flight beyond the product only waits in queues (its kernel, the bottleneck) ahead of every
@@ -59,22 +61,35 @@ final class WindowTuner {
     /** No stream data for this long: the estimate starts again from the initial window. */
     static final long IDLE_NANOS = 2_000_000_000L;
     /**
-     * A round trip longer than the smallest by more than this (plus 1/64 of the smallest) means a queue:
-     * about one maximal packet at 125 MB/s, the call latency issue 13 allows beside streams.
+     * A round trip within this of the smallest (plus 1/256 of it) found room; one longer by more than twice
+     * this (plus 1/128) found a queue: at 125 MB/s, 62 and 125 KB, well within the 2 ms issue 13 allows a
+     * call beside streams.
      */
-    static final long QUEUE_SLACK_NANOS = 1_000_000L;
+    static final long QUEUE_SLACK_NANOS = 500_000L;
+    /**
+     * Smallest packet cost the window is counted in: a packet of {@link SendBudget#MIN_PACKET_PAYLOAD}, the
+     * smallest a braid sender makes when it sizes its packets by the delivery rate.
+     */
+    static final long MIN_UNIT = SendBudget.MIN_PACKET_PAYLOAD + dev.braid.internal.wire.FrameHeader.HEADER_LENGTH;
+    /** PINGs sent one after the other when the connection opens, while no stream data arrives (see start). */
+    static final int IDLE_PINGS = 4;
     /** A PING unanswered for this long is given up (another may go). */
     static final long PING_GIVE_UP_NANOS = 10_000_000_000L;
 
     /** Where the tuner's messages go (the connection's control lane). */
     interface Signals {
-        /** Sends a PING carrying {@code token}. */
-        void sendPing(long token);
+        /**
+         * Sends a PING carrying {@code token}; {@code first}: one of those sent when the connection is ready,
+         * which go behind what is queued (the HELLO's answer must leave first), the others on the control lane.
+         */
+        void sendPing(long token, boolean first);
 
         /** Sends a WINDOW: each stream's window is now {@code window} bytes. */
         void sendWindow(long window);
     }
 
+    /** Each window change, at DEBUG (what the tuner saw: round trip, rate, packet size). */
+    private static final System.Logger LOG = System.getLogger("dev.braid.stream.tuner");
     private final long initial;
     private final long max;
     private final ReceiveWindow window;
@@ -86,7 +101,18 @@ final class WindowTuner {
     private long pingToken;
     private long pingSent;
     private boolean pinged;
+    /** The PING out was sent with no stream data arriving: its round trip is the link's, with no queue. */
+    private boolean pingIdle;
+    /** PINGs answered before any stream data arrived (see {@link #start}). */
+    private int idleSamples;
     private long receivedAtPing;
+    /**
+     * The cost of the largest packet of the last sample that had any: the unit the window is counted in
+     * (the peer sizes its packets by the delivery rate). The largest possible until data has arrived.
+     */
+    private long unit = StreamFlowControl.FULL_PACKET_COST;
+    /** The largest packet cost seen since the last sample closed. */
+    private long largestSeen;
     private long minRtt = Long.MAX_VALUE;
     private long minRttAt;
     private double maxRate;
@@ -102,7 +128,7 @@ final class WindowTuner {
      */
     private boolean startup = true;
     private double rateAtGrowth;
-    /** The last rates (bytes/s) measured since the window last grew; the estimate takes their second largest. */
+    /** The last rates (bytes/s) measured since the window last grew; the estimate takes nearly the largest. */
     private final double[] rates = new double[9];
     private int rateCount;
     private final double[] sorted = new double[9];
@@ -118,6 +144,14 @@ final class WindowTuner {
      * to the product (the next sample began before the cut), 1 for the sample that measures the link.
      */
     private int draining;
+    /** Start-up just ended: drain at the next sample (see {@link #onPong}). */
+    private boolean drainNext;
+    /** The window before the drain, restored after it. */
+    private long beforeDrain;
+    /** Drains in a row whose round trip looked like a stall (see {@link #onPong}). */
+    private int drainMisses;
+    /** Samples in a row that found room (the window was the limit, no queue): the next growth step doubles. */
+    private int roomRun;
 
     WindowTuner(final long initial, final long max, final ReceiveWindow window, final Signals signals) {
         this.initial = initial;
@@ -127,25 +161,45 @@ final class WindowTuner {
     }
 
     /**
-     * Reader: a stream packet arrived at {@code now} (System.nanoTime); the applications have consumed
-     * {@code consumed} bytes of packet cost on this connection so far.
+     * Reader, once, when the connection is ready (before any stream): a PING to measure the link's round trip
+     * while nothing is queued on it. Taken from the first sample under load instead, the round trip included
+     * the queue of the initial window (on a 2 ms link at 125 MB/s, 1 MiB: 8.4 ms), and the window grew to
+     * match it for good (issue 13's call latency at 2 ms). Up to {@link #IDLE_PINGS} go one after the other
+     * while no stream data arrives, and the least round trip counts: the first of a connection pays for cold
+     * code (6 ms against 2.6 measured on a 2 ms link).
      */
-    void onData(final long consumed, final long now) {
+    void start(final long now) {
+        pinged = true;
+        pingOut = true;
+        pingIdle = true;
+        pingSent = now;
+        pingToken = now;
+        receivedAtPing = received;
+        signals.sendPing(pingToken, true);
+    }
+
+    /**
+     * Reader: a stream packet of {@code frameLength} bytes arrived at {@code now} (System.nanoTime); the
+     * applications have consumed {@code consumed} bytes of packet cost on this connection so far.
+     */
+    void onData(final long consumed, final int frameLength, final long now) {
         if (lastData != Long.MIN_VALUE && now - lastData > IDLE_NANOS) {
             restart();
         }
         lastData = now;
         received = consumed;
+        largestSeen = Math.max(largestSeen, frameLength);
         if (pingOut && now - pingSent > PING_GIVE_UP_NANOS) {
             pingOut = false;
         }
         if (!pingOut && (!pinged || now - pingSent >= MIN_PING_INTERVAL)) {
             pinged = true;
             pingOut = true;
+            pingIdle = false;
             pingSent = now;
             pingToken = now;
             receivedAtPing = received;
-            signals.sendPing(pingToken);
+            signals.sendPing(pingToken, false);
         }
     }
 
@@ -161,23 +215,55 @@ final class WindowTuner {
         received = consumed;
         pingOut = false;
         final long rtt = Math.max(1, now - pingSent);
+        if (pingIdle) { // the link's own round trip (see start)
+            if (rtt <= minRtt) {
+                minRtt = rtt;
+                minRttAt = now;
+            }
+            if (++idleSamples < IDLE_PINGS && lastData == Long.MIN_VALUE) {
+                start(now); // the first round trips of a connection pay for cold code: take the least of a few
+            }
+            return;
+        }
         final long bytes = received - receivedAtPing;
+        if (largestSeen > 0) {
+            unit = Math.max(MIN_UNIT, Math.min(StreamFlowControl.FULL_PACKET_COST, largestSeen));
+            largestSeen = 0;
+        }
         samples++;
         if (draining > 0) {
             if (--draining > 0) {
                 return; // began before the peer had the drained window
             }
-            minRtt = rtt; // the link's round trip now, with the queue drained: longer or shorter than before
-            minRttAt = now;
+            if (rtt <= 2 * minRtt + QUEUE_SLACK_NANOS || ++drainMisses >= 3) {
+                drainMisses = 0;
+                minRtt = rtt; // the link's round trip now, with the queue drained: longer or shorter than before
+                minRttAt = now;
+            } else {
+                drainNext = true; // a thread that waited for a CPU, most likely: measure again
+            }
+            // The drain was a measurement: the window goes back to what it was, and the samples that follow
+            // judge it against the new round trip (a queue shrinks it to the estimate, room grows it).
+            if (beforeDrain > window.current()) {
+                skip = 1;
+                setWindow(beforeDrain);
+            }
+            return;
         } else if (rtt <= minRtt) {
             minRtt = rtt;
             minRttAt = now;
-        } else if (now - minRttAt > FILTER_NANOS) {
-            // The smallest round trip is old. Taking this sample instead would take whatever queue it found
+        } else if (drainNext || now - minRttAt > FILTER_NANOS) {
+            // The smallest round trip is old (or start-up just filled the pipe: the round trips it saw
+            // included the initial window's queue, and the first PING's answer may have waited behind the
+            // first stream's data). Taking this sample instead would take whatever queue it found
             // for the link's (and then the window would grow into that queue, and the next expiry take a
-            // longer one: calls later every 10 s). So first drain: the product alone for a round trip.
-            final long drained = Math.max(initial, wholePackets((long) Math.ceil(rateEstimate() * minRtt / 1e9)));
+            // longer one: calls later every 10 s). So first drain: three quarters of the product for a round
+            // trip (the product itself left the estimate's own excess queued, and the next smallest with it),
+            // a quarter of a round trip's data every 10 s.
+            drainNext = false;
+            final long drained = Math.max(2 * unit, wholePackets((long) Math.ceil(rateEstimate() * minRtt * 0.75 / 1e9)));
             if (drained < window.current()) {
+                beforeDrain = window.current();
                 draining = 2;
                 probing = false;
                 flat = 0;
@@ -187,41 +273,63 @@ final class WindowTuner {
             minRtt = rtt; // nothing to drain: the window is already at most the product
             minRttAt = now;
         }
-        if (rtt > 2 * minRtt + QUEUE_SLACK_NANOS) {
-            return; // a stall (a thread that waited for a CPU, a link that stopped): says nothing of the link
-        }
         final double rate = bytes * 1e9 / rtt;
+        final long current = window.current();
+        if (rtt > 2 * minRtt + QUEUE_SLACK_NANOS) {
+            // A stall (a thread that waited for a CPU, a link that stopped), or a queue longer than the link's
+            // round trip (the initial window on a short link): no reason to grow, and its rate is not a
+            // largest one; but a queue that stays is one, and the rate it delivered is the link's.
+            rates[rateCount++ % rates.length] = rate;
+            queued++;
+            if (skip > 0) {
+                skip--;
+            } else if (queued >= 3) {
+                final long estimate = wholePackets((long) Math.ceil(rateEstimate() * minRtt / 1e9)) + 2 * unit;
+                final long target = Math.min(max, Math.max(2 * unit, estimate));
+                if (target <= current - unit) {
+                    setWindow(target);
+                }
+            }
+            return;
+        }
         if (rate >= maxRate || now - maxRateAt > FILTER_NANOS) {
             maxRate = rate;
             maxRateAt = now;
         }
         rates[rateCount++ % rates.length] = rate;
-        final long current = window.current();
         // In flight beyond the product: what the receiver holds until a packet is consumed and credited
         // (a packet at a time) and the packet being serialized; two packets cover both without a queue.
-        final long estimate = wholePackets((long) Math.ceil(rateEstimate() * minRtt / 1e9))
-                + 2 * StreamFlowControl.FULL_PACKET_COST;
+        final long estimate = wholePackets((long) Math.ceil(rateEstimate() * minRtt / 1e9)) + 2 * unit;
         if (skip > 0) {
             skip--; // the window the last growth granted had not reached the sender when this sample began
             return;
         }
         // A queue (the bottleneck's, the kernels') lengthens the round trip: without one, the link has room.
-        final boolean queue = rtt > minRtt + minRtt / 64 + QUEUE_SLACK_NANOS;
+        // Two thresholds: room (grow) below half a millisecond of queue, a queue (shrink, after three in a
+        // row) above a millisecond, and in between the window holds: with one threshold, a scheduler's
+        // jitter on a busy machine shrank the window below the product, the rates it then measured were
+        // lower, and so was the next estimate.
+        final boolean queue = rtt > minRtt + minRtt / 128 + 2 * QUEUE_SLACK_NANOS;
+        final boolean room = rtt <= minRtt + minRtt / 256 + QUEUE_SLACK_NANOS;
         queued = queue ? queued + 1 : 0;
-        // The window was the limit: most of it arrived within the round trip (else the writers were).
-        final boolean windowLimited = bytes >= current / 2;
+        // The window was the limit: most of it arrived within the round trip (else the writers were), and
+        // this rate over the link's round trip fills most of it (else a slow round trip, a thread that waited
+        // for a CPU, made the window look full: on loopback under load the window grew to 4 MiB and calls
+        // waited behind it, issue 13's "window auto-tuning hurts loopback fairness").
+        final boolean windowLimited = bytes >= current / 2 && rate * minRtt / 1e9 >= current / 2.0;
         long target = estimate;
         if (probing) {
             // start-up doubles and wants the rate up by 1/4; a later probe steps by 1/4 and wants it up by 1/8
             final double follows = startup ? 1.25 : 1.125;
-            if (windowLimited && !queue && (rateAtGrowth == 0 || maxRate >= rateAtGrowth * follows)) {
+            if (windowLimited && room && (rateAtGrowth == 0 || maxRate >= rateAtGrowth * follows)) {
                 rateAtGrowth = maxRate;
                 flat = 0;
                 rateCount = 0; // the rates at the old window say nothing of the new one
                 target = Math.max(estimate, startup ? 2 * current
-                        : current + Math.max(StreamFlowControl.FULL_PACKET_COST, wholePackets(current / 4)));
+                        : current + Math.max(unit, wholePackets(current / 4)));
             } else if (++flat >= 2) {
                 probing = false; // twice the rate did not follow the window: the pipe is full
+                drainNext = startup; // and measure the link's round trip under it (see the drain above)
                 startup = false;
                 probedAt = now;
             }
@@ -230,14 +338,24 @@ final class WindowTuner {
             rateAtGrowth = 0;
             flat = 0;
         }
-        if (!probing && windowLimited && !queue) {
-            target = Math.max(estimate, current + StreamFlowControl.FULL_PACKET_COST); // room: one more packet
+        if (!room) {
+            roomRun = 0;
+        } else if (!probing && windowLimited) {
+            // Room: one more packet, then two, four...: near the product a packet at a time (what it puts in
+            // the queue when the link is full is one packet), but a window far below it (a start-up probe
+            // that ended early, a link that got faster) gets there in a few round trips, not hundreds (with
+            // 32 KiB packets, a packet a round trip took 7 s from 2.6 to 6.3 MB at 50 ms).
+            final long step = Math.min(Math.max(unit, current / 4), unit << Math.min(roomRun++, 20));
+            target = Math.max(estimate, current + step);
         }
-        target = Math.min(max, Math.max(initial, target));
+        // Below the initial window only with evidence: a queue that stayed (the product is smaller than the
+        // initial window: a 2 ms link at 125 MB/s carries 250 KB), or a window already there.
+        final long lower = queued >= 3 || current < initial ? 2 * unit : initial;
+        target = Math.min(max, Math.max(lower, wholePackets(target)));
         if (target > current && windowLimited) { // grow only a window the applications used
             skip = 1;
             setWindow(target);
-        } else if (target < current - StreamFlowControl.FULL_PACKET_COST && (queued >= 3 || !windowLimited)) {
+        } else if (target <= current - unit && (queued >= 3 || !windowLimited)) {
             setWindow(target); // a queue stayed, or the writers do not use the window: back to the estimate
         }
     }
@@ -270,7 +388,9 @@ final class WindowTuner {
     }
 
     private void restart() {
-        minRtt = Long.MAX_VALUE;
+        // minRtt stays: the link's round trip is measured at start and by the drains, while the first sample
+        // after an idle period finds the queue of the initial window (see start); a shorter one replaces
+        // it at once, a longer one at the next drain
         maxRate = 0;
         pingOut = false;
         probing = true;
@@ -287,13 +407,17 @@ final class WindowTuner {
     }
 
     private void setWindow(final long w) {
+        if (LOG.isLoggable(System.Logger.Level.DEBUG)) {
+            LOG.log(System.Logger.Level.DEBUG, String.format("window %d -> %d bytes: round trip %.2f ms, rate %.1f MB/s, "
+                    + "packets of %d bytes%s%s", window.current(), w, minRtt / 1e6, rateEstimate() / 1e6, unit,
+                    probing ? (startup ? ", starting" : ", probing") : "", draining > 0 ? ", draining" : ""));
+        }
         window.set(w);
         signals.sendWindow(w);
     }
 
-    /** {@code bytes} rounded up to whole maximal packets. */
-    private static long wholePackets(final long bytes) {
-        final long full = StreamFlowControl.FULL_PACKET_COST;
-        return (Math.max(bytes, 0) + full - 1) / full * full;
+    /** {@code bytes} rounded up to whole packets of the peer's current size ({@link #unit}). */
+    private long wholePackets(final long bytes) {
+        return (Math.max(bytes, 0) + unit - 1) / unit * unit;
     }
 }

@@ -23,7 +23,7 @@ class WindowTunerTest {
     private final ReceiveWindow window = new ReceiveWindow(INITIAL);
     private final WindowTuner tuner = new WindowTuner(INITIAL, MAX, window, new WindowTuner.Signals() {
         @Override
-        public void sendPing(final long token) {
+        public void sendPing(final long token, final boolean first) {
             pings.add(token);
         }
 
@@ -42,6 +42,15 @@ class WindowTunerTest {
     private long free;
     /** The largest window any round of {@link #run} used. */
     private long largest;
+    /** Frame length of the packets the peer sends (libvirt's largest unless a test sizes them by rate). */
+    private int packet = (int) FULL;
+
+    /** The connection opens: the tuner's first PING finds no queue, and is answered after {@code rtt} ns. */
+    private void open(final long rtt) {
+        tuner.start(now);
+        now += rtt;
+        tuner.onPong(pings.get(pings.size() - 1), consumed, now);
+    }
 
     /** Runs {@code rounds} round trips of a link of {@code rate} bytes/s and round trip {@code rtt} ns. */
     private void run(final int rounds, final double rate, final long rtt) {
@@ -51,10 +60,10 @@ class WindowTunerTest {
             largest = Math.max(largest, w);
             final long queued = (long) Math.max(0, w - bdp - free);
             final long measured = rtt + (long) (queued / rate * 1e9);
-            tuner.onData(consumed += 1, now); // the first bytes of the round: a PING goes if none is out
+            tuner.onData(consumed += 1, packet, now); // the first bytes of the round: a PING goes if none is out
             final int ping = pings.size() - 1;
             now += measured / 2;
-            tuner.onData(consumed += Math.min(w, (long) (rate * measured / 1e9)), now); // consumed meanwhile
+            tuner.onData(consumed += Math.min(w, (long) (rate * measured / 1e9)), packet, now); // consumed meanwhile
             now += measured - measured / 2;
             tuner.onPong(pings.get(ping), consumed, now);
         }
@@ -99,13 +108,73 @@ class WindowTunerTest {
 
     /**
      * Product 250 KB, below the initial window: the initial window's excess queues from the first round
-     * trip on, so the smallest round trip seen includes it and the estimate is about the initial window
-     * (plus the two packets): it does not run away.
+     * trip on. Without the connection's first PING, the smallest round trip seen includes that queue, and the
+     * window stays at the initial one (plus two packets: 8 ms of queue at 125 MB/s ahead of every call); with
+     * it, the tuner sees the queue and comes down to the product in whole packets plus two.
      */
     @Test
-    void aShortLinkStaysNearTheInitialWindow() {
+    void aShortLinkWithoutTheFirstPingStaysNearTheInitialWindow() {
         run(50, 125e6, 2_000_000L);
         assertThat(window.current()).isLessThanOrEqualTo(INITIAL + 2 * FULL);
+    }
+
+    @Test
+    void aShortLinkComesDownToItsProductBelowTheInitialWindow() {
+        open(2_000_000L);
+        run(50, 125e6, 2_000_000L);
+        assertThat(window.current()).as("windows %s", windows).isEqualTo(3 * FULL); // 250 KB: one packet, plus two
+    }
+
+    /**
+     * The same link with packets sized by the delivery rate (32 KiB with the header at 125 MB/s: SendBudget's):
+     * the window is the product plus two of those packets, so what waits ahead of a call is a fraction of a
+     * millisecond, not the 4 ms two maximal packets are.
+     */
+    @Test
+    void withSmallerPacketsAShortLinkKeepsLessThanAMillisecondOfQueue() {
+        packet = 32 * 1024; // SendBudget's 32,740-byte payload and its header
+        open(2_000_000L);
+        run(80, 125e6, 2_000_000L);
+        final long w = window.current();
+        assertThat(w % packet).as("whole packets").isZero();
+        assertThat(w).as("windows %s", windows).isGreaterThanOrEqualTo(250_000L)
+                .isLessThanOrEqualTo(250_000L + 125_000L); // a queue of 1 ms at most
+    }
+
+    /**
+     * Loopback on a busy machine: the link's round trip is 50 us, but a sample's round trip is often a
+     * scheduler's wake-up (0.8 ms here), in which a fast reader consumes far more than half the window. The
+     * window must not grow on that (it doubled to 4 MiB, and calls waited behind it): at the link's round
+     * trip the rate fills a tenth of the window.
+     */
+    @Test
+    void slowSamplesOnAFastShortLinkDoNotGrowTheWindow() {
+        open(50_000L);
+        final double rate = 1.5e9;
+        for (int i = 0; i < 200; i++) {
+            final long measured = i % 2 == 0 ? 50_000L : 800_000L;
+            tuner.onData(consumed += 1, packet, now);
+            final int ping = pings.size() - 1;
+            now += measured / 2;
+            tuner.onData(consumed += (long) (rate * measured / 1e9), packet, now);
+            now += measured - measured / 2;
+            tuner.onPong(pings.get(ping), consumed, now);
+            now += WindowTuner.MIN_PING_INTERVAL;
+        }
+        assertThat(windows).as("never above the initial window (drains, which measure the round trip, go below)")
+                .allMatch(w -> w <= INITIAL);
+        assertThat(window.current()).isEqualTo(INITIAL);
+    }
+
+    @Test
+    void theFirstPingMeasuresTheLinkWithoutChangingTheWindow() {
+        tuner.start(now);
+        assertThat(pings).hasSize(1);
+        now += 3_000_000L;
+        tuner.onPong(pings.get(0), 0, now);
+        assertThat(tuner.minRtt()).isEqualTo(3_000_000L);
+        assertThat(tuner.samples()).as("not a sample of the rate").isZero();
+        assertThat(windows).isEmpty();
     }
 
     @Test
@@ -120,7 +189,7 @@ class WindowTunerTest {
         run(40, 125e6, 50_000_000L);
         assertThat(window.current()).isGreaterThan(INITIAL);
         now += WindowTuner.IDLE_NANOS + 1;
-        tuner.onData(consumed += FULL, now);
+        tuner.onData(consumed += FULL, packet, now);
         assertThat(window.current()).isEqualTo(INITIAL);
         assertThat(windows).last().isEqualTo(INITIAL);
         run(40, 125e6, 20_000_000L); // product 2.5 MB: 9.5 packets, plus two
@@ -131,7 +200,7 @@ class WindowTunerTest {
     @Test
     void aWindowNeverGrowsForDataTheApplicationDoesNotConsume() {
         for (int i = 0; i < 50; i++) {
-            tuner.onData(0, now);
+            tuner.onData(0, packet, now);
             now += 50_000_000L;
             tuner.onPong(pings.get(pings.size() - 1), 0, now);
             now += 1_000_000L;
@@ -142,7 +211,7 @@ class WindowTunerTest {
 
     @Test
     void aPongThatAnswersNoPingIsIgnored() {
-        tuner.onData(FULL, now);
+        tuner.onData(FULL, packet, now);
         tuner.onPong(pings.get(0) + 1, FULL, now + 1_000_000);
         assertThat(tuner.samples()).isZero();
         tuner.onPong(pings.get(0), FULL, now + 2_000_000);
