@@ -117,7 +117,12 @@ final class StreamFlowControl {
             return false;
         }
         final long credit = sendCredit.get();
-        if (credit < cost) {
+        if (credit < cost && credit < sendWindow) {
+            // Not enough credit, and something in flight that will bring some back. With nothing in flight a
+            // packet may go even if it costs more than the window: the window shrank (auto-tuning) below a
+            // packet queued before, or before the peer's packets grew smaller; the receiver admits up to the
+            // largest window it ever granted, at least the HELLO's, which bounds every packet (StreamTable.
+            // maxPacket). Without this such a packet waited for credit that could never come.
             return true;
         }
         final long inFlight = sendWindow - credit;

@@ -14,8 +14,8 @@ package dev.braid.internal.engine.stream;
  * {@link #MIN_PING_INTERVAL}), a PING goes; the peer answers PONG at once on its control lane. A shorter round
  * trip replaces the smallest at once. When the smallest is {@link #FILTER_NANOS} old, and once when start-up
  * has filled the pipe, the tuner <em>drains</em>: three quarters of the product for one round trip, the
- * sample after that is the new smallest (unless it looks like a stall: then again, and after three misses
- * taken anyway), and the window goes back to what it was. Taken under load instead, the round trip included
+ * sample after that is the new smallest (unless it looks like a stall: then again a second later, and
+ * after 30 s of such drains taken anyway), and the window goes back to what it was. Taken under load instead, the round trip included
  * the queue, and the window grew into it (on a 2 ms link the initial window's queue made it 10.8 ms).</li>
  * <li><b>The rate.</b> A PONG closes a sample: the stream bytes the applications consumed while it was out
  * over its round trip (consumed, not received, so that a reader that does not read never makes its window
@@ -38,7 +38,7 @@ package dev.braid.internal.engine.stream;
  * rate must grow by 1/8). After that the window follows the queue, with two thresholds: a round trip within
  * {@link #QUEUE_SLACK_NANOS} (+1/256) of the smallest found <em>room</em>, and if the window was the limit it
  * grows by a packet, then two, four... while room lasts; one longer than twice that (+1/128) found a
- * <em>queue</em>, and three in a row shrink the window to the estimate; in between it holds (a scheduler's
+ * <em>queue</em> if the window can hold that much beyond the product ({@link #ownQueue}), and three in a row shrink the window to the estimate; in between it holds (a scheduler's
  * jitter then neither grows nor shrinks it). "The window was the limit": half of it or more was consumed in
  * the round trip, and the rate times the link's round trip fills half of it (on loopback under load a slow
  * round trip made a window look full, and it grew to 4 MiB with calls waiting behind it). The sample right
@@ -71,6 +71,8 @@ final class WindowTuner {
      * smallest a braid sender makes when it sizes its packets by the delivery rate.
      */
     static final long MIN_UNIT = SendBudget.MIN_PACKET_PAYLOAD + dev.braid.internal.wire.FrameHeader.HEADER_LENGTH;
+    /** A drain whose round trip looked like a stall is tried again after this. */
+    static final long DRAIN_RETRY_NANOS = 1_000_000_000L;
     /** PINGs sent one after the other when the connection opens, while no stream data arrives (see start). */
     static final int IDLE_PINGS = 4;
     /** A PING unanswered for this long is given up (another may go). */
@@ -148,8 +150,9 @@ final class WindowTuner {
     private boolean drainNext;
     /** The window before the drain, restored after it. */
     private long beforeDrain;
-    /** Drains in a row whose round trip looked like a stall (see {@link #onPong}). */
+    /** Drains in a row whose round trip looked like a stall (see {@link #onPong}), and when the first was. */
     private int drainMisses;
+    private long firstDrainMiss;
     /** Samples in a row that found room (the window was the limit, no queue): the next growth step doubles. */
     private int roomRun;
 
@@ -235,12 +238,19 @@ final class WindowTuner {
             if (--draining > 0) {
                 return; // began before the peer had the drained window
             }
-            if (rtt <= 2 * minRtt + QUEUE_SLACK_NANOS || ++drainMisses >= 3) {
+            if (rtt <= 2 * minRtt + QUEUE_SLACK_NANOS
+                    || (drainMisses > 0 && now - firstDrainMiss >= 3 * FILTER_NANOS)) {
                 drainMisses = 0;
                 minRtt = rtt; // the link's round trip now, with the queue drained: longer or shorter than before
                 minRttAt = now;
             } else {
-                drainNext = true; // a thread that waited for a CPU, most likely: measure again
+                // A thread that waited for a CPU, most likely (on loopback under load, for seconds on end):
+                // taken, it made the window grow past what the link needs. Measure again in a second; a link
+                // whose round trip really more than doubled is taken after 30 s of such drains.
+                if (drainMisses++ == 0) {
+                    firstDrainMiss = now;
+                }
+                minRttAt = now - FILTER_NANOS + DRAIN_RETRY_NANOS;
             }
             // The drain was a measurement: the window goes back to what it was, and the samples that follow
             // judge it against the new round trip (a queue shrinks it to the estimate, room grows it).
@@ -280,7 +290,7 @@ final class WindowTuner {
             // round trip (the initial window on a short link): no reason to grow, and its rate is not a
             // largest one; but a queue that stays is one, and the rate it delivered is the link's.
             rates[rateCount++ % rates.length] = rate;
-            queued++;
+            queued = ownQueue(current, 2 * QUEUE_SLACK_NANOS) ? queued + 1 : 0;
             if (skip > 0) {
                 skip--;
             } else if (queued >= 3) {
@@ -309,7 +319,8 @@ final class WindowTuner {
         // row) above a millisecond, and in between the window holds: with one threshold, a scheduler's
         // jitter on a busy machine shrank the window below the product, the rates it then measured were
         // lower, and so was the next estimate.
-        final boolean queue = rtt > minRtt + minRtt / 128 + 2 * QUEUE_SLACK_NANOS;
+        final boolean queue = rtt > minRtt + minRtt / 128 + 2 * QUEUE_SLACK_NANOS
+                && ownQueue(current, 2 * QUEUE_SLACK_NANOS);
         final boolean room = rtt <= minRtt + minRtt / 256 + QUEUE_SLACK_NANOS;
         queued = queue ? queued + 1 : 0;
         // The window was the limit: most of it arrived within the round trip (else the writers were), and
@@ -358,6 +369,18 @@ final class WindowTuner {
         } else if (target <= current - unit && (queued >= 3 || !windowLimited)) {
             setWindow(target); // a queue stayed, or the writers do not use the window: back to the estimate
         }
+    }
+
+    /**
+     * Whether a window of {@code window} bytes can queue more than {@code nanos} beyond the link's round
+     * trip: what it holds beyond the product, over the rate (both estimated). A round trip lengthened
+     * by more than that is not this window's queue (a thread that waited for a CPU: on loopback under load
+     * every other sample), and shrinking the window would not shorten it, only slow the streams.
+     */
+    private boolean ownQueue(final long window, final long nanos) {
+        final double rate = rateEstimate();
+        final double product = rate * minRtt / 1e9;
+        return rate > 0 && (window - product) / rate * 1e9 > nanos;
     }
 
     /**

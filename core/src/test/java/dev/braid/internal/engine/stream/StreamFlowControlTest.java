@@ -32,6 +32,24 @@ class StreamFlowControlTest {
         assertThat(f.queued()).isEqualTo(4096);
     }
 
+    /**
+     * Auto-tuning shrank the peer's window below a packet already queued (or sized before the peer's packets
+     * got smaller): with nothing in flight it goes anyway, else it would wait for credit that never comes
+     * (a 16 MiB upload beside blocking calls hung in CallPathTest before this).
+     */
+    @Test
+    void aPacketLargerThanAShrunkWindowGoesWhenNothingIsInFlight() {
+        final long full = StreamFlowControl.FULL_PACKET_COST;
+        final StreamFlowControl f = new StreamFlowControl(true, 4 * full, 4 * full, new SendBudget(4 * full));
+        f.peerWindowChanged(2 * 32_768);
+        assertThat(f.mustWait(full)).as("nothing in flight").isFalse();
+        f.took(full);
+        assertThat(f.mustWait(32_768)).as("in flight beyond the window: wait for credit").isTrue();
+        f.creditReturned(full);
+        assertThat(f.sendCredit()).isEqualTo(2 * 32_768);
+        assertThat(f.mustWait(32_768)).isFalse();
+    }
+
     @Test
     void creditIsBatchedByAQuarterWindowAndFlushedWhenTheQueueEmpties() {
         final StreamFlowControl f = new StreamFlowControl(true, 1 << 20, 64 << 10, new SendBudget(1 << 20));

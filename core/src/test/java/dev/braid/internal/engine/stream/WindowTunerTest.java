@@ -166,6 +166,29 @@ class WindowTunerTest {
         assertThat(window.current()).isEqualTo(INITIAL);
     }
 
+    /**
+     * Loopback at 1.5 GB/s, where for a while every round trip is a scheduler's 1.2 ms instead of 50 us: the
+     * initial window can queue 0.65 ms at that rate, so the extra time is not its queue, and the window stays
+     * (shrinking it would only slow the streams).
+     */
+    @Test
+    void roundTripsLongerThanTheWindowCanQueueDoNotShrinkIt() {
+        open(50_000L);
+        final double rate = 1.5e9;
+        for (int i = 0; i < 200; i++) {
+            final long measured = i < 20 ? 50_000L : 1_200_000L;
+            tuner.onData(consumed += 1, packet, now);
+            final int ping = pings.size() - 1;
+            now += measured / 2;
+            tuner.onData(consumed += (long) (rate * measured / 1e9), packet, now);
+            now += measured - measured / 2;
+            tuner.onPong(pings.get(ping), consumed, now);
+            now += WindowTuner.MIN_PING_INTERVAL;
+        }
+        assertThat(windows).as("only drains, each undone").allMatch(w -> w <= INITIAL);
+        assertThat(window.current()).isEqualTo(INITIAL);
+    }
+
     @Test
     void theFirstPingMeasuresTheLinkWithoutChangingTheWindow() {
         tuner.start(now);
