@@ -8,9 +8,9 @@ package dev.braid.internal.engine.stream;
  *
  * <h2>Estimate</h2>
  * <ul>
- * <li><b>The link's round trip.</b> When the connection opens, up to {@link #IDLE_PINGS} PINGs go one after
- * the other while no stream data arrives ({@link #start}): nothing is queued, so the least of them is the
- * link's round trip. Later, when stream data arrives and no PING is out (at most one per
+ * <li><b>The link's round trip.</b> When the connection opens, a PING goes ({@link #start}): nothing is
+ * queued, so its round trip is the link's (or more: the first of a connection pays for cold code, 6 ms on a
+ * 2 ms link; the drain after start-up corrects it). Later, when stream data arrives and no PING is out (at most one per
  * {@link #MIN_PING_INTERVAL}), a PING goes; the peer answers PONG at once on its control lane. A shorter round
  * trip replaces the smallest at once. When the smallest is {@link #FILTER_NANOS} old, and once when start-up
  * has filled the pipe, the tuner <em>drains</em>: three quarters of the product for one round trip, the
@@ -73,8 +73,6 @@ final class WindowTuner {
     static final long MIN_UNIT = SendBudget.MIN_PACKET_PAYLOAD + dev.braid.internal.wire.FrameHeader.HEADER_LENGTH;
     /** A drain whose round trip looked like a stall is tried again after this. */
     static final long DRAIN_RETRY_NANOS = 1_000_000_000L;
-    /** PINGs sent one after the other when the connection opens, while no stream data arrives (see start). */
-    static final int IDLE_PINGS = 4;
     /** A PING unanswered for this long is given up (another may go). */
     static final long PING_GIVE_UP_NANOS = 10_000_000_000L;
 
@@ -105,8 +103,6 @@ final class WindowTuner {
     private boolean pinged;
     /** The PING out was sent with no stream data arriving: its round trip is the link's, with no queue. */
     private boolean pingIdle;
-    /** PINGs answered before any stream data arrived (see {@link #start}). */
-    private int idleSamples;
     private long receivedAtPing;
     /**
      * The cost of the largest packet of the last sample that had any: the unit the window is counted in
@@ -167,9 +163,9 @@ final class WindowTuner {
      * Reader, once, when the connection is ready (before any stream): a PING to measure the link's round trip
      * while nothing is queued on it. Taken from the first sample under load instead, the round trip included
      * the queue of the initial window (on a 2 ms link at 125 MB/s, 1 MiB: 8.4 ms), and the window grew to
-     * match it for good (issue 13's call latency at 2 ms). Up to {@link #IDLE_PINGS} go one after the other
-     * while no stream data arrives, and the least round trip counts: the first of a connection pays for cold
-     * code (6 ms against 2.6 measured on a 2 ms link).
+     * match it for good (issue 13's call latency at 2 ms). One only: a chain of four (the first pays for cold
+     * code) kept PONGs in flight while a server closed, and its client saw a reset instead of a close; the
+     * drain after start-up corrects a slow first one.
      */
     void start(final long now) {
         pinged = true;
@@ -222,9 +218,6 @@ final class WindowTuner {
             if (rtt <= minRtt) {
                 minRtt = rtt;
                 minRttAt = now;
-            }
-            if (++idleSamples < IDLE_PINGS && lastData == Long.MIN_VALUE) {
-                start(now); // the first round trips of a connection pay for cold code: take the least of a few
             }
             return;
         }
