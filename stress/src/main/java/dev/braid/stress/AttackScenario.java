@@ -40,7 +40,9 @@ import java.util.concurrent.atomic.LongAdder;
  * <p>Attacks: {@code large-header} (headers announcing 32 MiB frames, then a byte a second), {@code dribble}
  * (a valid call sent a byte every 100 ms), {@code connections} (many connections that say nothing),
  * {@code ping-flood} and {@code call-flood} (requests without ever reading the answers, a 4 KiB receive
- * buffer), {@code open-abort} (braid clients opening a stream and aborting it at once, in a loop),
+ * buffer), {@code open-abort} (braid clients opening a stream and aborting it at once, in a loop, connecting
+ * again whenever the server closes them; the count of connections closed for maxPeerStreamAbortsPerWindow is
+ * printed),
  * {@code descriptors} (a server in a child process under {@code prlimit --nofile} whose descriptors an attacker
  * exhausts: {@link DescriptorAttack}, with checks of its own).
  */
