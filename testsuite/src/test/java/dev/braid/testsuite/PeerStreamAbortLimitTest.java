@@ -45,6 +45,8 @@ class PeerStreamAbortLimitTest extends TransportTest {
     /** Accepts, then aborts the stream at once (the server aborting the client's streams). */
     static final Procedure REFUSE = Procedure.of(PROG, 1, 2);
     static final Procedure PING = Procedure.of(PROG, 1, 3);
+    /** A call that runs until the test lets it answer. */
+    static final Procedure SLOW = Procedure.of(PROG, 1, 4);
 
     /** Held: java.util.logging keeps loggers weakly, and a collected logger would lose the handler. */
     private final Logger braidLog = Logger.getLogger("dev.braid");
@@ -66,6 +68,8 @@ class PeerStreamAbortLimitTest extends TransportTest {
     /** Server handlers that saw their stream end (aborted by the client, or closed). */
     private final AtomicInteger handlersEnded = new AtomicInteger();
     private final List<String> refusedLimits = new CopyOnWriteArrayList<>();
+    private final java.util.concurrent.CountDownLatch slowMayAnswer = new java.util.concurrent.CountDownLatch(1);
+    private final java.util.concurrent.CountDownLatch slowRunning = new java.util.concurrent.CountDownLatch(1);
 
     @BeforeEach
     void captureLog() {
@@ -104,7 +108,16 @@ class PeerStreamAbortLimitTest extends TransportTest {
                     call.reply(new byte[0]);
                     stream.abort("refused by the handler");
                 })
-                .handle(PING, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING));
+                .handle(PING, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
+                .handle(SLOW, call -> {
+                    slowRunning.countDown();
+                    try {
+                        slowMayAnswer.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    call.reply(new byte[0]); // after the close: dropped
+                }, HandlerMode.BLOCKING));
     }
 
     /** Opens {@code n} streams and aborts each, then waits until the server's handlers saw every abort. */
@@ -122,6 +135,8 @@ class PeerStreamAbortLimitTest extends TransportTest {
         final Connection c = connect(server);
         final Peer serverSide = onlyConnection(server);
         final BraidStream witness = c.openStream(HOLD, new byte[0]); // stays open: the peer reads the reason here
+        final java.util.concurrent.CompletableFuture<dev.braid.Reply> running = c.callAsync(SLOW, new byte[0]); // and here
+        assertThat(slowRunning.await(30, TimeUnit.SECONDS)).isTrue();
         openAndAbort(c, 5); // exactly the limit: still served
         assertThat(c.call(PING, new byte[] {7})).containsExactly(7);
         assertThat(c.isOpen()).isTrue();
@@ -137,8 +152,13 @@ class PeerStreamAbortLimitTest extends TransportTest {
         assertThatThrownBy(() -> witness.read(ByteBuffer.allocate(16))).isInstanceOfSatisfying(RemoteException.class,
                 e -> assertThat(e.getMessage()).contains("aborted by the server: rapid stream aborts")
                         .contains("limit maxPeerStreamAbortsPerWindow = 5"));
+        assertThat(running).failsWithin(30, TimeUnit.SECONDS).withThrowableOfType(
+                        java.util.concurrent.ExecutionException.class).havingCause()
+                .isInstanceOf(RemoteException.class).withMessageContaining("was not finished: the server closed the "
+                        + "connection (rapid stream aborts").withMessageContaining("maxPeerStreamAbortsPerWindow = 5");
         c.closeFuture().get(30, TimeUnit.SECONDS);
         assertThat(c.isOpen()).isFalse();
+        slowMayAnswer.countDown();
         // the server: one WARNING line on dev.braid.peer naming the limit, and the observer told
         Await.until("the close is logged", () -> !logged("maxPeerStreamAbortsPerWindow = 5").isEmpty());
         final List<LogRecord> lines = logged("maxPeerStreamAbortsPerWindow = 5");

@@ -46,6 +46,13 @@ public final class StreamTable {
 
         /** Both sides are done with {@code s}: its slot is free. */
         void streamSlotFree(StreamHandle s);
+
+        /**
+         * Reader, once: the connection is about to close because the peer broke a limit ({@code reason} names
+         * it). A server answers the calls still running with an error naming it, so the peer reads why.
+         */
+        default void closingForPeer(final String reason) {
+        }
     }
 
     private static final int CACHE = 16;
@@ -335,7 +342,8 @@ public final class StreamTable {
      * once per stream: an abort crossing this side's own end of the stream is not). One abort more than
      * {@code maxPeerStreamAbortsPerWindow} within {@code peerStreamAbortWindow} (see {@link PeerAbortLimit}) is
      * a peer opening and aborting streams in a loop (HTTP/2's rapid reset): every stream still open is aborted
-     * with the reason, so the peer reads it there, and the connection closes.
+     * with the reason and every call still running answered with it ({@link Role#closingForPeer}), so the peer
+     * reads it there, and the connection closes.
      *
      * @throws ProtocolException naming the limit, its value and its window, when the abort exceeds it: the
      *                           reader closes the connection with it ({@code PROTOCOL_ERROR}, logged)
@@ -351,6 +359,7 @@ public final class StreamTable {
         obs.limitRefused("maxPeerStreamAbortsPerWindow", cfg.maxPeerStreamAbortsPerWindow(), "stream " + s
                 + " aborted by the peer: " + why + "; closing the connection");
         abortAll(why);
+        role.closingForPeer(why);
         throw new ProtocolException(why);
     }
 
