@@ -68,11 +68,19 @@ public final class BraidConfig {
     private long minFrameRate = SystemProperties.longValue("braid.minFrameRate", 65_536, 1, Long.MAX_VALUE);
     private long maxStreamHole = SystemProperties.longValue("braid.maxStreamHole", 1L << 50, 1, Long.MAX_VALUE);
     private int maxQueuedControlReplies = intProperty(Range.MAX_QUEUED_CONTROL_REPLIES, 1024);
+    private int maxPeerStreamAbortsPerWindow = intProperty(Range.MAX_PEER_STREAM_ABORTS_PER_WINDOW,
+            DEFAULT_MAX_PEER_STREAM_ABORTS_PER_WINDOW);
+    private Duration peerStreamAbortWindow = millis("braid.peerStreamAbortWindowMillis", 30_000);
     private int maxConnections = intProperty(Range.MAX_CONNECTIONS, 5000);
     private int maxConnectionsPerAddress = intProperty(Range.MAX_CONNECTIONS_PER_ADDRESS, 1000);
     private int maxConnectionsInHello = intProperty(Range.MAX_CONNECTIONS_IN_HELLO, 200);
     private long maxPooledBytes = SystemProperties.longValue("braid.maxPooledBytes", 1L << 30,
             Range.MAX_POOLED_BYTES.min, Range.MAX_POOLED_BYTES.max);
+    /**
+     * Default {@link #maxPeerStreamAbortsPerWindow(int)}: 200 per {@link #peerStreamAbortWindow(Duration)} of
+     * 30 s, Netty's server default against HTTP/2's rapid reset (CVE-2023-44487).
+     */
+    public static final int DEFAULT_MAX_PEER_STREAM_ABORTS_PER_WINDOW = 200;
     /** Default SO_SNDBUF: bounds the bytes a small call can find queued ahead of it in the kernel. */
     public static final int DEFAULT_SOCKET_SEND_BUFFER = 256 * 1024;
     /**
@@ -126,6 +134,7 @@ public final class BraidConfig {
         SOCKET_SEND_BUFFER_SIZE("socketSendBufferSize", 0, Integer.MAX_VALUE),
         SOCKET_RECEIVE_BUFFER_SIZE("socketReceiveBufferSize", 0, Integer.MAX_VALUE),
         MAX_QUEUED_CONTROL_REPLIES("maxQueuedControlReplies", 1, 1 << 20),
+        MAX_PEER_STREAM_ABORTS_PER_WINDOW("maxPeerStreamAbortsPerWindow", 0, Integer.MAX_VALUE),
         MAX_CONNECTIONS("maxConnections", 1, Integer.MAX_VALUE),
         MAX_CONNECTIONS_PER_ADDRESS("maxConnectionsPerAddress", 1, Integer.MAX_VALUE),
         MAX_CONNECTIONS_IN_HELLO("maxConnectionsInHello", 1, Integer.MAX_VALUE),
@@ -183,6 +192,8 @@ public final class BraidConfig {
         range(Range.SOCKET_SEND_BUFFER_SIZE, socketSendBufferSize);
         range(Range.SOCKET_RECEIVE_BUFFER_SIZE, socketReceiveBufferSize);
         range(Range.MAX_QUEUED_CONTROL_REPLIES, maxQueuedControlReplies);
+        range(Range.MAX_PEER_STREAM_ABORTS_PER_WINDOW, maxPeerStreamAbortsPerWindow);
+        positive("peerStreamAbortWindow", peerStreamAbortWindow);
         if (maxStreamHole < 1) {
             throw new BraidException(BraidException.Category.CONFIG, "maxStreamHole = " + maxStreamHole
                     + " is out of range [1, " + Long.MAX_VALUE + "]");
@@ -856,6 +867,51 @@ public final class BraidConfig {
     /** {@return the value set by {@link #maxQueuedControlReplies(int)}, or its default} */
     public int maxQueuedControlReplies() {
         return maxQueuedControlReplies;
+    }
+
+    /**
+     * Most streams a client may abort on one connection within {@link #peerStreamAbortWindow(Duration)}, as seen
+     * by a server: its STREAM+ERROR on a stream still open here. One more within the window closes the
+     * connection (a protocol error naming this limit, logged at WARNING by {@code dev.braid.peer}); every stream
+     * still open on it is first aborted with that text, so the client reads why. The window starts at the first
+     * abort counted and lasts {@link #peerStreamAbortWindow(Duration)}; the first abort after it starts the next
+     * window. This is braid's answer to HTTP/2's "rapid reset" (CVE-2023-44487): a peer that opens and aborts
+     * streams in a loop costs the server a handler per stream and is bounded by nothing else but
+     * {@link #maxConcurrentStreams(int)}. Default 200 ({@code braid.maxPeerStreamAbortsPerWindow}), per 30 s, as
+     * Netty's HTTP/2 server: about 7 aborts a second on average, and three times over every stream a client may
+     * have open at once (64) within one window. 0 turns the limit off. Only a server counts: a client's streams
+     * are all opened by the client, so a server aborting them costs the client nothing it did not ask for.
+     *
+     * @param v the count, at least 0 (0: no limit)
+     * @return this
+     */
+    public BraidConfig maxPeerStreamAbortsPerWindow(final int v) {
+        mutable();
+        maxPeerStreamAbortsPerWindow = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #maxPeerStreamAbortsPerWindow(int)}, or its default} */
+    public int maxPeerStreamAbortsPerWindow() {
+        return maxPeerStreamAbortsPerWindow;
+    }
+
+    /**
+     * The window of {@link #maxPeerStreamAbortsPerWindow(int)}. Default 30 s
+     * ({@code braid.peerStreamAbortWindowMillis}).
+     *
+     * @param v the window, more than zero
+     * @return this
+     */
+    public BraidConfig peerStreamAbortWindow(final Duration v) {
+        mutable();
+        peerStreamAbortWindow = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #peerStreamAbortWindow(Duration)}, or its default} */
+    public Duration peerStreamAbortWindow() {
+        return peerStreamAbortWindow;
     }
 
     /**

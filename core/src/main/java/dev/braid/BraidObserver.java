@@ -150,8 +150,10 @@ public interface BraidObserver {
 
     /**
      * Something was refused because a limit was reached: a call, event, stream or message on this side
-     * ({@link LimitExceededException} thrown to the caller), or a stream the peer opened past
-     * {@link BraidConfig#maxConcurrentStreams()} (refused with an error).
+     * ({@link LimitExceededException} thrown to the caller), a stream the peer opened past
+     * {@link BraidConfig#maxConcurrentStreams()} (refused with an error), or, at a server, a connection whose
+     * peer aborted more streams than {@link BraidConfig#maxPeerStreamAbortsPerWindow()} allows (closed: a
+     * {@link #protocolError} follows).
      *
      * @param connection the connection
      * @param side       this side's role on it

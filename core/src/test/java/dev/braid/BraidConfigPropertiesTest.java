@@ -95,6 +95,31 @@ class BraidConfigPropertiesTest {
         assertThat(c.backend()).isEqualTo("auto");
     }
 
+    /** Issue 11 §3, rapid stream open/abort: the limit on a peer's stream aborts, its window, 0 = off. */
+    @Test
+    void thePeerStreamAbortLimitIsValidatedAndReadFromItsProperties() {
+        final BraidConfig d = new BraidConfig().conclude();
+        assertThat(d.maxPeerStreamAbortsPerWindow()).isEqualTo(200);
+        assertThat(d.peerStreamAbortWindow()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(new BraidConfig().maxPeerStreamAbortsPerWindow(0).conclude().maxPeerStreamAbortsPerWindow())
+                .as("0 turns it off").isZero();
+        assertThatThrownBy(() -> new BraidConfig().maxPeerStreamAbortsPerWindow(-1).conclude())
+                .isInstanceOf(BraidException.class)
+                .hasMessage("maxPeerStreamAbortsPerWindow = -1 is out of range [0, 2147483647]");
+        assertThatThrownBy(() -> new BraidConfig().peerStreamAbortWindow(Duration.ZERO).conclude())
+                .hasMessage("peerStreamAbortWindow = PT0S must be > 0");
+        assertThatThrownBy(() -> new BraidConfig().peerStreamAbortWindow(null).conclude())
+                .hasMessage("peerStreamAbortWindow = null must be > 0");
+        property("braid.maxPeerStreamAbortsPerWindow", "1000");
+        property("braid.peerStreamAbortWindowMillis", "5000");
+        final BraidConfig c = new BraidConfig().conclude();
+        assertThat(c.maxPeerStreamAbortsPerWindow()).isEqualTo(1000);
+        assertThat(c.peerStreamAbortWindow()).isEqualTo(Duration.ofSeconds(5));
+        property("braid.maxPeerStreamAbortsPerWindow", "-3");
+        assertThatThrownBy(BraidConfig::new).hasMessage("system property braid.maxPeerStreamAbortsPerWindow is '-3': "
+                + "it takes an integer, 0 or more (unset, it is 200)");
+    }
+
     @Test
     void backendsReadTheirOwnPropertiesTheSameWay() {
         property("braid.test.window", "70000");

@@ -40,7 +40,9 @@ import java.util.concurrent.atomic.LongAdder;
  * <p>Attacks: {@code large-header} (headers announcing 32 MiB frames, then a byte a second), {@code dribble}
  * (a valid call sent a byte every 100 ms), {@code connections} (many connections that say nothing),
  * {@code ping-flood} and {@code call-flood} (requests without ever reading the answers, a 4 KiB receive
- * buffer), {@code open-abort} (braid clients opening a stream and aborting it at once, in a loop),
+ * buffer), {@code open-abort} (braid clients opening a stream and aborting it at once, in a loop, connecting
+ * again whenever the server closes them; the count of connections closed for maxPeerStreamAbortsPerWindow is
+ * printed),
  * {@code descriptors} (a server in a child process under {@code prlimit --nofile} whose descriptors an attacker
  * exhausts: {@link DescriptorAttack}, with checks of its own).
  */
@@ -50,6 +52,8 @@ final class AttackScenario implements Callable<Integer> {
     static final Procedure ECHO = Procedure.of(0x61747461, 1, 1); // "atta"
     static final Procedure STREAM = Procedure.of(0x61747461, 1, 2);
     private static final int HEADER = 28;
+    /** open-abort: an attacker whose stream slots are all taken waits for one, instead of spinning. */
+    private static final dev.braid.StreamOptions SLOT_WAIT = dev.braid.StreamOptions.waitForSlot(Duration.ofSeconds(1));
 
     @Option(names = "--attack", required = true, description = "large-header, dribble, connections, ping-flood, "
             + "call-flood, open-abort or descriptors.")
@@ -98,6 +102,10 @@ final class AttackScenario implements Callable<Integer> {
     long budget = 256L << 20;
 
     private final PrintStream out = System.out;
+    /** open-abort: connections the attackers opened (the first of each, and every reconnection). */
+    private final LongAdder attackConnections = new LongAdder();
+    /** open-abort: attacker connections the server closed for maxPeerStreamAbortsPerWindow (its observer). */
+    private final LongAdder closedByAbortLimit = new LongAdder();
 
     @Override
     public Integer call() throws Exception {
@@ -110,7 +118,17 @@ final class AttackScenario implements Callable<Integer> {
         final long helloBound = Durations.parse(maxHello).toNanos();
         final Verdict verdict = new Verdict(out);
         BufferPool serverPool = null;
-        try (Braid serverBraid = Braid.create(new BraidConfig().maxPooledBytes(budget)); // its own pool, trimmed when idle
+        final dev.braid.BraidObserver countAbortLimit = new dev.braid.BraidObserver() {
+            @Override
+            public void limitRefused(final dev.braid.Peer connection, final Side side, final String limit,
+                                     final long value, final String detail) {
+                if ("maxPeerStreamAbortsPerWindow".equals(limit)) {
+                    closedByAbortLimit.increment();
+                }
+            }
+        };
+        try (Braid serverBraid = Braid.create(new BraidConfig().maxPooledBytes(budget) // its own pool, trimmed when idle
+                     .observer(countAbortLimit));
              Braid clientBraid = Braid.create(new BraidConfig());
              // the attackers' braid clients (open-abort) have I/O threads of their own, as another host would:
              // sharing the good client's client-side loops, they measured the client's contention, not the server's
@@ -206,6 +224,12 @@ final class AttackScenario implements Callable<Integer> {
                             + "after %s (%d ms after the attack), JVM direct %s%n", attack, attackers, attackOps.sum(),
                     Memory.mib(idleBytes), Memory.mib(peakServer), Memory.mib(after), settleMillis,
                     Memory.mib(Memory.direct()));
+            if ("open-abort".equals(attack)) {
+                out.printf(Locale.ROOT, "attack open-abort: %d attacker connections, %d of them closed by the server "
+                                + "for maxPeerStreamAbortsPerWindow (%d per %d ms)%n", attackConnections.sum(),
+                        closedByAbortLimit.sum(), serverBraid.config().maxPeerStreamAbortsPerWindow(),
+                        serverBraid.config().peerStreamAbortWindow().toMillis());
+            }
             verdict.check(ratio <= maxP99Ratio, String.format(Locale.ROOT, "good client's p99 ratio %.1f <= %.1f",
                     ratio, maxP99Ratio));
             verdict.check(helloFailures == 0, "fresh clients connected: " + hello.getTotalCount() + " ok, "
@@ -256,12 +280,32 @@ final class AttackScenario implements Callable<Integer> {
                 case "ping-flood" -> flood(raw(addr, opened, 4096), header(HEADER, null, 1, 0), stop, ops);
                 case "call-flood" -> flood(raw(addr, opened, 4096), header(HEADER + 4, ECHO, 0, 1), stop, ops);
                 case "open-abort" -> {
-                    final Connection c = braid.connect(addr);
-                    opened.add(c);
+                    // as a real attacker would: when the server closes the connection, open another and go on
                     while (!stop.get()) {
-                        final BraidStream st = c.openStream(STREAM, new byte[0]);
-                        st.abort("attack");
-                        ops.increment();
+                        final Connection c;
+                        try {
+                            c = braid.connect(addr);
+                        } catch (RuntimeException e) {
+                            Thread.sleep(10); // refused (a connection bound): try again shortly
+                            continue;
+                        }
+                        opened.add(c);
+                        attackConnections.increment();
+                        try {
+                            while (!stop.get() && c.isOpen()) {
+                                final BraidStream st;
+                                try {
+                                    st = c.openStream(STREAM, ByteBuffer.allocate(0), SLOT_WAIT);
+                                } catch (RuntimeException e) {
+                                    continue; // refused, or closed: the loop's condition tells
+                                }
+                                st.abort("attack");
+                                ops.increment();
+                            }
+                        } finally {
+                            c.abort();
+                            opened.remove(c);
+                        }
                     }
                 }
                 default -> throw new IllegalArgumentException("unknown attack " + attack);

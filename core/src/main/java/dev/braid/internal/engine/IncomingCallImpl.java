@@ -288,6 +288,18 @@ final class IncomingCallImpl implements IncomingCall, Runnable {
                 + reason + "); it may have partly executed"));
     }
 
+    /**
+     * The connection closes now because the peer broke a limit ({@code reason}) with this call still running:
+     * the client gets an ERROR naming it (the call may have partly executed); the handler's answer, if it
+     * comes, is dropped. Any thread.
+     */
+    void failForClose(final String reason) {
+        abandoned = true; // the handler's own answer, later, stays silent
+        tryFail(RemoteError.of(RemoteError.VIR_ERR_INTERNAL_ERROR, RemoteError.VIR_FROM_RPC, "call "
+                + entry.procedure() + " serial " + Integer.toUnsignedString(serial) + " was not finished: the server "
+                + "closed the connection (" + reason + "); it may have partly executed"));
+    }
+
     private void alreadyAnswered() {
         if (abandoned) {
             return; // the connection is gone; the answer has nowhere to go

@@ -406,6 +406,18 @@ public final class ServerConnection extends ConnectionEngine {
         }
     }
 
+    /**
+     * Reader: the connection closes next because the peer broke a limit ({@code reason} names it): every call
+     * still running is answered with an ERROR naming it (its handler's later answer is dropped), as
+     * {@link #shutdownNow} does, so the peer reads why instead of a bare close.
+     */
+    @Override
+    public void closingForPeer(final String reason) {
+        for (IncomingCallImpl c : unanswered) {
+            c.failForClose(reason);
+        }
+    }
+
     /** A call was answered (or dropped with the connection). Any thread. Returns the calls still in flight. */
     int callDone() {
         callsServed.increment();

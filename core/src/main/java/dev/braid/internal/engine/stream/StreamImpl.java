@@ -603,7 +603,11 @@ final class StreamImpl implements StreamHandle {
 
     // ================================================================== inbound (reader thread)
 
-    /** Reader thread: a STREAM or STREAM_HOLE packet for this stream. Takes ownership of {@code f}. */
+    /**
+     * Reader thread: a STREAM or STREAM_HOLE packet for this stream. Takes ownership of {@code f}. At a server,
+     * the peer's abort of this open stream is counted ({@link StreamTable#peerAborted}), which throws
+     * {@code ProtocolException} when it is one too many.
+     */
     void onPacket(final PooledBuffer f) {
         final int type = Frames.type(f);
         final int status = Frames.status(f);
@@ -621,7 +625,9 @@ final class StreamImpl implements StreamHandle {
                 }
             }
             f.release();
-            fail(reason);
+            if (fail(reason) && serverSide) {
+                table.peerAborted(this); // may throw: a peer aborting streams in a loop is closed
+            }
             return;
         }
         if (status == STATUS_OK) {

@@ -46,6 +46,13 @@ public final class StreamTable {
 
         /** Both sides are done with {@code s}: its slot is free. */
         void streamSlotFree(StreamHandle s);
+
+        /**
+         * Reader, once: the connection is about to close because the peer broke a limit ({@code reason} names
+         * it). A server answers the calls still running with an error naming it, so the peer reads why.
+         */
+        default void closingForPeer(final String reason) {
+        }
     }
 
     private static final int CACHE = 16;
@@ -91,6 +98,8 @@ public final class StreamTable {
     private final java.util.concurrent.atomic.LongAdder aborted = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder endedBytesSent = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder endedBytesReceived = new java.util.concurrent.atomic.LongAdder();
+    /** Reader-owned: a server's count of the streams the peer aborted, against maxPeerStreamAbortsPerWindow. */
+    private final PeerAbortLimit peerAborts;
 
     public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
                        final StreamScheduler scheduler, final ReadGate gate, final Role role) {
@@ -131,6 +140,7 @@ public final class StreamTable {
         this.role = role;
         this.sendBudget = new SendBudget(cfg.streamSendBudget());
         this.receiveWindow = new ReceiveWindow(cfg.initialStreamWindow());
+        this.peerAborts = new PeerAbortLimit(cfg.maxPeerStreamAbortsPerWindow(), cfg.peerStreamAbortWindow());
     }
 
     /**
@@ -324,6 +334,9 @@ public final class StreamTable {
     /**
      * Reader: a STREAM or STREAM_HOLE frame; takes ownership. Returns false to stop decoding (a full queue in
      * libvirt-compatible mode holds the reads; the resume re-enters the decoder).
+     *
+     * @throws ProtocolException at a server, when the packet is an abort one more than
+     *                           {@code maxPeerStreamAbortsPerWindow} allows (see {@link #peerAborted})
      */
     public boolean onPacket(final PooledBuffer frame) {
         final WindowTuner t = tuner;
@@ -339,6 +352,32 @@ public final class StreamTable {
         }
         s.onPacket(frame);
         return !(s.readHold != null && s.shouldPauseReads() && s.readHold.pause(s.queueFull));
+    }
+
+    /**
+     * Reader, at a server: the peer aborted {@code s}, a stream it opened that was still open here (counted
+     * once per stream: an abort crossing this side's own end of the stream is not). One abort more than
+     * {@code maxPeerStreamAbortsPerWindow} within {@code peerStreamAbortWindow} (see {@link PeerAbortLimit}) is
+     * a peer opening and aborting streams in a loop (HTTP/2's rapid reset): every stream still open is aborted
+     * with the reason and every call still running answered with it ({@link Role#closingForPeer}), so the peer
+     * reads it there, and the connection closes.
+     *
+     * @throws ProtocolException naming the limit, its value and its window, when the abort exceeds it: the
+     *                           reader closes the connection with it ({@code PROTOCOL_ERROR}, logged)
+     */
+    void peerAborted(final StreamImpl s) {
+        final long now = System.nanoTime();
+        if (!peerAborts.aborted(now)) {
+            return;
+        }
+        final String why = "rapid stream aborts: the peer aborted " + peerAborts.count() + " streams within "
+                + java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(now - peerAborts.windowStart()) + " ms ("
+                + peerAborts.describe() + ")";
+        obs.limitRefused("maxPeerStreamAbortsPerWindow", cfg.maxPeerStreamAbortsPerWindow(), "stream " + s
+                + " aborted by the peer: " + why + "; closing the connection");
+        abortAll(why);
+        role.closingForPeer(why);
+        throw new ProtocolException(why);
     }
 
     /**
