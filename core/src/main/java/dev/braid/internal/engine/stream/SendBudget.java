@@ -16,8 +16,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * sends are ({@link #packetPayload()}): the largest of libvirt's largest payload, 131,044, 32,740 and 8,164
  * bytes (each fills a pool buffer class with its header) that goes in {@link #PACKET_TIME_NANOS} at the
  * connection's delivery rate (the rate at which the peer credits data back, the largest of the last
- * {@link #RATE_SAMPLES} intervals of at least {@link #RATE_INTERVAL_NANOS}; loopback and LANs keep libvirt's
- * largest), and never more than a quarter of the peer's window (at least the smallest). Why: a packet the writer hands to the socket is a burst that sits in the bottleneck's queue
+ * {@link #RATE_SAMPLES} intervals of at least {@link #RATE_INTERVAL_NANOS}), and never more than a quarter of
+ * the peer's window (at least the smallest). Only on a link of {@link #SMALL_PACKETS_ROUND_TRIP_NANOS} or more
+ * (the round trip this side's tuner measured): loopback and LANs keep libvirt's largest. Why: a packet the writer hands to the socket is a burst that sits in the bottleneck's queue
  * ahead of any call queued after it, and the window a sender needs beyond the bandwidth-delay product is a
  * couple of packets; with libvirt's 262,120-byte packets, at 125 MB/s each is 2.1 ms, so a call beside
  * streams waited 4-6 ms more than the round trip however well the window followed the link (issue 13).
@@ -40,6 +41,12 @@ final class SendBudget {
             32_768 - FrameHeader.HEADER_LENGTH, 8_192 - FrameHeader.HEADER_LENGTH};
     /** Smallest payload an adaptive packet has. */
     static final int MIN_PACKET_PAYLOAD = PAYLOADS[PAYLOADS.length - 1];
+    /**
+     * Packets follow the rate only on a link whose round trip is at least this: on loopback and LANs the
+     * rate is what the CPUs allow, not a link's, and smaller packets cost CPU (the demo's streams on a busy
+     * loopback went from 840-990 to 240-640 MB/s with 32 KiB packets), so the rate fell, and the packets with it.
+     */
+    static final long SMALL_PACKETS_ROUND_TRIP_NANOS = 1_000_000L;
     /** Shortest interval the delivery rate is measured over. */
     static final long RATE_INTERVAL_NANOS = 10_000_000L;
     /** Intervals whose largest rate counts. */
@@ -56,6 +63,8 @@ final class SendBudget {
     private long intervalBytes;
     private final double[] rates = new double[RATE_SAMPLES];
     private int rateCount;
+    /** Reader only: the link's round trip as this side's tuner measured it (Long.MAX_VALUE: not yet). */
+    private long linkRoundTrip = Long.MAX_VALUE;
     /** Reader only: the peer's last window (-1: none yet). */
     private long peerWindow = -1;
     private final AtomicInteger streamsInFlight = new AtomicInteger();
@@ -87,13 +96,15 @@ final class SendBudget {
     }
 
     /**
-     * Reader: the peer credited {@code bytes} back at {@code now} (System.nanoTime): the delivery rate, and
-     * with it the packet size, follow.
+     * Reader: the peer credited {@code bytes} back at {@code now} (System.nanoTime), on a link whose round
+     * trip is {@code linkRoundTrip} ns (Long.MAX_VALUE: not known): the delivery rate, and with it the packet
+     * size, follow.
      */
-    void credited(final long bytes, final long now) {
+    void credited(final long bytes, final long now, final long linkRoundTrip) {
         if (!adaptive) {
             return;
         }
+        this.linkRoundTrip = linkRoundTrip;
         if (intervalStart == Long.MIN_VALUE) {
             intervalStart = now;
             intervalBytes = 0;
@@ -112,6 +123,10 @@ final class SendBudget {
     private void updatePacket() {
         final int n = Math.min(rateCount, RATE_SAMPLES);
         if (!adaptive || n == 0) {
+            return;
+        }
+        if (linkRoundTrip < SMALL_PACKETS_ROUND_TRIP_NANOS || linkRoundTrip == Long.MAX_VALUE) {
+            packetPayload = payloadFor(Double.MAX_VALUE, peerWindow); // loopback, a LAN, or not known yet
             return;
         }
         double rate = 0;

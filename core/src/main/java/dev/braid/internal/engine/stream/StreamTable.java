@@ -397,7 +397,8 @@ public final class StreamTable {
             dropped++; // the stream ended here already
             return;
         }
-        sendBudget.credited(bytes, System.nanoTime());
+        final WindowTuner t = tuner;
+        sendBudget.credited(bytes, System.nanoTime(), t != null ? t.minRtt() : Long.MAX_VALUE);
         if (s.flow.creditReturned(bytes)) {
             scheduler.offer(s.sender);
             outbound.scheduleFlush();

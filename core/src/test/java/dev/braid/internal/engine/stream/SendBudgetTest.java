@@ -29,7 +29,7 @@ class SendBudgetTest {
         final SendBudget fixed = new SendBudget(1 << 20);
         long now = 0;
         for (int i = 0; i < 100; i++) {
-            fixed.credited(100_000, now += 5_000_000L); // 20 MB/s
+            fixed.credited(100_000, now += 5_000_000L, 20_000_000L); // 20 MB/s
         }
         assertThat(fixed.packetPayload()).as("auto-tuning off: libvirt's largest").isEqualTo(MAX);
 
@@ -37,17 +37,33 @@ class SendBudgetTest {
         adaptive.adaptive(true);
         assertThat(adaptive.packetPayload()).isEqualTo(MAX);
         now = 0;
-        adaptive.credited(62_500, now);
+        adaptive.credited(62_500, now, 20_000_000L);
         assertThat(adaptive.packetPayload()).as("no interval measured yet").isEqualTo(MAX);
         for (int i = 0; i < 8; i++) {
-            adaptive.credited(625_000, now += 5_000_000L); // 125 MB/s
+            adaptive.credited(625_000, now += 5_000_000L, 20_000_000L); // 125 MB/s
         }
         assertThat(adaptive.packetPayload()).isEqualTo(32_740);
         assertThat(adaptive.packetCost()).isEqualTo(32_768);
         for (int i = 0; i < 8; i++) {
-            adaptive.credited(10_000_000, now += 5_000_000L); // 2 GB/s: the largest of the last intervals wins
+            adaptive.credited(10_000_000, now += 5_000_000L, 20_000_000L); // 2 GB/s: the largest of the last intervals wins
         }
         assertThat(adaptive.packetPayload()).isEqualTo(MAX);
+    }
+
+    @Test
+    void onLoopbackAndLansPacketsStayTheLargestWhateverTheRate() {
+        final SendBudget b = new SendBudget(1 << 20);
+        b.adaptive(true);
+        long now = 0;
+        b.credited(0, now, 80_000L);
+        for (int i = 0; i < 8; i++) {
+            b.credited(625_000, now += 5_000_000L, 80_000L); // 125 MB/s, CPU-bound on a 80 us round trip
+        }
+        assertThat(b.packetPayload()).isEqualTo(MAX);
+        for (int i = 0; i < 8; i++) {
+            b.credited(625_000, now += 5_000_000L, 2_000_000L); // the same rate on a 2 ms link
+        }
+        assertThat(b.packetPayload()).isEqualTo(32_740);
     }
 
     @Test
@@ -55,9 +71,9 @@ class SendBudgetTest {
         final SendBudget b = new SendBudget(4L * (MAX + 28));
         b.adaptive(true);
         long now = 0;
-        b.credited(0, now);
+        b.credited(0, now, 20_000_000L);
         for (int i = 0; i < 8; i++) {
-            b.credited(625_000, now += 5_000_000L);
+            b.credited(625_000, now += 5_000_000L, 20_000_000L);
         }
         b.follow(300_000);
         assertThat(b.budget()).isEqualTo(300_000);
