@@ -88,6 +88,8 @@ public final class TlsConnection implements ConnectionHandler {
     static final int MAX_CONTROL_BYTES = 256 * 1024;
     /** Records per {@code netOut}: fewer system calls, each batch still bounded. */
     private static final int RECORDS_PER_WRITE = 4;
+    /** A TLS record's header: type, version, length. */
+    private static final int RECORD_HEADER = 5;
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
 
     private final ConnectionEngine engine;
@@ -135,6 +137,8 @@ public final class TlsConnection implements ConnectionHandler {
     private PooledBuffer netOut;
     private ByteBuffer out;
     private final ByteBuffer[] plain = new ByteBuffer[64];
+    /** A {@link CipherScratch} buffer held for one {@link #gatherOutbound} pass, or null. */
+    private ByteBuffer sealScratch;
     private boolean closeNotifyWrapped;
 
     // under wrapLock
@@ -268,6 +272,7 @@ public final class TlsConnection implements ConnectionHandler {
             return;
         }
         in.flip();
+        ByteBuffer scratch = null;
         try {
             while (!inputDone && !closing && !failed && in.hasRemaining() && !(engineOpen && engineReadOff)) {
                 if (st != null && !deliverStaged()) {
@@ -276,11 +281,26 @@ public final class TlsConnection implements ConnectionHandler {
                 ByteBuffer dst;
                 boolean direct = engineOpen;
                 dst = direct ? engine.inboundBuffer() : stage();
-                SSLEngineResult r = ssl.unwrap(in, dst);
+                ByteBuffer src = in;
+                final int record = handshakeDone ? wholeRecordAt(in) : 0;
+                if (record >= CipherScratch.MIN_RECORD) {
+                    // a large record is opened in a heap buffer, where the JDK's AES-GCM is fastest (CipherScratch)
+                    if (scratch == null || scratch.capacity() < record) {
+                        CipherScratch.give(scratch);
+                        scratch = CipherScratch.take(Math.max(record, packetSize()));
+                    }
+                    scratch.clear();
+                    scratch.put(0, in, in.position(), record).limit(record);
+                    src = scratch;
+                }
+                SSLEngineResult r = ssl.unwrap(src, dst);
                 if (r.getStatus() == Status.BUFFER_OVERFLOW && direct) {
                     direct = false; // the engine's buffer has less room than this record: stage it
                     dst = stage();
-                    r = ssl.unwrap(in, dst);
+                    r = ssl.unwrap(src, dst);
+                }
+                if (src != in) {
+                    in.position(in.position() + r.bytesConsumed());
                 }
                 if (!direct) {
                     st.flip();
@@ -324,7 +344,21 @@ public final class TlsConnection implements ConnectionHandler {
             }
         } finally {
             in.compact();
+            CipherScratch.give(scratch);
         }
+    }
+
+    /**
+     * {@return the length (header included) of the whole TLS record at {@code b}'s position, or 0 if it has
+     * not all arrived} {@code b} is in read mode and is not moved.
+     */
+    private static int wholeRecordAt(final ByteBuffer b) {
+        final int p = b.position();
+        if (b.limit() - p < RECORD_HEADER) {
+            return 0;
+        }
+        final int length = RECORD_HEADER + (((b.get(p + 3) & 0xff) << 8) | (b.get(p + 4) & 0xff));
+        return length <= b.limit() - p ? length : 0;
     }
 
     /** The staging buffer, empty, in fill mode. */
@@ -576,6 +610,8 @@ public final class TlsConnection implements ConnectionHandler {
                     }
                 } finally {
                     out.flip();
+                    CipherScratch.give(sealScratch);
+                    sealScratch = null;
                 }
             }
         } catch (SSLException | RuntimeException e) {
@@ -626,6 +662,10 @@ public final class TlsConnection implements ConnectionHandler {
                 return true;
             }
             long consumed = 0;
+            long left = 0;
+            for (int k = 0; k < n; k++) {
+                left += plain[k].remaining();
+            }
             int i = 0;
             try {
                 while (out.remaining() >= packet) {
@@ -635,8 +675,19 @@ public final class TlsConnection implements ConnectionHandler {
                     if (i == n) {
                         break;
                     }
-                    final SSLEngineResult r = ssl.wrap(plain, i, n - i, out);
+                    final SSLEngineResult r;
+                    if (left >= CipherScratch.MIN_RECORD) {
+                        // a large record is sealed in a heap buffer, where the JDK's AES-GCM is fastest, then copied
+                        if (sealScratch == null) {
+                            sealScratch = CipherScratch.take(packet);
+                        }
+                        r = ssl.wrap(plain, i, n - i, sealScratch.clear());
+                        out.put(sealScratch.flip());
+                    } else {
+                        r = ssl.wrap(plain, i, n - i, out);
+                    }
                     consumed += r.bytesConsumed();
+                    left -= r.bytesConsumed();
                     if (r.getStatus() != Status.OK || (r.bytesConsumed() == 0 && r.bytesProduced() == 0)) {
                         break;
                     }
