@@ -88,6 +88,11 @@ public final class TlsConnection implements ConnectionHandler {
     static final int MAX_CONTROL_BYTES = 256 * 1024;
     /** Records per {@code netOut}: fewer system calls, each batch still bounded. */
     private static final int RECORDS_PER_WRITE = 4;
+    /**
+     * {@code netIn}'s size, in TLS packets, once a read has filled it: {@code onOpen} takes one packet (the
+     * pool's 32 KiB class), a busy connection grows to this.
+     */
+    private static final int BUSY_NET_IN_PACKETS = Integer.getInteger("braid.tls.busyNetInPackets", 2);
     /** A TLS record's header: type, version, length. */
     private static final int RECORD_HEADER = 5;
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
@@ -256,11 +261,16 @@ public final class TlsConnection implements ConnectionHandler {
     @Override
     public void onInbound(final int bytes) {
         cipherBytesIn += bytes;
+        final boolean filled = bytes > 0 && !in.hasRemaining();
         try {
             if (bytes == 0 && engineOpen && !closing) {
                 engine.onInbound(0); // the resume promise, passed on
             }
             processInput();
+            if (filled && engineOpen && !closing && !failed && netIn != null
+                    && in.capacity() < BUSY_NET_IN_PACKETS * packetSize()) {
+                growInput(BUSY_NET_IN_PACKETS * packetSize());
+            }
         } catch (SSLException | RuntimeException e) {
             fail(e);
         }
@@ -413,6 +423,22 @@ public final class TlsConnection implements ConnectionHandler {
         b.clear();
         b.put(in);
         b.flip();
+        netIn.release();
+        netIn = bigger;
+        in = b;
+    }
+
+    /**
+     * Reader, between reads ({@code in} in fill mode): a read filled {@code netIn}, so the peer sends faster
+     * than one buffer per read: a larger one (kept for the connection's life) lets each read take several
+     * records, fewer system calls and wake-ups per byte. An idle or quiet connection never grows.
+     */
+    private void growInput(final int capacity) {
+        final PooledBuffer bigger = pool.acquire(capacity);
+        final ByteBuffer b = bigger.byteBuffer();
+        b.clear();
+        in.flip();
+        b.put(in);
         netIn.release();
         netIn = bigger;
         in = b;
