@@ -45,9 +45,16 @@ import java.util.function.Consumer;
  * <h2>Buffers (all from the connection's pool; who owns each)</h2>
  * <ul>
  *   <li>{@code netIn} (reader): ciphertext the backend reads into; one TLS packet of room at least, held for
- *       the connection's life. Undecrypted bytes stay here while the engine has reading off.</li>
+ *       the connection's life, grown once to {@code BUSY_NET_IN_PACKETS} packets when a read fills it (a busy
+ *       connection: each read then takes several records). Undecrypted bytes stay here while the engine has
+ *       reading off.</li>
+ *   <li>{@code CipherScratch} (heap, shared; held within one pass): a record of
+ *       {@code CipherScratch.MIN_RECORD} bytes or more is sealed into one and copied into {@code netOut}, or
+ *       copied out of {@code netIn} into one and opened there, because the JDK's AES-GCM is about twice as
+ *       fast on a heap buffer as on a direct one.</li>
  *   <li>Plaintext goes straight into the engine's own {@code inboundBuffer()} (its read buffer, or a large
- *       frame's own buffer), so the one copy TLS needs is the decryption itself. Only when that buffer has
+ *       frame's own buffer), so a small record's one copy is the decryption itself (a large record's plaintext
+ *       is copied out of its scratch buffer: the JDK decrypts in place). Only when that buffer has
  *       less room than a record's plaintext does a record go through {@code staged} (reader; acquired for
  *       that record, released once the engine took it all).</li>
  *   <li>{@code netOut} (writer): records wrapped from the engine's frames, handed to the backend; acquired
@@ -61,7 +68,12 @@ import java.util.function.Consumer;
  * The backend's reader context calls {@link #onOpen}, {@link #inboundBuffer}, {@link #onInbound},
  * {@link #onInputClosed}; it unwraps, runs the handshake's delegated tasks inline, and wraps what the
  * handshake (or a key update, or an alert) must send. The writer context calls {@link #gatherOutbound} and
- * {@link #onOutboundWritten}; it wraps the engine's frames. Every {@code wrap} runs under {@code wrapLock}
+ * {@link #onOutboundWritten}; it wraps the engine's frames. The writer context is one thread at a time, by
+ * the backend's contract ({@link ConnectionHandler}): the backend's I/O thread, or a thread writing through
+ * ({@link Transport#requestUrgentFlush()}: a quiet call written, and so sealed, by its caller; a
+ * non-blocking handler's answer sealed and written by the reading thread right after the handler returns),
+ * whichever holds the backend's write flag; it alone touches {@code netOut}, and the {@code SSLEngine}'s
+ * write side only under {@code wrapLock}. Every {@code wrap} runs under {@code wrapLock}
  * and appends to {@code control} or {@code netOut} in the order the records were sealed: the writer drains
  * {@code control} into {@code netOut} before it wraps anything new, and a {@code netOut} still being written
  * goes out before either, so records leave in sequence-number order. {@code unwrap} needs no lock (the JDK
