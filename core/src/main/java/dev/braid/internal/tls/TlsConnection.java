@@ -45,9 +45,16 @@ import java.util.function.Consumer;
  * <h2>Buffers (all from the connection's pool; who owns each)</h2>
  * <ul>
  *   <li>{@code netIn} (reader): ciphertext the backend reads into; one TLS packet of room at least, held for
- *       the connection's life. Undecrypted bytes stay here while the engine has reading off.</li>
+ *       the connection's life, grown once to {@code BUSY_NET_IN_PACKETS} packets when a read fills it (a busy
+ *       connection: each read then takes several records). Undecrypted bytes stay here while the engine has
+ *       reading off.</li>
+ *   <li>{@code CipherScratch} (heap, shared; held within one pass): a record of
+ *       {@code CipherScratch.MIN_RECORD} bytes or more is sealed into one and copied into {@code netOut}, or
+ *       copied out of {@code netIn} into one and opened there, because the JDK's AES-GCM is about twice as
+ *       fast on a heap buffer as on a direct one.</li>
  *   <li>Plaintext goes straight into the engine's own {@code inboundBuffer()} (its read buffer, or a large
- *       frame's own buffer), so the one copy TLS needs is the decryption itself. Only when that buffer has
+ *       frame's own buffer), so a small record's one copy is the decryption itself (a large record's plaintext
+ *       is copied out of its scratch buffer: the JDK decrypts in place). Only when that buffer has
  *       less room than a record's plaintext does a record go through {@code staged} (reader; acquired for
  *       that record, released once the engine took it all).</li>
  *   <li>{@code netOut} (writer): records wrapped from the engine's frames, handed to the backend; acquired
@@ -61,7 +68,12 @@ import java.util.function.Consumer;
  * The backend's reader context calls {@link #onOpen}, {@link #inboundBuffer}, {@link #onInbound},
  * {@link #onInputClosed}; it unwraps, runs the handshake's delegated tasks inline, and wraps what the
  * handshake (or a key update, or an alert) must send. The writer context calls {@link #gatherOutbound} and
- * {@link #onOutboundWritten}; it wraps the engine's frames. Every {@code wrap} runs under {@code wrapLock}
+ * {@link #onOutboundWritten}; it wraps the engine's frames. The writer context is one thread at a time, by
+ * the backend's contract ({@link ConnectionHandler}): the backend's I/O thread, or a thread writing through
+ * ({@link Transport#requestUrgentFlush()}: a quiet call written, and so sealed, by its caller; a
+ * non-blocking handler's answer sealed and written by the reading thread right after the handler returns),
+ * whichever holds the backend's write flag; it alone touches {@code netOut}, and the {@code SSLEngine}'s
+ * write side only under {@code wrapLock}. Every {@code wrap} runs under {@code wrapLock}
  * and appends to {@code control} or {@code netOut} in the order the records were sealed: the writer drains
  * {@code control} into {@code netOut} before it wraps anything new, and a {@code netOut} still being written
  * goes out before either, so records leave in sequence-number order. {@code unwrap} needs no lock (the JDK
@@ -88,6 +100,13 @@ public final class TlsConnection implements ConnectionHandler {
     static final int MAX_CONTROL_BYTES = 256 * 1024;
     /** Records per {@code netOut}: fewer system calls, each batch still bounded. */
     private static final int RECORDS_PER_WRITE = 4;
+    /**
+     * {@code netIn}'s size, in TLS packets, once a read has filled it: {@code onOpen} takes one packet (the
+     * pool's 32 KiB class), a busy connection grows to this.
+     */
+    private static final int BUSY_NET_IN_PACKETS = Integer.getInteger("braid.tls.busyNetInPackets", 2);
+    /** A TLS record's header: type, version, length. */
+    private static final int RECORD_HEADER = 5;
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
 
     private final ConnectionEngine engine;
@@ -135,6 +154,8 @@ public final class TlsConnection implements ConnectionHandler {
     private PooledBuffer netOut;
     private ByteBuffer out;
     private final ByteBuffer[] plain = new ByteBuffer[64];
+    /** A {@link CipherScratch} buffer held for one {@link #gatherOutbound} pass, or null. */
+    private ByteBuffer sealScratch;
     private boolean closeNotifyWrapped;
 
     // under wrapLock
@@ -252,11 +273,16 @@ public final class TlsConnection implements ConnectionHandler {
     @Override
     public void onInbound(final int bytes) {
         cipherBytesIn += bytes;
+        final boolean filled = bytes > 0 && !in.hasRemaining();
         try {
             if (bytes == 0 && engineOpen && !closing) {
                 engine.onInbound(0); // the resume promise, passed on
             }
             processInput();
+            if (filled && engineOpen && !closing && !failed && netIn != null
+                    && in.capacity() < BUSY_NET_IN_PACKETS * packetSize()) {
+                growInput(BUSY_NET_IN_PACKETS * packetSize());
+            }
         } catch (SSLException | RuntimeException e) {
             fail(e);
         }
@@ -268,6 +294,7 @@ public final class TlsConnection implements ConnectionHandler {
             return;
         }
         in.flip();
+        ByteBuffer scratch = null;
         try {
             while (!inputDone && !closing && !failed && in.hasRemaining() && !(engineOpen && engineReadOff)) {
                 if (st != null && !deliverStaged()) {
@@ -276,11 +303,26 @@ public final class TlsConnection implements ConnectionHandler {
                 ByteBuffer dst;
                 boolean direct = engineOpen;
                 dst = direct ? engine.inboundBuffer() : stage();
-                SSLEngineResult r = ssl.unwrap(in, dst);
+                ByteBuffer src = in;
+                final int record = handshakeDone ? wholeRecordAt(in) : 0;
+                if (record >= CipherScratch.MIN_RECORD) {
+                    // a large record is opened in a heap buffer, where the JDK's AES-GCM is fastest (CipherScratch)
+                    if (scratch == null || scratch.capacity() < record) {
+                        CipherScratch.give(scratch);
+                        scratch = CipherScratch.take(Math.max(record, packetSize()));
+                    }
+                    scratch.clear();
+                    scratch.put(0, in, in.position(), record).limit(record);
+                    src = scratch;
+                }
+                SSLEngineResult r = ssl.unwrap(src, dst);
                 if (r.getStatus() == Status.BUFFER_OVERFLOW && direct) {
                     direct = false; // the engine's buffer has less room than this record: stage it
                     dst = stage();
-                    r = ssl.unwrap(in, dst);
+                    r = ssl.unwrap(src, dst);
+                }
+                if (src != in) {
+                    in.position(in.position() + r.bytesConsumed());
                 }
                 if (!direct) {
                     st.flip();
@@ -324,7 +366,21 @@ public final class TlsConnection implements ConnectionHandler {
             }
         } finally {
             in.compact();
+            CipherScratch.give(scratch);
         }
+    }
+
+    /**
+     * {@return the length (header included) of the whole TLS record at {@code b}'s position, or 0 if it has
+     * not all arrived} {@code b} is in read mode and is not moved.
+     */
+    private static int wholeRecordAt(final ByteBuffer b) {
+        final int p = b.position();
+        if (b.limit() - p < RECORD_HEADER) {
+            return 0;
+        }
+        final int length = RECORD_HEADER + (((b.get(p + 3) & 0xff) << 8) | (b.get(p + 4) & 0xff));
+        return length <= b.limit() - p ? length : 0;
     }
 
     /** The staging buffer, empty, in fill mode. */
@@ -379,6 +435,22 @@ public final class TlsConnection implements ConnectionHandler {
         b.clear();
         b.put(in);
         b.flip();
+        netIn.release();
+        netIn = bigger;
+        in = b;
+    }
+
+    /**
+     * Reader, between reads ({@code in} in fill mode): a read filled {@code netIn}, so the peer sends faster
+     * than one buffer per read: a larger one (kept for the connection's life) lets each read take several
+     * records, fewer system calls and wake-ups per byte. An idle or quiet connection never grows.
+     */
+    private void growInput(final int capacity) {
+        final PooledBuffer bigger = pool.acquire(capacity);
+        final ByteBuffer b = bigger.byteBuffer();
+        b.clear();
+        in.flip();
+        b.put(in);
         netIn.release();
         netIn = bigger;
         in = b;
@@ -576,6 +648,8 @@ public final class TlsConnection implements ConnectionHandler {
                     }
                 } finally {
                     out.flip();
+                    CipherScratch.give(sealScratch);
+                    sealScratch = null;
                 }
             }
         } catch (SSLException | RuntimeException e) {
@@ -626,6 +700,10 @@ public final class TlsConnection implements ConnectionHandler {
                 return true;
             }
             long consumed = 0;
+            long left = 0;
+            for (int k = 0; k < n; k++) {
+                left += plain[k].remaining();
+            }
             int i = 0;
             try {
                 while (out.remaining() >= packet) {
@@ -635,8 +713,19 @@ public final class TlsConnection implements ConnectionHandler {
                     if (i == n) {
                         break;
                     }
-                    final SSLEngineResult r = ssl.wrap(plain, i, n - i, out);
+                    final SSLEngineResult r;
+                    if (left >= CipherScratch.MIN_RECORD) {
+                        // a large record is sealed in a heap buffer, where the JDK's AES-GCM is fastest, then copied
+                        if (sealScratch == null) {
+                            sealScratch = CipherScratch.take(packet);
+                        }
+                        r = ssl.wrap(plain, i, n - i, sealScratch.clear());
+                        out.put(sealScratch.flip());
+                    } else {
+                        r = ssl.wrap(plain, i, n - i, out);
+                    }
                     consumed += r.bytesConsumed();
+                    left -= r.bytesConsumed();
                     if (r.getStatus() != Status.OK || (r.bytesConsumed() == 0 && r.bytesProduced() == 0)) {
                         break;
                     }
