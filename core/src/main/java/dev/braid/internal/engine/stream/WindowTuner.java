@@ -255,7 +255,9 @@ final class WindowTuner {
         } else if (rtt <= minRtt) {
             minRtt = rtt;
             minRttAt = now;
-        } else if (drainNext || now - minRttAt > FILTER_NANOS) {
+        } else if ((drainNext || now - minRttAt > FILTER_NANOS) && bytes >= window.current() / 4) {
+            // (only while the streams move: with readers that stopped, no sample would come to end the drain,
+            // and the window would stay cut)
             // The smallest round trip is old (or start-up just filled the pipe: the round trips it saw
             // included the initial window's queue, and the first PING's answer may have waited behind the
             // first stream's data). Taking this sample instead would take whatever queue it found

@@ -232,6 +232,23 @@ class WindowTunerTest {
         assertThat(windows).isEmpty();
     }
 
+    /**
+     * A reader that stopped: no drain, which needs samples to end it (with none coming, the cut window
+     * stayed, and a sender saw its window shrink under a stream nobody read: StatsTest).
+     */
+    @Test
+    void aReaderThatStoppedIsNotDrained() {
+        open(1_000_000L);
+        for (int i = 0; i < 50; i++) {
+            tuner.onData(0, packet, now);
+            now += 1_200_000L;
+            tuner.onPong(pings.get(pings.size() - 1), 0, now);
+            now += WindowTuner.MIN_PING_INTERVAL;
+        }
+        assertThat(windows).isEmpty();
+        assertThat(window.current()).isEqualTo(INITIAL);
+    }
+
     @Test
     void aPongThatAnswersNoPingIsIgnored() {
         tuner.onData(FULL, packet, now);
