@@ -213,7 +213,7 @@ final class WanFaults {
                 final InFlight work = InFlight.start(c, scenario.chunk);
                 Thread.sleep(500);
                 final RelayConnection rc = link.lastRelay().awaitConnection(1, Duration.ofSeconds(5));
-                final FrameCut cut = rc.resetMidFrame(RelayConnection.Direction.TO_CLIENT, 65_536).get(30, TimeUnit.SECONDS);
+                final FrameCut cut = rc.resetMidFrame(RelayConnection.Direction.TO_CLIENT, 8_192).get(30, TimeUnit.SECONDS); // a stream packet: with auto-tuning they may be 8 KiB (docs/design.md §8, "Packet size")
                 ConnectionClosedException closed = null;
                 try {
                     closed = c.closeFuture().get(10, TimeUnit.SECONDS);
