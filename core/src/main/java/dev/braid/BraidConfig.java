@@ -71,6 +71,8 @@ public final class BraidConfig {
     private int maxPeerStreamAbortsPerWindow = intProperty(Range.MAX_PEER_STREAM_ABORTS_PER_WINDOW,
             DEFAULT_MAX_PEER_STREAM_ABORTS_PER_WINDOW);
     private Duration peerStreamAbortWindow = millis("braid.peerStreamAbortWindowMillis", 30_000);
+    private int maxStreamOpensPerSecond = intProperty(Range.MAX_STREAM_OPENS_PER_SECOND,
+            DEFAULT_MAX_STREAM_OPENS_PER_SECOND);
     private int maxConnections = intProperty(Range.MAX_CONNECTIONS, 5000);
     private int maxConnectionsPerAddress = intProperty(Range.MAX_CONNECTIONS_PER_ADDRESS, 1000);
     private int maxConnectionsInHello = intProperty(Range.MAX_CONNECTIONS_IN_HELLO, 200);
@@ -81,6 +83,19 @@ public final class BraidConfig {
      * 30 s, Netty's server default against HTTP/2's rapid reset (CVE-2023-44487).
      */
     public static final int DEFAULT_MAX_PEER_STREAM_ABORTS_PER_WINDOW = 200;
+    /**
+     * Default {@link #maxStreamOpensPerSecond(int)}: 1,000 a second, with a burst of
+     * {@link #maxConcurrentStreams(int)}. A stream is a transfer (a file, a console): a client opening more
+     * than a thousand a second on one connection, for longer than its burst, is not a client braid serves.
+     */
+    public static final int DEFAULT_MAX_STREAM_OPENS_PER_SECOND = 1000;
+    /**
+     * What a stream the client opens and then aborts (while it is open) costs against
+     * {@link #maxStreamOpensPerSecond(int)}, in opens: 10, so 100 open-and-abort cycles a second by default. The
+     * server paid for a handler and got nothing; a legitimate client aborts now and then, a rapid-reset
+     * attacker does nothing else.
+     */
+    public static final int STREAM_ABORT_OPEN_COST = 10;
     /** Default SO_SNDBUF: bounds the bytes a small call can find queued ahead of it in the kernel. */
     public static final int DEFAULT_SOCKET_SEND_BUFFER = 256 * 1024;
     /**
@@ -135,6 +150,7 @@ public final class BraidConfig {
         SOCKET_RECEIVE_BUFFER_SIZE("socketReceiveBufferSize", 0, Integer.MAX_VALUE),
         MAX_QUEUED_CONTROL_REPLIES("maxQueuedControlReplies", 1, 1 << 20),
         MAX_PEER_STREAM_ABORTS_PER_WINDOW("maxPeerStreamAbortsPerWindow", 0, Integer.MAX_VALUE),
+        MAX_STREAM_OPENS_PER_SECOND("maxStreamOpensPerSecond", 0, 1_000_000_000),
         MAX_CONNECTIONS("maxConnections", 1, Integer.MAX_VALUE),
         MAX_CONNECTIONS_PER_ADDRESS("maxConnectionsPerAddress", 1, Integer.MAX_VALUE),
         MAX_CONNECTIONS_IN_HELLO("maxConnectionsInHello", 1, Integer.MAX_VALUE),
@@ -193,6 +209,7 @@ public final class BraidConfig {
         range(Range.SOCKET_RECEIVE_BUFFER_SIZE, socketReceiveBufferSize);
         range(Range.MAX_QUEUED_CONTROL_REPLIES, maxQueuedControlReplies);
         range(Range.MAX_PEER_STREAM_ABORTS_PER_WINDOW, maxPeerStreamAbortsPerWindow);
+        range(Range.MAX_STREAM_OPENS_PER_SECOND, maxStreamOpensPerSecond);
         positive("peerStreamAbortWindow", peerStreamAbortWindow);
         if (maxStreamHole < 1) {
             throw new BraidException(BraidException.Category.CONFIG, "maxStreamHole = " + maxStreamHole
@@ -894,6 +911,32 @@ public final class BraidConfig {
     /** {@return the value set by {@link #maxPeerStreamAbortsPerWindow(int)}, or its default} */
     public int maxPeerStreamAbortsPerWindow() {
         return maxPeerStreamAbortsPerWindow;
+    }
+
+    /**
+     * Most streams a client may open per second on one connection, on average, as seen by a server; an idle
+     * connection may open {@link #maxConcurrentStreams(int)} at once (the burst). Enforced by back-pressure, not
+     * by refusal: when a stream-opening CALL finds no token, the server stops reading that connection until one
+     * is due, so the client's opens (and everything it sent after them) wait, in order, and nothing is refused
+     * or lost; calls already read are answered meanwhile. A stream the client aborts while open costs 9 more
+     * tokens (an open and abort costs 10, so 100 a second by default): a rapid-reset attacker (see
+     * {@link #maxPeerStreamAbortsPerWindow(int)}) is slowed down where closing it would only make it reconnect.
+     * Each wait is reported to {@link BraidObserver#readSuspended} ({@code STREAM_OPEN_RATE}); a connection
+     * held for over a second is logged once at WARNING by {@code dev.braid.peer}, naming this limit. Default
+     * 1,000 ({@code braid.maxStreamOpensPerSecond}); 0 turns the limit off. Only a server throttles.
+     *
+     * @param v opens per second, at least 0 (0: no limit)
+     * @return this
+     */
+    public BraidConfig maxStreamOpensPerSecond(final int v) {
+        mutable();
+        maxStreamOpensPerSecond = v;
+        return this;
+    }
+
+    /** {@return the value set by {@link #maxStreamOpensPerSecond(int)}, or its default} */
+    public int maxStreamOpensPerSecond() {
+        return maxStreamOpensPerSecond;
     }
 
     /**

@@ -70,7 +70,9 @@ public interface BraidObserver {
         /** Event listeners are slower than the peer's events. */
         SLOW_EVENT_LISTENERS,
         /** libvirt-compatible mode: a stream's receive queue is full. */
-        STREAM_QUEUE_FULL
+        STREAM_QUEUE_FULL,
+        /** Server: the peer opens streams faster than {@link BraidConfig#maxStreamOpensPerSecond()} allows. */
+        STREAM_OPEN_RATE
     }
 
     /**

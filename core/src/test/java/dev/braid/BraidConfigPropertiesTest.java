@@ -120,6 +120,24 @@ class BraidConfigPropertiesTest {
                 + "it takes an integer, 0 or more (unset, it is 200)");
     }
 
+    /** Issue 11, open/abort by back-pressure: the stream-open rate, its default and range, 0 = off. */
+    @Test
+    void theStreamOpenRateIsValidatedAndReadFromItsProperty() {
+        assertThat(new BraidConfig().conclude().maxStreamOpensPerSecond()).isEqualTo(1000);
+        assertThat(new BraidConfig().maxStreamOpensPerSecond(0).conclude().maxStreamOpensPerSecond())
+                .as("0 turns it off").isZero();
+        assertThatThrownBy(() -> new BraidConfig().maxStreamOpensPerSecond(-1).conclude())
+                .isInstanceOf(BraidException.class)
+                .hasMessage("maxStreamOpensPerSecond = -1 is out of range [0, 1000000000]");
+        assertThatThrownBy(() -> new BraidConfig().maxStreamOpensPerSecond(1_000_000_001).conclude())
+                .hasMessage("maxStreamOpensPerSecond = 1000000001 is out of range [0, 1000000000]");
+        property("braid.maxStreamOpensPerSecond", "50");
+        assertThat(new BraidConfig().conclude().maxStreamOpensPerSecond()).isEqualTo(50);
+        property("braid.maxStreamOpensPerSecond", "fast");
+        assertThatThrownBy(BraidConfig::new).hasMessageStartingWith(
+                "system property braid.maxStreamOpensPerSecond is 'fast'");
+    }
+
     @Test
     void backendsReadTheirOwnPropertiesTheSameWay() {
         property("braid.test.window", "70000");

@@ -41,8 +41,8 @@ import java.util.concurrent.atomic.LongAdder;
  * (a valid call sent a byte every 100 ms), {@code connections} (many connections that say nothing),
  * {@code ping-flood} and {@code call-flood} (requests without ever reading the answers, a 4 KiB receive
  * buffer), {@code open-abort} (braid clients opening a stream and aborting it at once, in a loop, connecting
- * again whenever the server closes them; the count of connections closed for maxPeerStreamAbortsPerWindow is
- * printed),
+ * again whenever the server closes them; the count of connections closed for maxPeerStreamAbortsPerWindow and
+ * of read suspensions for maxStreamOpensPerSecond are printed),
  * {@code descriptors} (a server in a child process under {@code prlimit --nofile} whose descriptors an attacker
  * exhausts: {@link DescriptorAttack}, with checks of its own).
  */
@@ -106,6 +106,8 @@ final class AttackScenario implements Callable<Integer> {
     private final LongAdder attackConnections = new LongAdder();
     /** open-abort: attacker connections the server closed for maxPeerStreamAbortsPerWindow (its observer). */
     private final LongAdder closedByAbortLimit = new LongAdder();
+    /** open-abort: times the server stopped reading an attacker for maxStreamOpensPerSecond (its observer). */
+    private final LongAdder openThrottled = new LongAdder();
 
     @Override
     public Integer call() throws Exception {
@@ -124,6 +126,13 @@ final class AttackScenario implements Callable<Integer> {
                                      final long value, final String detail) {
                 if ("maxPeerStreamAbortsPerWindow".equals(limit)) {
                     closedByAbortLimit.increment();
+                }
+            }
+
+            @Override
+            public void readSuspended(final dev.braid.Peer connection, final Side side, final Suspension reason) {
+                if (reason == Suspension.STREAM_OPEN_RATE) {
+                    openThrottled.increment();
                 }
             }
         };
@@ -229,6 +238,10 @@ final class AttackScenario implements Callable<Integer> {
                                 + "for maxPeerStreamAbortsPerWindow (%d per %d ms)%n", attackConnections.sum(),
                         closedByAbortLimit.sum(), serverBraid.config().maxPeerStreamAbortsPerWindow(),
                         serverBraid.config().peerStreamAbortWindow().toMillis());
+                out.printf(Locale.ROOT, "attack open-abort: the server stopped reading an attacker %d times for "
+                                + "maxStreamOpensPerSecond (%d a second, an abort costing %d opens)%n", openThrottled.sum(),
+                        serverBraid.config().maxStreamOpensPerSecond(),
+                        BraidConfig.STREAM_ABORT_OPEN_COST);
             }
             verdict.check(ratio <= maxP99Ratio, String.format(Locale.ROOT, "good client's p99 ratio %.1f <= %.1f",
                     ratio, maxP99Ratio));

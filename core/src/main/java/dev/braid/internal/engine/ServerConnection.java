@@ -185,8 +185,11 @@ public final class ServerConnection extends ConnectionEngine {
             sendError(prog, vers, proc, serial, drainRefusal(prog, vers, proc, serial));
             return true;
         }
-        lastCallSerial = Frames.serial(frame);
         final ProcedureRegistry.Entry entry = registry.lookup(prog, vers, proc);
+        if (entry != null && entry.isStream() && !openAllowed(frame)) {
+            return false; // the frame waits in throttledOpen; the timer's release re-enters beforeDecode
+        }
+        lastCallSerial = Frames.serial(frame);
         if (entry == null) {
             final int serial = Frames.serial(frame);
             final int length = Frames.length(frame);
@@ -304,15 +307,85 @@ public final class ServerConnection extends ConnectionEngine {
     @Override
     boolean beforeDecode() {
         final IncomingCallImpl call = parked;
-        if (call == null) {
+        if (call != null) {
+            if (inFlight.get() >= limit) {
+                return pauseReading();
+            }
+            parked = null;
+            dispatch(call);
+        }
+        final PooledBuffer open = throttledOpen;
+        if (open != null) {
+            throttledOpen = null;
+            retryingOpen = true;
+            final boolean more = onCall(open); // through the bucket again: parked anew if its token is not due yet
+            retryingOpen = false;
+            return more;
+        }
+        return true;
+    }
+
+    // ------------------------------------------------------------------ stream-open rate
+
+    /**
+     * Reader: a stream-opening CALL takes a token from {@link #openThrottle} ({@code maxStreamOpensPerSecond}).
+     * Without one, the frame waits in {@link #throttledOpen} and reading stops ({@code STREAM_OPEN_RATE} hold)
+     * until the runtime's timer releases the hold when a token is due; the resume re-enters
+     * {@link #beforeDecode}, which hands the frame back to {@link #onCall}. So the peer's opens wait, in order,
+     * and nothing is refused; calls already read go on and are answered.
+     *
+     * @return whether the open may go ahead (false: decoding stops; the frame is kept)
+     */
+    private boolean openAllowed(final PooledBuffer frame) {
+        final long wait = openThrottle.tryOpen(System.nanoTime());
+        final boolean retry = retryingOpen;
+        retryingOpen = false;
+        if (wait == 0) {
+            if (!retry) {
+                throttledSince = 0; // an open that did not wait: the peer is under the rate, the run is over
+            }
             return true;
         }
-        if (inFlight.get() >= limit) {
-            return pauseReading();
+        throttledOpen = frame;
+        final long now = System.nanoTime();
+        if (throttledSince == 0) {
+            throttledSince = now;
+        } else if (!throttleLogged && now - throttledSince >= THROTTLE_LOG_AFTER_NANOS) {
+            throttleLogged = true;
+            rt.peerErrors.log(this, "stream opens throttled for over "
+                    + java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(now - throttledSince) + " ms ("
+                    + openThrottle.describe() + "): reading waits for the rate, nothing is refused");
         }
-        parked = null;
-        dispatch(call);
-        return true;
+        if (openRate.pause(openDue)) {
+            try {
+                rt.timer.schedule(openRate::release, wait, java.util.concurrent.TimeUnit.NANOSECONDS);
+            } catch (RejectedExecutionException e) {
+                openRate.release(); // braid is closing: no timer left to wait on
+            }
+        }
+        return false;
+    }
+
+    /** Logged once per connection (dev.braid.peer) when its opens have been throttled without a break this long. */
+    private static final long THROTTLE_LOG_AFTER_NANOS = 1_000_000_000L;
+    /** Reader-owned: the peer's stream-open bucket (the stream table's, which also charges the peer's aborts). */
+    private final dev.braid.internal.engine.stream.StreamOpenThrottle openThrottle = streams.openThrottle();
+    /** Reading stops while the peer's next stream open waits for a token; the timer releases it. */
+    private final ReadGate.Hold openRate = gate.newHold(ReadGate.Reason.STREAM_OPEN_RATE);
+    /** The hold's cause, re-checked after taking it (ReadGate's protocol): no token is due yet. */
+    private final java.util.function.BooleanSupplier openDue = () -> throttledOpenWaits();
+    /** Reader-owned: a stream-opening CALL read while no token was there; handed back by {@link #beforeDecode}. */
+    private PooledBuffer throttledOpen;
+    /** Reader-owned: when this run of throttled opens began (System.nanoTime; 0: not throttled). */
+    private long throttledSince;
+    /** Reader-owned: the open being decoded is {@link #throttledOpen} handed back (so the run goes on). */
+    private boolean retryingOpen;
+    /** Reader-owned: the long-throttle line was logged for this connection. */
+    private boolean throttleLogged;
+
+    /** Reader (inside {@link ReadGate.Hold#pause}): whether the throttled open still has no token due. */
+    private boolean throttledOpenWaits() {
+        return throttledOpen != null && openThrottle.wouldWait(System.nanoTime());
     }
 
     private boolean pauseReading() {
@@ -539,6 +612,11 @@ public final class ServerConnection extends ConnectionEngine {
         if (call != null) {
             parked = null;
             call.discard();
+        }
+        final PooledBuffer open = throttledOpen;
+        if (open != null) {
+            throttledOpen = null;
+            open.release();
         }
         for (IncomingCallImpl c : unanswered) {
             unanswered.remove(c);

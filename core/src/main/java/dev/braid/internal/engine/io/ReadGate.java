@@ -13,8 +13,8 @@ import java.util.function.BooleanSupplier;
  *
  * <h2>Reasons</h2>
  * Each reason is a {@link Hold}: the server's outstanding-call limit, answers the peer does not read,
- * event listeners slower than the peer, and (libvirt-compatible mode, one per stream) a stream's full
- * receive queue. A hold is taken by the <b>reader</b> only ({@link Hold#pause}), so the suspension is in
+ * event listeners slower than the peer, (libvirt-compatible mode, one per stream) a stream's full
+ * receive queue, and a server's stream-open rate (released by the runtime's timer when a token is due). A hold is taken by the <b>reader</b> only ({@link Hold#pause}), so the suspension is in
  * place before decoding stops, and released by <b>any thread</b> that removes the cause
  * ({@link Hold#release}).
  *
@@ -43,7 +43,9 @@ public final class ReadGate {
         /** Event listeners are slower than the peer's events. */
         SLOW_EVENT_LISTENERS(BraidObserver.Suspension.SLOW_EVENT_LISTENERS),
         /** libvirt-compatible mode: a stream's receive queue is full. */
-        STREAM_QUEUE_FULL(BraidObserver.Suspension.STREAM_QUEUE_FULL);
+        STREAM_QUEUE_FULL(BraidObserver.Suspension.STREAM_QUEUE_FULL),
+        /** Server: the peer opens streams faster than maxStreamOpensPerSecond; released by the runtime's timer. */
+        STREAM_OPEN_RATE(BraidObserver.Suspension.STREAM_OPEN_RATE);
 
         /** The same reason as the observer sees it. */
         final BraidObserver.Suspension observed;

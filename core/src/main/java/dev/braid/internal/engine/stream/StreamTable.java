@@ -100,6 +100,8 @@ public final class StreamTable {
     private final java.util.concurrent.atomic.LongAdder endedBytesReceived = new java.util.concurrent.atomic.LongAdder();
     /** Reader-owned: a server's count of the streams the peer aborted, against maxPeerStreamAbortsPerWindow. */
     private final PeerAbortLimit peerAborts;
+    /** Reader-owned: a server's bucket on the streams the peer opens (maxStreamOpensPerSecond); aborts cost more. */
+    private final StreamOpenThrottle openThrottle;
 
     public StreamTable(final BraidConfig cfg, final BufferPool pool, final Outbound outbound,
                        final StreamScheduler scheduler, final ReadGate gate, final Role role) {
@@ -141,6 +143,7 @@ public final class StreamTable {
         this.sendBudget = new SendBudget(cfg.streamSendBudget());
         this.receiveWindow = new ReceiveWindow(cfg.initialStreamWindow());
         this.peerAborts = new PeerAbortLimit(cfg.maxPeerStreamAbortsPerWindow(), cfg.peerStreamAbortWindow());
+        this.openThrottle = new StreamOpenThrottle(cfg.maxStreamOpensPerSecond(), cfg.maxConcurrentStreams());
     }
 
     /**
@@ -354,6 +357,11 @@ public final class StreamTable {
         return !(s.readHold != null && s.shouldPauseReads() && s.readHold.pause(s.queueFull));
     }
 
+    /** {@return a server's bucket on the streams its peer opens} Reader only (its use). */
+    public StreamOpenThrottle openThrottle() {
+        return openThrottle;
+    }
+
     /**
      * Reader, at a server: the peer aborted {@code s}, a stream it opened that was still open here (counted
      * once per stream: an abort crossing this side's own end of the stream is not). One abort more than
@@ -367,6 +375,7 @@ public final class StreamTable {
      */
     void peerAborted(final StreamImpl s) {
         final long now = System.nanoTime();
+        openThrottle.peerAborted(now); // the next open waits for it (StreamOpenThrottle: why an abort costs more)
         if (!peerAborts.aborted(now)) {
             return;
         }
