@@ -53,6 +53,7 @@ final class SendBudget {
     static final int RATE_SAMPLES = 4;
     private static final int MAX_PAYLOAD = FrameHeader.MAX_STREAM_PAYLOAD;
     private static final int HEADER = FrameHeader.HEADER_LENGTH;
+    private final long configured;
     private volatile long budget;
     /** Whether this side sizes its packets by the delivery rate (its window auto-tuning is on and negotiated). */
     private volatile boolean adaptive;
@@ -72,18 +73,21 @@ final class SendBudget {
     private final java.util.concurrent.atomic.AtomicLong inFlight = new java.util.concurrent.atomic.AtomicLong();
 
     SendBudget(final long budget) {
+        this.configured = budget;
         this.budget = budget;
     }
 
     /**
      * Reader: the peer's auto-tuned stream window is now {@code peerWindow} (its estimate of the connection's
-     * bandwidth-delay product, with headroom): the budget becomes that window (at least two packets), above
-     * or below the configured one, so that all streams together keep about one window in flight, not one
+     * bandwidth-delay product, with headroom): on a link of {@link #SMALL_PACKETS_ROUND_TRIP_NANOS} or more the
+     * budget becomes that window (at least two packets), above or below the configured one (on loopback and
+     * LANs, the larger of the two), so that all streams together keep about one window in flight, not one
      * each, and no more than the link needs (the configured budget holds until the first WINDOW).
      */
     void follow(final long peerWindow) {
         this.peerWindow = peerWindow;
-        budget = Math.max(peerWindow, 2 * packetCost());
+        budget = linkRoundTrip != Long.MAX_VALUE && linkRoundTrip >= SMALL_PACKETS_ROUND_TRIP_NANOS
+                ? Math.max(peerWindow, 2 * packetCost()) : Math.max(configured, peerWindow);
         updatePacket();
     }
 
