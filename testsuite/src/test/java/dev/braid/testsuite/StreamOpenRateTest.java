@@ -205,8 +205,12 @@ class StreamOpenRateTest extends TransportTest {
         assertThat(slowRunning.await(30, TimeUnit.SECONDS)).isTrue();
         c.openStream(HOLD, new byte[0]).abort("costs ten opens");
         Await.until("the server saw the abort", () -> handlersEnded.get() == 1);
+        // waits for the client's slot too: the aborted stream's comes back asynchronously (with one stream
+        // allowed, opening at once failed with "no free stream slot" on some pairings, and nothing was throttled)
         final CompletableFuture<BraidStream> waiting = CompletableFuture.supplyAsync(
-                () -> c.openStream(HOLD, new byte[0]), r -> Thread.ofVirtual().start(r));
+                () -> c.openStream(HOLD, ByteBuffer.allocate(0),
+                        dev.braid.StreamOptions.waitForSlot(java.time.Duration.ofSeconds(30))),
+                r -> Thread.ofVirtual().start(r));
         Await.until("the server stops reading for the rate", () -> throttled.get() == 1);
         slowMayAnswer.countDown();
         try (dev.braid.Reply r = slow.get(30, TimeUnit.SECONDS)) {
