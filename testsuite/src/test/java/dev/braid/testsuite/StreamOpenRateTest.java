@@ -152,6 +152,7 @@ class StreamOpenRateTest extends TransportTest {
         final BraidServer server = server(4, 2); // 2 at once, then 4 a second: 10 opens take about 2 s
         final Connection c = connect(server);
         uploads(c, 10);
+        Await.until("the server's handlers finished 10 streams", () -> finished.get() >= 10); // they count after the client's finish returns
         assertThat(finished).hasValue(10);
         final Peer serverSide = onlyConnection(server);
         assertThat(serverSide.stats().streamsOpened()).isEqualTo(10);
@@ -178,6 +179,7 @@ class StreamOpenRateTest extends TransportTest {
         }
         Await.until("the server saw 50 aborts", () -> handlersEnded.get() == 50);
         uploads(c, 10);
+        Await.until("the server's handlers finished 110 streams", () -> finished.get() >= 110); // they count after the client's finish returns
         assertThat(finished).hasValue(110);
         assertThat(throttled).hasValue(0);
         assertThat(logged("maxStreamOpensPerSecond")).isEmpty();
@@ -188,6 +190,7 @@ class StreamOpenRateTest extends TransportTest {
         final BraidServer server = server(BraidConfig.DEFAULT_MAX_STREAM_OPENS_PER_SECOND, 64);
         final Connection c = connect(server);
         uploads(c, 60); // within the burst of an idle connection
+        Await.until("the server's handlers finished 60 streams", () -> finished.get() >= 60); // they count after the client's finish returns
         assertThat(finished).hasValue(60);
         assertThat(throttled).hasValue(0);
     }
