@@ -12,11 +12,8 @@ import java.net.InetAddress;
 import java.net.Socket;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -27,32 +24,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  * The peer here is a raw socket, so the address the server logs is this socket's.
  */
 class CloseLoggingTest extends TransportTest {
-    /** Held: java.util.logging keeps loggers weakly, and a collected logger would lose the handler. */
-    private final Logger braidLog = Logger.getLogger("dev.braid");
-    private final List<LogRecord> records = new CopyOnWriteArrayList<>();
-    private final Handler capture = new Handler() {
-        @Override
-        public void publish(final LogRecord r) {
-            records.add(r);
-        }
-
-        @Override
-        public void flush() {
-        }
-
-        @Override
-        public void close() {
-        }
-    };
+    private final LogCapture log = new LogCapture();
 
     @BeforeEach
     void captureLog() {
-        braidLog.addHandler(capture); // dev.braid.peer's records reach it too (parent handlers)
+        log.start();
     }
 
     @AfterEach
     void releaseLog() {
-        braidLog.removeHandler(capture);
+        log.stop();
     }
 
     @Test
@@ -117,7 +98,7 @@ class CloseLoggingTest extends TransportTest {
     }
 
     private List<LogRecord> about(final String peer) {
-        return records.stream().filter(r -> r.getMessage() != null && r.getMessage().contains(peer)).toList();
+        return log.containing(peer);
     }
 
     private static List<String> messages(final List<LogRecord> rs) {

@@ -22,10 +22,8 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -48,23 +46,7 @@ class PeerStreamAbortLimitTest extends TransportTest {
     /** A call that runs until the test lets it answer. */
     static final Procedure SLOW = Procedure.of(PROG, 1, 4);
 
-    /** Held: java.util.logging keeps loggers weakly, and a collected logger would lose the handler. */
-    private final Logger braidLog = Logger.getLogger("dev.braid");
-    private final List<LogRecord> records = new CopyOnWriteArrayList<>();
-    private final Handler capture = new Handler() {
-        @Override
-        public void publish(final LogRecord r) {
-            records.add(r);
-        }
-
-        @Override
-        public void flush() {
-        }
-
-        @Override
-        public void close() {
-        }
-    };
+    private final LogCapture log = new LogCapture();
     /** Server handlers that saw their stream end (aborted by the client, or closed). */
     private final AtomicInteger handlersEnded = new AtomicInteger();
     private final List<String> refusedLimits = new CopyOnWriteArrayList<>();
@@ -73,12 +55,12 @@ class PeerStreamAbortLimitTest extends TransportTest {
 
     @BeforeEach
     void captureLog() {
-        braidLog.addHandler(capture);
+        log.start();
     }
 
     @AfterEach
     void releaseLog() {
-        braidLog.removeHandler(capture);
+        log.stop();
     }
 
     private BraidServer server(final int maxAborts, final Duration window) {
@@ -217,7 +199,7 @@ class PeerStreamAbortLimitTest extends TransportTest {
     }
 
     private List<LogRecord> logged(final String text) {
-        return records.stream().filter(r -> r.getMessage() != null && r.getMessage().contains(text)).toList();
+        return log.containing(text);
     }
 
     /** Lets more than {@code d} pass: the spacing between two windows' aborts is what this test is about. */

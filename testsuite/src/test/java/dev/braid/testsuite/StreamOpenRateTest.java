@@ -17,15 +17,12 @@ import org.junit.jupiter.api.Test;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -47,23 +44,7 @@ class StreamOpenRateTest extends TransportTest {
     /** A call that runs until the test lets it answer. */
     static final Procedure SLOW = Procedure.of(PROG, 1, 4);
 
-    /** Held: java.util.logging keeps loggers weakly, and a collected logger would lose the handler. */
-    private final Logger braidLog = Logger.getLogger("dev.braid");
-    private final List<LogRecord> records = new CopyOnWriteArrayList<>();
-    private final Handler capture = new Handler() {
-        @Override
-        public void publish(final LogRecord r) {
-            records.add(r);
-        }
-
-        @Override
-        public void flush() {
-        }
-
-        @Override
-        public void close() {
-        }
-    };
+    private final LogCapture log = new LogCapture();
     private final AtomicLong throttled = new AtomicLong();
     private final AtomicLong resumed = new AtomicLong();
     private final AtomicInteger finished = new AtomicInteger();
@@ -73,12 +54,12 @@ class StreamOpenRateTest extends TransportTest {
 
     @BeforeEach
     void captureLog() {
-        braidLog.addHandler(capture);
+        log.start();
     }
 
     @AfterEach
     void releaseLog() {
-        braidLog.removeHandler(capture);
+        log.stop();
         slowMayAnswer.countDown();
     }
 
@@ -228,6 +209,6 @@ class StreamOpenRateTest extends TransportTest {
     }
 
     private List<LogRecord> logged(final String text) {
-        return records.stream().filter(r -> r.getMessage() != null && r.getMessage().contains(text)).toList();
+        return log.containing(text);
     }
 }

@@ -168,13 +168,18 @@ final class WindowTuner {
      * drain after start-up corrects a slow first one.
      */
     void start(final long now) {
+        ping(now, true);
+    }
+
+    /** Sends a PING at {@code now}; {@code idle}: the connection's first (see {@link #start}). */
+    private void ping(final long now, final boolean idle) {
         pinged = true;
         pingOut = true;
-        pingIdle = true;
+        pingIdle = idle;
         pingSent = now;
         pingToken = now;
         receivedAtPing = received;
-        signals.sendPing(pingToken, true);
+        signals.sendPing(pingToken, idle);
     }
 
     /**
@@ -192,13 +197,7 @@ final class WindowTuner {
             pingOut = false;
         }
         if (!pingOut && (!pinged || now - pingSent >= MIN_PING_INTERVAL)) {
-            pinged = true;
-            pingOut = true;
-            pingIdle = false;
-            pingSent = now;
-            pingToken = now;
-            receivedAtPing = received;
-            signals.sendPing(pingToken, false);
+            ping(now, false);
         }
     }
 
@@ -289,8 +288,7 @@ final class WindowTuner {
             if (skip > 0) {
                 skip--;
             } else if (queued >= 3) {
-                final long estimate = wholePackets((long) Math.ceil(rateEstimate() * minRtt / 1e9)) + 2 * unit;
-                final long target = Math.min(max, Math.max(shortLink() ? initial : 2 * unit, estimate));
+                final long target = Math.min(max, Math.max(shortLink() ? initial : 2 * unit, estimate()));
                 if (target <= current - unit) {
                     setWindow(target);
                 }
@@ -302,9 +300,7 @@ final class WindowTuner {
             maxRateAt = now;
         }
         rates[rateCount++ % rates.length] = rate;
-        // In flight beyond the product: what the receiver holds until a packet is consumed and credited
-        // (a packet at a time) and the packet being serialized; two packets cover both without a queue.
-        final long estimate = wholePackets((long) Math.ceil(rateEstimate() * minRtt / 1e9)) + 2 * unit;
+        final long estimate = estimate();
         if (skip > 0) {
             skip--; // the window the last growth granted had not reached the sender when this sample began
             return;
@@ -364,6 +360,14 @@ final class WindowTuner {
         } else if (target <= current - unit && (queued >= 3 || !windowLimited)) {
             setWindow(target); // a queue stayed, or the writers do not use the window: back to the estimate
         }
+    }
+
+    /**
+     * The target window: the product in whole packets, plus two (what the receiver holds until a packet is
+     * consumed and credited, and the credit a sender waits to fill a packet: in no queue).
+     */
+    private long estimate() {
+        return wholePackets((long) Math.ceil(rateEstimate() * minRtt / 1e9)) + 2 * unit;
     }
 
     /**

@@ -52,6 +52,20 @@ class WindowTunerTest {
         tuner.onPong(pings.get(pings.size() - 1), consumed, now);
     }
 
+    /**
+     * One sample whose round trip is {@code measured} ns, the reader consuming {@code rate} bytes/s meanwhile
+     * (whatever the window), then the least interval before the next PING.
+     */
+    private void sample(final double rate, final long measured) {
+            tuner.onData(consumed += 1, packet, now);
+            final int ping = pings.size() - 1;
+            now += measured / 2;
+            tuner.onData(consumed += (long) (rate * measured / 1e9), packet, now);
+            now += measured - measured / 2;
+            tuner.onPong(pings.get(ping), consumed, now);
+            now += WindowTuner.MIN_PING_INTERVAL;
+    }
+
     /** Runs {@code rounds} round trips of a link of {@code rate} bytes/s and round trip {@code rtt} ns. */
     private void run(final int rounds, final double rate, final long rtt) {
         final double bdp = rate * rtt / 1e9;
@@ -150,16 +164,8 @@ class WindowTunerTest {
     @Test
     void slowSamplesOnAFastShortLinkDoNotGrowTheWindow() {
         open(50_000L);
-        final double rate = 1.5e9;
         for (int i = 0; i < 200; i++) {
-            final long measured = i % 2 == 0 ? 50_000L : 800_000L;
-            tuner.onData(consumed += 1, packet, now);
-            final int ping = pings.size() - 1;
-            now += measured / 2;
-            tuner.onData(consumed += (long) (rate * measured / 1e9), packet, now);
-            now += measured - measured / 2;
-            tuner.onPong(pings.get(ping), consumed, now);
-            now += WindowTuner.MIN_PING_INTERVAL;
+            sample(1.5e9, i % 2 == 0 ? 50_000L : 800_000L);
         }
         assertThat(windows).as("never above the initial window (drains, which measure the round trip, go below)")
                 .allMatch(w -> w <= INITIAL);
@@ -174,16 +180,8 @@ class WindowTunerTest {
     @Test
     void roundTripsLongerThanTheWindowCanQueueDoNotShrinkIt() {
         open(50_000L);
-        final double rate = 1.5e9;
         for (int i = 0; i < 200; i++) {
-            final long measured = i < 20 ? 50_000L : 1_200_000L;
-            tuner.onData(consumed += 1, packet, now);
-            final int ping = pings.size() - 1;
-            now += measured / 2;
-            tuner.onData(consumed += (long) (rate * measured / 1e9), packet, now);
-            now += measured - measured / 2;
-            tuner.onPong(pings.get(ping), consumed, now);
-            now += WindowTuner.MIN_PING_INTERVAL;
+            sample(1.5e9, i < 20 ? 50_000L : 1_200_000L);
         }
         assertThat(windows).as("only drains, each undone").allMatch(w -> w <= INITIAL);
         assertThat(window.current()).isEqualTo(INITIAL);
