@@ -70,8 +70,13 @@ public final class Braid implements AutoCloseable {
         return new BraidServer.Builder(rt);
     }
 
+    /** Attempts {@link #connectAsync} makes when the server closes the connection before answering HELLO. */
+    private static final int CONNECT_ATTEMPTS = 2;
+
     /**
-     * Connects and negotiates (HELLO); returns a usable connection.
+     * Connects and negotiates (HELLO); returns a usable connection. A server that closes the connection
+     * before answering HELLO (one at a connection limit does) is tried once more, 10 to 50 ms later; the
+     * failure after that names the limits.
      *
      * @param address the server
      * @return the connection; close it when done
@@ -179,9 +184,80 @@ public final class Braid implements AutoCloseable {
         return connectAsync(address, c -> { });
     }
 
-    /** {@link #connectAsync(SocketAddress)}, with {@code beforeOpen} run on the new connection first. */
+    /**
+     * {@link #connectAsync(SocketAddress)}, with {@code beforeOpen} run on each new connection first. A
+     * connection the server closes before answering HELLO is tried once more, 10 to 50 ms later (random): a
+     * server at one of its connection limits closes new connections (issue 11 §1.2; under a flood of silent
+     * connections even an honest one, if its HELLO is not read before {@code maxConnectionsInHello} newer ones
+     * arrive), and nothing was sent but HELLO. If the second attempt is closed too, the failure says so.
+     * Cancelling the returned future aborts the attempt under way.
+     */
     private CompletableFuture<Connection> connectAsync(final SocketAddress address,
                                                        final java.util.function.Consumer<Connection> beforeOpen) {
+        final CompletableFuture<Connection> result = new CompletableFuture<>();
+        final java.util.concurrent.atomic.AtomicReference<CompletableFuture<Connection>> current =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        result.whenComplete((conn, e) -> {
+            final CompletableFuture<Connection> a = current.get();
+            if (e != null && a != null) {
+                a.cancel(false); // aborts the connection behind it
+            }
+        });
+        attempt(address, beforeOpen, result, current, 1);
+        return result;
+    }
+
+    private void attempt(final SocketAddress address, final java.util.function.Consumer<Connection> beforeOpen,
+                         final CompletableFuture<Connection> result,
+                         final java.util.concurrent.atomic.AtomicReference<CompletableFuture<Connection>> current,
+                         final int n) {
+        if (result.isDone()) {
+            return; // cancelled or timed out while the retry waited
+        }
+        final CompletableFuture<Connection> a;
+        try {
+            a = attempt(address, beforeOpen);
+        } catch (RuntimeException e) {
+            result.completeExceptionally(e);
+            return;
+        }
+        current.set(a);
+        if (result.isDone()) {
+            a.cancel(false);
+        }
+        a.whenComplete((conn, e) -> {
+            if (e == null) {
+                if (!result.complete(conn)) {
+                    ((ClientConnection) conn).abort(); // the caller gave up meanwhile
+                }
+                return;
+            }
+            final Throwable cause = e instanceof java.util.concurrent.CompletionException ? e.getCause() : e;
+            final boolean closedBeforeHello = cause instanceof ConnectionClosedException cc
+                    && (cc.reason() == ConnectionClosedException.Reason.PEER_CLOSED
+                    || cc.reason() == ConnectionClosedException.Reason.RESET); // closed with our HELLO unread: a reset
+            if (closedBeforeHello && n < CONNECT_ATTEMPTS) {
+                final long delay = java.util.concurrent.ThreadLocalRandom.current().nextLong(10, 51);
+                try {
+                    rt.timer().schedule(() -> attempt(address, beforeOpen, result, current, n + 1), delay,
+                            TimeUnit.MILLISECONDS);
+                } catch (java.util.concurrent.RejectedExecutionException closed) {
+                    result.completeExceptionally(cause); // braid is closing
+                }
+            } else if (closedBeforeHello) {
+                result.completeExceptionally(new ConnectionClosedException(((ConnectionClosedException) cause).reason(),
+                        address + " closed the connection before answering HELLO, on each of " + n + " attempts (a braid "
+                                + "server at one of its connection limits, maxConnections, maxConnectionsPerAddress or "
+                                + "maxConnectionsInHello, closes new connections, and its log names the limit)", cause));
+            } else {
+                result.completeExceptionally(cause);
+            }
+        });
+    }
+
+    /** One connection attempt: connect and HELLO. Cancelling its future aborts the connection. */
+    private CompletableFuture<Connection> attempt(final SocketAddress address,
+                                                  final java.util.function.Consumer<Connection> beforeOpen) {
         final ClientConnection c = new ClientConnection(rt);
         beforeOpen.accept(c); // e.g. a reconnecting connection's event listeners: on before any frame arrives
         final CompletableFuture<Connection> result = new CompletableFuture<>();
