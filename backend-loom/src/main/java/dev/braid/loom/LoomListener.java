@@ -8,6 +8,7 @@ import java.net.SocketAddress;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 /**
@@ -24,6 +25,24 @@ final class LoomListener implements BackendInstance.Listener {
      */
     private static final long ACCEPT_BACKOFF_MILLIS = 10;
     private static final long MAX_BACKOFF_MILLIS = 1_000;
+    /**
+     * An episode ends (one INFO) once accepts have gone on this long without a failure. Not at the first
+     * accept that works: here each connection's reader opens a {@code Selector} (descriptors of its own), so
+     * while descriptors are short an accept works, its connection fails for want of one and closes, which
+     * frees one, and the next accept fails again; ending the episode at each such accept logged a WARNING and
+     * an INFO every 10 ms (16 lines in 150 ms of a descriptor-exhaustion attack).
+     */
+    private static final long EPISODE_QUIET_MILLIS = 1_000;
+
+    /** Guards the episode state below: the accept thread and an episode's end check. */
+    private final java.util.concurrent.locks.ReentrantLock episodeLock = new java.util.concurrent.locks.ReentrantLock();
+    private long failuresInEpisode;
+    private long episodeStartNanos;
+    private long lastFailureNanos;
+    private long lastSuccessNanos;
+    private boolean endCheckPending;
+    /** The thread waiting to end an episode, if any; {@link #close()} interrupts it. */
+    private volatile Thread endCheck;
 
     private final LoomBackendInstance backend;
     final ServerSocketChannel channel;
@@ -54,7 +73,8 @@ final class LoomListener implements BackendInstance.Listener {
                     if (closed || !channel.isOpen()) {
                         return;
                     }
-                    if (failures++ == 0) {
+                    failures++;
+                    if (acceptFailed()) {
                         try {
                             LOG.log(System.Logger.Level.WARNING, "accept failed on " + address + ": " + e
                                     + "; pausing accepts (retrying after " + ACCEPT_BACKOFF_MILLIS + " ms, then up to "
@@ -76,10 +96,9 @@ final class LoomListener implements BackendInstance.Listener {
                     return;
                 }
                 if (failures > 0) {
-                    LOG.log(System.Logger.Level.INFO, "accepting on " + address + " again after " + failures
-                            + " failed attempts");
                     failures = 0;
                     backoff = 0;
+                    acceptWorked();
                 }
                 try {
                     backend.adopt(ch, handlers);
@@ -93,6 +112,79 @@ final class LoomListener implements BackendInstance.Listener {
         }
     }
 
+    /** Accept thread: an accept failed. Returns whether it starts an episode (then the caller logs it). */
+    private boolean acceptFailed() {
+        episodeLock.lock();
+        try {
+            lastFailureNanos = System.nanoTime();
+            if (failuresInEpisode++ == 0) {
+                episodeStartNanos = lastFailureNanos;
+                return true;
+            }
+            return false;
+        } finally {
+            episodeLock.unlock();
+        }
+    }
+
+    /**
+     * Accept thread: an accept worked after failures. The episode ends, with one INFO, once an accept has worked
+     * and {@link #EPISODE_QUIET_MILLIS} pass without another failure (checked on a virtual thread of its own, since
+     * the accept thread may be blocked in accept by then).
+     */
+    private void acceptWorked() {
+        episodeLock.lock();
+        try {
+            lastSuccessNanos = System.nanoTime();
+            if (endCheckPending || failuresInEpisode == 0) {
+                return;
+            }
+            endCheckPending = true;
+        } finally {
+            episodeLock.unlock();
+        }
+        final Thread t = backend.newThread("-accept-episode", this::endEpisodeWhenQuiet);
+        endCheck = t;
+        backend.startTracked(t);
+        if (closed) {
+            t.interrupt(); // close() may have looked before endCheck was set
+        }
+    }
+
+    private void endEpisodeWhenQuiet() {
+        while (!closed) {
+            final long waitNanos;
+            episodeLock.lock();
+            try {
+                final long quietFor = System.nanoTime() - lastFailureNanos;
+                // a failure after the last accept that worked: the accept thread is in a backoff; wait for the next
+                waitNanos = lastSuccessNanos - lastFailureNanos < 0 ? TimeUnit.MILLISECONDS.toNanos(EPISODE_QUIET_MILLIS)
+                        : TimeUnit.MILLISECONDS.toNanos(EPISODE_QUIET_MILLIS) - quietFor;
+                if (waitNanos <= 0) {
+                    LOG.log(System.Logger.Level.INFO, "accepting on " + address + " again after " + failuresInEpisode
+                            + " failed attempts over " + TimeUnit.NANOSECONDS.toMillis(lastFailureNanos - episodeStartNanos)
+                            + " ms");
+                    failuresInEpisode = 0;
+                    endCheckPending = false;
+                    return;
+                }
+            } finally {
+                episodeLock.unlock();
+            }
+            try {
+                Thread.sleep(TimeUnit.NANOSECONDS.toMillis(waitNanos) + 1);
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+        episodeLock.lock();
+        try {
+            endCheckPending = false;
+        } finally {
+            episodeLock.unlock();
+        }
+    }
+
     @Override
     public SocketAddress localAddress() {
         return address;
@@ -101,6 +193,10 @@ final class LoomListener implements BackendInstance.Listener {
     @Override
     public void close() {
         closed = true;
+        final Thread t = endCheck;
+        if (t != null) {
+            t.interrupt(); // an episode not yet over ends unlogged with the listener
+        }
         try {
             channel.close();
         } catch (IOException e) {

@@ -40,12 +40,25 @@ class ScenariosTest {
      * loose: a loaded machine), the connection opened before still answered, new clients served after. Skipped
      * where prlimit or /proc is missing.
      */
-    @Test
-    void attackDescriptors() {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"nio", "epoll", "loom"})
+    void attackDescriptors(final String backend) {
         final String unavailable = DescriptorAttack.unavailableBecause();
         org.junit.jupiter.api.Assumptions.assumeTrue(unavailable == null, () -> "skipped: " + unavailable);
-        assertPasses("attack", "--attack", "descriptors", "--fd-limit", "160", "--exhausted-for", "1s",
-                "--max-cpu", "0.5", "--recover", "30s");
+        // each backend's listener (the server runs in a child process, given this JVM's braid.* properties); on
+        // loom an accept worked and failed by turns while descriptors were short, and logged an episode each time
+        final String before = System.getProperty("braid.backend");
+        System.setProperty("braid.backend", backend);
+        try {
+            assertPasses("attack", "--attack", "descriptors", "--fd-limit", "160", "--exhausted-for", "1s",
+                    "--max-cpu", "0.5", "--recover", "30s");
+        } finally {
+            if (before == null) {
+                System.clearProperty("braid.backend");
+            } else {
+                System.setProperty("braid.backend", before);
+            }
+        }
     }
 
     @Test
@@ -87,7 +100,7 @@ class ScenariosTest {
     @Test
     void wan() {
         assertPasses("wan", "--forms", "relay,ns", "--rtts", "20ms", "--backends", backend(), "--warmup", "300ms",
-                "--duration", "700ms", "--keepalive", "300ms", "--keepalive-count", "2", "--stall", "1s",
+                "--duration", "700ms", "--min-calls", "0", "--keepalive", "300ms", "--keepalive-count", "2", "--stall", "1s",
                 "--stall-bytes", "4194304", "--min-ratio", "0", "--p50-slack", "1h", "--p99-slack", "1h");
     }
 
