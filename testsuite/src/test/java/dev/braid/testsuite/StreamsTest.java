@@ -185,10 +185,13 @@ class StreamsTest extends TransportTest {
     }
 
     /**
-     * 16 uploads and 16 downloads of 1 GiB at once on one connection, each checked byte by byte. Up to 48 s on
-     * an idle 2-core machine, 8.5 minutes for one pairing on a loaded one: the streams are waited for as long as
-     * bytes keep moving (a minute without any fails the test), and the test has a timeout of its own, a last
-     * resort far above what load can make it take.
+     * 16 uploads and 16 downloads at once on one connection, each checked byte by byte: 256 MiB per stream where
+     * both sides use the same backend (4 GiB each way: every byte count on the connection passes 2^32), 64 MiB
+     * per stream across backends (the mix is what those pairings test). {@code -Dbraid.test.bigStreams=true}
+     * runs the long form, 1 GiB per stream on every pairing (32 GiB a pairing: 48 s on an idle 2-core machine,
+     * 8.5 minutes on a loaded one; the stress suite's {@code streams} scenario goes further). The streams are
+     * waited for as long as bytes keep moving (a minute without any fails the test), and the test has a timeout
+     * of its own, a last resort far above what load can make it take.
      */
     @Test
     @Timeout(value = 40, unit = TimeUnit.MINUTES)
@@ -212,9 +215,8 @@ class StreamsTest extends TransportTest {
             });
         });
         final Connection c = connect(server);
-        // 1 GiB per stream (32 GiB in all) where both sides use the same backend; 256 MiB per stream across
-        // backends, so that the nine pairings fit CI's time budget (the mix is what those pairings test).
-        final long size = pairing.client().equals(pairing.server()) ? 1L << 30 : 256L << 20;
+        final long size = Boolean.getBoolean("braid.test.bigStreams") ? 1L << 30
+                : pairing.client().equals(pairing.server()) ? 256L << 20 : 64L << 20;
         final List<CompletableFuture<Long>> all = new ArrayList<>();
         for (int i = 0; i < 16; i++) {
             final long upId = 100 + i;
