@@ -83,6 +83,11 @@ final class WanScenario implements Callable<Integer> {
     @Option(names = "--duration", description = "Measured part of each phase (default: ${DEFAULT-VALUE}).")
     String duration = "5s";
 
+    @Option(names = "--min-calls", description = "Calls each latency phase measures at least (it runs past --duration "
+            + "until it has them, up to ten times --duration): with ~100 calls, as 5 s at 50 ms gives, the p99 is the "
+            + "slowest call (default: ${DEFAULT-VALUE}).")
+    int minCalls = 500;
+
     @Option(names = "--streams", description = "Streams at once in the many-streams phase (default: ${DEFAULT-VALUE}).")
     int streams = 4;
 
@@ -246,6 +251,7 @@ final class WanScenario implements Callable<Integer> {
         a.add("--warmup=" + warmup);
         a.add("--duration=" + duration);
         a.add("--streams=" + streams);
+        a.add("--min-calls=" + minCalls);
         a.add("--chunk=" + chunk);
         a.add("--payload=" + payload);
         if (window != null) {
@@ -335,7 +341,7 @@ final class WanScenario implements Callable<Integer> {
                 final Memory.PeakSampler peaks = new Memory.PeakSampler(50,
                         List.of(clientBraid.bufferPool(), serverBraid.bufferPool()));
                 calls(c, warm.dividedBy(4));
-                final Histogram alone = calls(c, measure);
+                final Histogram alone = calls(c, measure, minCalls);
                 out.printf(Locale.ROOT, "%s calls alone: p50 %.2f ms, p99 %.2f ms (%d calls)%n", tag, ms(alone, 50),
                         ms(alone, 99), alone.getTotalCount());
                 final double one = downloads(c, 1, warm, measure, null);
@@ -383,7 +389,7 @@ final class WanScenario implements Callable<Integer> {
         bytes.reset();
         final long t0 = System.nanoTime();
         if (callsBeside != null) {
-            callsBeside.add(calls(c, measure));
+            callsBeside.add(calls(c, measure, minCalls));
         } else {
             Thread.sleep(measure.toMillis());
         }
@@ -400,13 +406,23 @@ final class WanScenario implements Callable<Integer> {
 
     /** One call in flight for {@code d}; the round trips in nanoseconds. */
     Histogram calls(final Connection c, final Duration d) {
+        return calls(c, d, 0);
+    }
+
+    /**
+     * One call in flight for {@code d} and until {@code min} calls were made, but no longer than ten times
+     * {@code d}; the round trips in nanoseconds.
+     */
+    Histogram calls(final Connection c, final Duration d, final int min) {
         final Histogram h = new Histogram(3_600_000_000_000L, 3);
         final ByteBuffer args = ByteBuffer.allocateDirect(payload);
         final ByteBuffer reply = ByteBuffer.allocateDirect(payload);
         final CallOptions options = CallOptions.DEFAULT;
-        final long end = System.nanoTime() + d.toNanos();
+        final long start = System.nanoTime();
+        final long end = start + d.toNanos();
+        final long last = start + 10 * d.toNanos();
         long now;
-        while ((now = System.nanoTime()) < end) {
+        while ((now = System.nanoTime()) - end < 0 || (h.getTotalCount() < min && now - last < 0)) {
             args.clear();
             reply.clear();
             c.call(PING, args, reply, options);

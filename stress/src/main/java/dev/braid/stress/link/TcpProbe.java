@@ -172,6 +172,41 @@ public final class TcpProbe implements AutoCloseable {
     }
 
     /**
+     * Seconds from connecting to the source service to having {@code bytes} bytes in {@code file}, written as
+     * they arrive and forced to disk at the end ({@code FileChannel.force(false)}, as {@code braid get} does):
+     * plain TCP doing a file transfer's work, the yardstick for the command line.
+     */
+    public static double secondsToDownloadToFile(final InetSocketAddress server, final long bytes,
+                                                 final java.nio.file.Path file) throws IOException {
+        final long t0 = System.nanoTime();
+        try (SocketChannel c = SocketChannel.open(server);
+             java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(file,
+                     java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE,
+                     java.nio.file.StandardOpenOption.TRUNCATE_EXISTING)) {
+            c.write(ByteBuffer.wrap(new byte[]{'S'}));
+            final ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
+            long got = 0;
+            while (got < bytes) {
+                buf.clear();
+                if (bytes - got < CHUNK) {
+                    buf.limit((int) (bytes - got));
+                }
+                final int n = c.read(buf);
+                if (n < 0) {
+                    throw new IOException("source closed early");
+                }
+                got += n;
+                buf.flip();
+                while (buf.hasRemaining()) {
+                    out.write(buf);
+                }
+            }
+            out.force(false);
+            return (System.nanoTime() - t0) / 1e9;
+        }
+    }
+
+    /**
      * Downloads for {@code total}, calling {@code sample} with the bytes received so far every time a
      * read returns (for rate changes mid-transfer); returns the bytes received.
      */
