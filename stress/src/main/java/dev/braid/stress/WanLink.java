@@ -92,6 +92,37 @@ final class WanLink implements AutoCloseable {
         return peak;
     }
 
+    /** The TCP counters of interest in this network namespace ({@code /proc/self/net/snmp} and {@code netstat}). */
+    static java.util.Map<String, Long> tcpCounters() {
+        final java.util.Map<String, Long> m = new java.util.TreeMap<>();
+        final java.util.Set<String> keys = java.util.Set.of("RetransSegs", "TCPTimeouts", "TCPLossProbes",
+                "TCPSpuriousRTOs", "PruneCalled", "TCPRcvQDrop", "TCPZeroWindowDrop", "TCPOFODrop", "TCPRcvCollapsed",
+                "TCPFastRetrans", "TCPSlowStartRetrans", "TCPLostRetransmit", "TCPToZeroWindowAdv", "TCPFromZeroWindowAdv",
+                "TCPWantZeroWindowAdv", "TCPBacklogDrop", "TCPMemoryPressures", "TCPDSACKRecv");
+        for (String f : java.util.List.of("/proc/self/net/snmp", "/proc/self/net/netstat")) {
+            try {
+                final java.util.List<String> lines = java.nio.file.Files.readAllLines(java.nio.file.Path.of(f));
+                for (int i = 0; i + 1 < lines.size(); i += 2) {
+                    final String[] k = lines.get(i).split("\\s+");
+                    final String[] v = lines.get(i + 1).split("\\s+");
+                    for (int j = 1; j < Math.min(k.length, v.length); j++) {
+                        if (keys.contains(k[j])) {
+                            m.put(k[j], Long.parseLong(v[j]));
+                        }
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                // not on this system
+            }
+        }
+        return m;
+    }
+
+    /** Packets the kernel dropped on the namespace form's devices so far (-1: not known; 0 for the relay). */
+    long kernelDrops() {
+        return tun == null ? 0 : tun.kernelDrops();
+    }
+
     /** Bytes the link dropped so far (tail drop, blackhole), both ways, over all its lines. */
     long dropped() {
         long n = 0;

@@ -298,6 +298,18 @@ final class WanScenario implements Callable<Integer> {
         if (socketSendBuffer != null) {
             c.socketSendBufferSize(socketSendBuffer);
         }
+        if (SLOW_CALL_NANOS < Long.MAX_VALUE / 4) { // diagnostics: long read suspensions beside the slow calls
+            c.observer(new dev.braid.BraidObserver() {
+                @Override
+                public void readResumed(final dev.braid.Peer connection, final Side side, final Suspension reason,
+                                        final long suspendedNanos) {
+                    if (suspendedNanos > SLOW_CALL_NANOS / 4) {
+                        out.printf(Locale.ROOT, "  %s stopped reading for %.2f ms (%s), resumed at %s%n", side,
+                                suspendedNanos / 1e6, reason, java.time.LocalTime.now());
+                    }
+                }
+            });
+        }
         return c;
     }
 
@@ -347,10 +359,27 @@ final class WanScenario implements Callable<Integer> {
                 final double one = downloads(c, 1, warm, measure, null);
                 out.printf(Locale.ROOT, "%s 1 stream: %.1f MB/s = %.2f x TCP%n", tag, one / 1e6, one / tcp);
                 final Histogram beside = new Histogram(3_600_000_000_000L, 3);
+                final long droppedBefore = link.dropped();
+                final long kernelBefore = link.kernelDrops();
+                final java.util.Map<String, Long> tcpBefore = WanLink.tcpCounters();
                 final double many = downloads(c, streams, warm, measure, beside);
+                if (Boolean.getBoolean("braid.wan.tcpCounters")) { // diagnostics: what TCP did meanwhile
+                    final java.util.Map<String, Long> after = WanLink.tcpCounters();
+                    final StringBuilder b = new StringBuilder();
+                    after.forEach((k, v) -> {
+                        final long d = v - tcpBefore.getOrDefault(k, 0L);
+                        if (d != 0) {
+                            b.append(' ').append(k).append('=').append(d);
+                        }
+                    });
+                    out.printf(Locale.ROOT, "%s TCP counters over the 4-stream phase:%s%n", tag, b);
+                }
                 out.printf(Locale.ROOT, "%s %d streams: %.1f MB/s = %.2f x TCP; calls beside them: p50 %.2f ms, "
-                                + "p99 %.2f ms (%d calls); the link held at most %s one way%n", tag, streams, many / 1e6,
-                        many / tcp, ms(beside, 50), ms(beside, 99), beside.getTotalCount(), Memory.mib(link.peakHeld()));
+                                + "p99 %.2f ms (%d calls); the link held at most %s one way and dropped %s%s%n", tag, streams,
+                        many / 1e6, many / tcp, ms(beside, 50), ms(beside, 99), beside.getTotalCount(),
+                        Memory.mib(link.peakHeld()), Memory.mib(link.dropped() - droppedBefore),
+                        kernelBefore < 0 || link.form().equals("relay") ? ""
+                                : ", its devices " + (link.kernelDrops() - kernelBefore) + " packets");
                 peaks.stop();
                 final long bound = StreamBound.of(serverCfg, streams).side() + StreamBound.poolRetention();
                 return new Row(link.form(), link.spec().rtt(), backend, tcp, one, many, alone, beside,
@@ -404,6 +433,9 @@ final class WanScenario implements Callable<Integer> {
         return rate;
     }
 
+    /** Calls slower than this are printed with the time they ended (diagnostics; default: none). */
+    private static final long SLOW_CALL_NANOS = Long.getLong("braid.wan.slowCallMillis", Long.MAX_VALUE / 2_000_000) * 1_000_000;
+
     /** One call in flight for {@code d}; the round trips in nanoseconds. */
     Histogram calls(final Connection c, final Duration d) {
         return calls(c, d, 0);
@@ -426,7 +458,11 @@ final class WanScenario implements Callable<Integer> {
             args.clear();
             reply.clear();
             c.call(PING, args, reply, options);
-            h.recordValue(System.nanoTime() - now);
+            final long took = System.nanoTime() - now;
+            h.recordValue(took);
+            if (took > SLOW_CALL_NANOS) { // -Dbraid.wan.slowCallMillis: to line them up with a log
+                out.printf(Locale.ROOT, "  slow call at %s: %.2f ms%n", java.time.LocalTime.now(), took / 1e6);
+            }
         }
         return h;
     }

@@ -127,6 +127,33 @@ public final class TunLink implements AutoCloseable {
         return spec;
     }
 
+    /**
+     * Packets the kernel dropped on the two devices so far (their TX and RX "dropped" counters, from
+     * {@code ip -s link}): a delay line that did not read its device in time (a full TUN queue) loses packets
+     * the link itself never saw.
+     */
+    public long kernelDrops() {
+        long sum = 0;
+        try {
+            final String ip = PrivateNetns.which("ip");
+            for (String dev : List.of(DEV_CLIENT, DEV_SERVER)) {
+                final String[] lines = PrivateNetns.run(ip, "-s", "link", "show", "dev", dev).split("\n");
+                for (int i = 0; i + 1 < lines.length; i++) {
+                    final String l = lines[i].trim();
+                    if (l.startsWith("RX:") || l.startsWith("TX:")) {
+                        final String[] f = lines[i + 1].trim().split("\\s+");
+                        if (f.length > 3) {
+                            sum += Long.parseLong(f[3]); // bytes packets errors dropped ...
+                        }
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return sum;
+    }
+
     public LinkControl control() {
         return control;
     }
