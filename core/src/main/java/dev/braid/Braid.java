@@ -70,13 +70,10 @@ public final class Braid implements AutoCloseable {
         return new BraidServer.Builder(rt);
     }
 
-    /** Attempts {@link #connectAsync} makes when the server closes the connection before answering HELLO. */
-    private static final int CONNECT_ATTEMPTS = 2;
-
     /**
      * Connects and negotiates (HELLO); returns a usable connection. A server that closes the connection
-     * before answering HELLO (one at a connection limit does) is tried once more, 10 to 50 ms later; the
-     * failure after that names the limits.
+     * before answering HELLO (one at a connection limit does) is tried again, 10 to 50 ms later, up to
+     * {@link BraidConfig#connectAttempts()} connections (2 by default); the failure after that names the limits.
      *
      * @param address the server
      * @return the connection; close it when done
@@ -186,10 +183,11 @@ public final class Braid implements AutoCloseable {
 
     /**
      * {@link #connectAsync(SocketAddress)}, with {@code beforeOpen} run on each new connection first. A
-     * connection the server closes before answering HELLO is tried once more, 10 to 50 ms later (random): a
+     * connection the server closes before answering HELLO is tried again ({@link BraidConfig#connectAttempts()}
+     * connections in all), 10 to 50 ms later (random): a
      * server at one of its connection limits closes new connections (issue 11 §1.2; under a flood of silent
      * connections even an honest one, if its HELLO is not read before {@code maxConnectionsInHello} newer ones
-     * arrive), and nothing was sent but HELLO. If the second attempt is closed too, the failure says so.
+     * arrive), and nothing was sent but HELLO. If the last attempt is closed too, the failure says so.
      * Cancelling the returned future aborts the attempt under way.
      */
     private CompletableFuture<Connection> connectAsync(final SocketAddress address,
@@ -236,7 +234,7 @@ public final class Braid implements AutoCloseable {
             final boolean closedBeforeHello = cause instanceof ConnectionClosedException cc
                     && (cc.reason() == ConnectionClosedException.Reason.PEER_CLOSED
                     || cc.reason() == ConnectionClosedException.Reason.RESET); // closed with our HELLO unread: a reset
-            if (closedBeforeHello && n < CONNECT_ATTEMPTS) {
+            if (closedBeforeHello && n < rt.config().connectAttempts()) {
                 final long delay = java.util.concurrent.ThreadLocalRandom.current().nextLong(10, 51);
                 try {
                     rt.timer().schedule(() -> attempt(address, beforeOpen, result, current, n + 1), delay,

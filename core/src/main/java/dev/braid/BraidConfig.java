@@ -45,6 +45,7 @@ public final class BraidConfig {
     private int maxMessageSize = intProperty(Range.MAX_MESSAGE_SIZE, FrameHeader.DEFAULT_MAX_MESSAGE);
     private int maxOutstandingCalls = intProperty(Range.MAX_OUTSTANDING_CALLS, DEFAULT_MAX_OUTSTANDING_CALLS);
     private int maxQueuedCalls = intProperty(Range.MAX_QUEUED_CALLS, 65_536);
+    private int connectAttempts = intProperty(Range.CONNECT_ATTEMPTS, 2);
     private int maxConcurrentStreams = intProperty(Range.MAX_CONCURRENT_STREAMS, 64);
     private int initialStreamWindow = intProperty(Range.INITIAL_STREAM_WINDOW, DEFAULT_STREAM_WINDOW);
     private boolean windowAutoTuning = SystemProperties.booleanValue("braid.windowAutoTuning", true);
@@ -137,6 +138,7 @@ public final class BraidConfig {
         MAX_MESSAGE_SIZE("maxMessageSize", FrameHeader.HEADER_LENGTH + 256, 1 << 30),
         MAX_OUTSTANDING_CALLS("maxOutstandingCalls", 1, 1 << 20),
         MAX_QUEUED_CALLS("maxQueuedCalls", 0, Integer.MAX_VALUE),
+        CONNECT_ATTEMPTS("connectAttempts", 1, 10),
         MAX_CONCURRENT_STREAMS("maxConcurrentStreams", 0, 1 << 20),
         INITIAL_STREAM_WINDOW("initialStreamWindow", 4096, Integer.MAX_VALUE),
         STREAM_SEND_BUDGET("streamSendBudget", 4096, Integer.MAX_VALUE),
@@ -194,6 +196,7 @@ public final class BraidConfig {
         range(Range.MAX_MESSAGE_SIZE, maxMessageSize);
         range(Range.MAX_OUTSTANDING_CALLS, maxOutstandingCalls);
         range(Range.MAX_QUEUED_CALLS, maxQueuedCalls);
+        range(Range.CONNECT_ATTEMPTS, connectAttempts);
         range(Range.MAX_CONCURRENT_STREAMS, maxConcurrentStreams);
         range(Range.INITIAL_STREAM_WINDOW, initialStreamWindow);
         range(Range.STREAM_SEND_BUDGET, streamSendBudget);
@@ -297,6 +300,20 @@ public final class BraidConfig {
     public BraidConfig maxOutstandingCalls(final int v) {
         mutable();
         maxOutstandingCalls = v;
+        return this;
+    }
+
+    /**
+     * Client: connections {@code Braid.connect} opens, at most, when the server closes (or resets) one before
+     * answering HELLO, 10 to 50 ms apart (a server at one of its connection limits closes new connections).
+     * 1 to 10; default 2 ({@code braid.connectAttempts}); 1 never tries again.
+     *
+     * @param v the value
+     * @return this configuration
+     */
+    public BraidConfig connectAttempts(final int v) {
+        mutable();
+        connectAttempts = v;
         return this;
     }
 
@@ -714,6 +731,11 @@ public final class BraidConfig {
     /** {@return the value set by {@link #maxOutstandingCalls(int)}, or its default} */
     public int maxOutstandingCalls() {
         return maxOutstandingCalls;
+    }
+
+    /** {@return the value set by {@link #connectAttempts(int)}, or its default} */
+    public int connectAttempts() {
+        return connectAttempts;
     }
 
     /** {@return the value set by {@link #maxQueuedCalls(int)}, or its default} */
