@@ -65,6 +65,8 @@ class PeerStreamAbortLimitTest extends TransportTest {
 
     private BraidServer server(final int maxAborts, final Duration window) {
         final BraidConfig cfg = config(true).maxPeerStreamAbortsPerWindow(maxAborts).peerStreamAbortWindow(window)
+                .maxStreamOpensPerSecond(0) // this test is about the abort limit: the open rate (an abort costs ten
+                // opens) made 250 open/aborts take 2.5 s a pairing (StreamOpenRateTest is about that one)
                 .observer(new BraidObserver() {
                     @Override
                     public void limitRefused(final Peer connection, final Side side, final String limit,

@@ -435,7 +435,8 @@ class StreamLifecycleTest extends TransportTest {
     void rapidOpenAndAbortCannotExceedTheLimit() throws Exception {
         final AtomicInteger alive = new AtomicInteger();
         final AtomicInteger maxAlive = new AtomicInteger();
-        final BraidConfig slots = config(true).maxConcurrentStreams(3).maxPeerStreamAbortsPerWindow(0);
+        final BraidConfig slots = config(true).maxConcurrentStreams(3).maxPeerStreamAbortsPerWindow(0)
+                .maxStreamOpensPerSecond(0); // the slots are the subject: the open rate made this take 3 s a pairing
         final BraidServer server = server(slots, s -> s.stream(HOLD, (call, stream) -> {
             maxAlive.accumulateAndGet(alive.incrementAndGet(), Math::max);
             try {
