@@ -231,9 +231,9 @@ public final class Braid implements AutoCloseable {
                 return;
             }
             final Throwable cause = e instanceof java.util.concurrent.CompletionException ? e.getCause() : e;
-            final boolean closedBeforeHello = cause instanceof ConnectionClosedException cc
-                    && (cc.reason() == ConnectionClosedException.Reason.PEER_CLOSED
-                    || cc.reason() == ConnectionClosedException.Reason.RESET); // closed with our HELLO unread: a reset
+            final ConnectionClosedException.Reason reason = cause instanceof ConnectionClosedException cc ? cc.reason() : null;
+            final boolean closedBeforeHello = reason == ConnectionClosedException.Reason.PEER_CLOSED
+                    || reason == ConnectionClosedException.Reason.RESET; // closed with our HELLO unread: a reset
             if (closedBeforeHello && n < rt.config().connectAttempts()) {
                 final long delay = java.util.concurrent.ThreadLocalRandom.current().nextLong(10, 51);
                 try {
@@ -243,7 +243,7 @@ public final class Braid implements AutoCloseable {
                     result.completeExceptionally(cause); // braid is closing
                 }
             } else if (closedBeforeHello) {
-                result.completeExceptionally(new ConnectionClosedException(((ConnectionClosedException) cause).reason(),
+                result.completeExceptionally(new ConnectionClosedException(reason,
                         address + " closed the connection before answering HELLO, on each of " + n + " attempts (a braid "
                                 + "server at one of its connection limits, maxConnections, maxConnectionsPerAddress or "
                                 + "maxConnectionsInHello, closes new connections, and its log names the limit)", cause));

@@ -60,8 +60,7 @@ final class LoomListener implements BackendInstance.Listener {
 
     /** Body of the accept thread. */
     void acceptLoop() {
-        long backoff = 0;
-        long failures = 0;
+        long backoff = 0; // > 0: accepts failed since the last one that worked
         try {
             while (!closed) {
                 final SocketChannel ch;
@@ -73,7 +72,6 @@ final class LoomListener implements BackendInstance.Listener {
                     if (closed || !channel.isOpen()) {
                         return;
                     }
-                    failures++;
                     if (acceptFailed()) {
                         try {
                             LOG.log(System.Logger.Level.WARNING, "accept failed on " + address + ": " + e
@@ -95,8 +93,7 @@ final class LoomListener implements BackendInstance.Listener {
                     LoomBackendInstance.closeQuietly(ch); // raced with close: stop accepting means this one too
                     return;
                 }
-                if (failures > 0) {
-                    failures = 0;
+                if (backoff > 0) {
                     backoff = 0;
                     acceptWorked();
                 }

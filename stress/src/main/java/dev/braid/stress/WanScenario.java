@@ -51,6 +51,11 @@ import java.util.concurrent.atomic.LongAdder;
         description = "braid vs plain TCP across an emulated long link (delay, rate): throughput, call latency, "
                 + "memory, faults.")
 final class WanScenario implements Callable<Integer> {
+    /** Calls slower than this are printed with the time they ended ({@code -Dbraid.wan.slowCallMillis}; unset: none). */
+    private static final long SLOW_CALL_NANOS = Long.getLong("braid.wan.slowCallMillis") == null ? Long.MAX_VALUE
+            : Long.getLong("braid.wan.slowCallMillis") * 1_000_000;
+    /** Whether to print TCP's counters over each four-stream phase ({@code -Dbraid.wan.tcpCounters}). */
+    private static final boolean TCP_COUNTERS = Boolean.getBoolean("braid.wan.tcpCounters");
     static final Procedure PING = Procedure.of(0x77616e00, 1, 1); // "wan"
     static final Procedure SOURCE = Procedure.of(0x77616e00, 1, 2);
     static final Procedure SINK = Procedure.of(0x77616e00, 1, 3);
@@ -298,7 +303,7 @@ final class WanScenario implements Callable<Integer> {
         if (socketSendBuffer != null) {
             c.socketSendBufferSize(socketSendBuffer);
         }
-        if (SLOW_CALL_NANOS < Long.MAX_VALUE / 4) { // diagnostics: long read suspensions beside the slow calls
+        if (SLOW_CALL_NANOS != Long.MAX_VALUE) { // diagnostics: long read suspensions beside the slow calls
             c.observer(new dev.braid.BraidObserver() {
                 @Override
                 public void readResumed(final dev.braid.Peer connection, final Side side, final Suspension reason,
@@ -361,9 +366,9 @@ final class WanScenario implements Callable<Integer> {
                 final Histogram beside = new Histogram(3_600_000_000_000L, 3);
                 final long droppedBefore = link.dropped();
                 final long kernelBefore = link.kernelDrops();
-                final java.util.Map<String, Long> tcpBefore = WanLink.tcpCounters();
+                final java.util.Map<String, Long> tcpBefore = TCP_COUNTERS ? WanLink.tcpCounters() : null;
                 final double many = downloads(c, streams, warm, measure, beside);
-                if (Boolean.getBoolean("braid.wan.tcpCounters")) { // diagnostics: what TCP did meanwhile
+                if (TCP_COUNTERS) { // diagnostics: what TCP did meanwhile
                     final java.util.Map<String, Long> after = WanLink.tcpCounters();
                     final StringBuilder b = new StringBuilder();
                     after.forEach((k, v) -> {
@@ -432,9 +437,6 @@ final class WanScenario implements Callable<Integer> {
         }
         return rate;
     }
-
-    /** Calls slower than this are printed with the time they ended (diagnostics; default: none). */
-    private static final long SLOW_CALL_NANOS = Long.getLong("braid.wan.slowCallMillis", Long.MAX_VALUE / 2_000_000) * 1_000_000;
 
     /** One call in flight for {@code d}; the round trips in nanoseconds. */
     Histogram calls(final Connection c, final Duration d) {

@@ -430,14 +430,8 @@ public final class TlsConnection implements ConnectionHandler {
         if (need <= in.capacity()) {
             throw new SSLException("a TLS record is larger than the " + in.capacity() + "-byte packet buffer");
         }
-        final PooledBuffer bigger = pool.acquire(need);
-        final ByteBuffer b = bigger.byteBuffer();
-        b.clear();
-        b.put(in);
-        b.flip();
-        netIn.release();
-        netIn = bigger;
-        in = b;
+        netIn = moveTo(need, in, netIn);
+        in = netIn.byteBuffer().flip();
     }
 
     /**
@@ -446,14 +440,19 @@ public final class TlsConnection implements ConnectionHandler {
      * records, fewer system calls and wake-ups per byte. An idle or quiet connection never grows.
      */
     private void growInput(final int capacity) {
+        netIn = moveTo(capacity, in.flip(), netIn);
+        in = netIn.byteBuffer();
+    }
+
+    /**
+     * A pooled buffer of {@code capacity} holding {@code readable}'s remaining bytes (its byte buffer in fill
+     * mode, after them); releases {@code old}, which {@code readable} belongs to.
+     */
+    private PooledBuffer moveTo(final int capacity, final ByteBuffer readable, final PooledBuffer old) {
         final PooledBuffer bigger = pool.acquire(capacity);
-        final ByteBuffer b = bigger.byteBuffer();
-        b.clear();
-        in.flip();
-        b.put(in);
-        netIn.release();
-        netIn = bigger;
-        in = b;
+        bigger.byteBuffer().clear().put(readable);
+        old.release();
+        return bigger;
     }
 
     /** Runs the handshake's tasks and wraps what it must send, until it waits for the peer. Reader. */
@@ -490,14 +489,8 @@ public final class TlsConnection implements ConnectionHandler {
                 throw new SSLException("TLS control records waiting to be sent exceed " + MAX_CONTROL_BYTES
                         + " bytes (the peer does not read what this side must answer)");
             }
-            final PooledBuffer bigger = pool.acquire(need);
-            final ByteBuffer b = bigger.byteBuffer();
-            b.clear();
-            ctl.flip();
-            b.put(ctl);
-            control.release();
-            control = bigger;
-            ctl = b;
+            control = moveTo(need, ctl.flip(), control);
+            ctl = control.byteBuffer();
         }
     }
 

@@ -5,8 +5,11 @@ import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
+import java.nio.channels.FileChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongConsumer;
@@ -151,24 +154,7 @@ public final class TcpProbe implements AutoCloseable {
 
     /** Seconds from connecting to the source service to receiving {@code bytes} bytes (slow start included). */
     public static double secondsToDownload(final InetSocketAddress server, final long bytes) throws IOException {
-        final long t0 = System.nanoTime();
-        try (SocketChannel c = SocketChannel.open(server)) {
-            c.write(ByteBuffer.wrap(new byte[]{'S'}));
-            final ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
-            long got = 0;
-            while (got < bytes) {
-                buf.clear();
-                if (bytes - got < CHUNK) {
-                    buf.limit((int) (bytes - got));
-                }
-                final int n = c.read(buf);
-                if (n < 0) {
-                    throw new IOException("source closed early");
-                }
-                got += n;
-            }
-            return (System.nanoTime() - t0) / 1e9;
-        }
+        return secondsToDownload(server, bytes, null);
     }
 
     /**
@@ -177,12 +163,17 @@ public final class TcpProbe implements AutoCloseable {
      * plain TCP doing a file transfer's work, the yardstick for the command line.
      */
     public static double secondsToDownloadToFile(final InetSocketAddress server, final long bytes,
-                                                 final java.nio.file.Path file) throws IOException {
+                                                 final Path file) throws IOException {
+        return secondsToDownload(server, bytes, file);
+    }
+
+    /** Both of the above: into {@code file} (forced at the end) unless it is null. */
+    private static double secondsToDownload(final InetSocketAddress server, final long bytes, final Path file)
+            throws IOException {
         final long t0 = System.nanoTime();
         try (SocketChannel c = SocketChannel.open(server);
-             java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(file,
-                     java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE,
-                     java.nio.file.StandardOpenOption.TRUNCATE_EXISTING)) {
+             FileChannel out = file == null ? null : FileChannel.open(file, StandardOpenOption.CREATE,
+                     StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
             c.write(ByteBuffer.wrap(new byte[]{'S'}));
             final ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
             long got = 0;
@@ -196,12 +187,16 @@ public final class TcpProbe implements AutoCloseable {
                     throw new IOException("source closed early");
                 }
                 got += n;
-                buf.flip();
-                while (buf.hasRemaining()) {
-                    out.write(buf);
+                if (out != null) {
+                    buf.flip();
+                    while (buf.hasRemaining()) {
+                        out.write(buf);
+                    }
                 }
             }
-            out.force(false);
+            if (out != null) {
+                out.force(false);
+            }
             return (System.nanoTime() - t0) / 1e9;
         }
     }

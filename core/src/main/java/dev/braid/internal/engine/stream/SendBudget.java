@@ -86,9 +86,13 @@ final class SendBudget {
      */
     void follow(final long peerWindow) {
         this.peerWindow = peerWindow;
-        budget = linkRoundTrip != Long.MAX_VALUE && linkRoundTrip >= SMALL_PACKETS_ROUND_TRIP_NANOS
-                ? Math.max(peerWindow, 2 * packetCost()) : Math.max(configured, peerWindow);
+        budget = longLink() ? Math.max(peerWindow, 2 * packetCost()) : Math.max(configured, peerWindow);
         updatePacket();
+    }
+
+    /** Reader: whether the link's round trip is known and at least {@link #SMALL_PACKETS_ROUND_TRIP_NANOS}. */
+    private boolean longLink() {
+        return linkRoundTrip != Long.MAX_VALUE && linkRoundTrip >= SMALL_PACKETS_ROUND_TRIP_NANOS;
     }
 
     /**
@@ -129,7 +133,7 @@ final class SendBudget {
         if (!adaptive || n == 0) {
             return;
         }
-        if (linkRoundTrip < SMALL_PACKETS_ROUND_TRIP_NANOS || linkRoundTrip == Long.MAX_VALUE) {
+        if (!longLink()) {
             packetPayload = payloadFor(Double.MAX_VALUE, peerWindow); // loopback, a LAN, or not known yet
             return;
         }
