@@ -389,6 +389,7 @@ public final class BraidServer implements AutoCloseable {
             // under prlimit, issue 11 §1.5). Both are done now, while descriptors are there.
             System.getLogger("dev.braid").isLoggable(System.Logger.Level.WARNING);
             java.time.ZoneId.systemDefault();
+            dev.braid.internal.observe.JfrEvents.preload(); // same reason: the first abnormal close loads them
             final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
             final Consumer<Peer> cb = onConnection;
             final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();

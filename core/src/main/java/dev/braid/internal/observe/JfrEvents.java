@@ -18,6 +18,22 @@ import jdk.jfr.Timespan;
  * object is never shared.
  */
 public final class JfrEvents {
+    /**
+     * Loads and initialises every event class now. A class first loaded while the process has no file
+     * descriptor left fails for good ({@code NoClassDefFoundError}: the class loader must open its jar): under
+     * the descriptors attack a loom reader died closing a connection that way, at its first abnormal close
+     * (issue 11 §1.5). {@code BraidServer.bind} calls this, as it sets up logging, while descriptors are there.
+     */
+    public static void preload() {
+        for (Class<?> c : JfrEvents.class.getDeclaredClasses()) {
+            try {
+                Class.forName(c.getName(), true, c.getClassLoader());
+            } catch (ClassNotFoundException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+
     private JfrEvents() {
     }
 
