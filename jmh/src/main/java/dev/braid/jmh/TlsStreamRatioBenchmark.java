@@ -24,18 +24,24 @@ import java.util.concurrent.TimeUnit;
 /**
  * One TLS stream against the JDK's own {@code SSLSocket} pump (and gRPC-java over TLS), <em>interleaved</em>:
  * each operation moves {@link #SEGMENT} bytes over braid's TLS stream ({@link TlsStreamBenchmark}'s fixture),
- * then the same over a raw {@code SSLSocket} ({@link RawTlsStreamBenchmark}'s pair), then (with
- * {@code grpc=true}) the same as 256 KiB messages of a gRPC-java stream over TLS ({@link GrpcTlsStreamBenchmark}'s
- * peer), timing each. On a shared machine whose load moves during a run, separate benchmarks see different
- * loads (errors larger than the scores); segments a few milliseconds apart see the same one, so the ratio of the
- * time counters is stable where the separate scores are not. All three negotiate TLS 1.3 with
- * {@code TLS_AES_256_GCM_SHA384} on 127.0.0.1, both ends in this JVM.
+ * over a raw {@code SSLSocket} ({@link RawTlsStreamBenchmark}'s pair) and (with {@code grpc=true}) as 256 KiB
+ * messages of a gRPC-java stream over TLS ({@link GrpcTlsStreamBenchmark}'s peer), one after another, timing
+ * each. On a shared machine whose load moves during a run, separate benchmarks see different loads (errors
+ * larger than the scores); segments milliseconds apart see the same one, so the ratio of the time counters is
+ * stable where the separate scores are not. All three negotiate TLS 1.3 with {@code TLS_AES_256_GCM_SHA384} on
+ * 127.0.0.1, both ends in this JVM.
+ *
+ * <p>Two things keep the peers' segments from paying for each other. Each peer's buffers hold data in flight
+ * (braid's stream window, gRPC's flow-control window, the kernel's socket buffers: one to several MiB), which a
+ * segment drains at its start and its sender refills after its end, on the CPUs the next segment uses; so a
+ * segment is 32 MiB (with the 4 MiB of the first version, braid's download measured 0.85 of the pump's speed
+ * and 0.74 of gRPC's, and with 32 MiB 1.01-1.07 and 1.20-1.22, same day, same machine) and the order rotates
+ * ({@link Order}). {@code -Dbraid.jmh.segmentMiB=N} changes the segment.
  *
  * <p>Read the counters ({@code braidNanos}, {@code rawNanos}, {@code grpcNanos}: nanoseconds spent per
  * iteration): {@code rawNanos / braidNanos} is braid's throughput as a multiple of the raw pump's (issue 12 §5
  * asks for at least 0.9); {@code grpcNanos / braidNanos} the same against gRPC. Each peer's throughput is
- * {@code SEGMENT x ops / nanos}. Segments of 4 MiB keep what one peer's buffers hold in flight (and its
- * receiver still decrypts after the sender returned) small beside the segment.
+ * {@code SEGMENT x ops / nanos}.
  */
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
@@ -44,8 +50,8 @@ import java.util.concurrent.TimeUnit;
 @OutputTimeUnit(TimeUnit.SECONDS)
 public class TlsStreamRatioBenchmark {
     static final int CHUNK = 256 * 1024;
-    /** Bytes each peer moves per operation. */
-    static final int SEGMENT = 16 * CHUNK;
+    /** Bytes each peer moves per operation, unless {@code -Dbraid.jmh.segmentMiB} says otherwise. */
+    static final int SEGMENT = Integer.getInteger("braid.jmh.segmentMiB", 32) * 4 * CHUNK;
 
     /** Time spent by each peer in this iteration (JMH reports the sums per iteration). */
     @State(Scope.Thread)
@@ -167,48 +173,69 @@ public class TlsStreamRatioBenchmark {
         }
     }
 
-    /** {@return bytes moved} One segment up over each peer, in turn. */
+    /**
+     * Which peer goes first in this operation: the order rotates (braid, raw, gRPC; raw, gRPC, braid; ...),
+     * so that each peer follows each other equally often. A peer's segment shares the CPUs with the tail of
+     * the one before it (its sender refilling the window or socket buffers the segment drained, its GC
+     * garbage): with a fixed order, braid always followed gRPC, and paid for gRPC's refill.
+     */
+    @State(Scope.Thread)
+    public static class Order {
+        int next;
+    }
+
+    /** {@return bytes moved} One segment up over each peer, in turn (the order rotates, see {@link Order}). */
     @Benchmark
-    public int upload(final UploadPeers p, final Times t) throws IOException, InterruptedException {
-        final long t0 = System.nanoTime();
-        for (int n = 0; n < SEGMENT; n += CHUNK) {
-            p.stream.write(p.chunk.clear());
-        }
-        final long t1 = System.nanoTime();
-        for (int n = 0; n < SEGMENT; n += CHUNK) {
-            p.raw.out.write(p.raw.buffer);
-        }
-        final long t2 = System.nanoTime();
-        t.braidNanos += t1 - t0;
-        t.rawNanos += t2 - t1;
-        if (p.grpcStream != null) {
-            for (int n = 0; n < SEGMENT; n += CHUNK) {
-                p.grpcStream.send(p.bytes);
+    public int upload(final UploadPeers p, final Times t, final Order o) throws IOException, InterruptedException {
+        final int peers = p.grpcStream != null ? 3 : 2;
+        final int first = o.next++ % peers;
+        for (int k = 0; k < peers; k++) {
+            final int peer = (first + k) % peers;
+            final long t0 = System.nanoTime();
+            if (peer == 0) {
+                for (int n = 0; n < SEGMENT; n += CHUNK) {
+                    p.stream.write(p.chunk.clear());
+                }
+                t.braidNanos += System.nanoTime() - t0;
+            } else if (peer == 1) {
+                for (int n = 0; n < SEGMENT; n += CHUNK) {
+                    p.raw.out.write(p.raw.buffer);
+                }
+                t.rawNanos += System.nanoTime() - t0;
+            } else {
+                for (int n = 0; n < SEGMENT; n += CHUNK) {
+                    p.grpcStream.send(p.bytes);
+                }
+                t.grpcNanos += System.nanoTime() - t0;
             }
-            t.grpcNanos += System.nanoTime() - t2;
         }
         return SEGMENT;
     }
 
-    /** {@return bytes moved} One segment down over each peer, in turn. */
+    /** {@return bytes moved} One segment down over each peer, in turn (the order rotates, see {@link Order}). */
     @Benchmark
-    public int download(final DownloadPeers p, final Times t) throws IOException, InterruptedException {
-        final long t0 = System.nanoTime();
-        for (int n = 0; n < SEGMENT; n += CHUNK) {
-            BraidFixture.readFully(p.stream, p.chunk.clear());
-        }
-        final long t1 = System.nanoTime();
-        for (int n = 0; n < SEGMENT; n += CHUNK) {
-            readFully(p.raw);
-        }
-        final long t2 = System.nanoTime();
-        t.braidNanos += t1 - t0;
-        t.rawNanos += t2 - t1;
-        if (p.grpcStream != null) {
-            for (int n = 0; n < SEGMENT; n += CHUNK) {
-                p.grpcStream.take(p.bytes);
+    public int download(final DownloadPeers p, final Times t, final Order o) throws IOException, InterruptedException {
+        final int peers = p.grpcStream != null ? 3 : 2;
+        final int first = o.next++ % peers;
+        for (int k = 0; k < peers; k++) {
+            final int peer = (first + k) % peers;
+            final long t0 = System.nanoTime();
+            if (peer == 0) {
+                for (int n = 0; n < SEGMENT; n += CHUNK) {
+                    BraidFixture.readFully(p.stream, p.chunk.clear());
+                }
+                t.braidNanos += System.nanoTime() - t0;
+            } else if (peer == 1) {
+                for (int n = 0; n < SEGMENT; n += CHUNK) {
+                    readFully(p.raw);
+                }
+                t.rawNanos += System.nanoTime() - t0;
+            } else {
+                for (int n = 0; n < SEGMENT; n += CHUNK) {
+                    p.grpcStream.take(p.bytes);
+                }
+                t.grpcNanos += System.nanoTime() - t0;
             }
-            t.grpcNanos += System.nanoTime() - t2;
         }
         return SEGMENT;
     }
