@@ -352,8 +352,13 @@ final class WindowTuner {
         }
         // Below the initial window only with evidence: a queue that stayed (the product is smaller than the
         // initial window: a 2 ms link at 125 MB/s carries 250 KB), or a window already there.
+        // On a short link (loopback, a LAN) neither below nor above it: there the round trip is the CPUs'
+        // (a thread waiting for one), not the link's, so rate x round trip measured how busy the machine was
+        // and the window grew to 2-3 MiB on loopback with every call waiting behind it, for no throughput
+        // (issue 12's fairness, the demo's p99: FairnessRatioProbe, 5 December). The initial window carries
+        // 1 GB/s at a 1 ms round trip.
         final long lower = !shortLink() && (queued >= 3 || current < initial) ? 2 * unit : initial;
-        target = Math.min(max, Math.max(lower, wholePackets(target)));
+        target = Math.min(shortLink() ? initial : max, Math.max(lower, wholePackets(target)));
         if (target > current && windowLimited) { // grow only a window the applications used
             skip = 1;
             setWindow(target);

@@ -173,6 +173,23 @@ class WindowTunerTest {
     }
 
     /**
+     * Loopback with both ends busy (FairnessRatioProbe's four streams, 5 December): round trips of 0.3-0.7 ms,
+     * all of them the CPUs', at 2.5 GB/s, so rate x round trip said 1.75 MB, and the window grew to 2-3 MiB
+     * with every call waiting behind it, for no more throughput (a fixed 512 KiB window moved as much and
+     * halved the calls' p99). Under {@link SendBudget#SMALL_PACKETS_ROUND_TRIP_NANOS} the window stays at the
+     * initial one, whatever the samples say.
+     */
+    @Test
+    void aShortLinkNeverGrowsPastTheInitialWindow() {
+        open(700_000L);
+        free = 2 * FULL; // no queue until the window passes the product and two packets: every sample finds room
+        run(200, 2.5e9, 700_000L);
+        assertThat(windows).as("windows %s", windows).allMatch(w -> w <= INITIAL);
+        assertThat(window.current()).isEqualTo(INITIAL);
+        assertThat(largest).isEqualTo(INITIAL);
+    }
+
+    /**
      * Loopback at 1.5 GB/s, where for a while every round trip is a scheduler's 1.2 ms instead of 50 us: the
      * initial window can queue 0.65 ms at that rate, so the extra time is not its queue, and the window stays
      * (shrinking it would only slow the streams).
