@@ -91,7 +91,7 @@ final class SendBudget {
     }
 
     /** Reader: whether the link's round trip is known and at least {@link #SMALL_PACKETS_ROUND_TRIP_NANOS}. */
-    private boolean longLink() {
+    boolean longLink() {
         return linkRoundTrip != Long.MAX_VALUE && linkRoundTrip >= SMALL_PACKETS_ROUND_TRIP_NANOS;
     }
 

@@ -268,7 +268,7 @@ public final class StreamTable {
             sendBudget.follow(Math.min(window, Math.max(cfg.maxStreamWindow(), cfg.initialStreamWindow())));
             final Transport t = transport;
             if (t != null) {
-                t.setSocketSendBuffer(socketSendBufferFor(window));
+                t.setSocketSendBuffer(socketSendBufferFor(cfg.socketSendBufferSize(), window, sendBudget.longLink()));
             }
         }
         if (offered) {
@@ -277,14 +277,17 @@ public final class StreamTable {
     }
 
     /**
-     * The send buffer a peer window asks for: room for the whole window of stream data in flight plus a
-     * quarter for calls and credit (the kernel doubles what it is given, for its bookkeeping), never below
-     * the configured size (0, the OS's autotuning, stays 0).
+     * The send buffer a peer window asks for ({@code configured}: {@code BraidConfig.socketSendBufferSize}): on a link of {@link SendBudget#SMALL_PACKETS_ROUND_TRIP_NANOS}
+     * or more, room for the whole window of stream data in flight plus a quarter for calls and credit (the
+     * kernel doubles what it is given, for its bookkeeping), never below the configured size (0, the OS's
+     * autotuning, stays 0); on a shorter one (loopback, a LAN), or before the link's round trip is known, the
+     * configured size: there a larger buffer only queues more ahead of every call (the demo on loopback:
+     * call p50 beside four streams 584-709 µs with 1.25 MiB against 474-479 µs with 256 KiB, and the streams
+     * no faster).
      */
-    int socketSendBufferFor(final long window) {
-        final int configured = cfg.socketSendBufferSize();
-        if (configured == 0) {
-            return 0;
+    static int socketSendBufferFor(final int configured, final long window, final boolean longLink) {
+        if (configured == 0 || !longLink) {
+            return configured;
         }
         return (int) Math.min(Integer.MAX_VALUE, Math.max(configured, window + window / 4));
     }
