@@ -71,6 +71,8 @@ public final class StreamTable {
     volatile Transport transport;
     private volatile boolean closed;
     private ScheduledFuture<?> idleTask;
+    /** The tuner's second look at the link's round trip ({@code WindowTuner.recheck}), or null. */
+    private volatile ScheduledFuture<?> recheckTask;
     final java.util.concurrent.Executor blockingExecutor;
     /** Where {@code finishAsync}'s future completes (the runtime's callback executor). */
     final dev.braid.internal.engine.call.Callbacks callbacks;
@@ -183,6 +185,16 @@ public final class StreamTable {
         final WindowTuner t = tuner;
         if (t != null) {
             t.start(System.nanoTime());
+            recheckTask = afterNanos(() -> {
+                final Transport tr = transport;
+                if (tr != null && !closed) {
+                    tr.execute(() -> {
+                        if (!closed) {
+                            t.recheck(System.nanoTime());
+                        }
+                    });
+                }
+            }, WindowTuner.RECHECK_NANOS);
         }
     }
 
@@ -516,6 +528,10 @@ public final class StreamTable {
         final ScheduledFuture<?> t = idleTask;
         if (t != null) {
             t.cancel(false);
+        }
+        final ScheduledFuture<?> r = recheckTask;
+        if (r != null) {
+            r.cancel(false);
         }
         for (StreamImpl s : streams.values()) {
             s.connectionClosed(reason);

@@ -73,6 +73,8 @@ final class WindowTuner {
     static final long MIN_UNIT = SendBudget.MIN_PACKET_PAYLOAD + dev.braid.internal.wire.FrameHeader.HEADER_LENGTH;
     /** A drain whose round trip looked like a stall is tried again after this. */
     static final long DRAIN_RETRY_NANOS = 1_000_000_000L;
+    /** When {@link #recheck} runs after {@link #start}. */
+    static final long RECHECK_NANOS = 1_000_000_000L;
     /** A PING unanswered for this long is given up (another may go). */
     static final long PING_GIVE_UP_NANOS = 10_000_000_000L;
 
@@ -168,18 +170,36 @@ final class WindowTuner {
      * drain after start-up corrects a slow first one.
      */
     void start(final long now) {
-        ping(now, true);
+        ping(now, true, true);
     }
 
-    /** Sends a PING at {@code now}; {@code idle}: the connection's first (see {@link #start}). */
-    private void ping(final long now, final boolean idle) {
+    /**
+     * Reader context, {@link #RECHECK_NANOS} after {@link #start}: if the first PING's round trip said a link
+     * of {@link SendBudget#SMALL_PACKETS_ROUND_TRIP_NANOS} or more and no stream data has come since, one more
+     * PING measures the link, on the control lane. The first often pays for a JVM that is still compiling
+     * (1.8-7.9 ms on loopback in the demo, and a second sent right after its answer 1.6-1.8 ms), and
+     * loopback then counted as a long link until a sample under 1 ms came, which with busy streams may be
+     * never: packets went down to 8 KiB, the window and the send buffer up, and the demo's calls waited
+     * longer with auto-tuning than without it. A long link only confirms its round trip.
+     */
+    void recheck(final long now) {
+        if (lastData == Long.MIN_VALUE && !pingOut && minRtt >= SendBudget.SMALL_PACKETS_ROUND_TRIP_NANOS) {
+            ping(now, true, false);
+        }
+    }
+
+    /**
+     * Sends a PING at {@code now}; {@code idle}: it measures the link with nothing queued (see {@link #start});
+     * {@code first}: the connection's first, which goes behind what is queued.
+     */
+    private void ping(final long now, final boolean idle, final boolean first) {
         pinged = true;
         pingOut = true;
         pingIdle = idle;
         pingSent = now;
         pingToken = now;
         receivedAtPing = received;
-        signals.sendPing(pingToken, idle);
+        signals.sendPing(pingToken, first);
     }
 
     /**
@@ -197,7 +217,7 @@ final class WindowTuner {
             pingOut = false;
         }
         if (!pingOut && (!pinged || now - pingSent >= MIN_PING_INTERVAL)) {
-            ping(now, false);
+            ping(now, false, false);
         }
     }
 

@@ -173,6 +173,56 @@ class WindowTunerTest {
     }
 
     /**
+     * The connection's first PING took 3 ms (a JVM still compiling, on loopback): a second look a second
+     * later, while no stream data has come, finds the link's 60 us, and the link is short from then on.
+     */
+    @Test
+    void aColdFirstPingIsMeasuredAgainBeforeAnyStreamData() {
+        open(3_000_000L);
+        assertThat(tuner.minRtt()).isEqualTo(3_000_000L);
+        now += WindowTuner.RECHECK_NANOS;
+        tuner.recheck(now);
+        assertThat(pings).as("a second PING").hasSize(2);
+        now += 60_000L;
+        tuner.onPong(pings.get(1), consumed, now);
+        assertThat(tuner.minRtt()).isEqualTo(60_000L);
+        assertThat(windows).as("no window change from a measurement").isEmpty();
+    }
+
+    @Test
+    void noSecondLookOnceStreamDataCameOrWhenTheFirstWasShort() {
+        open(3_000_000L);
+        tuner.onData(consumed += FULL, packet, now);
+        final int sent = pings.size();
+        if (sent > 1) {
+            now += 3_000_000L;
+            tuner.onPong(pings.get(sent - 1), consumed, now); // the sample the data started
+        }
+        now += WindowTuner.RECHECK_NANOS;
+        tuner.recheck(now);
+        assertThat(pings).as("stream data came: its samples measure the link").hasSize(sent);
+
+        final WindowTuner shortOne = new WindowTuner(INITIAL, MAX, new ReceiveWindow(INITIAL), new WindowTuner.Signals() {
+            @Override
+            public void sendPing(final long token, final boolean first) {
+                pings.add(token);
+            }
+
+            @Override
+            public void sendWindow(final long w) {
+                windows.add(w);
+            }
+        });
+        pings.clear();
+        shortOne.start(now);
+        now += 80_000L;
+        shortOne.onPong(pings.get(0), 0, now);
+        now += WindowTuner.RECHECK_NANOS;
+        shortOne.recheck(now);
+        assertThat(pings).as("a first PING under 1 ms is not taken again").hasSize(1);
+    }
+
+    /**
      * Loopback with both ends busy (FairnessRatioProbe's four streams, 5 December): round trips of 0.3-0.7 ms,
      * all of them the CPUs', at 2.5 GB/s, so rate x round trip said 1.75 MB, and the window grew to 2-3 MiB
      * with every call waiting behind it, for no more throughput (a fixed 512 KiB window moved as much and
