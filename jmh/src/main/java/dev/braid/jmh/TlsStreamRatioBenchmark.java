@@ -187,54 +187,45 @@ public class TlsStreamRatioBenchmark {
     /** {@return bytes moved} One segment up over each peer, in turn (the order rotates, see {@link Order}). */
     @Benchmark
     public int upload(final UploadPeers p, final Times t, final Order o) throws IOException, InterruptedException {
-        final int peers = p.grpcStream != null ? 3 : 2;
-        final int first = o.next++ % peers;
-        for (int k = 0; k < peers; k++) {
-            final int peer = (first + k) % peers;
-            final long t0 = System.nanoTime();
-            if (peer == 0) {
-                for (int n = 0; n < SEGMENT; n += CHUNK) {
-                    p.stream.write(p.chunk.clear());
-                }
-                t.braidNanos += System.nanoTime() - t0;
-            } else if (peer == 1) {
-                for (int n = 0; n < SEGMENT; n += CHUNK) {
-                    p.raw.out.write(p.raw.buffer);
-                }
-                t.rawNanos += System.nanoTime() - t0;
-            } else {
-                for (int n = 0; n < SEGMENT; n += CHUNK) {
-                    p.grpcStream.send(p.bytes);
-                }
-                t.grpcNanos += System.nanoTime() - t0;
-            }
-        }
-        return SEGMENT;
+        return inTurn(o, t, p.grpcStream != null, () -> p.stream.write(p.chunk.clear()),
+                () -> p.raw.out.write(p.raw.buffer), () -> p.grpcStream.send(p.bytes));
     }
 
     /** {@return bytes moved} One segment down over each peer, in turn (the order rotates, see {@link Order}). */
     @Benchmark
     public int download(final DownloadPeers p, final Times t, final Order o) throws IOException, InterruptedException {
-        final int peers = p.grpcStream != null ? 3 : 2;
+        return inTurn(o, t, p.grpcStream != null, () -> BraidFixture.readFully(p.stream, p.chunk.clear()),
+                () -> readFully(p.raw), () -> p.grpcStream.take(p.bytes));
+    }
+
+    /** Moves one {@link #CHUNK} over one peer. */
+    @FunctionalInterface
+    private interface Chunk {
+        void move() throws IOException, InterruptedException;
+    }
+
+    /**
+     * One {@link #SEGMENT} over each peer (gRPC only if {@code grpc}), starting with the one {@link Order} says,
+     * each timed into its counter. {@return bytes moved per peer}
+     */
+    private static int inTurn(final Order o, final Times t, final boolean grpc, final Chunk braid, final Chunk raw,
+                              final Chunk grpcChunk) throws IOException, InterruptedException {
+        final int peers = grpc ? 3 : 2;
         final int first = o.next++ % peers;
         for (int k = 0; k < peers; k++) {
             final int peer = (first + k) % peers;
+            final Chunk c = peer == 0 ? braid : peer == 1 ? raw : grpcChunk;
             final long t0 = System.nanoTime();
+            for (int n = 0; n < SEGMENT; n += CHUNK) {
+                c.move();
+            }
+            final long spent = System.nanoTime() - t0;
             if (peer == 0) {
-                for (int n = 0; n < SEGMENT; n += CHUNK) {
-                    BraidFixture.readFully(p.stream, p.chunk.clear());
-                }
-                t.braidNanos += System.nanoTime() - t0;
+                t.braidNanos += spent;
             } else if (peer == 1) {
-                for (int n = 0; n < SEGMENT; n += CHUNK) {
-                    readFully(p.raw);
-                }
-                t.rawNanos += System.nanoTime() - t0;
+                t.rawNanos += spent;
             } else {
-                for (int n = 0; n < SEGMENT; n += CHUNK) {
-                    p.grpcStream.take(p.bytes);
-                }
-                t.grpcNanos += System.nanoTime() - t0;
+                t.grpcNanos += spent;
             }
         }
         return SEGMENT;

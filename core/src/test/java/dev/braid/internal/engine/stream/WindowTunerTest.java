@@ -21,17 +21,7 @@ class WindowTunerTest {
     private final List<Long> pings = new ArrayList<>();
     private final List<Long> windows = new ArrayList<>();
     private final ReceiveWindow window = new ReceiveWindow(INITIAL);
-    private final WindowTuner tuner = new WindowTuner(INITIAL, MAX, window, new WindowTuner.Signals() {
-        @Override
-        public void sendPing(final long token, final boolean first) {
-            pings.add(token);
-        }
-
-        @Override
-        public void sendWindow(final long w) {
-            windows.add(w);
-        }
-    });
+    private final WindowTuner tuner = new WindowTuner(INITIAL, MAX, window, signals());
     private long now = 1_000_000_000L;
     /** What the receiving application consumed so far (it reads as fast as packets arrive here). */
     private long consumed;
@@ -44,6 +34,21 @@ class WindowTunerTest {
     private long largest;
     /** Frame length of the packets the peer sends (libvirt's largest unless a test sizes them by rate). */
     private int packet = (int) FULL;
+
+    /** Signals that record each PING's token in {@link #pings} and each WINDOW in {@link #windows}. */
+    private WindowTuner.Signals signals() {
+        return new WindowTuner.Signals() {
+            @Override
+            public void sendPing(final long token, final boolean first) {
+                pings.add(token);
+            }
+
+            @Override
+            public void sendWindow(final long w) {
+                windows.add(w);
+            }
+        };
+    }
 
     /** The connection opens: the tuner's first PING finds no queue, and is answered after {@code rtt} ns. */
     private void open(final long rtt) {
@@ -202,17 +207,7 @@ class WindowTunerTest {
         tuner.recheck(now);
         assertThat(pings).as("stream data came: its samples measure the link").hasSize(sent);
 
-        final WindowTuner shortOne = new WindowTuner(INITIAL, MAX, new ReceiveWindow(INITIAL), new WindowTuner.Signals() {
-            @Override
-            public void sendPing(final long token, final boolean first) {
-                pings.add(token);
-            }
-
-            @Override
-            public void sendWindow(final long w) {
-                windows.add(w);
-            }
-        });
+        final WindowTuner shortOne = new WindowTuner(INITIAL, MAX, new ReceiveWindow(INITIAL), signals());
         pings.clear();
         shortOne.start(now);
         now += 80_000L;
