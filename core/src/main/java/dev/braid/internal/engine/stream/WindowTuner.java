@@ -32,9 +32,10 @@ package dev.braid.internal.engine.stream;
  * The target is the product in whole packets plus two packets (what the receiver holds until a packet is
  * consumed and credited, and the credit a sender waits to fill a packet: they sit in no queue), up to the
  * maximum; below the initial window only after a queue stayed (three samples in a row), or once there. To
- * find a long link quickly the tuner starts by <em>probing</em>: while the window was the limit and a sample
- * found room, and the rate grew by 1/4 since the last growth, the window doubles; when twice in a row the
- * rate does not follow, the pipe is full. Later probes (every {@link #FILTER_NANOS}) step by a quarter (the
+ * find a long link quickly the tuner starts by <em>probing</em>: while the window was the limit and the rate
+ * grew by 1/4 since the last growth, the window doubles (start-up asks no room of the round trip: each
+ * doubling's credit is sent at once and queues at the bottleneck, whatever the link carries); when twice in a
+ * row the rate does not follow, the pipe is full. Later probes (every {@link #FILTER_NANOS}) step by a quarter (the
  * rate must grow by 1/8). After that the window follows the queue, with two thresholds: a round trip within
  * {@link #QUEUE_SLACK_NANOS} (+1/256) of the smallest found <em>room</em>, and if the window was the limit it
  * grows by a packet, then two, four... while room lasts; one longer than twice that (+1/128) found a
@@ -343,7 +344,13 @@ final class WindowTuner {
         if (probing) {
             // start-up doubles and wants the rate up by 1/4; a later probe steps by 1/4 and wants it up by 1/8
             final double follows = startup ? 1.25 : 1.125;
-            if (windowLimited && room && (rateAtGrowth == 0 || maxRate >= rateAtGrowth * follows)) {
+            // Start-up asks no room of a round trip: each doubling releases a window's worth of credit at
+            // once, which the sender sends at once, so the samples after it find that burst queued at the
+            // bottleneck (2 MiB at 125 MB/s: 16 ms) whatever the link's capacity; asked for room, start-up
+            // ended at 2-4 MiB on a 50 ms link that carries 6.3 MB, and the window crept up from there for
+            // seconds (`braid get` at 50 ms: 64-78 MiB/s against 95 when start-up found the link). The rate
+            // is what tells: it follows a window below the product and stops at the link's.
+            if (windowLimited && (startup || room) && (rateAtGrowth == 0 || maxRate >= rateAtGrowth * follows)) {
                 rateAtGrowth = maxRate;
                 flat = 0;
                 rateCount = 0; // the rates at the old window say nothing of the new one

@@ -32,6 +32,14 @@ class WindowTunerTest {
     private long free;
     /** The largest window any round of {@link #run} used. */
     private long largest;
+    /**
+     * The peer sends each window growth at once, as a braid sender does: the two round trips after a growth
+     * find the credit it released queued at the bottleneck, whatever the product.
+     */
+    private boolean burst;
+    private long previous = INITIAL;
+    private int burstLeft;
+    private long burstBytes;
     /** Frame length of the packets the peer sends (libvirt's largest unless a test sizes them by rate). */
     private int packet = (int) FULL;
 
@@ -77,7 +85,16 @@ class WindowTunerTest {
         for (int i = 0; i < rounds; i++) {
             final long w = window.current();
             largest = Math.max(largest, w);
-            final long queued = (long) Math.max(0, w - bdp - free);
+            if (w > previous) {
+                burstLeft = burst ? 2 : 0;
+                burstBytes = w - previous;
+            }
+            previous = w;
+            long queued = (long) Math.max(0, w - bdp - free);
+            if (burstLeft > 0) {
+                burstLeft--;
+                queued = Math.max(queued, burstBytes); // the new credit, sent at once, waits at the bottleneck
+            }
             final long measured = rtt + (long) (queued / rate * 1e9);
             tuner.onData(consumed += 1, packet, now); // the first bytes of the round: a PING goes if none is out
             final int ping = pings.size() - 1;
@@ -102,6 +119,24 @@ class WindowTunerTest {
         final int changes = windows.size();
         run(20, rate, rtt);
         assertThat(windows).as("steady: no WINDOW per sample").hasSize(changes);
+    }
+
+    /**
+     * Each doubling releases its credit at once, and the samples after it find that burst queued at the
+     * bottleneck (2 MiB at 125 MB/s: 16 ms) though the window is still below the product. Start-up that asked
+     * those samples for room ended at 2-4 MiB on a 50 ms link, and the window crept up from there for seconds
+     * (`braid get` at 50 ms: 64-78 MiB/s instead of 95); the rate, which follows a window below the product,
+     * is what ends it.
+     */
+    @Test
+    void startUpFindsALongLinkThoughEachDoublingQueuesItsBurst() {
+        burst = true;
+        final double rate = 125e6;
+        final long rtt = 50_000_000L; // product 6.25 MB
+        run(12, rate, rtt); // 600 ms
+        assertThat(largest).as("start-up reached the product").isGreaterThanOrEqualTo(6_250_000L);
+        run(40, rate, rtt);
+        assertThat(window.current()).as("then near it").isBetween(6_250_000L, 6_250_000L + 3 * FULL);
     }
 
     /**
