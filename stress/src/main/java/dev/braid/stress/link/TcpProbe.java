@@ -167,6 +167,21 @@ public final class TcpProbe implements AutoCloseable {
         return secondsToDownload(server, bytes, file);
     }
 
+    /**
+     * {@link #secondsToDownloadToFile} as a command of its own, so that plain TCP can be measured the way the
+     * command line runs: a fresh JVM (its code not yet compiled) that downloads once and ends.
+     * Arguments: {@code HOST PORT BYTES FILE}; prints the seconds on standard output.
+     */
+    public static void main(final String[] args) throws IOException {
+        if (args.length != 4) {
+            System.err.println("usage: TcpProbe HOST PORT BYTES FILE");
+            System.exit(2);
+        }
+        final double secs = secondsToDownloadToFile(new InetSocketAddress(args[0], Integer.parseInt(args[1])),
+                Long.parseLong(args[2]), Path.of(args[3]));
+        System.out.println(secs);
+    }
+
     /** Both of the above: into {@code file} (forced at the end) unless it is null. */
     private static double secondsToDownload(final InetSocketAddress server, final long bytes, final Path file)
             throws IOException {
