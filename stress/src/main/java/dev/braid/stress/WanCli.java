@@ -89,14 +89,14 @@ final class WanCli {
                     final Path copy = dir.resolve("tcp-copy.bin");
                     tcpWarm = total / TcpProbe.secondsToDownloadToFile(relay.address(), total, copy);
                     Files.delete(copy);
-                    tcp = total / coldTcpSeconds(relay.address(), total, copy, max(total, bytesPerSecond));
+                    tcp = total / coldTcpSeconds(relay.address(), total, copy, timeoutFor(total, bytesPerSecond));
                     Files.deleteIfExists(copy);
                 }
                 out.printf(Locale.ROOT, "%s plain TCP through the link: %.1f MB/s into memory, %.1f MB/s into a file "
                         + "forced to disk at the end (this JVM, its code compiled), %.1f MB/s the same as a fresh JVM "
                         + "process (the yardstick below: braid get and put are fresh JVMs that write and force files)%n",
                         tag, tcpMemory / 1e6, tcpWarm / 1e6, tcp / 1e6);
-                final Duration max = max(total, bytesPerSecond);
+                final Duration max = timeoutFor(total, bytesPerSecond);
                 try (TcpRelay relay = TcpRelay.start(server, spec)) {
                     final String at = "127.0.0.1:" + relay.address().getPort();
                     final Path got = Files.createDirectories(dir.resolve("got-" + r));
@@ -153,7 +153,7 @@ final class WanCli {
         }
     }
 
-    private static Duration max(final long total, final long bytesPerSecond) {
+    private static Duration timeoutFor(final long total, final long bytesPerSecond) {
         return Duration.ofSeconds(120 + 20 * total / Math.max(1, bytesPerSecond));
     }
 
@@ -164,38 +164,28 @@ final class WanCli {
      */
     private double coldTcpSeconds(final InetSocketAddress at, final long bytes, final Path file, final Duration max)
             throws IOException, InterruptedException {
-        final Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), TcpProbe.class.getName(),
-                at.getAddress().getHostAddress(), Integer.toString(at.getPort()), Long.toString(bytes), file.toString())
-                .redirectErrorStream(true).start();
-        final CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> {
-            try {
-                return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-            } catch (IOException e) {
-                return "(its output unreadable: " + e + ")";
-            }
-        });
-        if (!p.waitFor(max.toMillis(), TimeUnit.MILLISECONDS)) {
-            p.destroyForcibly();
+        final Ran r = run(List.of(java(), "-cp", System.getProperty("java.class.path"), TcpProbe.class.getName(),
+                at.getAddress().getHostAddress(), Integer.toString(at.getPort()), Long.toString(bytes), file.toString()), max);
+        if (!r.ended()) {
             throw new IOException("plain TCP as a fresh JVM did not end within " + max);
         }
-        final String text;
-        try {
-            text = output.get(10, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            throw new IOException("plain TCP as a fresh JVM: its output: " + e, e);
+        if (r.exit() != 0) {
+            throw new IOException("plain TCP as a fresh JVM failed (exit " + r.exit() + "): " + r.output().trim());
         }
-        if (p.exitValue() != 0) {
-            throw new IOException("plain TCP as a fresh JVM failed (exit " + p.exitValue() + "): " + text);
-        }
-        return Double.parseDouble(text);
+        return Double.parseDouble(r.output().trim());
     }
 
-    /** Runs one command line; returns the bytes per second its summary line reports (NaN if it failed). */
-    private double transfer(final String tag, final String what, final long bytes, final Duration max,
-                            final String... args) throws IOException, InterruptedException {
+    /** A process that ran: whether it ended within its time (else it was killed), its exit code, its output. */
+    private record Ran(boolean ended, int exit, String output, double wallSeconds) {
+    }
+
+    /**
+     * Runs {@code cmd} (standard error merged into its output) for at most {@code max}, then kills it; its
+     * output read meanwhile on another thread, so that a talkative process never blocks on a full pipe.
+     */
+    private static Ran run(final List<String> cmd, final Duration max) throws IOException, InterruptedException {
         final long t0 = System.nanoTime();
-        final Process p = new ProcessBuilder(command(args)).redirectErrorStream(true).start();
+        final Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         final CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> {
             try {
                 return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -214,10 +204,24 @@ final class WanCli {
         } catch (Exception e) {
             text = "";
         }
+        return new Ran(ended, ended ? p.exitValue() : -1, text, wall);
+    }
+
+    /** This JVM's {@code java} launcher. */
+    private static String java() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+
+    /** Runs one command line; returns the bytes per second its summary line reports (NaN if it failed). */
+    private double transfer(final String tag, final String what, final long bytes, final Duration max,
+                            final String... args) throws IOException, InterruptedException {
+        final Ran r = run(command(args), max);
+        final String text = r.output();
+        final double wall = r.wallSeconds();
         final Matcher m = SUMMARY.matcher(text);
-        final boolean ok = ended && p.exitValue() == 0 && m.find() && m.group(1).equals(m.group(2));
+        final boolean ok = r.ended() && r.exit() == 0 && m.find() && m.group(1).equals(m.group(2));
         verdict.check(ok, String.format(Locale.ROOT, "%s braid %s: %s", tag, what,
-                ok ? "exit 0, " + text.trim().replace('\n', ' ') : (ended ? "exit " + p.exitValue() : "killed after " + max)
+                ok ? "exit 0, " + text.trim().replace('\n', ' ') : (r.ended() ? "exit " + r.exit() : "killed after " + max)
                         + ": " + text.trim().replace('\n', ' ')));
         if (!ok) {
             return Double.NaN;
@@ -231,14 +235,14 @@ final class WanCli {
     private List<String> command(final String... args) {
         final List<String> cmd = new ArrayList<>();
         if (scenario.cli.equals("classpath")) { // the command line's classes on this JVM's class path (tests)
-            cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            cmd.add(java());
             cmd.add("--enable-native-access=ALL-UNNAMED");
             cmd.add(NETTY_MACHINE_ID);
             cmd.add("-cp");
             cmd.add(System.getProperty("java.class.path"));
             cmd.add("dev.braid.cli.Main");
         } else if (scenario.cli.endsWith(".jar")) {
-            cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            cmd.add(java());
             cmd.add("--enable-native-access=ALL-UNNAMED");
             cmd.add(NETTY_MACHINE_ID);
             cmd.add("-jar");
