@@ -76,7 +76,10 @@ public final class BraidServer implements AutoCloseable {
      * @return a snapshot of them
      */
     public List<Peer> connections() {
-        return List.copyOf(connections);
+        // a connection leaves the set in a callback of its closeFuture, which may run after a thread waiting on
+        // that future has already woken (close(), awaitTermination()): filtered here so that, once they
+        // return, the list is empty whatever the order of the callbacks
+        return List.copyOf(connections.stream().filter(c -> !c.closeFuture().isDone()).toList());
     }
 
     /**
@@ -98,7 +101,7 @@ public final class BraidServer implements AutoCloseable {
 
     /** {@return whether the server was shut down and every one of its connections is closed} */
     public boolean isTerminated() {
-        return closed.get() && connections.isEmpty();
+        return closed.get() && connections.stream().allMatch(c -> c.closeFuture().isDone());
     }
 
     /**
@@ -120,6 +123,7 @@ public final class BraidServer implements AutoCloseable {
             final long left = deadline - System.nanoTime();
             try {
                 c.closeFuture().get(Math.max(0, left), java.util.concurrent.TimeUnit.NANOSECONDS);
+                connections.remove(c); // also done by the future's callback, which may not have run yet
             } catch (java.util.concurrent.TimeoutException e) {
                 return false;
             } catch (InterruptedException e) {
@@ -167,6 +171,9 @@ public final class BraidServer implements AutoCloseable {
         for (ServerConnection c : open) {
             if (!c.awaitClosedUntil(deadline)) {
                 late++;
+            } else {
+                connections.remove(c); // also done by the future's callbacks, which may not have run yet
+                opening.remove(c);
             }
         }
         if (late > 0) {
