@@ -107,4 +107,55 @@ class BraidThroughRelayTest {
             assertThat(Threads.awaitNoOutstanding(serverBraid.bufferPool(), Duration.ofSeconds(5))).isZero();
         }
     }
+
+    /**
+     * On a long link the stream sender bounds what its kernel holds unsent ({@code longLinkUnsentLimit},
+     * TCP_NOTSENT_LOWAT): on epoll through Netty, on nio and loom through the JDK's foreign function API; each
+     * backend logs the socket it sets (at DEBUG). A 20 ms relay, one download.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"nio", "epoll", "loom"})
+    void aLongLinkBoundsWhatTheSendersKernelHoldsUnsent(final String backend) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(backend.equals("epoll")
+                || dev.braid.internal.backend.TcpNotSentLowat.available(), "nio and loom: Linux, Java 22+");
+        final java.util.logging.Logger jul = java.util.logging.Logger.getLogger("dev.braid");
+        final java.util.logging.Level was = jul.getLevel();
+        final List<String> logged = new java.util.concurrent.CopyOnWriteArrayList<>();
+        final java.util.logging.Handler h = new java.util.logging.Handler() {
+            @Override
+            public void publish(final java.util.logging.LogRecord r) {
+                logged.add(r.getMessage());
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        jul.setLevel(java.util.logging.Level.FINE);
+        jul.addHandler(h);
+        final ChecksummedStreams cs = new ChecksummedStreams(16 * 1024);
+        try (Braid serverBraid = Braid.create(new BraidConfig().backend(backend));
+             Braid clientBraid = Braid.create(new BraidConfig().backend(backend))) {
+            final BraidServer server = cs.register(new WanScenario().register(serverBraid.server())).bind(0);
+            try (server; TcpRelay relay = TcpRelay.start(server.address(), LinkSpec.of(Duration.ofMillis(20), 0))) {
+                try (Connection c = clientBraid.connect(relay.address())) {
+                    final BraidStream down = ChecksummedStreams.open(c, ChecksummedStreams.DOWN, 9, 64L << 20, 0,
+                            StreamOptions.DEFAULT);
+                    ChecksummedStreams.download(down, 9, 64L << 20);
+                    Await.until("the server's socket got the bound", () -> logged.stream().anyMatch(m ->
+                            m.startsWith("TCP_NOTSENT_LOWAT") && m.endsWith(": " + BraidConfig.DEFAULT_LONG_LINK_UNSENT_LIMIT
+                                    + " bytes")), () -> logged);
+                }
+            }
+            assertThat(Threads.awaitNoOutstanding(clientBraid.bufferPool(), Duration.ofSeconds(5))).isZero();
+            assertThat(Threads.awaitNoOutstanding(serverBraid.bufferPool(), Duration.ofSeconds(5))).isZero();
+        } finally {
+            jul.removeHandler(h);
+            jul.setLevel(was);
+        }
+    }
 }
