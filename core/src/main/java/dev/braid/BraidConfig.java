@@ -99,8 +99,6 @@ public final class BraidConfig {
     public static final int STREAM_ABORT_OPEN_COST = 10;
     /** Default SO_SNDBUF: bounds the bytes a small call can find queued ahead of it in the kernel. */
     public static final int DEFAULT_SOCKET_SEND_BUFFER = 256 * 1024;
-    /** Default {@link #longLinkUnsentLimit(int)}: 16 KiB. */
-    public static final int DEFAULT_LONG_LINK_UNSENT_LIMIT = 16 * 1024;
     /**
      * Default {@link #initialStreamWindow} and {@link #streamSendBudget}: four maximal stream packets at their
      * window cost (4 x (262,120 payload + 28 header) = 1,048,592 bytes), so four whole packets fit, not three
@@ -115,7 +113,6 @@ public final class BraidConfig {
 
     private int socketSendBufferSize = intProperty(Range.SOCKET_SEND_BUFFER_SIZE, DEFAULT_SOCKET_SEND_BUFFER);
     private int socketReceiveBufferSize = intProperty(Range.SOCKET_RECEIVE_BUFFER_SIZE, 0);
-    private int longLinkUnsentLimit = intProperty(Range.LONG_LINK_UNSENT_LIMIT, DEFAULT_LONG_LINK_UNSENT_LIMIT);
     private ExecutorService handlerExecutor;
     private java.util.concurrent.Executor callbackExecutor;
     private TlsOptions tls;
@@ -153,7 +150,6 @@ public final class BraidConfig {
         READ_BUFFER_SIZE("readBufferSize", 4096, 64 << 20),
         SOCKET_SEND_BUFFER_SIZE("socketSendBufferSize", 0, Integer.MAX_VALUE),
         SOCKET_RECEIVE_BUFFER_SIZE("socketReceiveBufferSize", 0, Integer.MAX_VALUE),
-        LONG_LINK_UNSENT_LIMIT("longLinkUnsentLimit", 0, Integer.MAX_VALUE),
         MAX_QUEUED_CONTROL_REPLIES("maxQueuedControlReplies", 1, 1 << 20),
         MAX_PEER_STREAM_ABORTS_PER_WINDOW("maxPeerStreamAbortsPerWindow", 0, Integer.MAX_VALUE),
         MAX_STREAM_OPENS_PER_SECOND("maxStreamOpensPerSecond", 0, 1_000_000_000),
@@ -214,7 +210,6 @@ public final class BraidConfig {
         range(Range.READ_BUFFER_SIZE, readBufferSize);
         range(Range.SOCKET_SEND_BUFFER_SIZE, socketSendBufferSize);
         range(Range.SOCKET_RECEIVE_BUFFER_SIZE, socketReceiveBufferSize);
-        range(Range.LONG_LINK_UNSENT_LIMIT, longLinkUnsentLimit);
         range(Range.MAX_QUEUED_CONTROL_REPLIES, maxQueuedControlReplies);
         range(Range.MAX_PEER_STREAM_ABORTS_PER_WINDOW, maxPeerStreamAbortsPerWindow);
         range(Range.MAX_STREAM_OPENS_PER_SECOND, maxStreamOpensPerSecond);
@@ -622,25 +617,6 @@ public final class BraidConfig {
     }
 
     /**
-     * TCP_NOTSENT_LOWAT in bytes on a connection that window auto-tuning finds on a long link (a round trip of
-     * 1 ms or more): the most the kernel holds not yet sent, the rest waiting in braid's queues, where a call
-     * passes it. On a long link a large unsent queue costs calls little while the link runs at its rate, but
-     * a congestion control that holds its window down for a while (the kernel's BBR does, 200 ms every 10 s)
-     * leaves every call behind all of it: at a 50 ms round trip, calls of 300 ms with 4.7 MB unsent.
-     * Default 16 KiB; 0 leaves the backend's own (epoll: {@code -Dbraid.epoll.notSentLowat}, 128 KiB; nio
-     * and loom: none). epoll sets it through Netty; nio and loom through the JDK's foreign function API
-     * (Linux, Java 22 or later; see {@code TcpNotSentLowat}), and without it go on without one.
-     *
-     * @param v the value
-     * @return this configuration
-     */
-    public BraidConfig longLinkUnsentLimit(final int v) {
-        mutable();
-        longLinkUnsentLimit = v;
-        return this;
-    }
-
-    /**
      * SO_RCVBUF in bytes; 0 (the default) leaves it to the operating system.
      *
      * @param v the value
@@ -840,11 +816,6 @@ public final class BraidConfig {
     /** {@return the value set by {@link #socketSendBufferSize(int)}, or its default} */
     public int socketSendBufferSize() {
         return socketSendBufferSize;
-    }
-
-    /** {@return the value set by {@link #longLinkUnsentLimit(int)}, or its default} */
-    public int longLinkUnsentLimit() {
-        return longLinkUnsentLimit;
     }
 
     /** {@return the value set by {@link #socketReceiveBufferSize(int)}, or its default} */

@@ -289,27 +289,6 @@ final class EpollConnection extends ChannelInboundHandlerAdapter implements Tran
         }
     }
 
-    /**
-     * Window auto-tuning's unsent bound on a long link: {@code TCP_NOTSENT_LOWAT} through the channel's config
-     * (setsockopt, safe from any thread); 0 returns to the backend's own
-     * ({@link EpollBackendInstance#NOT_SENT_LOW_AT}). Unix sockets have no such option: nothing. A channel
-     * already closed, or a value the kernel refuses, leaves the old one.
-     */
-    @Override
-    public void setUnsentLimit(final int bytes) {
-        if (!(channel.config() instanceof io.netty.channel.epoll.EpollSocketChannelConfig c)) {
-            return;
-        }
-        try {
-            final long v = bytes > 0 ? bytes : EpollBackendInstance.NOT_SENT_LOW_AT;
-            c.setTcpNotSentLowAt(v);
-            System.getLogger("dev.braid").log(System.Logger.Level.DEBUG, () -> "TCP_NOTSENT_LOWAT of the socket to "
-                    + remote + ": " + (v == 0 ? "the system's" : v + " bytes"));
-        } catch (RuntimeException e) {
-            // closed or refused: the connection goes on with the bound it had
-        }
-    }
-
     @Override
     public String backendName() {
         return "epoll";

@@ -241,21 +241,6 @@ class EpollConnectionTest {
     }
 
     @Test
-    void aLongLinksUnsentLimitReplacesTheBackendsOwnAndZeroBringsItBack() throws Exception {
-        final ServerSocket server = later(new ServerSocket(0, 8, InetAddress.getLoopbackAddress()));
-        final RecordingHandler h = new RecordingHandler(1024);
-        start(BraidConfig.DEFAULT_SOCKET_SEND_BUFFER).connect(loopback(server.getLocalPort()), h).get(WAIT, TimeUnit.SECONDS);
-        later(server.accept());
-        final EpollConnection c = (EpollConnection) h.transport();
-        final io.netty.channel.epoll.EpollSocketChannelConfig config =
-                ((io.netty.channel.epoll.EpollSocketChannel) c.channel()).config();
-        c.setUnsentLimit(16 * 1024);
-        assertThat(config.getTcpNotSentLowAt()).isEqualTo(16 * 1024);
-        c.setUnsentLimit(0);
-        assertThat(config.getTcpNotSentLowAt()).isEqualTo(128 * 1024);
-    }
-
-    @Test
     void notSentLowatBoundsWhatAPeerThatDoesNotReadLeavesInTheKernel() throws Exception {
         final BackendInstance backend = start(0); // SO_SNDBUF autotuned: without TCP_NOTSENT_LOWAT, ~4 MB fit
         final ServerSocket server = later(new ServerSocket(0, 1, InetAddress.getLoopbackAddress()));

@@ -136,8 +136,6 @@ final class LoomConnection implements Transport {
 
     private final LoomBackendInstance backend;
     final SocketChannel channel;
-    /** TCP_NOTSENT_LOWAT through the JDK's foreign function API (the channel closes from any thread: direct). */
-    private final dev.braid.internal.backend.TcpNotSentLowat unsentLimit;
     private final ConnectionHandler handler;
     final long id;
     private final SocketAddress local;
@@ -231,7 +229,6 @@ final class LoomConnection implements Transport {
         this.remote = channel.getRemoteAddress();
         this.out = new Writer();
         this.reads = new ReadSuspension(handler, NO_INTEREST);
-        this.unsentLimit = new dev.braid.internal.backend.TcpNotSentLowat(channel, Runnable::run);
         if (NON_BLOCKING) {
             channel.configureBlocking(false); // see the class comment, "Non-blocking socket"
         }
@@ -439,16 +436,6 @@ final class LoomConnection implements Transport {
         } catch (java.io.IOException | RuntimeException e) {
             // closed or refused: the connection goes on with the size it had
         }
-    }
-
-    /**
-     * Window auto-tuning's unsent bound on a long link: {@code TCP_NOTSENT_LOWAT}, which java.nio has no option
-     * for, through {@link dev.braid.internal.backend.TcpNotSentLowat} (Linux, Java 22+; elsewhere nothing),
-     * looked up and set on a virtual thread of its own. 0 returns to the system's (no bound).
-     */
-    @Override
-    public void setUnsentLimit(final int bytes) {
-        unsentLimit.request(bytes);
     }
 
     @Override

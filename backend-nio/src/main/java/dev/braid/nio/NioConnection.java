@@ -53,8 +53,6 @@ final class NioConnection implements Transport, ReadSuspension.Reads {
     private final CloseReason closeReason = new CloseReason();
     private final OutboundWriter writer;
     private final ReadSuspension reads;
-    /** TCP_NOTSENT_LOWAT through the JDK's foreign function API, applied on the loop (which closes the channel). */
-    private final dev.braid.internal.backend.TcpNotSentLowat unsentLimit;
     /** OP_WRITE is armed: the socket was full. Written by the loop thread only. */
     private volatile boolean writeInterest;
     /** Set on the loop by {@link #closeNow()}; read by any thread. */
@@ -78,7 +76,6 @@ final class NioConnection implements Transport, ReadSuspension.Reads {
             }
         };
         this.reads = new ReadSuspension(handler, this);
-        this.unsentLimit = new dev.braid.internal.backend.TcpNotSentLowat(channel, loop::execute);
     }
 
     // ------------------------------------------------------------------ Transport (any thread)
@@ -214,17 +211,6 @@ final class NioConnection implements Transport, ReadSuspension.Reads {
         } catch (java.io.IOException | RuntimeException e) {
             // closed or refused: the connection goes on with the size it had
         }
-    }
-
-    /**
-     * Window auto-tuning's unsent bound on a long link: {@code TCP_NOTSENT_LOWAT}, which java.nio has no option
-     * for, through {@link dev.braid.internal.backend.TcpNotSentLowat} (Linux, Java 22+; elsewhere nothing).
-     * The descriptor is looked up in the background and the option set in a loop task, where the channel
-     * cannot close under it. 0 returns to the system's (no bound).
-     */
-    @Override
-    public void setUnsentLimit(final int bytes) {
-        unsentLimit.request(bytes);
     }
 
     @Override

@@ -97,17 +97,6 @@ public interface Transport {
     default void setSocketSendBuffer(final int bytes) {
     }
 
-    /**
-     * Bounds the bytes the kernel holds not yet sent ({@code TCP_NOTSENT_LOWAT}) to {@code bytes}, as window
-     * auto-tuning asks on a long link ({@code BraidConfig.longLinkUnsentLimit}), or returns to the backend's
-     * own bound when {@code bytes} is 0. Any thread; applied soon on the backend's terms, and a failure to
-     * apply it is not an error. The default does nothing (a backend or platform that cannot).
-     *
-     * @param bytes the bound in bytes, or 0 for the backend's own
-     */
-    default void setUnsentLimit(final int bytes) {
-    }
-
     /** {@return this side's socket address} */
     SocketAddress localAddress();
 

@@ -95,8 +95,6 @@ public final class StreamTable {
     private final Object windowLock = new Object();
     /** Packets and CREDITs for no open stream (ended here with data in flight): dropped, as libvirt does. */
     private volatile long dropped;
-    /** The kernel's unsent bound last asked of the transport (0: the backend's own); reader thread. */
-    private int unsentLimit;
     /** Streams registered, streams that ended failed, and the payload bytes of the streams that ended. */
     private final java.util.concurrent.atomic.LongAdder opened = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder aborted = new java.util.concurrent.atomic.LongAdder();
@@ -249,8 +247,8 @@ public final class StreamTable {
     /**
      * Reader: a WINDOW's payload (a reusable view): every open stream's send window becomes the new one
      * (streams parked for credit that now have it go back to the scheduler), and so does every stream
-     * opened from now on; the send budget follows it (if this side tunes), and so do the socket's send
-     * buffer and, on a long link, the kernel's unsent bound ({@code BraidConfig.longLinkUnsentLimit}).
+     * opened from now on; the send budget follows it (if this side tunes), and so does the socket's send
+     * buffer.
      *
      * @throws ProtocolException if the payload is malformed or the window is below the HELLO minimum
      */
@@ -283,11 +281,6 @@ public final class StreamTable {
             final Transport t = transport;
             if (t != null) {
                 t.setSocketSendBuffer(socketSendBufferFor(cfg.socketSendBufferSize(), window, sendBudget.longLink()));
-                final int unsent = sendBudget.longLink() ? cfg.longLinkUnsentLimit() : 0;
-                if (unsent != unsentLimit) {
-                    unsentLimit = unsent;
-                    t.setUnsentLimit(unsent);
-                }
             }
         }
         if (offered) {
