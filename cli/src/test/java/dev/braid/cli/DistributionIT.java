@@ -119,6 +119,36 @@ class DistributionIT {
         }
     }
 
+    /**
+     * The JVM options bin/braid chooses, seen through a stand-in {@code java} (JAVA_HOME points at a directory
+     * whose bin/java prints its arguments): get, put and ls in plaintext run with the JIT's first tier only,
+     * anything with a --tls option or an @file, and every other command, with the full JIT; BRAID_JAVA_OPTS
+     * comes after, so it can override.
+     */
+    @Test
+    void shortPlaintextTransfersRunWithTheFirstJitTierOnly() throws Exception {
+        final Path fakeHome = clean.resolve("fake-jdk");
+        Files.createDirectories(fakeHome.resolve("bin"));
+        final Path fakeJava = fakeHome.resolve("bin/java");
+        Files.writeString(fakeJava, "#!/bin/sh\necho \"$@\"\n");
+        assertThat(fakeJava.toFile().setExecutable(true)).isTrue();
+        final Map<String, String> env = Map.of("JAVA_HOME", fakeHome.toString());
+        final String c1 = "-XX:TieredStopAtLevel=1";
+        assertThat(braid(env, "get", "127.0.0.1:16509", "a", "b").out()).contains(c1);
+        assertThat(braid(env, "--verbose", "put", "a", "127.0.0.1:16509", "b").out()).contains(c1);
+        assertThat(braid(env, "ls", "127.0.0.1:16509").out()).contains(c1);
+        assertThat(braid(env, "get", "--tls-ca", "ca.pem", "h:1", "a", "b").out()).doesNotContain(c1);
+        assertThat(braid(env, "put", "a", "h:1", "b", "--tls-ca=ca.pem").out()).doesNotContain(c1);
+        assertThat(braid(env, "get", "@args.txt").out()).doesNotContain(c1);
+        assertThat(braid(env, "serve", "--root", ".").out()).doesNotContain(c1);
+        assertThat(braid(env, "demo").out()).doesNotContain(c1);
+        assertThat(braid(env, "console", "h:1").out()).doesNotContain(c1);
+        final String overridden = braid(Map.of("JAVA_HOME", fakeHome.toString(),
+                "BRAID_JAVA_OPTS", "-XX:TieredStopAtLevel=4"), "get", "h:1", "a", "b").out();
+        assertThat(overridden.indexOf("-XX:TieredStopAtLevel=4")).isGreaterThan(overridden.indexOf(c1));
+        assertThat(overridden).endsWith("dev.braid.cli.Main get h:1 a b\n");
+    }
+
     private static String shell(final String... command) throws Exception {
         final Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         final String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
