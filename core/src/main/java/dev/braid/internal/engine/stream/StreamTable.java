@@ -142,7 +142,7 @@ public final class StreamTable {
         this.scheduler = scheduler;
         this.gate = gate;
         this.role = role;
-        this.sendBudget = new SendBudget(cfg.streamSendBudget());
+        this.sendBudget = new SendBudget(cfg.tls() != null ? cfg.tlsStreamSendBudget() : cfg.streamSendBudget());
         this.receiveWindow = new ReceiveWindow(cfg.initialStreamWindow());
         this.peerAborts = new PeerAbortLimit(cfg.maxPeerStreamAbortsPerWindow(), cfg.peerStreamAbortWindow());
         this.openThrottle = new StreamOpenThrottle(cfg.maxStreamOpensPerSecond(), cfg.maxConcurrentStreams());

@@ -78,13 +78,15 @@ class StreamFlowControlTest {
         assertThat(budget.sharing()).isEqualTo(1);
         assertThat(a.mustWait(full)).as("alone, its fourth packet fits the budget of four").isFalse();
         a.took(full);
-        assertThat(a.mustWait(512)).as("alone, the budget is used up").isTrue();
+        assertThat(a.mustWait(full)).as("alone, its window bounds it, not the budget").isFalse();
+        a.took(full);
         assertThat(b.mustWait(full)).as("nothing in flight: b's first packet may go all the same").isFalse();
         b.took(full);
         assertThat(budget.sharing()).isEqualTo(2);
-        assertThat(budget.inFlight()).isEqualTo(5 * full);
+        assertThat(budget.inFlight()).isEqualTo(6 * full);
+        assertThat(a.mustWait(512)).as("no longer alone: a is past its share and the total").isTrue();
         assertThat(b.mustWait(512)).as("two sharing, the total passed: b waits").isTrue();
-        assertThat(a.creditReturned(3 * full)).isFalse();
+        assertThat(a.creditReturned(4 * full)).isFalse();
         assertThat(budget.inFlight()).isEqualTo(2 * full);
         assertThat(b.mustWait(full)).as("two sharing: two packets each, and the total has room").isFalse();
         assertThat(a.mustWait(full)).isFalse();
