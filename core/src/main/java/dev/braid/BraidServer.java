@@ -77,9 +77,9 @@ public final class BraidServer implements AutoCloseable {
      */
     public List<Peer> connections() {
         // a connection leaves the set in a callback of its closeFuture, which may run after a thread waiting on
-        // that future has already woken (close(), awaitTermination()): filtered here so that, once they
-        // return, the list is empty whatever the order of the callbacks
-        return List.copyOf(connections.stream().filter(c -> !c.closeFuture().isDone()).toList());
+        // that future has already woken (close(), awaitTermination()): filtered here (and in isTerminated) so
+        // that, once they return, the list is empty whatever the order of the callbacks
+        return connections.stream().filter(c -> !c.closeFuture().isDone()).map(Peer.class::cast).toList();
     }
 
     /**
@@ -123,7 +123,6 @@ public final class BraidServer implements AutoCloseable {
             final long left = deadline - System.nanoTime();
             try {
                 c.closeFuture().get(Math.max(0, left), java.util.concurrent.TimeUnit.NANOSECONDS);
-                connections.remove(c); // also done by the future's callback, which may not have run yet
             } catch (java.util.concurrent.TimeoutException e) {
                 return false;
             } catch (InterruptedException e) {
@@ -171,9 +170,6 @@ public final class BraidServer implements AutoCloseable {
         for (ServerConnection c : open) {
             if (!c.awaitClosedUntil(deadline)) {
                 late++;
-            } else {
-                connections.remove(c); // also done by the future's callbacks, which may not have run yet
-                opening.remove(c);
             }
         }
         if (late > 0) {

@@ -195,12 +195,13 @@ final class SendBudget {
      * packets in flight on loopback: 0.69-0.83 of the raw pump in two runs of twelve).
      */
     boolean allows(final long streamInFlight, final long cost) {
-        if (streamInFlight == inFlight.get()) {
-            return true; // only the writer adds to inFlight, so no other stream can join between the two reads
+        final long total = inFlight.get(); // only the writer adds to it: credit returned since may only lower it
+        if (streamInFlight == total) {
+            return true;
         }
         final long full = packetCost();
         final long share = (share() + full - 1) / full * full;
-        return streamInFlight + cost <= share && inFlight.get() + cost <= budget;
+        return streamInFlight + cost <= share && total + cost <= budget;
     }
 
     /** Writer: a packet costing {@code cost} left. */
