@@ -191,14 +191,14 @@ final class ServeCommand implements Callable<Integer> {
             stopped.countDown();
         }, "braid-serve-shutdown"));
         final SocketAddress bound = files.address();
+        if (exposureWarning != null) { // before the "serving" line: whoever waits for that line has the warning
+            err.println(exposureWarning);
+            err.flush();
+        }
         out.printf("braid serve: serving %s on %s (backend %s, %s, console %s); Ctrl-C stops%n", files.root(),
                 Endpoints.format(bound), files.backendName(), tlsOptions == null ? "plaintext"
                         : tls.requiresClientCertificates() ? "TLS, client certificates required" : "TLS",
                 console == null ? "off" : "'" + console + "'");
-        if (exposureWarning != null) {
-            err.println(exposureWarning);
-            err.flush();
-        }
         out.printf("braid serve: limits: %d transfers (%d per client), stall timeout %s, uploads up to %s%n",
                 limits.maxTransfers(), limits.maxClientTransfers(), DurationConverter.format(limits.stallTimeout()),
                 Progress.size(limits.maxUploadSize()));
