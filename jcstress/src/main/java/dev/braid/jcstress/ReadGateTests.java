@@ -52,7 +52,7 @@ public final class ReadGateTests {
         @Actor
         public void finishingCall() {
             blocked = false;
-            hold.release();
+            hold.releaseUnless(atLimit);
         }
 
         @Arbiter
@@ -60,6 +60,48 @@ public final class ReadGateTests {
             final List<Boolean> calls = transport.readSuspensions;
             r.r1 = calls.equals(List.of(true, false));
             r.r2 = gate.paused() || (!calls.isEmpty() && calls.get(calls.size() - 1));
+        }
+    }
+    @JCStressTest
+    @Description("The call limit (1) is reached and the reader has parked a call; a call finishes and releases "
+            + "late (releaseUnless): meanwhile the reader's own re-check may have seen the free slot, dispatched "
+            + "the parked call into it and parked the next one.")
+    @Outcome(id = "true, true", expect = ACCEPTABLE, desc = "the slot was refilled: reading stays off")
+    @Outcome(id = "false, false", expect = ACCEPTABLE, desc = "the slot is free: reading is on")
+    @Outcome(id = "true, false", expect = FORBIDDEN, desc = "reading off with a free slot: a lost wake-up")
+    @Outcome(id = "false, true", expect = FORBIDDEN, desc = "reading on at the limit: a late release resumed "
+            + "reading for nothing")
+    @State
+    public static class LateReleaseAfterTheReaderRefilled {
+        final FakeTransport transport = new FakeTransport();
+        final ReadGate gate = new ReadGate();
+        final ReadGate.Hold hold;
+        final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger(1);
+        final java.util.function.BooleanSupplier atLimit = () -> inFlight.get() >= 1;
+
+        public LateReleaseAfterTheReaderRefilled() {
+            gate.attach(transport);
+            hold = gate.newHold(ReadGate.Reason.CALL_LIMIT);
+        }
+
+        @Actor
+        public void reader() {
+            if (!hold.pause(atLimit)) { // the slot is free already: dispatch the parked call, park the next
+                inFlight.incrementAndGet();
+                hold.pause(atLimit);
+            }
+        }
+
+        @Actor
+        public void finishingCall() {
+            inFlight.decrementAndGet();
+            hold.releaseUnless(atLimit);
+        }
+
+        @Arbiter
+        public void arbiter(final ZZ_Result r) {
+            r.r1 = gate.paused();
+            r.r2 = atLimit.getAsBoolean();
         }
     }
 }

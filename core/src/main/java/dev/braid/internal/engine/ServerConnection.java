@@ -495,7 +495,7 @@ public final class ServerConnection extends ConnectionEngine {
     int callDone() {
         callsServed.increment();
         final int left = inFlight.decrementAndGet();
-        callLimit.release();
+        callLimit.releaseUnless(atLimit); // the reader may have filled this slot already (see releaseUnless)
         return left;
     }
 

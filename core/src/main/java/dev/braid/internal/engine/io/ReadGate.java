@@ -152,6 +152,32 @@ public final class ReadGate {
             obs.readResumed(reason.observed, nanos);
         }
 
+        /**
+         * Any thread, after removing the cause: as {@link #release()}, but the hold stays if {@code blocked}, read
+         * under the gate's monitor, says the cause is back. For a cause that other threads remove and the reader
+         * alone re-creates (the outstanding-call count: callers free slots, the reader fills them): a releaser
+         * that runs late, after the reader already saw its freed slot (its own re-check, or a resume from another
+         * release), took it and parked the next call, would otherwise resume reading for nothing, and the reader
+         * would take the hold again (one resume and one suspension too many: BadInputTest counted three
+         * suspensions where two are possible). No wake-up is lost: a cause seen back was re-created after this
+         * caller removed it, and whoever removes that one releases in turn.
+         */
+        public void releaseUnless(final BooleanSupplier blocked) {
+            if (!held) {
+                return;
+            }
+            final long nanos;
+            synchronized (ReadGate.this) {
+                if (!held || blocked.getAsBoolean()) {
+                    return;
+                }
+                held = false;
+                drop();
+                nanos = System.nanoTime() - since;
+            }
+            obs.readResumed(reason.observed, nanos);
+        }
+
         /** Whether this hold is taken. Any thread. */
         public boolean isHeld() {
             return held;

@@ -91,4 +91,28 @@ class ReadGateTest {
         }
         assertThat(bad).as("rounds of %s without exactly one off and one on", rounds).isZero();
     }
+    /**
+     * The outstanding-call case, step by step on one thread: a finishing call frees a slot (the count falls),
+     * the reader's own re-check sees it and goes on, fills the slot and parks the next call; only then does
+     * the finishing call's release run. It must not resume reading: the limit is reached again.
+     */
+    @Test
+    void aLateReleaseDoesNotResumeReadingForACauseThatIsBack() {
+        final int limit = 2;
+        final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger(limit);
+        final java.util.function.BooleanSupplier atLimit = () -> inFlight.get() >= limit;
+        final ReadGate.Hold h = gate.newHold(ReadGate.Reason.CALL_LIMIT);
+        inFlight.decrementAndGet(); // a call finishes; its release has not run yet
+        assertThat(h.pause(atLimit)).as("the reader's re-check saw the free slot").isFalse();
+        inFlight.incrementAndGet(); // the reader dispatched the parked call into it
+        assertThat(h.pause(atLimit)).as("and parked the next one").isTrue();
+        h.releaseUnless(atLimit); // the finishing call's release, late
+        assertThat(gate.paused()).isTrue();
+        assertThat(calls).containsExactly(true, false, true);
+        inFlight.decrementAndGet(); // another call finishes: now reading resumes
+        h.releaseUnless(atLimit);
+        assertThat(gate.paused()).isFalse();
+        assertThat(calls).containsExactly(true, false, true, false);
+        assertThat(gate.pauses(ReadGate.Reason.CALL_LIMIT)).isEqualTo(2);
+    }
 }
