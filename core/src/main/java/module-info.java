@@ -22,6 +22,8 @@ module dev.braid {
     // Internal code a backend shares with the engine: visible to braid's own backends only.
     exports dev.braid.internal.concurrent to dev.braid.nio;
     exports dev.braid.internal.backend to dev.braid.nio, dev.braid.epoll, dev.braid.loom;
+    // PEM parsing for the OpenSSL engines' keys and trust (the same files and formats as TlsOptions.fromPem).
+    exports dev.braid.internal.tls to dev.braid.tls.openssl;
 
     uses dev.braid.spi.Backend;
 }

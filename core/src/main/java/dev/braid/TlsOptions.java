@@ -3,6 +3,7 @@ package dev.braid;
 import dev.braid.internal.tls.PemFiles;
 
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLEngine;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -42,6 +43,7 @@ public final class TlsOptions {
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
 
     private final SSLContext context;
+    private final EngineFactory engines;
     private final String source;
     private final ClientAuth clientAuth;
     private final boolean verifyHostname;
@@ -49,10 +51,11 @@ public final class TlsOptions {
     private final Duration handshakeTimeout;
     private final String serverName;
 
-    private TlsOptions(final SSLContext context, final String source, final ClientAuth clientAuth,
-                       final boolean verifyHostname, final List<String> protocols, final Duration handshakeTimeout,
-                       final String serverName) {
+    private TlsOptions(final SSLContext context, final EngineFactory engines, final String source,
+                       final ClientAuth clientAuth, final boolean verifyHostname, final List<String> protocols,
+                       final Duration handshakeTimeout, final String serverName) {
         this.context = context;
+        this.engines = engines;
         this.source = source;
         this.clientAuth = clientAuth;
         this.verifyHostname = verifyHostname;
@@ -69,8 +72,59 @@ public final class TlsOptions {
      * @return the options, with the defaults
      */
     public static TlsOptions of(final SSLContext context) {
-        return new TlsOptions(Objects.requireNonNull(context, "context"), "SSLContext " + context.getProtocol(),
-                ClientAuth.NONE, true, DEFAULT_PROTOCOLS, DEFAULT_HANDSHAKE_TIMEOUT, null);
+        return new TlsOptions(Objects.requireNonNull(context, "context"), contextEngines(context),
+                "SSLContext " + context.getProtocol(), ClientAuth.NONE, true, DEFAULT_PROTOCOLS,
+                DEFAULT_HANDSHAKE_TIMEOUT, null);
+    }
+
+    /**
+     * TLS with engines from another provider than the JDK's {@link SSLContext} (for example
+     * {@code dev.braid.epoll.OpenSslTls}: BoringSSL through Netty). braid configures each engine as it does
+     * one from an {@code SSLContext} (client or server mode, the protocols of {@link #protocols}, host name
+     * verification, SNI, the client-certificate policy), so the factory only chooses the implementation and
+     * its keys and trust.
+     *
+     * @param engines     makes one engine per connection
+     * @param description what the engines are, for {@link #toString()} and messages (e.g. "OpenSSL, PEM ...")
+     * @return the options, with the defaults
+     */
+    public static TlsOptions of(final EngineFactory engines, final String description) {
+        return new TlsOptions(null, Objects.requireNonNull(engines, "engines"),
+                Objects.requireNonNull(description, "description"), ClientAuth.NONE, true, DEFAULT_PROTOCOLS,
+                DEFAULT_HANDSHAKE_TIMEOUT, null);
+    }
+
+    /**
+     * Makes the {@link SSLEngine} of one connection; braid then sets its mode and parameters.
+     * Called on the thread that sets up the connection (a connecting thread or a server's I/O thread), once
+     * per connection; must be safe to call from several threads at once.
+     */
+    @FunctionalInterface
+    public interface EngineFactory {
+        /**
+         * @param client   true for the connecting side
+         * @param peerHost the host a client connects to (for session resumption and, unless
+         *                 {@link #serverName} is set, host name verification and SNI); null on a server, or for a
+         *                 client without one (a Unix domain socket)
+         * @param peerPort the peer's port, or -1 when unknown
+         * @return a new engine, not yet used
+         */
+        SSLEngine create(boolean client, String peerHost, int peerPort);
+
+        /**
+         * The connection that used {@code engine} has closed and braid has closed both its directions: free
+         * what it holds outside the heap (an OpenSSL engine's native state). Called once per engine, on the
+         * connection's last thread; the default does nothing (the JDK's engines need nothing).
+         *
+         * @param engine an engine this factory made
+         */
+        default void released(final SSLEngine engine) {
+        }
+    }
+
+    private static EngineFactory contextEngines(final SSLContext context) {
+        return (client, host, port) -> client && host != null ? context.createSSLEngine(host, port)
+                : context.createSSLEngine();
     }
 
     /**
@@ -89,7 +143,7 @@ public final class TlsOptions {
      */
     public static TlsOptions fromPem(final Path certificateChain, final Path privateKey, final Path trustedCas) {
         final SSLContext ctx = PemFiles.sslContext(certificateChain, privateKey, trustedCas);
-        return new TlsOptions(ctx, "PEM " + (certificateChain == null ? "(no certificate)" : certificateChain)
+        return new TlsOptions(ctx, contextEngines(ctx), "PEM " + (certificateChain == null ? "(no certificate)" : certificateChain)
                 + (trustedCas == null ? ", default trust store" : ", CAs " + trustedCas),
                 ClientAuth.NONE, true, DEFAULT_PROTOCOLS, DEFAULT_HANDSHAKE_TIMEOUT, null);
     }
@@ -101,7 +155,7 @@ public final class TlsOptions {
      * @return a copy with it
      */
     public TlsOptions clientAuth(final ClientAuth v) {
-        return new TlsOptions(context, source, Objects.requireNonNull(v, "clientAuth"), verifyHostname, protocols,
+        return new TlsOptions(context, engines, source, Objects.requireNonNull(v, "clientAuth"), verifyHostname, protocols,
                 handshakeTimeout, serverName);
     }
 
@@ -113,7 +167,7 @@ public final class TlsOptions {
      * @return a copy with it
      */
     public TlsOptions verifyHostname(final boolean v) {
-        return new TlsOptions(context, source, clientAuth, v, protocols, handshakeTimeout, serverName);
+        return new TlsOptions(context, engines, source, clientAuth, v, protocols, handshakeTimeout, serverName);
     }
 
     /**
@@ -133,7 +187,7 @@ public final class TlsOptions {
                         + " is not supported (use " + String.join(" or ", DEFAULT_PROTOCOLS) + ")");
             }
         }
-        return new TlsOptions(context, source, clientAuth, verifyHostname, List.of(v), handshakeTimeout, serverName);
+        return new TlsOptions(context, engines, source, clientAuth, verifyHostname, List.of(v), handshakeTimeout, serverName);
     }
 
     /**
@@ -147,7 +201,7 @@ public final class TlsOptions {
         if (v == null || v.isNegative() || v.isZero()) {
             throw new BraidException(BraidException.Category.CONFIG, "handshakeTimeout = " + v + " must be > 0");
         }
-        return new TlsOptions(context, source, clientAuth, verifyHostname, protocols, v, serverName);
+        return new TlsOptions(context, engines, source, clientAuth, verifyHostname, protocols, v, serverName);
     }
 
     /**
@@ -158,12 +212,17 @@ public final class TlsOptions {
      * @return a copy with it
      */
     public TlsOptions serverName(final String v) {
-        return new TlsOptions(context, source, clientAuth, verifyHostname, protocols, handshakeTimeout, v);
+        return new TlsOptions(context, engines, source, clientAuth, verifyHostname, protocols, handshakeTimeout, v);
     }
 
-    /** {@return the SSL context engines are made from} */
+    /** {@return the SSL context engines are made from, or null when they come from an {@link EngineFactory}} */
     public SSLContext context() {
         return context;
+    }
+
+    /** {@return what makes each connection's engine (from {@link #context()} unless given to {@link #of(EngineFactory, String)})} */
+    public EngineFactory engineFactory() {
+        return engines;
     }
 
     /** {@return the server's client-certificate policy} */

@@ -40,6 +40,8 @@ final class BraidFixture implements AutoCloseable {
     static final ProcedureDescriptor<Sample, Sample> TYPED = ProcedureDescriptor.of(Procedure.of(0x6A6D6862, 1, 4),
             Sample.CODEC, Sample.CODEC);
     static final int PAYLOAD = 64;
+    /** TLS fixtures use BoringSSL's engines ({@code -Dbraid.bench.tls=openssl}) instead of the JDK's. */
+    static final boolean OPENSSL = "openssl".equals(System.getProperty("braid.bench.tls"));
     static final int CHUNK = 256 * 1024;
 
     final Braid serverBraid;
@@ -80,8 +82,13 @@ final class BraidFixture implements AutoCloseable {
             final dev.braid.tooling.ThrowawayPki pki = dev.braid.tooling.ThrowawayPki.create(pkiDir, "jmh");
             final dev.braid.tooling.ThrowawayPki.Identity id = pki.issue("server", java.util.List.of("localhost"),
                     java.util.List.of("127.0.0.1", "::1"));
-            serverTls = dev.braid.TlsOptions.fromPem(id.certificate(), id.key(), null);
-            clientTls = dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate());
+            if (OPENSSL) { // -Dbraid.bench.tls=openssl: BoringSSL's engines (braid-tls-openssl) instead of the JDK's
+                serverTls = dev.braid.tls.openssl.OpenSslTls.fromPem(id.certificate(), id.key(), null);
+                clientTls = dev.braid.tls.openssl.OpenSslTls.fromPem(null, null, pki.caCertificate());
+            } else {
+                serverTls = dev.braid.TlsOptions.fromPem(id.certificate(), id.key(), null);
+                clientTls = dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate());
+            }
         } else {
             pkiDir = null;
         }

@@ -140,12 +140,17 @@ class TlsTest extends TransportTest {
         }
     }
 
-    private static TlsOptions serverTls(final ThrowawayPki.Identity id) {
-        return TlsOptions.fromPem(id.certificate(), id.key(), ca.caCertificate()).handshakeTimeout(LONG);
+    /** braid's TLS options from PEM files: the JDK's engines here, another provider's in a subclass. */
+    TlsOptions pem(final Path chain, final Path key, final Path cas) {
+        return TlsOptions.fromPem(chain, key, cas);
     }
 
-    private static TlsOptions clientTls() {
-        return TlsOptions.fromPem(null, null, ca.caCertificate()).handshakeTimeout(LONG);
+    private TlsOptions serverTls(final ThrowawayPki.Identity id) {
+        return pem(id.certificate(), id.key(), ca.caCertificate()).handshakeTimeout(LONG);
+    }
+
+    private TlsOptions clientTls() {
+        return pem(null, null, ca.caCertificate()).handshakeTimeout(LONG);
     }
 
     private BraidConfig longTimeouts(final BraidConfig c) {
@@ -257,7 +262,7 @@ class TlsTest extends TransportTest {
     @Test
     void mutualTlsShowsTheClientsIdentityToTheServer() {
         final BraidServer server = tlsServer(serverTls(serverId).clientAuth(ClientAuth.REQUIRED));
-        final TlsOptions client = TlsOptions.fromPem(clientId.certificate(), clientId.key(), ca.caCertificate());
+        final TlsOptions client = pem(clientId.certificate(), clientId.key(), ca.caCertificate());
         final Connection c = connect(longTimeouts(config(false)).tls(client), server);
         assertThat(c.call(ECHO, new byte[]{1, 2, 3})).containsExactly(1, 2, 3);
         final Peer p = onlyConnection(server);

@@ -105,6 +105,10 @@ public final class TlsConnection implements ConnectionHandler {
      * pool's 32 KiB class), a busy connection grows to this.
      */
     private static final int BUSY_NET_IN_PACKETS = Integer.getInteger("braid.tls.busyNetInPackets", 2);
+    /** The content type of a TLS handshake record (a ClientHello's). */
+    private static final byte HANDSHAKE_RECORD = 22;
+    /** The content type of a TLS alert record. */
+    private static final byte ALERT_RECORD = 21;
     /** A TLS record's header: type, version, length. */
     private static final int RECORD_HEADER = 5;
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
@@ -116,6 +120,12 @@ public final class TlsConnection implements ConnectionHandler {
     private final ScheduledExecutorService timer;
     private final Consumer<ConnectionClosedException> failedBeforeOpen;
     private final SSLEngine ssl;
+    /**
+     * The engine is the JDK's, whose AES-GCM is about twice as fast on a heap buffer as on a direct one: large
+     * records go through {@code CipherScratch}. Another provider's (BoringSSL through Netty) works on direct
+     * buffers and would copy a heap one: it seals and opens in place.
+     */
+    private final boolean heapCipher;
     private final TlsTransport upper = new TlsTransport();
     private final Object wrapLock = new Object();
 
@@ -149,6 +159,8 @@ public final class TlsConnection implements ConnectionHandler {
     private boolean inputDone;
     private boolean finishedSeen;
     private long cipherBytesIn;
+    /** Reader, server: the peer's first record was looked at (a TLS handshake record, or the peer is refused). */
+    private boolean firstRecordChecked;
 
     // writer
     private PooledBuffer netOut;
@@ -184,12 +196,12 @@ public final class TlsConnection implements ConnectionHandler {
         this.timer = timer;
         this.failedBeforeOpen = failedBeforeOpen;
         this.ssl = newEngine(options, client, peerHost, peerPort);
+        this.heapCipher = ssl.getClass().getName().startsWith("sun.security.ssl.");
     }
 
     private static SSLEngine newEngine(final TlsOptions o, final boolean client, final String host, final int port) {
         final String name = o.serverName() != null ? o.serverName() : host;
-        final SSLEngine e = client && name != null ? o.context().createSSLEngine(name, port)
-                : o.context().createSSLEngine();
+        final SSLEngine e = o.engineFactory().create(client, client ? name : null, client ? port : -1);
         e.setUseClientMode(client);
         final SSLParameters p = e.getSSLParameters();
         final List<String> supported = List.of(e.getSupportedProtocols());
@@ -304,8 +316,14 @@ public final class TlsConnection implements ConnectionHandler {
                 boolean direct = engineOpen;
                 dst = direct ? engine.inboundBuffer() : stage();
                 ByteBuffer src = in;
+                if (!client && !firstRecordChecked && in.hasRemaining()) {
+                    firstRecordChecked = true;
+                    if (in.get(in.position()) != HANDSHAKE_RECORD) {
+                        throw new NotTlsException(); // checked here, so every engine says the same, at once
+                    }
+                }
                 final int record = handshakeDone ? wholeRecordAt(in) : 0;
-                if (record >= CipherScratch.MIN_RECORD) {
+                if (heapCipher && record >= CipherScratch.MIN_RECORD) {
                     // a large record is opened in a heap buffer, where the JDK's AES-GCM is fastest (CipherScratch)
                     if (scratch == null || scratch.capacity() < record) {
                         CipherScratch.give(scratch);
@@ -316,6 +334,7 @@ public final class TlsConnection implements ConnectionHandler {
                     src = scratch;
                 }
                 SSLEngineResult r = ssl.unwrap(src, dst);
+                mayAdvance = !handshakeDone && r.bytesConsumed() > 0;
                 if (r.getStatus() == Status.BUFFER_OVERFLOW && direct) {
                     direct = false; // the engine's buffer has less room than this record: stage it
                     dst = stage();
@@ -350,6 +369,14 @@ public final class TlsConnection implements ConnectionHandler {
                                 .getProtocol() + " handshake on an established connection (braid never renegotiates)");
                     }
                     advanceHandshake(); // (an application record of an established session needs none of it)
+                }
+                if (awaitingConfirmation && st != null && st.hasRemaining()) {
+                    // an engine that reports the handshake's end only with the first application record
+                    // (OpenSSL's, TLS 1.2: FINISHED on the unwrap that produced the confirmation byte)
+                    confirmed(st.get());
+                    if (!st.hasRemaining()) {
+                        releaseStaged();
+                    }
                 }
                 if (direct && r.bytesProduced() > 0) {
                     engine.onInbound(r.bytesProduced());
@@ -455,6 +482,9 @@ public final class TlsConnection implements ConnectionHandler {
         return bigger;
     }
 
+    /** Reader: during the handshake, tasks ran or an unwrap took bytes since the last unwrap of nothing (advanceHandshake). */
+    private boolean mayAdvance;
+
     /** Runs the handshake's tasks and wraps what it must send, until it waits for the peer. Reader. */
     private void advanceHandshake() throws SSLException {
         while (true) {
@@ -463,6 +493,21 @@ public final class TlsConnection implements ConnectionHandler {
                 Runnable task;
                 while ((task = ssl.getDelegatedTask()) != null) {
                     task.run(); // inline: certificate checks and key exchange, once per handshake
+                }
+                mayAdvance = true;
+            } else if (hs == HandshakeStatus.NEED_UNWRAP && mayAdvance && (st == null || !st.hasRemaining())) {
+                // OpenSSL's engine (Netty's) moves its handshake on only at the start of a wrap or unwrap: after
+                // its tasks (a certificate check), or after the unwrap that took the peer's last handshake
+                // record, it still says NEED_UNWRAP though it holds all it needs, and the peer waits for its
+                // answer. An unwrap of nothing lets it go on; the JDK's answers BUFFER_UNDERFLOW, changing nothing.
+                mayAdvance = false;
+                final SSLEngineResult r = ssl.unwrap(EMPTY, stage());
+                st.flip();
+                if (!st.hasRemaining()) {
+                    releaseStaged();
+                }
+                if (r.getHandshakeStatus() == HandshakeStatus.FINISHED) {
+                    finishedSeen = true;
                 }
             } else if (hs == HandshakeStatus.NEED_WRAP) {
                 wrapControl();
@@ -707,7 +752,7 @@ public final class TlsConnection implements ConnectionHandler {
                         break;
                     }
                     final SSLEngineResult r;
-                    if (left >= CipherScratch.MIN_RECORD) {
+                    if (heapCipher && left >= CipherScratch.MIN_RECORD) {
                         // a large record is sealed in a heap buffer, where the JDK's AES-GCM is fastest, then copied
                         if (sealScratch == null) {
                             sealScratch = CipherScratch.take(packet);
@@ -780,7 +825,14 @@ public final class TlsConnection implements ConnectionHandler {
                 control.release();
                 control = null;
             }
+            ssl.closeOutbound(); // both directions closed: an engine holding native state (OpenSSL) frees it now
         }
+        try {
+            ssl.closeInbound();
+        } catch (SSLException e) {
+            // without the peer's close_notify: the close was already reported with its reason
+        }
+        options.engineFactory().released(ssl);
         if (!engineOpen && failedBeforeOpen != null) {
             failedBeforeOpen.accept(reason instanceof ConnectionClosedException c ? c
                     : new ConnectionClosedException(Reason.RESET, String.valueOf(reason), reason));
@@ -799,11 +851,39 @@ public final class TlsConnection implements ConnectionHandler {
                 ? new ConnectionClosedException(Reason.TLS_FAILED, what + TlsErrors.explain(s, client), e)
                 : new ConnectionClosedException(Reason.INTERNAL_ERROR, what + e, e);
         try {
-            wrapControl(); // the fatal alert, when the JDK queued one
+            if (e instanceof NotTlsException) {
+                queuePlainAlert(); // the engine saw nothing: a TLS alert tells a plaintext peer what it met
+            } else {
+                wrapControl(); // the fatal alert, when the engine queued one
+            }
         } catch (SSLException | RuntimeException ignored) {
             // closing anyway
         }
         close(reason);
+    }
+
+    /** A fatal unexpected_message alert in a plaintext TLS record (no keys exist yet), as the JDK's engine sends. */
+    private void queuePlainAlert() throws SSLException {
+        synchronized (wrapLock) {
+            ensureControlRoom();
+            ctl.put(new byte[]{ALERT_RECORD, 3, 3, 0, 2, 2 /* fatal */, 10 /* unexpected_message */});
+        }
+        final Transport t = backend;
+        if (t != null) {
+            t.requestFlush();
+        }
+    }
+
+    /**
+     * A server's first record is not a TLS handshake record: the peer speaks something else (plaintext braid,
+     * HTTP, garbage). Named in the words {@link TlsErrors} maps to "does not speak TLS".
+     */
+    private static final class NotTlsException extends SSLException {
+        private static final long serialVersionUID = 1L;
+
+        NotTlsException() {
+            super("Unsupported or unrecognized SSL message: the first record is not a TLS handshake record");
+        }
     }
 
     private void handshakeTimedOut(final long millis) {

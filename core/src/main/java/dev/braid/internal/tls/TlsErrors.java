@@ -13,6 +13,9 @@ import java.security.cert.CertificateNotYetValidException;
  */
 final class TlsErrors {
     private static final String ALERT = "Received fatal alert: ";
+    /** An alert received, as BoringSSL names it in its error strings. */
+    private static final java.util.regex.Pattern BORINGSSL_ALERT =
+            java.util.regex.Pattern.compile("(?:SSLV3|TLSV1)_ALERT_([A-Z_]+)");
     private TlsErrors() {
     }
 
@@ -53,9 +56,17 @@ final class TlsErrors {
             if (m.contains("Unsupported or unrecognized SSL message") || m.contains("plaintext connection")) {
                 return "the peer does not speak TLS (plaintext arrived where a TLS record was expected)";
             }
+            if (m.contains("PEER_DID_NOT_RETURN_A_CERTIFICATE")) { // BoringSSL's words for the same
+                return "the client presented no certificate and this server requires one (mutual TLS)";
+            }
             final int at = m.indexOf(ALERT);
             if (at >= 0) {
                 final String alert = m.substring(at + ALERT.length()).trim();
+                return "the peer refused the TLS session (alert " + alert + ": " + alertMeaning(alert, client) + ")";
+            }
+            final java.util.regex.Matcher boring = BORINGSSL_ALERT.matcher(m);
+            if (boring.find()) { // BoringSSL (braid-tls-openssl): "...:SSLV3_ALERT_CERTIFICATE_EXPIRED"
+                final String alert = boring.group(1).toLowerCase(java.util.Locale.ROOT);
                 return "the peer refused the TLS session (alert " + alert + ": " + alertMeaning(alert, client) + ")";
             }
         }
@@ -74,6 +85,8 @@ final class TlsErrors {
             case "protocol_version" -> "no TLS version in common";
             case "unexpected_message" -> "it received a message it did not expect";
             case "decrypt_error", "bad_record_mac" -> "a record failed to decrypt";
+            case "internal_error" -> "it failed the handshake itself; a BoringSSL or OpenSSL peer also answers so "
+                    + "when it did not accept this side's certificate (not trusted, or not for this host)";
             default -> "see the peer's log";
         };
     }
