@@ -36,6 +36,21 @@ class TlsConnectionsTest extends TransportTest {
      */
     static final java.time.Duration HANDSHAKES = java.time.Duration.ofSeconds(120);
 
+    /** braid's TLS options from PEM files: the JDK's engines here, another provider's in a subclass. */
+    TlsOptions pem(final Path chain, final Path key, final Path cas) {
+        return TlsOptions.fromPem(chain, key, cas);
+    }
+
+    /** This process's resident memory (VmRSS), for the record: it includes engines' native memory. */
+    static long rssKib() throws java.io.IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", ""));
+            }
+        }
+        return -1;
+    }
+
     @Test
     @Timeout(value = 300, unit = TimeUnit.SECONDS)
     void aThousandIdleTlsConnectionsHoldOnlyTheirReadBuffers() throws Exception {
@@ -45,10 +60,11 @@ class TlsConnectionsTest extends TransportTest {
             final ThrowawayPki ca = ThrowawayPki.create(dir, "many");
             final ThrowawayPki.Identity id = ca.issue("server", List.of("localhost"), List.of("127.0.0.1"));
             final BraidServer server = server(config(true).readBufferSize(4096).keepaliveInterval(java.time.Duration.ZERO)
-                    .tls(TlsOptions.fromPem(id.certificate(), id.key(), null).handshakeTimeout(HANDSHAKES)), s -> s.handle(ECHO,
+                    .tls(pem(id.certificate(), id.key(), null).handshakeTimeout(HANDSHAKES)), s -> s.handle(ECHO,
                     call -> call.reply(call.args())));
             final Braid client = braid(config(false).readBufferSize(4096).keepaliveInterval(java.time.Duration.ZERO)
-                    .tls(TlsOptions.fromPem(null, null, ca.caCertificate()).handshakeTimeout(HANDSHAKES)));
+                    .tls(pem(null, null, ca.caCertificate()).handshakeTimeout(HANDSHAKES)));
+            final long rssBefore = rssKib();
             final List<Connection> connections = new ArrayList<>();
             for (int batch = 0; batch < CONNECTIONS; batch += 100) {
                 final List<CompletableFuture<Connection>> pending = new ArrayList<>();
@@ -70,8 +86,10 @@ class TlsConnectionsTest extends TransportTest {
             final long expected = 2L * 2 * CONNECTIONS;
             dev.braid.testing.Await.until("only the idle buffers are lent (" + expected + "), now "
                     + pool.outstanding(), () -> pool.outstanding() == expected);
-            System.out.printf("%d TLS connections (%s): %d pooled buffers lent, the pool holds %.1f MiB%n",
-                    CONNECTIONS, pairing, pool.outstanding(), pool.allocatedBytes() / 1048576.0);
+            System.out.printf("%d TLS connections (%s, %s): %d pooled buffers lent, the pool holds %.1f MiB; "
+                    + "process resident memory %+d KiB since the contexts were made%n", CONNECTIONS, pairing,
+                    getClass().getSimpleName(), pool.outstanding(), pool.allocatedBytes() / 1048576.0,
+                    rssKib() - rssBefore);
         } finally {
             try (var files = Files.walk(dir)) {
                 for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {

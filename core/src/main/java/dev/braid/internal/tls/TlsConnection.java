@@ -513,12 +513,21 @@ public final class TlsConnection implements ConnectionHandler {
                 wrapControl();
             } else {
                 if (!handshakeDone && (finishedSeen || hs == HandshakeStatus.NOT_HANDSHAKING)
-                        && ssl.getSession().isValid() && !closing && !failed) {
+                        && negotiated() && !closing && !failed) {
                     handshakeFinished();
                 }
                 return;
             }
         }
+    }
+
+    /**
+     * Whether the session has a cipher suite: a handshake really completed. (Not {@code SSLSession.isValid()},
+     * which says whether the session may be resumed: OpenSSL's engine answers false for a session that is
+     * not in its cache, a full cache under many handshakes at once, and the client then waited for ever.)
+     */
+    private boolean negotiated() {
+        return !"SSL_NULL_WITH_NULL_NULL".equals(ssl.getSession().getCipherSuite());
     }
 
     /** Under wrapLock: {@code control} exists and has room for one more packet (within the bound). */
