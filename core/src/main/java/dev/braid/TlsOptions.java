@@ -102,6 +102,8 @@ public final class TlsOptions {
     @FunctionalInterface
     public interface EngineFactory {
         /**
+         * Makes one connection's engine.
+         *
          * @param client   true for the connecting side
          * @param peerHost the host a client connects to (for session resumption and, unless
          *                 {@link #serverName} is set, host name verification and SNI); null on a server, or for a
