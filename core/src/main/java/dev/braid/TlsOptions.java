@@ -79,7 +79,7 @@ public final class TlsOptions {
 
     /**
      * TLS with engines from another provider than the JDK's {@link SSLContext} (for example
-     * {@code dev.braid.epoll.OpenSslTls}: BoringSSL through Netty). braid configures each engine as it does
+     * {@code dev.braid.tls.openssl.OpenSslTls}, module braid-tls-openssl: BoringSSL through Netty). braid configures each engine as it does
      * one from an {@code SSLContext} (client or server mode, the protocols of {@link #protocols}, host name
      * verification, SNI, the client-certificate policy), so the factory only chooses the implementation and
      * its keys and trust.

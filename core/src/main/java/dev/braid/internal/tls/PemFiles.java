@@ -50,10 +50,7 @@ public final class PemFiles {
      * @throws BraidException (category CONFIG) naming the file and the problem
      */
     public static SSLContext sslContext(final Path chain, final Path key, final Path cas) {
-        if ((chain == null) != (key == null)) {
-            throw config("a TLS certificate chain needs its private key and the other way round (chain " + chain
-                    + ", key " + key + ")", null);
-        }
+        requirePair(chain, key);
         try {
             KeyManagerFactory kmf = null;
             if (chain != null) {
@@ -81,6 +78,18 @@ public final class PemFiles {
             return ctx;
         } catch (GeneralSecurityException | IOException e) {
             throw config("cannot build a TLS context from " + chain + ", " + key + ", " + cas + ": " + e, e);
+        }
+    }
+
+    /**
+     * Checks that a certificate chain and its key are given together (both null: no certificate).
+     *
+     * @throws BraidException (category CONFIG) naming both files when only one is given
+     */
+    public static void requirePair(final Path chain, final Path key) {
+        if ((chain == null) != (key == null)) {
+            throw config("a TLS certificate chain needs its private key and the other way round (chain " + chain
+                    + ", key " + key + ")", null);
         }
     }
 

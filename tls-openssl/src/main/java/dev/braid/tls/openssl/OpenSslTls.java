@@ -74,10 +74,7 @@ public final class OpenSslTls {
             throw new BraidException(BraidException.Category.CONFIG, "OpenSSL TLS engines are not available here: "
                     + unavailabilityCause(), unavailabilityCause());
         }
-        if ((certificateChain == null) != (privateKey == null)) {
-            throw new BraidException(BraidException.Category.CONFIG, "a TLS certificate chain needs its private "
-                    + "key and the other way round (chain " + certificateChain + ", key " + privateKey + ")");
-        }
+        PemFiles.requirePair(certificateChain, privateKey);
         final X509Certificate[] chain = certificateChain == null ? null
                 : PemFiles.certificates(certificateChain).toArray(X509Certificate[]::new);
         final PrivateKey key = privateKey == null ? null : PemFiles.privateKey(privateKey);
