@@ -176,8 +176,12 @@ final class ConsoleCommand implements Callable<Integer> {
         static RawTerminal enter() {
             final Terminal t;
             try {
+                // graphemeCluster(false): otherwise JLine probes the terminal's modes at build (DECRQM queries
+                // answered on stdin); where no answer comes, its probe thread stays blocked in a read of stdin
+                // after its timeout and takes a keystroke from the console later, out of order ("echo" arrived
+                // as "ehoc").
                 t = TerminalBuilder.builder().system(true).provider("jni").dumb(false).nativeSignals(false)
-                        .signalHandler(Terminal.SignalHandler.SIG_DFL).build();
+                        .graphemeCluster(false).signalHandler(Terminal.SignalHandler.SIG_DFL).build();
             } catch (IOException | RuntimeException | LinkageError e) {
                 return null;
             }

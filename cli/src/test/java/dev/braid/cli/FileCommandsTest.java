@@ -366,6 +366,8 @@ class FileCommandsTest {
             }
         });
         awaitText(seen, "escape character is '^]'");
+        // no terminal probe (a DECRQM query such as ESC[?2026$p): its reader thread would steal keystrokes
+        assertThat(seen.toString()).as("terminal queries in the output").doesNotContain("$p");
         final OutputStream keys = p.getOutputStream();
         keys.write("echo hello-$((6*7))\r".getBytes(StandardCharsets.UTF_8));
         keys.flush();
