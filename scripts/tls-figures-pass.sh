@@ -11,7 +11,7 @@ out="${1:-tls-figures.txt}"
 J="java -jar jmh/target/benchmarks.jar"
 run() { echo "=== $* ($(date +%T), load $(cut -d' ' -f1-3 /proc/loadavg))" >> $out; flock /tmp/braid-bench.lock "$@" 2>&1 | grep -E "^[A-Za-z]+Benchmark|Nanos|all rounds|TLS ratio|^Benchmark " | grep -v "^#" >> $out; }
 run $J '(Tls)?TwoProcessCallBenchmark.roundTrip|\.(Tls)?CallBenchmark.roundTrip|GrpcTlsCallBenchmark.roundTrip' -p backend=nio,epoll,loom -wi 2 -w 2s -i 4 -r 2s -f 1
-run $J '\.TlsCallBenchmark.roundTrip' -p backend=nio,epoll,loom -wi 2 -w 2s -i 4 -r 2s -f 1 -jvmArgsAppend -Dbraid.bench.tls=openssl
+run $J '(Tls)?TwoProcessCallBenchmark.roundTrip|\.TlsCallBenchmark.roundTrip' -p backend=nio,epoll,loom -wi 2 -w 2s -i 4 -r 2s -f 1 -jvmArgsAppend -Dbraid.bench.tls=openssl
 run $J 'TlsStreamRatioBenchmark' -p backend=nio,epoll,loom -wi 2 -w 2s -i 4 -r 2s -f 1
 run $J 'TlsStreamRatioBenchmark' -p backend=nio,epoll,loom -p grpc=false -wi 2 -w 2s -i 4 -r 2s -f 1 -jvmArgsAppend -Dbraid.bench.tls=openssl
 for be in nio epoll loom; do

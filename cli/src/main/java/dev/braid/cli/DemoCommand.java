@@ -52,6 +52,7 @@ import java.util.concurrent.Callable;
                 "  ./braid demo --backend nio --duration 5s --streams 8",
                 "  ./braid demo --chart /tmp/latency.png",
                 "  ./braid demo --tls                  # plaintext, then the same over TLS 1.3",
+                "  ./braid demo --tls --tls-engine jdk # TLS with the JDK's engines instead of BoringSSL's",
                 "  BRAID_JAVA_OPTS=-Dbraid.backend=loom ./braid demo",
                 "  ./braid demo --server in-process --client-streams virtual   # the first demo's setup",
                 "",
@@ -108,6 +109,11 @@ final class DemoCommand implements Callable<Integer> {
             + "figures, so the cost of TLS shows (rows BACKEND+tls).")
     boolean tls;
 
+    @Option(names = "--tls-engine", paramLabel = "ENGINE", converter = TlsCliOptions.EngineConverter.class,
+            description = "With --tls: whose TLS engines both sides use: auto (the default: BoringSSL's where it "
+                    + "loads, else the JDK's), jdk or openssl.")
+    TlsEngine tlsEngine = TlsEngine.AUTO;
+
     @Spec
     CommandSpec spec;
 
@@ -151,7 +157,12 @@ final class DemoCommand implements Callable<Integer> {
         out.flush();
 
         final List<DemoRun.Result> results = new ArrayList<>();
-        final DemoTls certificates = tls ? DemoTls.create() : null;
+        final DemoTls certificates = tls ? DemoTls.create(tlsEngine) : null;
+        if (certificates != null) {
+            out.println("TLS 1.3 with " + certificates.engine.label() + "'s engines on both sides (--tls-engine "
+                    + (certificates.engine == TlsEngine.OPENSSL ? "jdk for the JDK's" : "openssl for BoringSSL's") + ")");
+            out.flush();
+        }
         try {
             for (String name : toRun) {
                 try {
@@ -303,6 +314,9 @@ final class DemoCommand implements Callable<Integer> {
         }
         if (!server.trim().equalsIgnoreCase("process") && !server.trim().equalsIgnoreCase("in-process")) {
             bad.add("--server must be process or in-process (was " + server + ")");
+        }
+        if (!tls && spec.commandLine().getParseResult().hasMatchedOption("--tls-engine")) {
+            bad.add("--tls-engine chooses the engines of --tls; give --tls too");
         }
         if (!bad.isEmpty()) {
             throw new CommandLine.ParameterException(spec.commandLine(), String.join("; ", bad));

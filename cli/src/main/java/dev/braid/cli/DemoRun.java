@@ -169,7 +169,7 @@ final class DemoRun {
             }
         }
         final DemoServers server = DemoServers.start(backend, false,
-                tls == null ? null : DemoTls.serverOptions(tls.server.certificate(), tls.server.key()));
+                tls == null ? null : tls.serverOptions());
         Client c = null;
         try {
             c = client(server.backendName(), server.server.address(), "this JVM");

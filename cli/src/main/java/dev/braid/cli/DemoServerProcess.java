@@ -50,8 +50,9 @@ final class DemoServerProcess implements AutoCloseable {
             if (args[i].equals("raw")) {
                 withRaw = true;
             } else if (args[i].equals("tls")) {
-                tls = DemoTls.serverOptions(java.nio.file.Path.of(args[i + 1]), java.nio.file.Path.of(args[i + 2]));
-                i += 2;
+                tls = DemoTls.serverOptions(java.nio.file.Path.of(args[i + 1]), java.nio.file.Path.of(args[i + 2]),
+                        TlsEngine.parse(args[i + 3]));
+                i += 3;
             }
         }
         final DemoServers s = DemoServers.start(rawOnly ? null : args[0], withRaw, tls);
@@ -92,6 +93,7 @@ final class DemoServerProcess implements AutoCloseable {
             cmd.add("tls");
             cmd.add(tls.server.certificate().toString());
             cmd.add(tls.server.key().toString());
+            cmd.add(tls.engine.option());
         }
         final Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         final BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));

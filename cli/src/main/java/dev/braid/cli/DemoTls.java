@@ -19,27 +19,39 @@ final class DemoTls implements AutoCloseable {
     final Path dir;
     final ThrowawayPki.Identity server;
     final Path ca;
+    /** Whose engines both sides use (resolved: never AUTO). */
+    final TlsEngine engine;
 
-    private DemoTls(final Path dir, final ThrowawayPki.Identity server, final Path ca) {
+    private DemoTls(final Path dir, final ThrowawayPki.Identity server, final Path ca, final TlsEngine engine) {
         this.dir = dir;
         this.server = server;
         this.ca = ca;
+        this.engine = engine;
     }
 
-    static DemoTls create() throws IOException {
+    static DemoTls create(final TlsEngine engine) throws IOException {
+        final TlsEngine resolved = engine.resolve();
+        if (resolved == TlsEngine.OPENSSL && !dev.braid.tls.openssl.OpenSslTls.isAvailable()) {
+            throw new IllegalStateException("--tls-engine openssl: BoringSSL does not load here: "
+                    + dev.braid.tls.openssl.OpenSslTls.unavailabilityCause());
+        }
         final Path dir = Files.createTempDirectory("braid-demo-tls");
         final ThrowawayPki pki = ThrowawayPki.create(dir, "demo");
         final ThrowawayPki.Identity id = pki.issue("server", List.of("localhost"), List.of("127.0.0.1", "::1"));
-        return new DemoTls(dir, id, pki.caCertificate());
+        return new DemoTls(dir, id, pki.caCertificate(), resolved);
     }
 
-    /** The server's side from its files (also in the server's own JVM). */
-    static TlsOptions serverOptions(final Path cert, final Path key) {
-        return TlsOptions.fromPem(cert, key, null);
+    /** The server's side from its files (also in the server's own JVM, with the engine's {@link TlsEngine#option()}). */
+    static TlsOptions serverOptions(final Path cert, final Path key, final TlsEngine engine) {
+        return engine.fromPem(cert, key, null);
+    }
+
+    TlsOptions serverOptions() {
+        return serverOptions(server.certificate(), server.key(), engine);
     }
 
     TlsOptions clientOptions() {
-        return TlsOptions.fromPem(null, null, ca);
+        return engine.fromPem(null, null, ca);
     }
 
     @Override

@@ -10,7 +10,8 @@ import java.nio.file.Path;
 /**
  * {@code --tls-cert}, {@code --tls-key}, {@code --tls-ca} (and a client's {@code --tls-server-name}): a
  * picocli mixin shared by serve, get, put, ls and console. No option given: plaintext. The files are PEM,
- * libvirt's layout maps one to one (docs/security.md).
+ * libvirt's layout maps one to one (docs/security.md). {@code --tls-engine} picks whose engines
+ * ({@link TlsEngine}, default auto).
  */
 final class TlsCliOptions {
     @Option(names = "--tls-cert", paramLabel = "FILE", description = "This side's certificate chain (PEM, its own "
@@ -30,9 +31,32 @@ final class TlsCliOptions {
             + "certificate must carry, instead of the host connected to (needed with unix:PATH).")
     String serverName;
 
+    @Option(names = "--tls-engine", paramLabel = "ENGINE", converter = EngineConverter.class,
+            description = "Whose TLS engines: auto (the default: BoringSSL's where it loads, about twice the "
+                    + "JDK's bytes per CPU; else the JDK's), jdk or openssl. Either side may use either. Like the "
+                    + "other --tls options it turns TLS on.")
+    TlsEngine engine;
+
+    /** picocli: the word to a {@link TlsEngine}, with the words it takes in the error. */
+    static final class EngineConverter implements CommandLine.ITypeConverter<TlsEngine> {
+        @Override
+        public TlsEngine convert(final String value) {
+            final TlsEngine e = TlsEngine.parse(value);
+            if (e == null) {
+                throw new CommandLine.TypeConversionException("'" + value + "' is not a TLS engine: auto, jdk or openssl");
+            }
+            return e;
+        }
+    }
+
+    /** The engine's name as printed: "BoringSSL" or "JDK". */
+    String engineLabel() {
+        return (engine == null ? TlsEngine.AUTO : engine).label();
+    }
+
     /** Whether any TLS option was given. */
     boolean enabled() {
-        return cert != null || key != null || ca != null || serverName != null;
+        return cert != null || key != null || ca != null || serverName != null || engine != null;
     }
 
     /** Whether client certificates will be required (serve with --tls-ca). */
@@ -69,7 +93,7 @@ final class TlsCliOptions {
 
     private TlsOptions load(final CommandLine cmd) {
         try {
-            return TlsOptions.fromPem(cert, key, ca);
+            return (engine == null ? TlsEngine.AUTO : engine).fromPem(cert, key, ca);
         } catch (BraidException e) {
             throw new CommandLine.ParameterException(cmd, e.getMessage());
         }

@@ -161,6 +161,21 @@ class DemoCommandTest {
         assertPng(chart);
     }
 
+    @Test
+    void tlsRowsWithEitherEngine() {
+        for (String engine : List.of("jdk", "openssl")) {
+            final Run r = run("demo", "--backend", "nio", "--duration", "500ms", "--warmup", "0", "--streams", "2",
+                    "--server", "in-process", "--tls", "--tls-engine", engine, "--no-raw", "--no-chart");
+            assertThat(r.code()).as("exit code; stdout:%n%s%nstderr:%n%s", r.out(), r.err()).isZero();
+            final List<Row> rows = rows(r.out());
+            assertThat(rows.stream().map(Row::backend).toList()).as("rows in:%n%s", r.out())
+                    .containsExactly("nio", "nio", "nio+tls", "nio+tls");
+            assertSane(rows.get(2), rows.get(3), r.out());
+            assertThat(r.out()).contains("TLS 1.3 with " + (engine.equals("jdk") ? "JDK" : "BoringSSL") + "'s engines")
+                    .contains("nio+tls against nio: calls alone p50").contains("after close: 0 pooled buffers outstanding");
+        }
+    }
+
     private static boolean isSelectionTestFake(final Backend b) {
         return b.getClass().getName().startsWith("dev.braid.internal.engine.BackendSelectorTest");
     }
@@ -177,6 +192,9 @@ class DemoCommandTest {
         assertThat(how.code()).isEqualTo(2);
         assertThat(how.err()).contains("--client-streams must be platform, virtual or listener")
                 .contains("--server must be process or in-process");
+        final Run engine = run("demo", "--tls-engine", "openssl");
+        assertThat(engine.code()).isEqualTo(2);
+        assertThat(engine.err()).contains("--tls-engine chooses the engines of --tls; give --tls too");
     }
 
     @Test

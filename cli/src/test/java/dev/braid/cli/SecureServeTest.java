@@ -174,6 +174,26 @@ class SecureServeTest {
     }
 
     @Test
+    void eitherSideMayUseEitherTlsEngine() throws Exception {
+        final Path local = Files.writeString(base.resolve("engines.txt"), "JDK server, BoringSSL client");
+        for (String[] engines : new String[][]{{"jdk", "openssl"}, {"openssl", "jdk"}}) {
+            try (Served s = serve(concat(serverTls(true), "--listen", "127.0.0.1:0", "--tls-engine", engines[0]))) {
+                Result r = run(concat(concat(new String[]{"put", "--tls-engine", engines[1]}, clientTls()),
+                        local.toString(), s.endpoint(), "engines-" + engines[0] + ".txt"));
+                assertThat(r.code()).as("server %s, client %s: %s", engines[0], engines[1], r.err()).isZero();
+                final Path back = base.resolve("engines-back-" + engines[0] + ".txt");
+                r = run(concat(concat(new String[]{"get", "--tls-engine", engines[1]}, clientTls()), s.endpoint(),
+                        "engines-" + engines[0] + ".txt", back.toString()));
+                assertThat(r.code()).as(r.err()).isZero();
+                assertThat(Files.readString(back)).isEqualTo("JDK server, BoringSSL client");
+            }
+        }
+        final Result bad = run("ls", "--tls-engine", "gnutls", "127.0.0.1:1");
+        assertThat(bad.code()).isEqualTo(2);
+        assertThat(bad.err()).contains("'gnutls' is not a TLS engine: auto, jdk or openssl");
+    }
+
+    @Test
     void unixSocketEndpoints() throws Exception {
         final Path sock = base.resolve("braid.sock");
         Files.writeString(root.resolve("u.txt"), "over a unix socket");

@@ -31,8 +31,9 @@ public final class EchoServerProcess {
 
     public static void main(final String[] args) throws IOException {
         final String backend = args.length > 0 ? args[0] : "auto";
-        final dev.braid.TlsOptions tls = args.length > 2
-                ? dev.braid.TlsOptions.fromPem(java.nio.file.Path.of(args[1]), java.nio.file.Path.of(args[2]), null) : null;
+        final dev.braid.TlsOptions tls = args.length <= 2 ? null : BraidFixture.OPENSSL
+                ? dev.braid.tls.openssl.OpenSslTls.fromPem(java.nio.file.Path.of(args[1]), java.nio.file.Path.of(args[2]), null)
+                : dev.braid.TlsOptions.fromPem(java.nio.file.Path.of(args[1]), java.nio.file.Path.of(args[2]), null);
         try (Braid braid = Braid.create(new BraidConfig().backend(backend).tls(tls));
              BraidServer server = braid.server()
                      .handle(BraidFixture.ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)
@@ -89,6 +90,9 @@ public final class EchoServerProcess {
         cmd.add(ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java"));
         cmd.add("--enable-native-access=ALL-UNNAMED"); // Netty epoll loads its native library
         cmd.addAll(jvmArgs);
+        if (BraidFixture.OPENSSL) { // the server's TLS engines are the client's: BoringSSL's
+            cmd.add("-Dbraid.bench.tls=openssl");
+        }
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(EchoServerProcess.class.getName());

@@ -62,7 +62,8 @@ public class TwoProcessCallBenchmark {
         pkiDir = java.nio.file.Files.createTempDirectory("braid-jmh-2p-tls");
         final dev.braid.tooling.ThrowawayPki pki = dev.braid.tooling.ThrowawayPki.create(pkiDir, "jmh");
         serverId = pki.issue("server", List.of("localhost"), List.of("127.0.0.1", "::1"));
-        return dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate());
+        return BraidFixture.OPENSSL ? dev.braid.tls.openssl.OpenSslTls.fromPem(null, null, pki.caCertificate())
+                : dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate());
     }
     private Braid braid;
     private Connection connection;
