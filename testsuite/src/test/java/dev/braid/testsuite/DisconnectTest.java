@@ -39,8 +39,8 @@ class DisconnectTest extends TransportTest {
         for (int i = 0; i < 1000; i++) {
             final CompletableFuture<Reply> f = c.callAsync(HANG, new byte[16]);
             f.whenComplete((r, e) -> {
+                errors.add(e); // before the count: the wait below reads the count, then the list
                 completions.incrementAndGet();
-                errors.add(e);
             });
             calls.add(f);
         }
