@@ -353,30 +353,35 @@ class FileCommandsTest {
         final String client = String.join(" ", command("console", endpoint).command().stream()
                 .map(a -> "'" + a.replace("'", "'\\''") + "'").toList());
         final Process p = new ProcessBuilder("script", "-qefc", client, "/dev/null").redirectErrorStream(true).start();
-        final StringBuffer seen = new StringBuffer();
-        Thread.ofPlatform().daemon().start(() -> {
-            final byte[] b = new byte[4096];
-            try {
-                int n;
-                while ((n = p.getInputStream().read(b)) > 0) {
-                    seen.append(new String(b, 0, n, StandardCharsets.UTF_8));
+        try {
+            final StringBuffer seen = new StringBuffer();
+            Thread.ofPlatform().daemon().start(() -> {
+                final byte[] b = new byte[4096];
+                try {
+                    int n;
+                    while ((n = p.getInputStream().read(b)) > 0) {
+                        seen.append(new String(b, 0, n, StandardCharsets.UTF_8));
+                    }
+                } catch (IOException ignored) {
+                    // ended
                 }
-            } catch (IOException ignored) {
-                // ended
-            }
-        });
-        awaitText(seen, "escape character is '^]'");
-        // no terminal probe (a DECRQM query such as ESC[?2026$p): its reader thread would steal keystrokes
-        assertThat(seen.toString()).as("terminal queries in the output").doesNotContain("$p");
-        final OutputStream keys = p.getOutputStream();
-        keys.write("echo hello-$((6*7))\r".getBytes(StandardCharsets.UTF_8));
-        keys.flush();
-        awaitText(seen, "hello-42");
-        keys.write(ConsoleCommand.ESCAPE);
-        keys.flush();
-        assertThat(p.waitFor(20, TimeUnit.SECONDS)).as("console detached; output: %s", seen).isTrue();
-        assertThat(p.exitValue()).as("output: %s", seen).isZero();
-        awaitText(seen, "braid console: detached");
+            });
+            awaitText(seen, "escape character is '^]'");
+            // no terminal probe (a DECRQM query such as ESC[?2026$p): its reader thread would steal keystrokes
+            assertThat(seen.toString()).as("terminal queries in the output").doesNotContain("$p");
+            final OutputStream keys = p.getOutputStream();
+            keys.write("echo hello-$((6*7))\r".getBytes(StandardCharsets.UTF_8));
+            keys.flush();
+            awaitText(seen, "hello-42");
+            keys.write(ConsoleCommand.ESCAPE);
+            keys.flush();
+            assertThat(p.waitFor(20, TimeUnit.SECONDS)).as("console detached; output: %s", seen).isTrue();
+            assertThat(p.exitValue()).as("output: %s", seen).isZero();
+            awaitText(seen, "braid console: detached");
+        } finally { // a failed assertion must not leave the console client (and script) running
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+        }
     }
 
     @Test
