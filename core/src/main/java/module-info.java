@@ -26,4 +26,5 @@ module dev.braid {
     exports dev.braid.internal.tls to dev.braid.tls.openssl;
 
     uses dev.braid.spi.Backend;
+    uses dev.braid.spi.TlsEngineProvider;
 }

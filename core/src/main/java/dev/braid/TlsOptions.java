@@ -1,6 +1,7 @@
 package dev.braid;
 
 import dev.braid.internal.tls.PemFiles;
+import dev.braid.spi.TlsEngineProvider;
 
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
@@ -42,8 +43,18 @@ public final class TlsOptions {
     /** How long a handshake may take by default. */
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
 
+    /** The system property {@link #fromPem(Path, Path, Path)} reads for its engine: auto (default), jdk or a provider's name. */
+    public static final String ENGINE_PROPERTY = "braid.tls.engine";
+    /** {@link #engine()} of options whose engines are the JDK's. */
+    public static final String JDK = "jdk";
+    /** The engine choice that takes the first available {@link TlsEngineProvider}, else the JDK's. */
+    public static final String AUTO = "auto";
+    /** {@link #engine()} of options made by {@link #of(EngineFactory, String)}. */
+    public static final String CUSTOM = "custom";
+
     private final SSLContext context;
     private final EngineFactory engines;
+    private final String engine;
     private final String source;
     private final ClientAuth clientAuth;
     private final boolean verifyHostname;
@@ -51,11 +62,12 @@ public final class TlsOptions {
     private final Duration handshakeTimeout;
     private final String serverName;
 
-    private TlsOptions(final SSLContext context, final EngineFactory engines, final String source,
+    private TlsOptions(final SSLContext context, final EngineFactory engines, final String engine, final String source,
                        final ClientAuth clientAuth, final boolean verifyHostname, final List<String> protocols,
                        final Duration handshakeTimeout, final String serverName) {
         this.context = context;
         this.engines = engines;
+        this.engine = engine;
         this.source = source;
         this.clientAuth = clientAuth;
         this.verifyHostname = verifyHostname;
@@ -72,7 +84,7 @@ public final class TlsOptions {
      * @return the options, with the defaults
      */
     public static TlsOptions of(final SSLContext context) {
-        return new TlsOptions(Objects.requireNonNull(context, "context"), contextEngines(context),
+        return new TlsOptions(Objects.requireNonNull(context, "context"), contextEngines(context), JDK,
                 "SSLContext " + context.getProtocol(), ClientAuth.NONE, true, DEFAULT_PROTOCOLS,
                 DEFAULT_HANDSHAKE_TIMEOUT, null);
     }
@@ -89,7 +101,7 @@ public final class TlsOptions {
      * @return the options, with the defaults
      */
     public static TlsOptions of(final EngineFactory engines, final String description) {
-        return new TlsOptions(null, Objects.requireNonNull(engines, "engines"),
+        return new TlsOptions(null, Objects.requireNonNull(engines, "engines"), CUSTOM,
                 Objects.requireNonNull(description, "description"), ClientAuth.NONE, true, DEFAULT_PROTOCOLS,
                 DEFAULT_HANDSHAKE_TIMEOUT, null);
     }
@@ -135,19 +147,122 @@ public final class TlsOptions {
      * CAs; the key file an unencrypted private key (PKCS#8 {@code PRIVATE KEY}, PKCS#1 {@code RSA PRIVATE KEY}
      * or SEC1 {@code EC PRIVATE KEY}); the CA file one or more trusted CA certificates.
      *
+     * <p>The engines are those the {@code braid.tls.engine} property names ({@link #ENGINE_PROPERTY}), by
+     * default {@code auto}: a {@link TlsEngineProvider}'s when one is on the class or module path and can run
+     * here (braid-tls-openssl: BoringSSL, about twice the JDK's AES-GCM speed), else the JDK's. Both speak the
+     * same TLS and report the same errors; {@link #engine()} says which was taken. See
+     * {@link #fromPem(Path, Path, Path, String)} to choose in code.
+     *
      * @param certificateChain this side's certificate chain, or null for none (a client without a
      *                         certificate; a server needs one)
      * @param privateKey       the key of the chain's first certificate, or null when there is no chain
      * @param trustedCas       the CAs whose certificates this side trusts, or null for the JDK's default
      *                         trust store
      * @return the options, with the defaults
-     * @throws BraidException (category CONFIG) naming the file and what is wrong with it
+     * @throws BraidException (category CONFIG) naming the file and what is wrong with it, or the property's
+     *                        engine when it is not here
      */
     public static TlsOptions fromPem(final Path certificateChain, final Path privateKey, final Path trustedCas) {
-        final SSLContext ctx = PemFiles.sslContext(certificateChain, privateKey, trustedCas);
-        return new TlsOptions(ctx, contextEngines(ctx), "PEM " + (certificateChain == null ? "(no certificate)" : certificateChain)
-                + (trustedCas == null ? ", default trust store" : ", CAs " + trustedCas),
-                ClientAuth.NONE, true, DEFAULT_PROTOCOLS, DEFAULT_HANDSHAKE_TIMEOUT, null);
+        final String raw = System.getProperty(ENGINE_PROPERTY);
+        final String engine = raw == null || raw.isBlank() ? AUTO : raw.trim().toLowerCase(java.util.Locale.ROOT);
+        if (engine.equals(AUTO) || engine.equals(JDK) || engineProviders().contains(engine)) {
+            return fromPem(certificateChain, privateKey, trustedCas, engine);
+        }
+        try {
+            return fromPem(certificateChain, privateKey, trustedCas, engine);
+        } catch (BraidException e) { // name the property: nothing in the code asked for this engine
+            throw new BraidException(BraidException.Category.CONFIG, ENGINE_PROPERTY + "=" + raw + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * As {@link #fromPem(Path, Path, Path)}, with the engines named: {@code jdk} (the JDK's {@link SSLContext}),
+     * {@code auto} (the first available {@link TlsEngineProvider} by name, else the JDK's), or a provider's
+     * {@link TlsEngineProvider#name() name} such as {@code openssl}.
+     *
+     * @param certificateChain this side's certificate chain, or null for none
+     * @param privateKey       the key of the chain's first certificate, or null when there is no chain
+     * @param trustedCas       the trusted CAs, or null for the JDK's default trust store
+     * @param engine           {@code jdk}, {@code auto} or a provider's name
+     * @return the options, with the defaults
+     * @throws BraidException (category CONFIG) naming the file and what is wrong with it; for an engine that
+     *                        is not here, the engines that are; for one that cannot run here, why
+     */
+    public static TlsOptions fromPem(final Path certificateChain, final Path privateKey, final Path trustedCas,
+                                     final String engine) {
+        Objects.requireNonNull(engine, "engine");
+        if (engine.equals(JDK)) {
+            final SSLContext ctx = PemFiles.sslContext(certificateChain, privateKey, trustedCas);
+            return new TlsOptions(ctx, contextEngines(ctx), JDK, pemSource(certificateChain, trustedCas),
+                    ClientAuth.NONE, true, DEFAULT_PROTOCOLS, DEFAULT_HANDSHAKE_TIMEOUT, null);
+        }
+        if (engine.equals(AUTO)) {
+            for (TlsEngineProvider p : Providers.ALL) {
+                if (p.isAvailable()) {
+                    return fromPem(certificateChain, privateKey, trustedCas, p);
+                }
+            }
+            return fromPem(certificateChain, privateKey, trustedCas, JDK);
+        }
+        for (TlsEngineProvider p : Providers.ALL) {
+            if (p.name().equals(engine)) {
+                return fromPem(certificateChain, privateKey, trustedCas, p);
+            }
+        }
+        final List<String> here = new java.util.ArrayList<>(List.of(AUTO, JDK));
+        Providers.ALL.forEach(p -> here.add(p.name()));
+        throw new BraidException(BraidException.Category.CONFIG, "no TLS engine '" + engine + "' here (engines: "
+                + String.join(", ", here) + (engine.equals("openssl") ? "; 'openssl' comes with the artifact "
+                + "dev.braid:braid-tls-openssl" : "") + ")");
+    }
+
+    /**
+     * As {@link #fromPem(Path, Path, Path)}, with this provider's engines.
+     *
+     * @param certificateChain this side's certificate chain, or null for none
+     * @param privateKey       the key of the chain's first certificate, or null when there is no chain
+     * @param trustedCas       the trusted CAs, or null for the JDK's default trust store
+     * @param provider         the engines' provider
+     * @return the options, with the defaults; {@link #engine()} is the provider's name
+     * @throws BraidException (category CONFIG) naming the file and what is wrong with it, or why the
+     *                        provider cannot run here
+     */
+    public static TlsOptions fromPem(final Path certificateChain, final Path privateKey, final Path trustedCas,
+                                     final TlsEngineProvider provider) {
+        if (!provider.isAvailable()) {
+            throw new BraidException(BraidException.Category.CONFIG, "TLS engine '" + provider.name() + "' ("
+                    + provider.description() + ") cannot run here: " + provider.unavailabilityCause(),
+                    provider.unavailabilityCause());
+        }
+        PemFiles.requirePair(certificateChain, privateKey);
+        final EngineFactory f = provider.engines(certificateChain, privateKey, trustedCas);
+        return new TlsOptions(null, Objects.requireNonNull(f, "engines"), provider.name(), provider.description()
+                + ", " + pemSource(certificateChain, trustedCas), ClientAuth.NONE, true, DEFAULT_PROTOCOLS,
+                DEFAULT_HANDSHAKE_TIMEOUT, null);
+    }
+
+    private static String pemSource(final Path certificateChain, final Path trustedCas) {
+        return "PEM " + (certificateChain == null ? "(no certificate)" : certificateChain)
+                + (trustedCas == null ? ", default trust store" : ", CAs " + trustedCas);
+    }
+
+    /** The providers on the class or module path, by name; loaded once, on first use. */
+    private static final class Providers {
+        static final List<TlsEngineProvider> ALL = load();
+
+        private static List<TlsEngineProvider> load() {
+            final List<TlsEngineProvider> l = new java.util.ArrayList<>();
+            for (TlsEngineProvider p : java.util.ServiceLoader.load(TlsEngineProvider.class, TlsOptions.class.getClassLoader())) {
+                l.add(p);
+            }
+            l.sort(java.util.Comparator.comparing(TlsEngineProvider::name));
+            return List.copyOf(l);
+        }
+    }
+
+    /** {@return the names of the TLS engine providers found here, by name (not counting the JDK's)} Any thread. */
+    public static List<String> engineProviders() {
+        return Providers.ALL.stream().map(TlsEngineProvider::name).toList();
     }
 
     /**
@@ -157,7 +272,7 @@ public final class TlsOptions {
      * @return a copy with it
      */
     public TlsOptions clientAuth(final ClientAuth v) {
-        return new TlsOptions(context, engines, source, Objects.requireNonNull(v, "clientAuth"), verifyHostname, protocols,
+        return new TlsOptions(context, engines, engine, source, Objects.requireNonNull(v, "clientAuth"), verifyHostname, protocols,
                 handshakeTimeout, serverName);
     }
 
@@ -169,7 +284,7 @@ public final class TlsOptions {
      * @return a copy with it
      */
     public TlsOptions verifyHostname(final boolean v) {
-        return new TlsOptions(context, engines, source, clientAuth, v, protocols, handshakeTimeout, serverName);
+        return new TlsOptions(context, engines, engine, source, clientAuth, v, protocols, handshakeTimeout, serverName);
     }
 
     /**
@@ -189,7 +304,7 @@ public final class TlsOptions {
                         + " is not supported (use " + String.join(" or ", DEFAULT_PROTOCOLS) + ")");
             }
         }
-        return new TlsOptions(context, engines, source, clientAuth, verifyHostname, List.of(v), handshakeTimeout, serverName);
+        return new TlsOptions(context, engines, engine, source, clientAuth, verifyHostname, List.of(v), handshakeTimeout, serverName);
     }
 
     /**
@@ -203,7 +318,7 @@ public final class TlsOptions {
         if (v == null || v.isNegative() || v.isZero()) {
             throw new BraidException(BraidException.Category.CONFIG, "handshakeTimeout = " + v + " must be > 0");
         }
-        return new TlsOptions(context, engines, source, clientAuth, verifyHostname, protocols, v, serverName);
+        return new TlsOptions(context, engines, engine, source, clientAuth, verifyHostname, protocols, v, serverName);
     }
 
     /**
@@ -214,7 +329,15 @@ public final class TlsOptions {
      * @return a copy with it
      */
     public TlsOptions serverName(final String v) {
-        return new TlsOptions(context, engines, source, clientAuth, verifyHostname, protocols, handshakeTimeout, v);
+        return new TlsOptions(context, engines, engine, source, clientAuth, verifyHostname, protocols, handshakeTimeout, v);
+    }
+
+    /**
+     * {@return whose engines these are: {@link #JDK}, a {@link TlsEngineProvider#name() provider's name} such as
+     * {@code openssl}, or {@link #CUSTOM} for {@link #of(EngineFactory, String)}}
+     */
+    public String engine() {
+        return engine;
     }
 
     /** {@return the SSL context engines are made from, or null when they come from an {@link EngineFactory}} */

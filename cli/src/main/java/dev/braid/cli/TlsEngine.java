@@ -55,6 +55,6 @@ enum TlsEngine {
      * @throws BraidException (CONFIG) for a file's problem, or when OPENSSL was asked for and does not load
      */
     TlsOptions fromPem(final Path chain, final Path key, final Path cas) {
-        return resolve() == OPENSSL ? OpenSslTls.fromPem(chain, key, cas) : TlsOptions.fromPem(chain, key, cas);
+        return TlsOptions.fromPem(chain, key, cas, resolve().option());
     }
 }

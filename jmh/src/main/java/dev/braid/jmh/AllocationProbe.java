@@ -100,9 +100,9 @@ public final class AllocationProbe {
             final dev.braid.tooling.ThrowawayPki pki = dev.braid.tooling.ThrowawayPki.create(dir, "probe");
             final dev.braid.tooling.ThrowawayPki.Identity id = pki.issue("server", java.util.List.of("localhost"),
                     java.util.List.of());
-            server = dev.braid.TlsOptions.fromPem(id.certificate(), id.key(), null).context().createSSLEngine();
+            server = dev.braid.TlsOptions.fromPem(id.certificate(), id.key(), null, dev.braid.TlsOptions.JDK).context().createSSLEngine();
             server.setUseClientMode(false);
-            client = dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate()).context()
+            client = dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate(), dev.braid.TlsOptions.JDK).context()
                     .createSSLEngine("localhost", 1);
             client.setUseClientMode(true);
             handshake();

@@ -86,8 +86,8 @@ final class BraidFixture implements AutoCloseable {
                 serverTls = dev.braid.tls.openssl.OpenSslTls.fromPem(id.certificate(), id.key(), null);
                 clientTls = dev.braid.tls.openssl.OpenSslTls.fromPem(null, null, pki.caCertificate());
             } else {
-                serverTls = dev.braid.TlsOptions.fromPem(id.certificate(), id.key(), null);
-                clientTls = dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate());
+                serverTls = dev.braid.TlsOptions.fromPem(id.certificate(), id.key(), null, dev.braid.TlsOptions.JDK);
+                clientTls = dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate(), dev.braid.TlsOptions.JDK);
             }
         } else {
             pkiDir = null;

@@ -33,7 +33,8 @@ public final class EchoServerProcess {
         final String backend = args.length > 0 ? args[0] : "auto";
         final dev.braid.TlsOptions tls = args.length <= 2 ? null : BraidFixture.OPENSSL
                 ? dev.braid.tls.openssl.OpenSslTls.fromPem(java.nio.file.Path.of(args[1]), java.nio.file.Path.of(args[2]), null)
-                : dev.braid.TlsOptions.fromPem(java.nio.file.Path.of(args[1]), java.nio.file.Path.of(args[2]), null);
+                : dev.braid.TlsOptions.fromPem(java.nio.file.Path.of(args[1]), java.nio.file.Path.of(args[2]), null,
+                        dev.braid.TlsOptions.JDK);
         try (Braid braid = Braid.create(new BraidConfig().backend(backend).tls(tls));
              BraidServer server = braid.server()
                      .handle(BraidFixture.ECHO, call -> call.reply(call.args()), HandlerMode.NON_BLOCKING)

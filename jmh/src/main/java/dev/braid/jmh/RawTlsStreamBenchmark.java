@@ -101,7 +101,7 @@ public class RawTlsStreamBenchmark {
             dir = Files.createTempDirectory("braid-jmh-rawtls");
             final ThrowawayPki pki = ThrowawayPki.create(dir, "raw");
             final ThrowawayPki.Identity id = pki.issue("server", List.of("localhost"), List.of("127.0.0.1"));
-            final SSLServerSocket listener = (SSLServerSocket) TlsOptions.fromPem(id.certificate(), id.key(), null)
+            final SSLServerSocket listener = (SSLServerSocket) TlsOptions.fromPem(id.certificate(), id.key(), null, TlsOptions.JDK)
                     .context().getServerSocketFactory().createServerSocket(0, 1, InetAddress.getByName("127.0.0.1"));
             listener.setEnabledProtocols(new String[]{"TLSv1.3"});
             final byte[] serverBuffer = GrpcPeer.pattern(CHUNK);
@@ -115,7 +115,7 @@ public class RawTlsStreamBenchmark {
                     }
                 }
             });
-            client = (SSLSocket) TlsOptions.fromPem(null, null, pki.caCertificate()).context().getSocketFactory()
+            client = (SSLSocket) TlsOptions.fromPem(null, null, pki.caCertificate(), TlsOptions.JDK).context().getSocketFactory()
                     .createSocket("127.0.0.1", listener.getLocalPort());
             client.setTcpNoDelay(true);
             client.startHandshake();

@@ -63,8 +63,8 @@ public class TlsHandshakeBenchmark {
             dir = Files.createTempDirectory("braid-jmh-handshake");
             final ThrowawayPki pki = ThrowawayPki.create(dir, "hs");
             final ThrowawayPki.Identity id = pki.issue("server", List.of("localhost"), List.of("127.0.0.1"));
-            serverTls = TlsOptions.fromPem(id.certificate(), id.key(), null);
-            clientTls = TlsOptions.fromPem(null, null, pki.caCertificate());
+            serverTls = TlsOptions.fromPem(id.certificate(), id.key(), null, TlsOptions.JDK);
+            clientTls = TlsOptions.fromPem(null, null, pki.caCertificate(), TlsOptions.JDK);
             clientSessions = clientTls.context().getClientSessionContext();
         }
         serverBraid = Braid.create(new BraidConfig().backend(backend).tls(serverTls));

@@ -56,10 +56,10 @@ public class TlsRecordFloorBenchmark {
         dir = Files.createTempDirectory("braid-jmh-tls-floor");
         final ThrowawayPki pki = ThrowawayPki.create(dir, "floor");
         final ThrowawayPki.Identity id = pki.issue("server", List.of("localhost"), List.of("127.0.0.1"));
-        client = TlsOptions.fromPem(null, null, pki.caCertificate()).context().createSSLEngine("localhost", 1);
+        client = TlsOptions.fromPem(null, null, pki.caCertificate(), TlsOptions.JDK).context().createSSLEngine("localhost", 1);
         client.setUseClientMode(true);
         client.setEnabledProtocols(new String[]{"TLSv1.3"});
-        server = TlsOptions.fromPem(id.certificate(), id.key(), null).context().createSSLEngine();
+        server = TlsOptions.fromPem(id.certificate(), id.key(), null, TlsOptions.JDK).context().createSSLEngine();
         server.setUseClientMode(false);
         final int packet = client.getSession().getPacketBufferSize();
         toServer = ByteBuffer.allocateDirect(4 * packet);

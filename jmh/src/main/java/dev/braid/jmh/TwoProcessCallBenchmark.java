@@ -63,7 +63,7 @@ public class TwoProcessCallBenchmark {
         final dev.braid.tooling.ThrowawayPki pki = dev.braid.tooling.ThrowawayPki.create(pkiDir, "jmh");
         serverId = pki.issue("server", List.of("localhost"), List.of("127.0.0.1", "::1"));
         return BraidFixture.OPENSSL ? dev.braid.tls.openssl.OpenSslTls.fromPem(null, null, pki.caCertificate())
-                : dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate());
+                : dev.braid.TlsOptions.fromPem(null, null, pki.caCertificate(), dev.braid.TlsOptions.JDK);
     }
     private Braid braid;
     private Connection connection;

@@ -38,7 +38,7 @@ class TlsConnectionsTest extends TransportTest {
 
     /** braid's TLS options from PEM files: the JDK's engines here, another provider's in a subclass. */
     TlsOptions pem(final Path chain, final Path key, final Path cas) {
-        return TlsOptions.fromPem(chain, key, cas);
+        return TlsOptions.fromPem(chain, key, cas, TlsOptions.JDK); // OpenSslTlsConnectionsTest: BoringSSL's
     }
 
     /** This process's resident memory (VmRSS), for the record: it includes engines' native memory. */

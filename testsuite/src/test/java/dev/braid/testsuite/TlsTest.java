@@ -142,7 +142,7 @@ class TlsTest extends TransportTest {
 
     /** braid's TLS options from PEM files: the JDK's engines here, another provider's in a subclass. */
     TlsOptions pem(final Path chain, final Path key, final Path cas) {
-        return TlsOptions.fromPem(chain, key, cas);
+        return TlsOptions.fromPem(chain, key, cas, TlsOptions.JDK); // the JDK's engines; OpenSslTlsTest: BoringSSL's
     }
 
     private TlsOptions serverTls(final ThrowawayPki.Identity id) {
@@ -398,7 +398,7 @@ class TlsTest extends TransportTest {
      */
     @Test
     void cutWithoutCloseNotifyIsATruncation() throws Exception {
-        final SSLContext ctx = TlsOptions.fromPem(serverId.certificate(), serverId.key(), null).context();
+        final SSLContext ctx = TlsOptions.fromPem(serverId.certificate(), serverId.key(), null, TlsOptions.JDK).context();
         try (ServerSocket plain = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             final CompletableFuture<Socket> raw = new CompletableFuture<>();
             final Thread t = Thread.ofPlatform().name("tls-cutter").start(() -> {
@@ -432,7 +432,7 @@ class TlsTest extends TransportTest {
     @Test
     void serverSeesATruncationAsSuch() throws Exception {
         final BraidServer server = tlsServer(serverTls(serverId));
-        final SSLContext ctx = TlsOptions.fromPem(null, null, ca.caCertificate()).context();
+        final SSLContext ctx = TlsOptions.fromPem(null, null, ca.caCertificate(), TlsOptions.JDK).context();
         final Socket s = new Socket(server.address().getAddress(), server.address().getPort());
         try {
             final SSLSocket tls = (SSLSocket) ctx.getSocketFactory().createSocket(s, "127.0.0.1", s.getPort(), false);
@@ -467,7 +467,7 @@ class TlsTest extends TransportTest {
                     closeReasons.add(r.reason());
                 }))
                 .handle(ECHO, call -> call.reply(call.args())));
-        final SSLContext ctx = TlsOptions.fromPem(null, null, ca.caCertificate()).context();
+        final SSLContext ctx = TlsOptions.fromPem(null, null, ca.caCertificate(), TlsOptions.JDK).context();
         try (Socket s = new Socket(server.address().getAddress(), server.address().getPort());
              SSLSocket tls = (SSLSocket) ctx.getSocketFactory().createSocket(s, "127.0.0.1", s.getPort(), true)) {
             tls.setEnabledProtocols(new String[]{"TLSv1.2"});

@@ -1,20 +1,10 @@
 package dev.braid.tls.openssl;
 
-import dev.braid.BraidException;
 import dev.braid.TlsOptions;
-import dev.braid.internal.tls.PemFiles;
-import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.OpenSsl;
-import io.netty.handler.ssl.SslContext;
-import io.netty.handler.ssl.SslContextBuilder;
-import io.netty.handler.ssl.SslProvider;
-import io.netty.util.ReferenceCountUtil;
 
 import javax.net.ssl.SSLEngine;
-import javax.net.ssl.SSLException;
 import java.nio.file.Path;
-import java.security.PrivateKey;
-import java.security.cert.X509Certificate;
 
 /**
  * TLS options whose engines are BoringSSL's, through Netty's netty-tcnative, instead of the JDK's: the same
@@ -33,10 +23,16 @@ import java.security.cert.X509Certificate;
  * ({@link TlsOptions.EngineFactory#released}), so nothing waits for the garbage collector. The two Netty
  * contexts (client, server) are made once, here, and shared by every connection: thread-safe.
  *
+ * <h2>The default where it loads</h2>
+ * On the class or module path this module is also the {@code openssl} {@link dev.braid.spi.TlsEngineProvider}:
+ * {@link TlsOptions#fromPem(Path, Path, Path)} then gives BoringSSL's engines too, wherever they load, unless
+ * {@code -Dbraid.tls.engine=jdk} (or {@link TlsOptions#fromPem(Path, Path, Path, String)} with {@code "jdk"})
+ * asks for the JDK's. {@code OpenSslTls.fromPem} always means BoringSSL.
+ *
  * <h2>Availability</h2>
  * BoringSSL is loaded from netty-tcnative-boringssl-static's JNI library for Linux on x86-64 or AArch64; elsewhere,
  * or where it does not load, {@link #isAvailable()} is false, {@link #unavailabilityCause()} says why, and
- * {@link #fromPem} throws a {@link BraidException} (category CONFIG) with that cause.
+ * {@link #fromPem} throws a {@link dev.braid.BraidException} (category CONFIG) with that cause.
  */
 public final class OpenSslTls {
     private OpenSslTls() {
@@ -66,71 +62,10 @@ public final class OpenSslTls {
      * @param trustedCas       the CAs whose certificates this side trusts, or null for the JDK's default
      *                         trust store
      * @return the options, with {@link TlsOptions}' defaults
-     * @throws BraidException (category CONFIG) naming the file and what is wrong with it, or why BoringSSL is
+     * @throws dev.braid.BraidException (category CONFIG) naming the file and what is wrong with it, or why BoringSSL is
      *                        not available
      */
     public static TlsOptions fromPem(final Path certificateChain, final Path privateKey, final Path trustedCas) {
-        if (!isAvailable()) {
-            throw new BraidException(BraidException.Category.CONFIG, "OpenSSL TLS engines are not available here: "
-                    + unavailabilityCause(), unavailabilityCause());
-        }
-        PemFiles.requirePair(certificateChain, privateKey);
-        final X509Certificate[] chain = certificateChain == null ? null
-                : PemFiles.certificates(certificateChain).toArray(X509Certificate[]::new);
-        final PrivateKey key = privateKey == null ? null : PemFiles.privateKey(privateKey);
-        final X509Certificate[] cas = trustedCas == null ? null
-                : PemFiles.certificates(trustedCas).toArray(X509Certificate[]::new);
-        final String[] protocols = TlsOptions.DEFAULT_PROTOCOLS.toArray(String[]::new);
-        final SslContext clientContext;
-        final SslContext serverContext;
-        try {
-            SslContextBuilder c = SslContextBuilder.forClient().sslProvider(SslProvider.OPENSSL_REFCNT)
-                    .protocols(protocols);
-            if (cas != null) {
-                c = c.trustManager(cas);
-            }
-            if (chain != null) {
-                c = c.keyManager(key, chain);
-            }
-            clientContext = c.build();
-            if (chain != null) {
-                SslContextBuilder s = SslContextBuilder.forServer(key, chain).sslProvider(SslProvider.OPENSSL_REFCNT)
-                        .protocols(protocols);
-                if (cas != null) {
-                    s = s.trustManager(cas);
-                }
-                serverContext = s.build();
-            } else {
-                serverContext = null;
-            }
-        } catch (SSLException | RuntimeException e) {
-            throw new BraidException(BraidException.Category.CONFIG, "cannot build OpenSSL TLS contexts from "
-                    + certificateChain + ", " + privateKey + ", " + trustedCas + ": " + e, e);
-        }
-        final String source = "OpenSSL (" + version() + "), PEM "
-                + (certificateChain == null ? "(no certificate)" : certificateChain)
-                + (trustedCas == null ? ", default trust store" : ", CAs " + trustedCas);
-        return TlsOptions.of(new Engines(clientContext, serverContext), source);
-    }
-
-    /** The factory: one engine per connection from the shared contexts; each released when its connection closes. */
-    private record Engines(SslContext client, SslContext server) implements TlsOptions.EngineFactory {
-        @Override
-        public SSLEngine create(final boolean isClient, final String peerHost, final int peerPort) {
-            if (isClient) {
-                return peerHost != null ? client.newEngine(ByteBufAllocator.DEFAULT, peerHost, peerPort)
-                        : client.newEngine(ByteBufAllocator.DEFAULT);
-            }
-            if (server == null) {
-                throw new BraidException(BraidException.Category.CONFIG, "a TLS server needs a certificate: these "
-                        + "OpenSSL options have none (OpenSslTls.fromPem with a certificate chain and its key)");
-            }
-            return server.newEngine(ByteBufAllocator.DEFAULT);
-        }
-
-        @Override
-        public void released(final SSLEngine engine) {
-            ReferenceCountUtil.release(engine); // frees BoringSSL's SSL object now, not when collected
-        }
+        return TlsOptions.fromPem(certificateChain, privateKey, trustedCas, OpenSslEngineProvider.INSTANCE);
     }
 }
