@@ -111,6 +111,8 @@ public final class TlsConnection implements ConnectionHandler {
     private static final byte ALERT_RECORD = 21;
     /** A TLS record's header: type, version, length. */
     private static final int RECORD_HEADER = 5;
+    /** Plaintext one TLS record carries at most (RFC 8446 §5.1). */
+    private static final int MAX_PLAINTEXT = 16_384;
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
 
     private final ConnectionEngine engine;
@@ -126,6 +128,14 @@ public final class TlsConnection implements ConnectionHandler {
      * buffers and would copy a heap one: it seals and opens in place.
      */
     private final boolean heapCipher;
+    /**
+     * The engine seals one record per source buffer (Netty's OpenSSL engine, in the JDK-compatible mode its
+     * {@code SslContext.newEngine} gives: each {@code wrap} takes the first non-empty source only), so a call's
+     * header and arguments, two buffers, would cost two records, two passes through the engine on each side:
+     * consecutive buffers shorter than a record are copied into one ({@link #wrapCoalesced}). The JDK's engine
+     * gathers every source into its record by itself.
+     */
+    private final boolean coalesce;
     private final TlsTransport upper = new TlsTransport();
     private final Object wrapLock = new Object();
 
@@ -168,6 +178,8 @@ public final class TlsConnection implements ConnectionHandler {
     private final ByteBuffer[] plain = new ByteBuffer[64];
     /** A {@link CipherScratch} buffer held for one {@link #gatherOutbound} pass, or null. */
     private ByteBuffer sealScratch;
+    /** Pooled, held for one {@link #gatherOutbound} pass, or null: small frames copied into one record's plaintext. */
+    private PooledBuffer coalesced;
     private boolean closeNotifyWrapped;
 
     // under wrapLock
@@ -197,6 +209,7 @@ public final class TlsConnection implements ConnectionHandler {
         this.failedBeforeOpen = failedBeforeOpen;
         this.ssl = newEngine(options, client, peerHost, peerPort);
         this.heapCipher = ssl.getClass().getName().startsWith("sun.security.ssl.");
+        this.coalesce = !heapCipher;
     }
 
     private static SSLEngine newEngine(final TlsOptions o, final boolean client, final String host, final int port) {
@@ -697,6 +710,10 @@ public final class TlsConnection implements ConnectionHandler {
                     out.flip();
                     CipherScratch.give(sealScratch);
                     sealScratch = null;
+                    if (coalesced != null) {
+                        coalesced.release();
+                        coalesced = null;
+                    }
                 }
             }
         } catch (SSLException | RuntimeException e) {
@@ -768,6 +785,8 @@ public final class TlsConnection implements ConnectionHandler {
                         }
                         r = ssl.wrap(plain, i, n - i, sealScratch.clear());
                         out.put(sealScratch.flip());
+                    } else if (coalesce && i + 1 < n && plain[i].remaining() < MAX_PLAINTEXT) {
+                        r = wrapCoalesced(i, n);
                     } else {
                         r = ssl.wrap(plain, i, n - i, out);
                     }
@@ -792,6 +811,33 @@ public final class TlsConnection implements ConnectionHandler {
             }
         }
         return false;
+    }
+
+    /**
+     * Under wrapLock ({@link #coalesce} engines): seals {@code plain[from..n)}'s first {@link #MAX_PLAINTEXT}
+     * bytes as one record, copied into {@link #coalesced} first, then moves the sources on by what the engine
+     * took (all of it, unless {@code out} had no room: then nothing).
+     */
+    private SSLEngineResult wrapCoalesced(final int from, final int n) throws SSLException {
+        if (coalesced == null) {
+            coalesced = pool.acquire(MAX_PLAINTEXT);
+        }
+        final ByteBuffer c = coalesced.byteBuffer().clear().limit(MAX_PLAINTEXT);
+        for (int k = from; k < n && c.hasRemaining(); k++) {
+            final ByteBuffer p = plain[k];
+            final int len = Math.min(c.remaining(), p.remaining());
+            c.put(c.position(), p, p.position(), len);
+            c.position(c.position() + len);
+        }
+        final SSLEngineResult r = ssl.wrap(c.flip(), out);
+        int done = r.bytesConsumed();
+        for (int k = from; k < n && done > 0; k++) {
+            final ByteBuffer p = plain[k];
+            final int len = Math.min(done, p.remaining());
+            p.position(p.position() + len);
+            done -= len;
+        }
+        return r;
     }
 
     /** Under wrapLock: the close_notify, once, after the engine's last frames. */
