@@ -133,7 +133,12 @@ class PeerStreamAbortLimitTest extends TransportTest {
         assertThat(serverReason.getMessage()).contains("the peer aborted 6 streams within")
                 .contains("limit maxPeerStreamAbortsPerWindow = 5 per peerStreamAbortWindow = 3600000 ms");
         // the peer: its open stream was aborted with the reason before the connection closed
-        assertThatThrownBy(() -> witness.read(ByteBuffer.allocate(16))).isInstanceOfSatisfying(RemoteException.class,
+        final dev.braid.ConnectionStats clientAtServerClose = c.stats(); // diagnostics: CI once saw the nio
+        // client read nothing for a keepalive interval here (the witness then failed with a reset)
+        assertThatThrownBy(() -> witness.read(ByteBuffer.allocate(16)))
+                .as(() -> "the witness stream; client stats when the server closed: " + clientAtServerClose
+                        + "; after the read: " + c.stats())
+                .isInstanceOfSatisfying(RemoteException.class,
                 e -> assertThat(e.getMessage()).contains("aborted by the server: rapid stream aborts")
                         .contains("limit maxPeerStreamAbortsPerWindow = 5"));
         assertThat(running).failsWithin(30, TimeUnit.SECONDS).withThrowableOfType(
