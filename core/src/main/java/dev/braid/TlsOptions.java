@@ -165,14 +165,13 @@ public final class TlsOptions {
     public static TlsOptions fromPem(final Path certificateChain, final Path privateKey, final Path trustedCas) {
         final String raw = System.getProperty(ENGINE_PROPERTY);
         final String engine = raw == null || raw.isBlank() ? AUTO : raw.trim().toLowerCase(java.util.Locale.ROOT);
-        if (engine.equals(AUTO) || engine.equals(JDK) || engineProviders().contains(engine)) {
-            return fromPem(certificateChain, privateKey, trustedCas, engine);
-        }
+        final TlsEngineProvider provider;
         try {
-            return fromPem(certificateChain, privateKey, trustedCas, engine);
+            provider = provider(engine);
         } catch (BraidException e) { // name the property: nothing in the code asked for this engine
             throw new BraidException(BraidException.Category.CONFIG, ENGINE_PROPERTY + "=" + raw + ": " + e.getMessage(), e);
         }
+        return fromPem(certificateChain, privateKey, trustedCas, provider);
     }
 
     /**
@@ -190,27 +189,28 @@ public final class TlsOptions {
      */
     public static TlsOptions fromPem(final Path certificateChain, final Path privateKey, final Path trustedCas,
                                      final String engine) {
-        Objects.requireNonNull(engine, "engine");
+        return fromPem(certificateChain, privateKey, trustedCas, provider(Objects.requireNonNull(engine, "engine")));
+    }
+
+    /**
+     * The provider {@code engine} names: null for {@code jdk}, and for {@code auto} when no provider can run here.
+     *
+     * @throws BraidException (category CONFIG) for a name that is not here, with the names that are
+     */
+    private static TlsEngineProvider provider(final String engine) {
         if (engine.equals(JDK)) {
-            final SSLContext ctx = PemFiles.sslContext(certificateChain, privateKey, trustedCas);
-            return new TlsOptions(ctx, contextEngines(ctx), JDK, pemSource(certificateChain, trustedCas),
-                    ClientAuth.NONE, true, DEFAULT_PROTOCOLS, DEFAULT_HANDSHAKE_TIMEOUT, null);
-        }
-        if (engine.equals(AUTO)) {
-            for (TlsEngineProvider p : Providers.ALL) {
-                if (p.isAvailable()) {
-                    return fromPem(certificateChain, privateKey, trustedCas, p);
-                }
-            }
-            return fromPem(certificateChain, privateKey, trustedCas, JDK);
+            return null;
         }
         for (TlsEngineProvider p : Providers.ALL) {
-            if (p.name().equals(engine)) {
-                return fromPem(certificateChain, privateKey, trustedCas, p);
+            if (engine.equals(AUTO) ? p.isAvailable() : p.name().equals(engine)) {
+                return p;
             }
         }
+        if (engine.equals(AUTO)) {
+            return null;
+        }
         final List<String> here = new java.util.ArrayList<>(List.of(AUTO, JDK));
-        Providers.ALL.forEach(p -> here.add(p.name()));
+        here.addAll(engineProviders());
         throw new BraidException(BraidException.Category.CONFIG, "no TLS engine '" + engine + "' here (engines: "
                 + String.join(", ", here) + (engine.equals("openssl") ? "; 'openssl' comes with the artifact "
                 + "dev.braid:braid-tls-openssl" : "") + ")");
@@ -222,13 +222,18 @@ public final class TlsOptions {
      * @param certificateChain this side's certificate chain, or null for none
      * @param privateKey       the key of the chain's first certificate, or null when there is no chain
      * @param trustedCas       the trusted CAs, or null for the JDK's default trust store
-     * @param provider         the engines' provider
-     * @return the options, with the defaults; {@link #engine()} is the provider's name
+     * @param provider         the engines' provider, or null for the JDK's
+     * @return the options, with the defaults; {@link #engine()} is the provider's name ({@link #JDK} for null)
      * @throws BraidException (category CONFIG) naming the file and what is wrong with it, or why the
      *                        provider cannot run here
      */
     public static TlsOptions fromPem(final Path certificateChain, final Path privateKey, final Path trustedCas,
                                      final TlsEngineProvider provider) {
+        if (provider == null) { // the JDK's
+            final SSLContext ctx = PemFiles.sslContext(certificateChain, privateKey, trustedCas);
+            return new TlsOptions(ctx, contextEngines(ctx), JDK, pemSource(certificateChain, trustedCas),
+                    ClientAuth.NONE, true, DEFAULT_PROTOCOLS, DEFAULT_HANDSHAKE_TIMEOUT, null);
+        }
         if (!provider.isAvailable()) {
             throw new BraidException(BraidException.Category.CONFIG, "TLS engine '" + provider.name() + "' ("
                     + provider.description() + ") cannot run here: " + provider.unavailabilityCause(),

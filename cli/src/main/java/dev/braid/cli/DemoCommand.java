@@ -159,8 +159,9 @@ final class DemoCommand implements Callable<Integer> {
         final List<DemoRun.Result> results = new ArrayList<>();
         final DemoTls certificates = tls ? DemoTls.create(tlsEngine) : null;
         if (certificates != null) {
-            out.println("TLS 1.3 with " + certificates.engine.label() + "'s engines on both sides (--tls-engine "
-                    + (certificates.engine == TlsEngine.OPENSSL ? "jdk for the JDK's" : "openssl for BoringSSL's") + ")");
+            final String label = certificates.label();
+            out.println("TLS 1.3 with " + label + "'s engines on both sides (--tls-engine "
+                    + (label.equals("JDK") ? "openssl for BoringSSL's" : "jdk for the JDK's") + ")");
             out.flush();
         }
         try {

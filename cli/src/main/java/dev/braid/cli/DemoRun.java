@@ -191,7 +191,7 @@ final class DemoRun {
         final Phase alone;
         final Phase beside;
         final Braid clientBraid = Braid.create(new BraidConfig().backend(serverBackend) // auto chose once, there
-                .tls(tls == null ? null : tls.clientOptions()));
+                .tls(tls == null ? null : tls.client));
         final String name = clientBraid.backendName() + (tls == null ? "" : "+tls");
         try (clientBraid; Connection c = clientBraid.connect(address)) {
             progress.note(String.format(Locale.ROOT, "[%s] server %s in %s, one connection; %d-byte echo calls, "

@@ -19,26 +19,33 @@ final class DemoTls implements AutoCloseable {
     final Path dir;
     final ThrowawayPki.Identity server;
     final Path ca;
-    /** Whose engines both sides use (resolved: never AUTO). */
+    /** Whose engines both sides use (the word, passed on to the server's JVM). */
     final TlsEngine engine;
+    /** The client's side, made once (trusting the CA, checking the name). */
+    final TlsOptions client;
 
     private DemoTls(final Path dir, final ThrowawayPki.Identity server, final Path ca, final TlsEngine engine) {
         this.dir = dir;
         this.server = server;
         this.ca = ca;
         this.engine = engine;
+        try {
+            this.client = engine.fromPem(null, null, ca); // refused here where the engine asked for does not load
+        } catch (RuntimeException e) {
+            try {
+                close();
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
     }
 
     static DemoTls create(final TlsEngine engine) throws IOException {
-        final TlsEngine resolved = engine.resolve();
-        if (resolved == TlsEngine.OPENSSL && !dev.braid.tls.openssl.OpenSslTls.isAvailable()) {
-            throw new IllegalStateException("--tls-engine openssl: BoringSSL does not load here: "
-                    + dev.braid.tls.openssl.OpenSslTls.unavailabilityCause());
-        }
         final Path dir = Files.createTempDirectory("braid-demo-tls");
         final ThrowawayPki pki = ThrowawayPki.create(dir, "demo");
         final ThrowawayPki.Identity id = pki.issue("server", List.of("localhost"), List.of("127.0.0.1", "::1"));
-        return new DemoTls(dir, id, pki.caCertificate(), resolved);
+        return new DemoTls(dir, id, pki.caCertificate(), engine);
     }
 
     /** The server's side from its files (also in the server's own JVM, with the engine's {@link TlsEngine#option()}). */
@@ -50,8 +57,9 @@ final class DemoTls implements AutoCloseable {
         return serverOptions(server.certificate(), server.key(), engine);
     }
 
-    TlsOptions clientOptions() {
-        return engine.fromPem(null, null, ca);
+    /** "BoringSSL" or "JDK": whose engines {@link #engine} came to here. */
+    String label() {
+        return TlsEngine.label(client);
     }
 
     @Override

@@ -198,7 +198,7 @@ final class ServeCommand implements Callable<Integer> {
         out.printf("braid serve: serving %s on %s (backend %s, %s, console %s); Ctrl-C stops%n", files.root(),
                 Endpoints.format(bound), files.backendName(), tlsOptions == null ? "plaintext"
                         : (tls.requiresClientCertificates() ? "TLS, client certificates required" : "TLS")
-                        + " (" + tls.engineLabel() + " engine)",
+                        + " (" + TlsEngine.label(tlsOptions) + " engine)",
                 console == null ? "off" : "'" + console + "'");
         out.printf("braid serve: limits: %d transfers (%d per client), stall timeout %s, uploads up to %s%n",
                 limits.maxTransfers(), limits.maxClientTransfers(), DurationConverter.format(limits.stallTimeout()),

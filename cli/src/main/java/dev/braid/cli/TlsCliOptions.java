@@ -49,11 +49,6 @@ final class TlsCliOptions {
         }
     }
 
-    /** The engine's name as printed: "BoringSSL" or "JDK". */
-    String engineLabel() {
-        return (engine == null ? TlsEngine.AUTO : engine).label();
-    }
-
     /** Whether any TLS option was given. */
     boolean enabled() {
         return cert != null || key != null || ca != null || serverName != null || engine != null;

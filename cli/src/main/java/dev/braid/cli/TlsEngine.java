@@ -31,17 +31,9 @@ enum TlsEngine {
         return null;
     }
 
-    /** {@return the engine this choice means here: never AUTO} */
-    TlsEngine resolve() {
-        return this != AUTO ? this : OpenSslTls.isAvailable() ? OPENSSL : JDK;
-    }
-
-    /** The name the command line prints: "BoringSSL" or "JDK". */
-    String label() {
-        return switch (resolve()) {
-            case OPENSSL -> OpenSslTls.version();
-            default -> "JDK";
-        };
+    /** The name the command line prints for the engines of {@code options}: "BoringSSL" or "JDK". */
+    static String label(final TlsOptions options) {
+        return "openssl".equals(options.engine()) ? OpenSslTls.version() : "JDK";
     }
 
     /** The word for {@code --tls-engine} (and the demo's server process). */
@@ -50,11 +42,11 @@ enum TlsEngine {
     }
 
     /**
-     * As {@link TlsOptions#fromPem} with this choice's engines.
+     * As {@link TlsOptions#fromPem} with this choice's engines (AUTO: core's choice, BoringSSL where it loads).
      *
      * @throws BraidException (CONFIG) for a file's problem, or when OPENSSL was asked for and does not load
      */
     TlsOptions fromPem(final Path chain, final Path key, final Path cas) {
-        return TlsOptions.fromPem(chain, key, cas, resolve().option());
+        return TlsOptions.fromPem(chain, key, cas, option());
     }
 }

@@ -125,17 +125,12 @@ public final class TlsConnection implements ConnectionHandler {
     /**
      * The engine is the JDK's, whose AES-GCM is about twice as fast on a heap buffer as on a direct one: large
      * records go through {@code CipherScratch}. Another provider's (BoringSSL through Netty) works on direct
-     * buffers and would copy a heap one: it seals and opens in place.
+     * buffers and would copy a heap one: it seals and opens in place. Another provider's may also seal one
+     * record per source buffer (Netty's OpenSSL engine, in the JDK-compatible mode its {@code SslContext.newEngine}
+     * gives: each {@code wrap} takes the first non-empty source only), so consecutive buffers shorter than a
+     * record are copied into one first ({@link #wrapCoalesced}); the JDK's gathers every source into its record.
      */
     private final boolean heapCipher;
-    /**
-     * The engine seals one record per source buffer (Netty's OpenSSL engine, in the JDK-compatible mode its
-     * {@code SslContext.newEngine} gives: each {@code wrap} takes the first non-empty source only), so a call's
-     * header and arguments, two buffers, would cost two records, two passes through the engine on each side:
-     * consecutive buffers shorter than a record are copied into one ({@link #wrapCoalesced}). The JDK's engine
-     * gathers every source into its record by itself.
-     */
-    private final boolean coalesce;
     private final TlsTransport upper = new TlsTransport();
     private final Object wrapLock = new Object();
 
@@ -209,7 +204,6 @@ public final class TlsConnection implements ConnectionHandler {
         this.failedBeforeOpen = failedBeforeOpen;
         this.ssl = newEngine(options, client, peerHost, peerPort);
         this.heapCipher = ssl.getClass().getName().startsWith("sun.security.ssl.");
-        this.coalesce = !heapCipher;
     }
 
     private static SSLEngine newEngine(final TlsOptions o, final boolean client, final String host, final int port) {
@@ -785,7 +779,7 @@ public final class TlsConnection implements ConnectionHandler {
                         }
                         r = ssl.wrap(plain, i, n - i, sealScratch.clear());
                         out.put(sealScratch.flip());
-                    } else if (coalesce && i + 1 < n && plain[i].remaining() < MAX_PLAINTEXT) {
+                    } else if (!heapCipher && i + 1 < n && plain[i].remaining() < MAX_PLAINTEXT) {
                         r = wrapCoalesced(i, n);
                     } else {
                         r = ssl.wrap(plain, i, n - i, out);
@@ -814,7 +808,7 @@ public final class TlsConnection implements ConnectionHandler {
     }
 
     /**
-     * Under wrapLock ({@link #coalesce} engines): seals {@code plain[from..n)}'s first {@link #MAX_PLAINTEXT}
+     * Under wrapLock (engines other than the JDK's): seals {@code plain[from..n)}'s first {@link #MAX_PLAINTEXT}
      * bytes as one record, copied into {@link #coalesced} first, then moves the sources on by what the engine
      * took (all of it, unless {@code out} had no room: then nothing).
      */

@@ -47,7 +47,7 @@ public final class OpenSslEngineProvider implements TlsEngineProvider {
 
     @Override
     public String description() {
-        return "OpenSSL (" + OpenSsl.versionString() + ")";
+        return "OpenSSL (" + (OpenSsl.isAvailable() ? OpenSsl.versionString() : "BoringSSL through netty-tcnative") + ")";
     }
 
     @Override
