@@ -646,7 +646,10 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
 
     /** Any thread, after an outcome or a stream's end: a drained connection closes behind its last answer. */
     private void closeIfDrained() {
-        if (drainState.get() == 1 && calls.idle() && streams.size() == 0 && drainState.compareAndSet(1, 2)) {
+        // calls.draining(): beginDrain turns drainState before it marks the calls draining; an outcome in between
+        // found the calls idle and closed, and a new call then failed "closed gracefully", not as a drain refusal
+        if (drainState.get() == 1 && calls.draining() && calls.idle() && streams.size() == 0
+                && drainState.compareAndSet(1, 2)) {
             closeAfterFlush();
         }
     }
