@@ -590,6 +590,9 @@ public final class ClientConnection extends ConnectionEngine implements Connecti
         try {
             checkOpen();
         } catch (ConnectionClosedException e) { // refused before anything was sent: say so (safe to retry)
+            if (calls.draining()) { // the drain began and closed the connection since the check above
+                throw calls.drainRefusal("the new call");
+            }
             throw ClientCalls.notSent(e);
         }
     }
