@@ -2,6 +2,7 @@ package dev.braid.stress.link;
 
 import java.util.ArrayDeque;
 import java.util.SplittableRandom;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.Condition;
@@ -25,8 +26,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * past it a relay stops reading, so a receiver that does not read pushes back all the way to the sender.
  *
  * <h2>Threads</h2>
- * One producer thread ({@link #offer}, {@link #offerEnd}, {@link #admissionDelayNanos}), one consumer thread
- * ({@link #take}); {@link #close} and the counters from any thread. The queue and {@code heldBytes} are
+ * One producer thread ({@link #buffer}, {@link #offer}, {@link #offerEnd}, {@link #admissionDelayNanos}), one
+ * consumer thread ({@link #take}, {@link #delivered}, {@link #lost}); {@link #close} and the counters from any
+ * thread.
+ *
+ * <h2>Arrays</h2>
+ * A producer copies each chunk into an array from {@link #buffer} (of {@code largestChunk} bytes); the line
+ * owns it from {@link #offer} on and takes it back when the item is {@link #delivered}, {@link #lost} or
+ * dropped. A new array per chunk made 125 MB/s of garbage at the issue's rate, and the collector's pauses
+ * (2-7 ms every 1.8 s, in the same JVM as the endpoints) stalled the link in both directions: jitter the
+ * link was not configured with, in every call's round trip. The queue and {@code heldBytes} are
  * guarded by {@code lock}; the producer's schedule ({@code serializedUntil}, {@code lastDeliverAt}, the
  * random numbers) is the producer's alone.
  */
@@ -56,6 +65,9 @@ public final class DelayLine {
     private final LongAdder bytesDropped = new LongAdder();
     private final LongAdder itemsOut = new LongAdder();
     private volatile long peakHeld; // written under lock
+    /** Arrays of {@code largestChunk} bytes to reuse: at most what the cap holds, plus two. */
+    private final ArrayBlockingQueue<byte[]> free;
+    private long arraysMade; // producer only
 
     /** @param largestChunk the largest chunk or packet the producer offers (part of the cap) */
     public DelayLine(final LinkSpec spec, final LinkControl control, final int largestChunk) {
@@ -65,6 +77,32 @@ public final class DelayLine {
         this.random = new SplittableRandom(spec.seed());
         final double oneWay = (spec.oneWayDelayNanos() + spec.jitterNanos()) / 1e9;
         this.capBytes = spec.bufferBytes() + (long) (Math.max(spec.bytesPerSecond(), 1) * oneWay) + largestChunk;
+        this.free = new ArrayBlockingQueue<>((int) Math.min(4096, capBytes / Math.max(largestChunk, 1) + 2));
+    }
+
+    /**
+     * Producer: an array of {@code largestChunk} bytes to copy a chunk into and {@link #offer}: one the line
+     * gave back, or a new one.
+     */
+    public byte[] buffer() {
+        final byte[] b = free.poll();
+        if (b != null) {
+            return b;
+        }
+        arraysMade++;
+        return new byte[largestChunk];
+    }
+
+    /** Arrays {@link #buffer} had to make (the producer's count; read it from another thread after a join). */
+    public long arraysMade() {
+        return arraysMade;
+    }
+
+    /** Producer or consumer: takes back an array from {@link #buffer} not offered (any other is left to the collector). */
+    public void recycle(final byte[] data) {
+        if (data != null && data.length == largestChunk) {
+            free.offer(data); // dropped if the pool is full
+        }
     }
 
     /** Most bytes held at once: buffer + what is on the wire at the configured rate + one chunk. */
@@ -101,20 +139,22 @@ public final class DelayLine {
     }
 
     /**
-     * Producer: schedules {@code length} bytes of {@code data} (which the line now owns). Returns false if it
-     * was dropped: the link is blackholed, the line is closed, or {@code dropIfFull} and it does not fit the
-     * buffer or the cap.
+     * Producer: schedules {@code length} bytes of {@code data} (which the line now owns: best one from
+     * {@link #buffer}). Returns false if it was dropped: the link is blackholed, the line is closed, or
+     * {@code dropIfFull} and it does not fit the buffer or the cap.
      */
     public boolean offer(final byte[] data, final int length, final boolean dropIfFull) {
         final long now = System.nanoTime();
         bytesIn.add(length);
         if (control.blackholed()) {
             bytesDropped.add(length);
+            recycle(data);
             return false;
         }
         final long rate = control.rate();
         if (dropIfFull && rate > 0 && queuedBytes(now) + length > spec.bufferBytes()) {
             bytesDropped.add(length);
+            recycle(data);
             return false;
         }
         final long start = Math.max(now, serializedUntil);
@@ -128,6 +168,7 @@ public final class DelayLine {
         try {
             if (closed || (dropIfFull && heldBytes + length > capBytes)) {
                 bytesDropped.add(length);
+                recycle(data);
                 return false;
             }
             serializedUntil = end;
@@ -190,6 +231,7 @@ public final class DelayLine {
                 if (!head.end && control.blackholed()) {
                     heldBytes -= head.length;
                     bytesDropped.add(head.length);
+                    recycle(head.data);
                     continue;
                 }
                 return head;
@@ -199,7 +241,10 @@ public final class DelayLine {
         }
     }
 
-    /** Consumer: {@code item}'s bytes left the emulator (written to the receiving socket or device). */
+    /**
+     * Consumer: {@code item}'s bytes left the emulator (written to the receiving socket or device); its array
+     * goes back to the line.
+     */
     public void delivered(final Item item) {
         lock.lock();
         try {
@@ -209,6 +254,7 @@ public final class DelayLine {
         }
         bytesOut.add(item.length);
         itemsOut.increment();
+        recycle(item.data);
     }
 
     /** Consumer: counts the extra writes made for one-byte segments. */
@@ -216,7 +262,7 @@ public final class DelayLine {
         itemsOut.add(writes - 1);
     }
 
-    /** Consumer: {@code item} was taken but could not be delivered (the receiver went away). */
+    /** Consumer: {@code item} was taken but could not be delivered (the receiver went away); its array goes back. */
     public void lost(final Item item) {
         lock.lock();
         try {
@@ -225,6 +271,7 @@ public final class DelayLine {
         } finally {
             lock.unlock();
         }
+        recycle(item.data);
     }
 
     /** Any thread: drops what is held and makes {@link #take} return null. */

@@ -5,7 +5,6 @@ import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -210,7 +209,9 @@ public final class RelayConnection {
                         return;
                     }
                     if (n > 0 && !halfClosed) {
-                        line.offer(Arrays.copyOf(buf.array(), n), n, false);
+                        final byte[] copy = line.buffer();
+                        System.arraycopy(buf.array(), 0, copy, 0, n);
+                        line.offer(copy, n, false);
                     }
                 }
             } catch (IOException e) {

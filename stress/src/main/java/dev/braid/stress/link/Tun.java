@@ -152,18 +152,21 @@ final class Tun implements AutoCloseable {
     }
 
     /**
-     * Reader: the next packet, copied into a new array of its exact length; null if none is waiting.
+     * Reader: copies the next packet into {@code into} (the device's MTU or more) and returns its length; -1
+     * if none is waiting.
      *
-     * @throws IOException if the device is gone
+     * @throws IOException if the device is gone, or the packet is longer than {@code into}
      */
-    byte[] read() throws IOException {
+    int read(final byte[] into) throws IOException {
         final long n = invokeLong(NATIVE.read, fd, readSegment, (long) MAX_PACKET);
         if (n < 0) {
-            return null; // EAGAIN (nothing waiting); a real error shows as POLLERR and repeated failures
+            return -1; // EAGAIN (nothing waiting); a real error shows as POLLERR and repeated failures
         }
-        final byte[] p = new byte[(int) n];
-        readBuffer.get(0, p, 0, (int) n);
-        return p;
+        if (n > into.length) {
+            throw new IOException(name + ": a packet of " + n + " bytes, more than the link's MTU of " + into.length);
+        }
+        readBuffer.get(0, into, 0, (int) n);
+        return (int) n;
     }
 
     /** Writer: hands one packet to the kernel (as if it arrived on this device). False if refused. */

@@ -169,9 +169,14 @@ public final class TunLink implements AutoCloseable {
                 if (!from.awaitReadable(50)) {
                     continue;
                 }
-                byte[] p;
-                while (!closed && (p = from.read()) != null) {
-                    line.offer(p, p.length, true);
+                while (!closed) {
+                    final byte[] p = line.buffer();
+                    final int n = from.read(p);
+                    if (n < 0) {
+                        line.recycle(p); // nothing waiting
+                        break;
+                    }
+                    line.offer(p, n, true);
                 }
             }
         } catch (IOException e) {

@@ -35,8 +35,9 @@ package dev.braid.internal.engine.stream;
  * find a long link quickly the tuner starts by <em>probing</em>: while the window was the limit and the rate
  * grew by 1/4 since the last growth, the window doubles (start-up asks no room of the round trip: each
  * doubling's credit is sent at once and queues at the bottleneck, whatever the link carries); when twice in a
- * row the rate does not follow, the pipe is full. Later probes (every {@link #FILTER_NANOS}) step by a quarter (the
- * rate must grow by 1/8). After that the window follows the queue, with two thresholds: a round trip within
+ * row the rate does not follow, the pipe is full. Later probes (every {@link #FILTER_NANOS}) step by what the link carries in
+ * {@link #PROBE_QUEUE_NANOS}, a quarter of the window at most (the rate must grow by half the step); a drain
+ * that comes during one ends it and restores the window it began from. After that the window follows the queue, with two thresholds: a round trip within
  * {@link #QUEUE_SLACK_NANOS} (+1/256) of the smallest found <em>room</em>, and if the window was the limit it
  * grows by a packet, then two, four... while room lasts; one longer than twice that (+1/128) found a
  * <em>queue</em> if the window can hold that much beyond the product ({@link #ownQueue}), and three in a row shrink the window to the estimate; in between it holds (a scheduler's
@@ -72,6 +73,14 @@ final class WindowTuner {
      * smallest a braid sender makes when it sizes its packets by the delivery rate.
      */
     static final long MIN_UNIT = SendBudget.MIN_PACKET_PAYLOAD + dev.braid.internal.wire.FrameHeader.HEADER_LENGTH;
+    /**
+     * A later probe (every {@link #FILTER_NANOS}) grows the window by at most what the link carries in this
+     * long (a quarter of the window at most, a packet at least): what it adds beyond the product waits in
+     * the bottleneck queue ahead of every call for the round trips the probe lasts. By quarters, a 50 ms link
+     * at 125 MB/s queued 13 ms for about half a second every 10 s (six calls in a row at 63-78 ms: issue 13's
+     * p99 beside streams, relay form, 6 December).
+     */
+    static final long PROBE_QUEUE_NANOS = 4_000_000L;
     /** A drain whose round trip looked like a stall is tried again after this. */
     static final long DRAIN_RETRY_NANOS = 1_000_000_000L;
     /** When {@link #recheck} runs after {@link #start}. */
@@ -129,6 +138,8 @@ final class WindowTuner {
      */
     private boolean startup = true;
     private double rateAtGrowth;
+    /** The window when the running later probe began (0: none, or start-up): what a drain during it restores. */
+    private long probeFrom;
     /** The last rates (bytes/s) measured since the window last grew; the estimate takes nearly the largest. */
     private final double[] rates = new double[9];
     private int rateCount;
@@ -288,7 +299,15 @@ final class WindowTuner {
             drainNext = false;
             final long drained = Math.max(2 * unit, wholePackets((long) Math.ceil(rateEstimate() * minRtt * 0.75 / 1e9)));
             if (drained < window.current()) {
+                // A later probe under way ends here, and the drain restores the window it began from: its
+                // growth had not shown a rate that followed, and restored, the queue it made stayed until
+                // three samples found it (the two timers run alike, so the two often meet: 6 December)
                 beforeDrain = window.current();
+                if (probing && !startup && probeFrom > 0) {
+                    beforeDrain = Math.min(probeFrom, beforeDrain);
+                    probedAt = now; // the next probe in 10 s
+                }
+                probeFrom = 0;
                 draining = 2;
                 probing = false;
                 flat = 0;
@@ -342,8 +361,10 @@ final class WindowTuner {
         final boolean windowLimited = bytes >= current / 2 && rate * minRtt / 1e9 >= current / 2.0;
         long target = estimate;
         if (probing) {
-            // start-up doubles and wants the rate up by 1/4; a later probe steps by 1/4 and wants it up by 1/8
-            final double follows = startup ? 1.25 : 1.125;
+            // start-up doubles and wants the rate up by 1/4; a later probe steps by at most a quarter
+            // (PROBE_QUEUE_NANOS of the link's rate) and wants the rate up by half its step
+            final long step = startup ? current : probeStep(current);
+            final double follows = startup ? 1.25 : 1 + step / (2.0 * current);
             // Start-up asks no room of a round trip: each doubling releases a window's worth of credit at
             // once, which the sender sends at once, so the samples after it find that burst queued at the
             // bottleneck (2 MiB at 125 MB/s: 16 ms) whatever the link's capacity; asked for room, start-up
@@ -358,10 +379,13 @@ final class WindowTuner {
                 rateAtGrowth = Math.min(maxRate, current * 1e9 / minRtt);
                 flat = 0;
                 rateCount = 0; // the rates at the old window say nothing of the new one
-                target = Math.max(estimate, startup ? 2 * current
-                        : current + Math.max(unit, wholePackets(current / 4)));
+                if (!startup && probeFrom == 0) {
+                    probeFrom = current;
+                }
+                target = Math.max(estimate, current + step);
             } else if (++flat >= 2) {
                 probing = false; // twice the rate did not follow the window: the pipe is full
+                probeFrom = 0;
                 drainNext = startup; // and measure the link's round trip under it (see the drain above)
                 startup = false;
                 probedAt = now;
@@ -396,6 +420,16 @@ final class WindowTuner {
         } else if (target <= current - unit && (queued >= 3 || !windowLimited)) {
             setWindow(target); // a queue stayed, or the writers do not use the window: back to the estimate
         }
+    }
+
+    /**
+     * How much a later probe grows a window of {@code current} bytes by: a quarter of it, or what the link
+     * carries in {@link #PROBE_QUEUE_NANOS} if that is less, in whole packets, one at least.
+     */
+    private long probeStep(final long current) {
+        final long quarter = wholePackets(current / 4);
+        final long timed = wholePackets((long) Math.ceil(rateEstimate() * PROBE_QUEUE_NANOS / 1e9));
+        return Math.max(unit, Math.min(quarter, timed));
     }
 
     /**
@@ -461,6 +495,7 @@ final class WindowTuner {
         maxRate = 0;
         pingOut = false;
         probing = true;
+        probeFrom = 0;
         startup = true;
         rateAtGrowth = 0;
         flat = 0;
