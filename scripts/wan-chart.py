@@ -14,7 +14,7 @@ import re
 import sys
 from xml.sax.saxutils import escape
 
-ROW = re.compile(r"^\|\s*(relay|ns)\s*\|\s*([0-9.]+\s*ms)\s*\|\s*(\w+)\s*\|\s*([0-9.]+)\s*\|\s*([0-9.]+)\s*\(([0-9.]+)\)"
+ROW = re.compile(r"^\|\s*(relay|ns(?: [\w-]+)?)\s*\|\s*([0-9.]+\s*ms)\s*\|\s*(\w+)\s*\|\s*([0-9.]+)\s*\|\s*([0-9.]+)\s*\(([0-9.]+)\)"
                  r"\s*\|\s*([0-9.]+)\s*\(([0-9.]+)\)")
 COLOURS = {"tcp": "#888888", "nio 1": "#1f77b4", "nio N": "#9ecae1", "epoll 1": "#d62728", "epoll N": "#fc9272",
            "loom 1": "#2ca02c", "loom N": "#a1d99b"}
@@ -38,7 +38,10 @@ def rtt_key(r):
 
 
 def draw(rows, title):
-    forms = [f for f in ("relay", "ns") if any(r["form"] == f for r in rows)]
+    forms = []  # in the table's order: relay, then ns under each congestion control ("ns bbr", "ns reno")
+    for r in rows:
+        if r["form"] not in forms:
+            forms.append(r["form"])
     backends = []
     for r in rows:
         if r["backend"] not in backends:

@@ -163,7 +163,7 @@ final class LinkCheckScenario implements Callable<Integer> {
     }
 
     private WanLink link(final String form, final LinkSpec spec) throws java.io.IOException {
-        return form.equals("ns") ? WanLink.namespace(spec, mtu) : WanLink.relay(spec);
+        return form.equals("ns") ? WanLink.namespace(spec, mtu, null) : WanLink.relay(spec);
     }
 
     private Histogram pings(final InetSocketAddress front) throws java.io.IOException {

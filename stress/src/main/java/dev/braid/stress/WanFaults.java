@@ -70,7 +70,7 @@ final class WanFaults {
     }
 
     private WanLink link(final String form, final LinkSpec spec) throws java.io.IOException {
-        return form.equals("ns") ? WanLink.namespace(spec, scenario.mtu) : WanLink.relay(spec);
+        return form.equals("ns") ? WanLink.namespace(spec, scenario.mtu, null) : WanLink.relay(spec);
     }
 
     private void blackhole(final String form, final LinkSpec spec, final String backend) throws Exception {

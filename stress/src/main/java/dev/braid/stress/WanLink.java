@@ -27,26 +27,35 @@ import java.util.List;
  */
 final class WanLink implements AutoCloseable {
     private final String form;
+    private final String label;
     private final LinkSpec spec;
     private final TunLink tun;
     private final List<TcpRelay> relays = new ArrayList<>();
 
-    private WanLink(final String form, final LinkSpec spec, final TunLink tun) {
+    private WanLink(final String form, final String label, final LinkSpec spec, final TunLink tun) {
         this.form = form;
+        this.label = label;
         this.spec = spec;
         this.tun = tun;
     }
 
     static WanLink relay(final LinkSpec spec) {
-        return new WanLink("relay", spec, null);
+        return new WanLink("relay", "relay", spec, null);
     }
 
-    static WanLink namespace(final LinkSpec spec, final int mtu) throws IOException {
-        return new WanLink("ns", spec, TunLink.create(spec, mtu));
+    /** @param congestion the endpoints' TCP congestion control, for the label ("ns bbr"); null: not said */
+    static WanLink namespace(final LinkSpec spec, final int mtu, final String congestion) throws IOException {
+        return new WanLink("ns", congestion == null ? "ns" : "ns " + congestion, spec, TunLink.create(spec, mtu));
     }
 
+    /** "relay" or "ns". */
     String form() {
         return form;
+    }
+
+    /** The form, and in the namespace form the endpoints' congestion control ("ns reno"): rows and lines say it. */
+    String label() {
+        return label;
     }
 
     LinkSpec spec() {

@@ -75,6 +75,12 @@ final class WanScenario implements Callable<Integer> {
             + "(default: ${DEFAULT-VALUE}).")
     List<String> forms = List.of("relay", "ns");
 
+    @Option(names = "--congestion", split = ",", description = "TCP congestion controls the namespace form runs "
+            + "under, one set of rows each: 'default' (the machine's, which a new namespace inherits) or a name. A "
+            + "namespace other than the machine's may choose only one of net.ipv4.tcp_allowed_congestion_control; "
+            + "the relay form always runs under the default (default: ${DEFAULT-VALUE}).")
+    List<String> congestion = List.of("default");
+
     @Option(names = "--mtu", description = "MTU of the namespace form's devices (default: ${DEFAULT-VALUE}).")
     int mtu = TunLink.DEFAULT_MTU;
 
@@ -184,35 +190,49 @@ final class WanScenario implements Callable<Integer> {
         } else if (PrivateNetns.isPrivate()) {
             PrivateNetns.loopbackUp();
         }
+        final String defaultCongestion = sysctl("net/ipv4/tcp_congestion_control");
         final long bytesPerSecond = LinkSpec.parseRate(rate);
         final Duration warm = Durations.parse(warmup);
         final Duration measure = Durations.parse(duration);
         out.printf(Locale.ROOT, "wan: %s each way; round trips %s; forms %s; backends %s; %s warm-up + %s measured "
                         + "per phase; %d-byte writes; %d-byte calls%n", LinkSpec.rate(bytesPerSecond), rtts, runForms,
                 backends, Durations.format(warm), Durations.format(measure), chunk, payload);
-        out.printf(Locale.ROOT, "wan: kernel: tcp_rmem %s, tcp_wmem %s, rmem_max %s, wmem_max %s; %d CPUs, load %s%n",
+        out.printf(Locale.ROOT, "wan: kernel: tcp_rmem %s, tcp_wmem %s, rmem_max %s, wmem_max %s, congestion control %s%s; "
+                        + "%d CPUs, load %s%n",
                 sysctl("net/ipv4/tcp_rmem"), sysctl("net/ipv4/tcp_wmem"), sysctl("net/core/rmem_max"),
-                sysctl("net/core/wmem_max"), Runtime.getRuntime().availableProcessors(), loadAverage());
+                sysctl("net/core/wmem_max"), defaultCongestion,
+                runForms.contains("ns") ? " (the namespace form's: " + String.join(", ", congestion) + ")" : "",
+                Runtime.getRuntime().availableProcessors(), loadAverage());
         final Verdict verdict = new Verdict(out);
         final List<Row> rows = new ArrayList<>();
         for (String form : cliOnly ? List.<String>of() : runForms) {
-            for (String r : rtts) {
-                final LinkSpec spec = spec(Durations.parse(r), bytesPerSecond);
-                out.println();
-                out.printf(Locale.ROOT, "[%s %s] link: %s%n", form, r, spec.describe());
-                try (WanLink link = form.equals("ns") ? WanLink.namespace(spec, mtu) : WanLink.relay(spec);
-                     TcpProbe probe = TcpProbe.listen(link.bindAddress())) {
-                    final double tcp = TcpProbe.downloadRate(link.front(probe.address()), warm, measure);
-                    out.printf(Locale.ROOT, "[%s %s] plain TCP, one connection: %.1f MB/s (the link dropped %s)%n",
-                            form, r, tcp / 1e6, Memory.mib(link.dropped()));
-                    link.closeRelays();
-                    for (String backend : backends) {
-                        final Row row = measure(link, backend, tcp, warm, measure);
-                        rows.add(row);
+            for (String cc : form.equals("ns") ? congestion : List.of("default")) {
+                // sockets take the namespace's congestion control when they are made (ours alone: private)
+                final String ccName = cc.equals("default") ? defaultCongestion : cc;
+                if (form.equals("ns")) {
+                    PrivateNetns.congestionControl(ccName);
+                }
+                for (String r : rtts) {
+                    final LinkSpec spec = spec(Durations.parse(r), bytesPerSecond);
+                    try (WanLink link = form.equals("ns") ? WanLink.namespace(spec, mtu, ccName) : WanLink.relay(spec);
+                         TcpProbe probe = TcpProbe.listen(link.bindAddress())) {
+                        out.println();
+                        out.printf(Locale.ROOT, "[%s %s] link: %s%n", link.label(), r, spec.describe());
+                        final double tcp = TcpProbe.downloadRate(link.front(probe.address()), warm, measure);
+                        out.printf(Locale.ROOT, "[%s %s] plain TCP, one connection: %.1f MB/s (the link dropped %s)%n",
+                                link.label(), r, tcp / 1e6, Memory.mib(link.dropped()));
                         link.closeRelays();
-                        judge(row, verdict);
+                        for (String backend : backends) {
+                            final Row row = measure(link, backend, tcp, warm, measure);
+                            rows.add(row);
+                            link.closeRelays();
+                            judge(row, verdict);
+                        }
                     }
                 }
+            }
+            if (form.equals("ns")) {
+                PrivateNetns.congestionControl(defaultCongestion); // the fault checks' and the relay form's
             }
         }
         if (faults && !cliOnly) {
@@ -252,6 +272,7 @@ final class WanScenario implements Callable<Integer> {
         }
         a.add("--forms=" + String.join(",", forms));
         a.add("--mtu=" + mtu);
+        a.add("--congestion=" + String.join(",", congestion));
         a.add("--backends=" + String.join(",", backends));
         a.add("--warmup=" + warmup);
         a.add("--duration=" + duration);
@@ -349,7 +370,7 @@ final class WanScenario implements Callable<Integer> {
 
     private Row measure(final WanLink link, final String backend, final double tcp, final Duration warm,
                         final Duration measure) throws Exception {
-        final String tag = "[" + link.form() + " " + Durations.format(link.spec().rtt()) + " " + backend + "]";
+        final String tag = "[" + link.label() + " " + Durations.format(link.spec().rtt()) + " " + backend + "]";
         final BraidConfig serverCfg = config(backend);
         final BraidConfig clientCfg = config(backend);
         try (Braid serverBraid = Braid.create(serverCfg); Braid clientBraid = Braid.create(clientCfg)) {
@@ -387,7 +408,7 @@ final class WanScenario implements Callable<Integer> {
                                 : ", its devices " + (link.kernelDrops() - kernelBefore) + " packets");
                 peaks.stop();
                 final long bound = StreamBound.of(serverCfg, streams).side() + StreamBound.poolRetention();
-                return new Row(link.form(), link.spec().rtt(), backend, tcp, one, many, alone, beside,
+                return new Row(link.label(), link.spec().rtt(), backend, tcp, one, many, alone, beside,
                         peaks.peakPool(0), peaks.peakPool(1), bound);
             }
         }

@@ -99,7 +99,7 @@ class ScenariosTest {
      */
     @Test
     void wan() {
-        assertPasses("wan", "--forms", "relay,ns", "--rtts", "20ms", "--backends", backend(), "--warmup", "300ms",
+        assertPasses("wan", "--forms", "relay,ns", "--congestion", "default,reno", "--rtts", "20ms", "--backends", backend(), "--warmup", "300ms",
                 "--duration", "700ms", "--min-calls", "0", "--keepalive", "300ms", "--keepalive-count", "2", "--stall", "1s",
                 "--stall-bytes", "4194304", "--min-ratio", "0", "--p50-slack", "1h", "--p99-slack", "1h");
     }

@@ -160,6 +160,34 @@ public final class PrivateNetns {
         run(which("ip"), "link", "set", "lo", "up");
     }
 
+    /**
+     * Sets this namespace's default TCP congestion control ({@code net.ipv4.tcp_congestion_control}), for the
+     * sockets opened after it. Only in a private namespace; one other than the machine's may choose only an
+     * algorithm of {@code net.ipv4.tcp_allowed_congestion_control} (the kernel refuses others with EPERM).
+     *
+     * @throws IOException naming the algorithm and those allowed, if the kernel refuses it
+     */
+    public static void congestionControl(final String name) throws IOException {
+        requirePrivate();
+        final Path p = Path.of("/proc/sys/net/ipv4/tcp_congestion_control");
+        try {
+            Files.writeString(p, name);
+        } catch (IOException e) {
+            String allowed;
+            try {
+                allowed = Files.readString(Path.of("/proc/sys/net/ipv4/tcp_allowed_congestion_control")).trim();
+            } catch (IOException e2) {
+                allowed = "?";
+            }
+            throw new IOException("congestion control '" + name + "' refused in this namespace (" + e.getMessage()
+                    + "); a namespace other than the machine's may choose one of: " + allowed, e);
+        }
+        final String now = Files.readString(p).trim();
+        if (!now.equals(name)) {
+            throw new IOException("congestion control '" + name + "' written, but the namespace's is '" + now + "'");
+        }
+    }
+
     static void requirePrivate() {
         if (!isPrivate()) {
             throw new IllegalStateException("refusing to configure the network: this process is in init's network "

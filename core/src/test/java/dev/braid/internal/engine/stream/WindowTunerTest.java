@@ -218,6 +218,38 @@ class WindowTunerTest {
     }
 
     /**
+     * A drain holds a quarter of the product back for a round trip; given back at once, that quarter left the
+     * sender in one burst and queued ahead of calls (1.7 MB at 125 MB/s: 13 ms, one call in 50 ms at 62-86 ms
+     * every 10 s). It goes back in steps of an eighth over a round trip.
+     */
+    @Test
+    void aDrainGivesTheWindowBackInStepsOverARoundTrip() {
+        packet = 32 * 1024 + 24;
+        final double rate = 125e6;
+        final long rtt = 50_000_000L;
+        free = 2L * packet;
+        jitter = 200_000L;
+        open(rtt);
+        run(60, rate, rtt); // start-up ends with a drain
+        windows.clear();
+        run(400, rate, rtt); // 20 s: the smallest round trip expires, and the tuner drains again
+        int drains = 0;
+        for (int i = 1; i + 1 < windows.size(); i++) {
+            final long before = windows.get(i - 1);
+            final long drained = windows.get(i);
+            if (drained > before * 0.8) {
+                continue;
+            }
+            drains++;
+            final long gap = before - drained;
+            assertThat(windows.get(i + 1) - drained).as("the first step back of %d", gap)
+                    .isLessThanOrEqualTo(gap / WindowTuner.RESTORE_STEPS + packet);
+            assertThat(windows.subList(i + 1, windows.size())).as("back to %d in the end", before).contains(before);
+        }
+        assertThat(drains).as("drains in 20 s").isPositive();
+    }
+
+    /**
      * Product 250 KB, below the initial window: the initial window's excess queues from the first round
      * trip on. Without the connection's first PING, the smallest round trip seen includes that queue, and the
      * window stays at the initial one (plus two packets: 8 ms of queue at 125 MB/s ahead of every call); with
