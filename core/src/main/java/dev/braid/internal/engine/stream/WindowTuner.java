@@ -261,7 +261,7 @@ final class WindowTuner {
         if (restoreTo > 0) {
             // a sample that began while the window was going back after a drain: it judges no window
             restoreTo = Math.max(restoreTo, window.current());
-            restoreAt = Long.MIN_VALUE / 2; // all of it now
+            restoreAt = now - Math.max(minRtt, 1); // all of it now
             restore(now);
             skip = 0; // this was the sample to skip
             return;
