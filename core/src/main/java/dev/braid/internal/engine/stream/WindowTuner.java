@@ -513,6 +513,11 @@ final class WindowTuner {
         return samples;
     }
 
+    /** Reader (tests): whether a later probe (not start-up's) is under way. */
+    boolean laterProbe() {
+        return probing && !startup;
+    }
+
     private void restart() {
         // minRtt stays: the link's round trip is measured at start and by the drains, while the first sample
         // after an idle period finds the queue of the initial window (see start); a shorter one replaces

@@ -20,6 +20,8 @@ class WindowTunerTest {
 
     private final List<Long> pings = new ArrayList<>();
     private final List<Long> windows = new ArrayList<>();
+    /** For each of {@link #windows}: whether a later probe was under way when it was sent. */
+    private final List<Boolean> duringLaterProbe = new ArrayList<>();
     private final ReceiveWindow window = new ReceiveWindow(INITIAL);
     private final WindowTuner tuner = new WindowTuner(INITIAL, MAX, window, signals());
     private long now = 1_000_000_000L;
@@ -40,6 +42,9 @@ class WindowTunerTest {
     private long previous = INITIAL;
     private int burstLeft;
     private long burstBytes;
+    /** Added to each round trip after the connection's first PING, a nanosecond more each time (see below). */
+    private boolean creeping;
+    private long creep;
     /**
      * Up to this much is added to every round trip, at random (a scheduler's or a link's jitter): the
      * smallest round trip is then seldom seen again, and the tuner drains every 10 s or so to measure it.
@@ -60,6 +65,7 @@ class WindowTunerTest {
             @Override
             public void sendWindow(final long w) {
                 windows.add(w);
+                duringLaterProbe.add(tuner != null && tuner.laterProbe());
             }
         };
     }
@@ -101,7 +107,7 @@ class WindowTunerTest {
                 burstLeft--;
                 queued = Math.max(queued, burstBytes); // the new credit, sent at once, waits at the bottleneck
             }
-            final long measured = rtt + (jitter > 0 ? random.nextLong(jitter) : 0) + (long) (queued / rate * 1e9);
+            final long measured = rtt + (creeping ? ++creep : 0) + (jitter > 0 ? random.nextLong(jitter) : 0) + (long) (queued / rate * 1e9);
             tuner.onData(consumed += 1, packet, now); // the first bytes of the round: a PING goes if none is out
             final int ping = pings.size() - 1;
             now += measured / 2;
@@ -247,6 +253,47 @@ class WindowTunerTest {
             assertThat(windows.subList(i + 1, windows.size())).as("back to %d in the end", before).contains(before);
         }
         assertThat(drains).as("drains in 20 s").isPositive();
+    }
+
+    /**
+     * The probe and the drain run on 10 s clocks that start together (start-up ends, then it drains), so they
+     * meet. A drain right after a probe's step restored the probed window, whose queue then stayed until
+     * three samples had found it (calls at 63-78 ms beside streams, 6 December); a drain during a probe goes
+     * back to the window the probe began from. Round trips here creep up by a nanosecond a sample, so no
+     * sample is ever the smallest again and the tuner drains every 10 s, as on a real link with jitter.
+     */
+    @Test
+    void aDrainDuringALaterProbeGoesBackToTheWindowTheProbeBeganFrom() {
+        packet = 32 * 1024 + 24;
+        final double rate = 125e6;
+        final long rtt = 50_000_000L;
+        free = 4L * packet; // a window at the estimate finds room: the probes go ahead
+        creeping = true;
+        open(rtt);
+        run(1_200, rate, rtt); // a minute
+        int met = 0;
+        long base = -1; // the window before the running probe's first step
+        for (int i = 1; i < windows.size(); i++) {
+            final long previous = windows.get(i - 1);
+            final long w = windows.get(i);
+            if (duringLaterProbe.get(i) && w > previous) {
+                if (base < 0) {
+                    base = previous;
+                }
+                continue;
+            }
+            if (base >= 0 && w < previous * 0.8) { // a drain that cut a probe short
+                met++;
+                long restored = w; // where the restore's steps end: the first window at or above the probe's start
+                for (int j = i + 1; j < windows.size() && restored < base; j++) {
+                    restored = windows.get(j);
+                }
+                assertThat(restored).as("window given back after the drain that met the probe from %d to %d", base,
+                        previous).isEqualTo(base);
+            }
+            base = -1;
+        }
+        assertThat(met).as("drains that met a probe in a minute").isPositive();
     }
 
     /**
