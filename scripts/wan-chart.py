@@ -33,6 +33,16 @@ def read(path):
     return rows
 
 
+def panel_title(form):
+    """'relay form'; 'namespace form, bbr' for the row label 'ns bbr' (the endpoints' congestion control)."""
+    if form == "relay":
+        return "relay form"
+    if form.startswith("ns"):
+        cc = form[2:].strip()
+        return "namespace form" + (", " + cc if cc else "")
+    return form + " form"
+
+
 def rtt_key(r):
     return float(r.replace("ms", ""))
 
@@ -67,7 +77,7 @@ def draw(rows, title):
     for i, form in enumerate(forms):
         y0 = head + i * (panel_h + 60) + 10
         base = y0 + panel_h
-        out.append(f'<text x="{left}" y="{y0 + 4}" font-weight="bold">{form} form</text>')
+        out.append(f'<text x="{left}" y="{y0 + 4}" font-weight="bold">{panel_title(form)}</text>')
         for t in range(0, top + 1, 25):
             y = base - t / top * (panel_h - 20)
             out.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#e0e0e0"/>')
