@@ -159,9 +159,8 @@ final class DemoCommand implements Callable<Integer> {
         final List<DemoRun.Result> results = new ArrayList<>();
         final DemoTls certificates = tls ? DemoTls.create(tlsEngine) : null;
         if (certificates != null) {
-            final String label = certificates.label();
-            out.println("TLS 1.3 with " + label + "'s engines on both sides (--tls-engine "
-                    + (label.equals("JDK") ? "openssl for BoringSSL's" : "jdk for the JDK's") + ")");
+            out.println("TLS 1.3 with " + certificates.label() + "'s engines on both sides (--tls-engine "
+                    + (certificates.client.engine().equals(dev.braid.TlsOptions.JDK) ? "openssl for BoringSSL's" : "jdk for the JDK's") + ")");
             out.flush();
         }
         try {

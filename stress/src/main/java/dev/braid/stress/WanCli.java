@@ -71,10 +71,7 @@ final class WanCli {
                 many.add("part" + i + ".bin");
             }
             Files.copy(root.resolve("one.bin"), local.resolve("one.bin"));
-            final ProcessBuilder spb = new ProcessBuilder(command("serve", "--root", root.toString(), "--listen", "127.0.0.1:0"))
-                    .redirectErrorStream(true);
-            spb.environment().merge("BRAID_JAVA_OPTS", NETTY_MACHINE_ID, (a, b) -> a + " " + b);
-            serve = spb.start();
+            serve = processBuilder(command("serve", "--root", root.toString(), "--listen", "127.0.0.1:0")).start();
             final InetSocketAddress server = awaitServing(serve, Duration.ofSeconds(120));
             out.printf(Locale.ROOT, "%n[cli] braid serve on %s; %s in one file, then %d files at once%n", server,
                     LinkSpec.rate(total).replace("/s", ""), files);
@@ -187,10 +184,7 @@ final class WanCli {
      */
     private static Ran run(final List<String> cmd, final Duration max) throws IOException, InterruptedException {
         final long t0 = System.nanoTime();
-        final ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        // a launcher's JVM in the scenario's namespace has no hardware address for Netty either
-        pb.environment().merge("BRAID_JAVA_OPTS", NETTY_MACHINE_ID, (a, b) -> a + " " + b);
-        final Process p = pb.start();
+        final Process p = processBuilder(cmd).start();
         final CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> {
             try {
                 return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -210,6 +204,16 @@ final class WanCli {
             text = "";
         }
         return new Ran(ended, ended ? p.exitValue() : -1, text, wall);
+    }
+
+    /**
+     * A command line's process, standard error merged into its output; a launcher's JVM (in the scenario's
+     * namespace it has no hardware address for Netty either) gets the machine id through BRAID_JAVA_OPTS.
+     */
+    private static ProcessBuilder processBuilder(final List<String> cmd) {
+        final ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().merge("BRAID_JAVA_OPTS", NETTY_MACHINE_ID, (a, b) -> a + " " + b);
+        return pb;
     }
 
     /** This JVM's {@code java} launcher. */
@@ -259,7 +263,7 @@ final class WanCli {
             cmd.add("-jar");
             cmd.add(scenario.cli);
         } else {
-            cmd.add(scenario.cli); // a launcher: BRAID_JAVA_OPTS (see run) carries the machine id
+            cmd.add(scenario.cli); // a launcher: BRAID_JAVA_OPTS (see processBuilder) carries the machine id
         }
         cmd.addAll(List.of(args));
         return cmd;

@@ -27,17 +27,16 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <h2>Threads</h2>
  * One producer thread ({@link #buffer}, {@link #offer}, {@link #offerEnd}, {@link #admissionDelayNanos}), one
- * consumer thread ({@link #take}, {@link #delivered}, {@link #lost}); {@link #close} and the counters from any
- * thread.
+ * consumer thread ({@link #take}, {@link #delivered}, {@link #lost}); {@link #recycle}, {@link #close} and the
+ * counters from any thread. The queue and {@code heldBytes} are guarded by {@code lock}; the producer's
+ * schedule ({@code serializedUntil}, {@code lastDeliverAt}, the random numbers) is the producer's alone.
  *
  * <h2>Arrays</h2>
  * A producer copies each chunk into an array from {@link #buffer} (of {@code largestChunk} bytes); the line
  * owns it from {@link #offer} on and takes it back when the item is {@link #delivered}, {@link #lost} or
  * dropped. A new array per chunk made 125 MB/s of garbage at the issue's rate, and the collector's pauses
  * (2-7 ms every 1.8 s, in the same JVM as the endpoints) stalled the link in both directions: jitter the
- * link was not configured with, in every call's round trip. The queue and {@code heldBytes} are
- * guarded by {@code lock}; the producer's schedule ({@code serializedUntil}, {@code lastDeliverAt}, the
- * random numbers) is the producer's alone.
+ * link was not configured with, in every call's round trip.
  */
 public final class DelayLine {
     /** A chunk of bytes (or an end marker) and when it may be delivered. */

@@ -194,7 +194,6 @@ public final class RelayConnection {
         }
 
         private void readLoop() {
-            final ByteBuffer buf = ByteBuffer.allocate(chunk);
             try {
                 while (!closed.get()) {
                     final long wait = line.admissionDelayNanos(System.nanoTime());
@@ -202,16 +201,16 @@ public final class RelayConnection {
                         LockSupport.parkNanos(wait);
                         continue;
                     }
-                    buf.clear();
-                    final int n = src.read(buf);
+                    final byte[] chunkBytes = line.buffer(); // read straight into the line's array (chunk bytes)
+                    final int n = src.read(ByteBuffer.wrap(chunkBytes));
+                    if (n > 0 && !halfClosed) {
+                        line.offer(chunkBytes, n, false);
+                        continue;
+                    }
+                    line.recycle(chunkBytes);
                     if (n < 0) {
                         line.offerEnd();
                         return;
-                    }
-                    if (n > 0 && !halfClosed) {
-                        final byte[] copy = line.buffer();
-                        System.arraycopy(buf.array(), 0, copy, 0, n);
-                        line.offer(copy, n, false);
                     }
                 }
             } catch (IOException e) {

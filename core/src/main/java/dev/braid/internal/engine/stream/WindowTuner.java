@@ -260,7 +260,6 @@ final class WindowTuner {
         final long rtt = Math.max(1, now - pingSent);
         if (restoreTo > 0) {
             // a sample that began while the window was going back after a drain: it judges no window
-            restoreTo = Math.max(restoreTo, window.current());
             restoreAt = now - Math.max(minRtt, 1); // all of it now
             restore(now);
             skip = 0; // this was the sample to skip
